@@ -1,0 +1,48 @@
+"""The torchcanvas document: nodes, ports, edges, params, the catalogue and the file format.
+
+Imports neither torch nor Qt.
+"""
+
+from torchcanvas.graph.catalogue import CATALOGUE, get_spec, specs_by_category
+from torchcanvas.graph.document import Edge, Graph, GraphEvent, Node
+from torchcanvas.graph.errors import (
+    CycleError,
+    GraphError,
+    InvalidProjectError,
+    NodeNotFoundError,
+    ParamError,
+    PortError,
+    PortTypeError,
+    UnknownNodeTypeError,
+    UnsupportedVersionError,
+)
+from torchcanvas.graph.serialize import dumps, load, loads, save
+from torchcanvas.graph.spec import AUTO, AutoRule, NodeSpec, ParamSpec, PortSpec
+
+__all__ = [
+    "AUTO",
+    "CATALOGUE",
+    "AutoRule",
+    "CycleError",
+    "Edge",
+    "Graph",
+    "GraphError",
+    "GraphEvent",
+    "InvalidProjectError",
+    "Node",
+    "NodeNotFoundError",
+    "NodeSpec",
+    "ParamError",
+    "ParamSpec",
+    "PortError",
+    "PortSpec",
+    "PortTypeError",
+    "UnknownNodeTypeError",
+    "UnsupportedVersionError",
+    "dumps",
+    "get_spec",
+    "load",
+    "loads",
+    "save",
+    "specs_by_category",
+]

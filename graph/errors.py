@@ -1,0 +1,77 @@
+"""Typed errors raised by the graph document. Each names what is wrong and where."""
+
+from __future__ import annotations
+
+
+class GraphError(Exception):
+    """Base class for every error the document raises."""
+
+    node_id: str | None = None
+
+
+class NodeNotFoundError(GraphError, KeyError):
+    def __init__(self, node_id: str):
+        super().__init__(f"no node with id {node_id!r}")
+        self.node_id = node_id
+
+    def __str__(self) -> str:  # KeyError would quote the message again
+        return self.args[0]
+
+
+class UnknownNodeTypeError(GraphError):
+    def __init__(self, type_id: str, node_id: str | None = None):
+        where = f" (node {node_id!r})" if node_id else ""
+        super().__init__(f"unknown node type {type_id!r}{where}")
+        self.type_id = type_id
+        self.node_id = node_id
+
+
+class PortError(GraphError):
+    """A port does not exist, is already connected, or has the wrong kind."""
+
+    def __init__(self, message: str, node_id: str | None = None, port: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+        self.port = port
+
+
+class PortTypeError(PortError):
+    pass
+
+
+class CycleError(GraphError):
+    def __init__(self, src: str, dst: str):
+        super().__init__(f"connecting {src!r} to {dst!r} would make a cycle")
+        self.node_id = dst
+        self.src = src
+        self.dst = dst
+
+
+class ParamError(GraphError, ValueError):
+    """A parameter value was refused; the message names the parameter and what is allowed."""
+
+    def __init__(self, name: str, message: str, node_id: str | None = None):
+        where = f"node {node_id!r}: " if node_id else ""
+        super().__init__(f"{where}{name}: {message}")
+        self.name = name
+        self.reason = message
+        self.node_id = node_id
+
+
+class InvalidProjectError(GraphError, ValueError):
+    """A project file is malformed; ``path`` points at the bad field, e.g. ``nodes.n3.params.lr``."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+class UnsupportedVersionError(InvalidProjectError):
+    def __init__(self, version: object, supported: int):
+        super().__init__(
+            "version",
+            f"project format version {version!r} is not supported (this build reads up to "
+            f"{supported}); update torchcanvas",
+        )
+        self.version = version

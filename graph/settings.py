@@ -1,0 +1,44 @@
+"""Training settings stored in the project, checked with the same rules as node params."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchcanvas.graph.errors import ParamError
+from torchcanvas.graph.spec import ParamSpec
+
+_SPECS = (
+    ParamSpec("epochs", "int", 10, "passes over the training data", minimum=1, maximum=100_000),
+    ParamSpec("batch_size", "int", 64, "samples per step", minimum=1, maximum=1_000_000),
+    ParamSpec("seed", "int", 0, "random seed: the same seed gives the same run", minimum=0,
+              maximum=2**32 - 1),
+    ParamSpec("device", "str", "auto",
+              "auto (CUDA when present, else MPS, else CPU), cpu, cuda, cuda:N or mps"),
+    ParamSpec("val_split", "float", 0.2, "fraction of the data held out for validation",
+              minimum=0.0, maximum=0.9),
+    ParamSpec("model_name", "str", "Net", "class name of the generated model"),
+    ParamSpec("log_every", "int", 10, "steps between reading metrics back from the device",
+              minimum=1, maximum=10_000),
+    ParamSpec("num_workers", "int", 0, "DataLoader worker processes", minimum=0, maximum=64),
+)
+SETTINGS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
+
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+def validate_settings(values: dict[str, Any], path: str = "settings") -> dict[str, Any]:
+    """Complete ``values`` with defaults and check each; raises ``ParamError`` naming the field."""
+    import re
+
+    for name in values:
+        if name not in SETTINGS:
+            raise ParamError(name, "no such training setting")
+    out = {}
+    for spec in _SPECS:
+        out[spec.name] = spec.validate(values.get(spec.name, spec.default))
+    if not re.match(DEVICE_PATTERN, out["device"]):
+        raise ParamError("device", f"{out['device']!r} is not a device; use auto, cpu, cuda, "
+                         "cuda:N or mps")
+    if not out["model_name"].isidentifier() or not out["model_name"][0].isupper():
+        raise ParamError("model_name", "must be a Python class name such as Net or DigitsCNN")
+    return out

@@ -1,0 +1,249 @@
+"""Node specifications: the typed description of every node type in the catalogue.
+
+Declared as plain data, without importing torch. A ``ParamSpec`` knows how to check and
+normalise a value, so the document, the file loader and the inspector share one set of rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchcanvas.graph.errors import ParamError
+
+AUTO = "auto"
+"""The value of a shape-derived parameter that shape inference fills in."""
+
+_MISSING: Any = object()
+
+PARAM_TYPES = (
+    "int",  # a whole number
+    "float",  # a real number (ints accepted)
+    "bool",
+    "str",  # free text
+    "choice",  # one of ``choices``
+    "size",  # an int, or a list of ints (kernel sizes, strides, padding, ...)
+    "ints",  # a list of ints
+    "floats",  # a list of numbers (betas, ...)
+    "strs",  # a list of strings (column names, ...)
+    "path",  # a file or folder path, as text
+)
+
+PORT_KINDS = ("tensor", "loss", "optimizer")
+
+NODE_KINDS = ("data", "io", "layer", "op", "loss", "optimizer", "scheduler", "clip")
+
+CATEGORIES = (
+    "Data",
+    "Layers",
+    "Activations",
+    "Ops",
+    "Losses",
+    "Optimizers",
+    "Schedulers",
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str
+    default: Any = None
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    min_exclusive: bool = False
+    choices: tuple[Any, ...] = ()
+    optional: bool = False  # None is a legal value
+    auto: Any = None  # an AutoRule: shape inference may fill this parameter
+    length: tuple[int, int] | None = None  # allowed list length for list types (min, max)
+    ctor: bool = True  # passed to the torch constructor
+    torch_default: Any = _MISSING  # when our default differs from torch's
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"param {self.name}: unknown type {self.type!r}")
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"param {self.name}: a choice needs choices")
+
+    @property
+    def upstream_default(self) -> Any:
+        """Torch's own default, which decides whether generated code spells the argument."""
+        return self.default if self.torch_default is _MISSING else self.torch_default
+
+    def describe_range(self) -> str:
+        if self.type == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{'>' if self.min_exclusive else '≥'} {self.minimum:g}")
+        if self.maximum is not None:
+            parts.append(f"≤ {self.maximum:g}")
+        return " and ".join(parts)
+
+    def validate(self, value: Any, node_id: str | None = None) -> Any:
+        """Return the normalised value, or raise ``ParamError`` naming this parameter."""
+
+        def fail(msg: str) -> ParamError:
+            return ParamError(self.name, msg, node_id)
+
+        if value is None:
+            if self.optional:
+                return None
+            raise fail("a value is required")
+        if isinstance(value, str) and value == AUTO and self.auto is not None:
+            return AUTO
+        t = self.type
+        if t == "int":
+            return self._number(self._int(value, fail), fail)
+        if t == "float":
+            return self._number(self._float(value, fail), fail)
+        if t == "bool":
+            if isinstance(value, bool):
+                return value
+            raise fail(f"expected true or false, got {value!r}")
+        if t in ("str", "path"):
+            if isinstance(value, str):
+                return value
+            raise fail(f"expected text, got {value!r}")
+        if t == "choice":
+            if any(value == c and type(value) is type(c) for c in self.choices):
+                return value
+            raise fail(f"{value!r} is not allowed; choose {self.describe_range()}")
+        if t == "size":
+            if isinstance(value, (list, tuple)):
+                items = [self._number(self._int(v, fail), fail) for v in value]
+                self._check_length(items, fail)
+                return items
+            return self._number(self._int(value, fail), fail)
+        if t in ("ints", "floats", "strs"):
+            if not isinstance(value, (list, tuple)):
+                raise fail(f"expected a list, got {value!r}")
+            if t == "ints":
+                items = [self._number(self._int(v, fail), fail) for v in value]
+            elif t == "floats":
+                items = [self._number(self._float(v, fail), fail) for v in value]
+            else:
+                items = []
+                for v in value:
+                    if not isinstance(v, str):
+                        raise fail(f"expected text items, got {v!r}")
+                    items.append(v)
+            self._check_length(items, fail)
+            return items
+        raise fail(f"unsupported type {t}")  # pragma: no cover - guarded in __post_init__
+
+    def _check_length(self, items: list, fail) -> None:
+        if self.length is None:
+            return
+        lo, hi = self.length
+        if not lo <= len(items) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise fail(f"expected {want} values, got {len(items)}")
+
+    @staticmethod
+    def _int(value: Any, fail) -> int:
+        if isinstance(value, bool):
+            raise fail(f"expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise fail(f"expected a whole number, got {value!r}")
+
+    @staticmethod
+    def _float(value: Any, fail) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(f"expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise fail(f"expected a finite number, got {value!r}")
+        return value
+
+    def _number(self, value: float, fail):
+        if self.minimum is not None:
+            too_low = value <= self.minimum if self.min_exclusive else value < self.minimum
+            if too_low:
+                raise fail(f"{value!r} is out of range; must be {self.describe_range()}")
+        if self.maximum is not None and value > self.maximum:
+            raise fail(f"{value!r} is out of range; must be {self.describe_range()}")
+        return value
+
+
+@dataclass(frozen=True)
+class AutoRule:
+    """How shape inference fills an ``auto`` parameter from an input's shape.
+
+    ``dim`` indexes the input tensor's shape; ``as_list`` wraps the value in a list (LayerNorm's
+    ``normalized_shape``); ``from_data`` reads a fact reported by the data node feeding the graph
+    (``num_classes``, ``vocab_size``) instead of a shape.
+    """
+
+    port: str = "x"
+    dim: int = 1
+    as_list: bool = False
+    from_data: str | None = None
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    name: str
+    kind: str = "tensor"
+    optional: bool = False
+    multi: bool = False  # accepts several incoming edges (only for loss inputs of optimizers)
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in PORT_KINDS:
+            raise ValueError(f"port {self.name}: unknown kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    type_id: str
+    title: str
+    category: str
+    kind: str
+    inputs: tuple[PortSpec, ...] = ()
+    outputs: tuple[PortSpec, ...] = ()
+    params: tuple[ParamSpec, ...] = ()
+    help: str = ""
+    torch_name: str | None = None  # e.g. "torch.nn.Conv2d": checked against the real signature
+    label_base: str = "node"  # default labels are label_base + a number: conv1, conv2...
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts, see catalogue
+
+    def __post_init__(self) -> None:
+        if self.kind not in NODE_KINDS:
+            raise ValueError(f"{self.type_id}: unknown kind {self.kind!r}")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"{self.type_id}: unknown category {self.category!r}")
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.type_id}: duplicate param names")
+
+    def param(self, name: str) -> ParamSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ParamError(name, f"{self.type_id} has no parameter {name!r}")
+
+    def input(self, name: str) -> PortSpec | None:
+        return next((p for p in self.inputs if p.name == name), None)
+
+    def output(self, name: str) -> PortSpec | None:
+        return next((p for p in self.outputs if p.name == name), None)
+
+    def default_params(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def validate_params(self, params: dict[str, Any], node_id: str | None = None) -> dict:
+        """Complete ``params`` with defaults and check every value; unknown names are refused."""
+        known = {p.name for p in self.params}
+        for name in params:
+            if name not in known:
+                raise ParamError(name, f"{self.type_id} has no parameter {name!r}", node_id)
+        out = {}
+        for p in self.params:
+            out[p.name] = p.validate(params.get(p.name, p.default), node_id)
+        return out
