@@ -1,0 +1,330 @@
+"""Data set-up code for train.py: one ``make_datasets(data_dir)`` per data source.
+
+The same text runs in the app (the runtime executes it) and in the exported train.py, so the
+data a model trains on in the app is exactly the data of the exported script.
+``make_datasets`` returns ``(train_set, val_set, classes)``; ``classes`` is a list of class names
+for classification and ``None`` for regression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchcanvas.codegen.emit import CodegenError, doc_text, literal, quote
+from torchcanvas.graph.document import Node
+
+# Helpers every train.py carries; kept short and plain.
+COMMON = '''
+def split_indices(n: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of range(n) into training and validation indices."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(n * val_split))
+    if val_split > 0 and n > 1:
+        n_val = min(max(n_val, 1), n - 1)
+    return order[n_val:], order[:n_val]
+
+
+def standardize(x: torch.Tensor, train_idx: torch.Tensor) -> torch.Tensor:
+    """Scale each feature with the mean and std of the training rows."""
+    mean = x[train_idx].mean(0)
+    std = x[train_idx].std(0).clamp_min(1e-8)
+    return (x - mean) / std
+'''
+
+IMAGE_HELPERS = '''
+def image_transforms(mean, std, train: bool) -> transforms.Compose:
+    steps = [transforms.ToImage(), transforms.ToDtype(torch.float32, scale=True)]
+    if train:
+        steps += AUGMENT
+    if mean is not None:
+        steps.append(transforms.Normalize(mean, std))
+    return transforms.Compose(steps)
+
+
+def channel_stats(dataset, limit: int = 2000) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over (up to ``limit``) training images."""
+    n = min(len(dataset), limit)
+    images = torch.stack([dataset[i][0] for i in range(n)])
+    return images.mean((0, 2, 3)).tolist(), images.std((0, 2, 3)).clamp_min(1e-8).tolist()
+'''
+
+
+def _augment(params: dict[str, Any]) -> str:
+    steps = []
+    if params.get("random_crop_padding", 0):
+        pad = literal(params["random_crop_padding"])
+        steps.append(f"transforms.RandomCrop(SIZE, padding={pad})")
+    if params.get("horizontal_flip", False):
+        steps.append("transforms.RandomHorizontalFlip()")
+    if params.get("rotation_degrees", 0.0):
+        steps.append(f"transforms.RandomRotation({literal(params['rotation_degrees'])})")
+    if not steps:
+        return "AUGMENT = []  # training-time augmentation (none chosen)"
+    body = "".join(f"    {s},\n" for s in steps)
+    return f"AUGMENT = [  # training-time augmentation\n{body}]"
+
+
+def data_file_name(node: Node) -> str | None:
+    """The file a bundled source reads from ``data_dir`` (written by the runtime or export)."""
+    spec = node.spec
+    assert spec is not None
+    source = spec.extra["source"]
+    if source == "sklearn":
+        return spec.extra["loader"].removeprefix("load_") + ".pt"
+    if source == "bundled_csv":
+        return spec.extra["file"]
+    return None
+
+
+def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
+    """``(imports, code)`` defining ``make_datasets``; the code reads ``SETTINGS["seed"]`` and
+    ``SETTINGS["val_split"]``. ``path`` overrides a user path param (the runtime passes it
+    resolved against the project's folder)."""
+    spec = node.spec
+    if spec is None:
+        raise CodegenError(f"{node.label}: unknown data type {node.type_id!r}", node.id)
+    p = node.params
+    source = spec.extra["source"]
+    imports = "from torch.utils.data import TensorDataset"
+    if source == "sklearn":
+        code = _sklearn(node, p)
+        if p.get("rotation_degrees"):
+            imports += "\nfrom torchvision.transforms import v2 as transforms"
+    elif source == "synthetic":
+        code = _synthetic(node, p)
+    elif source == "bundled_csv":
+        code = _bundled_csv(node, p)
+        imports += "\nimport csv"
+    elif source == "csv":
+        code = _csv(node, p, path)
+        imports += "\nimport csv"
+    elif source == "imagefolder":
+        imports = ("from torch.utils.data import Subset\nfrom torchvision import datasets\n"
+                   "from torchvision.transforms import v2 as transforms")
+        code = _imagefolder(node, p, path)
+    elif source == "torchvision":
+        imports = ("from torchvision import datasets\n"
+                   "from torchvision.transforms import v2 as transforms")
+        code = _torchvision(node, p, path)
+    else:  # pragma: no cover - the catalogue and this table are checked together by tests
+        raise CodegenError(f"{node.label}: no data template for {source!r}", node.id)
+    if spec.extra.get("image") and source != "sklearn":
+        code = IMAGE_HELPERS + "\n\n" + code
+    return imports, COMMON + "\n\n" + code
+
+
+def _sklearn(node: Node, p: dict[str, Any]) -> str:
+    file = data_file_name(node)
+    classes = node.spec.extra.get("task") == "classification"
+    if node.type_id == "data.Digits":
+        prep = "    x = x.reshape(-1, 1, 8, 8)\n"
+        if p["normalize"]:
+            prep += "    x = x / 16.0  # pixels 0..16 → 0..1\n"
+        if p.get("rotation_degrees"):
+            return _digits_augmented(file, prep, p)
+    else:
+        prep = "    x = standardize(x, train_idx)\n" if p["standardize"] else ""
+    names = '    classes = data["classes"]\n' if classes else "    classes = None\n"
+    return (
+        "def make_datasets(data_dir: Path):\n"
+        f'    """{node.spec.help}"""\n'
+        f'    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n'
+        '    x, y = data["x"], data["y"]\n'
+        '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
+        f"{prep}{names}"
+        "    train_set = TensorDataset(x[train_idx], y[train_idx])\n"
+        "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
+        "    return train_set, val_set, classes\n"
+    )
+
+
+def _digits_augmented(file: str, prep: str, p: dict[str, Any]) -> str:
+    deg = literal(p["rotation_degrees"])
+    return (
+        "class Augmented(torch.utils.data.Dataset):\n"
+        '    """Randomly rotated training digits."""\n\n'
+        "    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:\n"
+        "        self.x, self.y = x, y\n"
+        f"        self.rotate = transforms.RandomRotation({deg})\n\n"
+        "    def __len__(self) -> int:\n"
+        "        return len(self.x)\n\n"
+        "    def __getitem__(self, i: int):\n"
+        "        return self.rotate(self.x[i]), self.y[i]\n\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n'
+        '    x, y = data["x"], data["y"]\n'
+        '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
+        f"{prep}"
+        "    train_set = Augmented(x[train_idx], y[train_idx])\n"
+        "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
+        '    return train_set, val_set, data["classes"]\n'
+    )
+
+
+def _synthetic(node: Node, p: dict[str, Any]) -> str:
+    n = literal(p["n_samples"])
+    if node.type_id == "data.LinearSynthetic":
+        make = (
+            f"    x = torch.rand({n}, 1, generator=g)\n"
+            f"    y = {literal(p['weight'])} * x + {literal(p['bias'])}"
+            f" + {literal(p['noise'])} * torch.randn({n}, 1, generator=g)\n"
+        )
+    else:
+        i, o = literal(p["in_features"]), literal(p["out_features"])
+        make = (
+            f"    x = torch.randn({n}, {i}, generator=g)\n"
+            f"    true_map = torch.randn({i}, {o}, generator=g)\n"
+            f"    y = x @ true_map + {literal(p['noise'])} * torch.randn({n}, {o}, generator=g)\n"
+        )
+    return (
+        "def make_datasets(data_dir: Path):\n"
+        f'    """{node.spec.help}"""\n'
+        '    g = torch.Generator().manual_seed(SETTINGS["seed"])\n'
+        f"{make}"
+        '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
+        "    train_set = TensorDataset(x[train_idx], y[train_idx])\n"
+        "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
+        "    return train_set, val_set, None\n"
+    )
+
+
+CSV_READER = '''
+def read_csv(path: Path, features: list[str], target: str, delimiter: str):
+    """Read numeric feature columns and a target column from a CSV file with a header row."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    if not rows:
+        raise ValueError(f"{path}: the file is empty")
+    header = [h.strip() for h in rows[0]]
+    rows = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if target not in header:
+        raise ValueError(f"{path}: no column {target!r} (columns: {', '.join(header)})")
+    features = features or [h for h in header if h != target]
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
+    cols = [header.index(c) for c in features]
+    x = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            x.append([float(row[c]) for c in cols])
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}, line {line}: a feature is missing or not a number") from None
+    labels = [row[header.index(target)].strip() for row in rows]
+    return torch.tensor(x, dtype=torch.float32), labels
+'''
+
+
+def _table_body(p: dict[str, Any], standardize: bool, task: str) -> str:
+    if task == "classification":
+        targets = (
+            "    classes = sorted(set(labels))\n"
+            "    y = torch.tensor([classes.index(v) for v in labels])\n"
+        )
+    else:
+        targets = (
+            "    y = torch.tensor([[float(v)] for v in labels])\n"
+            "    classes = None\n"
+        )
+    prep = ""
+    if standardize:
+        prep = "    x = standardize(x, train_idx)\n"
+        if task != "classification":
+            prep += "    y = standardize(y, train_idx)\n"
+    return (
+        f"{targets}"
+        '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
+        f"{prep}"
+        "    train_set = TensorDataset(x[train_idx], y[train_idx])\n"
+        "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
+        "    return train_set, val_set, classes\n"
+    )
+
+
+def _bundled_csv(node: Node, p: dict[str, Any]) -> str:
+    extra = node.spec.extra
+    return (
+        CSV_READER + "\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    """{node.spec.help}"""\n'
+        f"    x, labels = read_csv(Path(data_dir) / {quote(extra['file'])}, "
+        f"{literal(list(extra['features']), as_tuple=False)}, {quote(extra['target'])}, \",\")\n"
+        + _table_body(p, p["standardize"], node.spec.extra["task"])
+    )
+
+
+def _user_path(node: Node, p: dict[str, Any], path: str | None) -> str:
+    value = path if path is not None else p["path"]
+    if not value:
+        raise CodegenError(f"{node.label}: choose a file or folder (param 'path')", node.id, "path")
+    return value
+
+
+def _csv(node: Node, p: dict[str, Any], path: str | None) -> str:
+    file = _user_path(node, p, path)
+    return (
+        CSV_READER + "\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    """Your table {doc_text(file)} → {doc_text(p["target_column"])}."""\n'
+        f"    x, labels = read_csv(Path({quote(file)}), "
+        f"{literal(p['feature_columns'], as_tuple=False)}, {quote(p['target_column'])}, "
+        f"{quote(p['delimiter'])})\n"
+        + _table_body(p, p["standardize"], p["task"])
+    )
+
+
+def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
+    root = _user_path(node, p, path)
+    h, w = p["image_size"]
+    gray = "transforms.Grayscale(), " if p["grayscale"] else ""
+    stats = (
+        "    plain = Resized(root, image_transforms(None, None, False))\n"
+        "    mean, std = channel_stats(Subset(plain, train_idx.tolist()))\n"
+        if p["normalize"] else "    mean = std = None\n"
+    )
+    return (
+        f"SIZE = ({h}, {w})\n{_augment(p)}\n\n\n"
+        "class Resized(datasets.ImageFolder):\n"
+        '    """ImageFolder that resizes (and optionally greys) every image first."""\n\n'
+        "    def __init__(self, root, transform):\n"
+        f"        pre = transforms.Compose([{gray}transforms.Resize(SIZE)])\n"
+        "        super().__init__(root, transform=transforms.Compose([pre, transform]))\n\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    """Images from {doc_text(root)}, one folder per class."""\n'
+        f"    root = Path({quote(root)})\n"
+        "    n = len(datasets.ImageFolder(root))\n"
+        '    train_idx, val_idx = split_indices(n, SETTINGS["val_split"], SETTINGS["seed"])\n'
+        + stats +
+        "    train_full = Resized(root, image_transforms(mean, std, True))\n"
+        "    val_full = Resized(root, image_transforms(mean, std, False))\n"
+        "    train_set = Subset(train_full, train_idx.tolist())\n"
+        "    val_set = Subset(val_full, val_idx.tolist())\n"
+        "    return train_set, val_set, train_full.classes\n"
+    )
+
+
+_TV_SIZES = {"MNIST": (28, 28), "FashionMNIST": (28, 28), "CIFAR10": (32, 32)}
+
+
+def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
+    root = _user_path(node, p, path)
+    name = node.spec.extra["dataset"]
+    h, w = _TV_SIZES[name]
+    stats = (
+        f"    plain = datasets.{name}(root, train=True, download=False,\n"
+        f"        transform=image_transforms(None, None, False))\n"
+        "    mean, std = channel_stats(plain)\n"
+        if p["normalize"] else "    mean = std = None\n"
+    )
+    return (
+        f"SIZE = ({h}, {w})\n{_augment(p)}\n\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    """{name} from files in {doc_text(root)} (download is off)."""\n'
+        f"    root = Path({quote(root)})\n"
+        f"{stats}"
+        f"    train_set = datasets.{name}(root, train=True, download=False,\n"
+        "        transform=image_transforms(mean, std, True))\n"
+        f"    val_set = datasets.{name}(root, train=False, download=False,\n"
+        "        transform=image_transforms(mean, std, False))\n"
+        "    return train_set, val_set, list(train_set.classes)\n"
+    )

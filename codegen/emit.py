@@ -1,0 +1,159 @@
+"""How each node becomes code: a constructor call for layers, an expression for the forward.
+
+Shared by the model printer and by the runtime's shape inference, so the meaning of every node
+is written once. Values are rendered with ``literal``: a param can never become code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from torchcanvas.graph.spec import AUTO, NodeSpec
+
+
+class CodegenError(Exception):
+    """The graph cannot become code; names the node and, where it applies, the param."""
+
+    def __init__(self, message: str, node_id: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+        self.param = param
+
+
+def literal(value: Any, as_tuple: bool = True) -> str:
+    """Python source for a plain JSON value. Lists become tuples unless ``as_tuple`` is off."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CodegenError(f"non-finite number {value!r}")
+        return repr(float(value))
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(literal(v, as_tuple) for v in value)
+        if as_tuple:
+            return f"({items},)" if len(value) == 1 else f"({items})"
+        return f"[{items}]"
+    raise CodegenError(f"cannot write {type(value).__name__} {value!r} as code")
+
+
+def quote(text: str) -> str:
+    """A string literal, in double quotes where that needs no escapes (as ruff format writes)."""
+    r = repr(text)
+    if r.startswith("'") and '"' not in text:
+        return '"' + r[1:-1] + '"'
+    return r
+
+
+def doc_text(text: str, limit: int = 80) -> str:
+    """User text made safe inside a triple-quoted docstring: printable, no quotes or escapes."""
+    return "".join(ch for ch in str(text) if ch.isprintable() and ch not in '"\\')[:limit].strip()
+
+
+def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None
+              ) -> tuple[list[Any], dict[str, Any]]:
+    """Constructor arguments: required params in order, then those that differ from torch's
+    defaults, as keywords. Raises when an ``auto`` param was not filled by shape inference."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for p in spec.params:
+        if not p.ctor:
+            continue
+        value = params[p.name]
+        if value == AUTO and p.auto is not None:
+            raise CodegenError(f"{p.name} is auto and shape inference has not filled it",
+                               node_id, p.name)
+        if p.required and not kwargs:
+            args.append(value)
+        elif p.required or not _same(value, p.upstream_default):
+            kwargs[p.name] = value
+    return args, kwargs
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return (a == b and type(a) is type(b)) or (
+        isinstance(a, (int, float)) and not isinstance(a, bool)
+        and isinstance(b, (int, float)) and not isinstance(b, bool) and a == b)
+
+
+def call(func: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    parts = [literal(a) for a in args] + [f"{k}={literal(v)}" for k, v in kwargs.items()]
+    return f"{func}({', '.join(parts)})"
+
+
+def module_ctor(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None) -> str:
+    """``nn.Conv2d(1, 16, kernel_size=3)`` for a layer node."""
+    assert spec.torch_name and spec.torch_name.startswith("torch.nn.")
+    args, kwargs = ctor_args(spec, params, node_id)
+    return call("nn." + spec.torch_name.removeprefix("torch.nn."), args, kwargs)
+
+
+# ---------------------------------------------------------------------------- forward expressions
+# A layer call wrapper takes the plain call ("self.lstm(x)") and params; an op emitter takes the
+# input expressions by port name and the params. Both return a Python expression.
+LayerCall = Callable[[str, NodeSpec, dict[str, Any], dict[str, str]], str]
+OpEmitter = Callable[[dict[str, str], dict[str, Any]], str]
+
+LAYER_CALLS: dict[str, LayerCall] = {}
+OP_EMITTERS: dict[str, OpEmitter] = {}
+
+
+def layer_call(*type_ids: str):
+    def deco(fn: LayerCall) -> LayerCall:
+        for t in type_ids:
+            LAYER_CALLS[t] = fn
+        return fn
+
+    return deco
+
+
+def op_emitter(*type_ids: str):
+    def deco(fn: OpEmitter) -> OpEmitter:
+        for t in type_ids:
+            OP_EMITTERS[t] = fn
+        return fn
+
+    return deco
+
+
+def forward_expr(spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str],
+                 attr: str | None, node_id: str | None = None) -> str:
+    """The expression computing a node's output from its inputs.
+
+    ``inputs`` maps connected input port names to expressions; ``attr`` is the module reference
+    for layers (``self.conv1`` in model.py, a local name in the runtime).
+    """
+    if spec.kind == "layer":
+        ordered = [inputs[p.name] for p in spec.inputs if p.name in inputs]
+        plain = f"{attr}({', '.join(ordered)})"
+        wrap = LAYER_CALLS.get(spec.type_id)
+        return wrap(plain, spec, params, inputs) if wrap else plain
+    if spec.kind == "op":
+        emitter = OP_EMITTERS.get(spec.type_id)
+        if emitter is None:
+            raise CodegenError(f"no code template for {spec.type_id}", node_id)
+        return emitter(inputs, params)
+    raise CodegenError(f"{spec.type_id} is not part of the model", node_id)
+
+
+# ---------------------------------------------------------------------------- recurrent layers
+@layer_call("nn.RNN", "nn.LSTM", "nn.GRU")
+def _recurrent(plain: str, spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str]) -> str:
+    """Pick what a recurrent layer passes on: every step, the last step, or the final hidden."""
+    out = params.get("output", "sequence")
+    if out == "sequence":
+        return f"{plain}[0]"
+    if out == "last_step":
+        return f"{plain}[0][:, -1]" if params.get("batch_first", True) else f"{plain}[0][-1]"
+    hidden = f"{plain}[1][0]" if spec.type_id == "nn.LSTM" else f"{plain}[1]"  # LSTM: (h, c)
+    if params.get("bidirectional"):
+        # last layer's forward and backward states, side by side: [B, 2 * hidden_size]
+        return f"{hidden}[-2:].transpose(0, 1).flatten(1)"
+    return f"{hidden}[-1]"

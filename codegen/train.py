@@ -1,0 +1,441 @@
+"""Graph → train.py: data, losses, optimizer, scheduler, clipping, seed, checkpoints, the loop,
+and a torchrun (DistributedDataParallel) path.
+
+The functions above ``main`` (``make_datasets``, ``make_loader``, ``build_losses``,
+``compute_loss``, ``build_optimizer``, ``build_scheduler``, ``train_step``, ``end_epoch``,
+``evaluate``) are also what the app's trainer calls, so training in the app and running the
+exported script do the same work in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torchcanvas.codegen.data import data_code
+from torchcanvas.codegen.emit import CodegenError, call, ctor_args, doc_text, literal, quote
+from torchcanvas.codegen.model import ModelIR, wrap
+from torchcanvas.codegen.names import Namespace
+from torchcanvas.codegen.plan import TrainPlan
+from torchcanvas.graph.document import Graph
+
+MODEL_IMPORT = "from model import {name}\n"
+
+_BASE_IMPORTS = """
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+"""
+
+LOOP = '''
+class EpochSampler(Sampler[int]):
+    """Sample order fixed by (seed, epoch): can start mid-epoch and split across ranks."""
+
+    def __init__(self, n, *, seed, epoch=0, start=0, shuffle=True, weights=None, rank=0, world=1):
+        self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
+        self.shuffle, self.weights, self.rank, self.world = shuffle, weights, rank, world
+
+    def order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            idx = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        elif self.shuffle:
+            idx = torch.randperm(self.n, generator=g)
+        else:
+            idx = torch.arange(self.n)
+        if self.world > 1:  # pad so every rank gets the same number of samples
+            per_rank = -(-self.n // self.world)
+            idx = torch.cat([idx, idx[: per_rank * self.world - self.n]])[self.rank :: self.world]
+        return idx
+
+    def __iter__(self):
+        return iter(self.order()[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return max(len(self.order()) - self.start, 0)
+
+
+def targets_of(dataset) -> torch.Tensor:
+    """Class index of every sample, for weighted sampling."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return targets_of(dataset.dataset)[torch.as_tensor(dataset.indices)]
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        return dataset.tensors[1]
+    if hasattr(dataset, "targets"):
+        return torch.as_tensor(dataset.targets)
+    return torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])
+
+
+def sample_weights(dataset) -> torch.Tensor:
+    """Weights that make every class equally likely to be drawn."""
+    targets = targets_of(dataset).long()
+    counts = torch.bincount(targets).clamp_min(1).double()
+    return (1.0 / counts)[targets]
+
+
+def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weights=None):
+    """The DataLoader for one epoch, starting at batch ``start_batch``."""
+    batch_size = SETTINGS["batch_size"]
+    sampler = EpochSampler(
+        len(dataset),
+        seed=SETTINGS["seed"],
+        epoch=epoch,
+        start=start_batch * batch_size,
+        shuffle=train and SHUFFLE,
+        weights=weights if train else None,
+        rank=rank,
+        world=world,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=SETTINGS["num_workers"],
+        pin_memory=torch.cuda.is_available(),
+    )
+'''
+
+MAIN = '''
+
+def pick_device(setting: str, local_rank: int = 0) -> torch.device:
+    """auto: CUDA when present, then Apple MPS, else the CPU."""
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if setting == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return torch.device("cuda", local_rank)
+    return torch.device(setting)
+
+
+def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "batch": batch,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": history,
+        "settings": SETTINGS,
+    }
+    tmp = Path(str(path) + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    parser.add_argument("--device", default=SETTINGS["device"])
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--out", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    args = parser.parse_args(argv)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(args.device, local_rank)
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+    torch.manual_seed(SETTINGS["seed"])
+    model = MODEL_CLASS().to(device)
+    train_set, val_set, classes = make_datasets(args.data_dir)
+    losses = build_losses().to(device)
+    optimizer = build_optimizer(model)
+    steps_per_epoch = -(-len(train_set) // (SETTINGS["batch_size"] * world))
+    scheduler = build_scheduler(optimizer, steps_per_epoch, args.epochs)
+    weights = sample_weights(train_set) if WEIGHTED_SAMPLING else None
+
+    start_epoch, start_batch, history = 0, 0, []
+    if args.resume:
+        state = torch.load(args.resume, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        start_epoch, start_batch, history = state["epoch"], state["batch"], state["history"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+    net = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids)
+    if rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start_epoch, args.epochs):
+        net.train()
+        loader = make_loader(
+            train_set, train=True, epoch=epoch, start_batch=start_batch, rank=rank, world=world,
+            weights=weights,
+        )
+        total, count = torch.zeros((), device=device), 0
+        for batch in loader:
+            loss, _, target = train_step(net, losses, optimizer, scheduler, batch, device)
+            total += loss * len(target)
+            count += len(target)
+        start_batch = 0
+        val_loader = make_loader(val_set, train=False)
+        val_loss, prediction, target = evaluate(model, losses, val_loader, device)
+        end_epoch(scheduler, val_loss)
+        record = {"epoch": epoch + 1, "train_loss": (total / max(count, 1)).item(),
+                  "val_loss": val_loss, **metrics(prediction, target)}
+        history.append(record)
+        if rank == 0:
+            print(json.dumps(record))
+            save_checkpoint(args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0,
+                            history)
+            torch.save(model.state_dict(), args.out / "weights.pt")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@dataclass
+class GeneratedTrain:
+    source: str
+    line_map: dict[int, str]
+
+
+def _imports(*blocks: str) -> str:
+    """Merge import lines and sort them into standard-library and third-party groups."""
+    plain: dict[str, set[str]] = {}
+    froms: dict[str, set[str]] = {}
+    for block in blocks:
+        for line in block.strip().splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("import "):
+                plain.setdefault(line, set())
+            else:
+                mod, names = line.removeprefix("from ").split(" import ")
+                froms.setdefault(mod, set()).update(n.strip() for n in names.split(","))
+    stdlib = {"argparse", "csv", "json", "math", "os", "pathlib", "random"}
+
+    def group(std: bool) -> list[str]:
+        lines = sorted(line for line in plain if (line.split()[1].split(".")[0] in stdlib) == std)
+        lines += [f"from {m} import {', '.join(sorted(froms[m], key=_member_key))}"
+                  for m in sorted(froms) if (m.split(".")[0] in stdlib) == std]
+        return lines
+
+    return "\n".join(group(True)) + "\n\n" + "\n".join(group(False)) + "\n"
+
+
+def _member_key(name: str) -> tuple:
+    base = name.split(" as ")[0]
+    kind = 0 if base.isupper() else 1 if base[:1].isupper() else 2
+    return (kind, base.lower())
+
+
+def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR,
+                   resolved: dict[str, dict[str, Any]] | None = None,
+                   data_path: str | None = None, title: str = "") -> GeneratedTrain:
+    """The train.py source for ``graph``. ``ir`` is the model IR from codegen.model."""
+    resolved = resolved or {}
+    settings = graph.settings
+    data_imports, data_body = data_code(plan.data, data_path)
+    lines: list[str] = []
+    line_map: dict[int, str] = {}
+
+    def add(block: str, node_id: str | None = None) -> None:
+        for text in block.split("\n"):
+            lines.append(text)
+            if node_id:
+                line_map[len(lines)] = node_id
+
+    name = ir.class_name
+    doc = title or f"Train {name}"
+    add(f'"""{doc_text(doc)}: training script generated by torchcanvas.\n\n'
+        "Run it with `python train.py`, or on several processes or GPUs with\n"
+        "`torchrun --nproc_per_node 2 train.py`. Checkpoints go to --out (checkpoints/).\n"
+        '"""\n')
+    add(_imports(_BASE_IMPORTS, data_imports))
+    add(MODEL_IMPORT.format(name=name))
+    add(f"MODEL_CLASS = {name}")
+    settings_items = {k: settings[k] for k in
+                      ("epochs", "batch_size", "seed", "val_split", "device", "num_workers")}
+    add("SETTINGS = {")
+    for k, v in settings_items.items():
+        add(f'    "{k}": {literal(v)},')
+    add("}")
+    add(f"SHUFFLE = {literal(plan.data.params.get('shuffle', True))}")
+    add(f"WEIGHTED_SAMPLING = {literal(plan.data.params.get('weighted_sampling', False))}")
+    add('DATA_DIR = Path(__file__).resolve().parent / "data"')
+    add("\n\n" + data_body, plan.data.id)
+    add(LOOP)
+    add(_losses_section(plan, ir))
+    add(_optim_section(plan, resolved))
+    add(_metrics_section(plan))
+    add(MAIN)
+    source = "\n".join(lines).rstrip("\n") + "\n"
+    while "\n\n\n\n" in source:
+        source = source.replace("\n\n\n\n", "\n\n\n")
+    return GeneratedTrain(source, line_map)
+
+
+
+
+def _loss_ctor(term) -> str:
+    spec = term.node.spec
+    args, kwargs = ctor_args(spec, term.node.params, term.node.id)
+    return call("nn." + spec.torch_name.removeprefix("torch.nn."), args, kwargs)
+
+
+def _losses_section(plan: TrainPlan, ir: ModelIR) -> str:
+    keys = Namespace()
+    loss_keys = [keys.name(t.node.label, key=t.node.id, fallback="loss") for t in plan.losses]
+    out = ["", "", "def build_losses() -> nn.ModuleDict:",
+           '    """The loss modules, by name."""', "    return nn.ModuleDict({"]
+    for key, term in zip(loss_keys, plan.losses, strict=True):
+        out.append(f"        {quote(key)}: {_loss_ctor(term)},")
+    out.append("    })")
+
+    # batch layout: the data node's outputs, in port order
+    data_ports = [p.name for p in plan.data.spec.outputs]
+    local = Namespace()
+    batch_vars = {(plan.data.id, p): local.name(p) for p in data_ports}
+    out += ["", "", "def compute_loss(model, losses, batch, device):",
+            '    """Forward one batch; returns (loss, prediction, target) of the first loss."""',
+            f"    {', '.join(batch_vars.values())} = "
+            "(t.to(device, non_blocking=True) for t in batch)"]
+    args = []
+    for _, value in ir.inputs:
+        if value not in batch_vars:
+            raise CodegenError("the model's input must come from the data node", value[0])
+        args.append(batch_vars[value])
+    outputs = {}
+    for _, value in ir.outputs:
+        outputs[value] = local.name("prediction" if len(ir.outputs) == 1 else
+                                    f"out_{ir.attrs.get(value[0], value[0])}")
+    out.append(f"    {', '.join(outputs.values())} = model({', '.join(args)})")
+    env = {**batch_vars, **outputs}
+    terms = []
+    for key, term in zip(loss_keys, plan.losses, strict=True):
+        for end in (term.input, term.target):
+            if end not in env:
+                raise CodegenError(f"{term.node.label}: its inputs must come from the model or "
+                                   "the data node", term.node.id)
+        expr = f"losses[{quote(key)}]({env[term.input]}, {env[term.target]})"
+        if term.node.params.get("reduction") == "none":
+            expr += ".mean()"
+        terms.append(expr if term.scale == 1.0 else f"{literal(term.scale)} * {expr}")
+    out.append(f"    loss = {' + '.join(terms)}")
+    first = plan.losses[0]
+    out.append(f"    return loss, {env[first.input]}, {env[first.target]}")
+    return "\n".join(out)
+
+
+def _optim_section(plan: TrainPlan, resolved: dict[str, dict[str, Any]]) -> str:
+    opt = plan.optimizer
+    _, kwargs = ctor_args(opt.spec, opt.params, opt.id)
+    kwargs = {"lr": opt.params["lr"], **kwargs}
+    opt_call = call(opt.spec.torch_name, [], kwargs).replace("(", "(params, ", 1)
+    out = ["", "", "def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:",
+           '    """The optimizer over every trainable (not frozen) parameter."""',
+           "    params = [p for p in model.parameters() if p.requires_grad]",
+           f"    return {opt_call.replace('(params, )', '(params)')}"]
+
+    sched = plan.scheduler
+    out += ["", "", "def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):",
+            '    """The learning-rate scheduler, or None."""']
+    step = None
+    if sched is None:
+        out.append("    return None")
+    else:
+        step = sched.spec.extra["step"]
+        args, kwargs = ctor_args(sched.spec, sched.params, sched.id)
+        if args:  # write required scheduler arguments by name: clearer than by position
+            req = [p.name for p in sched.spec.params if p.required]
+            kwargs = {**dict(zip(req, args, strict=True)), **kwargs}
+        if sched.type_id == "sched.OneCycleLR":
+            kwargs = {"max_lr": sched.params["max_lr"], **kwargs}
+        text = call(sched.spec.torch_name, [], kwargs).replace("(", "(optimizer, ", 1)
+        text = text.replace("(optimizer, )", "(optimizer)")
+        if sched.type_id == "sched.OneCycleLR":
+            text = text[:-1] + ", epochs=epochs, steps_per_epoch=steps_per_epoch)"
+        out += wrap("return ", text, "    ")
+
+    clip_lines = []
+    for clip in plan.clips:
+        _, kwargs = ctor_args(clip.spec, clip.params, clip.id)
+        if clip.type_id == "clip.GradNorm":
+            kwargs = {"max_norm": clip.params["max_norm"], **kwargs}
+        else:
+            kwargs = {"clip_value": clip.params["clip_value"], **kwargs}
+        clip_lines.append("    " + call(clip.spec.torch_name, [], kwargs).replace(
+            "(", "(model.parameters(), ", 1))
+    out += ["", "", "def train_step(model, losses, optimizer, scheduler, batch, device):",
+            '    """One optimisation step; returns (loss, prediction, target), detached."""',
+            "    optimizer.zero_grad(set_to_none=True)",
+            "    loss, prediction, target = compute_loss(model, losses, batch, device)",
+            "    loss.backward()",
+            *clip_lines,
+            "    optimizer.step()"]
+    if step == "batch":
+        out.append("    scheduler.step()")
+    out.append("    return loss.detach(), prediction.detach(), target")
+    out += ["", "", "def end_epoch(scheduler, val_loss: float) -> None:",
+            '    """Scheduler work at the end of an epoch."""']
+    if step == "epoch":
+        out.append("    scheduler.step()")
+    elif step == "plateau":
+        out.append("    scheduler.step(val_loss)")
+    else:
+        out.append("    return None")
+    out += ["", "", "@torch.no_grad()", "def evaluate(model, losses, loader, device):",
+            '    """Mean loss over ``loader``, with all predictions and targets."""',
+            "    model.eval()",
+            "    total, count, predictions, targets = torch.zeros((), device=device), 0, [], []",
+            "    for batch in loader:",
+            "        loss, prediction, target = compute_loss(model, losses, batch, device)",
+            "        total += loss * len(target)",
+            "        count += len(target)",
+            "        predictions.append(prediction)",
+            "        targets.append(target)",
+            "    model.train()",
+            "    if not count:",
+            '        return float("nan"), torch.empty(0), torch.empty(0)',
+            "    return (total / count).item(), torch.cat(predictions), torch.cat(targets)"]
+    return "\n".join(out)
+
+
+def _metrics_section(plan: TrainPlan) -> str:
+    task = plan.task
+    head = ["", "", "def metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict:",
+            '    """Headline validation metrics."""',
+            "    if not len(target):",
+            "        return {}"]
+    if task == "classification":
+        body = ["    predicted = prediction.argmax(1)",
+                '    return {"accuracy": (predicted == target).float().mean().item()}']
+    elif task == "binary":
+        logits = plan.losses[0].node.type_id == "loss.BCEWithLogits"
+        threshold = "0.0  # logits" if logits else "0.5  # probabilities"
+        body = [f"    threshold = {threshold}",
+                "    predicted = (prediction > threshold).to(target.dtype)",
+                '    return {"accuracy": (predicted == target).float().mean().item()}']
+    elif task == "regression":
+        body = ['    return {"mae": (prediction - target).abs().mean().item()}']
+    else:
+        body = ["    return {}"]
+    return "\n".join(head + body)
