@@ -1,0 +1,167 @@
+"""Data on the torch side: bundled data sets made ready on disk, and what a data node yields.
+
+Bundled sets (scikit-learn's tables, the house-price table) are written once to a cache folder as
+small files that the generated ``make_datasets`` reads; export copies the same files next to
+train.py. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchcanvas.codegen.data import data_code, data_file_name
+from torchcanvas.graph.document import Node
+from torchcanvas.runtime.source import run_source
+
+
+class DataError(Exception):
+    """A data source cannot be read; names the data node."""
+
+    def __init__(self, message: str, node_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TORCHCANVAS_DATA_DIR")
+    path = Path(root) if root else Path.home() / ".cache" / "torchcanvas" / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def assets_dir() -> Path:
+    return Path(str(resources.files("torchcanvas.assets")))
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _sklearn_tensors(loader: str, task: str) -> dict[str, Any]:
+    from sklearn import datasets  # bundled with scikit-learn: no download
+
+    bunch = getattr(datasets, loader)()
+    x = torch.tensor(bunch.data, dtype=torch.float32)
+    if task == "classification":
+        y = torch.tensor(bunch.target, dtype=torch.long)
+        classes = [str(c) for c in getattr(bunch, "target_names", sorted(set(bunch.target)))]
+    else:
+        y = torch.tensor(bunch.target, dtype=torch.float32).reshape(-1, 1)
+        classes = []
+    return {"x": x, "y": y, "classes": classes}
+
+
+def materialize(node: Node, folder: Path | None = None) -> Path:
+    """Make sure the file a bundled source reads exists in ``folder``; returns ``folder``."""
+    folder = folder or cache_dir()
+    name = data_file_name(node)
+    if name is None:
+        return folder
+    target = folder / name
+    if target.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = node.spec.extra
+    if extra["source"] == "sklearn":
+        _atomic_save(_sklearn_tensors(extra["loader"], extra["task"]), target)
+    else:
+        shutil.copyfile(assets_dir() / "data" / name, target)
+    return folder
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What one sample of a data source looks like, and the classes when it classifies."""
+
+    x_shape: tuple[int, ...]
+    x_dtype: torch.dtype
+    y_shape: tuple[int, ...]
+    y_dtype: torch.dtype
+    classes: tuple[str, ...] | None
+    n_train: int
+    n_val: int
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.classes) if self.classes else None
+
+    def fact(self, name: str) -> Any:
+        return {"num_classes": self.num_classes, "vocab_size": None}.get(name)
+
+
+def resolve_path(node: Node, project_dir: Path | None) -> str | None:
+    """The node's path param, made absolute against the project's folder."""
+    value = node.params.get("path")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and project_dir is not None:
+        path = Path(project_dir) / path
+    return str(path)
+
+
+def load_module(node: Node, settings: dict[str, Any], project_dir: Path | None = None
+                ) -> dict[str, Any]:
+    """Execute the node's generated data code; returns its namespace (with make_datasets)."""
+    imports, code = data_code(node, resolve_path(node, project_dir))
+    return run_source(f"import torch\nfrom pathlib import Path\n{imports}\n\n{code}", "data",
+                      {"SETTINGS": dict(settings)})
+
+
+def make_datasets(node: Node, settings: dict[str, Any], project_dir: Path | None = None,
+                  data_dir: Path | None = None):
+    """(train_set, val_set, classes) for a data node, as the generated code builds them."""
+    path = resolve_path(node, project_dir)
+    if path is not None and not Path(path).exists():
+        raise DataError(f"{node.label}: {path} does not exist (param 'path')", node.id)
+    if node.spec.extra["source"] in ("csv", "imagefolder", "torchvision") and path is None:
+        raise DataError(f"{node.label}: choose a file or folder (param 'path')", node.id)
+    folder = materialize(node, data_dir)
+    ns = load_module(node, settings, project_dir)
+    try:
+        return ns["make_datasets"](folder)
+    except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
+        raise DataError(f"{node.label}: {exc}", node.id) from exc
+
+
+_INFO_CACHE: dict[str, DataInfo] = {}
+
+
+def _info_key(node: Node, settings: dict[str, Any], project_dir: Path | None) -> str:
+    path = resolve_path(node, project_dir)
+    stamp = None
+    if path and Path(path).exists():
+        stamp = Path(path).stat().st_mtime_ns
+    return json.dumps([node.type_id, node.params, settings["seed"], settings["val_split"],
+                       path, stamp], sort_keys=True, default=str)
+
+
+def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = None) -> DataInfo:
+    """Shapes and classes of a data node's samples (cached until its params or file change)."""
+    key = _info_key(node, settings, project_dir)
+    if key in _INFO_CACHE:
+        return _INFO_CACHE[key]
+    train_set, val_set, classes = make_datasets(node, settings, project_dir)
+    if len(train_set) == 0:
+        raise DataError(f"{node.label}: the training split is empty", node.id)
+    x, y = train_set[0][:2]
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    info = DataInfo(tuple(x.shape), x.dtype, tuple(y.shape), y.dtype,
+                    tuple(classes) if classes else None, len(train_set), len(val_set))
+    _INFO_CACHE[key] = info
+    return info

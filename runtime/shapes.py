@@ -1,0 +1,294 @@
+"""Shape inference on the ``meta`` device: no data, no memory.
+
+Every node runs once per batch size on meta tensors (two batch sizes, so dims that follow the
+batch show as ``B``). ``auto`` params are filled from input shapes, parameter counts are taken,
+and a node that fails reports torch's message. Results for a node are cached by its params and
+input shapes, so after an edit only what changed is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
+from torchcanvas.graph.document import Graph, Node
+from torchcanvas.graph.spec import AUTO
+from torchcanvas.runtime.data import DataError, DataInfo, describe
+from torchcanvas.runtime.source import run_source
+
+BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch dim
+Value = tuple[str, str]
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class Problem:
+    node_id: str | None
+    message: str
+    severity: str = "error"  # or "warning"
+
+
+@dataclass
+class ShapeResult:
+    shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
+    dtypes: dict[Value, str] = field(default_factory=dict)
+    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)  # auto params filled
+    param_counts: dict[str, int] = field(default_factory=dict)
+    trainable_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    data_info: DataInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.param_counts.values())
+
+    def first_error(self) -> Problem | None:
+        return next((p for p in self.problems if p.severity == "error"), None)
+
+    def errors_for(self, node_id: str) -> list[Problem]:
+        return [p for p in self.problems if p.node_id == node_id]
+
+
+def format_shape(shape: tuple[Dim, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class ShapeError(Exception):
+    def __init__(self, message: str, node_id: str | None):
+        super().__init__(message)
+        self.node_id = node_id
+
+
+@dataclass
+class _NodeRun:
+    outputs: list[dict[str, torch.Tensor]]  # per batch size: port → meta tensor
+    resolved: dict[str, Any]
+    params: int
+    trainable: int
+    warnings: list[str]
+    key: str = ""
+
+
+_FORWARD_CACHE: dict[str, Any] = {}
+
+
+def _forward_fn(expr: str, ports: list[str]):
+    """Compile ``lambda m, <ports>: expr`` once per distinct expression."""
+    key = f"{','.join(ports)}|{expr}"
+    fn = _FORWARD_CACHE.get(key)
+    if fn is None:
+        src = f"def node_forward(m, {', '.join(ports)}):\n    return {expr}\n"
+        fn = run_source(src, "node", {"torch": torch, "nn": nn})["node_forward"]
+        _FORWARD_CACHE[key] = fn
+    return fn
+
+
+def _torch_class(torch_name: str):
+    obj: Any = torch
+    for part in torch_name.split(".")[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+class ShapeInferencer:
+    """Keeps per-node results between runs; create one per open document."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, _NodeRun] = {}
+
+    def infer(self, graph: Graph, project_dir: Path | None = None) -> ShapeResult:
+        result = ShapeResult()
+        values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
+        failed: set[str] = set()
+        data_info: DataInfo | None = None
+        for nid in graph.topological_order():
+            node = graph.node(nid)
+            if node.is_placeholder:
+                result.problems.append(Problem(nid, f"unknown node type {node.type_id!r}"))
+                failed.add(nid)
+                continue
+            if any(e.src in failed for e in graph.in_edges(nid)):
+                failed.add(nid)
+                continue
+            try:
+                if node.kind == "data":
+                    data_info = describe(node, graph.settings, project_dir)
+                    result.data_info = data_info
+                    run = self._data_run(data_info)
+                elif node.kind in ("layer", "op", "loss"):
+                    inputs = self._inputs(graph, node, values)
+                    run = self._run_node(node, inputs, data_info)
+                else:
+                    continue
+            except (ShapeError, DataError, CodegenError) as exc:
+                result.problems.append(Problem(getattr(exc, "node_id", None) or nid, str(exc)))
+                failed.add(nid)
+                continue
+            for w in run.warnings:
+                result.problems.append(Problem(nid, w, "warning"))
+            if run.resolved:
+                result.resolved[nid] = run.resolved
+            if node.kind == "layer":
+                result.param_counts[nid] = run.params
+                result.trainable_counts[nid] = run.trainable
+            for i, outs in enumerate(run.outputs):
+                for port, t in outs.items():
+                    values[i][(nid, port)] = t
+            for port, t in run.outputs[0].items():
+                result.shapes[(nid, port)] = _display(t.shape, run.outputs[1][port].shape)
+                result.dtypes[(nid, port)] = str(t.dtype).removeprefix("torch.")
+        return result
+
+    # ------------------------------------------------------------------ per node
+    @staticmethod
+    def _data_run(info: DataInfo) -> _NodeRun:
+        outs = []
+        for b in BATCHES:
+            outs.append({
+                "x": torch.empty((b, *info.x_shape), dtype=info.x_dtype, device="meta"),
+                "y": torch.empty((b, *info.y_shape), dtype=info.y_dtype, device="meta"),
+            })
+        return _NodeRun(outs, {}, 0, 0, [])
+
+    @staticmethod
+    def _inputs(graph: Graph, node: Node, values) -> list[dict[str, torch.Tensor]]:
+        per_batch = []
+        for vals in values:
+            inputs = {}
+            for port in node.spec.inputs:
+                e = graph.input_edge(node.id, port.name)
+                if e is None:
+                    if port.optional:
+                        continue
+                    raise ShapeError(f"{node.label}: input {port.name!r} is not connected",
+                                     node.id)
+                if (e.src, e.src_port) not in vals:
+                    raise ShapeError(f"{node.label}: input {port.name!r} has no shape (its "
+                                     "source is not a tensor)", node.id)
+                inputs[port.name] = vals[(e.src, e.src_port)]
+            per_batch.append(inputs)
+        return per_batch
+
+    def _run_node(self, node: Node, inputs: list[dict[str, torch.Tensor]],
+                  data_info: DataInfo | None) -> _NodeRun:
+        key = json.dumps([node.type_id, node.params,
+                          [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
+                          [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
+                          data_info.num_classes if data_info else None], sort_keys=True)
+        cached = self._cache.get(node.id)
+        if cached is not None and cached.key == key:
+            return cached
+        run = self._execute(node, inputs, data_info)
+        run.key = key
+        self._cache[node.id] = run
+        return run
+
+    def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
+                 data_info: DataInfo | None) -> _NodeRun:
+        spec = node.spec
+        resolved: dict[str, Any] = {}
+        for p in spec.params:
+            if p.auto is None or node.params[p.name] != AUTO:
+                continue
+            values = []
+            for ins in inputs:
+                values.append(self._auto_value(node, p, ins, data_info))
+            if values[0] != values[1]:
+                raise ShapeError(f"{node.label}: {p.name} would depend on the batch size "
+                                 f"({values[0]} vs {values[1]}); check the layers before it",
+                                 node.id)
+            resolved[p.name] = values[0]
+        params = {**node.params, **resolved}
+        module = None
+        n_params = n_trainable = 0
+        if spec.kind in ("layer", "loss"):
+            args, kwargs = ctor_args(spec, params, node.id)
+            try:
+                with torch.device("meta"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    module = _torch_class(spec.torch_name)(*args, **kwargs)
+            except Exception as exc:  # torch's own message is the useful one
+                raise ShapeError(f"{node.label}: {_message(exc)}", node.id) from None
+            n_params = sum(p.numel() for p in module.parameters())
+            n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        if spec.kind == "loss":
+            ports = ["input", "target"]
+            expr = "m(input, target)"
+        else:
+            ports = [p.name for p in spec.inputs if p.name in inputs[0]]
+            expr = forward_expr(spec, params, {p: p for p in ports},
+                                "m" if module is not None else None, node.id)
+        fn = _forward_fn(expr, ports)
+        outputs = []
+        caught: list[str] = []
+        for ins in inputs:
+            try:
+                with warnings.catch_warnings(record=True) as w:
+                    warnings.simplefilter("always")
+                    out = fn(module, *(ins[p] for p in ports))
+                caught += [str(x.message) for x in w if str(x.message) not in caught]
+            except Exception as exc:
+                shapes = ", ".join(f"{p} {list(ins[p].shape)}" for p in ports)
+                raise ShapeError(f"{node.label}: {_message(exc)} (inputs: {shapes})",
+                                 node.id) from None
+            if not isinstance(out, torch.Tensor):
+                raise ShapeError(f"{node.label}: produced {type(out).__name__}, not a tensor",
+                                 node.id)
+            port = spec.outputs[0].name if spec.outputs else "out"
+            outputs.append({port: out})
+        return _NodeRun(outputs, resolved, n_params, n_trainable, caught)
+
+    @staticmethod
+    def _auto_value(node: Node, p, ins: dict[str, torch.Tensor], data_info: DataInfo | None):
+        rule = p.auto
+        if rule.from_data:
+            value = data_info.fact(rule.from_data) if data_info else None
+            if value is None:
+                raise ShapeError(f"{node.label}: {p.name} is auto but the data source does not "
+                                 f"tell its {rule.from_data}; set it by hand", node.id)
+            return value
+        t = ins.get(rule.port)
+        if t is None:
+            raise ShapeError(f"{node.label}: {p.name} is auto but input {rule.port!r} is not "
+                             "connected", node.id)
+        if t.dim() == 0 or not -t.dim() <= rule.dim < t.dim():
+            raise ShapeError(f"{node.label}: {p.name} is auto but the input has shape "
+                             f"{list(t.shape)}, which has no dim {rule.dim}", node.id)
+        value = int(t.shape[rule.dim])
+        return [value] if rule.as_list else value
+
+
+def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:
+    """Merge the shapes seen at the two batch sizes: a dim that differs is the batch."""
+    if len(a) != len(b):
+        return tuple(a)
+    out: list[Dim] = []
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            out.append(int(x))
+        elif x % BATCHES[0] == 0 and y % BATCHES[1] == 0 and x // BATCHES[0] == y // BATCHES[1]:
+            k = x // BATCHES[0]
+            out.append("B" if k == 1 else f"B*{k}")
+        else:
+            out.append("?")
+    return tuple(out)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text) > 300 else text
+
+
+def infer_shapes(graph: Graph, project_dir: Path | None = None) -> ShapeResult:
+    return ShapeInferencer().infer(graph, project_dir)

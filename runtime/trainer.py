@@ -1,0 +1,424 @@
+"""The trainer: a plain loop that yields frozen events and obeys a control object.
+
+It calls the generated train.py functions (data, losses, optimizer, step, evaluate), so it does
+the same work in the same order as the exported script. It never imports Qt. Losses stay on the
+device and are read back every ``log_every`` steps (``.item()`` would synchronise CUDA per step).
+Faults are data: an exception, a NaN loss or running out of memory ends the run with a
+``RunFailed`` event naming the node; the last checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchcanvas.runtime import metrics as metric_fns
+from torchcanvas.runtime.compile import CompiledProject
+from torchcanvas.runtime.data import DataError, materialize
+from torchcanvas.runtime.source import generated_line, register
+
+
+# ---------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class RunStarted:
+    device: str
+    epochs: int
+    steps_per_epoch: int
+    n_train: int
+    n_val: int
+    task: str
+    classes: tuple[str, ...] | None
+    params: int
+    start_epoch: int
+    start_batch: int
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    epoch: int  # 0-based
+    step: int  # step within the epoch, 1-based
+    global_step: int
+    loss: float
+    lr: float
+    samples_per_s: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    epoch: int  # 1-based count of finished epochs
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, Any]
+    lr: float
+    elapsed: float
+    is_best: bool
+    predictions: Any = None  # (prediction, target) tensors on the CPU, for result views
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: str  # "paused" or "running"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    status: str  # "completed" or "stopped"
+    epochs_done: int
+    global_step: int
+    history: tuple[dict[str, Any], ...]
+    checkpoint: str | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    message: str
+    node_id: str | None
+    traceback: str
+    checkpoint: str | None
+    history: tuple[dict[str, Any], ...] = ()
+
+
+Event = RunStarted | StepEvent | EpochEvent | StateChanged | RunFinished | RunFailed
+
+
+class RunControl:
+    """Pause, resume and stop, checked by the loop between steps. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._running.wait(timeout)
+
+
+def pick_device(setting: str) -> torch.device:
+    """``auto``: CUDA when present, then MPS, else the CPU. Refuses devices that are absent."""
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(setting)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {setting!r}: CUDA is not available on this machine")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {setting!r}: only {torch.cuda.device_count()} CUDA "
+                             "device(s) present")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {setting!r}: MPS is not available on this machine")
+    return device
+
+
+def available_devices() -> list[str]:
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+@dataclass
+class TrainOptions:
+    epochs: int | None = None  # default: the project's setting
+    device: str | None = None
+    out_dir: Path | None = None  # checkpoint.pt, best.pt, weights.pt, metrics.json
+    resume: Path | None = None
+    log_every: int | None = None
+    keep_predictions: bool = True
+    data_dir: Path | None = None
+    max_steps: int | None = None  # stop after this many steps in total (tests, benchmarks)
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    batch: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = math.inf
+
+
+class Trainer:
+    def __init__(self, project: CompiledProject, options: TrainOptions | None = None,
+                 control: RunControl | None = None):
+        self.project = project
+        self.options = options or TrainOptions()
+        self.control = control or RunControl()
+        settings = project.graph.settings
+        self.epochs = self.options.epochs or settings["epochs"]
+        self.log_every = self.options.log_every or settings["log_every"]
+        self.checkpoint: Path | None = None
+        self.model: torch.nn.Module | None = None
+
+    # ------------------------------------------------------------------ public
+    def __iter__(self) -> Iterator[Event]:
+        state = _State()
+        try:
+            yield from self._run(state)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every fault becomes an event
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            yield self._failed(exc, state)
+
+    def run(self) -> list[Event]:
+        return list(self)
+
+    # ------------------------------------------------------------------ loop
+    def _run(self, state: _State) -> Iterator[Event]:
+        fn = self.project.fn
+        opts = self.options
+        settings = self.project.graph.settings
+        device = pick_device(opts.device or settings["device"])
+        out_dir = opts.out_dir
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+
+        # same order as the generated main(): seed, model, data, losses, optimizer, scheduler
+        torch.manual_seed(settings["seed"])
+        model = self.project.model.new().to(device)
+        self.model = model
+        data_dir = materialize(self.project.plan.data, opts.data_dir)
+        try:
+            train_set, val_set, classes = fn("make_datasets")(data_dir)
+        except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
+            raise DataError(f"{self.project.plan.data.label}: {exc}",
+                            self.project.plan.data.id) from exc
+        losses = fn("build_losses")().to(device)
+        optimizer = fn("build_optimizer")(model)
+        batch_size = settings["batch_size"]
+        steps_per_epoch = max(1, -(-len(train_set) // batch_size))
+        scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
+        weights = fn("sample_weights")(train_set) if fn("WEIGHTED_SAMPLING") else None
+
+        if opts.resume is not None:
+            ckpt = torch.load(opts.resume, map_location=device, weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            state.epoch, state.batch = ckpt["epoch"], ckpt["batch"]
+            state.history = list(ckpt.get("history", []))
+            state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch
+                                         + state.batch)
+            state.best_val = min((h["val_loss"] for h in state.history
+                                  if math.isfinite(h.get("val_loss", math.nan))),
+                                 default=math.inf)
+            torch.set_rng_state(ckpt["rng"])
+            if ckpt.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+
+        task = self.project.plan.task
+        logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
+        yield RunStarted(str(device), self.epochs, steps_per_epoch, len(train_set), len(val_set),
+                         task, tuple(classes) if classes else None,
+                         sum(p.numel() for p in model.parameters()), state.epoch, state.batch)
+
+        start = time.perf_counter()
+        train_step, evaluate, make_loader = fn("train_step"), fn("evaluate"), fn("make_loader")
+        pending: list[torch.Tensor] = []
+        pending_lr: list[float] = []
+        window_start, window_samples = time.perf_counter(), 0
+        self._stopping = False
+
+        def flush(epoch: int, first_step: int) -> Iterator[Event]:
+            nonlocal window_start, window_samples
+            if not pending:
+                return
+            values = torch.stack(pending).float().cpu().tolist()  # one sync per window
+            now = time.perf_counter()
+            rate = window_samples / max(now - window_start, 1e-9)
+            window_start, window_samples = now, 0
+            for i, (value, lr) in enumerate(zip(values, pending_lr, strict=True)):
+                if not math.isfinite(value):
+                    pending.clear()
+                    pending_lr.clear()
+                    raise NonFiniteLoss(value, first_step + i)
+                yield StepEvent(epoch, first_step + i - (epoch * steps_per_epoch),
+                                first_step + i, value, lr, rate, now - start)
+            pending.clear()
+            pending_lr.clear()
+
+        for epoch in range(state.epoch, self.epochs):
+            state.epoch = epoch
+            loader = make_loader(train_set, train=True, epoch=epoch, start_batch=state.batch,
+                                 weights=weights)
+            total = torch.zeros((), device=device)
+            count = 0
+            first_pending = state.global_step + 1
+            for batch in loader:
+                if not self.control.wait(0) or self.control.stopped:
+                    yield from flush(epoch, first_pending)
+                    first_pending = state.global_step + 1
+                    if not self.control.stopped:
+                        yield StateChanged("paused")
+                        while not self.control.wait(0.05):
+                            pass
+                        if not self.control.stopped:
+                            yield StateChanged("running")
+                            window_start = time.perf_counter()
+                    if self.control.stopped:
+                        yield from self._stop(model, optimizer, scheduler, state, out_dir,
+                                              start)
+                        return
+                loss, _, target = train_step(model, losses, optimizer, scheduler, batch, device)
+                n = len(target)
+                total += loss * n
+                count += n
+                state.batch += 1
+                state.global_step += 1
+                window_samples += n
+                pending.append(loss)
+                pending_lr.append(optimizer.param_groups[0]["lr"])
+                if len(pending) >= self.log_every:
+                    yield from flush(epoch, first_pending)
+                    first_pending = state.global_step + 1
+                if opts.max_steps is not None and state.global_step >= opts.max_steps:
+                    self.control.stop()
+            yield from flush(epoch, first_pending)
+            if self.control.stopped and state.batch < steps_per_epoch:
+                yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
+                return
+
+            val_loader = make_loader(val_set, train=False)
+            val_loss, prediction, target = evaluate(model, losses, val_loader, device)
+            train_loss = (total / max(count, 1)).item()
+            if not math.isfinite(train_loss):
+                raise NonFiniteLoss(train_loss, state.global_step)
+            fn("end_epoch")(scheduler, val_loss)
+            values = metric_fns.compute(task, prediction, target,
+                                        len(classes) if classes else None, logits)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                      "lr": optimizer.param_groups[0]["lr"], **values}
+            state.history.append(record)
+            state.epoch, state.batch = epoch + 1, 0
+            is_best = math.isfinite(val_loss) and val_loss < state.best_val
+            if is_best:
+                state.best_val = val_loss
+            if out_dir is not None:
+                self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
+                if is_best:
+                    self._save(out_dir / "best.pt", model, optimizer, scheduler, state)
+                self._write_metrics(out_dir, state, "running")
+            preds = (prediction.detach().cpu(), target.detach().cpu()) \
+                if opts.keep_predictions else None
+            yield EpochEvent(epoch + 1, train_loss, val_loss, values,
+                             optimizer.param_groups[0]["lr"], time.perf_counter() - start,
+                             is_best, preds)
+            if self.control.stopped:
+                yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
+                return
+
+        if out_dir is not None:
+            torch.save(model.state_dict(), out_dir / "weights.pt")
+            self._write_metrics(out_dir, state, "completed")
+        yield RunFinished("completed", state.epoch, state.global_step, tuple(state.history),
+                          str(self.checkpoint) if self.checkpoint else None,
+                          time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ helpers
+    def _stop(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
+              start: float) -> Iterator[Event]:
+        if out_dir is not None:
+            self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
+            torch.save(model.state_dict(), out_dir / "weights.pt")
+            self._write_metrics(out_dir, state, "stopped")
+        yield RunFinished("stopped", state.epoch, state.global_step, tuple(state.history),
+                          str(self.checkpoint) if self.checkpoint else None,
+                          time.perf_counter() - start)
+
+    def _save(self, path: Path, model, optimizer, scheduler, state: _State) -> None:
+        self.project.fn("save_checkpoint")(path, model, optimizer, scheduler, state.epoch,
+                                           state.batch, state.history)
+        if path.name == "checkpoint.pt":
+            self.checkpoint = path
+
+    def _write_metrics(self, out_dir: Path, state: _State, status: str) -> None:
+        final = state.history[-1] if state.history else {}
+        data = {"status": status, "epochs": state.epoch, "global_step": state.global_step,
+                "final": final, "history": state.history,
+                "settings": self.project.graph.settings}
+        tmp = out_dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        tmp.replace(out_dir / "metrics.json")
+
+    def _failed(self, exc: BaseException, state: _State) -> RunFailed:
+        node_id = getattr(exc, "node_id", None)
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, NonFiniteLoss):
+            node_id = self.project.plan.losses[0].node.id
+            opt = self.project.plan.optimizer
+            message = (f"the loss became {exc.value} at step {exc.step}; training diverged. Try "
+                       f"a lower learning rate in {opt.label} (lr={opt.params['lr']}) or add "
+                       "gradient clipping")
+        elif isinstance(exc, torch.OutOfMemoryError):
+            message = ("out of memory on the device: lower the batch size (training settings) "
+                       "or the model's size")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        elif node_id is None:
+            node_id = self._node_of(exc)
+            label = self.project.graph.node(node_id).label if node_id else None
+            message = f"{label}: {type(exc).__name__}: {exc}" if label else \
+                f"{type(exc).__name__}: {exc}"
+        if self.options.out_dir is not None:
+            try:
+                self._write_metrics(self.options.out_dir, state, "failed")
+            except OSError:
+                pass
+        return RunFailed(message, node_id, "".join(traceback.format_exception(exc)),
+                         str(self.checkpoint) if self.checkpoint else None,
+                         tuple(state.history))
+
+    def _node_of(self, exc: BaseException) -> str | None:
+        """The canvas node whose generated line raised, from the traceback."""
+        hit = generated_line(exc)
+        if hit is None:
+            return None
+        filename, line = hit
+        model_src = self.project.model.source
+        if filename == register(model_src.source, "model.py"):
+            return model_src.line_map.get(line)
+        return self.project.train.line_map.get(line)
+
+
+class NonFiniteLoss(ArithmeticError):
+    def __init__(self, value: float, step: int):
+        super().__init__(f"loss is {value} at step {step}")
+        self.value = value
+        self.step = step
