@@ -36,6 +36,9 @@ def snake(text: str, fallback: str = "node") -> str:
 
 
 def camel(text: str, fallback: str = "Net") -> str:
+    """A class name: kept as written when it already is one (``DigitsCNN``), else CamelCased."""
+    if text.isidentifier() and text[:1].isupper() and text not in RESERVED:
+        return text
     parts = snake(text, fallback.lower()).split("_")
     name = "".join(p[:1].upper() + p[1:] for p in parts if p)
     return name if name.isidentifier() else fallback

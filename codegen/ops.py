@@ -37,11 +37,9 @@ def _simple(expr: str) -> bool:
 
 def _atom(expr: str) -> str:
     """``expr`` safe as an operand or a method receiver: parenthesised unless it already binds
-    tighter than any operator (a name, attribute, call, subscript or non-negative constant)."""
+    tighter than any operator (a name, attribute, call or subscript)."""
     node = _parse(expr)
     if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
-        return expr
-    if isinstance(node, ast.Constant) and not isinstance(node.value, str):
         return expr
     return f"({expr})"
 
@@ -167,7 +165,7 @@ def _unsqueeze(inputs: Inputs, params: Params) -> str:
 # ---------------------------------------------------------------------------- reductions
 def _reduce(method: str) -> Callable[[Inputs, Params], str]:
     def emit(inputs: Inputs, params: Params) -> str:
-        dims = list(params["dim"])
+        dims = list(params["dim"] or ())  # None (or []) reduces over every dim
         keep = {"keepdim": True} if params.get("keepdim") else {}
         if not dims:
             args = _args("dim=None", **keep) if keep else ""
@@ -215,7 +213,7 @@ def _slice(inputs: Inputs, params: Params) -> str:
 def _gram(inputs: Inputs, params: Params) -> str:
     # [B, C, *] → [B, C, C]: sum over the trailing dims, divided by C·H·W (one sample's size)
     return _bind(inputs["x"], lambda x: (
-        f"torch.einsum('bc...,bd...->bcd', {x}, {x}) / {_atom(x)}.shape[1:].numel()"))
+        f"torch.einsum({literal('bc...,bd...->bcd')}, {x}, {x}) / {_atom(x)}.shape[1:].numel()"))
 
 
 # ---------------------------------------------------------------------------- attention

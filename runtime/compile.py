@@ -75,7 +75,7 @@ def compile_model(graph: Graph, project_dir: Path | None = None,
     return CompiledModel(source, shapes, ns[source.ir.class_name])
 
 
-def compile(graph: Graph, project_dir: Path | None = None) -> nn.Module:  # noqa: A001
+def compile(graph: Graph, project_dir: Path | None = None) -> nn.Module:
     """The model of ``graph`` as a fresh ``nn.Module`` (its generated model.py, executed)."""
     return compile_model(graph, project_dir).new()
 

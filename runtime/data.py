@@ -7,12 +7,12 @@ train.py. Nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,11 @@ def cache_dir() -> Path:
 
 
 def assets_dir() -> Path:
-    return Path(str(resources.files("torchcanvas.assets")))
+    """The bundled assets folder (examples, small data), wherever the package is installed."""
+    spec = importlib.util.find_spec("torchcanvas.assets")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the torchcanvas assets folder is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

@@ -27,7 +27,7 @@ def run_source(source: str, kind: str, namespace: dict[str, Any] | None = None) 
                           "__builtins__": __builtins__}
     if namespace:
         ns.update(namespace)
-    exec(compile(source, filename, "exec"), ns)  # noqa: S102 - generated from the catalogue
+    exec(compile(source, filename, "exec"), ns)
     return ns
 
 

@@ -9,6 +9,7 @@ Faults are data: an exception, a NaN loss or running out of memory ends the run 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -191,7 +192,7 @@ class Trainer:
             yield from self._run(state)
         except GeneratorExit:
             raise
-        except BaseException as exc:  # noqa: BLE001 - every fault becomes an event
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             yield self._failed(exc, state)
@@ -397,10 +398,8 @@ class Trainer:
             message = f"{label}: {type(exc).__name__}: {exc}" if label else \
                 f"{type(exc).__name__}: {exc}"
         if self.options.out_dir is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._write_metrics(self.options.out_dir, state, "failed")
-            except OSError:
-                pass
         return RunFailed(message, node_id, "".join(traceback.format_exception(exc)),
                          str(self.checkpoint) if self.checkpoint else None,
                          tuple(state.history))

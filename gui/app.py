@@ -1,0 +1,55 @@
+"""Application start-up: one QApplication, the main window, uncaught exceptions shown in the app."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from torchcanvas.gui.main_window import MainWindow
+
+
+def default_example() -> Path:
+    from torchcanvas.runtime.data import assets_dir
+
+    return assets_dir() / "examples" / "digits_cnn.json"
+
+
+def install_excepthooks(window: MainWindow) -> None:
+    """Show uncaught exceptions from any thread in the app instead of losing them."""
+
+    def show(exc_type, exc, tb) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        sys.stderr.write(text)
+        QTimer.singleShot(0, lambda: window.show_error("Unexpected error", str(exc), text))
+
+    sys.excepthook = show
+    threading.excepthook = lambda args: show(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def run(file: Path | None = None, screenshot: Path | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("torchcanvas")
+    app.setOrganizationName("torchcanvas")
+    window = MainWindow()
+    install_excepthooks(window)
+    path = file or default_example()
+    window.resize(1400, 860)
+    window.show()
+    if not window.open_file(path) and screenshot is not None:
+        return 1
+    if screenshot is not None:
+        def grab() -> None:
+            window.wait_for_shapes()
+            app.processEvents()
+            ok = window.grab().save(str(screenshot))
+            if not ok:
+                QMessageBox.critical(window, "Screenshot", f"could not write {screenshot}")
+            app.exit(0 if ok else 1)
+
+        QTimer.singleShot(200, grab)
+    return app.exec()

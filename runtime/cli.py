@@ -1,0 +1,209 @@
+"""Headless commands: ``torchcanvas check``, ``train`` and ``export``. No Qt here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from torchcanvas.graph import GraphError, load
+from torchcanvas.graph.document import Graph
+
+SUBCOMMANDS = ("check", "train", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchcanvas",
+        description="Visual model builder for PyTorch. With no command (or a project file) it "
+                    "opens the app; these commands work without a display.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="validate a project and print its layers and shapes")
+    check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    train = sub.add_parser("train", help="train a project and optionally save the results")
+    train.add_argument("file", type=Path)
+    train.add_argument("--epochs", type=int, help="override the project's epochs")
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--seed", type=int, help="override the project's seed")
+    train.add_argument("--out", type=Path, help="folder for model.py, train.py, weights.pt, "
+                       "checkpoint.pt and metrics.json")
+    train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+
+    export = sub.add_parser("export", help="write model.py and train.py for a project")
+    export.add_argument("file", type=Path)
+    export.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _fail(message: str, node: str | None = None, graph: Graph | None = None) -> int:
+    where = ""
+    if node and graph is not None and node in graph:
+        n = graph.node(node)
+        where = f"node {n.label!r} ({n.type_id}, id {node}): "
+    print(f"error: {where}{message}", file=sys.stderr)
+    return 1
+
+
+def _load(path: Path) -> Graph:
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise SystemExit(_fail(f"{path}: no such file")) from None
+    except GraphError as exc:
+        raise SystemExit(_fail(f"{path}: {exc}")) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from torchcanvas.codegen import CodegenError
+    from torchcanvas.codegen.plan import training_plan
+    from torchcanvas.runtime.shapes import format_shape, infer_shapes
+
+    graph = _load(args.file)
+    result = infer_shapes(graph, args.file.parent)
+    rows = []
+    for node in graph.nodes():
+        shapes = {port: format_shape(s) for (nid, port), s in result.shapes.items()
+                  if nid == node.id}
+        params = {**node.params, **result.resolved.get(node.id, {})}
+        rows.append({"id": node.id, "label": node.label, "type": node.type_id,
+                     "outputs": shapes, "params": result.param_counts.get(node.id, 0),
+                     "settings": params})
+    problems = [{"node": p.node_id, "message": p.message, "severity": p.severity}
+                for p in result.problems]
+    if result.ok:
+        try:
+            training_plan(graph)
+        except CodegenError as exc:
+            problems.append({"node": exc.node_id, "message": str(exc), "severity": "warning"})
+    report = {"file": str(args.file), "valid": result.ok, "nodes": rows,
+              "total_params": result.total_params,
+              "trainable_params": sum(result.trainable_counts.values()),
+              "problems": problems}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+    if not result.ok:
+        error = result.first_error()
+        return _fail(error.message, error.node_id, graph)
+    return 0
+
+
+def _print_table(report: dict) -> None:
+    header = ("Node", "Type", "Output shape", "Params")
+    lines = []
+    for r in report["nodes"]:
+        shape = ", ".join(f"{p}: {s}" if len(r["outputs"]) > 1 else s
+                          for p, s in r["outputs"].items()) or "-"
+        lines.append((r["label"], r["type"], shape, f"{r['params']:,}" if r["params"] else "-"))
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
+    rule = "  ".join("-" * w for w in widths)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(rule)
+    for row in lines:
+        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    print(rule)
+    print(f"Total params: {report['total_params']:,} "
+          f"(trainable: {report['trainable_params']:,})")
+    for p in report["problems"]:
+        print(f"{p['severity']}: {p['node'] or '-'}: {p['message']}")
+
+
+def _compile(graph: Graph, path: Path):
+    from torchcanvas.runtime.compile import CompileError, compile_project
+
+    try:
+        return compile_project(graph, path.parent, title=path.stem)
+    except CompileError as exc:
+        raise SystemExit(_fail(str(exc), exc.node_id, graph)) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from torchcanvas.runtime.export import export_code
+    from torchcanvas.runtime.trainer import (
+        EpochEvent,
+        RunFailed,
+        RunFinished,
+        RunStarted,
+        StepEvent,
+        Trainer,
+        TrainOptions,
+    )
+
+    graph = _load(args.file)
+    if args.seed is not None:
+        graph.set_setting("seed", args.seed)
+    if args.device is not None:
+        try:
+            graph.set_setting("device", args.device)
+        except GraphError as exc:
+            return _fail(str(exc))
+    project = _compile(graph, args.file)
+    if args.out:
+        export_code(project, args.out)
+    options = TrainOptions(epochs=args.epochs, out_dir=args.out, resume=args.resume,
+                           keep_predictions=False)
+    bar = None
+    status = 0
+    for event in Trainer(project, options):
+        if isinstance(event, RunStarted):
+            print(f"training {args.file.name} on {event.device}: {event.n_train} training / "
+                  f"{event.n_val} validation samples, {event.params:,} parameters",
+                  file=sys.stderr)
+            total = event.epochs * event.steps_per_epoch
+            done = event.start_epoch * event.steps_per_epoch + event.start_batch
+            bar = tqdm(total=total, initial=done, unit="step", dynamic_ncols=True,
+                       file=sys.stderr, disable=None)
+        elif isinstance(event, StepEvent) and bar is not None:
+            bar.update(event.global_step - bar.n)
+            bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.4g}",
+                            samples_s=f"{event.samples_per_s:,.0f}", refresh=False)
+        elif isinstance(event, EpochEvent):
+            shown = {k: round(v, 4) for k, v in event.metrics.items() if isinstance(v, float)}
+            line = (f"epoch {event.epoch}: train_loss {event.train_loss:.4g}  "
+                    f"val_loss {event.val_loss:.4g}  "
+                    + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+            (bar.write if bar is not None else print)(line)
+        elif isinstance(event, RunFinished):
+            if bar is not None:
+                bar.close()
+            print(f"{event.status}: {event.epochs_done} epochs, {event.global_step} steps in "
+                  f"{event.elapsed:.1f} s", file=sys.stderr)
+        elif isinstance(event, RunFailed):
+            if bar is not None:
+                bar.close()
+            status = _fail(event.message, event.node_id, graph)
+    if args.out and status == 0:
+        print(f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json",
+              file=sys.stderr)
+    return status
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from torchcanvas.runtime.export import export_code
+
+    graph = _load(args.file)
+    project = _compile(graph, args.file)
+    for path in export_code(project, args.out):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export}[args.command]
+    try:
+        return handler(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Writing a project out as standalone PyTorch code: model.py, train.py and the data they read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from torchcanvas.codegen.data import data_file_name
+from torchcanvas.runtime.compile import CompiledProject
+from torchcanvas.runtime.data import materialize
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
+    """Write model.py, train.py and data/ (for bundled data sets) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "model.py", out_dir / "train.py"]
+    _write(written[0], project.model.source.source)
+    _write(written[1], project.train.source)
+    name = data_file_name(project.plan.data)
+    if name is not None:
+        source = materialize(project.plan.data) / name
+        target = out_dir / "data" / name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, target)
+        written.append(target)
+    return written
