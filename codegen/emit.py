@@ -55,10 +55,11 @@ def doc_text(text: str, limit: int = 80) -> str:
     return "".join(ch for ch in str(text) if ch.isprintable() and ch not in '"\\')[:limit].strip()
 
 
-def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None
-              ) -> tuple[list[Any], dict[str, Any]]:
+def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None,
+              keywords: bool = False) -> tuple[list[Any], dict[str, Any]]:
     """Constructor arguments: required params in order, then those that differ from torch's
-    defaults, as keywords. Raises when an ``auto`` param was not filled by shape inference."""
+    defaults, as keywords (all as keywords with ``keywords``). Raises when an ``auto`` param
+    was not filled by shape inference."""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     for p in spec.params:
@@ -68,7 +69,7 @@ def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None
         if value == AUTO and p.auto is not None:
             raise CodegenError(f"{p.name} is auto and shape inference has not filled it",
                                node_id, p.name)
-        if p.required and not kwargs:
+        if p.required and not kwargs and not keywords:
             args.append(value)
         elif p.required or not _same(value, p.upstream_default):
             kwargs[p.name] = value

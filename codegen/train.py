@@ -10,7 +10,6 @@ exported script do the same work in the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from torchcanvas.codegen.data import data_code
 from torchcanvas.codegen.emit import CodegenError, call, ctor_args, doc_text, literal, quote
@@ -247,21 +246,22 @@ def _member_key(name: str) -> tuple:
     return (kind, base.lower())
 
 
-def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR,
-                   resolved: dict[str, dict[str, Any]] | None = None,
-                   data_path: str | None = None, title: str = "") -> GeneratedTrain:
+def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | None = None,
+                   title: str = "") -> GeneratedTrain:
     """The train.py source for ``graph``. ``ir`` is the model IR from codegen.model."""
-    resolved = resolved or {}
     settings = graph.settings
     data_imports, data_body = data_code(plan.data, data_path)
     lines: list[str] = []
     line_map: dict[int, str] = {}
 
-    def add(block: str, node_id: str | None = None) -> None:
-        for text in block.split("\n"):
+    def add(block: str | list, node_id: str | None = None) -> None:
+        """Append text; a list holds lines, or (line, node id) pairs for the line map."""
+        items = block.split("\n") if isinstance(block, str) else block
+        for item in items:
+            text, nid = item if isinstance(item, tuple) else (item, node_id)
             lines.append(text)
-            if node_id:
-                line_map[len(lines)] = node_id
+            if nid:
+                line_map[len(lines)] = nid
 
     name = ir.class_name
     doc = title or f"Train {name}"
@@ -284,7 +284,7 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR,
     add("\n\n" + data_body, plan.data.id)
     add(LOOP)
     add(_losses_section(plan, ir))
-    add(_optim_section(plan, resolved))
+    add(_optim_section(plan))
     add(_metrics_section(plan))
     add(MAIN)
     source = "\n".join(lines).rstrip("\n") + "\n"
@@ -301,7 +301,7 @@ def _loss_ctor(term) -> str:
     return call("nn." + spec.torch_name.removeprefix("torch.nn."), args, kwargs)
 
 
-def _losses_section(plan: TrainPlan, ir: ModelIR) -> str:
+def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     keys = Namespace()
     loss_keys = [keys.name(t.node.label, key=t.node.id, fallback="loss") for t in plan.losses]
     out = ["", "", "def build_losses() -> nn.ModuleDict:",
@@ -329,8 +329,7 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> str:
                                     f"out_{ir.attrs.get(value[0], value[0])}")
     out.append(f"    {', '.join(outputs.values())} = model({', '.join(args)})")
     env = {**batch_vars, **outputs}
-    terms = []
-    for key, term in zip(loss_keys, plan.losses, strict=True):
+    for i, (key, term) in enumerate(zip(loss_keys, plan.losses, strict=True)):
         for end in (term.input, term.target):
             if end not in env:
                 raise CodegenError(f"{term.node.label}: its inputs must come from the model or "
@@ -338,22 +337,25 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> str:
         expr = f"losses[{quote(key)}]({env[term.input]}, {env[term.target]})"
         if term.node.params.get("reduction") == "none":
             expr += ".mean()"
-        terms.append(expr if term.scale == 1.0 else f"{literal(term.scale)} * {expr}")
-    out.append(f"    loss = {' + '.join(terms)}")
+        if term.scale != 1.0:
+            expr = f"{literal(term.scale)} * {expr}"
+        # one line per loss, so a fault in a loss points at its node
+        out.append((f"    loss = {expr}" if i == 0 else f"    loss = loss + {expr}",
+                    term.node.id))
     first = plan.losses[0]
     out.append(f"    return loss, {env[first.input]}, {env[first.target]}")
-    return "\n".join(out)
+    return out
 
 
-def _optim_section(plan: TrainPlan, resolved: dict[str, dict[str, Any]]) -> str:
+def _optim_section(plan: TrainPlan) -> list:
     opt = plan.optimizer
-    _, kwargs = ctor_args(opt.spec, opt.params, opt.id)
-    kwargs = {"lr": opt.params["lr"], **kwargs}
+    _, kwargs = ctor_args(opt.spec, opt.params, opt.id, keywords=True)
+    kwargs = {"lr": opt.params["lr"], **kwargs}  # always spelled: the first thing to tune
     opt_call = call(opt.spec.torch_name, [], kwargs).replace("(", "(params, ", 1)
-    out = ["", "", "def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:",
-           '    """The optimizer over every trainable (not frozen) parameter."""',
-           "    params = [p for p in model.parameters() if p.requires_grad]",
-           f"    return {opt_call.replace('(params, )', '(params)')}"]
+    out: list = ["", "", "def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:",
+                 '    """The optimizer over every trainable (not frozen) parameter."""',
+                 "    params = [p for p in model.parameters() if p.requires_grad]",
+                 (f"    return {opt_call.replace('(params, )', '(params)')}", opt.id)]
 
     sched = plan.scheduler
     out += ["", "", "def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):",
@@ -363,27 +365,18 @@ def _optim_section(plan: TrainPlan, resolved: dict[str, dict[str, Any]]) -> str:
         out.append("    return None")
     else:
         step = sched.spec.extra["step"]
-        args, kwargs = ctor_args(sched.spec, sched.params, sched.id)
-        if args:  # write required scheduler arguments by name: clearer than by position
-            req = [p.name for p in sched.spec.params if p.required]
-            kwargs = {**dict(zip(req, args, strict=True)), **kwargs}
-        if sched.type_id == "sched.OneCycleLR":
-            kwargs = {"max_lr": sched.params["max_lr"], **kwargs}
+        _, kwargs = ctor_args(sched.spec, sched.params, sched.id, keywords=True)
         text = call(sched.spec.torch_name, [], kwargs).replace("(", "(optimizer, ", 1)
         text = text.replace("(optimizer, )", "(optimizer)")
         if sched.type_id == "sched.OneCycleLR":
             text = text[:-1] + ", epochs=epochs, steps_per_epoch=steps_per_epoch)"
-        out += wrap("return ", text, "    ")
+        out += [(line, sched.id) for line in wrap("return ", text, "    ")]
 
     clip_lines = []
     for clip in plan.clips:
-        _, kwargs = ctor_args(clip.spec, clip.params, clip.id)
-        if clip.type_id == "clip.GradNorm":
-            kwargs = {"max_norm": clip.params["max_norm"], **kwargs}
-        else:
-            kwargs = {"clip_value": clip.params["clip_value"], **kwargs}
-        clip_lines.append("    " + call(clip.spec.torch_name, [], kwargs).replace(
-            "(", "(model.parameters(), ", 1))
+        _, kwargs = ctor_args(clip.spec, clip.params, clip.id, keywords=True)
+        clip_lines.append(("    " + call(clip.spec.torch_name, [], kwargs).replace(
+            "(", "(model.parameters(), ", 1), clip.id))
     out += ["", "", "def train_step(model, losses, optimizer, scheduler, batch, device):",
             '    """One optimisation step; returns (loss, prediction, target), detached."""',
             "    optimizer.zero_grad(set_to_none=True)",
@@ -416,7 +409,7 @@ def _optim_section(plan: TrainPlan, resolved: dict[str, dict[str, Any]]) -> str:
             "    if not count:",
             '        return float("nan"), torch.empty(0), torch.empty(0)',
             "    return (total / count).item(), torch.cat(predictions), torch.cat(targets)"]
-    return "\n".join(out)
+    return out
 
 
 def _metrics_section(plan: TrainPlan) -> str:

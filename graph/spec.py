@@ -10,12 +10,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchcanvas.graph.errors import ParamError
+from torchcanvas.graph.errors import ParamError, short_repr
 
 AUTO = "auto"
 """The value of a shape-derived parameter that shape inference fills in."""
 
 _MISSING: Any = object()
+_INT64_MAX = 2**63 - 1
 
 PARAM_TYPES = (
     "int",  # a whole number
@@ -54,11 +55,13 @@ class ParamSpec:
     minimum: float | None = None
     maximum: float | None = None
     min_exclusive: bool = False
+    max_exclusive: bool = False
     choices: tuple[Any, ...] = ()
     optional: bool = False  # None is a legal value
     auto: Any = None  # an AutoRule: shape inference may fill this parameter
     length: tuple[int, int] | None = None  # allowed list length for list types (min, max)
     ctor: bool = True  # passed to the torch constructor
+    required: bool = False  # torch has no default: generated code passes it positionally
     torch_default: Any = _MISSING  # when our default differs from torch's
 
     def __post_init__(self) -> None:
@@ -79,7 +82,7 @@ class ParamSpec:
         if self.minimum is not None:
             parts.append(f"{'>' if self.min_exclusive else '≥'} {self.minimum:g}")
         if self.maximum is not None:
-            parts.append(f"≤ {self.maximum:g}")
+            parts.append(f"{'<' if self.max_exclusive else '≤'} {self.maximum:g}")
         return " and ".join(parts)
 
     def validate(self, value: Any, node_id: str | None = None) -> Any:
@@ -102,15 +105,15 @@ class ParamSpec:
         if t == "bool":
             if isinstance(value, bool):
                 return value
-            raise fail(f"expected true or false, got {value!r}")
+            raise fail(f"expected true or false, got {short_repr(value)}")
         if t in ("str", "path"):
             if isinstance(value, str):
                 return value
-            raise fail(f"expected text, got {value!r}")
+            raise fail(f"expected text, got {short_repr(value)}")
         if t == "choice":
             if any(value == c and type(value) is type(c) for c in self.choices):
                 return value
-            raise fail(f"{value!r} is not allowed; choose {self.describe_range()}")
+            raise fail(f"{short_repr(value)} is not allowed; choose {self.describe_range()}")
         if t == "size":
             if isinstance(value, (list, tuple)):
                 items = [self._number(self._int(v, fail), fail) for v in value]
@@ -119,7 +122,7 @@ class ParamSpec:
             return self._number(self._int(value, fail), fail)
         if t in ("ints", "floats", "strs"):
             if not isinstance(value, (list, tuple)):
-                raise fail(f"expected a list, got {value!r}")
+                raise fail(f"expected a list, got {short_repr(value)}")
             if t == "ints":
                 items = [self._number(self._int(v, fail), fail) for v in value]
             elif t == "floats":
@@ -128,7 +131,7 @@ class ParamSpec:
                 items = []
                 for v in value:
                     if not isinstance(v, str):
-                        raise fail(f"expected text items, got {v!r}")
+                        raise fail(f"expected text items, got {short_repr(v)}")
                     items.append(v)
             self._check_length(items, fail)
             return items
@@ -145,29 +148,35 @@ class ParamSpec:
     @staticmethod
     def _int(value: Any, fail) -> int:
         if isinstance(value, bool):
-            raise fail(f"expected a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
+            raise fail(f"expected a whole number, got {short_repr(value)}")
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise fail(f"expected a whole number, got {value!r}")
+            value = int(value)
+        if isinstance(value, int):
+            if abs(value) > _INT64_MAX:  # torch takes int64 at most; a huge int cannot be saved
+                raise fail(f"{short_repr(value)} is too large")
+            return value
+        raise fail(f"expected a whole number, got {short_repr(value)}")
 
     @staticmethod
     def _float(value: Any, fail) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail(f"expected a number, got {value!r}")
-        value = float(value)
+            raise fail(f"expected a number, got {short_repr(value)}")
+        try:
+            value = float(value)
+        except OverflowError:  # an int too large for a float
+            raise fail("expected a finite number, got a number too large") from None
         if not math.isfinite(value):
-            raise fail(f"expected a finite number, got {value!r}")
+            raise fail(f"expected a finite number, got {short_repr(value)}")
         return value
 
     def _number(self, value: float, fail):
         if self.minimum is not None:
             too_low = value <= self.minimum if self.min_exclusive else value < self.minimum
             if too_low:
-                raise fail(f"{value!r} is out of range; must be {self.describe_range()}")
-        if self.maximum is not None and value > self.maximum:
-            raise fail(f"{value!r} is out of range; must be {self.describe_range()}")
+                raise fail(f"{short_repr(value)} is out of range; must be {self.describe_range()}")
+        if self.maximum is not None and (
+                value >= self.maximum if self.max_exclusive else value > self.maximum):
+            raise fail(f"{short_repr(value)} is out of range; must be {self.describe_range()}")
         return value
 
 

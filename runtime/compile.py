@@ -87,7 +87,7 @@ def compile_project(graph: Graph, project_dir: Path | None = None,
     model = compile_model(graph, project_dir, inferencer, title)
     try:
         plan = training_plan(graph)
-        train = generate_train(graph, plan, model.source.ir, model.shapes.resolved,
+        train = generate_train(graph, plan, model.source.ir,
                                resolve_path(plan.data, project_dir), title)
     except CodegenError as exc:
         raise CompileError(str(exc), exc.node_id) from None

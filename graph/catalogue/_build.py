@@ -20,14 +20,15 @@ def auto(name: str, type: str = "int", port: str = "x", dim: int = 1, help: str 
     rule = AutoRule(port=port, dim=dim, as_list=kw.pop("as_list", False),
                     from_data=kw.pop("from_data", None))
     kw.setdefault("minimum", 1)
-    return ParamSpec(name, type, AUTO, help or f"inferred from the input shape when auto",
+    kw.setdefault("required", True)
+    return ParamSpec(name, type, AUTO, help or "inferred from the input shape when auto",
                      auto=rule, **kw)
 
 
 def layer(type_id: str, title: str, params: tuple[ParamSpec, ...] = (), *, help: str = "",
           label: str = "layer", category: str = "Layers", inputs=X, outputs=OUT,
           torch_name: str | None = None, **extra: Any) -> NodeSpec:
-    """A torch.nn module node. ``type_id`` is ``nn.<Class>``; torch_name defaults to torch.nn.<Class>."""
+    """A torch.nn module node; ``type_id`` is ``nn.<Class>`` (torch_name: torch.nn.<Class>)."""
     cls = type_id.split(".", 1)[1]
     return NodeSpec(type_id=type_id, title=title, category=category, kind="layer",
                     inputs=inputs, outputs=outputs, params=params, help=help,
