@@ -24,7 +24,8 @@ RESERVED = frozenset(
 
 def snake(text: str, fallback: str = "node") -> str:
     """``"Conv 1 (3×3)"`` → ``"conv_1_3_3"``; never empty, never starts with a digit."""
-    text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", str(text))
+                   if not unicodedata.combining(ch))  # é → e
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
     text = re.sub(r"_+", "_", text)

@@ -152,7 +152,7 @@ def main(argv=None) -> None:
 
     torch.manual_seed(SETTINGS["seed"])
     model = MODEL_CLASS().to(device)
-    train_set, val_set, classes = make_datasets(args.data_dir)
+    train_set, val_set, _ = make_datasets(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)
     steps_per_epoch = -(-len(train_set) // (SETTINGS["batch_size"] * world))
@@ -180,7 +180,12 @@ def main(argv=None) -> None:
     for epoch in range(start_epoch, args.epochs):
         net.train()
         loader = make_loader(
-            train_set, train=True, epoch=epoch, start_batch=start_batch, rank=rank, world=world,
+            train_set,
+            train=True,
+            epoch=epoch,
+            start_batch=start_batch,
+            rank=rank,
+            world=world,
             weights=weights,
         )
         total, count = torch.zeros((), device=device), 0
@@ -192,13 +197,18 @@ def main(argv=None) -> None:
         val_loader = make_loader(val_set, train=False)
         val_loss, prediction, target = evaluate(model, losses, val_loader, device)
         end_epoch(scheduler, val_loss)
-        record = {"epoch": epoch + 1, "train_loss": (total / max(count, 1)).item(),
-                  "val_loss": val_loss, **metrics(prediction, target)}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": (total / max(count, 1)).item(),
+            "val_loss": val_loss,
+            **metrics(prediction, target),
+        }
         history.append(record)
         if rank == 0:
             print(json.dumps(record))
-            save_checkpoint(args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0,
-                            history)
+            save_checkpoint(
+                args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0, history
+            )
             torch.save(model.state_dict(), args.out / "weights.pt")
     if world > 1:
         dist.destroy_process_group()
@@ -251,17 +261,13 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     """The train.py source for ``graph``. ``ir`` is the model IR from codegen.model."""
     settings = graph.settings
     data_imports, data_body = data_code(plan.data, data_path)
-    lines: list[str] = []
-    line_map: dict[int, str] = {}
+    lines: list[tuple[str, str | None]] = []  # (text, node id)
 
     def add(block: str | list, node_id: str | None = None) -> None:
         """Append text; a list holds lines, or (line, node id) pairs for the line map."""
         items = block.split("\n") if isinstance(block, str) else block
         for item in items:
-            text, nid = item if isinstance(item, tuple) else (item, node_id)
-            lines.append(text)
-            if nid:
-                line_map[len(lines)] = nid
+            lines.append(item if isinstance(item, tuple) else (item, node_id))
 
     name = ir.class_name
     doc = title or f"Train {name}"
@@ -287,10 +293,16 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     add(_optim_section(plan))
     add(_metrics_section(plan))
     add(MAIN)
-    source = "\n".join(lines).rstrip("\n") + "\n"
-    while "\n\n\n\n" in source:
-        source = source.replace("\n\n\n\n", "\n\n\n")
-    return GeneratedTrain(source, line_map)
+    # at most two blank lines in a row, none at the end; then number the lines
+    kept: list[tuple[str, str | None]] = []
+    for text, nid in lines:
+        if not text.strip() and len(kept) >= 2 and not kept[-1][0] and not kept[-2][0]:
+            continue
+        kept.append((text.rstrip(), nid))
+    while kept and not kept[-1][0]:
+        kept.pop()
+    line_map = {i: nid for i, (_, nid) in enumerate(kept, start=1) if nid}
+    return GeneratedTrain("\n".join(text for text, _ in kept) + "\n", line_map)
 
 
 
@@ -304,11 +316,17 @@ def _loss_ctor(term) -> str:
 def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     keys = Namespace()
     loss_keys = [keys.name(t.node.label, key=t.node.id, fallback="loss") for t in plan.losses]
-    out = ["", "", "def build_losses() -> nn.ModuleDict:",
-           '    """The loss modules, by name."""', "    return nn.ModuleDict({"]
-    for key, term in zip(loss_keys, plan.losses, strict=True):
-        out.append(f"        {quote(key)}: {_loss_ctor(term)},")
-    out.append("    })")
+    out: list = ["", "", "def build_losses() -> nn.ModuleDict:",
+                 '    """The loss modules, by name."""']
+    entries = [(f"{quote(key)}: {_loss_ctor(term)}", term.node.id)
+               for key, term in zip(loss_keys, plan.losses, strict=True)]
+    one_line = f"    return nn.ModuleDict({{{', '.join(e for e, _ in entries)}}})"
+    if len(one_line) <= 100:
+        out.append((one_line, entries[0][1] if len(entries) == 1 else None))
+    else:  # the layout ruff format gives
+        out += ["    return nn.ModuleDict(", "        {"]
+        out += [(f"            {e},", nid) for e, nid in entries]
+        out += ["        }", "    )"]
 
     # batch layout: the data node's outputs, in port order
     data_ports = [p.name for p in plan.data.spec.outputs]
