@@ -7,6 +7,7 @@ Python listeners with a ``GraphEvent``. The GUI adapts those callbacks to Qt sig
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 
-from torchcanvas.graph.catalogue import CATALOGUE, get_spec
+from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.errors import (
     CycleError,
     NodeNotFoundError,
@@ -37,8 +38,10 @@ class Edge:
     dst_port: str
 
     @property
-    def key(self) -> str:
-        return f"{self.src_port}->{self.dst_port}"
+    def key(self) -> tuple[str, str]:
+        # A tuple, not "a->b": placeholder port names are free text, and "a->b" + "c" must not
+        # collide with "a" + "b->c" between the same two nodes.
+        return (self.src_port, self.dst_port)
 
 
 @dataclass
@@ -76,6 +79,12 @@ class GraphEvent:
 Listener = Callable[[GraphEvent], None]
 
 _LABEL_RE = re.compile(r"^(.*?)(\d+)$")
+_NODE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def is_valid_node_id(node_id: object) -> bool:
+    """1-64 ASCII letters, digits, '_', '-' or '.': what a project file accepts."""
+    return isinstance(node_id, str) and _NODE_ID_RE.fullmatch(node_id) is not None
 
 
 class Graph:
@@ -154,7 +163,9 @@ class Graph:
         node = self.node(node_id)
         if node.spec:
             return node.spec.inputs
-        return tuple(PortSpec(n) for n in sorted(node.placeholder_ports.get("in", ())))
+        # Unknown ports accept several wires of any kind: the file is the only truth about them.
+        return tuple(PortSpec(n, multi=True)
+                     for n in sorted(node.placeholder_ports.get("in", ())))
 
     def output_ports(self, node_id: str) -> tuple[PortSpec, ...]:
         node = self.node(node_id)
@@ -191,19 +202,25 @@ class Graph:
         spec = CATALOGUE.get(type_id)
         if spec is None:
             raise UnknownNodeTypeError(type_id, node_id)
-        if node_id is not None and node_id in self._nodes:
-            raise ValueError(f"node id {node_id!r} is already used")
+        if node_id is not None:
+            _check_new_id(self, node_id)
+        counter = self._counter
         nid = node_id or self.new_id()
-        values = spec.validate_params(dict(params or {}), nid)
-        label = validate_label(label if label is not None else self.unique_label(spec.label_base))
-        self._insert(Node(nid, type_id, label, values, _pos(pos), spec))
+        try:
+            values = spec.validate_params(dict(params or {}), nid)
+            label = validate_label(label if label is not None
+                                   else self.unique_label(spec.label_base))
+            xy = _pos(pos)
+        except BaseException:
+            self._counter = counter  # a refused add leaves no trace, not even a used-up id
+            raise
+        self._insert(Node(nid, type_id, label, values, xy, spec))
         return nid
 
     def add_placeholder(self, node_id: str, type_id: str, label: str, params: dict[str, Any],
                         pos: tuple[float, float], ports: dict[str, set[str]]) -> str:
         """Keep a node of an unknown type (from a newer file) so nothing the user made is lost."""
-        if node_id in self._nodes:
-            raise ValueError(f"node id {node_id!r} is already used")
+        _check_new_id(self, node_id)
         self._insert(Node(node_id, type_id, label, copy.deepcopy(params), _pos(pos), None,
                           {k: set(v) for k, v in ports.items()}))
         return node_id
@@ -236,7 +253,7 @@ class Graph:
             raise PortError(f"{a.label} has no output {src_port!r}", src, src_port)
         if inp is None:
             raise PortError(f"{b.label} has no input {dst_port!r}", dst, dst_port)
-        if out.kind != inp.kind:
+        if out.kind != inp.kind and not (a.is_placeholder or b.is_placeholder):
             raise PortTypeError(
                 f"cannot wire {a.label}.{src_port} ({out.kind}) to {b.label}.{dst_port} "
                 f"({inp.kind})", dst, dst_port)
@@ -326,6 +343,8 @@ class Graph:
 def validate_label(label: Any) -> str:
     if not isinstance(label, str) or not label.strip():
         raise ParamError("label", "a node label cannot be empty")
+    if not _is_utf8(label):
+        raise ParamError("label", "a node label must be valid Unicode text (no lone surrogates)")
     if len(label) > 80:
         raise ParamError("label", "a node label is at most 80 characters")
     return label.strip()
@@ -335,9 +354,30 @@ def _find_port(ports: tuple[PortSpec, ...], name: str) -> PortSpec | None:
     return next((p for p in ports if p.name == name), None)
 
 
+def _check_new_id(graph: Graph, node_id: Any) -> None:
+    if not is_valid_node_id(node_id):
+        raise ValueError(f"node id {node_id!r}: use 1-64 letters, digits, '_', '-' or '.'")
+    if node_id in graph:
+        raise ValueError(f"node id {node_id!r} is already used")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _pos(pos: Any) -> tuple[float, float]:
     x, y = pos
-    return (float(x), float(y))
+    try:
+        xy = (float(x), float(y))
+    except (TypeError, ValueError, OverflowError):
+        raise ParamError("pos", f"expected two numbers, got {pos!r}") from None
+    if not all(math.isfinite(v) for v in xy):  # NaN cannot be saved in JSON
+        raise ParamError("pos", f"expected finite numbers, got {pos!r}")
+    return xy
 
 
 def _id_key(node_id: str) -> tuple:

@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3
+_SHORT.maxstring = 80
+_SHORT.maxother = 80
+_SHORT.maxlong = 60
+
+
+def short_repr(value: object) -> str:
+    """``repr`` for error messages: bounded in length and depth, so a huge or deeply nested
+    value from a project file can neither flood the message nor overflow the stack."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int beyond Python's int-to-text digit limit
+        return f"<{type(value).__name__} too large to show>"
+
 
 class GraphError(Exception):
     """Base class for every error the document raises."""
@@ -59,7 +76,10 @@ class ParamError(GraphError, ValueError):
 
 
 class InvalidProjectError(GraphError, ValueError):
-    """A project file is malformed; ``path`` points at the bad field, e.g. ``nodes.n3.params.lr``."""
+    """A project file is malformed.
+
+    ``path`` points at the bad field, e.g. ``nodes.n3.params.lr``.
+    """
 
     def __init__(self, path: str, message: str):
         super().__init__(f"{path}: {message}" if path else message)
@@ -71,7 +91,7 @@ class UnsupportedVersionError(InvalidProjectError):
     def __init__(self, version: object, supported: int):
         super().__init__(
             "version",
-            f"project format version {version!r} is not supported (this build reads up to "
-            f"{supported}); update torchcanvas",
+            f"project format version {short_repr(version)} is not supported (this build reads "
+            f"up to {supported}); update torchcanvas",
         )
         self.version = version

@@ -17,23 +17,25 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from torchcanvas.graph.catalogue import CATALOGUE
-from torchcanvas.graph.document import Graph, validate_label
+from torchcanvas.graph.document import Graph, is_valid_node_id, validate_label
 from torchcanvas.graph.errors import (
     GraphError,
     InvalidProjectError,
     ParamError,
+    PortError,
     UnsupportedVersionError,
+    short_repr,
 )
 from torchcanvas.graph.settings import validate_settings
 
 FORMAT = "torchcanvas"
 VERSION = 1
-_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
@@ -72,8 +74,13 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
     """Write atomically: a temporary file beside the target, fsync, then rename over it."""
     path = Path(path)
     text = dumps(graph)
+    try:  # mkstemp makes the file 0600; keep the mode the project had (or a new file's usual)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -90,6 +97,18 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def _new_file_mode() -> int:
+    """What ``open(path, "w")`` would give: 0o666 less the umask, read without changing it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
 def loads(text: str) -> Graph:
@@ -121,11 +140,14 @@ def _refuse_constant(name: str) -> Any:
 def from_dict(data: Any) -> Graph:
     """Build a graph from parsed JSON; every problem raises with the path of the bad field."""
     _expect(data, dict, "", "a project must be a JSON object")
+    _check_text(data)
     if data.get("format") != FORMAT:
-        raise InvalidProjectError("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
+        raise InvalidProjectError("format",
+                                  f"expected {FORMAT!r}, got {short_repr(data.get('format'))}")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidProjectError("version", f"expected a positive whole number, got {version!r}")
+        raise InvalidProjectError("version",
+                                  f"expected a positive whole number, got {short_repr(version)}")
     if version > VERSION:
         raise UnsupportedVersionError(version, VERSION)
     extra = set(data) - {"format", "version", "nodes", "edges", "settings"}
@@ -164,17 +186,25 @@ def from_dict(data: Any) -> Graph:
     for nid in sorted(nodes):
         _load_node(graph, nid, nodes[nid], parsed_edges)
 
+    seen: dict[tuple[str, ...], str] = {}
     for where, (src, sp), (dst, dp) in parsed_edges:
+        first = seen.setdefault((src, sp, dst, dp), where)
+        if first != where:  # the whole edge is the problem, not one of its ends
+            raise InvalidProjectError(where, f"the same wire as {first}")
         try:
             graph.connect(src, sp, dst, dp)
         except GraphError as exc:
+            if isinstance(exc, PortError) and (exc.node_id, exc.port) == (src, sp):
+                where += ".from"
+            elif isinstance(exc, PortError) and (exc.node_id, exc.port) == (dst, dp):
+                where += ".to"
             raise InvalidProjectError(where, str(exc)) from None
     return graph
 
 
 def _load_node(graph: Graph, nid: Any, raw: Any, edges: list) -> None:
     where = f"nodes.{nid}"
-    if not isinstance(nid, str) or not nid or len(nid) > 64 or not set(nid) <= _ID_CHARS:
+    if not is_valid_node_id(nid):
         raise InvalidProjectError(where, "a node id is 1-64 letters, digits, '_', '-' or '.'")
     _expect(raw, dict, where, "must be an object")
     allowed = {"type", "label", "params", "pos"}
@@ -194,8 +224,8 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list) -> None:
     pos = raw.get("pos", [0, 0])
     if (not isinstance(pos, list) or len(pos) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in pos)):
-        raise InvalidProjectError(f"{where}.pos", "must be [x, y] numbers")
+                       and _finite(v) for v in pos)):
+        raise InvalidProjectError(f"{where}.pos", "must be [x, y] finite numbers")
 
     if type_id not in CATALOGUE:
         ports: dict[str, set[str]] = {"in": set(), "out": set()}
@@ -222,6 +252,58 @@ def _check_json_values(value: Any, where: str, depth: int = 0) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_json_values(v, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as inf
+        raise InvalidProjectError(where, "numbers must be finite")
+    elif isinstance(value, int) and value.bit_length() > 10_000:  # json.dumps could not write it
+        raise InvalidProjectError(where, "number too large")
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _check_text(data: Any) -> None:
+    """Every key is text, and every string can be written back as UTF-8 (no lone surrogates,
+    which JSON's \\ud800 escapes can smuggle in). Iterative: nesting depth is not bounded here;
+    a path is only spelled out for the field that fails."""
+    stack: list[tuple[Any, Any]] = [(data, None)]  # (value, (parent, key) link or None)
+    while stack:
+        value, link = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise InvalidProjectError(_spell((link, repr(k))), "keys must be text")
+                if not _is_utf8(k):
+                    raise InvalidProjectError(_spell((link, k)), "a key is not valid Unicode")
+                stack.append((v, (link, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (link, i)) for i, v in enumerate(value))
+        elif isinstance(value, str) and not _is_utf8(value):
+            raise InvalidProjectError(_spell(link), "text is not valid Unicode (lone surrogate)")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _spell(link: Any) -> str:
+    """``nodes.n1.params.sizes[2]`` from a (parent, key) chain; odd characters escaped."""
+    parts = []
+    while link is not None:
+        link, key = link
+        if isinstance(key, int) and not isinstance(key, bool):
+            parts.append(f"[{key}]")
+        else:
+            text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            parts.append(f".{text}" if link is not None else text)
+    return "".join(reversed(parts))
 
 
 def _expect(value: Any, typ: type, where: str, message: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keyword
+import re
 from typing import Any
 
 from torchcanvas.graph.errors import ParamError
@@ -23,22 +25,21 @@ _SPECS = (
 )
 SETTINGS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
 
-DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"  # [0-9]: \d takes any Unicode digit
 
 
 def validate_settings(values: dict[str, Any], path: str = "settings") -> dict[str, Any]:
     """Complete ``values`` with defaults and check each; raises ``ParamError`` naming the field."""
-    import re
-
     for name in values:
         if name not in SETTINGS:
             raise ParamError(name, "no such training setting")
     out = {}
     for spec in _SPECS:
         out[spec.name] = spec.validate(values.get(spec.name, spec.default))
-    if not re.match(DEVICE_PATTERN, out["device"]):
+    if not re.fullmatch(DEVICE_PATTERN, out["device"]):  # match() would let "cpu\n" through
         raise ParamError("device", f"{out['device']!r} is not a device; use auto, cpu, cuda, "
                          "cuda:N or mps")
-    if not out["model_name"].isidentifier() or not out["model_name"][0].isupper():
+    name = out["model_name"]
+    if not name.isidentifier() or not name[0].isupper() or keyword.iskeyword(name):
         raise ParamError("model_name", "must be a Python class name such as Net or DigitsCNN")
     return out

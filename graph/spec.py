@@ -108,7 +108,7 @@ class ParamSpec:
             raise fail(f"expected true or false, got {short_repr(value)}")
         if t in ("str", "path"):
             if isinstance(value, str):
-                return value
+                return self._text(value, fail)
             raise fail(f"expected text, got {short_repr(value)}")
         if t == "choice":
             if any(value == c and type(value) is type(c) for c in self.choices):
@@ -132,7 +132,7 @@ class ParamSpec:
                 for v in value:
                     if not isinstance(v, str):
                         raise fail(f"expected text items, got {short_repr(v)}")
-                    items.append(v)
+                    items.append(self._text(v, fail))
             self._check_length(items, fail)
             return items
         raise fail(f"unsupported type {t}")  # pragma: no cover - guarded in __post_init__
@@ -144,6 +144,14 @@ class ParamSpec:
         if not lo <= len(items) <= hi:
             want = str(lo) if lo == hi else f"{lo} to {hi}"
             raise fail(f"expected {want} values, got {len(items)}")
+
+    @staticmethod
+    def _text(value: str, fail) -> str:
+        try:
+            value.encode("utf-8")  # a lone surrogate could not be saved
+        except UnicodeEncodeError:
+            raise fail("text is not valid Unicode (lone surrogate)") from None
+        return value
 
     @staticmethod
     def _int(value: Any, fail) -> int:
