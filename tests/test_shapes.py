@@ -1,0 +1,184 @@
+"""Shape inference: shapes on every wire, auto params, the failing node named with torch's words."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from torchcanvas.codegen.emit import ctor_args
+from torchcanvas.graph import Graph, get_spec
+from torchcanvas.runtime.shapes import (
+    ELEMENTWISE,
+    ShapeInferencer,
+    fast_rule,
+    format_shape,
+    infer_shapes,
+)
+
+
+@pytest.fixture(autouse=True)
+def data_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
+
+
+def _chain(*layers, data="data.Digits", data_params=None):
+    g = Graph()
+    d = g.add_node(data, data_params or {})
+    prev, port, ids = d, "x", []
+    for type_id, params in layers:
+        nid = g.add_node(type_id, params)
+        g.connect(prev, port, nid, "x")
+        prev, port = nid, "out"
+        ids.append(nid)
+    return g, d, ids
+
+
+def _shape(result, nid, port="out"):
+    return format_shape(result.shapes[(nid, port)])
+
+
+def test_shapes_on_every_wire_with_batch_dim():
+    g, d, (conv, relu, pool, flat, fc) = _chain(
+        ("nn.Conv2d", {"out_channels": 16, "padding": 1}), ("nn.ReLU", {}),
+        ("nn.MaxPool2d", {}), ("nn.Flatten", {}), ("nn.Linear", {"out_features": 10}))
+    r = infer_shapes(g)
+    assert r.ok
+    assert _shape(r, d, "x") == "[B, 1, 8, 8]" and _shape(r, d, "y") == "[B]"
+    assert [_shape(r, n) for n in (conv, relu, pool, flat, fc)] == [
+        "[B, 16, 8, 8]", "[B, 16, 8, 8]", "[B, 16, 4, 4]", "[B, 256]", "[B, 10]"]
+    assert r.dtypes[(d, "y")] == "int64"
+
+
+def test_auto_params_are_filled_and_counted():
+    g, _, (conv, flat, fc) = _chain(("nn.Conv2d", {"out_channels": 4}), ("nn.Flatten", {}),
+                                    ("nn.Linear", {"out_features": 3}))
+    r = infer_shapes(g)
+    assert r.resolved[conv] == {"in_channels": 1}
+    assert r.resolved[fc] == {"in_features": 4 * 6 * 6}
+    assert r.param_counts[conv] == 4 * 1 * 3 * 3 + 4
+    assert r.param_counts[fc] == 144 * 3 + 3
+    assert r.total_params == r.param_counts[conv] + r.param_counts[fc]
+
+
+def test_failing_node_is_named_with_torchs_message_and_stops_downstream():
+    g, _, (flat, fc, relu) = _chain(("nn.Flatten", {}), ("nn.Linear", {"in_features": 100,
+                                                                        "out_features": 5}),
+                                    ("nn.ReLU", {}))
+    r = infer_shapes(g)
+    assert not r.ok
+    err = r.first_error()
+    assert err.node_id == fc
+    assert err.message.startswith("fc1: in_features is 100 but the input gives 64; set "
+                                  "in_features to auto.")
+    assert "[3, 64]" in err.message  # the input shape it received
+    assert (fc, "out") not in r.shapes and (relu, "out") not in r.shapes
+    assert (flat, "out") in r.shapes
+
+
+def test_conv_on_wrong_rank_reports_the_conv():
+    g, _, (fc, conv) = _chain(("nn.Flatten", {}), ("nn.Conv2d", {"in_channels": 64}))
+    r = infer_shapes(g)
+    assert r.first_error().node_id == conv
+
+
+def test_unconnected_input_is_reported():
+    g = Graph()
+    fc = g.add_node("nn.Linear")
+    r = infer_shapes(g)
+    assert r.first_error().node_id == fc
+    assert "not connected" in r.first_error().message
+
+
+def test_loss_shape_mismatch_is_a_warning_on_the_loss():
+    g, d, (fc,) = _chain(("nn.Linear", {"out_features": 1}), data="data.LinearSynthetic")
+    loss = g.add_node("loss.MSE")
+    g.connect(fc, "out", loss, "input")
+    flat = g.add_node("nn.Flatten", {"start_dim": 0})  # y [B, 1] → [B]: broadcasting trap
+    g.connect(d, "y", flat, "x")
+    g.connect(flat, "out", loss, "target")
+    r = infer_shapes(g)
+    warnings = [p for p in r.problems if p.severity == "warning"]
+    assert r.ok and warnings and warnings[0].node_id == loss
+    assert "target size" in warnings[0].message
+
+
+def test_cache_reuses_unchanged_nodes_and_sees_edits():
+    g, _, (fc1, relu, fc2) = _chain(("nn.Flatten", {}), ("nn.ReLU", {}),
+                                    ("nn.Linear", {"out_features": 7}))
+    inf = ShapeInferencer()
+    assert _shape(inf.infer(g), fc2) == "[B, 7]"
+    g.set_param(fc2, "out_features", 9)
+    assert _shape(inf.infer(g), fc2) == "[B, 9]"
+
+
+def test_batch_dependent_auto_param_is_refused():
+    g, _, (flat, fc) = _chain(("nn.Flatten", {"start_dim": 0}), ("nn.Linear", {}))
+    r = infer_shapes(g)
+    assert r.first_error().node_id == fc
+    assert "batch size" in r.first_error().message
+
+
+def test_unknown_type_placeholder_is_a_problem_not_a_crash():
+    from torchcanvas.graph import loads
+
+    g, _, _ = _chain(("nn.ReLU", {}))
+    text = g.copy()
+    from torchcanvas.graph.serialize import to_dict
+
+    data = to_dict(text)
+    data["nodes"]["n9"] = {"type": "nn.FancyNew", "label": "fancy", "params": {}, "pos": [0, 0]}
+    data["edges"].append({"from": ["n2", "out"], "to": ["n9", "x"]})
+    import json
+
+    r = infer_shapes(loads(json.dumps(data)))
+    assert r.first_error().node_id == "n9"
+
+
+# ---------------------------------------------------------------------------- fast rules
+def _meta_run(type_id, params, shape, dtype=torch.float32):
+    spec = get_spec(type_id)
+    full = {**spec.default_params(), **params}
+    args, kwargs = ctor_args(spec, full)
+    with torch.device("meta"):
+        module = getattr(nn, type_id.removeprefix("nn."))(*args, **kwargs)
+    out = module(torch.empty(shape, dtype=dtype, device="meta"))
+    return tuple(out.shape), sum(p.numel() for p in module.parameters())
+
+
+SHAPES = [(3, 5), (3, 4, 6), (2, 3, 4, 5), (7,)]
+
+
+@pytest.mark.parametrize("type_id", sorted(ELEMENTWISE))
+def test_elementwise_rules_match_meta(type_id):
+    for shape in SHAPES:
+        assert fast_rule(type_id, {}, torch.empty(shape, device="meta")) == \
+            _meta_run(type_id, {}, shape)
+
+
+def test_linear_rule_matches_meta_and_defers_on_mismatch():
+    for shape, out, bias in itertools.product([(3, 8), (2, 5, 8), (8,)], [1, 4], [True, False]):
+        params = {"in_features": 8, "out_features": out, "bias": bias}
+        x = torch.empty(shape, device="meta")
+        assert fast_rule("nn.Linear", params, x) == _meta_run("nn.Linear", params, shape)
+    wrong = {"in_features": 9, "out_features": 2, "bias": True}
+    assert fast_rule("nn.Linear", wrong, torch.empty(3, 8, device="meta")) is None
+    ints = torch.empty(3, 8, dtype=torch.long, device="meta")
+    assert fast_rule("nn.Linear", {"in_features": 8, "out_features": 2, "bias": True}, ints) \
+        is None
+
+
+def test_flatten_and_softmax_rules_match_meta():
+    for shape in [(3, 4, 5, 6), (3, 4), (3,)]:
+        for start, end in itertools.product(range(-len(shape), len(shape)), repeat=2):
+            params = {"start_dim": start, "end_dim": end}
+            x = torch.empty(shape, device="meta")
+            rule = fast_rule("nn.Flatten", params, x)
+            if rule is not None:
+                assert rule == _meta_run("nn.Flatten", params, shape), (shape, start, end)
+        for dim in range(-len(shape), len(shape)):
+            assert fast_rule("nn.Softmax", {"dim": dim}, torch.empty(shape, device="meta")) == \
+                _meta_run("nn.Softmax", {"dim": dim}, shape)
+    assert fast_rule("nn.Softmax", {"dim": 5}, torch.empty(3, 4, device="meta")) is None
