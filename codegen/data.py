@@ -18,7 +18,7 @@ COMMON = '''
 def split_indices(n: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of range(n) into training and validation indices."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = int(round(n * val_split))
+    n_val = round(n * val_split)
     if val_split > 0 and n > 1:
         n_val = min(max(n_val, 1), n - 1)
     return order[n_val:], order[:n_val]
@@ -94,10 +94,10 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
         code = _synthetic(node, p)
     elif source == "bundled_csv":
         code = _bundled_csv(node, p)
-        imports += "\nimport csv"
+        imports += "\nimport csv\nimport math"
     elif source == "csv":
         code = _csv(node, p, path)
-        imports += "\nimport csv"
+        imports += "\nimport csv\nimport math"
     elif source == "imagefolder":
         imports = ("from torch.utils.data import Subset\nfrom torchvision import datasets\n"
                    "from torchvision.transforms import v2 as transforms")
@@ -189,41 +189,70 @@ def _synthetic(node: Node, p: dict[str, Any]) -> str:
 
 
 CSV_READER = '''
-def read_csv(path: Path, features: list[str], target: str, delimiter: str):
-    """Read numeric feature columns and a target column from a CSV file with a header row."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    header = [h.strip() for h in rows[0]]
-    rows = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if target not in header:
-        raise ValueError(f"{path}: no column {target!r} (columns: {', '.join(header)})")
-    features = features or [h for h in header if h != target]
-    missing = [c for c in features if c not in header]
-    if missing:
-        raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
-    cols = [header.index(c) for c in features]
-    x = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            x.append([float(row[c]) for c in cols])
-        except (ValueError, IndexError):
-            raise ValueError(f"{path}, line {line}: a feature is missing or not a number") from None
-    labels = [row[header.index(target)].strip() for row in rows]
+def parse_number(text: str, path: Path, line: int, column: str) -> float:
+    """One table cell as a finite number; the error names the file, line and column."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        what = f"{text.strip()!r}, not a number" if text.strip() else "empty"
+        raise ValueError(f"{path}, line {line}: column {column!r} is {what}")
+    return value
+
+
+def read_csv(path: Path, features: list[str], target: str, delimiter: str, numeric: bool):
+    """Numeric feature columns and the target column of a CSV file with a header row; the
+    targets are numbers when ``numeric`` (regression), else label strings."""
+    # utf-8-sig: spreadsheet programs often start the file with a byte-order mark
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = [h.strip() for h in next(reader, [])]
+        if not header:
+            raise ValueError(f"{path}: the file is empty")
+        if target not in header:
+            raise ValueError(f"{path}: no column {target!r} (columns: {', '.join(header)})")
+        features = features or [h for h in header if h != target]
+        missing = [c for c in features if c not in header]
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
+        cols, t = [header.index(c) for c in features], header.index(target)
+        x, labels = [], []
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue  # blank line
+            line = reader.line_num
+            cells = row + [""] * (len(header) - len(row))  # a short row lacks its last values
+            x.append([parse_number(cells[c], path, line, header[c]) for c in cols])
+            label = cells[t].strip()
+            if not label:
+                raise ValueError(f"{path}, line {line}: column {target!r} is empty")
+            labels.append(parse_number(label, path, line, target) if numeric else label)
+    if not x:
+        raise ValueError(f"{path}: no data rows below the header")
     return torch.tensor(x, dtype=torch.float32), labels
+'''
+
+CLASS_NAMES = '''
+def class_names(labels: list[str]) -> list[str]:
+    """The sorted distinct labels; numbers sort as numbers (2 before 10)."""
+    try:
+        return sorted(set(labels), key=lambda v: (float(v), v))
+    except ValueError:
+        return sorted(set(labels))
 '''
 
 
 def _table_body(p: dict[str, Any], standardize: bool, task: str) -> str:
     if task == "classification":
         targets = (
-            "    classes = sorted(set(labels))\n"
-            "    y = torch.tensor([classes.index(v) for v in labels])\n"
+            "    classes = class_names(labels)\n"
+            "    index = {name: i for i, name in enumerate(classes)}\n"
+            "    y = torch.tensor([index[v] for v in labels])\n"
         )
     else:
         targets = (
-            "    y = torch.tensor([[float(v)] for v in labels])\n"
+            "    y = torch.tensor(labels, dtype=torch.float32).reshape(-1, 1)\n"
             "    classes = None\n"
         )
     prep = ""
@@ -241,15 +270,20 @@ def _table_body(p: dict[str, Any], standardize: bool, task: str) -> str:
     )
 
 
+def _reader(task: str) -> str:
+    return CSV_READER + ("\n" + CLASS_NAMES if task == "classification" else "") + "\n\n"
+
+
 def _bundled_csv(node: Node, p: dict[str, Any]) -> str:
     extra = node.spec.extra
     return (
-        CSV_READER + "\n\n"
-        "def make_datasets(data_dir: Path):\n"
+        _reader(extra["task"])
+        + "def make_datasets(data_dir: Path):\n"
         f'    """{node.spec.help}"""\n'
         f"    x, labels = read_csv(Path(data_dir) / {quote(extra['file'])}, "
-        f"{literal(list(extra['features']), as_tuple=False)}, {quote(extra['target'])}, \",\")\n"
-        + _table_body(p, p["standardize"], node.spec.extra["task"])
+        f"{literal(list(extra['features']), as_tuple=False)}, {quote(extra['target'])}, \",\", "
+        f"{literal(extra['task'] != 'classification')})\n"
+        + _table_body(p, p["standardize"], extra["task"])
     )
 
 
@@ -263,12 +297,12 @@ def _user_path(node: Node, p: dict[str, Any], path: str | None) -> str:
 def _csv(node: Node, p: dict[str, Any], path: str | None) -> str:
     file = _user_path(node, p, path)
     return (
-        CSV_READER + "\n\n"
-        "def make_datasets(data_dir: Path):\n"
+        _reader(p["task"])
+        + "def make_datasets(data_dir: Path):\n"
         f'    """Your table {doc_text(file)} → {doc_text(p["target_column"])}."""\n'
         f"    x, labels = read_csv(Path({quote(file)}), "
         f"{literal(p['feature_columns'], as_tuple=False)}, {quote(p['target_column'])}, "
-        f"{quote(p['delimiter'])})\n"
+        f"{quote(p['delimiter'])}, {literal(p['task'] != 'classification')})\n"
         + _table_body(p, p["standardize"], p["task"])
     )
 
@@ -306,25 +340,55 @@ def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
 _TV_SIZES = {"MNIST": (28, 28), "FashionMNIST": (28, 28), "CIFAR10": (32, 32)}
 
 
+def _tv_files(name: str) -> list[str]:
+    """The files torchvision reads for ``name``, relative to the root folder."""
+    if name == "CIFAR10":
+        return [f"cifar-10-batches-py/{f}" for f in
+                (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")]
+    return [f"{name}/raw/{split}-{kind}-ubyte" for split in ("train", "t10k")
+            for kind in ("images-idx3", "labels-idx1")]
+
+
 def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
     root = _user_path(node, p, path)
     name = node.spec.extra["dataset"]
     h, w = _TV_SIZES[name]
+    files = "".join(f"    {quote(f)},\n" for f in _tv_files(name))
+    load = f"datasets.{name}(root, train=train, download=False, transform=transform)"
+    if name == "CIFAR10":
+        load = (
+            "    try:\n"
+            f"        return {load}\n"
+            "    except RuntimeError:  # torchvision checks each file's MD5 sum\n"
+            "        folder = root / \"cifar-10-batches-py\"\n"
+            "        raise RuntimeError(\n"
+            "            f\"{folder}: the files differ from the published CIFAR-10 python \"\n"
+            "            \"version (their MD5 sums do not match); unpack \"\n"
+            "            \"cifar-10-python.tar.gz again\") from None\n"
+        )
+    else:
+        load = f"    return {load}\n"
     stats = (
-        f"    plain = datasets.{name}(root, train=True, download=False,\n"
-        f"        transform=image_transforms(None, None, False))\n"
+        "    plain = load_split(root, True, image_transforms(None, None, False))\n"
         "    mean, std = channel_stats(plain)\n"
         if p["normalize"] else "    mean = std = None\n"
     )
     return (
-        f"SIZE = ({h}, {w})\n{_augment(p)}\n\n\n"
+        f"SIZE = ({h}, {w})\n{_augment(p)}\n"
+        f"FILES = [  # what torchvision reads under the folder\n{files}]\n\n\n"
+        "def load_split(root: Path, train: bool, transform):\n"
+        f'    """The {name} training or test split from local files (nothing is downloaded)."""\n'
+        "    for name in FILES:\n"
+        "        if not (root / name).is_file():\n"
+        "            gz = (root / f\"{name}.gz\").is_file()\n"
+        "            hint = \"unpack the .gz file\" if gz else \"put the files there\"\n"
+        "            raise FileNotFoundError(f\"{root}: no file {name} ({hint})\")\n"
+        f"{load}\n\n"
         "def make_datasets(data_dir: Path):\n"
         f'    """{name} from files in {doc_text(root)} (download is off)."""\n'
         f"    root = Path({quote(root)})\n"
         f"{stats}"
-        f"    train_set = datasets.{name}(root, train=True, download=False,\n"
-        "        transform=image_transforms(mean, std, True))\n"
-        f"    val_set = datasets.{name}(root, train=False, download=False,\n"
-        "        transform=image_transforms(mean, std, False))\n"
+        "    train_set = load_split(root, True, image_transforms(mean, std, True))\n"
+        "    val_set = load_split(root, False, image_transforms(mean, std, False))\n"
         "    return train_set, val_set, list(train_set.classes)\n"
     )

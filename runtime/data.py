@@ -139,18 +139,33 @@ def make_datasets(node: Node, settings: dict[str, Any], project_dir: Path | None
     ns = load_module(node, settings, project_dir)
     try:
         return ns["make_datasets"](folder)
-    except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
-        raise DataError(f"{node.label}: {exc}", node.id) from exc
+    except Exception as exc:  # a user's files can raise anything (pickle, PIL, torchvision)
+        raise _data_error(node, exc) from exc
+
+
+def _data_error(node: Node, exc: Exception) -> DataError:
+    plain = isinstance(exc, OSError | ValueError | RuntimeError)
+    return DataError(f"{node.label}: {exc if plain else f'{type(exc).__name__}: {exc}'}",
+                     node.id)
 
 
 _INFO_CACHE: dict[str, DataInfo] = {}
 
 
+def _stamp(path: Path) -> list[int]:
+    """Changes when a file is rewritten, or when a folder or one of its sub-folders (an image
+    class) gains or loses entries."""
+    stat = path.stat()
+    if not path.is_dir():
+        return [stat.st_mtime_ns, stat.st_size]
+    with os.scandir(path) as entries:
+        subdirs = sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir())
+    return [stat.st_mtime_ns, *(t for _, t in subdirs)]
+
+
 def _info_key(node: Node, settings: dict[str, Any], project_dir: Path | None) -> str:
     path = resolve_path(node, project_dir)
-    stamp = None
-    if path and Path(path).exists():
-        stamp = Path(path).stat().st_mtime_ns
+    stamp = _stamp(Path(path)) if path and Path(path).exists() else None
     return json.dumps([node.type_id, node.params, settings["seed"], settings["val_split"],
                        path, stamp], sort_keys=True, default=str)
 
@@ -163,7 +178,10 @@ def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = No
     train_set, val_set, classes = make_datasets(node, settings, project_dir)
     if len(train_set) == 0:
         raise DataError(f"{node.label}: the training split is empty", node.id)
-    x, y = train_set[0][:2]
+    try:  # image files are opened only now, when a sample is read
+        x, y = train_set[0][:2]
+    except Exception as exc:
+        raise _data_error(node, exc) from exc
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     info = DataInfo(tuple(x.shape), x.dtype, tuple(y.shape), y.dtype,
                     tuple(classes) if classes else None, len(train_set), len(val_set))
