@@ -62,6 +62,10 @@ def training_plan(graph: Graph) -> TrainPlan:
         if not any(e.dst == optimizer.id for e in graph.out_edges(node.id)):
             raise CodegenError(f"{node.label}: wire this loss into {optimizer.label}", node.id)
         terms.append(LossTerm(node, ends[0], ends[1], node.params["scale"]))
+    task = terms[0].node.spec.extra["task"]
+    if data.params.get("weighted_sampling") and task not in ("classification", "binary"):
+        raise CodegenError(f"{data.label}: weighted_sampling balances classes, but "
+                           f"{terms[0].node.label} is a {task} loss; turn it off", data.id)
     schedulers = graph.nodes_of_kind("scheduler")
     if len(schedulers) > 1:
         raise CodegenError(f"{schedulers[1].label}: one scheduler per optimizer",

@@ -191,3 +191,19 @@ def test_hostile_csv_path_and_columns_stay_strings(tmp_path):
     assert str(csv_file) in strings and 'f"1' in strings and "t'" in strings
     train_set, _, _ = project.fn("make_datasets")(tmp_path)
     assert len(train_set) == 4
+
+
+def test_weighted_sampling_needs_a_classification_loss():
+    from torchcanvas.codegen import CodegenError
+    from torchcanvas.codegen.plan import training_plan
+
+    g = load(assets_dir() / "examples" / "house_prices.json")
+    data = g.nodes_of_kind("data")[0]
+    g.remove_node(data.id)
+    csv = g.add_node("data.CSV", {"path": "t.csv", "weighted_sampling": True}, node_id=data.id)
+    for n in g.nodes_of_kind("layer"):
+        g.connect(csv, "x", n.id, "x")
+    g.connect(csv, "y", g.nodes_of_kind("loss")[0].id, "target")
+    with pytest.raises(CodegenError, match="weighted_sampling") as err:
+        training_plan(g)
+    assert err.value.node_id == csv
