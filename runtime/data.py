@@ -7,7 +7,6 @@ train.py. Nothing is downloaded.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from torchcanvas.assets import assets_dir
 from torchcanvas.codegen.data import data_code, data_file_name
 from torchcanvas.graph.document import Node
 from torchcanvas.runtime.source import run_source
@@ -36,14 +36,6 @@ def cache_dir() -> Path:
     path = Path(root) if root else Path.home() / ".cache" / "torchcanvas" / "data"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def assets_dir() -> Path:
-    """The bundled assets folder (examples, small data), wherever the package is installed."""
-    spec = importlib.util.find_spec("torchcanvas.assets")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the torchcanvas assets folder is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
