@@ -138,13 +138,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
     graph = _load(args.file)
-    if args.seed is not None:
-        graph.set_setting("seed", args.seed)
-    if args.device is not None:
-        try:
-            graph.set_setting("device", args.device)
-        except GraphError as exc:
-            return _fail(str(exc))
+    # overrides go into the project's settings, checked like the inspector checks them, so the
+    # exported train.py and metrics.json say what actually ran
+    for name in ("epochs", "seed", "device"):
+        value = getattr(args, name)
+        if value is not None:
+            try:
+                graph.set_setting(name, value)
+            except GraphError as exc:
+                return _fail(str(exc))
     project = _compile(graph, args.file)
     if args.out:
         export_code(project, args.out)

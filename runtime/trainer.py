@@ -227,6 +227,7 @@ class Trainer:
         scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
         weights = fn("sample_weights")(train_set) if fn("WEIGHTED_SAMPLING") else None
 
+        rng_state = None  # set after the resumed epoch's loader starts (see below)
         if opts.resume is not None:
             ckpt = torch.load(opts.resume, map_location=device, weights_only=True)
             model.load_state_dict(ckpt["model"])
@@ -240,9 +241,10 @@ class Trainer:
             state.best_val = min((h["val_loss"] for h in state.history
                                   if math.isfinite(h.get("val_loss", math.nan))),
                                  default=math.inf)
-            torch.set_rng_state(ckpt["rng"])
-            if ckpt.get("cuda_rng") and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+            rng_state = (ckpt["rng"], ckpt.get("cuda_rng"))
+            if state.batch == 0:
+                self._set_rng(rng_state)
+                rng_state = None
 
         task = self.project.plan.task
         logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
@@ -282,7 +284,20 @@ class Trainer:
             total = torch.zeros((), device=device)
             count = 0
             first_pending = state.global_step + 1
-            for batch in loader:
+            batches = iter(loader)
+            if rng_state is not None:
+                # Starting a DataLoader draws its base seed from the global RNG. A mid-epoch
+                # checkpoint holds the RNG after that draw, so restore it after this epoch's
+                # draw, or dropout & co. would see a shifted stream.
+                self._set_rng(rng_state)
+                rng_state = None
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    self._data_fault(exc)
                 if not self.control.wait(0) or self.control.stopped:
                     yield from flush(epoch, first_pending)
                     first_pending = state.global_step + 1
@@ -321,6 +336,8 @@ class Trainer:
             train_loss = (total / max(count, 1)).item()
             if not math.isfinite(train_loss):
                 raise NonFiniteLoss(train_loss, state.global_step)
+            if len(val_set) and not math.isfinite(val_loss):  # weights blew up on the last steps
+                raise NonFiniteLoss(val_loss, state.global_step, "validation loss")
             fn("end_epoch")(scheduler, val_loss)
             values = metric_fns.compute(task, prediction, target,
                                         len(classes) if classes else None, logits)
@@ -353,6 +370,21 @@ class Trainer:
                           time.perf_counter() - start)
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _set_rng(rng_state) -> None:
+        rng, cuda_rng = rng_state
+        torch.set_rng_state(rng)
+        if cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_rng)
+
+    def _data_fault(self, exc: Exception) -> None:
+        """Reading a batch failed: blame the data node unless generated code says otherwise."""
+        node_id = getattr(exc, "node_id", None) or self._node_of(exc)
+        data = self.project.plan.data
+        if node_id is not None and node_id != data.id:
+            raise exc
+        raise DataError(f"{data.label}: {type(exc).__name__}: {exc}", data.id) from exc
+
     def _stop(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
               start: float) -> Iterator[Event]:
         if out_dir is not None:
@@ -384,9 +416,9 @@ class Trainer:
         if isinstance(exc, NonFiniteLoss):
             node_id = self.project.plan.losses[0].node.id
             opt = self.project.plan.optimizer
-            message = (f"the loss became {exc.value} at step {exc.step}; training diverged. Try "
-                       f"a lower learning rate in {opt.label} (lr={opt.params['lr']}) or add "
-                       "gradient clipping")
+            message = (f"the {exc.what} became {exc.value} at step {exc.step}; training "
+                       f"diverged. Try a lower learning rate in {opt.label} "
+                       f"(lr={opt.params['lr']}) or add gradient clipping")
         elif isinstance(exc, torch.OutOfMemoryError):
             message = ("out of memory on the device: lower the batch size (training settings) "
                        "or the model's size")
@@ -417,7 +449,8 @@ class Trainer:
 
 
 class NonFiniteLoss(ArithmeticError):
-    def __init__(self, value: float, step: int):
-        super().__init__(f"loss is {value} at step {step}")
+    def __init__(self, value: float, step: int, what: str = "loss"):
+        super().__init__(f"{what} is {value} at step {step}")
         self.value = value
         self.step = step
+        self.what = what
