@@ -227,7 +227,6 @@ class Trainer:
         scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
         weights = fn("sample_weights")(train_set) if fn("WEIGHTED_SAMPLING") else None
 
-        rng_state = None  # set after the resumed epoch's loader starts (see below)
         if opts.resume is not None:
             ckpt = torch.load(opts.resume, map_location=device, weights_only=True)
             model.load_state_dict(ckpt["model"])
@@ -241,10 +240,9 @@ class Trainer:
             state.best_val = min((h["val_loss"] for h in state.history
                                   if math.isfinite(h.get("val_loss", math.nan))),
                                  default=math.inf)
-            rng_state = (ckpt["rng"], ckpt.get("cuda_rng"))
-            if state.batch == 0:
-                self._set_rng(rng_state)
-                rng_state = None
+            # the generated make_loader seeds its own generator, so restoring the global RNG
+            # here continues dropout and augmentation exactly, even mid-epoch
+            self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
 
         task = self.project.plan.task
         logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
@@ -285,12 +283,6 @@ class Trainer:
             count = 0
             first_pending = state.global_step + 1
             batches = iter(loader)
-            if rng_state is not None:
-                # Starting a DataLoader draws its base seed from the global RNG. A mid-epoch
-                # checkpoint holds the RNG after that draw, so restore it after this epoch's
-                # draw, or dropout & co. would see a shifted stream.
-                self._set_rng(rng_state)
-                rng_state = None
             while True:
                 try:
                     batch = next(batches)
@@ -338,11 +330,12 @@ class Trainer:
                 raise NonFiniteLoss(train_loss, state.global_step)
             if len(val_set) and not math.isfinite(val_loss):  # weights blew up on the last steps
                 raise NonFiniteLoss(val_loss, state.global_step, "validation loss")
+            epoch_lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
             fn("end_epoch")(scheduler, val_loss)
             values = metric_fns.compute(task, prediction, target,
                                         len(classes) if classes else None, logits)
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                      "lr": optimizer.param_groups[0]["lr"], **values}
+                      "lr": epoch_lr, **values}
             state.history.append(record)
             state.epoch, state.batch = epoch + 1, 0
             is_best = math.isfinite(val_loss) and val_loss < state.best_val
@@ -356,7 +349,7 @@ class Trainer:
             preds = (prediction.detach().cpu(), target.detach().cpu()) \
                 if opts.keep_predictions else None
             yield EpochEvent(epoch + 1, train_loss, val_loss, values,
-                             optimizer.param_groups[0]["lr"], time.perf_counter() - start,
+                             epoch_lr, time.perf_counter() - start,
                              is_best, preds)
             if self.control.stopped:
                 yield from self._stop(model, optimizer, scheduler, state, out_dir, start)

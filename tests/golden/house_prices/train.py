@@ -168,6 +168,9 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
         sampler=sampler,
         num_workers=SETTINGS["num_workers"],
         pin_memory=torch.cuda.is_available(),
+        # its own generator: starting an epoch leaves the global RNG (dropout, augmentation)
+        # untouched, so a run resumed mid-epoch continues exactly
+        generator=torch.Generator().manual_seed(SETTINGS["seed"] * 100_003 + epoch + 1),
     )
 
 
