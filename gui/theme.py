@@ -1,0 +1,87 @@
+"""Colours and fonts, light or dark following the system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+CATEGORY_COLORS = {
+    "Data": "#3b82f6",
+    "Layers": "#10b981",
+    "Activations": "#f59e0b",
+    "Ops": "#8b5cf6",
+    "Losses": "#ef4444",
+    "Optimizers": "#ec4899",
+    "Schedulers": "#6366f1",
+    "Blocks": "#14b8a6",
+}
+PORT_COLORS = {"tensor": "#60a5fa", "loss": "#f97316", "optimizer": "#d946ef"}
+
+
+@dataclass(frozen=True)
+class Theme:
+    dark: bool
+    background: QColor
+    grid_minor: QColor
+    grid_major: QColor
+    node_body: QColor
+    node_border: QColor
+    node_text: QColor
+    node_subtext: QColor
+    selection: QColor
+    error: QColor
+    warning: QColor
+    wire: QColor
+    label_bg: QColor
+    label_text: QColor
+
+
+def is_dark() -> bool:
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    scheme = QGuiApplication.styleHints().colorScheme()
+    if scheme == Qt.ColorScheme.Dark:
+        return True
+    if scheme == Qt.ColorScheme.Light:
+        return False
+    return QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def current() -> Theme:
+    if is_dark():
+        return Theme(True, QColor("#1e1f22"), QColor("#26282c"), QColor("#30333a"),
+                     QColor("#2b2d31"), QColor("#45484f"), QColor("#e8e8ea"),
+                     QColor("#9a9ca3"), QColor("#f5c542"), QColor("#f04646"),
+                     QColor("#e5a50a"), QColor("#8a93a6"), QColor("#33363c"),
+                     QColor("#d7dae0"))
+    return Theme(False, QColor("#f6f7f9"), QColor("#eceef2"), QColor("#dfe2e8"),
+                 QColor("#ffffff"), QColor("#c5c9d2"), QColor("#1f2328"), QColor("#6b7280"),
+                 QColor("#e0a100"), QColor("#dc2626"), QColor("#c27c0e"), QColor("#7b8497"),
+                 QColor("#ffffff"), QColor("#374151"))
+
+
+def category_color(category: str) -> QColor:
+    return QColor(CATEGORY_COLORS.get(category, "#64748b"))
+
+
+def apply_palette(app) -> None:
+    """Fusion style with a palette matching the system's light or dark preference."""
+    app.setStyle("Fusion")
+    if not is_dark():
+        return
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#232428", QPalette.ColorRole.WindowText: "#e8e8ea",
+        QPalette.ColorRole.Base: "#1b1c1f", QPalette.ColorRole.AlternateBase: "#26282c",
+        QPalette.ColorRole.ToolTipBase: "#2b2d31", QPalette.ColorRole.ToolTipText: "#e8e8ea",
+        QPalette.ColorRole.Text: "#e8e8ea", QPalette.ColorRole.Button: "#2b2d31",
+        QPalette.ColorRole.ButtonText: "#e8e8ea", QPalette.ColorRole.Highlight: "#3b82f6",
+        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText:
+        "#7c7f87", QPalette.ColorRole.Link: "#60a5fa",
+    }
+    for role, color in roles.items():
+        p.setColor(role, QColor(color))
+    app.setPalette(p)

@@ -1,0 +1,183 @@
+"""The canvas view: zoom to the cursor, pan (middle drag or space + drag), rubber-band select,
+fit all, drop palette items, and ask for the quick-add popup (Tab or double-click)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import QGraphicsView
+
+from torchcanvas.gui.palette import MIME_NODE_TYPE
+from torchcanvas.gui.scene import NODE_WIDTH, CanvasScene, NodeItem
+
+MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+
+
+class CanvasView(QGraphicsView):
+    quickAddRequested = Signal(QPointF, QPoint)  # scene position, global position
+
+    def __init__(self, scene: CanvasScene, parent=None):
+        super().__init__(scene, parent)
+        self.canvas = scene
+        self.setRenderHints(QPainter.RenderHint.Antialiasing
+                            | QPainter.RenderHint.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._pan_from: QPoint | None = None
+        self._space = False
+
+    # ------------------------------------------------------------------ zoom and pan
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, factor: float) -> None:
+        factor = max(MIN_ZOOM, min(MAX_ZOOM, factor))
+        self.scale(factor / self.zoom, factor / self.zoom)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if not steps:
+            return
+        self.set_zoom(self.zoom * (1.15 ** steps))
+        event.accept()
+
+    def fit_all(self) -> None:
+        rect = self.canvas.items_bounds()
+        if rect.isNull():
+            self.resetTransform()
+            self.centerOn(0, 0)
+            return
+        self.fit_rect(rect)
+
+    def fit_rect(self, rect: QRectF) -> None:
+        self.fitInView(rect.adjusted(-60, -60, 60, 60), Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom > 1.25:
+            self.set_zoom(1.25)
+        self.centerOn(rect.center())
+
+    def center_on_nodes(self, node_ids) -> None:
+        rect = QRectF()
+        for nid in node_ids:
+            item = self.canvas.nodes.get(nid)
+            if item is not None:
+                rect = rect.united(item.sceneBoundingRect())
+        if not rect.isNull():
+            self.ensureVisible(rect, 80, 80)
+
+    def _start_pan(self, pos: QPoint) -> None:
+        self._pan_from = pos
+        self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                event.button() == Qt.MouseButton.LeftButton and self._space):
+            self._start_pan(event.position().toPoint())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            pos = event.position().toPoint()
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self.translate_view(delta.x(), delta.y())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def translate_view(self, dx: float, dy: float) -> None:
+        """Move the content by (dx, dy) screen pixels."""
+        center = self.mapToScene(self.viewport().rect().center())
+        self.centerOn(center - QPointF(dx, dy) / self.zoom)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
+                                                              Qt.MouseButton.LeftButton):
+            self._pan_from = None
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space
+                                      else Qt.CursorShape.ArrowCursor)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        scene_pos = self.mapToScene(event.position().toPoint())
+        if not any(isinstance(i, NodeItem) or i.parentItem() is not None
+                   for i in self.canvas.items(scene_pos)) and \
+                event.button() == Qt.MouseButton.LeftButton:
+            self.quickAddRequested.emit(scene_pos, event.globalPosition().toPoint())
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self._pan_from = None
+            self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        # Tab opens the quick-add popup at the cursor instead of moving focus
+        cursor = self.mapFromGlobal(self.cursor().pos())
+        if not self.viewport().rect().contains(cursor):
+            cursor = self.viewport().rect().center()
+        self.quickAddRequested.emit(self.mapToScene(cursor), self.mapToGlobal(cursor))
+        return True
+
+    def cursor_scene_pos(self) -> QPointF:
+        cursor = self.mapFromGlobal(self.cursor().pos())
+        if not self.viewport().rect().contains(cursor):
+            cursor = self.viewport().rect().center()
+        return self.mapToScene(cursor)
+
+    # ------------------------------------------------------------------ drop from the palette
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MIME_NODE_TYPE):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MIME_NODE_TYPE):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        data = event.mimeData()
+        if not data.hasFormat(MIME_NODE_TYPE):
+            super().dropEvent(event)
+            return
+        type_id = bytes(data.data(MIME_NODE_TYPE)).decode("utf-8")
+        pos = self.mapToScene(event.position().toPoint())
+        self.add_node_at(type_id, pos)
+        event.acceptProposedAction()
+
+    def add_node_at(self, type_id: str, pos: QPointF) -> str | None:
+        """Create a node centred horizontally on ``pos``, snapped to the grid, and select it."""
+        x = round((pos.x() - NODE_WIDTH / 2) / 10) * 10
+        y = round((pos.y() - 20) / 10) * 10
+        nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
+        if nid is not None:
+            self.canvas.select_nodes([nid])
+        return nid
