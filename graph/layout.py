@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from torchcanvas.graph.document import Graph
 
 Size = tuple[float, float]
+TRAINING_KINDS = ("loss", "optimizer", "scheduler", "clip")
 
 
 def default_size(graph: Graph, node_id: str) -> Size:
@@ -27,11 +28,15 @@ def layered_layout(
     gap: tuple[float, float] = (70.0, 36.0),
     size: Callable[[Graph, str], Size] = default_size,
     origin: tuple[float, float] | None = None,
+    training_band: bool = True,
 ) -> dict[str, tuple[float, float]]:
     """New positions for ``node_ids`` (default: all nodes). Wires leaving the set are ignored.
 
     ``direction`` is "LR" (layers are columns) or "TB" (layers are rows). ``origin`` is the
     top-left corner of the result; by default the selection's current top-left (or 0, 0).
+    With ``training_band``, losses, optimizers, schedulers and clipping go in a band beside the
+    network (below it for LR), the loss level with the layer that feeds it, so the model reads
+    as one line and the graph stays compact.
     """
     if direction not in ("LR", "TB"):
         raise ValueError("direction is 'LR' or 'TB'")
@@ -73,6 +78,24 @@ def layered_layout(
             for i, n in enumerate(lay):
                 rank[n] = float(i)
 
+    band = {n for n in ids if graph.node(n).kind in TRAINING_KINDS} if training_band else set()
+    if band and band != ids:
+        # the band starts level with the deepest layer feeding it, then follows its own wires
+        for n in order:
+            if n in band:
+                feeders = [layer[p] for p in preds[n] if p not in band]
+                inner = [layer[p] + 1 for p in preds[n] if p in band]
+                layer[n] = max(feeders + inner, default=0)
+        layers = [[n for n in lay if n not in band] for lay in layers]
+        band_layers: list[list[str]] = [[] for _ in range(max(layer.values()) + 1)]
+        for n in order:
+            if n in band:
+                band_layers[layer[n]].append(n)
+        while len(layers) < len(band_layers):
+            layers.append([])
+    else:
+        band_layers = []
+
     sizes = {n: size(graph, n) for n in ids}
     if origin is None:
         if node_ids is None:
@@ -82,19 +105,29 @@ def layered_layout(
                       min(graph.node(n).pos[1] for n in ids))
     along_gap, across_gap = gap
     # extent of each layer along the flow, and of each layer's stack across it
-    along = [max(sizes[n][0 if direction == "LR" else 1] for n in lay) for lay in layers]
-    stacks = [sum(sizes[n][1 if direction == "LR" else 0] for n in lay)
-              + across_gap * (len(lay) - 1) for lay in layers]
-    tallest = max(stacks)
+    flow, cross = (0, 1) if direction == "LR" else (1, 0)
+
+    def stack(lay: list[str]) -> float:
+        return sum(sizes[n][cross] for n in lay) + across_gap * max(len(lay) - 1, 0)
+
+    along = [max((sizes[n][flow] for n in lay + (band_layers[i] if i < len(band_layers)
+                                                    else [])), default=0.0)
+             for i, lay in enumerate(layers)]
+    tallest = max(stack(lay) for lay in layers)
     positions: dict[str, tuple[float, float]] = {}
-    offset = 0.0
-    for i, lay in enumerate(layers):
-        cursor = (tallest - stacks[i]) / 2  # centre each layer on the same line
-        for n in lay:
-            w, h = sizes[n]
-            a, b = offset, cursor
-            x, y = (a, b) if direction == "LR" else (b, a)
-            positions[n] = (round(origin[0] + x, 1), round(origin[1] + y, 1))
-            cursor += (h if direction == "LR" else w) + across_gap
-        offset += along[i] + along_gap
+
+    def place(lay_list: list[list[str]], start: float, centred: bool) -> None:
+        offset = 0.0
+        for i, lay in enumerate(lay_list):
+            cursor = start + ((tallest - stack(lay)) / 2 if centred else 0.0)
+            for n in lay:
+                a, b = offset, cursor
+                x, y = (a, b) if direction == "LR" else (b, a)
+                positions[n] = (round(origin[0] + x, 1), round(origin[1] + y, 1))
+                cursor += sizes[n][cross] + across_gap
+            offset += along[i] + along_gap
+
+    place(layers, 0.0, True)  # centre each layer on the same line
+    if band_layers:
+        place(band_layers, tallest + 2.5 * across_gap, False)
     return positions

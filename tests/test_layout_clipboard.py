@@ -25,19 +25,36 @@ def _by_label(g, positions):
     return {g.node(n).label: p for n, p in positions.items()}
 
 
+TRAINING = ("loss", "optimizer", "scheduler", "clip")
+
+
 def test_layout_left_to_right_follows_the_wires(digits):
     pos = layered_layout(digits)
     for e in digits.edges():
-        assert pos[e.src][0] < pos[e.dst][0], e  # every wire points right
+        if digits.node(e.dst).kind in TRAINING and digits.node(e.src).kind not in TRAINING:
+            assert pos[e.src][1] < pos[e.dst][1], e  # into the training band below
+        else:
+            assert pos[e.src][0] < pos[e.dst][0], e  # every other wire points right
     by = _by_label(digits, pos)
     assert by["digits"][0] == 0.0
-    assert by["conv1"][0] < by["relu1"][0] < by["classifier"][0] < by["loss1"][0]
+    assert by["conv1"][0] < by["relu1"][0] < by["classifier"][0]
+    # the loss sits under the layer that feeds it; the optimizer follows it in the band
+    assert by["loss1"][0] == by["classifier"][0] < by["optimizer1"][0]
+    model_bottom = max(y + default_size(digits, n)[1] for n, (x, y) in pos.items()
+                       if digits.node(n).kind not in TRAINING)
+    assert all(pos[n][1] > model_bottom for n in pos if digits.node(n).kind in TRAINING)
+
+
+def test_layout_without_band_is_one_layered_line(digits):
+    pos = layered_layout(digits, training_band=False)
+    for e in digits.edges():
+        assert pos[e.src][0] < pos[e.dst][0], e
 
 
 def test_layout_top_down_and_no_overlaps(digits):
     pos = layered_layout(digits, direction="TB")
     for e in digits.edges():
-        assert pos[e.src][1] < pos[e.dst][1]
+        assert pos[e.src][1] <= pos[e.dst][1]
     boxes = [(x, y, *default_size(digits, n)) for n, (x, y) in pos.items()]
     for i, (x, y, w, h) in enumerate(boxes):
         for x2, y2, w2, h2 in boxes[i + 1:]:
