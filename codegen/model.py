@@ -4,6 +4,14 @@ The model is every layer and op node. Its inputs are the data ports wired into i
 outputs the values wired out of it (into losses), or its sinks when nothing consumes them. The
 forward is written in a deterministic topological order (ties broken by node id), reusing a
 variable name along a chain the way a person would (``x = self.conv1(x)``).
+
+Blocks: every block definition the model uses becomes its own ``nn.Module`` class, written
+before the main class (nested blocks first, then by name), lowered by the same code: its
+forward arguments are the io.Input names and it returns the values wired into its io.Output
+nodes. An instance is an attribute (``self.block1 = ResidualBlock()``) called like a layer
+(``a, b = self.block1(x)`` for several outputs). Params inside a block are resolved per
+definition: ``resolved[block_key(name, inner_id)]``. Lines of a block's class map to the first
+instance that uses it (``line_map``); ``block_lines`` keeps (block name, inner node id).
 """
 
 from __future__ import annotations
@@ -13,9 +21,9 @@ from typing import Any
 
 from torchcanvas.codegen.emit import CodegenError, doc_text, forward_expr, module_ctor
 from torchcanvas.codegen.names import Namespace, camel
-from torchcanvas.graph.document import Graph, Node
+from torchcanvas.graph.document import Graph, Node, block_key
 
-MODEL_KINDS = ("layer", "op")
+MODEL_KINDS = ("layer", "op", "block")
 Value = tuple[str, str]  # (node id, output port)
 
 
@@ -42,6 +50,9 @@ class ModelIR:
     outputs: list[tuple[str, Value]]  # returned variable, and the value it holds
     names: dict[Value, str] = field(default_factory=dict)  # every value's variable name
     attrs: dict[str, str] = field(default_factory=dict)  # node id → attribute name
+    blocks: list[ModelIR] = field(default_factory=list)  # block classes, in print order
+    block: str | None = None  # for a block class: its definition's name
+    owner: str | None = None  # for a block class: the instance its lines map to
 
     @property
     def output_values(self) -> list[Value]:
@@ -52,7 +63,9 @@ class ModelIR:
 class GeneratedModel:
     source: str
     ir: ModelIR
-    line_map: dict[int, str]  # 1-based line → node id
+    line_map: dict[int, str]  # 1-based line → node id (lines of a block class: its instance)
+    block_lines: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # 1-based line of a block class → (block name, node id inside the definition)
 
     def lines_of(self, node_id: str) -> list[int]:
         return sorted(line for line, nid in self.line_map.items() if nid == node_id)
@@ -65,31 +78,68 @@ def model_nodes(graph: Graph) -> list[Node]:
 
 
 def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) -> ModelIR:
-    """Lower the graph to the model IR. ``resolved`` holds params with ``auto`` filled in."""
+    """Lower the graph to the model IR. ``resolved`` holds params with ``auto`` filled in, by
+    node id, and by ``block_key(name, node_id)`` for nodes inside block definitions."""
     resolved = resolved or {}
+    ir = _lower(graph, resolved, camel(graph.settings["model_name"]), None)
+    owners: dict[str, str] = {}  # block name → first top-level instance using it
+    for step in ir.steps:
+        n = graph.node(step.node_id)
+        if n.kind == "block":
+            used = n.params["block"]
+            for name in [used, *sorted(graph.blocks_within(used))]:
+                owners.setdefault(name, n.id)
+    for name in graph.used_blocks():
+        body = graph.block(name).graph
+        owner = graph.node(owners[name])
+        try:
+            block_ir = _lower(body, resolved, name, name)
+        except CodegenError as exc:
+            msg = str(exc)
+            if exc.node_id in body:
+                label = body.node(exc.node_id).label
+                if not msg.startswith(f"{label}:"):
+                    msg = f"{label}: {msg}"
+            raise CodegenError(f"{owner.label} › {msg}", owner.id, exc.param) from None
+        block_ir.owner = owner.id
+        ir.blocks.append(block_ir)
+    return ir
+
+
+def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
+           block: str | None) -> ModelIR:
+    """One class: the document's model (``block`` None) or a block definition's body."""
     nodes = model_nodes(graph)
     in_model = {n.id for n in nodes}
     for n in nodes:
         if n.is_placeholder:
             raise CodegenError(f"{n.label}: unknown node type {n.type_id!r}; replace or remove "
                                "it", n.id)
-    if not nodes:
+    if not nodes and block is None:
         raise CodegenError("the graph has no layers yet: add a layer between data and loss")
 
     attrs = Namespace()
     local = Namespace()
-    ir = ModelIR(camel(graph.settings["model_name"]), [], [], [], [])
+    ir = ModelIR(class_name, [], [], [], [], block=block)
+    definition = graph.block(block) if block is not None else None
 
-    # forward arguments: data ports feeding the model, in node/port order
-    for n in nodes:
-        for e in graph.in_edges(n.id):
-            value = (e.src, e.src_port)
-            if e.src not in in_model and value not in ir.names:
-                ir.names[value] = local.name(e.src_port, key=value, fallback="x")
-                ir.inputs.append((ir.names[value], value))
-    if not ir.inputs:
-        raise CodegenError("the model has no input: wire a data node's x into the first layer",
-                           nodes[0].id)
+    if definition is not None:
+        # forward arguments: the block's inputs, in port order
+        for io in definition.io_nodes("input"):
+            value = (io.id, "out")
+            ir.names[value] = local.name(io.params["name"], key=value, fallback="x")
+            ir.inputs.append((ir.names[value], value))
+    else:
+        # forward arguments: data ports feeding the model, in node/port order
+        for n in nodes:
+            for e in graph.in_edges(n.id):
+                value = (e.src, e.src_port)
+                if e.src not in in_model and value not in ir.names:
+                    ir.names[value] = local.name(e.src_port, key=value, fallback="x")
+                    ir.inputs.append((ir.names[value], value))
+        if not ir.inputs:
+            raise CodegenError("the model has no input: wire a data node's x into the first "
+                               "layer", nodes[0].id)
 
     # uses of every value: model consumers, plus one for being returned
     uses: dict[Value, int] = {}
@@ -97,6 +147,8 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
     for n in nodes:
         for e in graph.in_edges(n.id):
             uses[(e.src, e.src_port)] = uses.get((e.src, e.src_port), 0) + 1
+        if definition is not None:
+            continue
         consumed_outside = False
         for e in graph.out_edges(n.id):
             if e.dst not in in_model and (n.id, e.src_port) not in outputs:
@@ -104,43 +156,74 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
                 consumed_outside = True
         if not consumed_outside and not graph.out_edges(n.id):
             outputs.extend((n.id, p.name) for p in graph.output_ports(n.id))
+    if definition is not None:
+        ios = definition.io_nodes("output")
+        if not ios:
+            raise CodegenError(f"block {block} has no output: add an io.Output node")
+        for io in ios:
+            e = graph.input_edge(io.id, "x")
+            if e is None:
+                raise CodegenError(f"{io.label}: block output {io.params['name']!r} is not "
+                                   "connected", io.id)
+            outputs.append((e.src, e.src_port))
     for v in outputs:
         uses[v] = uses.get(v, 0) + 1
 
     for n in nodes:
         spec = n.spec
         assert spec is not None
-        params = {**n.params, **resolved.get(n.id, {})}
+        key = n.id if block is None else block_key(block, n.id)
+        params = {**n.params, **resolved.get(key, {})}
         inputs: dict[str, str] = {}
-        for port in spec.inputs:
+        for port in graph.input_ports(n.id):
             e = graph.input_edge(n.id, port.name)
             if e is None:
                 if not port.optional:
                     raise CodegenError(f"{n.label}: input {port.name!r} is not connected", n.id)
                 continue
             inputs[port.name] = ir.names[(e.src, e.src_port)]
+        out_ports = [p.name for p in graph.output_ports(n.id)]
         attr = None
-        if spec.kind == "layer":
+        if spec.kind in ("layer", "block"):
             attr_name = attrs.name(n.label, key=n.id, fallback=spec.label_base)
             ir.attrs[n.id] = attr_name
-            ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
             attr = f"self.{attr_name}"
-        expr = forward_expr(spec, params, inputs, attr, n.id)
+        if spec.kind == "layer":
+            ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
+        if spec.kind == "block":
+            name = n.params["block"]
+            ir.layers.append(LayerDef(attr_name, n.id, f"{name}()"))
+            if not out_ports:
+                raise CodegenError(f"{n.label}: block {name} has no output", n.id)
+            expr = f"{attr}({', '.join(inputs[p.name] for p in graph.input_ports(n.id))})"
+        else:
+            expr = forward_expr(spec, params, inputs, attr, n.id)
         # reuse the input's name when this node is its last use and takes only that input
         target = None
         in_edges = graph.in_edges(n.id)
         if len(in_edges) == 1:
             src = (in_edges[0].src, in_edges[0].src_port)
             uses[src] -= 1
-            if uses[src] == 0:
+            if uses[src] == 0 and len(out_ports) == 1:
                 target = ir.names[src]
         else:
             for e in in_edges:
                 uses[(e.src, e.src_port)] -= 1
+        if len(out_ports) > 1:  # a block with several outputs: unpack them
+            targets = []
+            for port in out_ports:
+                if uses.get((n.id, port), 0):
+                    ir.names[(n.id, port)] = local.name(f"{n.label}_{port}", key=(n.id, port),
+                                                        fallback=spec.label_base)
+                    targets.append(ir.names[(n.id, port)])
+                else:
+                    targets.append("_")
+            ir.steps.append(Step(", ".join(targets), expr, n.id))
+            continue
         if target is None:
             target = local.name(n.label, key=("node", n.id), fallback=spec.label_base)
-        for port in spec.outputs:
-            ir.names[(n.id, port.name)] = target
+        for port in out_ports:
+            ir.names[(n.id, port)] = target
         ir.steps.append(Step(target, expr, n.id))
 
     ir.outputs = [(ir.names[v], v) for v in outputs]
@@ -194,40 +277,47 @@ def _split_call(expr: str) -> tuple[str | None, list[str]]:
 def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
     lines: list[str] = []
     line_map: dict[int, str] = {}
+    block_lines: dict[int, tuple[str, str]] = {}
 
-    def emit(text: str, node_id: str | None = None) -> None:
+    def emit(text: str, node_id: str | None = None, cls: ModelIR = ir) -> None:
         lines.append(text)
-        if node_id:
+        if cls.block is not None:  # a block's class: every line points at its instance
+            line_map[len(lines)] = cls.owner
+            if node_id:
+                block_lines[len(lines)] = (cls.block, node_id)
+        elif node_id:
             line_map[len(lines)] = node_id
 
-    def emit_all(texts: list[str], node_id: str) -> None:
-        for t in texts:
-            emit(t, node_id)
-
-    uses_torch = any("torch." in s.expr for s in ir.steps)
+    classes = [*ir.blocks, ir]
+    uses_torch = any("torch." in s.expr for c in classes for s in c.steps)
     doc = f"{ir.class_name}: {title}" if title else ir.class_name
     emit(f'"""{doc_text(doc)} (model generated by torchcanvas)."""')
     emit("")
     if uses_torch:
         emit("import torch")
     emit("from torch import nn")
-    emit("")
-    emit("")
+    for cls in classes:
+        emit("")
+        emit("")
+        _print_class(cls, lambda text, node_id=None, cls=cls: emit(text, node_id, cls))
+    return GeneratedModel("\n".join(lines) + "\n", ir, line_map, block_lines)
+
+
+def _print_class(ir: ModelIR, emit) -> None:
     emit(f"class {ir.class_name}(nn.Module):")
     emit("    def __init__(self) -> None:")
     emit("        super().__init__()")
     for layer in ir.layers:
-        emit_all(wrap(f"self.{layer.attr} = ", layer.ctor, "        "), layer.node_id)
+        for text in wrap(f"self.{layer.attr} = ", layer.ctor, "        "):
+            emit(text, layer.node_id)
     emit("")
-    args = ", ".join(name for name, _ in ir.inputs)
-    emit(f"    def forward(self, {args}):")
+    args = "".join(f", {name}" for name, _ in ir.inputs)
+    emit(f"    def forward(self{args}):")
     for step in ir.steps:
-        emit_all(wrap(f"{step.target} = ", step.expr, "        "), step.node_id)
+        for text in wrap(f"{step.target} = ", step.expr, "        "):
+            emit(text, step.node_id)
     returned = [name for name, _ in ir.outputs]
     emit(f"        return {', '.join(returned)}")
-    return GeneratedModel("\n".join(lines) + "\n", ir, line_map)
-
-
 
 
 def generate_model(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None,

@@ -4,8 +4,9 @@ Imports neither torch nor Qt.
 """
 
 from torchcanvas.graph.catalogue import CATALOGUE, get_spec, specs_by_category
-from torchcanvas.graph.document import Edge, Graph, GraphEvent, Node
+from torchcanvas.graph.document import BlockDef, Edge, Graph, GraphEvent, Node
 from torchcanvas.graph.errors import (
+    BlockError,
     CycleError,
     GraphError,
     InvalidProjectError,
@@ -13,6 +14,7 @@ from torchcanvas.graph.errors import (
     ParamError,
     PortError,
     PortTypeError,
+    SelectionCycleError,
     UnknownNodeTypeError,
     UnsupportedVersionError,
 )
@@ -23,6 +25,8 @@ __all__ = [
     "AUTO",
     "CATALOGUE",
     "AutoRule",
+    "BlockDef",
+    "BlockError",
     "CycleError",
     "Edge",
     "Graph",
@@ -37,6 +41,7 @@ __all__ = [
     "PortError",
     "PortSpec",
     "PortTypeError",
+    "SelectionCycleError",
     "UnknownNodeTypeError",
     "UnsupportedVersionError",
     "dumps",

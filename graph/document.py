@@ -2,26 +2,40 @@
 
 Every mutation validates first and changes nothing when it raises; then it notifies plain
 Python listeners with a ``GraphEvent``. The GUI adapts those callbacks to Qt signals.
+
+Blocks: ``Graph.blocks`` maps a class name to a ``BlockDef``, a named sub-graph whose body is a
+``Graph`` of its own (model nodes plus ``io.Input``/``io.Output`` boundary nodes). A node of type
+``block`` is an instance of a definition; its ports are the definition's io names. Bodies are
+read-only once registered: ``collapse``/``expand`` and ``add_block_def``/``replace_block_def``/
+``remove_block_def``/``rename_block_def`` change them as a whole, and ``scratch_body`` gives an
+editable copy to commit with ``replace_block_def``.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
+import keyword
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import networkx as nx
 
 from torchcanvas.graph.catalogue import CATALOGUE
+from torchcanvas.graph.catalogue.blocks import BLOCK_NAME, BLOCK_NAME_HINT
 from torchcanvas.graph.errors import (
+    BlockError,
     CycleError,
     NodeNotFoundError,
     ParamError,
     PortError,
     PortTypeError,
+    SelectionCycleError,
     UnknownNodeTypeError,
 )
 from torchcanvas.graph.settings import SETTINGS, validate_settings
@@ -66,7 +80,9 @@ class Node:
 @dataclass(frozen=True)
 class GraphEvent:
     """What changed. ``kind`` is one of node_added, node_removed, edge_added, edge_removed,
-    param_changed, label_changed, node_moved, settings_changed."""
+    param_changed, label_changed, node_moved, settings_changed; block_added, block_removed,
+    block_changed (``name``), block_renamed (``old`` → ``new``); or reset (``restore``: the
+    whole document was replaced, redraw everything)."""
 
     kind: str
     node_id: str | None = None
@@ -82,9 +98,64 @@ _LABEL_RE = re.compile(r"^(.*?)(\d+)$")
 _NODE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
+def block_key(block: str, node_id: str) -> str:
+    """The key of a node inside block definition ``block`` where results are kept by node id
+    (resolved params, shapes): ``"ResidualBlock/n2"``. Neither names nor ids hold a '/'."""
+    return f"{block}/{node_id}"
+
+
 def is_valid_node_id(node_id: object) -> bool:
     """1-64 ASCII letters, digits, '_', '-' or '.': what a project file accepts."""
     return isinstance(node_id, str) and _NODE_ID_RE.fullmatch(node_id) is not None
+
+
+MODEL_NODE_KINDS = ("layer", "op", "block")  # what a block body may hold, besides io nodes
+Value = tuple[str, str]  # (node id, output port)
+
+
+class BlockDef:
+    """A block definition: a name (the generated class name) and a body graph.
+
+    The body holds model nodes (layers, ops, other blocks' instances) and the boundary nodes
+    ``io.Input`` / ``io.Output``. The instance's input ports are the io.Input names and its
+    output ports the io.Output names, each in the order of their io nodes' ids (creation order).
+    """
+
+    def __init__(self, name: str, graph: Graph):
+        self.name = name
+        self.graph = graph
+
+    def __repr__(self) -> str:
+        return f"BlockDef({self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+    def io_nodes(self, which: str) -> list[Node]:
+        """The boundary nodes, ``which`` = "input" or "output", in port order."""
+        return [n for n in self.graph.nodes()
+                if n.kind == "io" and n.spec.extra.get("io") == which]
+
+    @property
+    def inputs(self) -> list[str]:
+        return [n.params["name"] for n in self.io_nodes("input")]
+
+    @property
+    def outputs(self) -> list[str]:
+        return [n.params["name"] for n in self.io_nodes("output")]
+
+    def io_node(self, which: str, name: str) -> Node:
+        for n in self.io_nodes(which):
+            if n.params["name"] == name:
+                return n
+        raise BlockError(f"block {self.name} has no {which} {name!r}", name=self.name)
+
+    def uses(self) -> set[str]:
+        """Names of the definitions instanced directly in this body."""
+        return {n.params["block"] for n in self.graph.nodes() if n.kind == "block"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body in the file's encoding: ``{"nodes": {...}, "edges": [...]}``."""
+        from torchcanvas.graph.serialize import body_to_dict
+
+        return body_to_dict(self.graph)
 
 
 class Graph:
@@ -94,6 +165,43 @@ class Graph:
         self._listeners: list[Listener] = []
         self._counter = 0
         self.settings: dict[str, Any] = validate_settings(settings or {})
+        # blocks: the root document owns the definitions; a body (or an editable copy of one)
+        # shares them through ``_root`` and knows which definition it belongs to (``_owner``).
+        self._root: Graph = self
+        self._blocks: dict[str, BlockDef] = {}
+        self._is_body = False
+        self._owner: str | None = None
+        self._frozen = False
+
+    @classmethod
+    def _new_body(cls, root: Graph, owner: str | None) -> Graph:
+        body = cls()
+        body._root = root
+        body._is_body = True
+        body._owner = owner
+        return body
+
+    @property
+    def is_block_body(self) -> bool:
+        """True for a block definition's body (or an editable copy of one)."""
+        return self._is_body
+
+    @property
+    def blocks(self) -> Mapping[str, BlockDef]:
+        """The document's block definitions by name (read-only; shared with every body)."""
+        return MappingProxyType(self._root._blocks)
+
+    def block(self, name: str) -> BlockDef:
+        try:
+            return self._root._blocks[name]
+        except (KeyError, TypeError):
+            raise BlockError(f"no block definition named {name!r}", name=str(name)) from None
+
+    def _check_mutable(self) -> None:
+        if self._frozen:
+            raise BlockError(f"block {self._owner}'s body is read-only: edit a copy from "
+                             "scratch_body() and commit it with replace_block_def()",
+                             name=self._owner)
 
     # ------------------------------------------------------------------ listeners
     def subscribe(self, listener: Listener) -> None:
@@ -161,6 +269,9 @@ class Graph:
 
     def input_ports(self, node_id: str) -> tuple[PortSpec, ...]:
         node = self.node(node_id)
+        if node.spec and node.spec.kind == "block":
+            d = self._root._blocks.get(node.params["block"])
+            return tuple(PortSpec(n) for n in d.inputs) if d else ()
         if node.spec:
             return node.spec.inputs
         # Unknown ports accept several wires of any kind: the file is the only truth about them.
@@ -169,6 +280,9 @@ class Graph:
 
     def output_ports(self, node_id: str) -> tuple[PortSpec, ...]:
         node = self.node(node_id)
+        if node.spec and node.spec.kind == "block":
+            d = self._root._blocks.get(node.params["block"])
+            return tuple(PortSpec(n) for n in d.outputs) if d else ()
         if node.spec:
             return node.spec.outputs
         return tuple(PortSpec(n) for n in sorted(node.placeholder_ports.get("out", ())))
@@ -199,15 +313,24 @@ class Graph:
         node_id: str | None = None,
     ) -> str:
         """Add a node of a catalogue type; missing params take their defaults."""
+        self._check_mutable()
         spec = CATALOGUE.get(type_id)
         if spec is None:
             raise UnknownNodeTypeError(type_id, node_id)
         if node_id is not None:
             _check_new_id(self, node_id)
+        self._check_kind(spec, type_id, node_id)
         counter = self._counter
         nid = node_id or self.new_id()
         try:
-            values = spec.validate_params(dict(params or {}), nid)
+            params = dict(params or {})
+            if spec.kind == "io" and "name" not in params:
+                params["name"] = self._free_io_name(spec.extra["io"], spec.param("name").default)
+            values = spec.validate_params(params, nid)
+            if spec.kind == "block":
+                self._check_instance(values["block"], nid)
+            elif spec.kind == "io":
+                self._check_io_name(spec.extra["io"], values["name"], nid)
             label = validate_label(label if label is not None
                                    else self.unique_label(spec.label_base))
             xy = _pos(pos)
@@ -220,6 +343,7 @@ class Graph:
     def add_placeholder(self, node_id: str, type_id: str, label: str, params: dict[str, Any],
                         pos: tuple[float, float], ports: dict[str, set[str]]) -> str:
         """Keep a node of an unknown type (from a newer file) so nothing the user made is lost."""
+        self._check_mutable()
         _check_new_id(self, node_id)
         self._insert(Node(node_id, type_id, label, copy.deepcopy(params), _pos(pos), None,
                           {k: set(v) for k, v in ports.items()}))
@@ -234,7 +358,11 @@ class Graph:
         self._emit(GraphEvent("node_added", node.id))
 
     def remove_node(self, node_id: str) -> list[Edge]:
-        """Remove a node and its edges; returns the removed edges (for undo)."""
+        """Remove a node and its edges; returns the removed edges (for undo).
+
+        Removing a block instance keeps its definition (undo of a delete simply adds the node
+        back); ``remove_block_def`` deletes an unused definition."""
+        self._check_mutable()
         self.node(node_id)
         removed = self.in_edges(node_id) + self.out_edges(node_id)
         for e in removed:
@@ -275,18 +403,21 @@ class Graph:
         return True
 
     def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
+        self._check_mutable()
         edge = self.check_connect(src, src_port, dst, dst_port)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
         self._emit(GraphEvent("edge_added", dst, edge=edge))
         return edge
 
     def disconnect(self, edge: Edge) -> None:
+        self._check_mutable()
         if not self.has_edge(edge):
             raise PortError(f"no such wire {edge}", edge.dst, edge.dst_port)
         self._g.remove_edge(edge.src, edge.dst, key=edge.key)
         self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
+        self._check_mutable()
         node = self.node(node_id)
         if node.spec is None:
             raise ParamError(name, "the node's type is unknown; its params cannot be edited",
@@ -295,10 +426,16 @@ class Graph:
         old = node.params[name]
         if old == new and type(old) is type(new):
             return
+        if node.kind == "block" and name == "block":
+            self._check_instance(new, node_id)
+            self._check_wires_fit(node_id, self.block(new))
+        elif node.kind == "io" and name == "name":
+            self._check_io_name(node.spec.extra["io"], new, node_id)
         node.params[name] = new
         self._emit(GraphEvent("param_changed", node_id, name=name, old=old, new=new))
 
     def set_label(self, node_id: str, label: str) -> None:
+        self._check_mutable()
         node = self.node(node_id)
         label = validate_label(label)
         if label == node.label:
@@ -307,6 +444,7 @@ class Graph:
         self._emit(GraphEvent("label_changed", node_id, old=old, new=label))
 
     def set_position(self, node_id: str, pos: tuple[float, float]) -> None:
+        self._check_mutable()
         node = self.node(node_id)
         new = _pos(pos)
         if new == node.pos:
@@ -317,12 +455,394 @@ class Graph:
     def set_setting(self, name: str, value: Any) -> None:
         if name not in SETTINGS:
             raise ParamError(name, "no such training setting")
+        self._check_mutable()
         new = validate_settings({**self.settings, name: value})[name]
         old = self.settings[name]
         if old == new:
             return
+        if name == "model_name" and new in self._root._blocks:
+            raise ParamError(name, f"{new} is the name of a block; choose another class name")
         self.settings[name] = new
         self._emit(GraphEvent("settings_changed", name=name, old=old, new=new))
+
+    # ------------------------------------------------------------------ blocks: checks
+    def _check_kind(self, spec: NodeSpec, type_id: str, node_id: str | None) -> None:
+        if self._is_body and spec.kind not in (*MODEL_NODE_KINDS, "io"):
+            raise BlockError(f"a block holds layers, ops, blocks and block inputs/outputs, "
+                             f"not {type_id}", node_id, self._owner)
+        if not self._is_body and spec.kind == "io":
+            raise BlockError(f"{type_id} belongs inside a block definition", node_id)
+
+    def _free_io_name(self, which: str, base: str) -> str:
+        used = {n.params["name"] for n in self._nodes.values()
+                if n.kind == "io" and n.spec.extra["io"] == which}
+        k, name = 1, base
+        while name in used:
+            k += 1
+            name = f"{base}{k}"
+        return name
+
+    def _check_io_name(self, which: str, name: str, node_id: str) -> None:
+        for n in self._nodes.values():
+            if (n.id != node_id and n.kind == "io" and n.spec.extra["io"] == which
+                    and n.params["name"] == name):
+                raise ParamError("name", f"another block {which} ({n.label}) is named "
+                                 f"{name!r}", node_id)
+
+    def _check_instance(self, name: str, node_id: str) -> None:
+        """An instance of ``name`` may go here: the definition exists and holding it would not
+        make a definition contain itself."""
+        if name not in self._root._blocks:
+            known = ", ".join(sorted(self._root._blocks)) or "none yet"
+            raise ParamError("block", f"no block definition named {name!r} (defined: {known})",
+                             node_id)
+        owner = self._owner
+        if owner is not None and name == owner:
+            raise ParamError("block", f"block {owner} cannot contain itself", node_id)
+        if owner is not None and owner in self._root.blocks_within(name):
+            raise ParamError("block", f"block {owner} cannot contain {name}, which contains "
+                             f"{owner}", node_id)
+
+    def blocks_within(self, name: str) -> set[str]:
+        """Every definition block ``name`` contains, directly or through other blocks."""
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            d = self._root._blocks.get(stack.pop())
+            if d is None:
+                continue
+            for used in d.uses():
+                if used not in seen:
+                    seen.add(used)
+                    stack.append(used)
+        return seen
+
+    def _check_wires_fit(self, node_id: str, d: BlockDef, graph: Graph | None = None) -> None:
+        """The instance's wires all end on ports ``d`` has."""
+        graph = graph or self
+        node = graph.node(node_id)
+        ins, outs = set(d.inputs), set(d.outputs)
+        for e in graph.in_edges(node_id):
+            if e.dst_port not in ins:
+                raise BlockError(f"{node.label}: block {d.name} has no input {e.dst_port!r} "
+                                 "for its wire", node_id, d.name)
+        for e in graph.out_edges(node_id):
+            if e.src_port not in outs:
+                raise BlockError(f"{node.label}: block {d.name} has no output {e.src_port!r} "
+                                 "for its wire", node_id, d.name)
+
+    def check_block_name(self, name: Any, *, new: bool = True) -> str:
+        """Raise ``BlockError`` unless ``name`` can name a (new) block definition: a Python
+        class name that is not a keyword or builtin, not the model's class name, not taken."""
+        if not isinstance(name, str) or re.fullmatch(BLOCK_NAME, name) is None:
+            raise BlockError(f"block name {name!r}: use {BLOCK_NAME_HINT}", name=str(name))
+        if keyword.iskeyword(name) or hasattr(builtins, name) or name in ("Module", "Tensor"):
+            raise BlockError(f"block name {name!r} is a Python or torch name; choose another",
+                             name=name)
+        if name == self._root.settings["model_name"]:
+            raise BlockError(f"block name {name!r} is the model's class name "
+                             "(settings.model_name); choose another", name=name)
+        if new and name in self._root._blocks:
+            raise BlockError(f"there is already a block named {name}", name=name)
+        return name
+
+    def _body_graph(self, name: str | None, body: Graph | dict[str, Any]) -> Graph:
+        """A fresh body for definition ``name``, validated like a project file's block."""
+        from torchcanvas.graph.serialize import body_from_dict, body_to_dict
+
+        if isinstance(body, Graph):
+            body = body_to_dict(body)
+        return body_from_dict(self._root, name, body, f"blocks.{name}")
+
+    def _instances(self, name: str) -> list[tuple[Graph, str]]:
+        """Every instance of ``name``: (the graph holding it, node id), the document first."""
+        root = self._root
+        out = [(root, n.id) for n in root.nodes()
+               if n.kind == "block" and n.params["block"] == name]
+        for other in sorted(root._blocks):
+            body = root._blocks[other].graph
+            out += [(body, n.id) for n in body.nodes()
+                    if n.kind == "block" and n.params["block"] == name]
+        return out
+
+    # ------------------------------------------------------------------ blocks: queries
+    def block_users(self, name: str) -> list[str]:
+        """Ids of the instances of ``name`` in this graph (bodies of other blocks excluded)."""
+        return [n.id for n in self.nodes() if n.kind == "block" and n.params["block"] == name]
+
+    def block_dependents(self, name: str) -> list[str]:
+        """Definitions whose bodies hold an instance of ``name``, sorted."""
+        return sorted(other for other, d in self._root._blocks.items() if name in d.uses())
+
+    def used_blocks(self) -> list[str]:
+        """Definitions this graph needs (nested ones included), nested first, then by name:
+        the order their classes are written in model.py."""
+        needed: set[str] = set()
+        for n in self.nodes():
+            if n.kind == "block":
+                needed.add(n.params["block"])
+                needed |= self._root.blocks_within(n.params["block"])
+        return self._root._block_order(needed)
+
+    def _block_order(self, names: Iterable[str]) -> list[str]:
+        names = set(names)
+        order: list[str] = []
+        placed: set[str] = set()
+        while len(placed) < len(names):
+            ready = sorted(n for n in names - placed
+                           if self._blocks[n].uses() & names <= placed)
+            if not ready:  # pragma: no cover - recursion is refused on every way in
+                raise BlockError("block definitions contain each other")
+            order.extend(ready)
+            placed.update(ready)
+        return order
+
+    def scratch_body(self, name: str | None = None) -> Graph:
+        """An editable copy of block ``name``'s body (or an empty body for a new block), which
+        resolves nested blocks through this document. Commit it with ``replace_block_def`` (or
+        ``add_block_def``)."""
+        if name is None:
+            return Graph._new_body(self._root, None)
+        body = self._body_graph(name, self.block(name).graph)
+        body._frozen = False
+        return body
+
+    # ------------------------------------------------------------------ blocks: mutations
+    def _register(self, d: BlockDef) -> None:
+        d.graph._frozen = True
+        self._root._blocks[d.name] = d
+
+    def add_block_def(self, name: str, body: Graph | dict[str, Any]) -> BlockDef:
+        """Add a definition from a body (a ``Graph`` from ``scratch_body``, or the file's
+        ``{"nodes": ..., "edges": ...}``); raises ``InvalidProjectError`` naming the bad field
+        (``blocks.Name.nodes.n2.params.out_features``) or ``BlockError`` for the name."""
+        name = self.check_block_name(name)
+        d = BlockDef(name, self._body_graph(name, body))
+        self._register(d)
+        self._root._emit(GraphEvent("block_added", name=name))
+        return d
+
+    def replace_block_def(self, name: str, body: Graph | dict[str, Any]) -> BlockDef:
+        """Give definition ``name`` a new body. Every instance keeps its wires, so each wired
+        port must still exist (else ``BlockError`` naming the instance)."""
+        old = self.block(name)
+        d = BlockDef(name, self._body_graph(name, body))
+        for graph, nid in self._instances(name):
+            self._check_wires_fit(nid, d, graph)
+        old.graph._frozen = False
+        self._register(d)
+        self._root._emit(GraphEvent("block_changed", name=name))
+        return d
+
+    def remove_block_def(self, name: str) -> None:
+        """Delete an unused definition (``BlockError`` naming an instance while one is left)."""
+        self.block(name)
+        users = self._instances(name)
+        if users:
+            graph, nid = users[0]
+            where = "" if graph is self._root else f" in block {graph._owner}"
+            raise BlockError(f"block {name} is still used by {graph.node(nid).label}{where}; "
+                             "delete or expand its instances first", nid, name)
+        del self._root._blocks[name]
+        self._root._emit(GraphEvent("block_removed", name=name))
+
+    def rename_block_def(self, old: str, new: str) -> None:
+        """Rename a definition and point every instance at the new name."""
+        d = self.block(old)
+        if new == old:
+            return
+        self.check_block_name(new)
+        root = self._root
+        users = self._instances(old)
+        items = [((new if k == old else k), v) for k, v in root._blocks.items()]
+        root._blocks.clear()  # in place: views from ``blocks`` stay live
+        root._blocks.update(items)
+        d.name = new
+        d.graph._owner = new
+        for graph, nid in users:
+            graph._nodes[nid].params["block"] = new
+        root._emit(GraphEvent("block_renamed", old=old, new=new))
+        for graph, nid in users:
+            if graph is root:
+                root._emit(GraphEvent("param_changed", nid, name="block", old=old, new=new))
+
+    def collapse(self, node_ids: Iterable[str], name: str) -> str:
+        """Replace the selected model nodes by one instance of a new block ``name``.
+
+        Each distinct outside value wired into the selection becomes an ``io.Input`` (x, or
+        x1, x2, ...), each selected value used outside (or a selected node's output that
+        nothing uses, which the model returned) an ``io.Output`` (out, or out1, ...). The
+        instance sits at the selection's centre, wired to the same outside nodes. Returns its
+        id. Refused, changing nothing, when a path leaves the selection and comes back
+        (``SelectionCycleError``), or a node is not a layer, op or block (``BlockError``).
+        """
+        self._check_mutable()
+        ids = sorted(dict.fromkeys(node_ids), key=_id_key)
+        if not ids:
+            raise BlockError("select the nodes to put in the block")
+        for nid in ids:
+            node = self.node(nid)
+            if node.kind not in MODEL_NODE_KINDS:
+                what = "unknown node type" if node.is_placeholder else f"a {node.kind} node"
+                raise BlockError(f"{node.label} is {what}; only layers, ops and blocks go "
+                                 "into a block", nid)
+        name = self.check_block_name(name)
+        sel = set(ids)
+        after = set().union(*(nx.descendants(self._g, s) for s in sel)) - sel
+        via = sorted((o for o in after if nx.descendants(self._g, o) & sel), key=_id_key)
+        if via:
+            labels = ", ".join(self.node(o).label for o in via)
+            raise SelectionCycleError(
+                f"cannot collapse: {labels} lies on a path that leaves the selection and comes "
+                "back into it; add it to the selection or leave out the nodes after it", via)
+
+        order = self.topological_order(sel)
+        inputs: dict[Value, list[tuple[str, str]]] = {}  # outside value → selected consumers
+        outputs: dict[Value, list[Edge]] = {}  # selected value → wires leaving the selection
+        for nid in order:
+            for port in self.input_ports(nid):
+                for e in self.in_edges(nid):
+                    if e.dst_port == port.name and e.src not in sel:
+                        inputs.setdefault((e.src, e.src_port), []).append((nid, e.dst_port))
+            out_edges = self.out_edges(nid)
+            for port in self.output_ports(nid):
+                leaving = [e for e in out_edges if e.src_port == port.name and e.dst not in sel]
+                if leaving or not out_edges:
+                    outputs[(nid, port.name)] = leaving
+        in_names = _io_names("x", len(inputs))
+        out_names = _io_names("out", len(outputs))
+
+        body = Graph._new_body(self._root, name)
+        for nid in ids:
+            n = self.node(nid)
+            body.add_node(n.type_id, n.params, label=n.label, pos=n.pos, node_id=nid)
+        for e in self.edges():
+            if e.src in sel and e.dst in sel:
+                body.connect(e.src, e.src_port, e.dst, e.dst_port)
+        for io_name, consumers in zip(in_names, inputs.values(), strict=True):
+            xs = [body.node(c).pos for c, _ in consumers]
+            io = body.add_node("io.Input", {"name": io_name}, label=io_name,
+                               pos=(min(p[0] for p in xs) - 240.0,
+                                    sum(p[1] for p in xs) / len(xs)))
+            for c, port in consumers:
+                body.connect(io, "out", c, port)
+        for io_name, (src, port) in zip(out_names, outputs, strict=True):
+            x, y = body.node(src).pos
+            io = body.add_node("io.Output", {"name": io_name}, label=io_name,
+                               pos=(x + 240.0, y))
+            body.connect(src, port, io, "x")
+
+        centre = _centre(self.node(n).pos for n in ids)
+        with self._transaction():
+            self._register(BlockDef(name, body))
+            self._root._emit(GraphEvent("block_added", name=name))
+            for nid in ids:
+                self.remove_node(nid)
+            inst = self.add_node("block", {"block": name}, pos=centre)
+            for io_name, (src, port) in zip(in_names, inputs, strict=True):
+                self.connect(src, port, inst, io_name)
+            for io_name, leaving in zip(out_names, outputs.values(), strict=True):
+                for e in leaving:
+                    self.connect(inst, io_name, e.dst, e.dst_port)
+        return inst
+
+    def expand(self, instance_id: str) -> list[str]:
+        """Replace a block instance by a copy of its definition's nodes, wired to the outside
+        as the instance was; returns the new node ids (inner ids are kept where free). The
+        definition is removed when no instance of it is left."""
+        self._check_mutable()
+        node = self.node(instance_id)
+        if node.kind != "block":
+            raise BlockError(f"{node.label} is not a block", instance_id)
+        d = self.block(node.params["block"])
+        body = d.graph
+        wired_in = {e.dst_port: (e.src, e.src_port) for e in self.in_edges(instance_id)}
+        wired_out: dict[str, list[tuple[str, str]]] = {}
+        for e in self.out_edges(instance_id):
+            wired_out.setdefault(e.src_port, []).append((e.dst, e.dst_port))
+        inner = [n for n in body.nodes() if n.kind != "io"]
+        io_name = {n.id: n.params["name"] for n in body.nodes() if n.kind == "io"}
+        shift = (0.0, 0.0)
+        if inner:
+            cx, cy = _centre(n.pos for n in inner)
+            shift = (node.pos[0] - cx, node.pos[1] - cy)
+
+        with self._transaction():
+            self.remove_node(instance_id)
+            taken = {n.label for n in self._nodes.values()}
+            new_ids: dict[str, str] = {}
+            for n in inner:
+                nid = n.id if n.id not in self._nodes else self.new_id()
+                label = _free_label(n.label, taken)
+                taken.add(label)
+                pos = (n.pos[0] + shift[0], n.pos[1] + shift[1])
+                if n.is_placeholder:
+                    self.add_placeholder(nid, n.type_id, label, n.params, pos,
+                                         n.placeholder_ports)
+                else:
+                    self.add_node(n.type_id, n.params, label=label, pos=pos, node_id=nid)
+                new_ids[n.id] = nid
+
+            def outer(value: Value) -> Value | None:
+                src, port = value
+                if src in io_name:  # an input passed straight through
+                    return wired_in.get(io_name[src])
+                return new_ids[src], port
+
+            for e in body.edges():
+                dst_io = body.node(e.dst).kind == "io"
+                src = outer((e.src, e.src_port))
+                if src is None:
+                    continue
+                targets = (wired_out.get(io_name[e.dst], []) if dst_io
+                           else [(new_ids[e.dst], e.dst_port)])
+                for dst, dst_port in targets:
+                    self.connect(src[0], src[1], dst, dst_port)
+            if not self._is_body and not self._instances(d.name):
+                self.remove_block_def(d.name)
+        return list(new_ids.values())
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """The whole document as the file's JSON-able dict (for undo of macro edits)."""
+        from torchcanvas.graph.serialize import to_dict
+
+        if self._is_body:
+            raise BlockError("snapshot() is for the document, not a block body")
+        return copy.deepcopy(to_dict(self))
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Replace the whole document by ``data`` (a ``snapshot``, or a parsed project file),
+        validated first; listeners keep listening and get one ``GraphEvent("reset")``."""
+        from torchcanvas.graph.serialize import from_dict
+
+        self._check_mutable()
+        if self._is_body:
+            raise BlockError("restore() is for the document, not a block body")
+        new = from_dict(copy.deepcopy(data))
+        self._adopt(new)
+        self._emit(GraphEvent("reset"))
+
+    def _adopt(self, new: Graph) -> None:
+        self._g, self._nodes, self._counter = new._g, new._nodes, new._counter
+        self.settings, self._blocks = new.settings, new._blocks
+        for d in self._blocks.values():
+            d.graph._root = self
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Run a composite edit: when a step fails (which validation should have ruled out),
+        put the document back as it was and re-raise."""
+        before = self.snapshot() if not self._is_body else None
+        try:
+            yield
+        except BaseException:
+            if before is not None:
+                from torchcanvas.graph.serialize import from_dict
+
+                self._adopt(from_dict(before))
+                self._emit(GraphEvent("reset"))
+            raise
 
     # ------------------------------------------------------------------ helpers
     def nodes_of_kind(self, *kinds: str) -> list[Node]:
@@ -384,3 +904,24 @@ def _id_key(node_id: str) -> tuple:
     """Sort ids naturally: n2 before n10."""
     m = _LABEL_RE.match(node_id)
     return (m.group(1), int(m.group(2)), node_id) if m else (node_id, -1, node_id)
+
+
+def _io_names(base: str, count: int) -> list[str]:
+    """``x`` for one, ``x1, x2, ...`` for several."""
+    return [base] if count == 1 else [f"{base}{i}" for i in range(1, count + 1)]
+
+
+def _centre(points: Iterable[tuple[float, float]]) -> tuple[float, float]:
+    pts = list(points)
+    return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
+
+
+def _free_label(label: str, taken: set[str]) -> str:
+    """``label``, or when taken the same base with the smallest free number (conv1 → conv2)."""
+    if label not in taken:
+        return label
+    base = re.sub(r"_?\d+$", "", label) or "node"
+    k = 1
+    while f"{base}{k}" in taken:
+        k += 1
+    return f"{base}{k}"

@@ -95,3 +95,27 @@ class UnsupportedVersionError(InvalidProjectError):
             f"up to {supported}); update torchcanvas",
         )
         self.version = version
+
+
+class BlockError(GraphError):
+    """A block (named sub-graph) operation was refused: a bad name, a selection that cannot be
+    collapsed, a definition still in use, an instance whose wires do not fit a definition."""
+
+    def __init__(self, message: str, node_id: str | None = None, name: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+        self.name = name
+
+
+class SelectionCycleError(BlockError, CycleError):
+    """Collapsing the selection would make a cycle: a path leaves the selection and comes back.
+
+    ``via`` holds the outside nodes on such paths (add them to the selection, or leave out the
+    nodes after them)."""
+
+    def __init__(self, message: str, via: list[str]):
+        GraphError.__init__(self, message)
+        self.node_id = via[0] if via else None
+        self.name = None
+        self.via = via
+        self.src = self.dst = self.node_id

@@ -16,16 +16,16 @@ TRAINING_KINDS = ("loss", "optimizer", "scheduler", "clip")
 
 
 def default_size(graph: Graph, node_id: str) -> Size:
-    """Node size as the canvas draws it: 190 wide, a header, one row per port, a footer."""
+    """Node size as the canvas draws it: 150 wide, a header, one row per port, a footer."""
     rows = max(len(graph.input_ports(node_id)), len(graph.output_ports(node_id)), 1)
-    return 190.0, 40.0 + 22.0 * rows + 20.0
+    return 150.0, 40.0 + 22.0 * rows + 20.0
 
 
 def layered_layout(
     graph: Graph,
     node_ids: Iterable[str] | None = None,
     direction: str = "LR",
-    gap: tuple[float, float] = (70.0, 36.0),
+    gap: tuple[float, float] = (80.0, 36.0),  # room for a shape label on every wire
     size: Callable[[Graph, str], Size] = default_size,
     origin: tuple[float, float] | None = None,
     training_band: bool = True,

@@ -1,11 +1,16 @@
 """The project file: canonical JSON, validated fully on load, saved atomically.
 
-Format (version 1)::
+Format (version 2)::
 
-    {"format": "torchcanvas", "version": 1,
+    {"format": "torchcanvas", "version": 2,
      "nodes": {"n1": {"type": "nn.Linear", "label": "fc1", "params": {...}, "pos": [x, y]}},
      "edges": [{"from": ["n1", "out"], "to": ["n2", "x"]}],
-     "settings": {"epochs": 10, ...}}
+     "settings": {"epochs": 10, ...},
+     "blocks": {"ResidualBlock": {"nodes": {...}, "edges": [...]}}}
+
+``blocks`` (new in version 2, written only when there are any) holds the block definitions,
+each with the same node and edge encoding as the main graph; a ``block`` node's
+``params.block`` names one. Version-1 files (no blocks) still load.
 
 Keys are sorted and edges are in canonical order, so diffs of saved projects are readable.
 Nothing in a project file is ever evaluated: params are plain JSON values checked by the catalogue.
@@ -23,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from torchcanvas.graph.catalogue import CATALOGUE
-from torchcanvas.graph.document import Graph, is_valid_node_id, validate_label
+from torchcanvas.graph.document import BlockDef, Graph, is_valid_node_id, validate_label
 from torchcanvas.graph.errors import (
+    BlockError,
     GraphError,
     InvalidProjectError,
     ParamError,
@@ -35,10 +41,11 @@ from torchcanvas.graph.errors import (
 from torchcanvas.graph.settings import validate_settings
 
 FORMAT = "torchcanvas"
-VERSION = 1
+VERSION = 2
 
 
-def to_dict(graph: Graph) -> dict[str, Any]:
+def body_to_dict(graph: Graph) -> dict[str, Any]:
+    """The nodes and edges of a graph (the document, or a block's body)."""
     nodes = {}
     for n in graph.nodes():
         nodes[n.id] = {
@@ -48,13 +55,15 @@ def to_dict(graph: Graph) -> dict[str, Any]:
             "pos": [round(n.pos[0], 2), round(n.pos[1], 2)],
         }
     edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in graph.edges()]
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "nodes": nodes,
-        "edges": edges,
-        "settings": dict(graph.settings),
-    }
+    return {"nodes": nodes, "edges": edges}
+
+
+def to_dict(graph: Graph) -> dict[str, Any]:
+    out = {"format": FORMAT, "version": VERSION, **body_to_dict(graph),
+           "settings": dict(graph.settings)}
+    if graph.blocks and not graph.is_block_body:
+        out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
+    return out
 
 
 _SCALAR_LIST = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")
@@ -150,7 +159,7 @@ def from_dict(data: Any) -> Graph:
                                   f"expected a positive whole number, got {short_repr(version)}")
     if version > VERSION:
         raise UnsupportedVersionError(version, VERSION)
-    extra = set(data) - {"format", "version", "nodes", "edges", "settings"}
+    extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks"}
     if extra:
         raise InvalidProjectError(sorted(extra)[0], "unknown top-level field")
 
@@ -161,14 +170,84 @@ def from_dict(data: Any) -> Graph:
     except ParamError as exc:
         raise InvalidProjectError(f"settings.{exc.name}", exc.reason) from None
 
-    nodes = data.get("nodes", {})
-    _expect(nodes, dict, "nodes", "must be an object of id → node")
-    edges = data.get("edges", [])
-    _expect(edges, list, "edges", "must be a list")
+    if "blocks" in data and version < 2:
+        raise InvalidProjectError("blocks", "blocks need format version 2")
+    blocks = data.get("blocks", {})
+    _expect(blocks, dict, "blocks", "must be an object of name → block definition")
+    for name in _block_load_order(blocks):
+        where = f"blocks.{_text(name)}"
+        try:
+            graph.check_block_name(name)
+        except BlockError as exc:
+            raise InvalidProjectError(where, str(exc)) from None
+        body = body_from_dict(graph, name, blocks[name], where)
+        graph._register(BlockDef(name, body))
+
+    _load_graph(graph, data.get("nodes", {}), data.get("edges", []), "")
+    return graph
+
+
+def body_from_dict(root: Graph, name: str | None, raw: Any, where: str) -> Graph:
+    """A block body (``{"nodes": ..., "edges": ...}``) for definition ``name`` of ``root``,
+    validated with paths under ``where`` (``blocks.Name``)."""
+    _expect(raw, dict, where, "a block must be an object with 'nodes' and 'edges'")
+    extra = set(raw) - {"nodes", "edges"}
+    if extra:
+        raise InvalidProjectError(f"{where}.{_text(sorted(extra)[0])}", "unknown field")
+    body = Graph._new_body(root, name)
+    _load_graph(body, raw.get("nodes", {}), raw.get("edges", []), f"{where}.")
+    return body
+
+
+def _block_load_order(blocks: dict[str, Any]) -> list[str]:
+    """Definition names, each after the blocks its body uses; a definition that contains itself
+    (directly or through others) is refused at the node that closes the loop."""
+    uses: dict[str, list[tuple[str, str]]] = {}  # name → (node id, used name), sorted
+    for name in sorted(blocks):
+        raw = blocks[name]
+        nodes = raw.get("nodes") if isinstance(raw, dict) else None
+        found = []
+        if isinstance(nodes, dict):
+            for nid in sorted(nodes, key=str):
+                node = nodes[nid]
+                if not isinstance(node, dict):
+                    continue
+                params = node.get("params")
+                if (node.get("type") == "block" and isinstance(params, dict)
+                        and isinstance(params.get("block"), str) and params["block"] in blocks):
+                    found.append((nid, params["block"]))
+        uses[name] = found
+    order: list[str] = []
+    state: dict[str, str] = {}  # "open" while on the path, "done" after
+
+    def visit(name: str, path: list[tuple[str, str]]) -> None:
+        state[name] = "open"
+        for nid, used in uses[name]:
+            if state.get(used) == "open":
+                names = [*(n for n, _ in path), name]
+                loop = [*names[names.index(used):], used]
+                raise InvalidProjectError(
+                    f"blocks.{_text(name)}.nodes.{_text(nid)}.params.block",
+                    f"block {used} contains itself ({' → '.join(loop)})")
+            if used not in state:
+                visit(used, [*path, (name, nid)])
+        state[name] = "done"
+        order.append(name)
+
+    for name in sorted(blocks):
+        if name not in state:
+            visit(name, [])
+    return order
+
+
+def _load_graph(graph: Graph, nodes: Any, edges: Any, prefix: str) -> None:
+    """Nodes and edges into ``graph``; paths of bad fields start with ``prefix``."""
+    _expect(nodes, dict, f"{prefix}nodes", "must be an object of id → node")
+    _expect(edges, list, f"{prefix}edges", "must be a list")
 
     parsed_edges = []
     for i, e in enumerate(edges):
-        where = f"edges[{i}]"
+        where = f"{prefix}edges[{i}]"
         _expect(e, dict, where, "must be an object with 'from' and 'to'")
         if set(e) != {"from", "to"}:
             raise InvalidProjectError(where, "an edge has exactly the fields 'from' and 'to'")
@@ -184,7 +263,7 @@ def from_dict(data: Any) -> Graph:
         parsed_edges.append((where, ends[0], ends[1]))
 
     for nid in sorted(nodes):
-        _load_node(graph, nid, nodes[nid], parsed_edges)
+        _load_node(graph, nid, nodes[nid], parsed_edges, prefix)
 
     seen: dict[tuple[str, ...], str] = {}
     for where, (src, sp), (dst, dp) in parsed_edges:
@@ -199,11 +278,10 @@ def from_dict(data: Any) -> Graph:
             elif isinstance(exc, PortError) and (exc.node_id, exc.port) == (dst, dp):
                 where += ".to"
             raise InvalidProjectError(where, str(exc)) from None
-    return graph
 
 
-def _load_node(graph: Graph, nid: Any, raw: Any, edges: list) -> None:
-    where = f"nodes.{nid}"
+def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") -> None:
+    where = f"{prefix}nodes.{_text(nid)}"
     if not is_valid_node_id(nid):
         raise InvalidProjectError(where, "a node id is 1-64 letters, digits, '_', '-' or '.'")
     _expect(raw, dict, where, "must be an object")
@@ -241,6 +319,8 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list) -> None:
         graph.add_node(type_id, params, label=label, pos=tuple(pos), node_id=nid)
     except ParamError as exc:
         raise InvalidProjectError(f"{where}.params.{exc.name}", exc.reason) from None
+    except BlockError as exc:
+        raise InvalidProjectError(f"{where}.type", str(exc)) from None
 
 
 def _check_json_values(value: Any, where: str, depth: int = 0) -> None:
@@ -304,6 +384,11 @@ def _spell(link: Any) -> str:
             text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
             parts.append(f".{text}" if link is not None else text)
     return "".join(reversed(parts))
+
+
+def _text(key: Any) -> str:
+    """A key as it appears in a field path (odd characters escaped)."""
+    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _expect(value: Any, typ: type, where: str, message: str) -> None:

@@ -7,6 +7,7 @@ normalise a value, so the document, the file loader and the inspector share one 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ PARAM_TYPES = (
 
 PORT_KINDS = ("tensor", "loss", "optimizer")
 
-NODE_KINDS = ("data", "io", "layer", "op", "loss", "optimizer", "scheduler", "clip")
+NODE_KINDS = ("data", "io", "layer", "op", "block", "loss", "optimizer", "scheduler", "clip")
 
 CATEGORIES = (
     "Data",
@@ -43,6 +44,7 @@ CATEGORIES = (
     "Losses",
     "Optimizers",
     "Schedulers",
+    "Blocks",  # block instances and block boundaries; internal: the palette lists definitions
 )
 
 
@@ -63,6 +65,8 @@ class ParamSpec:
     ctor: bool = True  # passed to the torch constructor
     required: bool = False  # torch has no default: generated code passes it positionally
     torch_default: Any = _MISSING  # when our default differs from torch's
+    pattern: str | None = None  # text params: a regular expression the whole text must match
+    pattern_hint: str = ""  # what ``pattern`` asks for, in words ("a Python name such as x")
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -108,6 +112,9 @@ class ParamSpec:
             raise fail(f"expected true or false, got {short_repr(value)}")
         if t in ("str", "path"):
             if isinstance(value, str):
+                if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+                    raise fail(f"{short_repr(value)} is not allowed; use "
+                               f"{self.pattern_hint or 'text matching ' + self.pattern}")
                 return self._text(value, fail)
             raise fail(f"expected text, got {short_repr(value)}")
         if t == "choice":

@@ -8,13 +8,14 @@ import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
+from torchcanvas.gui import theme
 from torchcanvas.gui.main_window import MainWindow
 
 
 def default_example() -> Path:
-    from torchcanvas.runtime.data import assets_dir
+    from torchcanvas.assets import assets_dir
 
     return assets_dir() / "examples" / "digits_cnn.json"
 
@@ -35,21 +36,26 @@ def run(file: Path | None = None, screenshot: Path | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("torchcanvas")
     app.setOrganizationName("torchcanvas")
+    theme.apply_palette(app)
     window = MainWindow()
     install_excepthooks(window)
-    path = file or default_example()
-    window.resize(1400, 860)
     window.show()
-    if not window.open_file(path) and screenshot is not None:
+    opened = window.open_file(file) if file else window.open_example(default_example())
+    if not opened and screenshot is not None:
         return 1
+    if file is None and screenshot is None:
+        window.offer_startup_recovery()
     if screenshot is not None:
         def grab() -> None:
             window.wait_for_shapes()
+            window.view.fit_all()
             app.processEvents()
             ok = window.grab().save(str(screenshot))
             if not ok:
-                QMessageBox.critical(window, "Screenshot", f"could not write {screenshot}")
+                sys.stderr.write(f"could not write {screenshot}\n")
+            window.doc.undo_stack.setClean()
+            window.close()
             app.exit(0 if ok else 1)
 
-        QTimer.singleShot(200, grab)
+        QTimer.singleShot(300, grab)
     return app.exec()

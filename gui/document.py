@@ -67,6 +67,7 @@ class Document(QObject):
         self.shapes = None  # the latest ShapeResult
         self._generation = 0
         self._done_generation = 0
+        self._closed = False
         self.graph.subscribe(self._on_event)
 
         self._thread = QThread(self)
@@ -84,11 +85,11 @@ class Document(QObject):
         self.modifiedChanged.emit(not clean)
 
     # ------------------------------------------------------------------ lifetime
-    def _clean_changed(self, clean: bool) -> None:
-        self.modifiedChanged.emit(not clean)
-
     def close(self) -> None:
-        """Stop the shape thread; call before dropping the document."""
+        """Stop the shape thread; call before dropping the document. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
         self.graph.unsubscribe(self._on_event)
         self.undo_stack.cleanChanged.disconnect(self._clean_changed)
         self._debounce.stop()

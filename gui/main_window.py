@@ -1,113 +1,634 @@
-"""The main window: a project's layers with their shapes, the generated code, and the status."""
+"""The main window: canvas in the middle, palette left, inspector and code right, problems and
+history below; menus for files, editing, view and graph; autosave and crash recovery."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QFontDatabase, QKeySequence
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
     QFileDialog,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QUndoView,
 )
 
-from torchcanvas.graph import Graph, GraphError, load
+from torchcanvas.assets import examples as bundled_examples
+from torchcanvas.graph import Graph, GraphError, get_spec, load
+from torchcanvas.graph.clipboard import (
+    copy_fragment,
+    fragment_from_text,
+    fragment_to_text,
+    plan_paste,
+)
+from torchcanvas.graph.layout import layered_layout
+from torchcanvas.graph.serialize import dumps, loads
+from torchcanvas.gui.codeview import CodeView
+from torchcanvas.gui.document import Document
+from torchcanvas.gui.inspector import InspectorWidget
+from torchcanvas.gui.palette import PaletteWidget
+from torchcanvas.gui.problems import ProblemsWidget
+from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
+from torchcanvas.gui.scene import CanvasScene
+from torchcanvas.gui.view import CanvasView
+
+FRAGMENT_MIME = "application/x-torchcanvas-fragment"
+AUTOSAVE_MS = 15_000
+MAX_RECENT = 10
+
+
+def recovery_dir() -> Path:
+    root = os.environ.get("TORCHCANVAS_RECOVERY_DIR")
+    path = Path(root) if root else Path.home() / ".local" / "share" / "torchcanvas" / "recovery"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def recovery_file(path: Path | None) -> Path:
+    key = str(Path(path).resolve()) if path else "untitled"
+    return recovery_dir() / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
 
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
-        self.graph: Graph | None = None
-        self.path: Path | None = None
+        self.doc: Document | None = None
+        self.example_name: str | None = None
+        self.settings = QSettings("torchcanvas", "torchcanvas")
         self.setWindowTitle("torchcanvas")
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
 
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Node", "Type", "Output shape", "Params"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.code = QPlainTextEdit(readOnly=True)
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.code.setFont(mono)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.code)
-        splitter.setSizes([700, 600])
-        self.setCentralWidget(splitter)
-        self.status = QLabel()
-        self.statusBar().addPermanentWidget(self.status)
-        self._menus()
+        self.palette = PaletteWidget()
+        self.palette.activated.connect(self._add_from_palette)
+        self.quick_add = QuickAddPopup(self)
+        self._quick_add_target: tuple | None = None
+        self.quick_add.chosen.connect(self._quick_add_chosen)
 
-    def _menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._ask_open)
-        file_menu.addAction(open_action)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        area = Qt.DockWidgetArea
+        self.palette_dock = self._dock("Palette", self.palette, area.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", None, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.code_dock = self._dock("Code", None, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.problems_dock = self._dock("Problems", None, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.history_dock = self._dock("History", None, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.history_dock)
+        self.problems_dock.raise_()
+        self.splitDockWidget(self.inspector_dock, self.code_dock, Qt.Orientation.Vertical)
 
-    def _ask_open(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open project", "",
+        self.message_label = QLabel()
+        self.status_label = QLabel()
+        self.statusBar().addWidget(self.message_label, 1)
+        self.statusBar().addPermanentWidget(self.status_label)
+        self._message_timer = QTimer(self, singleShot=True, interval=6000)
+        self._message_timer.timeout.connect(lambda: self.message_label.setText(""))
+
+        self._autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        self._autosave_timer.start()
+
+        self._build_actions()
+        self.set_document(Document(Graph()))
+        self.resize(1440, 900)
+        self._sized = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._sized:  # give the canvas the room: slim docks on first show
+            self._sized = True
+            horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 340], horizontal)
+            self.resizeDocks([self.problems_dock], [110], vertical)
+            self.resizeDocks([self.inspector_dock, self.code_dock], [430, 330], vertical)
+
+    # ------------------------------------------------------------------ layout
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}Dock")
+        if widget is not None:
+            dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def set_document(self, doc: Document) -> None:
+        """Show ``doc``; the previous document's thread is stopped."""
+        old = self.doc
+        old_scene = getattr(self, "scene", None)
+        self.doc = doc
+        self.scene = CanvasScene(doc, self)
+        if hasattr(self, "view"):
+            self.view.setScene(self.scene)
+            self.view.canvas = self.scene
+        else:
+            self.view = CanvasView(self.scene, self)
+            self.view.quickAddRequested.connect(self._quick_add_at)
+            self.setCentralWidget(self.view)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
+        for dock in (self.inspector_dock, self.code_dock, self.problems_dock,
+                     self.history_dock):  # the previous document's widgets
+            if dock.widget() is not None:
+                dock.widget().deleteLater()
+        self.inspector = InspectorWidget(doc)
+        self.inspector_dock.setWidget(self.inspector)
+        self.code_view = CodeView(doc)
+        self.code_view.nodeClicked.connect(self.focus_node)
+        self.code_dock.setWidget(self.code_view)
+        self.problems = ProblemsWidget(doc)
+        self.problems.nodeClicked.connect(self.focus_node)
+        self.problems_dock.setWidget(self.problems)
+        self.history_dock.setWidget(QUndoView(doc.undo_stack))
+        doc.message.connect(self.show_message)
+        doc.modifiedChanged.connect(lambda _: self._update_title())
+        doc.pathChanged.connect(lambda _: self._update_title())
+        doc.shapesUpdated.connect(self._shapes_updated)
+        doc.shapesPending.connect(lambda: self.status_label.setText("checking shapes…"))
+        self._rebind_undo(doc)
+        self._update_title()
+        self.inspector.show_nodes([])
+        if old is not None:
+            old.close()
+            old.deleteLater()
+            if old_scene is not None:
+                old_scene.deleteLater()
+        QTimer.singleShot(0, self.view.fit_all)
+
+    # ------------------------------------------------------------------ actions and menus
+    def _action(self, text: str, slot, shortcut=None, menu=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
+        action.triggered.connect(slot)
+        if tip:
+            action.setStatusTip(tip)
+        if menu is not None:
+            menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        keys = QKeySequence.StandardKey
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action("&New", self.new_file, keys.New, file_menu)
+        self._action("&Open…", self.ask_open, keys.Open, file_menu)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        examples = file_menu.addMenu("&Examples")
+        for path in bundled_examples():
+            act = QAction(path.stem.replace("_", " "), self)
+            act.triggered.connect(lambda _=False, p=path: self.open_example(p))
+            examples.addAction(act)
+        file_menu.addSeparator()
+        self._action("&Save", self.save, keys.Save, file_menu)
+        self._action("Save &As…", self.save_as, keys.SaveAs, file_menu)
+        self._action("&Export code…", self.export_code, QKeySequence("Ctrl+E"), file_menu,
+                     "Write model.py, train.py and data/ to a folder")
+        file_menu.addSeparator()
+        self._action("&Quit", self.close, keys.Quit, file_menu)
+
+        edit = bar.addMenu("&Edit")
+        self.edit_menu = edit
+        self._undo_anchor = edit.addSeparator()
+        self._action("Cu&t", self.cut, keys.Cut, edit)
+        self._action("&Copy", self.copy, keys.Copy, edit)
+        self._action("&Paste", self.paste, keys.Paste, edit)
+        self._action("&Duplicate", self.duplicate, QKeySequence("Ctrl+D"), edit)
+        self._action("&Delete", self.delete_selection,
+                     [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)], edit)
+        edit.addSeparator()
+        self._action("Select &All", self.select_all, keys.SelectAll, edit)
+        self._action("&Find node type…", self.palette_focus, QKeySequence("Ctrl+F"), edit)
+
+        view = bar.addMenu("&View")
+        self._action("&Fit All", lambda: self.view.fit_all(),
+                     [QKeySequence("F"), QKeySequence(Qt.Key.Key_Home)], view)
+        self._action("Zoom &In", lambda: self.view.set_zoom(self.view.zoom * 1.25),
+                     keys.ZoomIn, view)
+        self._action("Zoom &Out", lambda: self.view.set_zoom(self.view.zoom / 1.25),
+                     keys.ZoomOut, view)
+        self._action("&Actual Size", lambda: self.view.set_zoom(1.0), QKeySequence("Ctrl+0"),
+                     view)
+        view.addSeparator()
+        shapes = self._action("Show &Shapes on Wires", self._toggle_shapes, None, view)
+        shapes.setCheckable(True)
+        shapes.setChecked(True)
+        view.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.code_dock, self.problems_dock,
+                     self.history_dock):
+            view.addAction(dock.toggleViewAction())
+
+        graph_menu = bar.addMenu("&Graph")
+        self._action("&Add Node…", lambda: self._quick_add_at(self.view.cursor_scene_pos(),
+                                                               self.cursor().pos()),
+                     None, graph_menu, "Tab or double-click on the canvas")
+        self._action("Auto-&Layout (left → right)", lambda: self.auto_layout("LR"),
+                     QKeySequence("L"), graph_menu, "Lay out the selection, or everything")
+        self._action("Auto-Layout (&top → down)", lambda: self.auto_layout("TB"),
+                     QKeySequence("Shift+L"), graph_menu)
+
+        help_menu = bar.addMenu("&Help")
+        self._action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence("F1"), help_menu)
+
+    def _rebind_undo(self, doc: Document) -> None:
+        for action in getattr(self, "_undo_actions", []):
+            self.edit_menu.removeAction(action)
+            self.removeAction(action)
+        undo = doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        self.edit_menu.insertActions(self._undo_anchor, [undo, redo])
+        self.addActions([undo, redo])
+        self._undo_actions = [undo, redo]
+
+    # ------------------------------------------------------------------ status
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self._message_timer.start()
+
+    def _shapes_updated(self, result) -> None:
+        errors = [p for p in result.problems if p.severity == "error"]
+        if errors:
+            self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
+                                      f"{result.total_params:,} params")
+        else:
+            self.status_label.setText(f"✓ valid · {result.total_params:,} params")
+
+    def _update_title(self) -> None:
+        doc = self.doc
+        if doc.path:
+            name = doc.path.name
+        elif self.example_name:
+            name = f"{self.example_name} (example)"
+        else:
+            name = "untitled"
+        self.setWindowTitle(f"{name}[*] — torchcanvas")
+        self.setWindowModified(doc.modified)
+
+    def _toggle_shapes(self, on: bool) -> None:
+        self.scene.show_shapes = on
+        for item in self.scene.edges.values():
+            item.set_label(item.label)
+
+    def show_shortcuts(self) -> None:
+        text = (
+            "<table>"
+            "<tr><td><b>Tab</b>, double-click</td><td>add a node at the cursor</td></tr>"
+            "<tr><td>drag port → port</td><td>connect; drag from a wired input to move it</td></tr>"
+            "<tr><td>wheel</td><td>zoom to the cursor</td></tr>"
+            "<tr><td>middle drag, Space + drag</td><td>pan</td></tr>"
+            "<tr><td><b>F</b>, Home</td><td>fit all</td></tr>"
+            "<tr><td><b>L</b> / Shift+L</td><td>auto-layout (selection or all)</td></tr>"
+            "<tr><td>Ctrl+C / X / V / D</td><td>copy, cut, paste, duplicate</td></tr>"
+            "<tr><td>Delete</td><td>delete the selection</td></tr>"
+            "<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>"
+            "<tr><td>Ctrl+F</td><td>search the palette</td></tr>"
+            "</table>")
+        QMessageBox.information(self, "Keyboard shortcuts", text)
+
+    # ------------------------------------------------------------------ selection
+    def _selection_changed(self) -> None:
+        ids = self.scene.selected_node_ids()
+        self.inspector.show_nodes(ids)
+        self.code_view.highlight_nodes(ids)
+
+    def focus_node(self, node_id: str) -> None:
+        if node_id in self.doc.graph:
+            self.scene.select_nodes([node_id])
+            self.view.center_on_nodes([node_id])
+
+    def select_all(self) -> None:
+        for item in self.scene.nodes.values():
+            item.setSelected(True)
+
+    def palette_focus(self) -> None:
+        self.palette_dock.show()
+        self.palette_dock.raise_()
+        self.palette.focus_search()
+
+    # ------------------------------------------------------------------ adding nodes
+    def _add_from_palette(self, type_id: str) -> None:
+        center = self.view.mapToScene(self.view.viewport().rect().center())
+        self.view.add_node_at(type_id, center)
+
+    def _quick_add_at(self, scene_pos: QPointF, global_pos) -> None:
+        self._quick_add_target = (scene_pos, None)
+        self.quick_add.popup(global_pos)
+
+    def _wire_dropped(self, node_id: str, port: str, from_input: bool, pos: QPointF) -> None:
+        ports = self.doc.graph.input_ports(node_id) if from_input else \
+            self.doc.graph.output_ports(node_id)
+        spec = next(p for p in ports if p.name == port)
+        self._quick_add_target = (pos, (node_id, port, from_input, spec.kind))
+        global_pos = self.view.mapToGlobal(self.view.mapFromScene(pos))
+        self.quick_add.popup(global_pos, compatible_types(spec.kind, want_input=not from_input),
+                             hint=f"connect to {self.doc.graph.node(node_id).label}.{port}")
+
+    def _quick_add_chosen(self, type_id: str) -> None:
+        if self._quick_add_target is None:
+            return
+        pos, wire = self._quick_add_target
+        self._quick_add_target = None
+        if wire is None:
+            self.view.add_node_at(type_id, pos)
+            return
+        node_id, port, from_input, kind = wire
+        spec = get_spec(type_id)
+        with self.doc.macro(f"Add {spec.title}"):
+            new = self.view.add_node_at(type_id, pos)
+            if new is None:
+                return
+            if from_input:
+                out = next((p for p in spec.outputs if p.kind == kind), None)
+                if out is not None:
+                    self.doc.connect_ports(new, out.name, node_id, port)
+            else:
+                inp = next((p for p in spec.inputs if p.kind == kind), None)
+                if inp is not None:
+                    self.doc.connect_ports(node_id, port, new, inp.name)
+
+    # ------------------------------------------------------------------ clipboard
+    def copy(self) -> bool:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            return False
+        text = fragment_to_text(copy_fragment(self.doc.graph, ids))
+        from PySide6.QtCore import QMimeData
+
+        mime = QMimeData()
+        mime.setData(FRAGMENT_MIME, text.encode("utf-8"))
+        mime.setText(text)
+        QApplication.clipboard().setMimeData(mime)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.delete_selection(text="Cut")
+
+    def paste(self, fragment: dict | None = None, offset: tuple[float, float] | None = None
+              ) -> list[str]:
+        if fragment is None:
+            mime = QApplication.clipboard().mimeData()
+            raw = bytes(mime.data(FRAGMENT_MIME)).decode("utf-8") \
+                if mime.hasFormat(FRAGMENT_MIME) else mime.text()
+            try:
+                fragment = fragment_from_text(raw)
+            except GraphError as exc:
+                self.show_message(str(exc))
+                return []
+        if offset is None:
+            positions = [n["pos"] for n in fragment["nodes"].values()
+                         if isinstance(n, dict) and isinstance(n.get("pos"), list)]
+            target = self.view.cursor_scene_pos()
+            if positions:
+                offset = (round(target.x() - min(p[0] for p in positions), -1),
+                          round(target.y() - min(p[1] for p in positions), -1))
+            else:
+                offset = (40.0, 40.0)
+        plan = plan_paste(self.doc.graph, fragment, offset)
+        if not plan.nodes:
+            return []
+        with self.doc.macro("Paste"):
+            for nid, type_id, params, label, pos in plan.nodes:
+                from torchcanvas.gui.commands import AddNode
+
+                command = AddNode(self.doc.graph, type_id, pos, params, label)
+                command.node_id = nid
+                self.doc.push(command)
+            for e in plan.edges:
+                self.doc.connect_ports(e.src, e.src_port, e.dst, e.dst_port)
+        ids = [n[0] for n in plan.nodes]
+        self.scene.select_nodes(ids)
+        return ids
+
+    def duplicate(self) -> list[str]:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            return []
+        return self.paste(copy_fragment(self.doc.graph, ids), (40.0, 40.0))
+
+    def delete_selection(self, _=False, text: str = "Delete") -> None:
+        self.doc.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+
+    # ------------------------------------------------------------------ layout
+    def auto_layout(self, direction: str = "LR") -> None:
+        selected = self.scene.selected_node_ids()
+        ids = selected if len(selected) > 1 else None
+        positions = layered_layout(self.doc.graph, ids, direction)
+        moves = {nid: (self.doc.graph.node(nid).pos, pos) for nid, pos in positions.items()}
+        if self.doc.move_nodes(moves, "Auto-layout") and ids is None:
+            QTimer.singleShot(0, self.view.fit_all)
+
+    # ------------------------------------------------------------------ files
+    def confirm_discard(self) -> bool:
+        """True when there are no unsaved changes, or the user saved or discarded them."""
+        if self.doc is None or not self.doc.modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        return QMessageBox.question(
+            self, "Unsaved changes", "Save the changes to this project first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+
+    def ask_restore(self, saved_at: float) -> bool:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved_at))
+        return QMessageBox.question(
+            self, "Recover unsaved work",
+            f"torchcanvas closed without saving changes to this project ({when}). Restore them?"
+        ) == QMessageBox.StandardButton.Yes
+
+    def new_file(self) -> None:
+        if self.confirm_discard():
+            self._discard_recovery()
+            self.example_name = None
+            self.set_document(Document(Graph()))
+            self._offer_recovery(None)
+
+    def ask_open(self) -> None:
+        start = str(self.doc.project_dir or Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Open project", start,
                                               "torchcanvas projects (*.json)")
         if name:
             self.open_file(Path(name))
 
     def open_file(self, path: Path) -> bool:
+        if not self.confirm_discard():
+            return False
         try:
             graph = load(path)
         except (OSError, GraphError) as exc:
             self.show_error("Cannot open project", f"{path}: {exc}")
             return False
-        self.graph, self.path = graph, Path(path)
-        self.setWindowTitle(f"{self.path.name} — torchcanvas")
-        self.refresh()
+        self._discard_recovery()
+        self.example_name = None
+        self.set_document(Document(graph, Path(path)))
+        self._remember_recent(Path(path))
+        self._offer_recovery(Path(path))
         return True
 
-    def refresh(self) -> None:
-        from torchcanvas.codegen.model import generate_model
-        from torchcanvas.runtime.shapes import format_shape, infer_shapes
+    def open_example(self, path: Path) -> bool:
+        """An example opens as a new, unsaved project, so the bundled file is never changed."""
+        if not self.confirm_discard():
+            return False
+        try:
+            graph = load(path)
+        except (OSError, GraphError) as exc:
+            self.show_error("Cannot open example", f"{path}: {exc}")
+            return False
+        self._discard_recovery()
+        self.example_name = path.stem
+        self.set_document(Document(graph))
+        return True
 
-        graph = self.graph
-        assert graph is not None
-        result = infer_shapes(graph, self.path.parent if self.path else None)
-        nodes = graph.nodes()
-        self.table.setRowCount(len(nodes))
-        for row, node in enumerate(nodes):
-            shapes = [format_shape(s) for (nid, _), s in result.shapes.items() if nid == node.id]
-            problems = result.errors_for(node.id)
-            cells = [node.label, node.type_id,
-                     ", ".join(shapes) or (problems[0].message if problems else "-"),
-                     f"{result.param_counts[node.id]:,}" if node.id in result.param_counts
-                     else ""]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if problems and problems[0].severity == "error":
-                    item.setForeground(Qt.GlobalColor.red)
-                    item.setToolTip(problems[0].message)
-                self.table.setItem(row, col, item)
-        if result.ok:
-            self.code.setPlainText(generate_model(graph, result.resolved).source)
-            self.status.setText(f"valid · {result.total_params:,} parameters")
-        else:
-            error = result.first_error()
-            self.code.setPlainText(f"# cannot generate code yet:\n# {error.message}")
-            self.status.setText(f"invalid: {error.message}")
+    def save(self) -> bool:
+        if self.doc.path is None:
+            return self.save_as()
+        try:
+            self.doc.save()
+        except OSError as exc:
+            self.show_error("Cannot save", str(exc))
+            return False
+        self._discard_recovery()
+        self.show_message(f"Saved {self.doc.path}")
+        return True
 
-    def wait_for_shapes(self) -> None:
-        """Shapes are computed synchronously on open; nothing to wait for."""
+    def save_as(self) -> bool:
+        start = str(self.doc.path or Path.home() / f"{self.example_name or 'untitled'}.json")
+        name, _ = QFileDialog.getSaveFileName(self, "Save project", start,
+                                              "torchcanvas projects (*.json)")
+        if not name:
+            return False
+        path = Path(name) if name.endswith(".json") else Path(name + ".json")
+        old_recovery = recovery_file(self.doc.path)
+        try:
+            self.doc.save(path)
+        except OSError as exc:
+            self.show_error("Cannot save", str(exc))
+            return False
+        old_recovery.unlink(missing_ok=True)
+        self.example_name = None
+        self._update_title()
+        self._remember_recent(path)
+        return True
 
+    def export_code(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export model.py and train.py to")
+        if not folder:
+            return
+        from torchcanvas.runtime.compile import CompileError, compile_project
+        from torchcanvas.runtime.export import export_code
+
+        try:
+            project = compile_project(self.doc.graph, self.doc.project_dir,
+                                      title=self.doc.path.stem if self.doc.path else "")
+            written = export_code(project, Path(folder))
+        except (CompileError, OSError) as exc:
+            self.show_error("Cannot export", str(exc))
+            if getattr(exc, "node_id", None):
+                self.focus_node(exc.node_id)
+            return
+        self.show_message("Exported " + ", ".join(p.name for p in written))
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [p for p in self._recent() if p != str(path.resolve())]
+        recent.insert(0, str(path.resolve()))
+        self.settings.setValue("recent", json.dumps(recent[:MAX_RECENT]))
+
+    def _recent(self) -> list[str]:
+        try:
+            value = json.loads(self.settings.value("recent", "[]"))
+        except (TypeError, ValueError):
+            return []
+        return [v for v in value if isinstance(v, str)]
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in self._recent() if Path(p).exists()]
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for p in recent:
+            act = self.recent_menu.addAction(Path(p).name)
+            act.setToolTip(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_file(Path(p)))
+
+    # ------------------------------------------------------------------ autosave and recovery
+    def autosave(self) -> bool:
+        """Write unsaved changes to the recovery folder (never over the user's file)."""
+        if self.doc is None or not self.doc.modified:
+            return False
+        data = {"path": str(self.doc.path) if self.doc.path else None, "saved_at": time.time(),
+                "project": json.loads(dumps(self.doc.graph))}
+        target = recovery_file(self.doc.path)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(target)
+        return True
+
+    def _discard_recovery(self) -> None:
+        if self.doc is not None:
+            recovery_file(self.doc.path).unlink(missing_ok=True)
+
+    def _offer_recovery(self, path: Path | None) -> bool:
+        target = recovery_file(path)
+        if not target.exists():
+            return False
+        try:
+            data = json.loads(target.read_text(encoding="utf-8"))
+            graph = loads(json.dumps(data["project"]))
+            saved_at = float(data["saved_at"])
+        except (OSError, ValueError, KeyError, TypeError, GraphError):
+            target.unlink(missing_ok=True)
+            return False
+        if path is not None and path.exists() and path.stat().st_mtime > saved_at:
+            target.unlink(missing_ok=True)  # the file was saved after the autosave
+            return False
+        if not self.ask_restore(saved_at):
+            target.unlink(missing_ok=True)
+            return False
+        before = json.loads(dumps(self.doc.graph))
+        self.doc.graph.restore(json.loads(dumps(graph)))
+        from torchcanvas.gui.commands import Snapshot
+
+        self.doc.undo_stack.push(Snapshot(self.doc.graph, "Restore unsaved work", before,
+                                          json.loads(dumps(graph))))
+        self.show_message("Restored unsaved work")
+        return True
+
+    def offer_startup_recovery(self) -> bool:
+        """After a crash with an untitled project, offer it back."""
+        return self._offer_recovery(None)
+
+    # ------------------------------------------------------------------ errors and closing
     def show_error(self, title: str, message: str, details: str = "") -> None:
         box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
         if details:
             box.setDetailedText(details)
         box.setModal(False)
         box.show()
+        self.show_message(message)
+
+    def wait_for_shapes(self) -> bool:
+        return self.doc.wait_for_shapes()
+
+    def closeEvent(self, event) -> None:
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        self._discard_recovery()
+        self._autosave_timer.stop()
+        if self.doc is not None:
+            self.doc.close()
+        event.accept()

@@ -33,7 +33,7 @@ from torchcanvas.graph import CycleError, Edge, GraphError, PortSpec
 from torchcanvas.gui import theme
 from torchcanvas.gui.document import Document
 
-NODE_WIDTH = 190.0
+NODE_WIDTH = 150.0
 HEADER = 40.0
 ROW = 22.0
 FOOTER = 20.0
@@ -270,16 +270,57 @@ class NodeItem(QGraphicsObject):
         event.accept()
 
 
+class WireLabel(QGraphicsItem):
+    """The tensor shape of a wire, drawn above nodes so a short wire's label stays readable."""
+
+    FONT_SIZE = 7.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self.setZValue(4)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._font = QFont("monospace")
+        self._font.setStyleHint(QFont.StyleHint.Monospace)
+        self._font.setPointSizeF(self.FONT_SIZE)
+        self._rect = QRectF()
+
+    def set_text(self, text: str) -> None:
+        if text == self.text:
+            return
+        self.prepareGeometryChange()
+        self.text = text
+        w = QFontMetricsF(self._font).horizontalAdvance(text) + 8
+        self._rect = QRectF(-w / 2, -8, w, 16) if text else QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect.adjusted(-1, -1, 1, 1)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        if not self.text:
+            return
+        t = theme.current()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(t.node_border, 0.8))
+        painter.setBrush(t.label_bg)
+        painter.drawRoundedRect(self._rect, 4, 4)
+        painter.setFont(self._font)
+        painter.setPen(t.label_text)
+        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
+
+
 class EdgeItem(QGraphicsPathItem):
     def __init__(self, scene: CanvasScene, edge: Edge):
         super().__init__()
         self.canvas = scene
         self.edge = edge
         self.label = ""
+        self.label_item = WireLabel()
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(0)
         self.setAcceptHoverEvents(True)
-        self.update_path()
 
     def kind(self) -> str:
         src = self.canvas.nodes[self.edge.src].outputs.get(self.edge.src_port)
@@ -289,20 +330,21 @@ class EdgeItem(QGraphicsPathItem):
         a = self.canvas.port_pos(self.edge.src, self.edge.src_port, False)
         b = self.canvas.port_pos(self.edge.dst, self.edge.dst_port, True)
         self.setPath(bezier(a, b))
+        self.label_item.setPos(self.path().pointAtPercent(0.5))
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
         stroker.setWidth(10)
         return stroker.createStroke(self.path())
 
-    def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-60, -20, 60, 20)
-
     def set_label(self, text: str) -> None:
-        if text != self.label:
-            self.prepareGeometryChange()
-            self.label = text
-            self.update()
+        self.label = text
+        self.label_item.set_text(text if self.canvas.show_shapes else "")
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemVisibleHasChanged:
+            self.label_item.setVisible(bool(value))
+        return super().itemChange(change, value)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -314,20 +356,6 @@ class EdgeItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-        if self.label and self.canvas.show_shapes:
-            mid = self.path().pointAtPercent(0.5)
-            font = QFont("monospace")
-            font.setStyleHint(QFont.StyleHint.Monospace)
-            font.setPointSizeF(7.5)
-            fm = QFontMetricsF(font)
-            w = fm.horizontalAdvance(self.label) + 10
-            box = QRectF(mid.x() - w / 2, mid.y() - 9, w, 18)
-            painter.setPen(QPen(t.node_border, 0.8))
-            painter.setBrush(t.label_bg)
-            painter.drawRoundedRect(box, 4, 4)
-            painter.setFont(font)
-            painter.setPen(t.label_text)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
 def bezier(a: QPointF, b: QPointF) -> QPainterPath:
@@ -398,12 +426,15 @@ class CanvasScene(QGraphicsScene):
         item = EdgeItem(self, edge)
         self.edges[edge] = item
         self.addItem(item)
+        self.addItem(item.label_item)
+        item.update_path()
         if self.doc.shapes is not None:
             self._label_edge(item, self.doc.shapes)
 
     def _remove_edge(self, edge: Edge) -> None:
         item = self.edges.pop(edge, None)
         if item is not None:
+            self.removeItem(item.label_item)
             self.removeItem(item)
 
     def _node_changed(self, node_id: str) -> None:
@@ -448,7 +479,8 @@ class CanvasScene(QGraphicsScene):
                 trainable = result.trainable_counts.get(nid, count)
                 frozen = "" if trainable == count else f" ({count - trainable:,} frozen)"
                 item.set_params_text(f"{count:,} params{frozen}")
-            elif node.kind == "data" and result.data_info is not None:
+            elif node.kind == "data" and result.data_info is not None and \
+                    (nid, "x") in result.shapes:  # the data node that was described
                 info = result.data_info
                 classes = f", {len(info.classes)} classes" if info.classes else ""
                 item.set_params_text(f"{info.n_train:,} train / {info.n_val:,} val{classes}")

@@ -4,6 +4,12 @@ Every node runs once per batch size on meta tensors (two batch sizes, so dims th
 batch show as ``B``). ``auto`` params are filled from input shapes, parameter counts are taken,
 and a node that fails reports torch's message. Results for a node are cached by its params and
 input shapes, so after an edit only what changed is run again.
+
+A block instance runs its definition's nodes with the instance's inputs (recursively for nested
+blocks). Problems inside are reported on the instance ("block1 › conv2: ..."); its parameter
+count is the sum of its layers'. ``auto`` params inside a definition are resolved once per
+definition (``resolved[block_key(name, node_id)]``): every instance must agree, else the second
+instance is reported.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import torch
 from torch import nn
 
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
-from torchcanvas.graph.document import Graph, Node
+from torchcanvas.graph.document import Graph, Node, block_key
 from torchcanvas.graph.spec import AUTO
 from torchcanvas.runtime.data import DataError, DataInfo, describe
 from torchcanvas.runtime.source import run_source
@@ -40,10 +46,13 @@ class ShapeResult:
     shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
     dtypes: dict[Value, str] = field(default_factory=dict)
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)  # auto params filled
+    # (by node id; inside block definitions by block_key(name, node_id))
     param_counts: dict[str, int] = field(default_factory=dict)
     trainable_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     data_info: DataInfo | None = None
+    # inside block instances: instance path ("n5", nested "n5/n3") → shapes of inner values
+    block_shapes: dict[str, dict[Value, tuple[Dim, ...]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -156,6 +165,7 @@ class ShapeInferencer:
         values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
         failed: set[str] = set()
         data_info: DataInfo | None = None
+        seen_blocks: dict[str, tuple[dict, str]] = {}  # definition → (inner resolved, inputs)
         for nid in graph.topological_order():
             node = graph.node(nid)
             if node.is_placeholder:
@@ -173,6 +183,10 @@ class ShapeInferencer:
                 elif node.kind in ("layer", "op", "loss"):
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
+                elif node.kind == "block":
+                    inputs = self._inputs(graph, node, values)
+                    run = self._run_block(graph, node, inputs, data_info, result, nid,
+                                          seen_blocks)
                 else:
                     continue
             except (ShapeError, DataError, CodegenError) as exc:
@@ -183,7 +197,7 @@ class ShapeInferencer:
                 result.problems.append(Problem(nid, w, "warning"))
             if run.resolved:
                 result.resolved[nid] = run.resolved
-            if node.kind == "layer":
+            if node.kind in ("layer", "block"):
                 result.param_counts[nid] = run.params
                 result.trainable_counts[nid] = run.trainable
             for i, outs in enumerate(run.outputs):
@@ -210,7 +224,7 @@ class ShapeInferencer:
         per_batch = []
         for vals in values:
             inputs = {}
-            for port in node.spec.inputs:
+            for port in graph.input_ports(node.id):
                 e = graph.input_edge(node.id, port.name)
                 if e is None:
                     if port.optional:
@@ -225,18 +239,104 @@ class ShapeInferencer:
         return per_batch
 
     def _run_node(self, node: Node, inputs: list[dict[str, torch.Tensor]],
-                  data_info: DataInfo | None) -> _NodeRun:
+                  data_info: DataInfo | None, cache_id: str | None = None) -> _NodeRun:
+        """Run one node; ``cache_id`` keys the cache (a path for nodes inside blocks)."""
+        cache_id = cache_id or node.id
         key = json.dumps([node.type_id, node.params,
                           [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
                           [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
                           data_info.num_classes if data_info else None], sort_keys=True)
-        cached = self._cache.get(node.id)
+        cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
         run = self._execute(node, inputs, data_info)
         run.key = key
-        self._cache[node.id] = run
+        self._cache[cache_id] = run
         return run
+
+    def _run_block(self, graph: Graph, node: Node, inputs: list[dict[str, torch.Tensor]],
+                   data_info: DataInfo | None, result: ShapeResult, path: str,
+                   seen: dict[str, tuple[dict, str]]) -> _NodeRun:
+        """Run block instance ``node`` of ``graph``: its definition's nodes on ``inputs``.
+
+        ``path`` names the instance from the document down ("n5", "n5/n3"): it keys the
+        per-node cache and ``result.block_shapes``. ``seen`` holds each definition's resolved
+        params and inputs from its first instance; another instance must resolve the same."""
+        d = graph.block(node.params["block"])
+        body = d.graph
+        values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
+        for io in d.io_nodes("input"):
+            for vals, ins in zip(values, inputs, strict=True):
+                if io.params["name"] in ins:
+                    vals[(io.id, "out")] = ins[io.params["name"]]
+        resolved: dict[str, dict[str, Any]] = {}
+        shapes: dict[Value, tuple[Dim, ...]] = {}
+        n_params = n_trainable = 0
+        caught: list[str] = []
+
+        def fail(inner: Node, exc: Exception) -> ShapeError:
+            msg = str(exc)
+            if not msg.startswith(f"{inner.label}"):
+                msg = f"{inner.label}: {msg}"
+            return ShapeError(f"{node.label} › {msg}", node.id)
+
+        for nid in body.topological_order():
+            inner = body.node(nid)
+            if inner.kind == "io":
+                continue
+            try:
+                if inner.is_placeholder:
+                    raise ShapeError(f"unknown node type {inner.type_id!r}", nid)
+                ins = self._inputs(body, inner, values)
+                if inner.kind == "block":
+                    run = self._run_block(body, inner, ins, data_info, result, f"{path}/{nid}",
+                                          seen)
+                else:
+                    run = self._run_node(inner, ins, data_info, f"{path}/{nid}")
+            except (ShapeError, CodegenError) as exc:
+                raise fail(inner, exc) from None
+            prefix = f"{node.label} › " + ("" if inner.kind == "block" else f"{inner.label}: ")
+            caught += [prefix + w for w in run.warnings]
+            if run.resolved:
+                resolved[nid] = run.resolved
+            if inner.kind in ("layer", "block"):
+                n_params += run.params
+                n_trainable += run.trainable
+            for i, outs in enumerate(run.outputs):
+                for port, t in outs.items():
+                    values[i][(nid, port)] = t
+            for port, t in run.outputs[0].items():
+                shapes[(nid, port)] = _display(t.shape, run.outputs[1][port].shape)
+        outs: list[dict[str, torch.Tensor]] = [{} for _ in BATCHES]
+        ios = d.io_nodes("output")
+        if not ios:
+            raise ShapeError(f"{node.label}: block {d.name} has no output", node.id)
+        for io in ios:
+            e = body.input_edge(io.id, "x")
+            if e is None:
+                raise ShapeError(f"{node.label} › block output {io.params['name']!r} is not "
+                                 "connected", node.id)
+            for out, vals in zip(outs, values, strict=True):
+                if (e.src, e.src_port) not in vals:  # an input left unwired, passed through
+                    raise ShapeError(f"{node.label}: input {e.src_port!r} is not connected",
+                                     node.id)
+                out[io.params["name"]] = vals[(e.src, e.src_port)]
+
+        described = ", ".join(
+            (f"{port} " if len(inputs[0]) > 1 else "")
+            + format_shape(_display(t.shape, inputs[1][port].shape))
+            for port, t in inputs[0].items())
+        first = seen.get(d.name)
+        if first is None:
+            seen[d.name] = (resolved, described)
+            for nid, params in resolved.items():
+                result.resolved[block_key(d.name, nid)] = params
+        elif first[0] != resolved:
+            raise ShapeError(f"{node.label}: {d.name} is used with inputs {first[1]} and "
+                             f"{described}; its layers would need different sizes: make a "
+                             "second block", node.id)
+        result.block_shapes[path] = shapes
+        return _NodeRun(outs, {}, n_params, n_trainable, caught)
 
     def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
                  data_info: DataInfo | None) -> _NodeRun:

@@ -19,7 +19,8 @@ IDS = [s.type_id for s in SPECS]
 # the palette's categories for each kind
 KIND_CATEGORIES = {
     "data": {"Data"},
-    "io": {"Data"},
+    "io": {"Blocks"},
+    "block": {"Blocks"},
     "layer": {"Layers", "Activations"},
     "op": {"Ops"},
     "loss": {"Losses"},
@@ -28,7 +29,8 @@ KIND_CATEGORIES = {
     "clip": {"Optimizers"},
 }
 TYPE_PREFIX = {"layer": "nn.", "op": "op.", "loss": "loss.", "optimizer": "optim.",
-               "scheduler": "sched.", "clip": "clip.", "data": "data."}
+               "scheduler": "sched.", "clip": "clip.", "data": "data.", "io": "io.",
+               "block": "block"}
 
 # types the palette must offer (data types are added by their own module)
 REQUIRED = [
