@@ -128,7 +128,7 @@ def test_collapse_conv_relu_in_digits():
     assert (d.inputs, d.outputs) == (["x"], ["out"])
     body = d.graph
     assert sorted(n.label for n in body.nodes()) == ["conv1", "out", "relu1", "x"]
-    assert body.node(conv1).pos == (190.0, 0.0)  # inner nodes keep their ids and places
+    assert body.node(conv1).pos == load(DIGITS).node(conv1).pos  # inner nodes keep ids and places
     x_in, out = d.io_node("input", "x"), d.io_node("output", "out")
     assert x_in.pos[0] < body.node(conv1).pos[0] and out.pos[0] > body.node(relu1).pos[0]
     assert {(e.src, e.dst) for e in body.edges()} == {(x_in.id, conv1), (conv1, relu1),
