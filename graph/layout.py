@@ -15,18 +15,21 @@ Size = tuple[float, float]
 TRAINING_KINDS = ("loss", "optimizer", "scheduler", "clip")
 
 
-def default_size(graph: Graph, node_id: str) -> Size:
-    """Node size as the canvas draws it: 150 wide, a header, one row per port, a footer."""
-    rows = max(len(graph.input_ports(node_id)), len(graph.output_ports(node_id)), 1)
-    return 150.0, 40.0 + 22.0 * rows + 20.0
+def default_size(graph: Graph, node_id: str, direction: str = "LR") -> Size:
+    """Node size as the canvas draws it: 150 wide; left → right has a row per port, top → down
+    has its ports on the edges and a strip for names on a side with several ports."""
+    n_in, n_out = len(graph.input_ports(node_id)), len(graph.output_ports(node_id))
+    if direction == "TB":
+        return 150.0, 36.0 + 18.0 + 13.0 * (n_in > 1) + 13.0 * (n_out > 1)
+    return 150.0, 40.0 + 22.0 * max(n_in, n_out, 1) + 20.0
 
 
 def layered_layout(
     graph: Graph,
     node_ids: Iterable[str] | None = None,
     direction: str = "LR",
-    gap: tuple[float, float] = (80.0, 36.0),  # room for a shape label on every wire
-    size: Callable[[Graph, str], Size] = default_size,
+    gap: tuple[float, float] | None = None,
+    size: Callable[[Graph, str], Size] | None = None,
     origin: tuple[float, float] | None = None,
     training_band: bool = True,
 ) -> dict[str, tuple[float, float]]:
@@ -35,11 +38,17 @@ def layered_layout(
     ``direction`` is "LR" (layers are columns) or "TB" (layers are rows). ``origin`` is the
     top-left corner of the result; by default the selection's current top-left (or 0, 0).
     With ``training_band``, losses, optimizers, schedulers and clipping go in a band beside the
-    network (below it for LR), the loss level with the layer that feeds it, so the model reads
-    as one line and the graph stays compact.
+    network (below it for LR, right of it for TB) so the model reads as one line; the loss is
+    level with the layer that feeds it (LR) or one step after it (TB), whichever keeps the
+    wires short and forward.
     """
     if direction not in ("LR", "TB"):
         raise ValueError("direction is 'LR' or 'TB'")
+    if gap is None:  # (along the flow, across it): room for a shape label on every wire
+        gap = (80.0, 36.0) if direction == "LR" else (40.0, 70.0)
+    if size is None:
+        def size(g: Graph, n: str) -> Size:
+            return default_size(g, n, direction)
     ids = set(graph.node_ids() if node_ids is None else node_ids)
     if not ids:
         return {}
@@ -83,7 +92,8 @@ def layered_layout(
         # the band starts level with the deepest layer feeding it, then follows its own wires
         for n in order:
             if n in band:
-                feeders = [layer[p] for p in preds[n] if p not in band]
+                step = 1 if direction == "TB" else 0
+                feeders = [layer[p] + step for p in preds[n] if p not in band]
                 inner = [layer[p] + 1 for p in preds[n] if p in band]
                 layer[n] = max(feeders + inner, default=0)
         layers = [[n for n in lay if n not in band] for lay in layers]

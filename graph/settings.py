@@ -22,6 +22,8 @@ _SPECS = (
     ParamSpec("log_every", "int", 10, "steps between reading metrics back from the device",
               minimum=1, maximum=10_000),
     ParamSpec("num_workers", "int", 0, "DataLoader worker processes", minimum=0, maximum=64),
+    ParamSpec("flow", "choice", "TB", "canvas direction: top → down (TB) or left → right (LR)",
+              choices=("TB", "LR")),
 )
 SETTINGS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
 

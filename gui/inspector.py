@@ -881,6 +881,8 @@ class InspectorWidget(QWidget):
                      "How the model is trained and exported. Select a node to edit it.")
         form = self._section(box, "Run")
         for name, spec in SETTINGS.items():
+            if name == "flow":  # a canvas setting: View ▸ Flow changes it and re-lays out
+                continue
             suggestions = DEVICE_CHOICES if name == "device" else ()
             title = SETTING_TITLES.get(name, name.replace("_", " "))
             self._add_row(form, ParamRow(spec, title=title, suggestions=suggestions))

@@ -77,11 +77,12 @@ class MainWindow(QMainWindow):
         self.palette_dock = self._dock("Palette", self.palette, area.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", None, Qt.DockWidgetArea.RightDockWidgetArea)
         self.code_dock = self._dock("Code", None, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.problems_dock = self._dock("Problems", None, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.history_dock = self._dock("History", None, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.problems_dock, self.history_dock)
-        self.problems_dock.raise_()
+        self.problems_dock = self._dock("Problems", None, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.history_dock = self._dock("History", None, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.inspector_dock, self.code_dock, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.code_dock, self.problems_dock)
+        self.tabifyDockWidget(self.problems_dock, self.history_dock)
+        self.code_dock.raise_()
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -104,9 +105,8 @@ class MainWindow(QMainWindow):
         if not self._sized:  # give the canvas the room: slim docks on first show
             self._sized = True
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 340], horizontal)
-            self.resizeDocks([self.problems_dock], [110], vertical)
-            self.resizeDocks([self.inspector_dock, self.code_dock], [430, 330], vertical)
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
+            self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -152,6 +152,8 @@ class MainWindow(QMainWindow):
         doc.shapesPending.connect(lambda: self.status_label.setText("checking shapes…"))
         self._rebind_undo(doc)
         self._update_title()
+        doc.settingsChanged.connect(self._sync_flow_actions)
+        self._sync_flow_actions("flow")
         self.inspector.show_nodes([])
         if old is not None:
             old.close()
@@ -229,10 +231,14 @@ class MainWindow(QMainWindow):
         self._action("&Add Node…", lambda: self._quick_add_at(self.view.cursor_scene_pos(),
                                                                self.cursor().pos()),
                      None, graph_menu, "Tab or double-click on the canvas")
-        self._action("Auto-&Layout (left → right)", lambda: self.auto_layout("LR"),
-                     QKeySequence("L"), graph_menu, "Lay out the selection, or everything")
-        self._action("Auto-Layout (&top → down)", lambda: self.auto_layout("TB"),
-                     QKeySequence("Shift+L"), graph_menu)
+        self._action("Auto-&Layout", lambda: self.auto_layout(), QKeySequence("L"), graph_menu,
+                     "Lay out the selection, or everything, along the flow")
+        flow_menu = view.addMenu("&Flow")
+        self.flow_actions = {}
+        for flow, text in (("TB", "&Top → down"), ("LR", "&Left → right")):
+            act = self._action(text, lambda _=False, f=flow: self.set_flow(f), None, flow_menu)
+            act.setCheckable(True)
+            self.flow_actions[flow] = act
 
         help_menu = bar.addMenu("&Help")
         self._action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence("F1"), help_menu)
@@ -273,6 +279,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name}[*] — torchcanvas")
         self.setWindowModified(doc.modified)
 
+    def _sync_flow_actions(self, name: str) -> None:
+        if name == "flow":
+            for f, act in self.flow_actions.items():
+                act.setChecked(f == self.doc.graph.settings["flow"])
+
     def _toggle_shapes(self, on: bool) -> None:
         self.scene.show_shapes = on
         for item in self.scene.edges.values():
@@ -286,7 +297,7 @@ class MainWindow(QMainWindow):
             "<tr><td>wheel</td><td>zoom to the cursor</td></tr>"
             "<tr><td>middle drag, Space + drag</td><td>pan</td></tr>"
             "<tr><td><b>F</b>, Home</td><td>fit all</td></tr>"
-            "<tr><td><b>L</b> / Shift+L</td><td>auto-layout (selection or all)</td></tr>"
+            "<tr><td><b>L</b></td><td>auto-layout (selection or all)</td></tr>"
             "<tr><td>Ctrl+C / X / V / D</td><td>copy, cut, paste, duplicate</td></tr>"
             "<tr><td>Delete</td><td>delete the selection</td></tr>"
             "<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>"
@@ -419,10 +430,21 @@ class MainWindow(QMainWindow):
         self.doc.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
 
     # ------------------------------------------------------------------ layout
-    def auto_layout(self, direction: str = "LR") -> None:
-        selected = self.scene.selected_node_ids()
+    def set_flow(self, flow: str) -> None:
+        """Switch the canvas direction and lay the graph out along it, as one undo step."""
+        for f, act in self.flow_actions.items():
+            act.setChecked(f == flow)
+        if self.doc.graph.settings["flow"] == flow:
+            return
+        with self.doc.macro("Change flow"):
+            self.doc.set_setting("flow", flow)
+            self.auto_layout(all_nodes=True)
+
+    def auto_layout(self, direction: str | None = None, all_nodes: bool = False) -> None:
+        selected = [] if all_nodes else self.scene.selected_node_ids()
         ids = selected if len(selected) > 1 else None
-        positions = layered_layout(self.doc.graph, ids, direction)
+        positions = layered_layout(self.doc.graph, ids, direction or self.scene.flow,
+                                   size=self.scene.node_size)
         moves = {nid: (self.doc.graph.node(nid).pos, pos) for nid, pos in positions.items()}
         if self.doc.move_nodes(moves, "Auto-layout") and ids is None:
             QTimer.singleShot(0, self.view.fit_all)

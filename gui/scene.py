@@ -34,15 +34,18 @@ from torchcanvas.gui import theme
 from torchcanvas.gui.document import Document
 
 NODE_WIDTH = 150.0
-HEADER = 40.0
+HEADER = 40.0  # left → right flow: header, one row per port, footer
 ROW = 22.0
 FOOTER = 20.0
+TB_HEADER = 36.0  # top → down flow: ports sit on the top and bottom edges
+TB_FOOTER = 18.0
+TB_LABELS = 13.0  # a strip for port names, only on a side with several ports
 PORT_R = 6.0
 GRID = 20.0
 
 
 def _fmt_shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+    return "[" + ", ".join(str(d) for d in shape) + "]" if len(shape) else "scalar"
 
 
 class PortItem(QGraphicsItem):
@@ -135,12 +138,23 @@ class NodeItem(QGraphicsObject):
                 port.scene().removeItem(port)
         self.inputs = {p.name: PortItem(self, p, True) for p in graph.input_ports(node.id)}
         self.outputs = {p.name: PortItem(self, p, False) for p in graph.output_ports(node.id)}
-        rows = max(len(self.inputs), len(self.outputs), 1)
-        self._height = HEADER + rows * ROW + FOOTER
-        for i, port in enumerate(self.inputs.values()):
-            port.setPos(0, HEADER + (i + 0.5) * ROW)
-        for i, port in enumerate(self.outputs.values()):
-            port.setPos(NODE_WIDTH, HEADER + (i + 0.5) * ROW)
+        if self.canvas.flow == "TB":
+            top = TB_LABELS if len(self.inputs) > 1 else 0.0
+            bottom = TB_LABELS if len(self.outputs) > 1 else 0.0
+            self._header_top, self._header_h = top, TB_HEADER
+            self._footer_h = TB_FOOTER
+            self._height = top + TB_HEADER + TB_FOOTER + bottom
+            for ports, y in ((self.inputs, 0.0), (self.outputs, self._height)):
+                for i, port in enumerate(ports.values()):
+                    port.setPos(NODE_WIDTH * (i + 1) / (len(ports) + 1), y)
+        else:
+            rows = max(len(self.inputs), len(self.outputs), 1)
+            self._header_top, self._header_h, self._footer_h = 0.0, HEADER, FOOTER
+            self._height = HEADER + rows * ROW + FOOTER
+            for i, port in enumerate(self.inputs.values()):
+                port.setPos(0, HEADER + (i + 0.5) * ROW)
+            for i, port in enumerate(self.outputs.values()):
+                port.setPos(NODE_WIDTH, HEADER + (i + 0.5) * ROW)
         self.setPos(QPointF(*node.pos))
         self._update_tooltip()
         self.update()
@@ -169,7 +183,8 @@ class NodeItem(QGraphicsObject):
 
     # ------------------------------------------------------------------ drawing
     def boundingRect(self) -> QRectF:
-        return QRectF(-PORT_R - 4, -4, NODE_WIDTH + 2 * PORT_R + 8, self._height + 8)
+        pad = PORT_R + 4
+        return QRectF(-pad, -pad, NODE_WIDTH + 2 * pad, self._height + 2 * pad)
 
     def body_rect(self) -> QRectF:
         return QRectF(0, 0, NODE_WIDTH, self._height)
@@ -198,9 +213,13 @@ class NodeItem(QGraphicsObject):
         painter.drawRoundedRect(rect, 7, 7)
 
         # header band in the category colour
+        top, head = self._header_top, self._header_h
         header = QPainterPath()
-        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 7, 7)
-        header.addRect(QRectF(0, HEADER - 8, NODE_WIDTH, 8))
+        if top == 0:
+            header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, head), 7, 7)
+            header.addRect(QRectF(0, head - 8, NODE_WIDTH, 8))
+        else:
+            header.addRect(QRectF(0.6, top, NODE_WIDTH - 1.2, head))
         band = QColor(accent)
         band.setAlpha(230 if not t.dark else 200)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -213,7 +232,7 @@ class NodeItem(QGraphicsObject):
         painter.setFont(title_font)
         painter.setPen(QColor("#ffffff"))
         fm = QFontMetricsF(title_font)
-        painter.drawText(QRectF(10, 3, NODE_WIDTH - 20, 19), Qt.AlignmentFlag.AlignVCenter,
+        painter.drawText(QRectF(10, top + 2, NODE_WIDTH - 20, 19), Qt.AlignmentFlag.AlignVCenter,
                          fm.elidedText(node.label, Qt.TextElideMode.ElideRight, NODE_WIDTH - 20))
         sub_font = QFont(painter.font())
         sub_font.setPointSizeF(7.5)
@@ -221,26 +240,39 @@ class NodeItem(QGraphicsObject):
         painter.setFont(sub_font)
         painter.setPen(QColor(255, 255, 255, 215))
         subtitle = spec.title if spec else f"unknown: {node.type_id}"
-        painter.drawText(QRectF(10, 20, NODE_WIDTH - 20, 16), Qt.AlignmentFlag.AlignVCenter,
+        painter.drawText(QRectF(10, top + 18, NODE_WIDTH - 20, 16), Qt.AlignmentFlag.AlignVCenter,
                          QFontMetricsF(sub_font).elidedText(subtitle, Qt.TextElideMode.ElideRight,
                                                             NODE_WIDTH - 20))
 
         port_font = QFont(painter.font())
-        port_font.setPointSizeF(8)
+        port_font.setPointSizeF(8 if self.canvas.flow == "LR" else 7)
         painter.setFont(port_font)
         painter.setPen(t.node_text)
-        for port in self.inputs.values():
-            y = port.pos().y()
-            painter.drawText(QRectF(12, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                             port.name)
-        for port in self.outputs.values():
-            y = port.pos().y()
-            painter.drawText(QRectF(NODE_WIDTH / 2, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                             port.name)
+        if self.canvas.flow == "TB":
+            centre = Qt.AlignmentFlag.AlignCenter
+            if len(self.inputs) > 1:
+                for port in self.inputs.values():
+                    x = port.pos().x()
+                    painter.drawText(QRectF(x - 40, 1, 80, TB_LABELS), centre, port.name)
+            if len(self.outputs) > 1:
+                for port in self.outputs.values():
+                    x = port.pos().x()
+                    painter.drawText(QRectF(x - 40, self._height - TB_LABELS - 1, 80, TB_LABELS),
+                                     centre, port.name)
+        else:
+            for port in self.inputs.values():
+                y = port.pos().y()
+                painter.drawText(QRectF(12, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                                 port.name)
+            for port in self.outputs.values():
+                y = port.pos().y()
+                painter.drawText(QRectF(NODE_WIDTH / 2, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                                 port.name)
 
-        foot = QRectF(10, self._height - FOOTER, NODE_WIDTH - 20, FOOTER - 3)
+        foot_top = top + head
+        foot = QRectF(10, foot_top, NODE_WIDTH - 20, self._footer_h)
         painter.setPen(t.node_subtext)
         foot_font = QFont(painter.font())
         foot_font.setPointSizeF(7.5)
@@ -329,7 +361,7 @@ class EdgeItem(QGraphicsPathItem):
     def update_path(self) -> None:
         a = self.canvas.port_pos(self.edge.src, self.edge.src_port, False)
         b = self.canvas.port_pos(self.edge.dst, self.edge.dst_port, True)
-        self.setPath(bezier(a, b))
+        self.setPath(bezier(a, b, self.canvas.flow))
         self.label_item.setPos(self.path().pointAtPercent(0.5))
 
     def shape(self) -> QPainterPath:
@@ -358,10 +390,15 @@ class EdgeItem(QGraphicsPathItem):
         painter.drawPath(self.path())
 
 
-def bezier(a: QPointF, b: QPointF) -> QPainterPath:
+def bezier(a: QPointF, b: QPointF, flow: str = "LR") -> QPainterPath:
+    """A wire from an output at ``a`` to an input at ``b``, leaving and entering along the flow."""
     path = QPainterPath(a)
-    dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
-    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    if flow == "TB":
+        dy = max(abs(b.y() - a.y()) * 0.5, 30.0)
+        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
+    else:
+        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+        path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return path
 
 
@@ -380,6 +417,7 @@ class CanvasScene(QGraphicsScene):
         self.edges: dict[Edge, EdgeItem] = {}
         self.show_shapes = True
         self.snap = True
+        self.flow = doc.graph.settings.get("flow", "TB")
         self.dragging_nodes = False
         self._press_positions: dict[str, QPointF] = {}
         self._wire: QGraphicsPathItem | None = None
@@ -394,6 +432,7 @@ class CanvasScene(QGraphicsScene):
         doc.nodeChanged.connect(self._node_changed)
         doc.nodeMoved.connect(self._node_moved)
         doc.graphReset.connect(self.rebuild)
+        doc.settingsChanged.connect(self._settings_changed)
         doc.shapesUpdated.connect(self.apply_shapes)
         self.rebuild()
 
@@ -436,6 +475,28 @@ class CanvasScene(QGraphicsScene):
         if item is not None:
             self.removeItem(item.label_item)
             self.removeItem(item)
+
+    def _settings_changed(self, name: str) -> None:
+        if name == "flow":
+            self.set_flow(self.doc.graph.settings["flow"])
+
+    def set_flow(self, flow: str) -> None:
+        """Ports left/right (LR) or top/bottom (TB); wires follow."""
+        if flow == self.flow:
+            return
+        self.flow = flow
+        for item in self.nodes.values():
+            item.refresh()
+        for item in self.edges.values():
+            item.update_path()
+
+    def node_size(self, graph, node_id: str) -> tuple[float, float]:
+        """What the auto-layout needs: the drawn size of a node."""
+        item = self.nodes.get(node_id)
+        if item is None:
+            return 150.0, 60.0
+        rect = item.body_rect()
+        return rect.width(), rect.height()
 
     def _node_changed(self, node_id: str) -> None:
         item = self.nodes.get(node_id)
@@ -644,7 +705,7 @@ class CanvasScene(QGraphicsScene):
         target = self._port_at(pos)
         end = target.scenePos() if target is not None and target.state == "ok" else pos
         a, b = (end, origin.scenePos()) if origin.is_input else (origin.scenePos(), end)
-        self._wire.setPath(bezier(a, b))
+        self._wire.setPath(bezier(a, b, self.flow))
 
     def _finish_wire(self, pos: QPointF) -> None:
         origin, picked = self._wire_from, self._picked_edge

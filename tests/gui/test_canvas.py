@@ -170,13 +170,29 @@ def test_shape_error_turns_the_node_red_and_lists_it(window, qtbot):
 
 def test_auto_layout_is_one_undo_step(window):
     before = {n.id: n.pos for n in window.doc.graph.nodes()}
-    window.auto_layout("TB")
+    window.auto_layout("LR")  # the example is laid out top → down
     after = {n.id: n.pos for n in window.doc.graph.nodes()}
     assert after != before
+    model = {n.id for n in window.doc.graph.nodes() if n.kind in ("data", "layer", "op")}
     for e in window.doc.graph.edges():
-        assert after[e.src][1] <= after[e.dst][1]
+        if e.dst in model:
+            assert after[e.src][0] < after[e.dst][0]
     window.doc.undo_stack.undo()
     assert {n.id: n.pos for n in window.doc.graph.nodes()} == before
+
+
+def test_switching_flow_moves_ports_and_lays_out_in_one_step(window):
+    conv = window.scene.nodes[_node(window, "conv1").id]
+    assert window.scene.flow == "TB"
+    assert conv.inputs["x"].pos().y() == 0  # top edge
+    before = dumps(window.doc.graph)
+    window.set_flow("LR")
+    assert window.doc.graph.settings["flow"] == "LR"
+    assert conv.inputs["x"].pos().x() == 0  # left edge
+    assert window.flow_actions["LR"].isChecked()
+    window.doc.undo_stack.undo()
+    assert dumps(window.doc.graph) == before
+    assert window.scene.flow == "TB" and conv.inputs["x"].pos().y() == 0
 
 
 def test_save_and_reopen(window, tmp_path, monkeypatch):
