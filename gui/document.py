@@ -218,6 +218,19 @@ class Document(QObject):
             self.undo_stack.endMacro()
         return True
 
+    def change(self, text: str, edit) -> Any:
+        """Run ``edit(graph)`` (collapse, expand, a paste with blocks…) as one undo step recorded
+        as before/after snapshots. A refused edit is reported and leaves nothing behind."""
+        before = self.graph.snapshot()
+        try:
+            result = edit(self.graph)
+        except GraphError as exc:
+            self.graph.restore(before)
+            self.message.emit(str(exc))
+            return None
+        self.undo_stack.push(cmd.Snapshot(self.graph, text, before, self.graph.snapshot()))
+        return result
+
     def macro(self, text: str):
         """``with doc.macro("Paste"): ...`` groups the pushes inside into one undo step."""
         return _Macro(self.undo_stack, text)

@@ -233,6 +233,11 @@ class MainWindow(QMainWindow):
                      None, graph_menu, "Tab or double-click on the canvas")
         self._action("Auto-&Layout", lambda: self.auto_layout(), QKeySequence("L"), graph_menu,
                      "Lay out the selection, or everything, along the flow")
+        graph_menu.addSeparator()
+        self._action("&Collapse into Block…", self.collapse_selection, QKeySequence("Ctrl+G"),
+                     graph_menu, "Turn the selected layers into a reusable block (nn.Module)")
+        self._action("&Expand Block", self.expand_selection, QKeySequence("Ctrl+Shift+G"),
+                     graph_menu, "Put a block's layers back on the canvas")
         flow_menu = view.addMenu("&Flow")
         self.flow_actions = {}
         for flow, text in (("TB", "&Top → down"), ("LR", "&Left → right")):
@@ -407,15 +412,17 @@ class MainWindow(QMainWindow):
         plan = plan_paste(self.doc.graph, fragment, offset)
         if not plan.nodes:
             return []
-        with self.doc.macro("Paste"):
-            for nid, type_id, params, label, pos in plan.nodes:
-                from torchcanvas.gui.commands import AddNode
 
-                command = AddNode(self.doc.graph, type_id, pos, params, label)
-                command.node_id = nid
-                self.doc.push(command)
+        def apply(g) -> None:
+            for name, body in plan.blocks:  # definitions the pasted blocks need
+                g.add_block_def(name, body)
+            for nid, type_id, params, label, pos in plan.nodes:
+                g.add_node(type_id, params, label=label, pos=pos, node_id=nid)
             for e in plan.edges:
-                self.doc.connect_ports(e.src, e.src_port, e.dst, e.dst_port)
+                g.connect(e.src, e.src_port, e.dst, e.dst_port)
+
+        if self.doc.change("Paste", apply) is None and plan.nodes[0][0] not in self.doc.graph:
+            return []
         ids = [n[0] for n in plan.nodes]
         self.scene.select_nodes(ids)
         return ids
@@ -428,6 +435,47 @@ class MainWindow(QMainWindow):
 
     def delete_selection(self, _=False, text: str = "Delete") -> None:
         self.doc.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+
+    # ------------------------------------------------------------------ blocks
+    def ask_block_name(self, default: str) -> str | None:
+        from PySide6.QtWidgets import QInputDialog
+
+        name, ok = QInputDialog.getText(self, "Collapse into block",
+                                        "Class name of the block (e.g. ConvBlock):", text=default)
+        return name.strip() if ok and name.strip() else None
+
+    def collapse_selection(self) -> str | None:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            self.show_message("Select the layers to collapse into a block")
+            return None
+        k = 1
+        while f"Block{k}" in self.doc.graph.blocks:
+            k += 1
+        name = self.ask_block_name(f"Block{k}")
+        if name is None:
+            return None
+        instance = self.doc.change(f"Collapse into {name}", lambda g: g.collapse(ids, name))
+        if instance is not None:
+            self.scene.select_nodes([instance])
+        return instance
+
+    def expand_selection(self) -> list[str]:
+        blocks = [n for n in self.scene.selected_node_ids()
+                  if self.doc.graph.node(n).type_id == "block"]
+        if not blocks:
+            self.show_message("Select a block to expand")
+            return []
+
+        def expand(g) -> list[str]:
+            new: list[str] = []
+            for nid in blocks:
+                new += g.expand(nid)
+            return new
+
+        new = self.doc.change("Expand block", expand) or []
+        self.scene.select_nodes(new)
+        return new
 
     # ------------------------------------------------------------------ layout
     def set_flow(self, flow: str) -> None:

@@ -240,6 +240,8 @@ class NodeItem(QGraphicsObject):
         painter.setFont(sub_font)
         painter.setPen(QColor(255, 255, 255, 215))
         subtitle = spec.title if spec else f"unknown: {node.type_id}"
+        if node.type_id == "block":
+            subtitle = f"block · {node.params.get('block', '')}"
         painter.drawText(QRectF(10, top + 18, NODE_WIDTH - 20, 16), Qt.AlignmentFlag.AlignVCenter,
                          QFontMetricsF(sub_font).elidedText(subtitle, Qt.TextElideMode.ElideRight,
                                                             NODE_WIDTH - 20))

@@ -195,6 +195,45 @@ def test_switching_flow_moves_ports_and_lays_out_in_one_step(window):
     assert window.scene.flow == "TB" and conv.inputs["x"].pos().y() == 0
 
 
+def test_collapse_into_a_block_and_expand_again(window, monkeypatch):
+    before = dumps(window.doc.graph)
+    ids = [_node(window, "conv1").id, _node(window, "relu1").id]
+    window.scene.select_nodes(ids)
+    monkeypatch.setattr(window, "ask_block_name", lambda default: "ConvBlock")
+    instance = window.collapse_selection()
+    g = window.doc.graph
+    assert instance in g and g.node(instance).params["block"] == "ConvBlock"
+    assert not any(n in g for n in ids)
+    assert instance in window.scene.nodes and window.scene.selected_node_ids() == [instance]
+    window.doc.wait_for_shapes()
+    assert window.doc.shapes.ok
+    assert "class ConvBlock(nn.Module)" in window.code_view.text()
+    assert window.scene.nodes[instance].params_text == "160 params"
+    # reuse: a copy of the instance shares the definition, so model.py has two attributes
+    window.scene.select_nodes([instance])
+    pasted = window.duplicate()
+    assert g.node(pasted[0]).params["block"] == "ConvBlock" and len(g.blocks) == 1
+    window.doc.undo_stack.undo()
+    # expand puts the layers back; undo steps return to the original exactly
+    window.scene.select_nodes([instance])
+    new = window.expand_selection()
+    assert sorted(g.node(n).label for n in new) == ["conv1", "relu1"]
+    assert "ConvBlock" not in g.blocks
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()
+    assert dumps(window.doc.graph) == before
+
+
+def test_collapse_refuses_a_selection_that_would_make_a_cycle(window, monkeypatch):
+    ids = [_node(window, "conv1").id, _node(window, "conv2").id]  # relu1 between, not selected
+    window.scene.select_nodes(ids)
+    monkeypatch.setattr(window, "ask_block_name", lambda default: "Bad")
+    before = dumps(window.doc.graph)
+    assert window.collapse_selection() is None
+    assert dumps(window.doc.graph) == before
+    assert window.message_label.text()
+
+
 def test_save_and_reopen(window, tmp_path, monkeypatch):
     path = tmp_path / "mine.json"
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
