@@ -161,6 +161,8 @@ class BlockDef:
 class Graph:
     def __init__(self, settings: dict[str, Any] | None = None):
         self._g = nx.MultiDiGraph()
+        self._structure = 0  # bumped on every change of nodes or wires
+        self._topo: tuple[int, list[str]] | None = None
         self._nodes: dict[str, Node] = {}
         self._listeners: list[Listener] = []
         self._counter = 0
@@ -257,9 +259,20 @@ class Graph:
         return self._g.has_edge(edge.src, edge.dst, edge.key)
 
     def topological_order(self, node_ids: set[str] | None = None) -> list[str]:
-        """Nodes in dependency order; ties broken by id so the order is deterministic."""
-        g = self._g if node_ids is None else self._g.subgraph(node_ids)
-        return list(nx.lexicographical_topological_sort(g, key=_id_key))
+        """Nodes in dependency order; ties broken by id so the order is deterministic.
+
+        The whole-graph order is cached until a node or wire changes (param edits keep it)."""
+        if node_ids is None:
+            if self._topo is None or self._topo[0] != self._structure:
+                self._topo = (self._structure,
+                              list(nx.lexicographical_topological_sort(self._g, key=_id_key)))
+            return list(self._topo[1])
+        order = self.topological_order()
+        wanted = set(node_ids)
+        if len(wanted) * 4 < len(order):  # small subsets: sort just them
+            return list(nx.lexicographical_topological_sort(self._g.subgraph(wanted),
+                                                            key=_id_key))
+        return [n for n in order if n in wanted]
 
     def ancestors(self, node_id: str) -> set[str]:
         return nx.ancestors(self._g, node_id)
@@ -352,6 +365,7 @@ class Graph:
     def _insert(self, node: Node) -> None:
         self._nodes[node.id] = node
         self._g.add_node(node.id)
+        self._structure += 1
         m = re.fullmatch(r"n(\d+)", node.id)
         if m:
             self._counter = max(self._counter, int(m.group(1)))
@@ -369,6 +383,7 @@ class Graph:
             self.disconnect(e)
         del self._nodes[node_id]
         self._g.remove_node(node_id)
+        self._structure += 1
         self._emit(GraphEvent("node_removed", node_id))
         return removed
 
@@ -406,6 +421,7 @@ class Graph:
         self._check_mutable()
         edge = self.check_connect(src, src_port, dst, dst_port)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
+        self._structure += 1
         self._emit(GraphEvent("edge_added", dst, edge=edge))
         return edge
 
@@ -414,6 +430,7 @@ class Graph:
         if not self.has_edge(edge):
             raise PortError(f"no such wire {edge}", edge.dst, edge.dst_port)
         self._g.remove_edge(edge.src, edge.dst, key=edge.key)
+        self._structure += 1
         self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:

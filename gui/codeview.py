@@ -244,6 +244,7 @@ class CodeView(QWidget):
         layout.addWidget(self.editor, 1)
 
         doc.shapesUpdated.connect(self._shapes_updated)
+        doc.codeUpdated.connect(self._code_updated)
         doc.shapesPending.connect(self._shapes_pending)
         if doc.shapes_ready:
             self._shapes_updated(doc.shapes)
@@ -330,10 +331,15 @@ class CodeView(QWidget):
         if errors:
             raise Blocked([(problem_message(graph, p.node_id, p.message), p.node_id)
                            for p in errors])
-        ir = build_ir(graph, result.resolved)
         if self._mode == "model":
-            generated = print_model(ir, self._title())
+            ready = self.doc.model_code  # made beside the shapes, off the UI thread
+            if result is self.doc.shapes and ready is not None:
+                if isinstance(ready, CodegenError):
+                    raise ready
+                return ready.source, dict(ready.line_map)
+            generated = print_model(build_ir(graph, result.resolved), self._title())
             return generated.source, dict(generated.line_map)
+        ir = build_ir(graph, result.resolved)
 
         from torchcanvas.codegen.plan import training_plan
         from torchcanvas.codegen.train import generate_train
@@ -398,8 +404,18 @@ class CodeView(QWidget):
     # ------------------------------------------------------------------ slots
     def _shapes_updated(self, result) -> None:
         self._result = result
+        if self._mode == "model" and result.ok and self.doc.model_code is None:
+            # the worker sends model.py right after the shapes: wait for it (codeUpdated)
+            # instead of generating it again here on the UI thread
+            self.status.setText("generating…")
+            return
         self.status.setText("")
         self.refresh()
+
+    def _code_updated(self, code) -> None:
+        if self._result is self.doc.shapes:
+            self.status.setText("")
+            self.refresh()
 
     def _shapes_pending(self) -> None:
         self.status.setText("checking…")

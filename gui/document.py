@@ -18,25 +18,41 @@ from torchcanvas.gui import commands as cmd
 
 
 class ShapeWorker(QObject):
-    """Runs shape inference on graph snapshots in its own thread; keeps the per-node cache."""
+    """Runs shape inference, then model.py generation, on graph snapshots in its own thread,
+    so a large graph never stalls the window. Keeps the per-node shape cache."""
 
     done = Signal(int, object)  # generation, ShapeResult (or an Exception)
+    code = Signal(int, object)  # generation, model.py (GeneratedModel or CodegenError)
 
-    def __init__(self) -> None:
+    def __init__(self, is_current) -> None:
         super().__init__()
         self._inferencer = None
+        self._is_current = is_current  # generation → still the latest request?
 
-    @Slot(int, object, object)
-    def run(self, generation: int, data: dict, project_dir: Path | None) -> None:
+    @Slot(int, object, object, str)
+    def run(self, generation: int, data: dict, project_dir: Path | None, title: str) -> None:
+        if not self._is_current(generation):
+            return  # a newer edit is queued behind this one
         try:
             from torchcanvas.runtime.shapes import ShapeInferencer  # torch loads here, lazily
 
             if self._inferencer is None:
                 self._inferencer = ShapeInferencer()
-            result = self._inferencer.infer(from_dict(data), project_dir)
-        except Exception as exc:
-            result = exc
-        self.done.emit(generation, result)
+            graph = from_dict(data)
+            result = self._inferencer.infer(graph, project_dir)
+        except Exception as exc:  # shown in the problems list, never a crash
+            self.done.emit(generation, exc)
+            return
+        self.done.emit(generation, result)  # the canvas first; the code follows
+        if result.ok and self._is_current(generation):
+            from torchcanvas.codegen import CodegenError
+            from torchcanvas.codegen.model import generate_model
+
+            try:
+                code = generate_model(graph, result.resolved, title)
+            except CodegenError as exc:
+                code = exc
+            self.code.emit(generation, code)
 
 
 class Document(QObject):
@@ -49,11 +65,12 @@ class Document(QObject):
     settingsChanged = Signal(str)
     graphReset = Signal()  # the whole graph was replaced (open, restore)
     shapesUpdated = Signal(object)  # ShapeResult
+    codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
     modifiedChanged = Signal(bool)
     pathChanged = Signal(object)
     message = Signal(str)  # short feedback for the status bar (e.g. why a wire was refused)
-    _request = Signal(int, object, object)
+    _request = Signal(int, object, object, str)
 
     def __init__(self, graph: Graph | None = None, path: Path | None = None,
                  parent: QObject | None = None):
@@ -65,19 +82,22 @@ class Document(QObject):
         # cleanChanged during teardown cannot reach a deleted document
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.shapes = None  # the latest ShapeResult
+        self.model_code = None  # model.py for those shapes (GeneratedModel or CodegenError)
         self._generation = 0
         self._done_generation = 0
         self._closed = False
         self.graph.subscribe(self._on_event)
 
         self._thread = QThread(self)
-        self._worker = ShapeWorker()
+        self._worker = ShapeWorker(lambda generation: generation == self._generation)
         self._worker.moveToThread(self._thread)
         self._request.connect(self._worker.run)
         self._worker.done.connect(self._on_shapes)
+        self._worker.code.connect(self._on_code)
         self._thread.finished.connect(self._worker.deleteLater)
         self._thread.start()
-        self._debounce = QTimer(self, singleShot=True, interval=30)
+        # edits made in one pass of the event loop (a macro, a paste) share one request
+        self._debounce = QTimer(self, singleShot=True, interval=0)
         self._debounce.timeout.connect(self._send_request)
         self.request_shapes()
 
@@ -137,7 +157,13 @@ class Document(QObject):
         self._debounce.start()
 
     def _send_request(self) -> None:
-        self._request.emit(self._generation, to_dict(self.graph), self.project_dir)
+        title = self.path.stem if self.path else ""
+        self._request.emit(self._generation, to_dict(self.graph), self.project_dir, title)
+
+    def _on_code(self, generation: int, code: Any) -> None:
+        if generation == self._generation == self._done_generation:
+            self.model_code = code
+            self.codeUpdated.emit(code)
 
     def _on_shapes(self, generation: int, result: Any) -> None:
         if generation != self._generation:
@@ -147,18 +173,26 @@ class Document(QObject):
 
             result = ShapeResult(problems=[Problem(None, f"shape inference failed: {result}")])
         self.shapes = result
+        self.model_code = None  # until the worker sends it
         self._done_generation = generation
         self.shapesUpdated.emit(result)
 
-    def wait_for_shapes(self, timeout_ms: int = 60_000) -> bool:
-        """Process events until the latest shapes arrived (tests, --screenshot)."""
+    def wait_for_shapes(self, timeout_ms: int = 60_000, with_code: bool = True) -> bool:
+        """Process events until the latest shapes arrived, and with ``with_code`` the model.py
+        made from them when the graph is valid (tests, --screenshot, benchmarks)."""
         from PySide6.QtCore import QCoreApplication, QDeadlineTimer
 
         deadline = QDeadlineTimer(timeout_ms)
-        while not self.shapes_ready and not deadline.hasExpired():
+
+        def ready() -> bool:
+            if not self.shapes_ready:
+                return False
+            return not with_code or not self.shapes.ok or self.model_code is not None
+
+        while not ready() and not deadline.hasExpired():
             QCoreApplication.processEvents()
-            QThread.msleep(5)
-        return self.shapes_ready
+            QThread.msleep(2)
+        return ready()
 
     # ------------------------------------------------------------------ edits (undoable)
     def push(self, command: QUndoCommand) -> bool:
