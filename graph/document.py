@@ -880,7 +880,7 @@ class Graph:
 def validate_label(label: Any) -> str:
     if not isinstance(label, str) or not label.strip():
         raise ParamError("label", "a node label cannot be empty")
-    if not _is_utf8(label):
+    if not is_utf8(label):
         raise ParamError("label", "a node label must be valid Unicode text (no lone surrogates)")
     if len(label) > 80:
         raise ParamError("label", "a node label is at most 80 characters")
@@ -898,7 +898,7 @@ def _check_new_id(graph: Graph, node_id: Any) -> None:
         raise ValueError(f"node id {node_id!r} is already used")
 
 
-def _is_utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from torchcanvas.graph.catalogue import CATALOGUE
-from torchcanvas.graph.document import BlockDef, Graph, is_valid_node_id, validate_label
+from torchcanvas.graph.document import (
+    BlockDef,
+    Graph,
+    is_utf8,
+    is_valid_node_id,
+    validate_label,
+)
 from torchcanvas.graph.errors import (
     BlockError,
     GraphError,
@@ -356,21 +362,13 @@ def _check_text(data: Any) -> None:
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise InvalidProjectError(_spell((link, repr(k))), "keys must be text")
-                if not _is_utf8(k):
+                if not is_utf8(k):
                     raise InvalidProjectError(_spell((link, k)), "a key is not valid Unicode")
                 stack.append((v, (link, k)))
         elif isinstance(value, list):
             stack.extend((v, (link, i)) for i, v in enumerate(value))
-        elif isinstance(value, str) and not _is_utf8(value):
+        elif isinstance(value, str) and not is_utf8(value):
             raise InvalidProjectError(_spell(link), "text is not valid Unicode (lone surrogate)")
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _spell(link: Any) -> str:

@@ -46,3 +46,15 @@ def no_modal_prompts(monkeypatch):
     monkeypatch.setattr(main_window.MainWindow, "ask_save_changes",
                         lambda self: QMessageBox.StandardButton.Discard)
     monkeypatch.setattr(main_window.MainWindow, "ask_restore", lambda self, saved_at: False)
+
+
+@pytest.fixture
+def doc(qtbot, isolated):
+    """A Document on the digits example (no window)."""
+    from torchcanvas.assets import assets_dir
+    from torchcanvas.graph import load
+    from torchcanvas.gui.document import Document
+
+    document = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
+    yield document
+    document.close()

@@ -8,23 +8,13 @@ from PySide6.QtGui import QColor, QGuiApplication, QTextDocument
 from PySide6.QtTest import QTest
 
 from torchcanvas.codegen.model import generate_model
-from torchcanvas.graph import load
 from torchcanvas.gui.codeview import CodeView, reason_block
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.highlighter import DARK, LIGHT, PythonHighlighter
 from torchcanvas.gui.problems import ProblemsWidget, Row, summary_text
-from torchcanvas.runtime.data import assets_dir
 
 # the offscreen platform warns on every show(); that is not ours to fix
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
-
-
-@pytest.fixture
-def doc(qtbot, monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "data"))
-    document = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
-    yield document
-    document.close()
 
 
 def node_id(doc: Document, label: str) -> str:

@@ -27,14 +27,6 @@ pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
 
 
 @pytest.fixture
-def doc(qtbot, monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "data"))
-    document = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
-    yield document
-    document.close()
-
-
-@pytest.fixture
 def insp(qtbot, doc):
     widget = InspectorWidget(doc)
     qtbot.addWidget(widget)
