@@ -1,0 +1,212 @@
+"""The run panel: Train / Pause / Resume / Stop, the device, the project's training settings
+(edited through the document, so undoable), and progress with speed and time left."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from torchcanvas.graph.settings import SETTINGS
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class RunPanel(QWidget):
+    trainRequested = Signal()
+    pauseRequested = Signal()
+    resumeRequested = Signal()
+    stopRequested = Signal()
+    nodeClicked = Signal(str)
+
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = None
+        self._total_steps = 0
+        self._started_at = 0.0
+        self._fault_node: str | None = None
+
+        self.train_button = QPushButton("▶  Train")
+        self.train_button.setObjectName("trainButton")
+        self.pause_button = QPushButton("❚❚  Pause")
+        self.resume_button = QPushButton("▶  Resume")
+        self.stop_button = QPushButton("■  Stop")
+        self.train_button.clicked.connect(self.trainRequested)
+        self.pause_button.clicked.connect(self.pauseRequested)
+        self.resume_button.clicked.connect(self.resumeRequested)
+        self.stop_button.clicked.connect(self.stopRequested)
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(b)
+
+        self.device = QComboBox()
+        self.device.setEditable(False)
+        self.device.setToolTip(SETTINGS["device"].help)
+        self.device.addItem("auto")
+        self.device.activated.connect(self._device_chosen)
+        self.epochs = QSpinBox(minimum=1, maximum=100_000)
+        self.batch_size = QSpinBox(minimum=1, maximum=1_000_000)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self.val_split = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self._fields = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
+                        "val_split": self.val_split}
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.addRow("device", self.device)
+        for name, box in self._fields.items():
+            box.setToolTip(SETTINGS[name].help)
+            box.setKeyboardTracking(False)  # apply on Enter / focus-out / arrows, not per key
+            box.valueChanged.connect(lambda value, n=name: self._setting_edited(n, value))
+            form.addRow(name.replace("_", " "), box)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.position = QLabel("")
+        self.speed = QLabel("")
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("color: palette(mid);")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.linkActivated.connect(lambda _: self._fault_node
+                                           and self.nodeClicked.emit(self._fault_node))
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(buttons)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.position)
+        layout.addWidget(self.speed)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        self.set_document(doc)
+        self.set_state("idle")
+        QTimer.singleShot(0, self._fill_devices)  # asks torch: after the window is up
+
+    # ------------------------------------------------------------------ document
+    def set_document(self, doc) -> None:
+        if self.doc is not None:
+            self.doc.settingsChanged.disconnect(self._settings_changed)
+        self.doc = doc
+        doc.settingsChanged.connect(self._settings_changed)
+        self._settings_changed("")
+
+    def _settings_changed(self, _name: str) -> None:
+        settings = self.doc.graph.settings
+        for name, box in self._fields.items():
+            if box.value() != settings[name]:
+                box.blockSignals(True)
+                box.setValue(settings[name])
+                box.blockSignals(False)
+        device = settings["device"]
+        if self.device.findText(device) < 0:
+            self.device.addItem(device)
+        self.device.setCurrentText(device)
+
+    def _setting_edited(self, name: str, value) -> None:
+        if not self.doc.set_setting(name, value):
+            self._settings_changed(name)  # refused: show the project's value again
+
+    def _device_chosen(self, _index: int) -> None:
+        if not self.doc.set_setting("device", self.device.currentText()):
+            self._settings_changed("device")
+
+    def _fill_devices(self) -> None:
+        from torchcanvas.runtime.trainer import available_devices
+
+        current = self.doc.graph.settings["device"]
+        self.device.blockSignals(True)
+        self.device.clear()
+        for d in available_devices():
+            self.device.addItem(d)
+        if self.device.findText(current) < 0:
+            self.device.addItem(current)
+        self.device.setCurrentText(current)
+        self.device.blockSignals(False)
+
+    # ------------------------------------------------------------------ run state
+    def set_state(self, state: str) -> None:
+        """idle, starting, running, paused or stopping."""
+        busy = state != "idle"
+        self.train_button.setEnabled(not busy)
+        self.pause_button.setVisible(state != "paused")
+        self.pause_button.setEnabled(state == "running")
+        self.resume_button.setVisible(state == "paused")
+        self.stop_button.setEnabled(state in ("running", "paused", "starting"))
+        if state == "starting":
+            self.progress.setRange(0, 0)  # busy: compiling, loading data
+            self.progress.setFormat("preparing…")
+            self.message.setText("")
+            self.notice.setText("")
+        elif state == "paused":
+            self.progress.setFormat("paused · %p%")
+        elif state == "stopping":
+            self.progress.setFormat("stopping…")
+        elif state == "running":
+            self.progress.setFormat("%p%")
+
+    def run_started(self, event) -> None:
+        self._total_steps = max(1, event.epochs * event.steps_per_epoch)
+        self._started_at = time.monotonic()
+        self._epochs, self._per_epoch = event.epochs, event.steps_per_epoch
+        self.progress.setRange(0, self._total_steps)
+        self.progress.setValue(event.start_epoch * event.steps_per_epoch + event.start_batch)
+        self.position.setText(f"on {event.device} · {event.n_train:,} training samples · "
+                              f"{event.params:,} parameters")
+
+    def steps(self, events: list) -> None:
+        last = events[-1]
+        self.progress.setValue(last.global_step)
+        elapsed = time.monotonic() - self._started_at
+        done = last.global_step - (self.progress.minimum())
+        left = (self._total_steps - last.global_step) * elapsed / max(done, 1)
+        self.position.setText(f"epoch {last.epoch + 1}/{self._epochs} · step {last.step}/"
+                              f"{self._per_epoch} · loss {last.loss:.4g}")
+        self.speed.setText(f"{last.samples_per_s:,.0f} samples/s · {_clock(elapsed)} elapsed · "
+                           f"{_clock(left)} left")
+
+    def run_ended(self, event) -> None:
+        from torchcanvas.runtime.trainer import RunFailed
+
+        self.progress.setRange(0, max(self._total_steps, 1))
+        if isinstance(event, RunFailed):
+            self._fault_node = event.node_id
+            self.progress.setFormat("failed")
+            link = " <a href='#node'>show the node</a>" if event.node_id else ""
+            self.message.setText(f"<span style='color:#dc2626'>{_esc(event.message)}</span>"
+                                 f"{link}")
+            self.message.setTextFormat(Qt.TextFormat.RichText)
+            self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        else:
+            self.progress.setFormat(f"{event.status} · {event.epochs_done} epochs")
+            self.message.setText(f"{event.status} after {event.global_step:,} steps in "
+                                 f"{_clock(event.elapsed)}")
+
+    def graph_edited_during_run(self) -> None:
+        self.notice.setText("The graph changed: edits apply to the next run; this run trains "
+                            "the graph as it was when it started.")
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

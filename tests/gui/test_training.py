@@ -1,0 +1,166 @@
+"""Training from the window: the worker thread, run control, run folders and faults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from torchcanvas.gui.training import TrainingController
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
+
+
+@pytest.fixture
+def runs(isolated, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_RUNS_DIR", str(isolated / "runs"))
+    return isolated / "runs"
+
+
+class Recorder:
+    def __init__(self, controller: TrainingController):
+        self.steps, self.epochs, self.states, self.ended, self.started = [], [], [], [], []
+        controller.stepsArrived.connect(self.steps.extend)
+        controller.epochDone.connect(self.epochs.append)
+        controller.stateChanged.connect(self.states.append)
+        controller.runEnded.connect(self.ended.append)
+        controller.runStarted.connect(self.started.append)
+
+
+def _label(doc, label):
+    return next(n.id for n in doc.graph.nodes() if n.label == label)
+
+
+_LIVE: list[TrainingController] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_runs_at_teardown():
+    """A failing test must not leave a training thread running (Qt aborts on that)."""
+    yield
+    while _LIVE:
+        _LIVE.pop().stop_and_wait()
+
+
+def _controller(qtbot):
+    controller = TrainingController()
+    _LIVE.append(controller)
+    return controller, Recorder(controller)
+
+
+def test_a_run_trains_in_the_background_and_keeps_its_files(qtbot, doc, runs):
+    doc.set_setting("epochs", 2)
+    controller, rec = _controller(qtbot)
+    run_dir = controller.start(doc)
+    assert controller.running and controller.start(doc) is None  # one run at a time
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+    assert rec.ended[0].status == "completed"
+    assert rec.states[0] == "starting" and "running" in rec.states and rec.states[-1] == "idle"
+    assert [e.epoch for e in rec.epochs] == [1, 2]
+    assert [s.global_step for s in rec.steps] == list(range(1, 2 * 45 + 1))
+    assert rec.started[0].task == "classification"
+    assert rec.epochs[-1].metrics["accuracy"] > 0.5
+    for name in ("project.json", "run.json", "metrics.json", "checkpoint.pt", "best.pt",
+                 "weights.pt"):
+        assert (run_dir / name).exists(), name
+    assert run_dir.parent == runs
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and len(metrics["history"]) == 2
+    torch.load(run_dir / "checkpoint.pt", weights_only=True)
+
+
+def test_pause_resume_and_stop(qtbot, doc, runs):
+    doc.set_setting("epochs", 40)
+    doc.set_setting("log_every", 1)
+    controller, rec = _controller(qtbot)
+    run_dir = controller.start(doc)
+    qtbot.waitUntil(lambda: len(rec.steps) > 5, timeout=60_000)
+    controller.pause()
+    qtbot.waitUntil(lambda: controller.state == "paused", timeout=10_000)
+    count = len(rec.steps)
+    qtbot.wait(400)
+    assert len(rec.steps) == count  # nothing moves while paused
+    controller.resume()
+    qtbot.waitUntil(lambda: len(rec.steps) > count + 5, timeout=10_000)
+    controller.stop()
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=30_000)
+    assert rec.ended[0].status == "stopped"
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] * 45 + state["batch"] == rec.ended[0].global_step
+    assert controller.state == "idle"
+
+
+def test_resume_from_a_runs_checkpoint_continues_the_curve(qtbot, doc, runs):
+    doc.set_setting("epochs", 2)
+    full, rec_full = _controller(qtbot)
+    full.start(doc)
+    qtbot.waitUntil(lambda: bool(rec_full.ended), timeout=60_000)
+
+    first, rec_a = _controller(qtbot)
+    doc.set_setting("log_every", 1)
+    run_a = first.start(doc)
+    qtbot.waitUntil(lambda: len(rec_a.steps) >= 30, timeout=60_000)
+    first.stop()
+    qtbot.waitUntil(lambda: bool(rec_a.ended), timeout=30_000)
+    second, rec_b = _controller(qtbot)
+    second.start(doc, resume=run_a / "checkpoint.pt")
+    qtbot.waitUntil(lambda: bool(rec_b.ended), timeout=60_000)
+    joined = [s.loss for s in rec_a.steps] + [s.loss for s in rec_b.steps]
+    assert joined == [s.loss for s in rec_full.steps]
+
+
+def test_a_nan_loss_ends_the_run_with_a_message_on_the_loss(qtbot, isolated, runs):
+    from torchcanvas.assets import assets_dir
+    from torchcanvas.graph import load
+    from torchcanvas.gui.document import Document
+
+    doc = Document(load(assets_dir() / "examples" / "linear_regression.json"))
+    try:
+        opt = next(n.id for n in doc.graph.nodes() if n.kind == "optimizer")
+        doc.set_param(opt, "lr", 1e6)
+        controller, rec = _controller(qtbot)
+        controller.start(doc)
+        qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+        failed = rec.ended[0]
+        assert "learning rate" in failed.message
+        assert failed.node_id == next(n.id for n in doc.graph.nodes() if n.kind == "loss")
+        assert controller.state == "idle"
+    finally:
+        doc.close()
+
+
+def test_a_model_error_at_run_time_names_its_node_and_the_app_goes_on(qtbot, doc, runs):
+    doc.set_param(_label(doc, "classifier"), "out_features", 5)  # targets go up to 9
+    controller, rec = _controller(qtbot)
+    controller.start(doc)
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+    assert rec.ended[0].node_id == _label(doc, "loss1")
+    assert "out of bounds" in rec.ended[0].message
+    doc.undo_stack.undo()  # fix it, train again in the same window
+    doc.set_setting("epochs", 1)
+    rec.ended.clear()
+    controller.start(doc)
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+    assert rec.ended[0].status == "completed"
+
+
+def test_a_graph_that_does_not_compile_fails_before_training(qtbot, doc, runs):
+    fc = _label(doc, "classifier")
+    doc.set_param(fc, "in_features", 100)
+    controller, rec = _controller(qtbot)
+    controller.start(doc)
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+    assert rec.ended[0].node_id == fc and not rec.started
+
+
+def test_edits_during_a_run_apply_to_the_next_run(qtbot, doc, runs):
+    doc.set_setting("epochs", 3)
+    controller, rec = _controller(qtbot)
+    run_dir = controller.start(doc)
+    doc.set_param(_label(doc, "conv1"), "out_channels", 4)  # while it runs
+    qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
+    assert rec.started[0].params == 9930  # the snapshot it started with
+    snapshot = json.loads((run_dir / "project.json").read_text())
+    conv = snapshot["nodes"][_label(doc, "conv1")]
+    assert conv["params"]["out_channels"] == 16
