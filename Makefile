@@ -5,7 +5,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The stamp names this checkout, so a venv shared between clones re-links the package.
 STAMP := $(VENV)/.torchcanvas-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
-EXAMPLE ?= assets/examples/digits_cnn.json
 
 .PHONY: setup run test lint format bench clean
 
@@ -17,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# With no file the app opens the digits CNN example as a new, unsaved project.
 run: $(STAMP)
-	$(BIN)/torchcanvas $(EXAMPLE)
+	$(BIN)/torchcanvas $(FILE)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m ruff check .
