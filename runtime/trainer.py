@@ -64,6 +64,7 @@ class EpochEvent:
     elapsed: float
     is_best: bool
     predictions: Any = None  # (prediction, target) tensors on the CPU, for result views
+    samples: Any = None  # (inputs, predicted, targets) of up to 16 validation images, CPU
 
 
 @dataclass(frozen=True)
@@ -346,11 +347,13 @@ class Trainer:
                 if is_best:
                     self._save(out_dir / "best.pt", model, optimizer, scheduler, state)
                 self._write_metrics(out_dir, state, "running")
-            preds = (prediction.detach().cpu(), target.detach().cpu()) \
-                if opts.keep_predictions else None
+            preds = samples = None
+            if opts.keep_predictions:
+                preds = (prediction.detach().cpu(), target.detach().cpu())
+                samples = self._image_samples(model, val_set, task, logits, device)
             yield EpochEvent(epoch + 1, train_loss, val_loss, values,
                              epoch_lr, time.perf_counter() - start,
-                             is_best, preds)
+                             is_best, preds, samples)
             if self.control.stopped:
                 yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                 return
@@ -377,6 +380,30 @@ class Trainer:
         if node_id is not None and node_id != data.id:
             raise exc
         raise DataError(f"{data.label}: {type(exc).__name__}: {exc}", data.id) from exc
+
+    @torch.no_grad()
+    def _image_samples(self, model, val_set, task: str, logits: bool, device):
+        """Up to 16 validation images with what the model predicts, for the results grid."""
+        if len(val_set) == 0 or len(self.project.model.source.ir.inputs) != 1:
+            return None
+        items = [val_set[i] for i in range(min(16, len(val_set)))]
+        x = torch.stack([torch.as_tensor(item[0]) for item in items])
+        if x.dim() != 4 or x.shape[1] not in (1, 3):
+            return None
+        y = torch.stack([torch.as_tensor(item[1]) for item in items])
+        was_training = model.training
+        model.eval()
+        out = model(x.to(device))
+        model.train(was_training)
+        if not isinstance(out, torch.Tensor):
+            return None
+        if task == "classification" and out.dim() == 2:
+            predicted = out.argmax(1)
+        elif task == "binary":
+            predicted = (out > (0.0 if logits else 0.5)).long().reshape(len(items), -1)[:, 0]
+        else:
+            predicted = out
+        return x.cpu(), predicted.detach().cpu(), y
 
     def _stop(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
               start: float) -> Iterator[Event]:

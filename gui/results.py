@@ -1,0 +1,1108 @@
+"""The results view: what the model gets right and wrong after each validation pass.
+
+Classification (and binary) runs show the confusion matrix (rows: true class, columns: predicted
+class; counts or row-normalised), a sortable per-class table and the headline metrics; regression
+runs show predicted against true values with the y = x line. When the trainer passes a few
+validation images, a grid shows them with their predicted and true labels, wrong ones in red.
+
+Arrays come from the trainer as CPU tensors or numpy arrays; this module needs numpy only and
+never imports torch (tensors convert through ``__array__``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from torchcanvas.gui import theme
+
+CELL_TEXT_MAX_CLASSES = 20  # counts are written in the cells up to this many classes
+MAX_TILES = 16
+MAX_SCATTER_POINTS = 50_000  # beyond this a fixed random subset is drawn (setData ~0.1 s)
+EMPTY_HINT = "Train to see results"
+EMPTY_DETAIL = ("The confusion matrix, per-class scores, predicted-vs-true plots and sample "
+                "predictions appear here after each validation pass.")
+
+# Sequential blues (light: matplotlib's "Blues"; dark: the same hue rising from the panel colour).
+_LIGHT_STOPS = ("#f7fbff", "#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b")
+_DARK_STOPS = ("#2a2e36", "#1d3a5f", "#1f5fa6", "#3d8ee6", "#8cc4ff", "#dcedff")
+_LUTS: dict[bool, list[QColor]] = {}
+
+
+# ---------------------------------------------------------------------------- data helpers
+def to_numpy(value) -> np.ndarray | None:
+    """A numpy array from a tensor (any device, any dtype), an array or a nested list."""
+    if value is None:
+        return None
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach()
+        if getattr(value, "device", None) is not None and str(value.device) != "cpu":
+            value = value.cpu()
+        try:
+            return np.asarray(value)
+        except (TypeError, RuntimeError):  # bfloat16 and other dtypes numpy lacks
+            return np.asarray(value.float())
+    return np.asarray(value)
+
+
+def class_names(task: str, classes: Sequence[str] | None, k: int) -> list[str]:
+    """``k`` display names: ``classes`` where given, else the class indices."""
+    if task == "binary" and not classes:
+        classes = ["0", "1"]
+    names = [str(c) for c in (classes or [])][:k]
+    return names + [str(i) for i in range(len(names), k)]
+
+
+def predicted_labels(task: str, prediction: np.ndarray) -> np.ndarray:
+    """Class labels from logits/probabilities [N, C, ...] or labels [N, ...] (flattened)."""
+    p = np.asarray(prediction)
+    if task == "classification":
+        if p.ndim >= 2 and p.shape[1] > 1:
+            return np.moveaxis(p, 1, -1).reshape(-1, p.shape[1]).argmax(1)
+        return p.reshape(-1).astype(np.int64)
+    p = p.reshape(-1)
+    if p.dtype.kind == "f":  # binary outputs: probabilities in [0, 1], else logits
+        finite = p[np.isfinite(p)]
+        threshold = 0.5 if finite.size and finite.min() >= 0 and finite.max() <= 1 else 0.0
+        return (p > threshold).astype(np.int64)
+    return p.astype(np.int64)
+
+
+def confusion_matrix(task: str, prediction, target, k: int | None = None) -> np.ndarray:
+    """Counts [k, k], rows true, columns predicted; targets outside 0..k-1 are ignored."""
+    predicted = predicted_labels(task, to_numpy(prediction))
+    true = to_numpy(target).reshape(-1).astype(np.int64)
+    if k is None:
+        k = 2 if task == "binary" else int(max(predicted.max(initial=-1),
+                                                true.max(initial=-1)) + 1)
+        p = to_numpy(prediction)
+        if task == "classification" and p.ndim >= 2 and p.shape[1] > 1:
+            k = max(k, p.shape[1])
+    if predicted.size != true.size or k <= 0:
+        return np.zeros((max(k, 0), max(k, 0)), dtype=np.int64)
+    valid = (true >= 0) & (true < k)
+    flat = true[valid] * k + np.clip(predicted[valid], 0, k - 1)
+    return np.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+def row_normalised(counts: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the recall view); all-zero rows stay zero."""
+    counts = np.asarray(counts, dtype=np.float64)
+    sums = counts.sum(1, keepdims=True)
+    return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+
+
+def _per_class_from_matrix(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cm = cm.astype(np.float64)
+    tp = np.diag(cm)
+    predicted, true = cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    return precision, recall
+
+
+def _lut(dark: bool) -> list[QColor]:
+    if dark not in _LUTS:
+        stops = [QColor(c) for c in (_DARK_STOPS if dark else _LIGHT_STOPS)]
+        lut = []
+        for i in range(256):
+            t = i / 255 * (len(stops) - 1)
+            j = min(int(t), len(stops) - 2)
+            f = t - j
+            a, b = stops[j], stops[j + 1]
+            lut.append(QColor(round(a.red() + (b.red() - a.red()) * f),
+                              round(a.green() + (b.green() - a.green()) * f),
+                              round(a.blue() + (b.blue() - a.blue()) * f)))
+        _LUTS[dark] = lut
+    return _LUTS[dark]
+
+
+def _readable_on(color: QColor) -> QColor:
+    lum = 0.299 * color.red() + 0.587 * color.green() + 0.114 * color.blue()
+    return QColor("#ffffff") if lum < 150 else QColor("#1f2328")
+
+
+def _number(value) -> float | None:
+    """A metric as a float: Python, numpy or 0-d tensor numbers; None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value) if np.ndim(to_numpy(value)) == 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def fmt_quantity(value: float | None) -> str:
+    """A regression error or value for people: 0.2531, 36,310, 1.2e-05."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    a = abs(value)
+    if a >= 1e4:
+        return f"{value:,.0f}" if a < 1e12 else f"{value:.3e}"
+    if a and a < 1e-3:
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def _fmt_value(value) -> str:
+    """A regression value (scalar or small vector) for a caption."""
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    if v.size == 1:
+        return f"{v[0]:.3g}"
+    shown = ", ".join(f"{x:.3g}" for x in v[:2])
+    return f"[{shown}{', …' if v.size > 2 else ''}]"
+
+
+def image_to_qimage(image: np.ndarray) -> QImage:
+    """[C, H, W] (C 1 or 3), any value range, normalised to 0..255 per image."""
+    img = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(img)
+    lo, hi = (float(img[finite].min()), float(img[finite].max())) if finite.any() else (0, 0)
+    img = np.where(finite, img, lo)  # NaN and inf show as the darkest value
+    img = (img - lo) * (255.0 / (hi - lo)) if hi - lo > 1e-12 else np.zeros_like(img)
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    c, h, w = img.shape
+    if c == 1:
+        data = np.ascontiguousarray(img[0])
+        return QImage(data.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).copy()
+    data = np.ascontiguousarray(img.transpose(1, 2, 0))
+    return QImage(data.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+# ---------------------------------------------------------------------------- confusion matrix
+class ConfusionMatrixWidget(QWidget):
+    """The confusion matrix painted as square cells, class names on both axes."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._counts = np.zeros((0, 0), dtype=np.int64)
+        self._image = np.zeros((0, 0))
+        self._names: list[str] = []
+        self._normalise = False
+        self._hover: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ data
+    def set_matrix(self, counts: np.ndarray, names: list[str]) -> None:
+        self._counts = np.asarray(counts, dtype=np.int64)
+        self._names = list(names)
+        self._hover = None
+        self._refresh()
+
+    def set_normalise(self, on: bool) -> None:
+        self._normalise = bool(on)
+        self._refresh()
+
+    def image(self) -> np.ndarray:
+        return self._image
+
+    def _refresh(self) -> None:
+        self._image = row_normalised(self._counts) if self._normalise else self._counts.copy()
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 380)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(180, 160)
+
+    # ------------------------------------------------------------------ geometry
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(11)
+        return font
+
+    def _layout(self):
+        """Cell size, matrix origin, elided names, whether column names are rotated."""
+        k = len(self._counts)
+        fm = QFontMetrics(self._label_font())
+        fh = fm.height()
+        max_label = 110
+        names = [fm.elidedText(n, Qt.TextElideMode.ElideMiddle, max_label) for n in self._names]
+        widths = [fm.horizontalAdvance(n) for n in names] or [0]
+        row_w = max(widths) + 8
+        margin = 8
+        title_w = fh + 6  # "true", rotated, left of the row names
+        left = margin + title_w + row_w
+        w, h = self.width(), self.height()
+
+        def cell_for(col_h: float) -> float:
+            avail_w = w - left - margin
+            avail_h = h - margin - col_h - (fh + 6) - margin  # column names, "predicted"
+            return max(2.0, min(avail_w, avail_h) / max(k, 1))
+
+        cell = cell_for(fh + 6)
+        step = max(1, math.ceil((fh + 2) / cell))  # label every step-th class when crowded
+        rotated = max(widths) + 6 > cell * step
+        col_h = fh + 6
+        if rotated:
+            col_h = (max(widths) + fh) * 0.7072 + 8
+            cell = cell_for(col_h)
+            step = max(1, math.ceil((fh + 2) / cell))
+            # the first column's name runs left, under the row names: leave it room
+            left = max(left, margin + (widths[0] + 4) * 0.7072 - cell / 2)
+            cell = min(cell, max(2.0, (w - left - margin) / max(k, 1)))
+        side = cell * k
+        x0 = left + max(0.0, (w - left - margin - side) / 2)
+        y0 = margin
+        return cell, x0, y0, names, rotated, col_h, step, row_w
+
+    def _cell_at(self, pos: QPointF) -> tuple[int, int] | None:
+        k = len(self._counts)
+        if not k:
+            return None
+        cell, x0, y0, *_ = self._layout()
+        col = math.floor((pos.x() - x0) / cell)
+        row = math.floor((pos.y() - y0) / cell)
+        if 0 <= row < k and 0 <= col < k:
+            return row, col
+        return None
+
+    # ------------------------------------------------------------------ painting
+    def _cell_text(self, value) -> str:
+        if not self._normalise:
+            return str(int(value))
+        if value == 0:
+            return "0"
+        if value < 0.005:
+            return "<1%"
+        return f"{value * 100:.0f}%"
+
+    def paintEvent(self, event) -> None:
+        k = len(self._counts)
+        if not k:
+            return
+        painter = QPainter(self)
+        try:
+            self._paint(painter, k)
+        finally:
+            painter.end()
+
+    def _paint(self, painter: QPainter, k: int) -> None:
+        pal = self.palette()
+        text_color = pal.color(pal.ColorRole.WindowText)
+        muted = QColor(text_color)
+        muted.setAlpha(150)
+        cell, x0, y0, names, rotated, col_h, step, row_w = self._layout()
+        side = cell * k
+        lut = _lut(theme.is_dark())
+        image = self._image.astype(np.float64)
+        top = float(image.max()) if image.size else 0.0
+        scale = 1.0 if self._normalise else (1.0 / top if top > 0 else 0.0)
+
+        # cells
+        for i in range(k):
+            for j in range(k):
+                v = image[i, j]
+                t = 0.0 if v <= 0 else max(0.1, min(1.0, v * scale))
+                painter.fillRect(QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
+                                 lut[round(t * 255)])
+        if cell >= 6:  # thin gaps between cells, in the panel colour
+            painter.setPen(QPen(pal.color(pal.ColorRole.Window), 1))
+            for i in range(1, k):
+                painter.drawLine(QPointF(x0, y0 + i * cell), QPointF(x0 + side, y0 + i * cell))
+                painter.drawLine(QPointF(x0 + i * cell, y0), QPointF(x0 + i * cell, y0 + side))
+        painter.setPen(QPen(pal.color(pal.ColorRole.Mid), 1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(x0, y0, side, side))
+
+        # numbers in the cells
+        if k <= CELL_TEXT_MAX_CLASSES:
+            texts = [[self._cell_text(image[i, j]) for j in range(k)] for i in range(k)]
+            widest = max(texts, key=lambda row: max(len(t) for t in row))
+            font = QFont(self.font())
+            size = max(7, min(14, int(cell * 0.36)))
+            while size >= 7:
+                font.setPixelSize(size)
+                fm = QFontMetrics(font)
+                if max(fm.horizontalAdvance(t) for t in widest) <= cell - 3 \
+                        and fm.height() <= cell:
+                    break
+                size -= 1
+            if size >= 7:
+                painter.setFont(font)
+                for i in range(k):
+                    for j in range(k):
+                        v = image[i, j]
+                        t = 0.0 if v <= 0 else max(0.1, min(1.0, v * scale))
+                        color = _readable_on(lut[round(t * 255)])
+                        if v <= 0:
+                            color.setAlpha(110)
+                        if i == j and v > 0:
+                            font.setBold(True)
+                        painter.setFont(font)
+                        font.setBold(False)
+                        painter.setPen(color)
+                        painter.drawText(QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
+                                         Qt.AlignmentFlag.AlignCenter, texts[i][j])
+
+        # hovered cell
+        if self._hover is not None:
+            i, j = self._hover
+            painter.setPen(QPen(QColor("#f59e0b"), 2))
+            painter.drawRect(QRectF(x0 + j * cell + 1, y0 + i * cell + 1, cell - 2, cell - 2))
+
+        # class names
+        label_font = self._label_font()
+        painter.setFont(label_font)
+        fm = QFontMetrics(label_font)
+        fh = fm.height()
+        painter.setPen(text_color)
+        for i in range(0, k, step):
+            painter.drawText(QRectF(x0 - 200 - 6, y0 + i * cell + cell / 2 - fh / 2, 200, fh),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             names[i])
+        base_y = y0 + side + 4
+        for j in range(0, k, step):
+            cx = x0 + j * cell + cell / 2
+            if rotated:
+                painter.save()
+                painter.translate(cx + fh * 0.35, base_y + fh * 0.35)
+                painter.rotate(-45)
+                tw = fm.horizontalAdvance(names[j])
+                painter.drawText(QRectF(-tw - 2, -fh / 2, tw + 2, fh),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                                 names[j])
+                painter.restore()
+            else:
+                painter.drawText(QRectF(cx - 100, base_y, 200, fh),
+                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 names[j])
+
+        # axis titles
+        title_font = QFont(label_font)
+        title_font.setBold(True)
+        painter.setFont(title_font)
+        painter.setPen(muted)
+        painter.drawText(QRectF(x0, base_y + col_h - 4, side, fh + 4),
+                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, "predicted")
+        painter.save()
+        painter.translate(x0 - row_w - 4 - fh / 2, y0 + side / 2)
+        painter.rotate(-90)
+        painter.drawText(QRectF(-side / 2, -fh / 2, side, fh), Qt.AlignmentFlag.AlignCenter,
+                         "true")
+        painter.restore()
+
+    # ------------------------------------------------------------------ interaction
+    def _describe(self, row: int, col: int) -> str:
+        count = int(self._counts[row, col])
+        total = int(self._counts[row].sum())
+        share = f" ({count / total:.1%} of true {self._names[row]})" if total else ""
+        return (f"true: {self._names[row]}\npredicted: {self._names[col]}\n"
+                f"count: {count}{share}")
+
+    def mouseMoveEvent(self, event) -> None:
+        hit = self._cell_at(event.position())
+        if hit != self._hover:
+            self._hover = hit
+            self.update()
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.update()
+        super().leaveEvent(event)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            hit = self._cell_at(QPointF(event.pos()))
+            if hit is None:
+                QToolTip.hideText()
+                event.ignore()
+            else:
+                QToolTip.showText(event.globalPos(), self._describe(*hit), self)
+            return True
+        return super().event(event)
+
+
+# ---------------------------------------------------------------------------- per-class table
+class _SortItem(QTableWidgetItem):
+    """A cell that sorts by its UserRole value (numbers as numbers, classes by index)."""
+
+    def __lt__(self, other) -> bool:
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if a is None or b is None:
+            return super().__lt__(other)
+        return a < b
+
+
+class PerClassTable(QTableWidget):
+    COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(self.COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # class_…_name_7 stays distinct
+        header = self.horizontalHeader()
+        # the numbers fit their contents, the class column gets the rest (_fit_class_column)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        for col in range(1, len(self.COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setDefaultSectionSize(72)  # before stretching: the last column's floor
+        header.setStretchLastSection(True)
+        self.verticalHeader().setDefaultSectionSize(22)
+        self.setSortingEnabled(True)
+        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    def set_rows(self, rows: list[tuple[str, float, float, int]]) -> None:
+        section = self.horizontalHeader().sortIndicatorSection()
+        order = self.horizontalHeader().sortIndicatorOrder()
+        self.setSortingEnabled(False)
+        self.setRowCount(len(rows))
+        weak = theme.current().error
+        align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for r, (name, precision, recall, support) in enumerate(rows):
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+            item = _SortItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, r)
+            item.setToolTip(name)
+            self.setItem(r, 0, item)
+            for c, value in enumerate((precision, recall, f1), start=1):
+                cell = _SortItem(f"{value:.3f}")
+                cell.setData(Qt.ItemDataRole.UserRole, float(value))
+                cell.setTextAlignment(align)
+                if support and value < 0.5:
+                    cell.setForeground(weak)
+                self.setItem(r, c, cell)
+            cell = _SortItem(f"{support:,}")
+            cell.setData(Qt.ItemDataRole.UserRole, int(support))
+            cell.setTextAlignment(align)
+            self.setItem(r, 4, cell)
+        self.setSortingEnabled(True)
+        self.sortByColumn(section, order)
+        self._fit_class_column()
+
+    def _fit_class_column(self) -> None:
+        """The class column takes the room the numbers leave (at least 60 px, names elided in
+        the middle); a Stretch section would stay wide when the panel narrows."""
+        header = self.horizontalHeader()
+        last = len(self.COLUMNS) - 1
+        numbers = sum(max(self.sizeHintForColumn(c), header.sectionSizeHint(c))
+                      for c in range(1, last))
+        numbers += max(self.sizeHintForColumn(last), header.sectionSizeHint(last),
+                       header.defaultSectionSize())  # the stretched last column's floor
+        room = self.viewport().width() - numbers
+        self.setColumnWidth(0, max(60, room))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_class_column()
+
+
+# ---------------------------------------------------------------------------- sample grid
+class SampleGrid(QWidget):
+    """Up to 16 validation images with "pred: X / true: Y" captions; wrong ones in red."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._images: list[QImage] = []
+        self._captions: list[tuple[str, str]] = []  # (predicted, true)
+        self._wrong: list[bool] = []
+
+    def set_samples(self, images: list[QImage], captions: list[tuple[str, str]],
+                    wrong: list[bool]) -> None:
+        self._images, self._captions, self._wrong = images, captions, wrong
+        self.updateGeometry()
+        self.update()
+
+    def count(self) -> int:
+        return len(self._images)
+
+    def captions(self) -> list[str]:
+        return [f"pred: {p} / true: {t}" for p, t in self._captions]
+
+    def wrong(self) -> list[bool]:
+        return list(self._wrong)
+
+    def _font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(11)
+        return font
+
+    def _caption_font(self, bold: bool) -> QFont:
+        font = self._font()
+        font.setBold(bold)
+        return font
+
+    def sizeHint(self) -> QSize:
+        n = len(self._images)
+        cols = max(1, min(4, n))
+        rows = max(1, math.ceil(n / cols))
+        return QSize(cols * 104 + 8, rows * 124 + 8)
+
+    def minimumSizeHint(self) -> QSize:
+        fh = QFontMetrics(self._font()).height()
+        return QSize(4 * 40 + 8, 2 * (24 + 2 * fh) + 8)
+
+    @staticmethod
+    def caption_lines(pred: str, true: str, style: str) -> list[str]:
+        if style == "one":
+            return [f"pred: {pred} / true: {true}"]
+        if style == "two":
+            return [f"pred: {pred}", f"true: {true}"]
+        return [f"{pred} / {true}"]  # compact: predicted / true, the tooltip says which
+
+    def _tiles(self):
+        """(image rect, caption rect) per tile, and the caption style: "one" line, "two" lines
+        or "compact" ("3 / 5").
+
+        Tries every column count and keeps the one giving the largest images, whole captions
+        preferred: a tall box gets 4 × 4, a wide one 8 × 2."""
+        n = len(self._images)
+        if not n:
+            return [], "one"
+        fm = QFontMetrics(self._caption_font(True))  # bold (wrong) is the widest
+        fh = fm.height()
+        pad = 6
+        need = {style: max(fm.horizontalAdvance(line) for p, t in self._captions
+                           for line in self.caption_lines(p, t, style))
+                for style in ("one", "two", "compact")}
+        best = None
+        for cols in range(1, n + 1):
+            rows = math.ceil(n / cols)
+            tile_w = (self.width() - pad * (cols + 1)) / cols
+            style, worth = next(((s, w) for s, w in (("one", 1.0), ("two", 1.0),
+                                                      ("compact", 0.9))
+                                 if need[s] <= tile_w), ("two", 0.6))  # else elided
+            cap_h = fh * (2 if style == "two" else 1) + 2
+            side = min(tile_w, (self.height() - pad * (rows + 1)) / rows - cap_h - 2)
+            if best is None or side * worth > best[0] + 0.5:
+                best = (side * worth, (side, cols, tile_w, style, cap_h))
+        side, cols, tile_w, style, cap_h = best[1]
+        side = max(8.0, side)
+        col_w = min(tile_w, max(side, need[style]) + pad)
+        x_start = (self.width() - cols * col_w - (cols - 1) * pad) / 2
+        rects = []
+        for idx in range(n):
+            r, c = divmod(idx, cols)
+            x = x_start + c * (col_w + pad)
+            y = pad + r * (side + 2 + cap_h + pad)
+            img = self._images[idx]
+            aspect = img.width() / max(1, img.height())
+            iw, ih = (side, side / aspect) if aspect >= 1 else (side * aspect, side)
+            rects.append((QRectF(x + (col_w - iw) / 2, y + (side - ih) / 2, iw, ih),
+                          QRectF(x, y + side + 2, col_w, cap_h)))
+        return rects, style
+
+    def paintEvent(self, event) -> None:
+        if not self._images:
+            return
+        painter = QPainter(self)
+        try:
+            self._paint(painter)
+        finally:
+            painter.end()
+
+    def _paint(self, painter: QPainter) -> None:
+        pal = self.palette()
+        text = pal.color(pal.ColorRole.WindowText)
+        red = theme.current().error
+        rects, style = self._tiles()
+        for idx, (img_rect, cap_rect) in enumerate(rects):
+            image = self._images[idx]
+            # enlarge small images pixel by pixel; shrink large ones smoothly
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                                  img_rect.width() < image.width())
+            painter.drawImage(img_rect, image)
+            wrong = self._wrong[idx] if idx < len(self._wrong) else False
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            if wrong:
+                painter.setPen(QPen(red, 2))
+                painter.drawRect(img_rect.adjusted(-1, -1, 1, 1))
+            else:
+                painter.setPen(QPen(pal.color(pal.ColorRole.Mid), 1))
+                painter.drawRect(img_rect.adjusted(-0.5, -0.5, 0.5, 0.5))
+            font = self._caption_font(wrong)
+            fm = QFontMetrics(font)
+            painter.setFont(font)
+            painter.setPen(red if wrong else text)
+            pred, true = self._captions[idx]
+            width = int(cap_rect.width())
+            for li, line in enumerate(self.caption_lines(pred, true, style)):
+                shown = fm.elidedText(line, Qt.TextElideMode.ElideRight, width)
+                painter.drawText(QRectF(cap_rect.x(), cap_rect.y() + li * fm.height(),
+                                        cap_rect.width(), fm.height()),
+                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 shown)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            rects, _ = self._tiles()
+            pos = QPointF(event.pos())
+            for idx, (img_rect, cap_rect) in enumerate(rects):
+                if img_rect.united(cap_rect).contains(pos):
+                    tip = self.captions()[idx] + ("  (wrong)" if self._wrong[idx] else "")
+                    QToolTip.showText(event.globalPos(), tip, self)
+                    return True
+            QToolTip.hideText()
+            event.ignore()
+            return True
+        return super().event(event)
+
+
+# ---------------------------------------------------------------------------- headline
+class _MetricCard(QFrame):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(0)
+        self.caption = QLabel()
+        self.value = QLabel()
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.45)
+        font.setBold(True)
+        self.value.setFont(font)
+        small = QFont(self.caption.font())
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.caption.setFont(small)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.value)
+
+    def set_muted(self, color: QColor) -> None:
+        pal = self.caption.palette()
+        pal.setColor(pal.ColorRole.WindowText, color)
+        self.caption.setPalette(pal)
+
+    def set(self, caption: str, value: str, tip: str = "") -> None:
+        self.caption.setText(caption)
+        self.value.setText(value)
+        self.setToolTip(tip)
+
+
+# ---------------------------------------------------------------------------- the view
+class ResultsView(QWidget):
+    """Validation results of the latest epoch; ``show_epoch`` after each validation pass."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._mode = "empty"
+        self._counts = np.zeros((0, 0), dtype=np.int64)
+        self._rows: list[tuple[str, float, float, int]] = []
+        self._scatter = (np.zeros(0), np.zeros(0))
+        self._side_key: tuple[int, bool] | None = None
+        self._point_alpha = 110
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+
+        # headline metrics, sample count, normalise
+        self._header = QWidget()
+        header = QHBoxLayout(self._header)
+        header.setContentsMargins(0, 0, 0, 0)
+        header.setSpacing(6)
+        self._cards = [_MetricCard() for _ in range(4)]
+        for card in self._cards:
+            header.addWidget(card)
+        header.addStretch(1)
+        self._info = QLabel()
+        self._info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        header.addWidget(self._info)
+        self.normalise = QCheckBox("normalise")
+        self.normalise.setToolTip("Divide each row by its number of samples: the diagonal is "
+                                  "then each class's recall")
+        self.normalise.toggled.connect(self._normalise_toggled)
+        header.addWidget(self.normalise)
+        outer.addWidget(self._header)
+
+        self._pages = QStackedWidget()
+        outer.addWidget(self._pages, 1)
+
+        # empty page
+        empty = QWidget()
+        el = QVBoxLayout(empty)
+        el.addStretch(1)
+        self._hint = QLabel(EMPTY_HINT)
+        hint_font = QFont(self._hint.font())
+        hint_font.setPointSizeF(hint_font.pointSizeF() * 1.5)
+        self._hint.setFont(hint_font)
+        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._detail = QLabel(EMPTY_DETAIL)
+        self._detail.setWordWrap(True)
+        self._detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        el.setContentsMargins(40, 0, 40, 0)
+        el.addWidget(self._hint)
+        el.addWidget(self._detail)
+        el.addStretch(1)
+        self._pages.addWidget(empty)
+
+        # results page: [matrix | scatter] beside [per-class table / samples]
+        self._split = QSplitter(Qt.Orientation.Horizontal)
+        self._split.setChildrenCollapsible(False)
+        self._main = QStackedWidget()
+        self.matrix = ConfusionMatrixWidget()
+        self._main.addWidget(self.matrix)
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumSize(200, 160)
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "true")
+        item.setLabel("left", "predicted")
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setMenuEnabled(False)
+        self._points = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, symbol="o",
+                                          antialias=False)
+        self._reference = pg.PlotDataItem([], [])
+        self._reference.setZValue(10)  # over the cloud of points
+        item.addItem(self._points)
+        item.addItem(self._reference)
+        self._main.addWidget(self.plot)
+        self._split.addWidget(self._main)
+
+        self._side = QSplitter(Qt.Orientation.Vertical)
+        self._side.setChildrenCollapsible(False)
+        self.table = PerClassTable()
+        self._side.addWidget(self.table)
+        self._samples_box = QWidget()
+        sl = QVBoxLayout(self._samples_box)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.setSpacing(2)
+        self._samples_title = QLabel("Validation samples")
+        bold = QFont(self._samples_title.font())
+        bold.setBold(True)
+        self._samples_title.setFont(bold)
+        sl.addWidget(self._samples_title)
+        self.samples = SampleGrid()
+        sl.addWidget(self.samples, 1)
+        self._side.addWidget(self._samples_box)
+        self._split.addWidget(self._side)
+        self._split.setStretchFactor(0, 3)
+        self._split.setStretchFactor(1, 2)
+        self._split.setSizes([580, 420])  # proportions until the user drags the handle
+        self.table.setMinimumWidth(220)
+        self._pages.addWidget(self._split)
+
+        self._apply_theme()
+        self.clear()
+
+    # ------------------------------------------------------------------ public API
+    def mode(self) -> str:
+        return self._mode
+
+    def confusion_image(self) -> np.ndarray:
+        """The matrix shown: counts, or fractions of each row when "normalise" is checked."""
+        return self.matrix.image()
+
+    def per_class_rows(self) -> list[tuple[str, float, float, int]]:
+        """(class name, precision, recall, support) in class order."""
+        return list(self._rows)
+
+    def scatter_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true, predicted) as plotted."""
+        return self._scatter
+
+    def image_tiles(self) -> int:
+        return self.samples.count()
+
+    def tile_captions(self) -> list[str]:
+        return self.samples.captions()
+
+    def wrong_tiles(self) -> list[bool]:
+        return self.samples.wrong()
+
+    def headline(self) -> dict[str, str]:
+        return {c.caption.text(): c.value.text() for c in self._cards if not c.isHidden()}
+
+    def hint(self) -> str:
+        return self._hint.text()
+
+    def clear(self) -> None:
+        self._show_empty(EMPTY_HINT, EMPTY_DETAIL)
+
+    def show_epoch(self, task: str, classes: list[str] | None, metrics: dict,
+                   predictions=None, samples=None) -> None:
+        """Show one validation pass. ``predictions``: (prediction, target) for the whole
+        validation set; ``samples``: (inputs, predicted, targets) for a few of its inputs."""
+        metrics = dict(metrics or {})
+        if task in ("classification", "binary"):
+            names = self._show_classification(task, classes, metrics, predictions)
+        elif task == "regression":
+            names = self._show_regression(metrics, predictions)
+        else:
+            self._show_empty("No result view for this task",
+                             f"Task {task!r} has no confusion matrix or scatter plot; the "
+                             "loss curves show how it trains.")
+            return
+        if names is None:
+            return
+        self._show_samples(task, names, samples)
+
+    # ------------------------------------------------------------------ modes
+    def _show_empty(self, hint: str, detail: str) -> None:
+        self._mode = "empty"
+        self._counts = np.zeros((0, 0), dtype=np.int64)
+        self._rows = []
+        self._scatter = (np.zeros(0), np.zeros(0))
+        self.matrix.set_matrix(self._counts, [])
+        self.table.set_rows([])
+        self._points.clear()
+        self._reference.setData([], [])
+        self.samples.set_samples([], [], [])
+        self._hint.setText(hint)
+        self._detail.setText(detail)
+        self._header.hide()
+        self._pages.setCurrentIndex(0)
+
+    def _set_cards(self, items: list[tuple[str, str, str]]) -> None:
+        for card, entry in zip(self._cards, items + [None] * len(self._cards), strict=False):
+            card.setVisible(entry is not None)
+            if entry is not None:
+                card.set(*entry)
+
+    def _show_classification(self, task: str, classes, metrics: dict, predictions
+                             ) -> list[str] | None:
+        cm = metrics.get("confusion_matrix")
+        cm = to_numpy(cm) if cm is not None else None
+        if cm is None or cm.ndim != 2 or cm.shape[0] != cm.shape[1] or not cm.size:
+            cm = None
+            if predictions is not None:
+                pred, target = (to_numpy(a) for a in predictions)
+                if target is not None and target.size:
+                    k = len(classes) if classes else None
+                    cm = confusion_matrix(task, pred, target, k)
+        if cm is None or not cm.size:
+            self._show_empty("No validation results",
+                             "The validation set is empty, so there is nothing to score yet.")
+            return None
+        cm = np.rint(cm).astype(np.int64)
+        k = len(cm)
+        names = class_names(task, classes, k)
+        precision, recall = _per_class_from_matrix(cm)
+        given_p, given_r = metrics.get("per_class_precision"), metrics.get("per_class_recall")
+        if given_p is not None and len(given_p) == k:
+            precision = np.asarray(given_p, dtype=np.float64)
+        if given_r is not None and len(given_r) == k:
+            recall = np.asarray(given_r, dtype=np.float64)
+        support = cm.sum(1)
+        self._counts = cm
+        self._rows = [(names[i], float(precision[i]), float(recall[i]), int(support[i]))
+                      for i in range(k)]
+
+        n = int(cm.sum())
+        present = support > 0
+        f1 = np.divide(2 * precision * recall, precision + recall,
+                       out=np.zeros_like(precision), where=(precision + recall) > 0)
+
+        def headline(key: str, fallback: float) -> float:
+            value = _number(metrics.get(key))
+            return fallback if value is None else value
+
+        macro = (lambda a: float(a[present].mean())) if present.any() else (lambda a: 0.0)
+        accuracy = headline("accuracy", float(np.trace(cm) / n) if n else 0.0)
+        self._set_cards([
+            ("Accuracy", f"{accuracy:.1%}" if math.isfinite(accuracy) else "–",
+             f"{int(np.trace(cm)):,} of {n:,} validation samples right"),
+            ("Precision", _fmt(headline("precision", macro(precision))),
+             "macro average over the classes present"),
+            ("Recall", _fmt(headline("recall", macro(recall))),
+             "macro average over the classes present"),
+            ("F1", _fmt(headline("f1", macro(f1))), "macro average over the classes present"),
+        ])
+        self._info.setText(f"{n:,} validation samples · {k} classes")
+        self.normalise.show()
+        self.matrix.set_matrix(cm, names)
+        self.matrix.set_normalise(self.normalise.isChecked())
+        self.table.set_rows(self._rows)
+        self.table.show()
+        self._scatter = (np.zeros(0), np.zeros(0))
+        self._points.clear()
+        self._reference.setData([], [])
+        self._main.setCurrentWidget(self.matrix)
+        self._mode = "classification"
+        self._header.show()
+        self._pages.setCurrentIndex(1)
+        return names
+
+    def _show_regression(self, metrics: dict, predictions) -> list[str] | None:
+        true = pred = np.zeros(0)
+        if predictions is not None:
+            p, t = (to_numpy(a) for a in predictions)
+            if p is not None and t is not None and p.size == t.size:
+                true = t.reshape(-1).astype(np.float64)
+                pred = p.reshape(-1).astype(np.float64)
+                finite = np.isfinite(true) & np.isfinite(pred)
+                if not finite.all():
+                    true, pred = true[finite], pred[finite]
+        if not true.size and not metrics:
+            self._show_empty("No validation results",
+                             "The validation set is empty, so there is nothing to score yet.")
+            return None
+
+        def metric(key: str, fallback) -> float:
+            value = _number(metrics.get(key))
+            return fallback() if value is None else value
+
+        err = pred - true
+        mae = metric("mae", lambda: float(np.abs(err).mean()) if err.size else math.nan)
+        mse = metric("mse", lambda: float((err ** 2).mean()) if err.size else math.nan)
+        var = float(true.var()) if true.size else 0.0
+        r2 = metric("r2", lambda: 1 - mse / var if var > 0 else 0.0)
+        n = len(true)
+        self._set_cards([
+            ("MAE", fmt_quantity(mae), "mean absolute error"),
+            ("RMSE", fmt_quantity(math.sqrt(mse)) if math.isfinite(mse) and mse >= 0 else "–",
+             "root mean squared error"),
+            ("R²", _fmt(r2), "coefficient of determination: 1 is perfect, 0 is the mean"),
+        ])
+        self._info.setText(f"{n:,} validation values")
+        self.normalise.hide()
+        self._counts = np.zeros((0, 0), dtype=np.int64)
+        self._rows = []
+        self.matrix.set_matrix(self._counts, [])
+        self.table.set_rows([])
+        self.table.hide()
+
+        shown_true, shown_pred = true, pred
+        if n > MAX_SCATTER_POINTS:
+            pick = np.random.default_rng(0).choice(n, MAX_SCATTER_POINTS, replace=False)
+            pick.sort()
+            shown_true, shown_pred = true[pick], pred[pick]
+        self._scatter = (shown_true, shown_pred)
+        # few points: larger and more opaque; many: small and see-through (one brush for all)
+        size, alpha = (7, 200) if len(shown_true) < 1_000 else \
+            (5, 150) if len(shown_true) < 10_000 else (4, 110)
+        self._point_alpha = alpha
+        self._points.setData(x=shown_true, y=shown_pred, size=size,
+                             brush=pg.mkBrush(self._point_color(alpha)))
+        if n:
+            lo = float(min(true.min(), pred.min()))
+            hi = float(max(true.max(), pred.max()))
+            if hi - lo < 1e-12:
+                lo, hi = lo - 1.0, hi + 1.0
+            self._reference.setData([lo, hi], [lo, hi])
+            pad = (hi - lo) * 0.04
+            self.plot.getPlotItem().setRange(xRange=(lo - pad, hi + pad),
+                                             yRange=(lo - pad, hi + pad), padding=0)
+        else:
+            self._reference.setData([], [])
+        finite = math.isfinite(mae) and math.isfinite(r2)
+        title = f"MAE {fmt_quantity(mae)} · R² {r2:.3f}" if finite else "predicted vs true"
+        self.plot.getPlotItem().setTitle(title)
+        self._main.setCurrentWidget(self.plot)
+        self._mode = "regression"
+        self._header.show()
+        self._pages.setCurrentIndex(1)
+        return []
+
+    def _show_samples(self, task: str, names: list[str], samples) -> None:
+        images, captions, wrong = [], [], []
+        if samples is not None and len(samples) == 3:
+            inputs, predicted, targets = (to_numpy(a) for a in samples)
+            if inputs is not None and inputs.ndim == 4 and inputs.shape[1] in (1, 3) \
+                    and predicted is not None and targets is not None:
+                n = min(MAX_TILES, len(inputs), len(predicted), len(targets))
+                images = [image_to_qimage(inputs[i]) for i in range(n)]
+                if task == "regression":
+                    captions = [(_fmt_value(predicted[i]), _fmt_value(targets[i]))
+                                for i in range(n)]
+                    wrong = [False] * n
+                else:
+                    pred_labels = self._sample_labels(task, predicted[:n])
+                    true_labels = targets[:n].reshape(-1)
+                    if pred_labels.size != n or true_labels.size != n:  # per-pixel labels
+                        images = []
+                        n = 0
+                    for p, t in zip(pred_labels[:n], true_labels[:n].astype(np.int64),
+                                    strict=True):
+                        captions.append((self._name(names, int(p)), self._name(names, int(t))))
+                        wrong.append(int(p) != int(t))
+        self.samples.set_samples(images, captions, wrong)
+        self._samples_box.setVisible(bool(images))
+        self._side.setVisible(not self.table.isHidden() or bool(images))
+        key = (self.table.rowCount(), bool(images))
+        if key != self._side_key and images and not self.table.isHidden():
+            # the table as tall as its rows (at most 40 %), the images get the rest
+            total = max(self._side.height(), 300)
+            rows_h = (self.table.horizontalHeader().sizeHint().height() + 4
+                      + self.table.rowCount() * self.table.verticalHeader().defaultSectionSize())
+            table_h = max(90, min(rows_h, int(total * 0.4)))
+            self._side.setSizes([table_h, total - table_h])
+        self._side_key = key  # a new run re-divides; within a run the user's split stays
+
+    @staticmethod
+    def _sample_labels(task: str, predicted: np.ndarray) -> np.ndarray:
+        """Labels [N] from labels [N] / [N, 1] or scores [N, C]; anything else comes back with
+        more than N entries (the caller then shows no grid)."""
+        if predicted.ndim == 2 and predicted.shape[1] == 1:
+            predicted = predicted[:, 0]
+        return predicted_labels(task, predicted)
+
+    @staticmethod
+    def _name(names: list[str], label: int) -> str:
+        return names[label] if 0 <= label < len(names) else str(label)
+
+    # ------------------------------------------------------------------ theme
+    def _normalise_toggled(self, on: bool) -> None:
+        self.matrix.set_normalise(on)
+
+    @staticmethod
+    def _point_color(alpha: int) -> QColor:
+        color = QColor("#60a5fa" if theme.is_dark() else "#2563eb")
+        color.setAlpha(alpha)
+        return color
+
+    def _apply_theme(self) -> None:
+        pal = self.palette()
+        dark = theme.is_dark()
+        self.plot.setBackground(pal.color(pal.ColorRole.Base))
+        fg = pal.color(pal.ColorRole.Text)
+        item = self.plot.getPlotItem()
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen(pal.color(pal.ColorRole.Mid)))
+            axis.setTextPen(pg.mkPen(fg))
+        item.titleLabel.setAttr("color", fg.name())
+        self._points.setBrush(pg.mkBrush(self._point_color(self._point_alpha)))
+        self._reference.setPen(pg.mkPen(QColor("#f59e0b" if dark else "#d97706"), width=2,
+                                        style=Qt.PenStyle.DashLine))
+        muted = theme.current().node_subtext
+        for card in self._cards:
+            card.set_muted(muted)
+        detail = self._detail.palette()
+        detail.setColor(detail.ColorRole.WindowText, muted)
+        self._detail.setPalette(detail)
+        self.matrix.update()
+        self.samples.update()
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ThemeChange) \
+                and hasattr(self, "_points"):
+            self._apply_theme()
+        super().changeEvent(event)
