@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QSplitter,
+    QTabWidget,
     QUndoView,
 )
 
@@ -35,9 +37,13 @@ from torchcanvas.gui.codeview import CodeView
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.inspector import InspectorWidget
 from torchcanvas.gui.palette import PaletteWidget
+from torchcanvas.gui.plots import LivePlots
 from torchcanvas.gui.problems import ProblemsWidget
 from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
+from torchcanvas.gui.results import ResultsView
+from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.scene import CanvasScene
+from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.view import CanvasView
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
@@ -84,6 +90,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.problems_dock, self.history_dock)
         self.code_dock.raise_()
 
+        self._build_training()
+
         self.message_label = QLabel()
         self.status_label = QLabel()
         self.statusBar().addWidget(self.message_label, 1)
@@ -116,6 +124,101 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _build_training(self) -> None:
+        """The Training dock: run panel, live curves and results; the controller behind it."""
+        self.training = TrainingController(self)
+        self.run_panel = RunPanel()  # gets its document in set_document
+        self.plots = LivePlots()
+        self.results = ResultsView()
+        self.training_tabs = QTabWidget()
+        self.training_tabs.addTab(self.plots, "Curves")
+        self.training_tabs.addTab(self.results, "Results")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.run_panel)
+        split.addWidget(self.training_tabs)
+        split.setStretchFactor(1, 1)
+        split.setSizes([300, 900])
+        self.training_dock = self._dock("Training", split, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.training_dock.hide()  # shown when a run starts (or from View)
+        self.run_panel.trainRequested.connect(self.start_training)
+        self.run_panel.pauseRequested.connect(self.training.pause)
+        self.run_panel.resumeRequested.connect(self.training.resume)
+        self.run_panel.stopRequested.connect(self.training.stop)
+        self.run_panel.nodeClicked.connect(self.focus_node)
+        self.training.stateChanged.connect(self.run_panel.set_state)
+        self.training.stateChanged.connect(self._training_state)
+        self.training.runStarted.connect(self._run_started)
+        self.training.stepsArrived.connect(self._steps_arrived)
+        self.training.epochDone.connect(self._epoch_done)
+        self.training.runEnded.connect(self._run_ended)
+        self._run_classes = None
+        self._run_task = "other"
+
+    # ------------------------------------------------------------------ training
+    def start_training(self, resume: Path | None = None) -> bool:
+        if self.training.running:
+            return False
+        self.training_dock.show()
+        self.training_dock.raise_()
+        run_dir = self.training.start(self.doc, resume=resume)
+        if run_dir is not None:
+            self.show_message(f"Training… (run folder {run_dir})")
+        return run_dir is not None
+
+    def _training_state(self, state: str) -> None:
+        running = state != "idle"
+        self.train_action.setEnabled(not running)
+        self.pause_action.setEnabled(state in ("running", "paused"))
+        self.pause_action.setText("&Resume" if state == "paused" else "&Pause")
+        self.stop_action.setEnabled(running)
+
+    def _toggle_pause(self) -> None:
+        if self.training.state == "paused":
+            self.training.resume()
+        else:
+            self.training.pause()
+
+    def _run_started(self, event) -> None:
+        self._run_task, self._run_classes = event.task, event.classes
+        self.run_panel.run_started(event)
+        self.plots.reset(event.task, list(event.classes) if event.classes else None)
+        self.results.clear()
+
+    def _steps_arrived(self, events: list) -> None:
+        self.run_panel.steps(events)
+        self.plots.add_steps([e.global_step for e in events], [e.loss for e in events],
+                             [e.lr for e in events])
+
+    def _epoch_done(self, event) -> None:
+        step = self.run_panel.progress.value()
+        values = {k: v for k, v in event.metrics.items() if isinstance(v, float)}
+        self.plots.add_epoch(step, event.epoch, event.train_loss, event.val_loss, values)
+        self.results.show_epoch(self._run_task, list(self._run_classes or []) or None,
+                                event.metrics, event.predictions,
+                                getattr(event, "samples", None))
+
+    def _run_ended(self, event) -> None:
+        from torchcanvas.runtime.trainer import RunFailed
+
+        self.run_panel.run_ended(event)
+        self.plots.refresh()
+        if isinstance(event, RunFailed):
+            self.show_message(f"Training stopped: {event.message}")
+            if event.node_id:
+                self.focus_node(event.node_id)
+        else:
+            self.show_message(f"Training {event.status}: {event.epochs_done} epochs")
+
+    def _graph_edited(self, *_args) -> None:
+        if self.training.running:
+            self.run_panel.graph_edited_during_run()
+
+    def ask_stop_training(self) -> bool:
+        return QMessageBox.question(
+            self, "Training in progress",
+            "A run is still training. Stop it (its checkpoint is kept) and close?"
+        ) == QMessageBox.StandardButton.Yes
 
     def set_document(self, doc: Document) -> None:
         """Show ``doc``; the previous document's thread is stopped."""
@@ -154,6 +257,10 @@ class MainWindow(QMainWindow):
         self._update_title()
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
+        self.run_panel.set_document(doc)
+        for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
+                       doc.nodeChanged, doc.graphReset):
+            signal.connect(self._graph_edited)
         self.inspector.show_nodes([])
         if old is not None:
             old.close()
@@ -224,7 +331,7 @@ class MainWindow(QMainWindow):
         shapes.setChecked(True)
         view.addSeparator()
         for dock in (self.palette_dock, self.inspector_dock, self.code_dock, self.problems_dock,
-                     self.history_dock):
+                     self.history_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
@@ -244,6 +351,17 @@ class MainWindow(QMainWindow):
             act = self._action(text, lambda _=False, f=flow: self.set_flow(f), None, flow_menu)
             act.setCheckable(True)
             self.flow_actions[flow] = act
+
+        run_menu = bar.addMenu("&Run")
+        self.train_action = self._action("&Train", lambda: self.start_training(),
+                                         QKeySequence("F5"), run_menu,
+                                         "Train the graph as it is now, in the background")
+        self.pause_action = self._action("&Pause", self._toggle_pause, QKeySequence("F6"),
+                                         run_menu)
+        self.stop_action = self._action("&Stop", lambda: self.training.stop(),
+                                        QKeySequence("Shift+F5"), run_menu)
+        self.pause_action.setEnabled(False)
+        self.stop_action.setEnabled(False)
 
         help_menu = bar.addMenu("&Help")
         self._action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence("F1"), help_menu)
@@ -694,6 +812,11 @@ class MainWindow(QMainWindow):
         return self.doc.wait_for_shapes()
 
     def closeEvent(self, event) -> None:
+        if self.training.running:
+            if not self.ask_stop_training():
+                event.ignore()
+                return
+            self.training.stop_and_wait()  # the run keeps its checkpoint and metrics
         if not self.confirm_discard():
             event.ignore()
             return

@@ -36,7 +36,7 @@ class RunPanel(QWidget):
     stopRequested = Signal()
     nodeClicked = Signal(str)
 
-    def __init__(self, doc, parent=None):
+    def __init__(self, doc=None, parent=None):
         super().__init__(parent)
         self.doc = None
         self._total_steps = 0
@@ -100,7 +100,8 @@ class RunPanel(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.message)
         layout.addStretch(1)
-        self.set_document(doc)
+        if doc is not None:
+            self.set_document(doc)
         self.set_state("idle")
         QTimer.singleShot(0, self._fill_devices)  # asks torch: after the window is up
 
@@ -135,7 +136,7 @@ class RunPanel(QWidget):
     def _fill_devices(self) -> None:
         from torchcanvas.runtime.trainer import available_devices
 
-        current = self.doc.graph.settings["device"]
+        current = self.doc.graph.settings["device"] if self.doc is not None else "auto"
         self.device.blockSignals(True)
         self.device.clear()
         for d in available_devices():

@@ -164,3 +164,60 @@ def test_edits_during_a_run_apply_to_the_next_run(qtbot, doc, runs):
     snapshot = json.loads((run_dir / "project.json").read_text())
     conv = snapshot["nodes"][_label(doc, "conv1")]
     assert conv["params"]["out_channels"] == 16
+
+
+# ---------------------------------------------------------------------------- in the window
+def test_training_in_the_window_feeds_curves_results_and_progress(qtbot, window, runs):
+    window.doc.set_setting("epochs", 3)
+    assert window.start_training()
+    _LIVE.append(window.training)
+    assert window.training_dock.isVisible()
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    window.plots.refresh()
+    assert window.plots.point_count == 3 * 45
+    assert window.results.mode() == "classification"
+    assert window.run_panel.progress.value() == 3 * 45
+    assert "completed" in window.run_panel.progress.text()
+    assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
+
+
+def test_the_window_stays_responsive_while_training(qtbot, window, runs):
+    window.doc.set_setting("epochs", 30)
+    window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "running", timeout=60_000)
+    # edit, pan and inspect while it trains
+    fc = _label(window.doc, "classifier")
+    window.scene.select_nodes([fc])
+    window.view.translate_view(30, 10)
+    assert window.doc.set_param(_label(window.doc, "conv1"), "out_channels", 8)
+    assert "next run" in window.run_panel.notice.text()
+    window.training.stop()
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=30_000)
+
+
+def test_a_fault_selects_its_node(qtbot, window, runs):
+    window.doc.set_param(_label(window.doc, "classifier"), "out_features", 5)
+    window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    loss = _label(window.doc, "loss1")
+    assert window.scene.selected_node_ids() == [loss]
+    assert "out of bounds" in window.run_panel.message.text()
+
+
+def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(qtbot, window, runs,
+                                                                        monkeypatch):
+    window.doc.set_setting("epochs", 50)
+    window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "running", timeout=60_000)
+    run_dir = window.training.run_dir
+    monkeypatch.setattr(window, "ask_stop_training", lambda: False)
+    assert not window.close() and window.training.running
+    monkeypatch.setattr(window, "ask_stop_training", lambda: True)
+    window.doc.undo_stack.setClean()
+    assert window.close()
+    assert not window.training.running
+    assert (run_dir / "checkpoint.pt").exists()
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "stopped"
