@@ -42,8 +42,9 @@ from torchcanvas.gui.problems import ProblemsWidget
 from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
 from torchcanvas.gui.results import ResultsView
 from torchcanvas.gui.run_panel import RunPanel
+from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
-from torchcanvas.gui.training import TrainingController
+from torchcanvas.gui.training import TrainingController, runs_root
 from torchcanvas.gui.view import CanvasView
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
@@ -134,6 +135,10 @@ class MainWindow(QMainWindow):
         self.training_tabs = QTabWidget()
         self.training_tabs.addTab(self.plots, "Curves")
         self.training_tabs.addTab(self.results, "Results")
+        self.runs = RunsWidget()
+        self.training_tabs.addTab(self.runs, "Runs")
+        self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
+        self.runs.compareChanged.connect(self.plots.set_overlays)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.run_panel)
         split.addWidget(self.training_tabs)
@@ -163,6 +168,7 @@ class MainWindow(QMainWindow):
         self.training_dock.raise_()
         run_dir = self.training.start(self.doc, resume=resume)
         if run_dir is not None:
+            self.runs.set_active(run_dir)
             self.show_message(f"Training… (run folder {run_dir})")
         return run_dir is not None
 
@@ -203,6 +209,8 @@ class MainWindow(QMainWindow):
 
         self.run_panel.run_ended(event)
         self.plots.refresh()
+        self.runs.set_active(None)
+        self.runs.set_root(runs_root(self.doc.path, create=False))
         if isinstance(event, RunFailed):
             self.show_message(f"Training stopped: {event.message}")
             if event.node_id:
@@ -258,6 +266,9 @@ class MainWindow(QMainWindow):
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
+        self.runs.set_root(runs_root(doc.path, create=False))
+        doc.pathChanged.connect(
+            lambda _: self.runs.set_root(runs_root(self.doc.path, create=False)))
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
                        doc.nodeChanged, doc.graphReset):
             signal.connect(self._graph_edited)

@@ -932,7 +932,7 @@ class LivePlots(QWidget):
             epoch_steps = np.asarray(data.get("epoch_steps", ()), dtype=np.float64).reshape(-1)
             has_metrics = False
             if len(epoch_steps):
-                series = [("val_loss", self.loss_plot)]
+                series = [("train_loss", self.loss_plot), ("val_loss", self.loss_plot)]
                 series += [(metric, None) for metric in self._metric_names]
                 for key, plot in series:
                     if key not in data:
@@ -943,8 +943,11 @@ class LivePlots(QWidget):
                     keep = np.isfinite(y)
                     item = pg.PlotDataItem(
                         x=x[keep], y=y[keep], antialias=True,
-                        pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
-                        symbol="o" if key == "val_loss" else METRIC_SYMBOLS.get(key, "o"),
+                        pen=pg.mkPen(color, width=1.5,
+                                     style=Qt.PenStyle.SolidLine if key == "train_loss"
+                                     else Qt.PenStyle.DashLine),
+                        symbol={"val_loss": "o", "train_loss": "t"}.get(
+                            key, METRIC_SYMBOLS.get(key, "o")),
                         symbolSize=5, symbolBrush=pg.mkBrush(color), symbolPen=None)
                     if plot is None:
                         has_metrics = True

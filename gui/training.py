@@ -22,8 +22,9 @@ from torchcanvas.graph.serialize import dumps, from_dict
 BATCH_S = 0.05  # step events are forwarded in batches at most this often
 
 
-def runs_root(project_path: Path | None) -> Path:
-    """``<project folder>/runs/<project name>/``, or a per-user folder for unsaved projects."""
+def runs_root(project_path: Path | None, create: bool = True) -> Path:
+    """``<project folder>/runs/<project name>/``, or a per-user folder for unsaved projects.
+    Only a run creates it (``create``); listing runs does not."""
     override = os.environ.get("TORCHCANVAS_RUNS_DIR")
     if override:
         root = Path(override)
@@ -31,7 +32,8 @@ def runs_root(project_path: Path | None) -> Path:
         root = Path(project_path).parent / "runs" / Path(project_path).stem
     else:
         root = Path.home() / ".local" / "share" / "torchcanvas" / "runs" / "untitled"
-    root.mkdir(parents=True, exist_ok=True)
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 

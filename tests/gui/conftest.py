@@ -16,6 +16,7 @@ import pytest
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TORCHCANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))
+    monkeypatch.setenv("TORCHCANVAS_RUNS_DIR", str(tmp_path / "runs"))
     return tmp_path
 
 

@@ -221,3 +221,24 @@ def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(qtbot, wi
     assert not window.training.running
     assert (run_dir / "checkpoint.pt").exists()
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "stopped"
+
+
+def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs):
+    window.doc.set_setting("epochs", 1)
+    window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    from torchcanvas.gui.runs import load_runs
+    from torchcanvas.gui.training import runs_root
+
+    listed = load_runs(runs_root(window.doc.path, create=False))
+    assert len(listed) == 1 and listed[0].status == "completed"
+    assert window.runs.findChild(type(window.runs.tree), "runsTree").topLevelItemCount() == 1
+    window.doc.set_setting("epochs", 2)  # one more epoch, from the first run's checkpoint
+    window.runs.resumeRequested.emit(listed[0].checkpoint)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    qtbot.waitUntil(lambda: len(load_runs(runs_root(window.doc.path, create=False))) == 2,
+                    timeout=5_000)
+    newest = load_runs(runs_root(window.doc.path, create=False))[0]
+    assert newest.status == "completed" and newest.epochs == 2
+    assert [h["epoch"] for h in newest.history] == [1, 2]

@@ -1,0 +1,893 @@
+"""The runs list: every training run kept beside the project, to rename, delete, resume, open
+and compare.
+
+Each run folder (``gui.training.new_run_dir``) holds ``run.json`` (name, project, started,
+resumed_from), ``project.json``, and once an epoch has finished ``metrics.json`` (status,
+epochs, global_step, final, per-epoch history, settings) with ``checkpoint.pt``, ``best.pt``
+and ``weights.pt``. :func:`load_runs` reads the small JSON files only: never torch, never the
+checkpoints, and a half-written or broken folder never raises.
+
+Comparing: metrics.json keeps per-epoch figures only, so a compared run is drawn per epoch (its
+validation loss and metrics, plus ``train_loss``) at the step where each epoch ended,
+``epoch × steps per epoch`` with the steps per epoch estimated as ``global_step / epochs``; the
+live plots share that step axis with the current run. See :func:`overlay_data`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QStyledItemDelegate,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from torchcanvas.gui import theme
+
+MAX_NAME = 80
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+# Final figures shown as columns, in this order, when at least one listed run has them.
+HEADLINE = ("val_loss", "accuracy", "mae", "r2")
+HEADLINE_TITLES = {"val_loss": "val loss", "accuracy": "accuracy", "mae": "MAE", "r2": "R²"}
+HEADLINE_TIPS = {"val_loss": "Validation loss after the last epoch",
+                 "accuracy": "Validation accuracy after the last epoch",
+                 "mae": "Validation mean absolute error after the last epoch",
+                 "r2": "Validation R² after the last epoch"}
+UNIT_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "r2"})
+# history keys that are not drawn as metric curves
+_NOT_METRICS = frozenset({"epoch", "train_loss", "val_loss", "lr"})
+
+STATUS_COLORS = {"completed": "#16a34a", "running": "#2563eb", "stopped": "#d97706",
+                 "failed": "#dc2626", "unreadable": "#dc2626", "unknown": "#6b7280"}
+STATUS_TIPS = {
+    "completed": "Trained every epoch it was asked for",
+    "running": "Training now (or the app closed while it trained)",
+    "stopped": "Stopped by hand; its checkpoint continues where it stopped",
+    "failed": "Training failed; the figures are from the last finished epoch",
+    "unreadable": "run.json or metrics.json in this folder cannot be read",
+    "unknown": "No epoch has finished in this run (no metrics.json)",
+}
+
+EMPTY_HINT = "No runs yet: press Train"
+EMPTY_DETAIL = ("Every training run keeps its curves, final figures and checkpoint here. Tick "
+                "runs to draw them beside the current run on the Curves tab, or resume one "
+                "from its checkpoint.")
+COMPARE_HINT = "Tick runs to compare their curves on the Curves tab."
+
+
+# ------------------------------------------------------------------------------- data
+@dataclass
+class RunInfo:
+    """One run folder, as far as its JSON files tell."""
+
+    folder: Path
+    name: str
+    started: str = ""  # ISO time from run.json ("" when unknown)
+    status: str = "unknown"  # metrics.json's status, or "unknown" / "unreadable"
+    epochs: int = 0
+    final: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    has_checkpoint: bool = False
+    global_step: int = 0
+    resumed_from: str | None = None
+    problem: str = ""  # why the folder is "unreadable"
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # metrics.json's
+    sibling_steps: float | None = field(default=None, repr=False)  # see steps_per_epoch
+    root: Path | None = field(default=None, repr=False)  # the runs root it was loaded from
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / CHECKPOINT_FILE
+
+    @property
+    def ends_on_epoch(self) -> bool:
+        """metrics.json was written at the end of an epoch ("completed", or "running" after
+        each epoch), so ``global_step / epochs`` is the exact steps per epoch."""
+        return self.status in ("completed", "running") and self.epochs > 0 \
+            and self.global_step > 0
+
+    @property
+    def steps_per_epoch(self) -> float:
+        """Training steps per epoch, for drawing epochs on the step axis: ``global_step /
+        epochs`` when the run ended on an epoch boundary. A run stopped (or failed) mid-epoch
+        counts its partial epoch's steps too, so it takes the exact figure of a sibling run
+        with the same batch size and validation split where that fits its step count, else
+        the (slightly high) estimate."""
+        if self.epochs <= 0 or self.global_step <= 0:
+            return 1.0
+        if self.ends_on_epoch:
+            return self.global_step / self.epochs
+        hint = self.sibling_steps
+        if hint and hint * self.epochs <= self.global_step < hint * (self.epochs + 1):
+            return hint
+        return self.global_step / self.epochs
+
+    def started_text(self) -> str:
+        """``2025-01-31 14:02`` from the ISO time, else what run.json says."""
+        try:
+            return datetime.fromisoformat(self.started).strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            return self.started
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _sort_time(info: RunInfo) -> float:
+    try:
+        return datetime.fromisoformat(info.started).timestamp()
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass
+    try:
+        return info.folder.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def read_run(folder: Path, root: Path | None = None) -> RunInfo | None:
+    """The run in ``folder``; None when it is no run folder (no run.json). Never raises."""
+    folder = Path(folder)
+    run_file = folder / RUN_FILE
+    try:
+        if folder.is_symlink() or not folder.is_dir() or not run_file.is_file():
+            return None
+    except OSError:
+        return None
+    info = RunInfo(folder=folder, name=folder.name, root=root)
+    try:
+        meta = _read_json(run_file)
+        if not isinstance(meta, dict):
+            raise ValueError("run.json holds no object")
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        info.status, info.problem = "unreadable", f"run.json: {exc}"
+        return info
+    name = meta.get("name")
+    if isinstance(name, str) and name.strip():
+        info.name = name.strip()
+    if isinstance(meta.get("started"), str):
+        info.started = meta["started"]
+    if isinstance(meta.get("resumed_from"), str):
+        info.resumed_from = meta["resumed_from"]
+    with contextlib.suppress(OSError):
+        info.has_checkpoint = (folder / CHECKPOINT_FILE).is_file()
+
+    metrics_file = folder / METRICS_FILE
+    try:
+        if not metrics_file.exists():
+            return info  # no epoch finished yet (or it ended before one did)
+        metrics = _read_json(metrics_file)
+        if not isinstance(metrics, dict):
+            raise ValueError("metrics.json holds no object")
+    except (OSError, ValueError) as exc:
+        info.status, info.problem = "unreadable", f"metrics.json: {exc}"
+        return info
+    status = metrics.get("status")
+    info.status = status if isinstance(status, str) and status else "unknown"
+    history = metrics.get("history")
+    info.history = [h for h in history if isinstance(h, dict)] if isinstance(history,
+                                                                               list) else []
+    info.epochs = max(0, _int(metrics.get("epochs"), len(info.history)))
+    info.global_step = max(0, _int(metrics.get("global_step")))
+    if isinstance(metrics.get("settings"), dict):
+        info.settings = metrics["settings"]
+    final = metrics.get("final")
+    if isinstance(final, dict) and final:
+        info.final = final
+    elif info.history:
+        info.final = info.history[-1]
+    return info
+
+
+def load_runs(root: Path | None) -> list[RunInfo]:
+    """Every run folder directly in ``root``, newest first. Folders without run.json are
+    skipped; broken JSON shows as status "unreadable". Never raises."""
+    if root is None:
+        return []
+    root = Path(root)
+    try:
+        children = list(root.iterdir())
+    except OSError:
+        return []
+    runs = [info for child in children if (info := read_run(child, root)) is not None]
+    runs.sort(key=lambda r: (_sort_time(r), r.folder.name), reverse=True)
+    exact: dict[str, float] = {}
+    for info in runs:
+        if info.ends_on_epoch:
+            exact.setdefault(_data_key(info), info.global_step / info.epochs)
+    for info in runs:
+        if not info.ends_on_epoch:
+            info.sibling_steps = exact.get(_data_key(info))
+    return runs
+
+
+def _data_key(info: RunInfo) -> str:
+    """What the steps per epoch depend on, as far as metrics.json tells."""
+    return json.dumps([info.settings.get("batch_size"), info.settings.get("val_split")])
+
+
+def clean_name(new_name: str) -> str:
+    """``new_name`` on one line, trimmed; ValueError when empty or longer than 80 chars."""
+    name = " ".join(str(new_name).split())
+    if not name:
+        raise ValueError("a run name cannot be empty")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a run name has at most {MAX_NAME} characters ({len(name)} given)")
+    return name
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def rename_run(info: RunInfo, new_name: str) -> None:
+    """Write ``new_name`` into run.json (the folder keeps its name) and into ``info``.
+    ValueError for an invalid name or an unreadable run.json; OSError when it cannot write."""
+    name = clean_name(new_name)
+    path = info.folder / RUN_FILE
+    try:
+        meta = _read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds no object")
+    meta["name"] = name
+    _write_json(path, meta)
+    info.name = name
+
+
+def delete_run(info: RunInfo, root: Path | None = None) -> None:
+    """Remove the run's folder. Refuses (ValueError) unless the folder is a real folder
+    directly inside the runs root (``root``, else the one it was loaded from) and holds
+    run.json. OSError when removing fails."""
+    base = root if root is not None else info.root
+    if base is None:
+        raise ValueError("refusing to delete a run whose runs folder is unknown")
+    folder = Path(info.folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValueError(f"refusing to delete {folder}: not a folder")
+    if folder.resolve().parent != Path(base).resolve():
+        raise ValueError(f"refusing to delete {folder}: not inside the runs folder {base}")
+    if not (folder / RUN_FILE).is_file():
+        raise ValueError(f"refusing to delete {folder}: it holds no {RUN_FILE}")
+    shutil.rmtree(folder)
+
+
+def overlay_data(info: RunInfo) -> dict[str, list[float]]:
+    """The run's curves for ``LivePlots.set_overlays``: "epoch_steps" (the step where each
+    epoch ended, estimated), "epochs", "train_loss", "val_loss", "lr" and every scalar metric
+    in the history ("accuracy", "mae", "r2"…), one value per epoch, NaN where missing. No
+    "steps"/"losses": metrics.json keeps no per-step loss."""
+    per_step = info.steps_per_epoch
+    epochs: list[float] = []
+    for i, record in enumerate(info.history):
+        epoch = _number(record.get("epoch"))
+        epochs.append(epoch if epoch is not None else float(i + 1))
+    data: dict[str, list[float]] = {
+        "epochs": epochs, "epoch_steps": [round(e * per_step, 3) for e in epochs]}
+    keys = ["train_loss", "val_loss", "lr"]
+    for record in info.history:
+        for key, value in record.items():
+            if key not in _NOT_METRICS and key not in keys and _number(value) is not None:
+                keys.append(key)
+    for key in keys:
+        values = [_number(record.get(key)) for record in info.history]
+        data[key] = [math.nan if v is None else v for v in values]
+    return data
+
+
+# ------------------------------------------------------------------------------- widget
+COLUMNS = ("name", "started", "status", "epochs")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _format(key: str, value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    if not math.isfinite(number):
+        return str(number)
+    if key in UNIT_METRICS:
+        return f"{number:.3f}"
+    if number != 0 and (abs(number) >= 1e5 or abs(number) < 1e-3):
+        return f"{number:.2e}"
+    return f"{number:.4g}"
+
+
+def _subtle() -> str:
+    return f"color: {theme.current().node_subtext.name()};"
+
+
+class _RunItem(QTreeWidgetItem):
+    """A row; sorts by the value kept under SORT_ROLE, runs without a value last either way."""
+
+    def __init__(self, info: RunInfo):
+        super().__init__()
+        self.info = info
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        tree = self.treeWidget()
+        column = tree.sortColumn() if tree is not None else 0
+        a, b = self.data(column, SORT_ROLE), other.data(column, SORT_ROLE)
+        if a is None or b is None:
+            descending = tree is not None and \
+                tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+            return (a is None) == descending and (a is None) != (b is None)
+        if isinstance(a, str) != isinstance(b, str):
+            return isinstance(a, str)
+        return a < b
+
+
+class _NameDelegate(QStyledItemDelegate):
+    """Only the name column edits, with a line edit of at most MAX_NAME characters."""
+
+    def createEditor(self, parent, option, index):
+        if index.column() != 0:
+            return None
+        editor = QLineEdit(parent)
+        editor.setMaxLength(MAX_NAME)
+        editor.setFrame(False)
+        return editor
+
+
+class RunsWidget(QWidget):
+    """The runs of one project, newest first, with their final figures.
+
+    Tick runs to compare them (``compareChanged`` sends their overlay data); rename in place
+    (double-click or F2 on the name), delete, resume (``resumeRequested`` with the checkpoint
+    path) or open a run's folder from the buttons or the context menu."""
+
+    resumeRequested = Signal(object)  # Path of the run's checkpoint.pt
+    compareChanged = Signal(list)  # list[tuple[str, dict]] for LivePlots.set_overlays
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._root: Path | None = None
+        self._active: Path | None = None
+        self._runs: list[RunInfo] = []
+        self._checked: set[Path] = set()
+        self._last_compare: list[tuple] = []
+        self._filling = False
+        self._metric_keys: list[str] = []
+        self._build()
+        self._update_actions()
+        self._show_empty()
+
+    # ---------------------------------------------------------------- construction
+    def _build(self) -> None:
+        # The shortcuts are shown in the context menu; the keys themselves are handled by
+        # the tree (eventFilter), so the window's Delete (canvas nodes) never fires here.
+        self.rename_action = self._make_action("Rename…", self.rename_current, "F2",
+                                               "Give the selected run a name (F2)")
+        self.delete_action = self._make_action("Delete…", self.delete_current, "Del",
+                                               "Delete the selected run's folder")
+        self.resume_action = self._make_action(
+            "Resume", self.resume_current, None,
+            "Train on from the selected run's checkpoint (a new run; the epochs setting "
+            "says how far)")
+        self.open_action = self._make_action("Open folder", self.open_current, None,
+                                             "Show the selected run's files")
+        self.reload_action = self._make_action("Refresh", self.reload, "F5",
+                                               "Read the runs folder again (F5)")
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 0)
+        bar.setSpacing(6)
+        self.buttons: dict[str, QPushButton] = {}
+        for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
+                            ("resume", self.resume_action), ("open", self.open_action)):
+            button = QPushButton(action.text())
+            button.setToolTip(action.toolTip())
+            button.clicked.connect(action.trigger)
+            bar.addWidget(button)
+            self.buttons[key] = button
+        bar.addStretch(1)
+        self.compare_label = QLabel(COMPARE_HINT)
+        bar.addWidget(self.compare_label)
+        self.clear_button = QPushButton("Clear comparison")
+        self.clear_button.setToolTip("Untick every run")
+        self.clear_button.clicked.connect(self.clear_comparison)
+        bar.addWidget(self.clear_button)
+        refresh = QPushButton("Refresh")
+        refresh.setToolTip(self.reload_action.toolTip())
+        refresh.clicked.connect(self.reload)
+        bar.addWidget(refresh)
+        self.buttons["refresh"] = refresh
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("runsTree")
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setAllColumnsShowFocus(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
+                                  | QAbstractItemView.EditTrigger.DoubleClicked)
+        self.tree.setItemDelegate(_NameDelegate(self.tree))
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu_at)
+        self.tree.itemChanged.connect(self._item_changed)
+        self.tree.currentItemChanged.connect(self._current_changed)
+        self.tree.setSortingEnabled(True)
+        self.tree.header().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.installEventFilter(self)
+        self._set_columns([])
+
+        empty = QWidget()
+        layout = QVBoxLayout(empty)
+        layout.setContentsMargins(40, 0, 40, 0)
+        layout.addStretch(1)
+        self.empty_label = QLabel(EMPTY_HINT)
+        font = QFont(self.empty_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        self.empty_label.setFont(font)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        detail = QLabel(EMPTY_DETAIL)
+        detail.setWordWrap(True)
+        detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_detail = detail
+        layout.addWidget(self.empty_label)
+        layout.addWidget(detail)
+        layout.addStretch(1)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(empty)
+        self.pages.addWidget(self.tree)
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setContentsMargins(6, 0, 6, 2)
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.message.hide()
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(4)
+        outer.addLayout(bar)
+        outer.addWidget(self.pages, 1)
+        outer.addWidget(self.message)
+        self._message_error = False
+        self._apply_colors()
+
+    def _apply_colors(self) -> None:
+        for label in (self.compare_label, self.empty_detail):
+            label.setStyleSheet(_subtle())
+        if not self._message_error:
+            self.message.setStyleSheet(_subtle())
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_colors()
+
+    def _make_action(self, text: str, slot, shortcut, tip: str) -> QAction:
+        action = QAction(text, self)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _set_columns(self, metric_keys: list[str]) -> None:
+        self._metric_keys = metric_keys
+        titles = ["Name", "Started", "Status", "Epochs"]
+        titles += [HEADLINE_TITLES[k] for k in metric_keys]
+        self.tree.setColumnCount(len(titles))
+        self.tree.setHeaderLabels(titles)
+        header_item = self.tree.headerItem()
+        header_item.setToolTip(0, "The run's name (double-click or F2 to rename); tick to "
+                                  "compare it on the Curves tab")
+        header_item.setToolTip(3, "Epochs finished")
+        for i, key in enumerate(metric_keys, start=len(COLUMNS)):
+            header_item.setToolTip(i, HEADLINE_TIPS[key])
+            header_item.setTextAlignment(i, Qt.AlignmentFlag.AlignRight
+                                         | Qt.AlignmentFlag.AlignVCenter)
+        header_item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight
+                                     | Qt.AlignmentFlag.AlignVCenter)
+
+    # ---------------------------------------------------------------- public
+    @property
+    def root(self) -> Path | None:
+        return self._root
+
+    @property
+    def runs(self) -> list[RunInfo]:
+        """The runs listed, newest first."""
+        return list(self._runs)
+
+    def set_root(self, root: Path | None) -> None:
+        """List the runs in ``root`` (a project's runs folder); a new root drops the
+        comparison."""
+        root = Path(root) if root is not None else None
+        if root != self._root:
+            self._root = root
+            self._checked.clear()
+        self.reload()
+
+    def set_active(self, folder: Path | None) -> None:
+        """The run training now (None when idle): shown as running, cannot be deleted, and
+        Resume waits until it ends."""
+        self._active = Path(folder) if folder is not None else None
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the runs folder again, keeping the ticks, the selection and the sort."""
+        current = self.current_run()
+        keep = current.folder if current is not None else None
+        self._runs = load_runs(self._root)
+        for info in self._runs:
+            if self._active is not None and info.folder == self._active and \
+                    info.status in ("unknown", "running"):
+                info.status = "running"
+        present = {info.folder for info in self._runs}
+        self._checked &= present
+        keys = [k for k in HEADLINE
+                if any(_number(info.final.get(k)) is not None for info in self._runs)]
+        self._fill(keys, keep)
+        self._emit_compare()
+
+    def current_run(self) -> RunInfo | None:
+        item = self.tree.currentItem()
+        return item.info if isinstance(item, _RunItem) else None
+
+    def select_run(self, folder: Path) -> bool:
+        item = self.item_for(folder)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+        return item is not None
+
+    def item_for(self, folder: Path) -> QTreeWidgetItem | None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if isinstance(item, _RunItem) and item.info.folder == Path(folder):
+                return item
+        return None
+
+    def checked_runs(self) -> list[RunInfo]:
+        """The ticked runs in the order shown."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if isinstance(item, _RunItem) and item.info.folder in self._checked:
+                out.append(item.info)
+        return out
+
+    def set_checked(self, folder: Path, on: bool = True) -> None:
+        item = self.item_for(folder)
+        if item is not None:
+            item.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def clear_comparison(self) -> None:
+        self._filling = True
+        try:
+            for i in range(self.tree.topLevelItemCount()):
+                self.tree.topLevelItem(i).setCheckState(0, Qt.CheckState.Unchecked)
+        finally:
+            self._filling = False
+        self._checked.clear()
+        self._emit_compare()
+
+    def compare_data(self) -> list[tuple[str, dict]]:
+        """``(name, overlay data)`` for the ticked runs, for ``LivePlots.set_overlays``."""
+        return [(info.name, overlay_data(info)) for info in self.checked_runs()]
+
+    # overridable prompts (tests patch these)
+    def confirm_delete(self, info: RunInfo) -> bool:
+        figures = f"{info.epochs} epochs" if info.epochs else "no finished epoch"
+        answer = QMessageBox.question(
+            self, "Delete run",
+            f"Delete the run “{info.name}” ({figures}) and its folder?\n\n{info.folder}\n\n"
+            "Its checkpoint and weights go too; this cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def open_url(self, url: QUrl) -> bool:
+        return QDesktopServices.openUrl(url)
+
+    # ---------------------------------------------------------------- actions
+    def rename_current(self) -> None:
+        item = self.tree.currentItem()
+        if isinstance(item, _RunItem) and item.info.status != "unreadable":
+            self.tree.scrollToItem(item)
+            self.tree.editItem(item, 0)
+
+    def rename(self, folder: Path, new_name: str) -> bool:
+        """Rename the run in ``folder``; False (with a message) when refused."""
+        item = self.item_for(folder)
+        if not isinstance(item, _RunItem):
+            return False
+        try:
+            rename_run(item.info, new_name)
+        except (OSError, ValueError) as exc:
+            self._say(f"Could not rename: {exc}", error=True)
+            self._set_name_text(item)
+            return False
+        self._set_name_text(item)
+        self._say(f"Renamed to “{item.info.name}”.")
+        if item.info.folder in self._checked:
+            self._emit_compare()
+        return True
+
+    def delete_current(self) -> bool:
+        info = self.current_run()
+        if info is None:
+            return False
+        if self._active is not None and info.folder == self._active:
+            self._say("This run is training: stop it before deleting it.", error=True)
+            return False
+        if not self.confirm_delete(info):
+            return False
+        try:
+            delete_run(info, self._root)
+        except (OSError, ValueError) as exc:
+            self._say(f"Could not delete “{info.name}”: {exc}", error=True)
+            self.reload()
+            return False
+        self._checked.discard(info.folder)
+        index = self.tree.indexOfTopLevelItem(self.tree.currentItem())
+        self.reload()
+        count = self.tree.topLevelItemCount()
+        if count:
+            self.tree.setCurrentItem(self.tree.topLevelItem(min(index, count - 1)))
+        self._say(f"Deleted “{info.name}”.")
+        return True
+
+    def resume_current(self) -> bool:
+        info = self.current_run()
+        if info is None or not self._can_resume(info):
+            return False
+        self.resumeRequested.emit(info.checkpoint)
+        return True
+
+    def open_current(self) -> bool:
+        info = self.current_run()
+        if info is None:
+            return False
+        return bool(self.open_url(QUrl.fromLocalFile(str(info.folder))))
+
+    def context_menu(self) -> QMenu:
+        """The menu for the current run (shown at the cursor by a right-click)."""
+        menu = QMenu(self)
+        for action in (self.rename_action, self.delete_action, self.resume_action,
+                       self.open_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        compare = menu.addAction("Compare")
+        compare.setCheckable(True)
+        info = self.current_run()
+        compare.setEnabled(info is not None)
+        compare.setChecked(info is not None and info.folder in self._checked)
+        if info is not None:
+            compare.toggled.connect(lambda on, f=info.folder: self.set_checked(f, on))
+        menu.addAction(self.reload_action)
+        return menu
+
+    # ---------------------------------------------------------------- internals
+    def _can_resume(self, info: RunInfo) -> bool:
+        return (info.has_checkpoint and info.status != "unreadable"
+                and self._active is None)
+
+    def _context_menu_at(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+        menu = self.context_menu()
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def _current_changed(self, *_args) -> None:
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        info = self.current_run()
+        has = info is not None
+        active = has and self._active is not None and info.folder == self._active
+        self.rename_action.setEnabled(has and info.status != "unreadable")
+        self.delete_action.setEnabled(has and not active)
+        self.resume_action.setEnabled(has and self._can_resume(info))
+        self.open_action.setEnabled(has)
+        if has and not info.has_checkpoint:
+            tip = "This run has no checkpoint to resume from"
+        elif has and self._active is not None:
+            tip = "A run is training; resume when it ends"
+        else:
+            tip = self.resume_action.statusTip()
+        self.buttons["resume"].setToolTip(tip)
+        for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
+                            ("resume", self.resume_action), ("open", self.open_action)):
+            self.buttons[key].setEnabled(action.isEnabled())
+        self.clear_button.setVisible(bool(self._checked))
+
+    def _show_empty(self) -> None:
+        self.pages.setCurrentIndex(0)
+        for key in ("rename", "delete", "resume", "open"):
+            self.buttons[key].setVisible(False)
+        self.compare_label.setVisible(False)
+
+    def _fill(self, metric_keys: list[str], keep: Path | None) -> None:
+        header = self.tree.header()
+        sort_column, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        if sort_column >= len(COLUMNS):  # sorted by a metric: follow its column
+            at = sort_column - len(COLUMNS)
+            old = self._metric_keys[at] if at < len(self._metric_keys) else None
+            if old in metric_keys:
+                sort_column = len(COLUMNS) + metric_keys.index(old)
+            else:  # that metric has gone: newest first again
+                sort_column, order = 1, Qt.SortOrder.DescendingOrder
+        self._filling = True
+        try:
+            self.tree.setSortingEnabled(False)
+            self.tree.clear()
+            self._set_columns(metric_keys)
+            for info in self._runs:
+                self.tree.addTopLevelItem(self._make_item(info))
+            self.tree.setSortingEnabled(True)
+            self.tree.sortItems(sort_column, order)
+        finally:
+            self._filling = False
+        if not self._runs:
+            self._show_empty()
+            self._update_actions()
+            return
+        self.pages.setCurrentIndex(1)
+        for key in ("rename", "delete", "resume", "open"):
+            self.buttons[key].setVisible(True)
+        self.compare_label.setVisible(True)
+        item = self.item_for(keep) if keep is not None else None
+        self.tree.setCurrentItem(item or self.tree.topLevelItem(0))
+        self._size_columns()
+        self._update_actions()
+
+    def _size_columns(self) -> None:
+        header = self.tree.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column in range(self.tree.columnCount()):
+            self.tree.resizeColumnToContents(column)
+        header.resizeSection(0, min(max(header.sectionSize(0) + 16, 180), 360))
+        for column in range(1, self.tree.columnCount()):
+            header.resizeSection(column, header.sectionSize(column) + 12)
+
+    def _make_item(self, info: RunInfo) -> _RunItem:
+        item = _RunItem(info)
+        flags = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                 | Qt.ItemFlag.ItemIsUserCheckable)
+        if info.status != "unreadable":
+            flags |= Qt.ItemFlag.ItemIsEditable
+        item.setFlags(flags)
+        item.setCheckState(0, Qt.CheckState.Checked if info.folder in self._checked
+                           else Qt.CheckState.Unchecked)
+        self._set_name_text(item)
+        item.setText(1, info.started_text())
+        item.setData(1, SORT_ROLE, _sort_time(info))
+        item.setText(2, info.status)
+        item.setData(2, SORT_ROLE, info.status)
+        item.setForeground(2, QColor(STATUS_COLORS.get(info.status, "#6b7280")))
+        item.setToolTip(2, info.problem or STATUS_TIPS.get(info.status, info.status))
+        item.setText(3, str(info.epochs) if info.epochs or info.status != "unreadable" else "–")
+        item.setData(3, SORT_ROLE, info.epochs)
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        item.setTextAlignment(3, right)
+        for column, key in enumerate(self._metric_keys, start=len(COLUMNS)):
+            value = _number(info.final.get(key))
+            item.setText(column, _format(key, value))
+            item.setTextAlignment(column, right)
+            item.setData(column, SORT_ROLE,
+                         value if value is not None and math.isfinite(value) else None)
+        return item
+
+    def _set_name_text(self, item: _RunItem) -> None:
+        blocked = self.tree.blockSignals(True)
+        try:
+            item.setText(0, item.info.name)
+            item.setData(0, SORT_ROLE, item.info.name.casefold())
+            lines = [item.info.name, str(item.info.folder)]
+            if item.info.resumed_from:
+                lines.append(f"resumed from {item.info.resumed_from}")
+            if item.info.problem:
+                lines.append(item.info.problem)
+            item.setToolTip(0, "\n".join(lines))
+        finally:
+            self.tree.blockSignals(blocked)
+
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._filling or column != 0 or not isinstance(item, _RunItem):
+            return
+        folder = item.info.folder
+        checked = item.checkState(0) == Qt.CheckState.Checked
+        if checked != (folder in self._checked):
+            if checked:
+                self._checked.add(folder)
+            else:
+                self._checked.discard(folder)
+            self._update_actions()
+            self._emit_compare()
+        if item.text(0) != item.info.name:
+            self.rename(folder, item.text(0))
+
+    def _emit_compare(self) -> None:
+        runs = self.checked_runs()
+        n = len(runs)
+        self.compare_label.setText(
+            f"Comparing {n} run{'s' if n != 1 else ''} on the Curves tab" if n else
+            COMPARE_HINT)
+        self.clear_button.setVisible(bool(n))
+        key = [(str(r.folder), r.name, r.status, r.epochs, r.global_step) for r in runs]
+        if key == self._last_compare:
+            return
+        self._last_compare = key
+        self.compareChanged.emit(self.compare_data())
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self._message_error = error
+        self.message.setStyleSheet(f"color: {STATUS_COLORS['failed']};" if error else
+                                   _subtle())
+        self.message.setVisible(bool(text))
+
+    _KEYS = {Qt.Key.Key_Delete: "delete", Qt.Key.Key_Backspace: "delete",
+             Qt.Key.Key_F2: "rename", Qt.Key.Key_F5: "reload"}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.tree and event.type() in (QEvent.Type.ShortcutOverride,
+                                                      QEvent.Type.KeyPress):
+            what = self._KEYS.get(event.key()) if event.modifiers() in (
+                Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) else None
+            if what is not None:
+                event.accept()  # ShortcutOverride: the key comes here, not to the window
+                if event.type() == QEvent.Type.KeyPress:
+                    {"delete": self.delete_current, "rename": self.rename_current,
+                     "reload": self.reload}[what]()
+                return True
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._root is not None:
+            self.reload()  # runs may have come or gone while hidden
+
+    def sizeHint(self) -> QSize:
+        return QSize(720, 260)
