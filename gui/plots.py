@@ -24,6 +24,7 @@ No torch here: the GUI shows these plots before torch is imported.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,7 +75,9 @@ OVERLAY_COLORS = ("#14b8a6", "#64748b", "#d946ef", "#84cc16", "#0ea5e9", "#a1620
 OVERLAY_OPACITY = 0.55  # blended into the background: opaque pens draw much faster
 RAW_OPACITY = 0.4
 
-REFRESH_INTERVAL_MS = 50  # ~20 Hz
+REFRESH_INTERVAL_MS = 50  # ~20 Hz when drawing is cheap
+MAX_INTERVAL_MS = 400  # never slower than 2.5 Hz
+DRAW_BUDGET = 0.04  # painting the curves may take at most this share of the UI thread
 READOUT_HINT = "Point at a plot to read the values at a step; drag to pan, wheel to zoom."
 DEFAULT_SMOOTHING = 0.9
 AXIS_WIDTH = 60  # same left/right axis widths on every plot, so the linked x axes line up
@@ -454,6 +457,20 @@ class _Grid(pg.GraphicsObject):
 
 
 # ------------------------------------------------------------------------------- widget
+class _TimedGraphics(pg.GraphicsLayoutWidget):
+    """The plots' canvas, remembering what a paint costs (smoothed), to pace refreshes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paint_ms = 0.0
+
+    def paintEvent(self, event) -> None:
+        start = time.perf_counter()
+        super().paintEvent(event)
+        cost = (time.perf_counter() - start) * 1000
+        self.paint_ms = 0.8 * self.paint_ms + 0.2 * cost
+
+
 class LivePlots(QWidget):
     """Training loss per step (raw, smoothed) with validation loss per epoch; the task's
     validation metrics per epoch; learning rate per step. All three share the step axis.
@@ -527,7 +544,7 @@ class LivePlots(QWidget):
         self._toolbar = bar
 
     def _build_plots(self) -> None:
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _TimedGraphics()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(0)
         self.loss_plot = self.graphics.addPlot(row=0, col=0,
@@ -806,6 +823,12 @@ class LivePlots(QWidget):
             self._timer.stop()  # restarted by new data, or by showEvent
             return
         self.refresh()
+        # Painting (Python, under the GIL) competes with a training thread: keep the share of
+        # time spent painting the curves within DRAW_BUDGET, at 20 Hz when paints are cheap.
+        paint_ms = self.graphics.paint_ms
+        interval = int(min(max(REFRESH_INTERVAL_MS, paint_ms / DRAW_BUDGET), MAX_INTERVAL_MS))
+        if interval != self._timer.interval():
+            self._timer.setInterval(interval)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
