@@ -16,6 +16,16 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory):
+    """Bundled data sets are materialised once per session, in a private folder (subprocesses
+    inherit it); nothing touches the user's cache. Tests about caching override it."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("data_cache")
+        mp.setenv("TORCHCANVAS_DATA_DIR", str(path))
+        yield path
+
+
 @pytest.fixture
 def torch_deterministic():
     """Seed torch, numpy and random, and ask torch for deterministic kernels; yields torch."""

@@ -40,11 +40,6 @@ from torchcanvas.runtime.data import assets_dir
 DIGITS = assets_dir() / "examples" / "digits_cnn.json"
 
 
-@pytest.fixture(autouse=True)
-def data_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
-
-
 class Recorder:
     def __init__(self, graph: Graph):
         self.events: list[GraphEvent] = []

@@ -25,15 +25,6 @@ SCRIPT = (shutil.which("torchcanvas", path=str(Path(sys.executable).parent))
           or shutil.which("torchcanvas"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_cache(tmp_path_factory):
-    """Bundled data sets are cached in a private folder (subprocesses inherit it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("data_cache")
-        mp.setenv("TORCHCANVAS_DATA_DIR", str(path))
-        yield path
-
-
 def torchcanvas(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     assert SCRIPT, "the torchcanvas console script is not installed next to this Python"
     return subprocess.run([SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True,

@@ -21,11 +21,6 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
-@pytest.fixture(autouse=True)
-def data_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
-
-
 def _project(name: str):
     path = assets_dir() / "examples" / f"{name}.json"
     return compile_project(load(path), path.parent, title=name)

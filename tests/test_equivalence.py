@@ -17,11 +17,6 @@ from torchcanvas.runtime.export import export_code
 from torchcanvas.runtime.trainer import EpochEvent, Trainer, TrainOptions
 
 
-@pytest.fixture(autouse=True)
-def data_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
-
-
 def _project(name: str, **settings):
     graph = load(assets_dir() / "examples" / f"{name}.json")
     for key, value in settings.items():

@@ -19,11 +19,6 @@ from torchcanvas.runtime.shapes import (
 )
 
 
-@pytest.fixture(autouse=True)
-def data_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
-
-
 def _chain(*layers, data="data.Digits", data_params=None):
     g = Graph()
     d = g.add_node(data, data_params or {})

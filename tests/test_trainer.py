@@ -37,15 +37,6 @@ from torchcanvas.runtime.trainer import (
 DIGITS_TRAIN, DIGITS_VAL = 1438, 359  # 1797 samples, val_split 0.2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_cache(tmp_path_factory):
-    """Bundled data sets are cached in a private folder, shared by this module's tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("data_cache")
-        mp.setenv("TORCHCANVAS_DATA_DIR", str(path))
-        yield path
-
-
 def example(name: str, **settings) -> Graph:
     graph = load(assets_dir() / "examples" / f"{name}.json")
     for key, value in {"device": "cpu", **settings}.items():  # exact values: CPU kernels
