@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
         self.training_tabs = QTabWidget()
         self.training_tabs.addTab(self.plots, "Curves")
         self.training_tabs.addTab(self.results, "Results")
+        self._latest_results = None
+        self.training_tabs.currentChanged.connect(
+            lambda _: self.training_tabs.currentWidget() is self.results and self._show_results())
         self.runs = RunsWidget()
         self.training_tabs.addTab(self.runs, "Runs")
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
@@ -187,6 +190,7 @@ class MainWindow(QMainWindow):
 
     def _run_started(self, event) -> None:
         self._run_task, self._run_classes = event.task, event.classes
+        self._latest_results = None
         self.run_panel.run_started(event)
         self.plots.reset(event.task, list(event.classes) if event.classes else None)
         self.results.clear()
@@ -200,9 +204,18 @@ class MainWindow(QMainWindow):
         step = self.run_panel.progress.value()
         values = {k: v for k, v in event.metrics.items() if isinstance(v, float)}
         self.plots.add_epoch(step, event.epoch, event.train_loss, event.val_loss, values)
-        self.results.show_epoch(self._run_task, list(self._run_classes or []) or None,
-                                event.metrics, event.predictions,
-                                getattr(event, "samples", None))
+        self._latest_results = (self._run_task, list(self._run_classes or []) or None,
+                                event.metrics, event.predictions, event.samples)
+        if self.training_tabs.currentWidget() is self.results and \
+                self.training_dock.isVisible():
+            self._show_results()
+
+    def _show_results(self) -> None:
+        """Draw the latest epoch's results; only while the Results tab is in view, so a fast
+        run does not redraw a hidden confusion matrix and image grid every epoch."""
+        if self._latest_results is not None:
+            self.results.show_epoch(*self._latest_results)
+            self._latest_results = None
 
     def _run_ended(self, event) -> None:
         from torchcanvas.runtime.trainer import RunFailed

@@ -103,6 +103,9 @@ class RunPanel(QWidget):
         if doc is not None:
             self.set_document(doc)
         self.set_state("idle")
+        self._latest = None
+        self._tick = QTimer(self, singleShot=True, interval=250)
+        self._tick.timeout.connect(self._show_latest)
         QTimer.singleShot(0, self._fill_devices)  # asks torch: after the window is up
 
     # ------------------------------------------------------------------ document
@@ -177,7 +180,16 @@ class RunPanel(QWidget):
                               f"{event.params:,} parameters")
 
     def steps(self, events: list) -> None:
-        last = events[-1]
+        """Note the latest step; the widgets follow at ~4 Hz (text relayouts are not free, and
+        the UI thread shares the GIL with training)."""
+        self._latest = events[-1]
+        if not self._tick.isActive():
+            self._tick.start()
+
+    def _show_latest(self) -> None:
+        last, self._latest = self._latest, None
+        if last is None:
+            return
         self.progress.setValue(last.global_step)
         elapsed = time.monotonic() - self._started_at
         done = last.global_step - (self.progress.minimum())
@@ -190,6 +202,8 @@ class RunPanel(QWidget):
     def run_ended(self, event) -> None:
         from torchcanvas.runtime.trainer import RunFailed
 
+        self._tick.stop()
+        self._show_latest()
         self.progress.setRange(0, max(self._total_steps, 1))
         if isinstance(event, RunFailed):
             self._fault_node = event.node_id

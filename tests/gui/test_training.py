@@ -175,7 +175,10 @@ def test_training_in_the_window_feeds_curves_results_and_progress(qtbot, window,
     qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
     window.plots.refresh()
     assert window.plots.point_count == 3 * 45
+    assert window.results.mode() == "empty"  # hidden tab: not drawn every epoch
+    window.training_tabs.setCurrentWidget(window.results)  # drawn when looked at
     assert window.results.mode() == "classification"
+    assert window.results.image_tiles() == 16
     assert window.run_panel.progress.value() == 3 * 45
     assert "completed" in window.run_panel.progress.text()
     assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
