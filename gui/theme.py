@@ -74,8 +74,10 @@ def apply_palette(app) -> None:
         return
     p = QPalette()
     roles = {
-        QPalette.ColorRole.Window: "#232428", QPalette.ColorRole.WindowText: "#e8e8ea",
-        QPalette.ColorRole.Base: "#1b1c1f", QPalette.ColorRole.AlternateBase: "#26282c",
+        # fields (Base) a little lighter than the window, so Fusion's outlines of empty check
+        # boxes and inputs, drawn darker than the window, stay visible
+        QPalette.ColorRole.Window: "#202124", QPalette.ColorRole.WindowText: "#e8e8ea",
+        QPalette.ColorRole.Base: "#2d2f34", QPalette.ColorRole.AlternateBase: "#33363c",
         QPalette.ColorRole.ToolTipBase: "#2b2d31", QPalette.ColorRole.ToolTipText: "#e8e8ea",
         QPalette.ColorRole.Text: "#e8e8ea", QPalette.ColorRole.Button: "#2b2d31",
         QPalette.ColorRole.ButtonText: "#e8e8ea", QPalette.ColorRole.Highlight: "#3b82f6",
