@@ -142,18 +142,14 @@ class SetSetting(GraphCommand):
 
 
 class Snapshot(GraphCommand):
-    """Any whole-graph change (paste, collapse, expand, layout of many nodes) as before/after
-    file states: simple and exact."""
+    """Any whole-graph change (paste with blocks, collapse, expand, restoring unsaved work) as
+    before/after file states: simple and exact. ``Document.change`` makes and records it."""
 
     def __init__(self, graph: Graph, text: str, before: dict, after: dict):
         super().__init__(graph, text)
         self.before, self.after = before, after
-        self._first = True
 
     def redo(self) -> None:
-        if self._first:  # the change was already made by the caller
-            self._first = False
-            return
         self.graph.restore(self.after)
 
     def undo(self) -> None:

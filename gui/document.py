@@ -262,7 +262,8 @@ class Document(QObject):
             self.graph.restore(before)
             self.message.emit(str(exc))
             return None
-        self.undo_stack.push(cmd.Snapshot(self.graph, text, before, self.graph.snapshot()))
+        # the edit already ran: record it like push() does, without running it again
+        self.undo_stack.push(_Done(cmd.Snapshot(self.graph, text, before, self.graph.snapshot())))
         return result
 
     def macro(self, text: str):

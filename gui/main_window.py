@@ -799,7 +799,7 @@ class MainWindow(QMainWindow):
             return False
         try:
             data = json.loads(target.read_text(encoding="utf-8"))
-            graph = loads(json.dumps(data["project"]))
+            project = json.loads(dumps(loads(json.dumps(data["project"]))))  # checked, canonical
             saved_at = float(data["saved_at"])
         except (OSError, ValueError, KeyError, TypeError, GraphError):
             target.unlink(missing_ok=True)
@@ -810,12 +810,7 @@ class MainWindow(QMainWindow):
         if not self.ask_restore(saved_at):
             target.unlink(missing_ok=True)
             return False
-        before = json.loads(dumps(self.doc.graph))
-        self.doc.graph.restore(json.loads(dumps(graph)))
-        from torchcanvas.gui.commands import Snapshot
-
-        self.doc.undo_stack.push(Snapshot(self.doc.graph, "Restore unsaved work", before,
-                                          json.loads(dumps(graph))))
+        self.doc.change("Restore unsaved work", lambda g: g.restore(project))
         self.show_message("Restored unsaved work")
         return True
 
