@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from html import escape
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -209,7 +210,7 @@ class RunPanel(QWidget):
             self._fault_node = event.node_id
             self.progress.setFormat("failed")
             link = " <a href='#node'>show the node</a>" if event.node_id else ""
-            self.message.setText(f"<span style='color:#dc2626'>{_esc(event.message)}</span>"
+            self.message.setText(f"<span style='color:#dc2626'>{escape(event.message)}</span>"
                                  f"{link}")
             self.message.setTextFormat(Qt.TextFormat.RichText)
             self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
@@ -222,6 +223,3 @@ class RunPanel(QWidget):
         self.notice.setText("The graph changed: edits apply to the next run; this run trains "
                             "the graph as it was when it started.")
 
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

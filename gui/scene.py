@@ -8,6 +8,8 @@ Dropping a wire on empty canvas asks for a new node to connect (``wireDroppedOnE
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -162,12 +164,12 @@ class NodeItem(QGraphicsObject):
     def _update_tooltip(self) -> None:
         node = self.graph.node(self.node_id)
         spec = node.spec
-        lines = [f"<b>{_esc(node.label)}</b> — {_esc(spec.title if spec else node.type_id)}"]
+        lines = [f"<b>{escape(node.label)}</b> — {escape(spec.title if spec else node.type_id)}"]
         if spec and spec.help:
-            lines.append(_esc(spec.help))
+            lines.append(escape(spec.help))
         if self.problem:
             color = "#dc2626" if self.problem[0] == "error" else "#c27c0e"
-            lines.append(f"<span style='color:{color}'>{_esc(self.problem[1])}</span>")
+            lines.append(f"<span style='color:{color}'>{escape(self.problem[1])}</span>")
         self.setToolTip("<br>".join(lines))
 
     def set_problem(self, problem: tuple[str, str] | None) -> None:
@@ -403,9 +405,6 @@ def bezier(a: QPointF, b: QPointF, flow: str = "LR") -> QPainterPath:
         path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return path
 
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class CanvasScene(QGraphicsScene):
