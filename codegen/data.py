@@ -8,6 +8,7 @@ for classification and ``None`` for regression.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torchcanvas.codegen.emit import CodegenError, doc_text, literal, quote
@@ -62,6 +63,17 @@ def _augment(params: dict[str, Any]) -> str:
         return "AUGMENT = []  # training-time augmentation (none chosen)"
     body = "".join(f"    {s},\n" for s in steps)
     return f"AUGMENT = [  # training-time augmentation\n{body}]"
+
+
+def resolve_path(node: Node, project_dir: Path | None) -> str | None:
+    """The node's path param, made absolute against the project's folder."""
+    value = node.params.get("path")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and project_dir is not None:
+        path = Path(project_dir) / path
+    return str(path)
 
 
 def data_file_name(node: Node) -> str | None:

@@ -10,12 +10,13 @@ exported script do the same work in the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from torchcanvas.codegen.data import data_code
+from torchcanvas.codegen.data import data_code, resolve_path
 from torchcanvas.codegen.emit import CodegenError, call, ctor_args, doc_text, literal, quote
 from torchcanvas.codegen.model import ModelIR, wrap
 from torchcanvas.codegen.names import Namespace
-from torchcanvas.codegen.plan import TrainPlan
+from torchcanvas.codegen.plan import TrainPlan, training_plan
 from torchcanvas.graph.document import Graph
 
 MODEL_IMPORT = "from model import {name}\n"
@@ -226,6 +227,14 @@ if __name__ == "__main__":
 class GeneratedTrain:
     source: str
     line_map: dict[int, str]
+
+
+def generate_project_train(graph: Graph, ir: ModelIR, project_dir: Path | None = None,
+                           title: str = "") -> tuple[TrainPlan, GeneratedTrain]:
+    """The training plan and train.py of ``graph``, with data paths made absolute against the
+    project's folder: what the app trains and what export writes."""
+    plan = training_plan(graph)
+    return plan, generate_train(graph, plan, ir, resolve_path(plan.data, project_dir), title)
 
 
 def _imports(*blocks: str) -> str:

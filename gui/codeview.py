@@ -339,14 +339,10 @@ class CodeView(QWidget):
                 return ready.source, dict(ready.line_map)
             generated = print_model(build_ir(graph, result.resolved), self._title())
             return generated.source, dict(generated.line_map)
-        ir = build_ir(graph, result.resolved)
+        from torchcanvas.codegen.train import generate_project_train
 
-        from torchcanvas.codegen.plan import training_plan
-        from torchcanvas.codegen.train import generate_train
-
-        plan = training_plan(graph)
-        generated = generate_train(graph, plan, ir, _data_path(plan.data, self.doc),
-                                   self._title())
+        _, generated = generate_project_train(graph, build_ir(graph, result.resolved),
+                                              self.doc.project_dir, self._title())
         return generated.source, dict(generated.line_map)
 
     def _set_text(self, text: str, line_map: dict[int, str], scroll: int | None = None) -> None:
@@ -432,10 +428,3 @@ class CodeView(QWidget):
             if dark != self.highlighter.dark:
                 self.highlighter.set_dark(dark)
                 self._apply_highlight()
-
-
-def _data_path(node, doc: Document) -> str | None:
-    """The data node's path param made absolute, as the export writes it into train.py."""
-    from torchcanvas.runtime.data import resolve_path  # torch is loaded once shapes came back
-
-    return resolve_path(node, doc.project_dir)

@@ -12,10 +12,9 @@ from torch import nn
 
 from torchcanvas.codegen import CodegenError
 from torchcanvas.codegen.model import GeneratedModel, build_ir, print_model
-from torchcanvas.codegen.plan import TrainPlan, training_plan
-from torchcanvas.codegen.train import MODEL_IMPORT, GeneratedTrain, generate_train
+from torchcanvas.codegen.plan import TrainPlan
+from torchcanvas.codegen.train import MODEL_IMPORT, GeneratedTrain, generate_project_train
 from torchcanvas.graph.document import Graph
-from torchcanvas.runtime.data import resolve_path
 from torchcanvas.runtime.shapes import ShapeInferencer, ShapeResult
 from torchcanvas.runtime.source import run_source
 
@@ -86,9 +85,7 @@ def compile_project(graph: Graph, project_dir: Path | None = None,
     graph = graph.copy()
     model = compile_model(graph, project_dir, inferencer, title)
     try:
-        plan = training_plan(graph)
-        train = generate_train(graph, plan, model.source.ir,
-                               resolve_path(plan.data, project_dir), title)
+        plan, train = generate_project_train(graph, model.source.ir, project_dir, title)
     except CodegenError as exc:
         raise CompileError(str(exc), exc.node_id) from None
     import_line = MODEL_IMPORT.format(name=model.source.ir.class_name)

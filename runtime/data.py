@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from torchcanvas.assets import assets_dir
-from torchcanvas.codegen.data import data_code, data_file_name
+from torchcanvas.codegen.data import data_code, data_file_name, resolve_path
 from torchcanvas.graph.document import Node
 from torchcanvas.runtime.source import run_source
 
@@ -98,17 +98,6 @@ class DataInfo:
 
     def fact(self, name: str) -> Any:
         return {"num_classes": self.num_classes, "vocab_size": None}.get(name)
-
-
-def resolve_path(node: Node, project_dir: Path | None) -> str | None:
-    """The node's path param, made absolute against the project's folder."""
-    value = node.params.get("path")
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_absolute() and project_dir is not None:
-        path = Path(project_dir) / path
-    return str(path)
 
 
 def load_module(node: Node, settings: dict[str, Any], project_dir: Path | None = None
