@@ -192,7 +192,9 @@ class MainWindow(QMainWindow):
         self._run_task, self._run_classes = event.task, event.classes
         self._latest_results = None
         self.run_panel.run_started(event)
-        self.plots.reset(event.task, list(event.classes) if event.classes else None)
+        first = event.start_epoch * event.steps_per_epoch + event.start_batch
+        self.plots.reset(event.task, list(event.classes) if event.classes else None,
+                         steps=(first, event.epochs * event.steps_per_epoch))
         self.results.clear()
 
     def _steps_arrived(self, events: list) -> None:
