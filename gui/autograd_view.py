@@ -71,6 +71,19 @@ def owner_colour(k: int) -> QColor:
     return QColor.fromRgbF(r, g, b)
 
 
+_WIDTHS: dict[tuple[bool, str], float] = {}
+
+
+def text_width(title: bool, text: str) -> float:
+    """Width of a title (or subtitle) text, cached: big graphs repeat a few function names."""
+    key = (title, text)
+    width = _WIDTHS.get(key)
+    if width is None:
+        metrics = QFontMetricsF(_TITLE_FONT if title else _SUB_FONT)
+        width = _WIDTHS[key] = metrics.horizontalAdvance(text)
+    return width
+
+
 def fmt(value: float | None) -> str:
     if value is None:
         return "—"
@@ -102,6 +115,11 @@ class FnItem(QGraphicsItem):
         self.match = False  # search hit
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
+
+    def hoverEnterEvent(self, event) -> None:
+        if not self.toolTip() and self.scene() is not None:
+            self.setToolTip(self.scene().tooltip(self))
+        super().hoverEnterEvent(event)
 
     def boundingRect(self) -> QRectF:
         return QRectF(-3, -3, self.width + 6, NODE_H + 6)
@@ -157,6 +175,7 @@ class AutogradScene(QGraphicsScene):
         self.item_of: dict[int, FnItem] = {}  # graph node index → the item showing it
         self.colours: dict[str | None, QColor] = {}
         self.linked: set[str] = set()
+        self.bounds = QRectF()
         self._edges = QGraphicsPathItem()
         self._edges.setPen(QPen(QColor("#8b8d98"), 1.2))
         self._edges.setZValue(-2)
@@ -180,11 +199,10 @@ class AutogradScene(QGraphicsScene):
                 self.removeItem(item)
         self.clear()
         self.items_by_key, self.item_of = {}, {}
+        self.bounds = QRectF()
         graph = self.graph
         if graph is None:
             return
-        metrics_title = QFontMetricsF(_TITLE_FONT)
-        metrics_sub = QFontMetricsF(_SUB_FONT)
         keys: list = []
         rep: list[int] = []  # graph node index → visible item index
         members: dict = {}
@@ -207,7 +225,6 @@ class AutogradScene(QGraphicsScene):
                 title = graph.label_of(owner)
                 subtitle = f"{len(idx)} functions (collapsed)"
                 kind = "cluster"
-                tip = f"{title}: " + ", ".join(sorted({graph.nodes[i].name for i in idx}))
             else:
                 n = graph.nodes[idx[0]]
                 owner, kind, title = n.owner, n.kind, n.title
@@ -220,19 +237,13 @@ class AutogradScene(QGraphicsScene):
                     subtitle = "loss"
                 else:
                     subtitle = graph.label_of(owner)
-                tip = n.tooltip()
-                if kind != "loss":
-                    tip += f"\nfrom {graph.label_of(owner)}"
-            width = (
-                max(metrics_title.horizontalAdvance(title), metrics_sub.horizontalAdvance(subtitle))
-                + 14
-            )
+            width = max(text_width(True, title), text_width(False, subtitle)) + 14
             colour = LOSS_COLOUR if kind == "loss" else self.colours.get(owner, OTHER_COLOUR)
             item = FnItem(key, title, subtitle, colour, owner, max(width, 70.0), kind, idx)
-            item.setToolTip(tip)
             if kind == "leaf":
                 g = grads.get(graph.nodes[idx[0]].param)
                 item.health = g.flag if g is not None else None
+            item.linked = owner is not None and owner in self.linked
             items.append(item)
         positions = layered(len(items), edges, [(it.width, NODE_H) for it in items])
         for item, (x, y) in zip(items, positions, strict=True):
@@ -245,7 +256,31 @@ class AutogradScene(QGraphicsScene):
         self.addItem(self._edges)
         self.addItem(self._linked_edges)
         self._draw_edges()
-        self.setSceneRect(self.itemsBoundingRect().adjusted(-40, -40, 40, 40))
+        if items:
+            left = min(x for x, _ in positions)
+            top = min(y for _, y in positions)
+            right = max(x + it.width for it, (x, _) in zip(items, positions, strict=True))
+            bottom = max(y for _, y in positions) + NODE_H
+            self.bounds = QRectF(left, top, right - left, bottom - top)
+        self.setSceneRect(self.bounds.adjusted(-40, -40, 40, 40))
+
+    def tooltip(self, item: FnItem) -> str:
+        """Built when the pointer first rests on an item (thousands of items draw faster)."""
+        graph = self.graph
+        if graph is None:
+            return ""
+        if item.kind == "cluster":
+            fns = sorted({graph.nodes[i].name for i in item.indices})
+            return f"{item.title}: {len(item.indices)} functions\n" + ", ".join(fns)
+        n = graph.nodes[item.indices[0]]
+        tip = n.tooltip()
+        if n.kind != "loss":
+            tip += f"\nfrom {graph.label_of(n.owner)}"
+        if n.kind == "leaf" and graph.grads is not None and n.param:
+            g = graph.grads.by_name().get(n.param)
+            if g is not None:
+                tip += f"\n‖grad‖ {fmt(g.grad_norm)}, ‖grad‖/‖w‖ {fmt(g.ratio)}: {g.flag}"
+        return tip
 
     def _draw_edges(self) -> None:
         plain, linked = QPainterPath(), QPainterPath()
@@ -310,7 +345,7 @@ class AutogradGraphView(QGraphicsView):
             self.scale(factor, factor)
 
     def fit(self, rect: QRectF | None = None) -> None:
-        rect = rect if rect is not None else self.scene().itemsBoundingRect()
+        rect = rect if rect is not None else self.scene().bounds
         if rect.isNull():
             return
         self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
@@ -418,11 +453,9 @@ class AutogradPanel(QWidget):
     def set_graph(self, graph, note: str = "") -> None:
         """Show a captured graph (keeps collapsed layers and the canvas selection)."""
         self.graph = graph
-        self.scene.set_graph(graph)
         if self.collapse_all.isChecked():
             self.scene.collapsed = set(graph.owners())
-            self.scene.rebuild()
-        self.scene.set_linked(self.scene.linked)
+        self.scene.set_graph(graph)
         n_fn = sum(n.kind == "function" for n in graph.nodes)
         n_leaf = sum(n.kind == "leaf" for n in graph.nodes)
         text = f"{n_fn} functions, {n_leaf} parameters"
@@ -447,7 +480,6 @@ class AutogradPanel(QWidget):
             return
         self.scene.collapsed ^= {owner}
         self.scene.rebuild()
-        self.scene.set_linked(self.scene.linked)
         self.search(self.search_box.text())
         item = self.scene.items_by_key.get(("owner", owner))
         if item is not None:
@@ -458,7 +490,6 @@ class AutogradPanel(QWidget):
             return
         self.scene.collapsed = set(self.graph.owners()) if on else set()
         self.scene.rebuild()
-        self.scene.set_linked(self.scene.linked)
         self.search(self.search_box.text())
         self.view.fit()
 
@@ -589,7 +620,7 @@ class AutogradPanel(QWidget):
     def export(self, path: Path) -> Path:
         """The whole graph as SVG (by suffix) or PNG."""
         path = Path(path)
-        rect = self.scene.itemsBoundingRect().adjusted(-20, -20, 20, 20)
+        rect = self.scene.bounds.adjusted(-20, -20, 20, 20)
         if path.suffix.lower() == ".svg":
             from PySide6.QtSvg import QSvgGenerator
 
@@ -606,9 +637,7 @@ class AutogradPanel(QWidget):
         return path
 
     def render_image(self, rect: QRectF | None = None, max_side: int = 8000) -> QImage:
-        rect = (
-            rect if rect is not None else self.scene.itemsBoundingRect().adjusted(-20, -20, 20, 20)
-        )
+        rect = rect if rect is not None else self.scene.bounds.adjusted(-20, -20, 20, 20)
         scale = min(2.0, max_side / max(rect.width(), rect.height(), 1.0))
         image = QImage(
             max(1, int(rect.width() * scale)),

@@ -4,6 +4,7 @@ and the trainer's snapshots (which must leave the run unchanged)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -72,9 +73,17 @@ def test_two_layer_mlp_functions_leaves_and_attribution():
     with Recorder(model) as rec:
         loss = nn.functional.cross_entropy(model(x), y)
     g = rec.graph(loss)
-    assert names(g, "function") == sorted([
-        "NllLossBackward0", "LogSoftmaxBackward0",
-        "AddmmBackward0", "TBackward0", "ReluBackward0", "AddmmBackward0", "TBackward0"])
+    assert names(g, "function") == sorted(
+        [
+            "NllLossBackward0",
+            "LogSoftmaxBackward0",
+            "AddmmBackward0",
+            "TBackward0",
+            "ReluBackward0",
+            "AddmmBackward0",
+            "TBackward0",
+        ]
+    )
     leaves = g.leaves()
     assert sorted(leaves) == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
     assert leaves["fc1.weight"].shape == (8, 4) and leaves["fc1.weight"].dtype == "float32"
@@ -164,7 +173,11 @@ def test_multiple_losses_and_recurrent_layers():
     assert [g.nodes[r].name for r in g.roots] == ["mse", "l1"]
     leaves = g.leaves()
     assert {p for p in leaves if p.startswith("lstm.")} == {
-        "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0"}
+        "lstm.weight_ih_l0",
+        "lstm.weight_hh_l0",
+        "lstm.bias_ih_l0",
+        "lstm.bias_hh_l0",
+    }
     assert {leaves[p].owner for p in leaves} == {"lstm", "head"}
     # the recurrent function is shared by both losses: reached from both roots, listed once
     rnn = [n for n in g.nodes if n.owner == "lstm" and n.kind == "function"]
@@ -196,8 +209,7 @@ def test_grad_norms_match_torch():
         assert pg.name == name
         assert pg.grad_norm == pytest.approx(p.grad.norm().item(), rel=1e-6)
         assert pg.weight_norm == pytest.approx(p.detach().norm().item(), rel=1e-6)
-        assert pg.ratio == pytest.approx(p.grad.norm().item() / p.detach().norm().item(),
-                                         rel=1e-5)
+        assert pg.ratio == pytest.approx(p.grad.norm().item() / p.detach().norm().item(), rel=1e-5)
         assert pg.flag == "ok"
     per = stats.per_owner()
     expected = math.sqrt(model.fc1.weight.grad.norm() ** 2 + model.fc1.bias.grad.norm() ** 2)
@@ -214,8 +226,12 @@ def test_vanishing_exploding_and_missing_gradients_are_flagged():
     model.fc2.bias.grad = None
     stats = grad_stats(model.named_parameters())
     flags = {p.name: p.flag for p in stats.params}
-    assert flags == {"fc1.weight": "exploding", "fc1.bias": "exploding",
-                     "fc2.weight": "vanishing", "fc2.bias": "none"}
+    assert flags == {
+        "fc1.weight": "exploding",
+        "fc1.bias": "exploding",
+        "fc2.weight": "vanishing",
+        "fc2.bias": "none",
+    }
     assert {p.name for p in stats.flagged} == set(flags)
     assert stats.by_name()["fc2.bias"].grad_norm is None
 
@@ -225,8 +241,9 @@ def test_canvas_mlp_attribution_to_canvas_nodes():
     graph = example("iris_mlp")
     project = compile_project(graph)
     g = capture_project(project)
-    hidden, relu, classifier, loss = (by_label(graph, x) for x in
-                                      ("hidden", "relu", "classifier", "loss1"))
+    hidden, relu, classifier, loss = (
+        by_label(graph, x) for x in ("hidden", "relu", "classifier", "loss1")
+    )
     owners = {n.name: set() for n in g.nodes}
     for n in g.nodes:
         owners[n.name].add(n.owner)
@@ -236,14 +253,21 @@ def test_canvas_mlp_attribution_to_canvas_nodes():
     assert owners["LogSoftmaxBackward0"] == {loss}
     assert g.nodes[g.roots[0]].owner == loss
     assert {p: n.owner for p, n in g.leaves().items()} == {
-        "hidden.weight": hidden, "hidden.bias": hidden,
-        "classifier.weight": classifier, "classifier.bias": classifier}
+        "hidden.weight": hidden,
+        "hidden.bias": hidden,
+        "classifier.weight": classifier,
+        "classifier.bias": classifier,
+    }
     assert g.label_of(hidden) == "hidden"
     assert set(g.owners()) == {hidden, relu, classifier, loss}
     # gradient health after the backward pass
     assert g.grads is not None
     assert [p.name for p in g.grads.params] == [
-        "hidden.weight", "hidden.bias", "classifier.weight", "classifier.bias"]
+        "hidden.weight",
+        "hidden.bias",
+        "classifier.weight",
+        "classifier.bias",
+    ]
     assert all(p.grad_norm and p.grad_norm > 0 for p in g.grads.params)
 
 
@@ -263,8 +287,7 @@ def residual_canvas() -> Graph:
     add("head", "nn.Linear", out_features=10)
     add("loss", "loss.CrossEntropy")
     add("opt", "optim.SGD")
-    for a, b in (("stem", "conv_a"), ("conv_a", "relu_a"), ("add", "flatten"),
-                 ("flatten", "head")):
+    for a, b in (("stem", "conv_a"), ("conv_a", "relu_a"), ("add", "flatten"), ("flatten", "head")):
         g.connect(ids[a], "out", ids[b], "x")
     g.connect(ids["digits"], "x", ids["stem"], "x")
     g.connect(ids["relu_a"], "out", ids["add"], "a")
@@ -342,14 +365,14 @@ def _losses(events) -> list[float]:
 
 def test_trainer_snapshots_leave_the_run_unchanged():
     graph = example("digits_cnn", epochs=1, batch_size=128)
-    plain = Trainer(compile_project(graph), TrainOptions(keep_predictions=False,
-                                                         max_steps=6)).run()
+    plain = Trainer(compile_project(graph), TrainOptions(keep_predictions=False, max_steps=6)).run()
     control = RunControl()
     control.grads_every = 2
     control.graph_every = 3
     control.request_graph()
-    events = Trainer(compile_project(graph), TrainOptions(keep_predictions=False, max_steps=6),
-                     control).run()
+    events = Trainer(
+        compile_project(graph), TrainOptions(keep_predictions=False, max_steps=6), control
+    ).run()
     snaps = [e for e in events if isinstance(e, AutogradSnapshot)]
     assert [s.global_step for s in snaps] == [1, 2, 3, 4, 6]
     assert [s.graph is not None for s in snaps] == [True, False, True, False, True]
@@ -357,8 +380,7 @@ def test_trainer_snapshots_leave_the_run_unchanged():
     graph_snap = snaps[0]
     assert graph_snap.graph.step == 1
     assert graph_snap.graph.grads is graph_snap.grads
-    assert {n.name for n in graph_snap.graph.nodes} >= {"ConvolutionBackward0",
-                                                        "NllLossBackward0"}
+    assert {n.name for n in graph_snap.graph.nodes} >= {"ConvolutionBackward0", "NllLossBackward0"}
     assert all(p.grad_norm is not None for p in snaps[1].grads.params)
 
 
@@ -423,7 +445,7 @@ def test_layout_puts_the_loss_on_top_and_parents_above_children():
         rows.setdefault(y, []).append(x)
     for xs in rows.values():  # no overlaps inside a row
         xs.sort()
-        assert all(b - a >= 100.0 for a, b in zip(xs, xs[1:], strict=False))
+        assert all(b - a >= 100.0 for a, b in itertools.pairwise(xs))
 
 
 def test_layout_tolerates_cycles_and_is_fast_on_big_graphs():
