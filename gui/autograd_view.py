@@ -62,6 +62,7 @@ LOSS_COLOUR = QColor("#f5a524")
 OTHER_COLOUR = QColor("#9aa0a6")
 NODE_H = 36.0
 MAX_HISTORY = 2000  # gradient-norm points kept per layer
+MAX_LEGEND = 10  # the chart names its curves up to this many layers
 
 
 def owner_colour(k: int) -> QColor:
@@ -82,6 +83,16 @@ def text_width(title: bool, text: str) -> float:
         metrics = QFontMetricsF(_TITLE_FONT if title else _SUB_FONT)
         width = _WIDTHS[key] = metrics.horizontalAdvance(text)
     return width
+
+
+def leaf_subtitle(shape, grad) -> str:
+    """``[16, 1, 3, 3]  ‖g‖ 0.25``; ``grad`` a ParamGrad, or 0 for the widest norm text."""
+    text = "[" + ", ".join(map(str, shape or ())) + "]"
+    if grad == 0:
+        return text + "  ‖g‖ -8.88e-888"
+    if grad is not None:
+        text += f"  ‖g‖ {fmt(grad.grad_norm)}"
+    return text
 
 
 def fmt(value: float | None) -> str:
@@ -173,7 +184,8 @@ class AutogradScene(QGraphicsScene):
         self.collapsed: set[str] = set()
         self.items_by_key: dict = {}
         self.item_of: dict[int, FnItem] = {}  # graph node index → the item showing it
-        self.colours: dict[str | None, QColor] = {}
+        self.colours: dict[str | None, QColor] = {None: OTHER_COLOUR}  # kept across captures
+        self.grads = None  # the latest gradient health shown (GradStats)
         self.linked: set[str] = set()
         self.bounds = QRectF()
         self._edges = QGraphicsPathItem()
@@ -184,11 +196,20 @@ class AutogradScene(QGraphicsScene):
         self._linked_edges.setZValue(-1)
         self._visible_edges: list[tuple] = []
 
+    def colour(self, owner: str | None) -> QColor:
+        """A canvas node's colour, the same in the graph and on the chart for the session."""
+        colour = self.colours.get(owner)
+        if colour is None:
+            colour = self.colours[owner] = owner_colour(len(self.colours) - 1)
+        return colour
+
     def set_graph(self, graph) -> None:
         self.graph = graph
         owners = graph.owners()
-        self.colours = {o: owner_colour(k) for k, o in enumerate(owners)}
-        self.colours[None] = OTHER_COLOUR
+        for o in owners:
+            self.colour(o)
+        if graph.grads is not None:
+            self.grads = graph.grads
         self.collapsed &= set(owners)
         self.rebuild()
 
@@ -216,7 +237,7 @@ class AutogradScene(QGraphicsScene):
             members[key].append(n.index)
             rep.append(position[key])
         edges = list(dict.fromkeys((rep[a], rep[b]) for a, b in graph.edges if rep[a] != rep[b]))
-        grads = graph.grads.by_name() if graph.grads is not None else {}
+        grads = self.grads.by_name() if self.grads is not None else {}
         items: list[FnItem] = []
         for key in keys:
             idx = members[key]
@@ -229,16 +250,15 @@ class AutogradScene(QGraphicsScene):
                 n = graph.nodes[idx[0]]
                 owner, kind, title = n.owner, n.kind, n.title
                 if n.kind == "leaf":
-                    subtitle = "[" + ", ".join(map(str, n.shape or ())) + "]"
-                    g = grads.get(n.param) if n.param else None
-                    if g is not None:
-                        subtitle += f"  ‖g‖ {fmt(g.grad_norm)}"
+                    subtitle = leaf_subtitle(n.shape, grads.get(n.param) if n.param else None)
                 elif n.kind == "loss":
                     subtitle = "loss"
                 else:
                     subtitle = graph.label_of(owner)
             width = max(text_width(True, title), text_width(False, subtitle)) + 14
-            colour = LOSS_COLOUR if kind == "loss" else self.colours.get(owner, OTHER_COLOUR)
+            if kind == "leaf":  # room for any gradient norm shown later
+                width = max(width, text_width(False, leaf_subtitle(n.shape, 0)) + 14)
+            colour = LOSS_COLOUR if kind == "loss" else self.colour(owner)
             item = FnItem(key, title, subtitle, colour, owner, max(width, 70.0), kind, idx)
             if kind == "leaf":
                 g = grads.get(graph.nodes[idx[0]].param)
@@ -276,8 +296,8 @@ class AutogradScene(QGraphicsScene):
         tip = n.tooltip()
         if n.kind != "loss":
             tip += f"\nfrom {graph.label_of(n.owner)}"
-        if n.kind == "leaf" and graph.grads is not None and n.param:
-            g = graph.grads.by_name().get(n.param)
+        if n.kind == "leaf" and self.grads is not None and n.param:
+            g = self.grads.by_name().get(n.param)
             if g is not None:
                 tip += f"\n‖grad‖ {fmt(g.grad_norm)}, ‖grad‖/‖w‖ {fmt(g.ratio)}: {g.flag}"
         return tip
@@ -426,10 +446,11 @@ class AutogradPanel(QWidget):
         self.chart = pg.PlotWidget()
         self.chart.setBackground("w")
         self.chart.setLogMode(y=True)
+        self.chart.getAxis("left").setStyle(maxTextLevel=1)  # no labels on minor ticks
         self.chart.setLabel("left", "‖grad‖ per layer")
         self.chart.setLabel("bottom", "step")
         self.chart.setMinimumHeight(120)
-        self.chart.addLegend(offset=(-5, 5), labelTextSize="7pt")
+        self.chart.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor="#202124")
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.health)
         side.addWidget(self.chart)
@@ -516,12 +537,15 @@ class AutogradPanel(QWidget):
         for c in range(4):
             self.health.resizeColumnToContents(c)
         by_name = stats.by_name()
+        self.scene.grads = stats
         if self.graph is not None:
             for n in self.graph.nodes:
                 if n.kind == "leaf" and n.param in by_name:
                     item = self.scene.item_of.get(n.index)
                     if item is not None and item.kind == "leaf":
                         item.health = by_name[n.param].flag
+                        item.subtitle = leaf_subtitle(n.shape, by_name[n.param])
+                        item.setToolTip("")  # rebuilt on the next hover
                         item.update()
         if history:
             self.add_history(stats, labels)
@@ -537,7 +561,7 @@ class AutogradPanel(QWidget):
             del steps[:-MAX_HISTORY], values[:-MAX_HISTORY]
             curve = self.curves.get(owner)
             if curve is None:
-                colour = self.scene.colours.get(owner) or owner_colour(len(self.curves))
+                colour = self.scene.colour(owner)
                 curve = self.chart.plot(
                     [],
                     [],
@@ -545,9 +569,14 @@ class AutogradPanel(QWidget):
                     symbol="o",
                     symbolSize=4,
                     symbolBrush=colour.darker(130),
-                    name=labels.get(owner, owner),
                 )
+                curve.setToolTip(labels.get(owner, owner))
                 self.curves[owner] = curve
+                legend = self.chart.plotItem.legend
+                if len(self.curves) <= MAX_LEGEND:
+                    legend.addItem(curve, labels.get(owner, owner))
+                elif len(self.curves) == MAX_LEGEND + 1:  # too many layers to name them all
+                    legend.clear()
             curve.setData(steps, values)
 
     def reset_history(self) -> None:
@@ -739,7 +768,7 @@ class AutogradDock:
     def _snapshot(self, snapshot) -> None:
         if snapshot.graph is not None:
             self._pending = None
-            self.panel.set_graph(snapshot.graph, "latest training step")
+            self.panel.set_graph(snapshot.graph, "captured during training")
             self.panel.highlight_owners(self.window.scene.selected_node_ids())
             return
         labels = {n.id: n.label for n in self.window.doc.graph.nodes()}
