@@ -273,7 +273,7 @@ def _saved(fn: Any) -> tuple[SavedValue, ...]:
     for attr in names:
         try:
             value = getattr(fn, attr)
-        except RuntimeError:  # freed by a backward pass already
+        except Exception:  # freed by a backward pass already, or a type Python cannot see
             continue
         name = attr[len("_saved_") :]
         if isinstance(value, torch.Tensor):
@@ -536,8 +536,9 @@ def capture_project(
     with recorder:
         loss, _, _ = project.fn("compute_loss")(model, losses, batch, device)
     graph = recorder.graph([(" + ".join(loss_labels(project)), loss)])
-    if len(project.plan.losses) == 1:
-        graph.nodes[graph.roots[0]].owner = project.plan.losses[0].node.id
+    # one loss: the root is that loss node; several: their sum belongs to none of them
+    terms = project.plan.losses
+    graph.nodes[graph.roots[0]].owner = terms[0].node.id if len(terms) == 1 else None
     graph.step = step
     if backward:
         model.zero_grad(set_to_none=True)

@@ -271,6 +271,25 @@ def test_canvas_mlp_attribution_to_canvas_nodes():
     assert all(p.grad_norm and p.grad_norm > 0 for p in g.grads.params)
 
 
+def test_canvas_two_losses_each_own_their_functions():
+    graph = example("iris_mlp")
+    classifier, iris, opt = (by_label(graph, x) for x in ("classifier", "iris", "optimizer1"))
+    aux = graph.add_node("loss.CrossEntropy", {}, label="aux", pos=(0, 0))
+    graph.connect(classifier, "out", aux, "input")
+    graph.connect(iris, "y", aux, "target")
+    graph.connect(aux, "loss", opt, "loss")
+    g = capture_project(compile_project(graph))
+    main = by_label(graph, "loss1")
+    (root,) = g.roots
+    assert g.nodes[root].name == "loss1 + aux" and g.nodes[root].owner is None
+    nll = g.by_name("NllLossBackward0")
+    assert sorted(n.owner for n in nll) == sorted([main, aux])
+    # both losses read the classifier's output: one function, two consumers
+    (head,) = [n for n in g.by_name("AddmmBackward0") if n.owner == classifier]
+    consumers = {a for a, b in g.edges if b == head.index}
+    assert {g.nodes[c].owner for c in consumers} == {main, aux}
+
+
 def residual_canvas() -> Graph:
     g = Graph({"model_name": "ResNetish", "device": "cpu", "batch_size": 16})
     ids = {}

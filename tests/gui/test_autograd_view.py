@@ -220,6 +220,11 @@ def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
     conv1 = _id(window, "conv1")
     assert len(panel.history[conv1][0]) >= 2
     assert panel.health.topLevelItemCount() == 6
+    # "refresh every N steps" goes to the run's control; hiding the dock turns it all off
+    panel.every.setValue(7)
+    assert window.training.control.graph_every == 7
+    window.autograd.dock.hide()
+    assert window.training.control.graph_every == 0 == window.training.control.grads_every
 
 
 def test_hidden_dock_costs_the_run_nothing(window, qtbot):
