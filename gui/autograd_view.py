@@ -63,6 +63,7 @@ OTHER_COLOUR = QColor("#9aa0a6")
 NODE_H = 36.0
 MAX_HISTORY = 2000  # gradient-norm points kept per layer
 MAX_LEGEND = 10  # the chart names its curves up to this many layers
+MIN_READABLE = 0.6  # zoom below which names are too small to read
 
 
 def owner_colour(k: int) -> QColor:
@@ -348,7 +349,9 @@ class AutogradScene(QGraphicsScene):
 
 
 class AutogradGraphView(QGraphicsView):
-    """Pan (drag), zoom (wheel), fit."""
+    """Pan (drag), zoom (wheel), fit; double-click opens or closes a canvas node's box."""
+
+    clusterToggled = Signal(str)  # the owner (canvas node id) double-clicked
 
     def __init__(self, scene: AutogradScene, parent=None):
         super().__init__(scene, parent)
@@ -364,19 +367,27 @@ class AutogradGraphView(QGraphicsView):
         if 0.02 < zoom < 8:
             self.scale(factor, factor)
 
-    def fit(self, rect: QRectF | None = None) -> None:
+    def fit(self, rect: QRectF | None = None, readable: bool = False) -> None:
+        """Show all of ``rect`` (default: the graph). With ``readable``, a graph too big to
+        read whole is shown from the top (the loss) at a size where names can be read."""
         rect = rect if rect is not None else self.scene().bounds
         if rect.isNull():
             return
         self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
-        if self.transform().m11() > 1.5:  # a tiny graph: do not blow it up
+        zoom = self.transform().m11()
+        if zoom > 1.5:  # a tiny graph: do not blow it up
             self.resetTransform()
             self.centerOn(rect.center())
+        elif readable and zoom < MIN_READABLE:
+            self.resetTransform()
+            self.scale(MIN_READABLE, MIN_READABLE)
+            view_h = self.viewport().height() / MIN_READABLE
+            self.centerOn(QPointF(rect.center().x(), rect.top() + view_h / 2 - 20))
 
     def mouseDoubleClickEvent(self, event) -> None:
         item = self.itemAt(event.position().toPoint())
         if isinstance(item, FnItem) and item.owner is not None:
-            self.parent_panel.toggle_collapsed(item.owner)
+            self.clusterToggled.emit(item.owner)
             return
         super().mouseDoubleClickEvent(event)
 
@@ -391,13 +402,14 @@ class AutogradPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.graph = None
+        self._shape = None  # (nodes, edges) of the graph shown
         self._linking = False
         self.history: dict[str, tuple[list[int], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
 
         self.scene = AutogradScene(self)
         self.view = AutogradGraphView(self.scene)
-        self.view.parent_panel = self
+        self.view.clusterToggled.connect(self.toggle_collapsed)
         self.scene.selectionChanged.connect(self._scene_selection)
 
         self.capture_button = QPushButton("Capture")
@@ -488,10 +500,14 @@ class AutogradPanel(QWidget):
         if graph.grads is not None:
             self.show_grads(graph.grads)
         self.search(self.search_box.text())
-        self.view.fit()
+        shape = (len(graph.nodes), len(graph.edges))
+        if shape != self._shape:  # a new structure; a refresh of the same one keeps the view
+            self._shape = shape
+            self.view.fit(readable=True)
 
     def clear_graph(self, message: str) -> None:
         self.graph = None
+        self._shape = None
         self.scene.graph = None
         self.scene.rebuild()
         self.info.setText(message)
@@ -503,6 +519,8 @@ class AutogradPanel(QWidget):
         self.scene.rebuild()
         self.search(self.search_box.text())
         item = self.scene.items_by_key.get(("owner", owner))
+        if item is None:  # opened: show its first function
+            item = next((i for i in self.scene.items_by_key.values() if i.owner == owner), None)
         if item is not None:
             self.view.centerOn(item)
 
@@ -512,10 +530,7 @@ class AutogradPanel(QWidget):
         self.scene.collapsed = set(self.graph.owners()) if on else set()
         self.scene.rebuild()
         self.search(self.search_box.text())
-        self.view.fit()
-
-    def _label(self, owner: str | None) -> str:
-        return self.graph.label_of(owner) if self.graph is not None else (owner or "")
+        self.view.fit(readable=True)
 
     def show_grads(self, stats, labels: dict[str, str] | None = None, history: bool = True) -> None:
         """Gradient health: the list (flagged first), leaf colours, and a point per layer on

@@ -90,7 +90,7 @@ def test_selection_links_both_ways(window, qtbot):
     assert window.scene.selected_node_ids() == [_id(window, "conv1")]
 
 
-def test_collapse_clusters_and_search(window):
+def test_collapse_clusters_and_search(window, qtbot):
     panel = _captured(window)
     graph = panel.graph
     conv1 = _id(window, "conv1")
@@ -102,6 +102,14 @@ def test_collapse_clusters_and_search(window):
     assert "3 functions" in panel.scene.tooltip(boxes[0])
     panel.toggle_collapsed(conv1)
     assert len(_items(panel)) == len(graph.nodes)
+    # double-clicking a function closes its canvas node into one box
+    item = next(i for i in _items(panel) if i.owner == conv1 and i.kind == "function")
+    view = panel.view
+    view.centerOn(item)
+    where = view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert [b.owner for b in _items(panel) if b.kind == "cluster"] == [conv1]
+    panel.toggle_collapsed(conv1)
     panel.collapse_all.setChecked(True)
     assert len(_items(panel)) == len(graph.owners())  # one box per canvas node
     # selection still links while collapsed
