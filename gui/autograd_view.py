@@ -593,6 +593,11 @@ class AutogradPanel(QWidget):
                 elif len(self.curves) == MAX_LEGEND + 1:  # too many layers to name them all
                     legend.clear()
             curve.setData(steps, values)
+        if self.history:
+            if max(len(steps) for steps, _ in self.history.values()) == 1:
+                self.chart.setXRange(stats.step - 1, stats.step + 1)  # one capture: no span
+            else:
+                self.chart.enableAutoRange(axis="x")
 
     def reset_history(self) -> None:
         self.history.clear()
