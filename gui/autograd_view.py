@@ -723,12 +723,31 @@ class AutogradDock:
         training.runStarted.connect(self._run_started)
         training.autogradArrived.connect(self._snapshot)
         self._pending = None
+        self._doc = window.doc
         self._timer = QTimer(self.panel, singleShot=True, interval=self.REFRESH_MS)
         self._timer.timeout.connect(self._flush)
 
     # ------------------------------------------------------------------ canvas
+    def _same_document(self) -> bool:
+        """The graph shown belongs to the open document; after opening another one it is
+        dropped (node ids repeat across projects)."""
+        if self.window.doc is self._doc:
+            return True
+        self._doc = self.window.doc
+        if self.panel.graph is not None:
+            self.panel.clear_graph("Press Capture to see the backward graph of the network.")
+            self.panel.reset_history()
+        return False
+
+    def canvas_selection(self, node_ids: list[str]) -> None:
+        """The canvas selection changed: outline those nodes' functions here."""
+        if self._same_document():
+            self.panel.highlight_owners(node_ids)
+
     def select_on_canvas(self, node_ids: list[str]) -> None:
         window = self.window
+        if not self._same_document():
+            return
         ids = [n for n in node_ids if n in window.doc.graph]
         if ids:
             window.scene.select_nodes(ids)
@@ -754,7 +773,7 @@ class AutogradDock:
         from torchcanvas.runtime.autograd import capture_project, project_batch
         from torchcanvas.runtime.compile import CompileError, compile_project
 
-        doc = self.window.doc
+        doc = self._doc = self.window.doc
         try:
             project = compile_project(doc.graph, doc.project_dir)
             batch, note = project_batch(project)

@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         self.inspector.show_nodes(ids)
         self.code_view.highlight_nodes(ids)
-        self.autograd.panel.highlight_owners(ids)
+        self.autograd.canvas_selection(ids)
 
     def focus_node(self, node_id: str) -> None:
         if node_id in self.doc.graph:

@@ -253,3 +253,14 @@ def test_screenshot_of_linked_selection(window, qtbot, tmp_path):
     image = window.grab()
     assert not image.isNull()
     assert panel.view.viewport().grab().width() > 0
+
+
+def test_opening_another_project_drops_the_graph(window):
+    from torchcanvas.assets import assets_dir
+
+    panel = _captured(window)
+    assert window.open_example(assets_dir() / "examples" / "iris_mlp.json")
+    window.scene.select_nodes([next(iter(window.scene.nodes))])
+    assert panel.graph is None and not _items(panel) and not panel.curves
+    assert window.autograd.capture()
+    assert "hidden.weight" in panel.graph.leaves()
