@@ -16,14 +16,6 @@ from typing import Any
 from torchcanvas.codegen.emit import CodegenError, doc_text, quote
 from torchcanvas.graph.catalogue.backbones import ARCHS, Arch
 
-LOAD_WEIGHTS = '''
-def load_weights(model: nn.Module, path: str) -> None:
-    """Load a state_dict saved with torch.save from a local file (nothing is downloaded)."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-'''.strip("\n").split("\n")
-
 FROZEN_BN_TRAIN = '''
     def train(self, mode: bool = True):
         """Training mode, except for frozen batch norm layers: their statistics stay fixed."""
@@ -113,8 +105,14 @@ def backbone_code(name: str, params: dict[str, Any], node_id: str | None = None,
     lines = [f"def {name}() -> nn.Module:",
              f'    """{doc_text(", ".join(what), 90)}."""',
              f"    model = models.{a.name}(weights=None)"]
-    if weights and load:
-        lines.append(f"    load_weights(model, {quote(weights)})")
+    if weights and load:  # a state_dict saved with torch.save; nothing is downloaded
+        call = f"    state = torch.load({quote(weights)}, map_location=\"cpu\", weights_only=True)"
+        if len(call) <= 99:
+            lines.append(call)
+        else:  # the layout ruff format keeps
+            lines += ["    state = torch.load(", f"        {quote(weights)},",
+                      '        map_location="cpu",', "        weights_only=True,", "    )"]
+        lines.append("    model.load_state_dict(state)")
     elif not weights:
         lines.append("    # no weights file chosen: the network starts from random weights")
     if params["drop_head"]:

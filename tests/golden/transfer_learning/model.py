@@ -18,6 +18,7 @@ class ShapesTransfer(nn.Module):
         super().__init__()
         self.backbone = build_backbone()
         self.head = nn.Linear(512, 3)
+        self.train()  # frozen batch norm layers start in eval mode
 
     def forward(self, x):
         x = self.backbone(x)
