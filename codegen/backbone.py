@@ -72,12 +72,14 @@ def arch(params: dict[str, Any], node_id: str | None = None, label: str = "") ->
     try:
         return ARCHS[params["arch"]]
     except KeyError:
-        raise CodegenError(f"{label}: unknown architecture {params['arch']!r}", node_id,
-                           "arch") from None
+        raise CodegenError(
+            f"{label}: unknown architecture {params['arch']!r}", node_id, "arch"
+        ) from None
 
 
-def frozen_paths(params: dict[str, Any], node_id: str | None = None,
-                 label: str = "") -> tuple[str, ...] | None:
+def frozen_paths(
+    params: dict[str, Any], node_id: str | None = None, label: str = ""
+) -> tuple[str, ...] | None:
     """The frozen module paths (None: everything), or a ``CodegenError`` naming the field."""
     a = arch(params, node_id, label)
     try:
@@ -85,11 +87,20 @@ def frozen_paths(params: dict[str, Any], node_id: str | None = None,
     except KeyError:
         raise CodegenError(
             f"{label}: freeze {params['freeze']!r} is not a stage of {a.name}; use none, all "
-            f"or one of {', '.join(a.stage_names)}", node_id, "freeze") from None
+            f"or one of {', '.join(a.stage_names)}",
+            node_id,
+            "freeze",
+        ) from None
 
 
-def backbone_code(name: str, params: dict[str, Any], node_id: str | None = None,
-                  label: str = "", *, load: bool = True) -> BackboneCode:
+def backbone_code(
+    name: str,
+    params: dict[str, Any],
+    node_id: str | None = None,
+    label: str = "",
+    *,
+    load: bool = True,
+) -> BackboneCode:
     """The ``def <name>() -> nn.Module`` building this backbone. ``params["weights"]`` is used
     as given (the runtime passes it resolved against the project's folder); ``load`` off
     leaves the loading out (shape inference builds the network on the meta device)."""
@@ -102,16 +113,23 @@ def backbone_code(name: str, params: dict[str, Any], node_id: str | None = None,
         what.append("frozen")
     elif frozen:
         what.append(f"frozen up to {params['freeze']}")
-    lines = [f"def {name}() -> nn.Module:",
-             f'    """{doc_text(", ".join(what), 90)}."""',
-             f"    model = models.{a.name}(weights=None)"]
+    lines = [
+        f"def {name}() -> nn.Module:",
+        f'    """{doc_text(", ".join(what), 90)}."""',
+        f"    model = models.{a.name}(weights=None)",
+    ]
     if weights and load:  # a state_dict saved with torch.save; nothing is downloaded
-        call = f"    state = torch.load({quote(weights)}, map_location=\"cpu\", weights_only=True)"
+        call = f'    state = torch.load({quote(weights)}, map_location="cpu", weights_only=True)'
         if len(call) <= 99:
             lines.append(call)
         else:  # the layout ruff format keeps
-            lines += ["    state = torch.load(", f"        {quote(weights)},",
-                      '        map_location="cpu",', "        weights_only=True,", "    )"]
+            lines += [
+                "    state = torch.load(",
+                f"        {quote(weights)},",
+                '        map_location="cpu",',
+                "        weights_only=True,",
+                "    )",
+            ]
         lines.append("    model.load_state_dict(state)")
     elif not weights:
         lines.append("    # no weights file chosen: the network starts from random weights")

@@ -36,16 +36,16 @@ def project_dir(tmp_path) -> Path:
     write_image_folder(folder / "pets", per_class=4)
     (folder / "weights").mkdir()
     torch.manual_seed(123)
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(),
-               folder / "weights" / "r18.pth")
+    torch.save(
+        torchvision.models.resnet18(weights=None).state_dict(), folder / "weights" / "r18.pth"
+    )
     return folder
 
 
 def transfer_graph(**backbone) -> Graph:
     """pets → backbone → Linear head → cross-entropy, Adam."""
     g = Graph({"batch_size": 4, "epochs": 1, "device": "cpu", "val_split": 0.25})
-    data = g.add_node("data.ImageFolder", {"path": "pets", "image_size": [64, 64]},
-                      label="pets")
+    data = g.add_node("data.ImageFolder", {"path": "pets", "image_size": [64, 64]}, label="pets")
     params = {"weights": "weights/r18.pth", "freeze": "all", **backbone}
     b = g.add_node("tv.Backbone", params, label="backbone")
     head = g.add_node("nn.Linear", {"out_features": 3}, label="head")
@@ -138,8 +138,7 @@ def test_frozen_backbone_trains_only_the_head(project_dir):
 def test_freeze_up_to_a_stage(project_dir):
     project = compile_project(transfer_graph(freeze="layer2"), project_dir)
     model = project.model.new()
-    frozen = {n.split(".")[0] for n, p in model.backbone.named_parameters()
-              if not p.requires_grad}
+    frozen = {n.split(".")[0] for n, p in model.backbone.named_parameters() if not p.requires_grad}
     trainable = {n.split(".")[0] for n, p in model.backbone.named_parameters() if p.requires_grad}
     assert frozen == {"conv1", "bn1", "layer1", "layer2"}
     assert trainable == {"layer3", "layer4"}
@@ -185,8 +184,12 @@ def test_hub_cache_weights_are_found_by_name(tmp_path, monkeypatch):
     assert hub_weights("resnet18") == []
     folder = tmp_path / "torch" / "hub" / "checkpoints"
     folder.mkdir(parents=True)
-    for name in ("resnet18-f37072fd.pth", "resnet50-0676ba61.pth", "mine.pth",
-                 "resnet18-f37072fd.pth.partial"):
+    for name in (
+        "resnet18-f37072fd.pth",
+        "resnet50-0676ba61.pth",
+        "mine.pth",
+        "resnet18-f37072fd.pth.partial",
+    ):
         (folder / name).write_bytes(b"x")
     assert hub_weights("resnet18") == [folder / "resnet18-f37072fd.pth"]
     assert hub_weights("resnet50") == [folder / "resnet50-0676ba61.pth"]
@@ -199,8 +202,7 @@ def test_example_trains_only_its_head(tmp_path, monkeypatch):
     graph = load(EXAMPLE)
     graph.set_setting("device", "cpu")
     kinds = sorted(n.type_id for n in graph.nodes())
-    assert kinds == ["data.Shapes", "loss.CrossEntropy", "nn.Linear", "optim.Adam",
-                     "tv.Backbone"]
+    assert kinds == ["data.Shapes", "loss.CrossEntropy", "nn.Linear", "optim.Adam", "tv.Backbone"]
     project = compile_project(graph, EXAMPLE.parent)
     torch.manual_seed(graph.settings["seed"])
     before = state(project.model.new().backbone)
@@ -209,8 +211,7 @@ def test_example_trains_only_its_head(tmp_path, monkeypatch):
         assert torch.equal(value, before[key]), key
 
 
-def test_exported_transfer_project_runs_with_torch_and_torchvision_only(tmp_path,
-                                                                        monkeypatch):
+def test_exported_transfer_project_runs_with_torch_and_torchvision_only(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "cache"))
     graph = load(EXAMPLE)
     graph.set_setting("epochs", 1)
@@ -220,28 +221,47 @@ def test_exported_transfer_project_runs_with_torch_and_torchvision_only(tmp_path
     assert len(list((out / "data" / "shapes").glob("*/*.png"))) == 90
     for file in ("model.py", "train.py"):
         tree = ast.parse((out / file).read_text())
-        roots = {alias.name.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.Import) for alias in node.names}
-        roots |= {node.module.split(".")[0] for node in ast.walk(tree)
-                  if isinstance(node, ast.ImportFrom) and node.module != "model"}
+        roots = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        roots |= {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module != "model"
+        }
         assert roots <= {"argparse", "json", "os", "pathlib", "torch", "torchvision"}, roots
-    for args in (["check", "--isolated", "--line-length", "100", "--select",
-                  "E,F,W,I,B,UP,SIM", "."], ["format", "--isolated", "--line-length", "100",
-                                             "--diff", "."]):
-        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=out,
-                              capture_output=True, text=True)
+    for args in (
+        ["check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP,SIM", "."],
+        ["format", "--isolated", "--line-length", "100", "--diff", "."],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=out, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stdout + done.stderr
-    done = subprocess.run([sys.executable, "train.py", "--device", "cpu"], cwd=out,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "train.py", "--device", "cpu"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert '"epoch": 1' in done.stdout
 
 
 def test_exported_model_with_weights_is_ruff_clean(project_dir, tmp_path):
     export_code(compile_project(transfer_graph(freeze="layer3"), project_dir), tmp_path / "o")
-    for args in (["check", "--isolated", "--line-length", "100", "--select",
-                  "E,F,W,I,B,UP,SIM", "model.py"],
-                 ["format", "--isolated", "--line-length", "100", "--diff", "model.py"]):
-        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=tmp_path / "o",
-                              capture_output=True, text=True)
+    for args in (
+        ["check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP,SIM", "model.py"],
+        ["format", "--isolated", "--line-length", "100", "--diff", "model.py"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args],
+            cwd=tmp_path / "o",
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stdout + done.stderr

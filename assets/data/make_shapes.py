@@ -4,8 +4,10 @@ Each shape has a random size, place and colour; a class leans to one colour chan
 red, squares green, triangles blue), so a small head learns it in a few epochs.
 Run: python assets/data/make_shapes.py assets/data/shapes
 """
+
 import sys
 from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
