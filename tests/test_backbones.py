@@ -265,3 +265,87 @@ def test_exported_model_with_weights_is_ruff_clean(project_dir, tmp_path):
             text=True,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------- VGG feature layers
+def vgg_graph(layers: list[str], wired: str = "relu2_2") -> Graph:
+    """pets → VGG-16 feature layers; ``wired`` → pool → flatten → Linear head."""
+    g = Graph({"batch_size": 4, "epochs": 1, "device": "cpu", "val_split": 0.25})
+    data = g.add_node("data.ImageFolder", {"path": "pets", "image_size": [32, 32]}, label="pets")
+    vgg = g.add_node("tv.VGGFeatures", {"layers": layers}, label="vgg")
+    chain = [
+        g.add_node("nn.AdaptiveAvgPool2d", {"output_size": 1}, label="pool"),
+        g.add_node("nn.Flatten", label="flatten"),
+        g.add_node("nn.Linear", {"out_features": 3}, label="head"),
+    ]
+    g.connect(data, "x", vgg, "x")
+    g.connect(vgg, wired, chain[0], "x")
+    g.connect(chain[0], "out", chain[1], "x")
+    g.connect(chain[1], "out", chain[2], "x")
+    loss = g.add_node("loss.CrossEntropy", label="loss")
+    opt = g.add_node("optim.Adam", {"lr": 0.01}, label="optimizer")
+    g.connect(chain[2], "out", loss, "input")
+    g.connect(data, "y", loss, "target")
+    g.connect(loss, "loss", opt, "loss")
+    return g
+
+
+def test_vgg_feature_layers_are_output_ports(project_dir):
+    layers = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    graph = vgg_graph(layers)
+    vgg = next(n.id for n in graph.nodes() if n.label == "vgg")
+    assert [p.name for p in graph.output_ports(vgg)] == layers
+    result = infer_shapes(graph, project_dir)
+    assert result.ok, result.problems
+    assert [result.shapes[(vgg, name)] for name in layers] == [
+        ("B", 64, 32, 32),
+        ("B", 128, 16, 16),
+        ("B", 256, 8, 8),
+        ("B", 512, 4, 4),
+    ]
+    assert result.trainable_counts[vgg] == 0 and result.param_counts[vgg] > 7_000_000
+
+    project = compile_project(graph, project_dir)
+    model = project.model.new().eval()
+    x = torch.randn(2, 3, 32, 32)
+    reference = torchvision.models.vgg16(weights=None).features.eval()
+    reference.load_state_dict(model.vgg.layers.state_dict(), strict=False)
+    taps = model.vgg(x)
+    assert len(taps) == 4
+    with torch.no_grad():
+        expected, out = [], x
+        for i, layer in enumerate(reference[:23]):
+            out = layer(out)
+            if i in (3, 8, 15, 22):
+                expected.append(out.clone())
+    for got, want in zip(taps, expected, strict=True):
+        assert torch.equal(got, want)
+
+    torch.manual_seed(graph.settings["seed"])  # the trainer's initial weights
+    before = state(project.model.new().vgg)
+    trained = train(project, steps=2)
+    for key, value in trained.vgg.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_vgg_layers_param_changes_ports_and_refuses_dropping_a_wired_one():
+    from torchcanvas.graph import ParamError
+
+    graph = vgg_graph(["relu1_2", "relu2_2"])
+    vgg = next(n.id for n in graph.nodes() if n.label == "vgg")
+    graph.set_param(vgg, "layers", ["relu2_2", "pool3", "relu5_1"])
+    assert [p.name for p in graph.output_ports(vgg)] == ["relu2_2", "pool3", "relu5_1"]
+    with pytest.raises(ParamError, match="output 'relu2_2' is wired"):
+        graph.set_param(vgg, "layers", ["relu1_2"])
+
+
+def test_vgg_one_layer_gives_a_tensor_and_unknown_layers_are_named(project_dir):
+    graph = vgg_graph(["relu3_1"], wired="relu3_1")
+    project = compile_project(graph, project_dir)
+    assert "x = self.vgg(x)[0]" in project.model.source.source
+    out = project.model.new().eval().vgg.layers(torch.randn(1, 3, 32, 32))
+    assert tuple(out.shape) == (1, 256, 8, 8)
+
+    graph = vgg_graph(["relu2_2", "relu3_4"])  # VGG-16 has three convs in block 3
+    with pytest.raises(CompileError, match="vgg16 has no layer 'relu3_4'; choose among relu1_1"):
+        compile_project(graph, project_dir)
