@@ -214,7 +214,11 @@ def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
         ),
         timeout=30_000,
     )
+    # paused, so that even a very fast run is still going when the request arrives
+    window.training.pause()
+    qtbot.waitUntil(lambda: window.training.state == "paused", timeout=30_000)
     assert dock.capture()  # during the run: asks the trainer for its next step's graph
+    window.training.resume()
     qtbot.waitUntil(lambda: any(s.graph is not None for s in snapshots), timeout=60_000)
     qtbot.waitUntil(lambda: not window.training.running, timeout=60_000)
     with_graph = next(s for s in snapshots if s.graph is not None)
