@@ -245,7 +245,8 @@ class ShapeInferencer:
         key = json.dumps([node.type_id, node.params,
                           [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
                           [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
-                          data_info.num_classes if data_info else None], sort_keys=True)
+                          [data_info.num_classes, data_info.vocab_size] if data_info else None],
+                         sort_keys=True)
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
