@@ -35,7 +35,7 @@ class TextModelError(Exception):
 
 
 def project_text_task(graph: Graph) -> str | None:
-    """"generate" when the project's data source is a text corpus, "classify" for labelled
+    """ "generate" when the project's data source is a text corpus, "classify" for labelled
     text, else None."""
     sources = graph.nodes_of_kind("data")
     return text_task(sources[0]) if len(sources) == 1 else None
@@ -76,8 +76,14 @@ class TrainedText:
     run_dir: Path
     epochs: int | None  # epochs trained, when the checkpoint says
 
-    def generate(self, prompt: str, length: int = 200, temperature: float = 0.8,
-                 top_k: int = 0, seed: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str,
+        length: int = 200,
+        temperature: float = 0.8,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> str:
         """``length`` new tokens after ``prompt`` (the prompt itself is not repeated)."""
         if self.task != "generate":
             raise TextModelError("this project classifies text; it does not generate it")
@@ -88,8 +94,9 @@ class TrainedText:
         if top_k < 0:
             raise TextModelError("top-k must be 0 (all tokens) or more")
         try:
-            return self.project.fn("generate")(self.model, self.vocab, prompt, length,
-                                               temperature, top_k, seed)
+            return self.project.fn("generate")(
+                self.model, self.vocab, prompt, length, temperature, top_k, seed
+            )
         except ValueError as exc:
             raise TextModelError(str(exc)) from None
 
@@ -102,8 +109,9 @@ class TrainedText:
         return self.project.fn("predict")(self.model, self.vocab, text)
 
 
-def load_trained(run_dir: Path, graph: Graph | None = None, project_dir: Path | None = None,
-                 device: str = "cpu") -> TrainedText:
+def load_trained(
+    run_dir: Path, graph: Graph | None = None, project_dir: Path | None = None, device: str = "cpu"
+) -> TrainedText:
     """The text model of ``run_dir``: its project snapshot (project.json; else ``graph``), its
     latest weights and its vocab.json."""
     run_dir = Path(run_dir)
@@ -119,12 +127,13 @@ def load_trained(run_dir: Path, graph: Graph | None = None, project_dir: Path | 
         raise TextModelError(f"{run_dir}: no project.json; name the project file too")
     task = project_text_task(graph)
     if task is None:
-        raise TextModelError("this project is not a text task: its data source is neither a "
-                             "text corpus nor labelled text")
+        raise TextModelError(
+            "this project is not a text task: its data source is neither a "
+            "text corpus nor labelled text"
+        )
     weights = next((run_dir / n for n in WEIGHT_FILES if (run_dir / n).is_file()), None)
     if weights is None or not (run_dir / VOCAB_FILE).is_file():
-        raise TextModelError(f"{run_dir.name}: no trained weights yet; train at least one "
-                             "epoch")
+        raise TextModelError(f"{run_dir.name}: no trained weights yet; train at least one epoch")
     try:
         project = compile_project(graph, project_dir)
     except CompileError as exc:
@@ -133,10 +142,9 @@ def load_trained(run_dir: Path, graph: Graph | None = None, project_dir: Path | 
     epochs = state.get("epoch") if "model" in state else None
     model = project.model.new()
     try:
-        model.load_state_dict(state["model"] if "model" in state else state)
+        model.load_state_dict(state.get("model", state))
     except RuntimeError as exc:
-        raise TextModelError(f"{weights}: the weights do not fit the run's model ({exc})") \
-            from None
+        raise TextModelError(f"{weights}: the weights do not fit the run's model ({exc})") from None
     model.to(device).eval()
     vocab = project.fn("Vocab").load(run_dir / VOCAB_FILE)
     return TrainedText(project, model, vocab, task, run_dir, epochs)

@@ -74,9 +74,11 @@ def test_corpus_windows_are_next_token_pairs_and_vocab_is_deterministic():
 def test_word_corpus_from_a_file_with_a_vocabulary_limit(tmp_path):
     path = tmp_path / "words.txt"
     path.write_text("the cat sat . the dog sat . the cat ran !\n" * 20, encoding="utf-8")
-    node, settings = node_of("data.TextCorpus", {"path": str(path), "level": "word",
-                                                 "seq_length": 4, "stride": 4,
-                                                 "max_vocab": 4}, val_split=0.0)
+    node, settings = node_of(
+        "data.TextCorpus",
+        {"path": str(path), "level": "word", "seq_length": 4, "stride": 4, "max_vocab": 4},
+        val_split=0.0,
+    )
     train, val, _ = make_datasets(node, settings)
     vocab = train.vocab
     assert vocab.tokens == ["<unk>", "the", ".", "cat"]  # the most frequent, ties by text
@@ -114,11 +116,22 @@ def test_bundled_sentiment_set_is_balanced_padded_left():
 
 def test_labelled_table_tsv_folder_and_truncation(tmp_path):
     tsv = tmp_path / "reviews.tsv"
-    tsv.write_text("label\tbody\n" + "".join(f"{'good' if i % 2 else 'bad'}\tword{i} a b c d\n"
-                                             for i in range(10)), encoding="utf-8")
-    node, settings = node_of("data.TextClassification", {
-        "path": str(tsv), "text_column": "body", "max_length": 3, "padding": "right",
-        "lowercase": False}, val_split=0.0)
+    tsv.write_text(
+        "label\tbody\n"
+        + "".join(f"{'good' if i % 2 else 'bad'}\tword{i} a b c d\n" for i in range(10)),
+        encoding="utf-8",
+    )
+    node, settings = node_of(
+        "data.TextClassification",
+        {
+            "path": str(tsv),
+            "text_column": "body",
+            "max_length": 3,
+            "padding": "right",
+            "lowercase": False,
+        },
+        val_split=0.0,
+    )
     train, _, classes = make_datasets(node, settings)
     assert classes == ["bad", "good"]
     assert train.tensors[0].shape == (10, 3)
@@ -129,8 +142,11 @@ def test_labelled_table_tsv_folder_and_truncation(tmp_path):
         (folder / label).mkdir(parents=True)
         for i in range(3):
             (folder / label / f"{i}.txt").write_text(f"{label} text {i}", encoding="utf-8")
-    node, settings = node_of("data.TextClassification", {"path": str(folder), "max_length": 5,
-                                                         "padding": "right"}, val_split=0.0)
+    node, settings = node_of(
+        "data.TextClassification",
+        {"path": str(folder), "max_length": 5, "padding": "right"},
+        val_split=0.0,
+    )
     train, _, classes = make_datasets(node, settings)
     assert classes == ["neg", "pos"] and len(train) == 6
     texts = {train.vocab.decode(row[:3].tolist()) for row in train.tensors[0]}
@@ -142,8 +158,11 @@ def test_labelled_text_errors_name_the_column(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("sentence,label\nhello,a\n", encoding="utf-8")
     node, settings = node_of("data.TextClassification", {"path": str(path)})
-    with pytest.raises(DataError, match=r"texts: .*t.csv: no column 'text' \(columns: "
-                                        r"sentence, label\)"):
+    with pytest.raises(
+        DataError,
+        match=r"texts: .*t.csv: no column 'text' \(columns: "
+        r"sentence, label\)",
+    ):
         make_datasets(node, settings)
     path.write_text("text,label\nhello,\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"t.csv, line 2: column 'label' is empty"):
@@ -160,19 +179,24 @@ def test_embedding_size_comes_from_the_vocabulary_and_scores_are_checked():
     assert result.resolved[emb.id]["num_embeddings"] == vocab_size == 59
     set_params(graph, "next_char", out_features=50)
     problem = infer_shapes(graph).first_error()
-    assert problem.message == ("loss1: the data has 59 tokens in the vocabulary but the model "
-                               "gives 50 scores (dim 1 of its input from logits); make the "
-                               "last layer's output size 59")
+    assert problem.message == (
+        "loss1: the data has 59 tokens in the vocabulary but the model "
+        "gives 50 scores (dim 1 of its input from logits); make the "
+        "last layer's output size 59"
+    )
     graph = example("sentiment_lstm")
     set_params(graph, "classifier", out_features=3)
-    assert "the data has 2 classes but the model gives 3 scores" in \
-        infer_shapes(graph).first_error().message
+    assert (
+        "the data has 2 classes but the model gives 3 scores"
+        in infer_shapes(graph).first_error().message
+    )
 
 
 # ------------------------------------------------------------------------- training
 def train_steps(graph: Graph, out: Path, steps: int) -> tuple[list[float], Trainer]:
-    trainer = Trainer(compile_project(graph), TrainOptions(out_dir=out, max_steps=steps,
-                                                           log_every=1))
+    trainer = Trainer(
+        compile_project(graph), TrainOptions(out_dir=out, max_steps=steps, log_every=1)
+    )
     events = trainer.run()
     assert isinstance(events[-1], RunFinished), events[-1]
     return [e.loss for e in events if isinstance(e, StepEvent)], trainer
@@ -240,15 +264,22 @@ def test_load_trained_explains_what_is_missing(tmp_path):
 
 
 # ------------------------------------------------------------------------- export
-BLOCK_PACKAGE = ("import runpy, sys\n"
-                 "sys.modules['torchcanvas'] = None  # the package must not be needed\n"
-                 "sys.argv = ['train.py', *sys.argv[1:]]\n"
-                 "runpy.run_path('train.py', run_name='__main__')\n")
+BLOCK_PACKAGE = (
+    "import runpy, sys\n"
+    "sys.modules['torchcanvas'] = None  # the package must not be needed\n"
+    "sys.argv = ['train.py', *sys.argv[1:]]\n"
+    "runpy.run_path('train.py', run_name='__main__')\n"
+)
 
 
 def standalone(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-c", BLOCK_PACKAGE, *args], cwd=folder,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_PACKAGE, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -294,12 +325,40 @@ def test_generate_and_predict_commands(tmp_path, capsys, monkeypatch):
     run = tmp_path / "runs" / "first"
     train_steps(graph, run, 3)
     (run / "project.json").write_text(project_file.read_text())
-    assert cli_main(["generate", str(project_file), "--prompt", "The", "--length", "30",
-                     "--top-k", "5", "--seed", "2"]) == 0
+    assert (
+        cli_main(
+            [
+                "generate",
+                str(project_file),
+                "--prompt",
+                "The",
+                "--length",
+                "30",
+                "--top-k",
+                "5",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.rstrip("\n")
     assert out.startswith("The") and len(out) == 33
-    assert cli_main(["generate", str(project_file), "--run", "first", "--prompt", "The",
-                     "--temperature", "0"]) == 1
+    assert (
+        cli_main(
+            [
+                "generate",
+                str(project_file),
+                "--run",
+                "first",
+                "--prompt",
+                "The",
+                "--temperature",
+                "0",
+            ]
+        )
+        == 1
+    )
     assert "temperature must be above 0" in capsys.readouterr().err
     assert cli_main(["predict", str(project_file), "--run", str(run), "--text", "hi"]) == 1
     assert "does not classify" in capsys.readouterr().err
@@ -308,7 +367,11 @@ def test_generate_and_predict_commands(tmp_path, capsys, monkeypatch):
     sentiment = EXAMPLES / "sentiment_cnn.json"
     assert cli_main(["train", str(sentiment), "--epochs", "1", "--out", str(out_dir)]) == 0
     capsys.readouterr()
-    assert cli_main(["predict", str(sentiment), "--run", str(out_dir), "--text",
-                     "An awful, boring show"]) == 0
+    assert (
+        cli_main(
+            ["predict", str(sentiment), "--run", str(out_dir), "--text", "An awful, boring show"]
+        )
+        == 0
+    )
     label, probability = capsys.readouterr().out.split("\t")
     assert label in ("negative", "positive") and 0.5 <= float(probability) <= 1
