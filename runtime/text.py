@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from torchcanvas.codegen.data import text_task
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
-from torchcanvas.runtime.compile import CompiledProject, CompileError, compile_project
+
+if TYPE_CHECKING:  # torch loads with load_trained: finding runs stays light for the window
+    from torch import nn
+
+    from torchcanvas.runtime.compile import CompiledProject
 
 VOCAB_FILE = "vocab.json"
 WEIGHT_FILES = ("checkpoint.pt", "weights.pt")  # the newest state first: checkpoint.pt is
@@ -114,6 +115,10 @@ def load_trained(
 ) -> TrainedText:
     """The text model of ``run_dir``: its project snapshot (project.json; else ``graph``), its
     latest weights and its vocab.json."""
+    import torch
+
+    from torchcanvas.runtime.compile import CompileError, compile_project
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TextModelError(f"{run_dir}: no such run folder")
