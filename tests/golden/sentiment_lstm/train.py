@@ -65,7 +65,7 @@ class Vocab:
 
     @classmethod
     def build(cls, texts, level: str, lowercase: bool, max_size: int, specials, classes=None):
-        """The specials, then the most frequent tokens (ties in text order), at most
+        """The specials, then the most frequent tokens (ties alphabetically), at most
         ``max_size`` in all (0: every token)."""
         counts = Counter()
         for text in texts:
