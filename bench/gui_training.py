@@ -21,7 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QThread, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from torchcanvas.assets import assets_dir
@@ -50,10 +50,10 @@ def headless_rate(tmp: Path) -> float:
 
 
 def window_rate(window) -> tuple[float, float]:
-    """samples/s of a run started from the window, and the worst event-loop stall (ms)."""
+    """samples/s of a run started from the window, and the worst event-loop stall (ms). The
+    window runs its own event loop meanwhile, as in the app (no polling from here)."""
     ended, started = [], []
-    window.training.runEnded.connect(ended.append)
-    window.training.runStarted.connect(started.append)
+    loop = QEventLoop()
     clock = QElapsedTimer()
     gaps: list[float] = []
 
@@ -63,18 +63,24 @@ def window_rate(window) -> tuple[float, float]:
         clock.start()
 
     probe = QTimer(interval=PROBE_MS)
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
     probe.timeout.connect(tick)
+
+    def on_started(event) -> None:
+        started.append(event)
+        probe.start()
+
+    def on_ended(event) -> None:
+        probe.stop()
+        ended.append(event)
+        loop.quit()
+
+    window.training.runStarted.connect(on_started)
+    window.training.runEnded.connect(on_ended)
     window.start_training()
-    while not started:
-        QCoreApplication.processEvents()
-        QThread.msleep(1)
-    probe.start()
-    while not ended:
-        QCoreApplication.processEvents()
-        QThread.msleep(1)
-    probe.stop()
-    window.training.runEnded.disconnect(ended.append)
-    window.training.runStarted.disconnect(started.append)
+    loop.exec()
+    window.training.runEnded.disconnect(on_ended)
+    window.training.runStarted.disconnect(on_started)
     event = ended[0]
     n = started[0].n_train * started[0].epochs
     stall = max((g - PROBE_MS for g in gaps), default=0.0)

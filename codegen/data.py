@@ -85,6 +85,8 @@ def data_file_name(node: Node) -> str | None:
         return spec.extra["loader"].removeprefix("load_") + ".pt"
     if source == "bundled_csv":
         return spec.extra["file"]
+    if source == "bundled_imagefolder":
+        return spec.extra["folder"]  # a folder of class folders
     if source in ("text_corpus", "text_labels") and not node.params.get("path"):
         return spec.extra["file"]  # the bundled text
     return None
@@ -112,7 +114,7 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
     elif source == "csv":
         code = _csv(node, p, path)
         imports += "\nimport csv\nimport math"
-    elif source == "imagefolder":
+    elif source in ("imagefolder", "bundled_imagefolder"):
         imports = ("from torch.utils.data import Subset\nfrom torchvision import datasets\n"
                    "from torchvision.transforms import v2 as transforms")
         code = _imagefolder(node, p, path)
@@ -328,9 +330,14 @@ def _csv(node: Node, p: dict[str, Any], path: str | None) -> str:
 
 
 def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
-    root = _user_path(node, p, path)
+    if node.spec.extra["source"] == "bundled_imagefolder":  # copied into data_dir
+        folder = node.spec.extra["folder"]
+        root, root_expr = folder, f"Path(data_dir) / {quote(folder)}"
+    else:
+        root = _user_path(node, p, path)
+        root_expr = f"Path({quote(root)})"
     h, w = p["image_size"]
-    gray = "transforms.Grayscale(), " if p["grayscale"] else ""
+    gray = "transforms.Grayscale(), " if p.get("grayscale") else ""
     stats = (
         "    plain = Resized(root, image_transforms(None, None, False))\n"
         "    mean, std = channel_stats(Subset(plain, train_idx.tolist()))\n"
@@ -345,7 +352,7 @@ def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
         "        super().__init__(root, transform=transforms.Compose([pre, transform]))\n\n\n"
         "def make_datasets(data_dir: Path):\n"
         f'    """Images from {doc_text(root)}, one folder per class."""\n'
-        f"    root = Path({quote(root)})\n"
+        f"    root = {root_expr}\n"
         "    n = len(datasets.ImageFolder(root))\n"
         '    train_idx, val_idx = split_indices(n, SETTINGS["val_split"], SETTINGS["seed"])\n'
         + stats +

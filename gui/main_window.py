@@ -33,6 +33,7 @@ from torchcanvas.graph.clipboard import (
 )
 from torchcanvas.graph.layout import layered_layout
 from torchcanvas.graph.serialize import dumps, loads
+from torchcanvas.gui.autograd_view import AutogradDock
 from torchcanvas.gui.codeview import CodeView
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.inspector import InspectorWidget
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.code_dock.raise_()
 
         self._build_training()
+        self.autograd = AutogradDock(self)  # the Autograd dock (View menu)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -198,7 +200,9 @@ class MainWindow(QMainWindow):
         self._run_task, self._run_classes = event.task, event.classes
         self._latest_results = None
         self.run_panel.run_started(event)
-        self.plots.reset(event.task, list(event.classes) if event.classes else None)
+        first = event.start_epoch * event.steps_per_epoch + event.start_batch
+        self.plots.reset(event.task, list(event.classes) if event.classes else None,
+                         steps=(first, event.epochs * event.steps_per_epoch))
         self.results.clear()
 
     def _steps_arrived(self, events: list) -> None:
@@ -373,6 +377,7 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.code_dock, self.problems_dock,
                      self.history_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
+        view.addAction(self.autograd.dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
         self._action("&Add Node…", lambda: self._quick_add_at(self.view.cursor_scene_pos(),
@@ -473,6 +478,7 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         self.inspector.show_nodes(ids)
         self.code_view.highlight_nodes(ids)
+        self.autograd.canvas_selection(ids)
 
     def focus_node(self, node_id: str) -> None:
         if node_id in self.doc.graph:

@@ -18,6 +18,12 @@ Repaints (Qt's raster engine; no OpenGL): translucent pens and pens wider than 1
 times slower than opaque 1 px ones, so dimmed colours are blended into the background up front,
 only the smoothed loss is 2 px wide, and the grid is one item per plot (:class:`_Grid`).
 
+What a repaint costs depends most on whether the view moved: a new range regenerates every axis,
+its tick labels and the grid. Auto-range therefore moves in steps (:class:`_SteadyViewBox`): the
+x axis spans the whole run from its first step (its length is known when it starts) and y ranges
+snap to tick multiples and stay put while the data fits them well, so during a run the axes are
+redrawn a handful of times instead of at every refresh.
+
 No torch here: the GUI shows these plots before torch is imported.
 """
 
@@ -77,11 +83,88 @@ RAW_OPACITY = 0.4
 
 REFRESH_INTERVAL_MS = 50  # ~20 Hz when drawing is cheap
 MAX_INTERVAL_MS = 400  # never slower than 2.5 Hz
-DRAW_BUDGET = 0.04  # painting the curves may take at most this share of the UI thread
+DRAW_BUDGET = 0.03  # refreshing and painting the curves may take this share of the UI thread
 READOUT_HINT = "Point at a plot to read the values at a step; drag to pan, wheel to zoom."
 DEFAULT_SMOOTHING = 0.9
 AXIS_WIDTH = 60  # same left/right axis widths on every plot, so the linked x axes line up
 RIGHT_AXIS_WIDTH = 46
+
+
+def _nice_step(span: float) -> float:
+    """1, 2, 2.5 or 5 × 10^k: about an eighth of ``span`` (> 0)."""
+    raw = span / 8
+    scale = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 2.5, 5.0):
+        if raw <= m * scale * (1 + 1e-9):
+            return m * scale
+    return 10.0 * scale
+
+
+def steady_range(data: tuple[float, float], current: tuple[float, float], padding: float = 0.0,
+                 snap: bool = True) -> tuple[float, float]:
+    """A view range for ``data`` (lowest, highest value) that changes rarely as the data grows:
+    ``current`` while it holds the data and the data fills at least half of it; otherwise the
+    data widened to multiples of a nice step (``snap``) plus ``padding`` (a fraction of the span)
+    on each side. A falling loss thus moves its axis a few times per run, not at every refresh."""
+    lo, hi = float(data[0]), float(data[1])
+    c0, c1 = float(current[0]), float(current[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        return lo, hi
+    if c0 <= lo and hi <= c1 and (hi - lo) >= 0.5 * (c1 - c0) > 0:
+        return c0, c1
+    span = hi - lo
+    if span <= 0:
+        span = abs(hi) * 0.2 or 1.0
+        lo, hi = lo - span / 2, hi + span / 2
+    if snap:
+        step = _nice_step(span)
+        lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    pad = (hi - lo) * padding
+    return lo - pad, hi + pad
+
+
+class _SteadyViewBox(pg.ViewBox):
+    """A ViewBox whose auto-range moves in steps (:func:`steady_range`). ``x_extent`` (first and
+    last step of the run) makes the followed x range span the whole run from its start."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.x_extent: tuple[float, float] | None = None
+        self.y_floor: float | None = None  # followed y ranges reach down to this value
+        self._auto = False
+
+    def updateAutoRange(self) -> None:
+        self._auto = True
+        try:
+            super().updateAutoRange()
+        finally:
+            self._auto = False
+
+    def setRange(self, rect=None, xRange=None, yRange=None, padding=None, update=True,
+                 disableAutoRange=True) -> None:
+        if self._auto and rect is None:  # called by updateAutoRange, padding included
+            (x0, x1), (y0, y1) = self.viewRange()
+            if xRange is not None:
+                p = self.suggestPadding(0)
+                lo, hi = _unpad(xRange, p)
+                extent = self.x_extent
+                if extent is not None:
+                    lo, hi = min(lo, extent[0]), max(hi, extent[1])
+                xRange = steady_range((lo, hi), (x0, x1), p, snap=extent is None)
+            if yRange is not None:
+                p = self.suggestPadding(1)
+                lo, hi = _unpad(yRange, p)
+                if self.y_floor is not None:
+                    lo = min(lo, self.y_floor)
+                yRange = steady_range((lo, hi), (y0, y1), p)
+        super().setRange(rect, xRange, yRange, padding, update, disableAutoRange)
+
+
+def _unpad(padded: tuple[float, float], padding: float) -> tuple[float, float]:
+    """The data range that ViewBox padding (a fraction of the span per side) widened."""
+    lo, hi = float(padded[0]), float(padded[1])
+    pad = (hi - lo) * padding / (1 + 2 * padding)
+    return lo + pad, hi - pad
 
 
 # ------------------------------------------------------------------------------- buffers
@@ -421,6 +504,7 @@ class _Grid(pg.GraphicsObject):
         super().__init__(plot)
         self._plot = plot
         self.pens = (pg.mkPen("#d0d0d0"), pg.mkPen("#e8e8e8"))
+        self._lines: tuple[tuple, list[list[QLineF]]] | None = None  # (view key, per level)
         self.setZValue(-1000)  # ViewBoxes sit at -100
         plot.vb.sigRangeChanged.connect(self._changed)
         plot.vb.sigResized.connect(self._changed)
@@ -438,39 +522,37 @@ class _Grid(pg.GraphicsObject):
         (x0, x1), (y0, y1) = vb.viewRange()
         if rect.width() <= 0 or rect.height() <= 0 or x0 == x1 or y0 == y1:
             return
+        key = (x0, x1, y0, y1, rect.x(), rect.y(), rect.width(), rect.height(),
+               self._plot.getAxis("left").logMode)
+        if self._lines is None or self._lines[0] != key:  # ticks move only with the view
+            self._lines = (key, self._grid_lines(rect, x0, x1, y0, y1))
         painter.setRenderHint(painter.RenderHint.Antialiasing, False)
+        for pen, lines in zip(self.pens, self._lines[1], strict=False):
+            if lines:
+                painter.setPen(pen)
+                painter.drawLines(lines)
+
+    def _grid_lines(self, rect: QRectF, x0: float, x1: float, y0: float, y1: float
+                    ) -> list[list[QLineF]]:
+        """Lines per tick level (major, minor) at the axes' tick positions."""
+        out: list[list[QLineF]] = [[], []]
         for name, vertical in (("bottom", True), ("left", False)):
             lo, hi, length = (x0, x1, rect.width()) if vertical else (y0, y1, rect.height())
             levels = self._plot.getAxis(name).tickValues(lo, hi, length)
-            for pen, (_spacing, values) in zip(self.pens, levels, strict=False):
+            for level, (_spacing, values) in enumerate(levels[:2]):
                 if not len(values):
                     continue
                 at = np.asarray(values, dtype=np.float64)
                 if vertical:
                     px = rect.left() + (at - x0) / (x1 - x0) * rect.width()
-                    lines = [QLineF(v, rect.top(), v, rect.bottom()) for v in px.tolist()]
+                    out[level] += [QLineF(v, rect.top(), v, rect.bottom()) for v in px.tolist()]
                 else:
                     py = rect.bottom() - (at - y0) / (y1 - y0) * rect.height()
-                    lines = [QLineF(rect.left(), v, rect.right(), v) for v in py.tolist()]
-                painter.setPen(pen)
-                painter.drawLines(lines)
+                    out[level] += [QLineF(rect.left(), v, rect.right(), v) for v in py.tolist()]
+        return out
 
 
 # ------------------------------------------------------------------------------- widget
-class _TimedGraphics(pg.GraphicsLayoutWidget):
-    """The plots' canvas, remembering what a paint costs (smoothed), to pace refreshes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paint_ms = 0.0
-
-    def paintEvent(self, event) -> None:
-        start = time.perf_counter()
-        super().paintEvent(event)
-        cost = (time.perf_counter() - start) * 1000
-        self.paint_ms = 0.8 * self.paint_ms + 0.2 * cost
-
-
 class LivePlots(QWidget):
     """Training loss per step (raw, smoothed) with validation loss per epoch; the task's
     validation metrics per epoch; learning rate per step. All three share the step axis.
@@ -489,13 +571,12 @@ class LivePlots(QWidget):
         self._smoothing = DEFAULT_SMOOTHING
         self._ema_last: float | None = None
         self._pending = False
+        self.cycle_ms = 0.0  # what a refresh and its repaint cost (smoothed), to pace the timer
         self._pushed_full = True
         self._overlay_runs: list[tuple[str, dict]] = []
         self._overlay_dense: list[_DenseCurve] = []
         self._overlay_items: list[tuple[pg.PlotItem | pg.ViewBox, pg.PlotDataItem]] = []
         self._epochs: list[int] = []  # epoch numbers, parallel to the per-epoch buffers
-        self._lr_max = 0.0  # largest |lr| seen in this run
-        self._lr_span = 0.0  # the lr plot's smallest y span
 
         self._build_toolbar()
         self._build_plots()
@@ -544,13 +625,13 @@ class LivePlots(QWidget):
         self._toolbar = bar
 
     def _build_plots(self) -> None:
-        self.graphics = _TimedGraphics()
+        self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(0)
-        self.loss_plot = self.graphics.addPlot(row=0, col=0,
+        self.loss_plot = self.graphics.addPlot(row=0, col=0, viewBox=_SteadyViewBox(),
                                                axisItems={"left": _LossAxis("left")})
-        self.metrics_plot = self.graphics.addPlot(row=1, col=0)
-        self.lr_plot = self.graphics.addPlot(row=2, col=0)
+        self.metrics_plot = self.graphics.addPlot(row=1, col=0, viewBox=_SteadyViewBox())
+        self.lr_plot = self.graphics.addPlot(row=2, col=0, viewBox=_SteadyViewBox())
         self.plots = (self.loss_plot, self.metrics_plot, self.lr_plot)
         grid = self.graphics.ci.layout
         for row, stretch in enumerate((5, 3, 2)):
@@ -583,6 +664,7 @@ class LivePlots(QWidget):
                                          symbolSize=7)
         self.loss_plot.addItem(self.val_curve)
         self.lr_curve = self._dense_item(self.lr_plot, name="learning rate")
+        self.lr_plot.vb.y_floor = 0.0  # a schedule reads best against zero
         self._raw = _DenseCurve(self.raw_curve)
         self._smooth = _DenseCurve(self.smooth_curve)
         self._lr = _DenseCurve(self.lr_curve)
@@ -591,7 +673,7 @@ class LivePlots(QWidget):
 
         # metrics: left axis; a second view on the right axis for regression's R²
         # (under the main view, so the MAE curve and the legend stay on top; over the grid)
-        self.metrics_right = pg.ViewBox(enableMenu=False)
+        self.metrics_right = _SteadyViewBox(enableMenu=False)
         self.metrics_right.setParentItem(self.metrics_plot)  # after __init__: hooks the scene
         self.metrics_right.setZValue(-110)
         self.metrics_right.setMouseEnabled(x=False, y=False)
@@ -701,18 +783,19 @@ class LivePlots(QWidget):
     def smoothing(self) -> float:
         return self._smoothing
 
-    def reset(self, task: str, classes=None) -> None:
+    def reset(self, task: str, classes=None, steps: tuple[int, int] | None = None) -> None:
         """Forget the current run and prepare the panels for ``task`` ("classification",
-        "binary", "regression" or "other"). Comparison overlays stay."""
+        "binary", "regression" or "other"). ``steps`` (first and last global step of the run,
+        when known) lets the followed x axis span the whole run from the start. Comparison
+        overlays stay."""
         self._task = task
+        self.loss_plot.vb.x_extent = (float(steps[0]), float(steps[1])) if steps else None
         self._classes = tuple(classes) if classes else None
         self._metric_names = TASK_METRICS.get(task, ())
         self._timer.stop()
         self._pending = False
         self._ema_last = None
         self._epochs = []
-        self._lr_max = 0.0
-        self._lr_span = 0.0
         for curve in self._dense:
             curve.clear()
         self._val.clear()
@@ -735,9 +818,6 @@ class LivePlots(QWidget):
         smoothed, self._ema_last = _ema_state(losses, self._smoothing, self._ema_last)
         self._smooth.buffer.extend(steps, smoothed)
         self._lr.buffer.extend(steps, lrs)
-        finite = lrs[np.isfinite(lrs)]
-        if len(finite):
-            self._lr_max = max(self._lr_max, float(np.abs(finite).max()))
         for curve in self._dense:
             curve.dirty = True
         self._schedule()
@@ -803,10 +883,6 @@ class LivePlots(QWidget):
     def refresh(self) -> None:
         """Push pending data to the plot items now."""
         self._pending = False
-        if self._lr.dirty and self._lr_max > 0 and self._lr_span != 0.2 * self._lr_max:
-            # a constant learning rate gets a readable axis (not ±1e-7 around the value)
-            self._lr_span = 0.2 * self._lr_max
-            self.lr_plot.vb.setLimits(minYRange=self._lr_span)
         self._push_dense()
         for curve in (self._val, *self._metrics.values()):
             if curve.dirty:
@@ -822,11 +898,15 @@ class LivePlots(QWidget):
         if not self._pending or not self.isVisible():
             self._timer.stop()  # restarted by new data, or by showEvent
             return
+        start = time.perf_counter()
         self.refresh()
-        # Painting (Python, under the GIL) competes with a training thread: keep the share of
-        # time spent painting the curves within DRAW_BUDGET, at 20 Hz when paints are cheap.
-        paint_ms = self.graphics.paint_ms
-        interval = int(min(max(REFRESH_INTERVAL_MS, paint_ms / DRAW_BUDGET), MAX_INTERVAL_MS))
+        self.graphics.viewport().repaint()  # now, so that the cost below is the whole cycle
+        cost_ms = (time.perf_counter() - start) * 1000
+        self.cycle_ms = 0.8 * self.cycle_ms + 0.2 * cost_ms if self.cycle_ms else cost_ms
+        # The UI thread shares the GIL with a training thread (and painting holds it): keep the
+        # share of time spent on the curves within DRAW_BUDGET, at 20 Hz when that is cheap.
+        interval = int(min(max(REFRESH_INTERVAL_MS, self.cycle_ms / DRAW_BUDGET),
+                           MAX_INTERVAL_MS))
         if interval != self._timer.interval():
             self._timer.setInterval(interval)
 

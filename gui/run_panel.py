@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -82,6 +83,12 @@ class RunPanel(QWidget):
         self.progress.setFormat("idle")
         self.position = QLabel("")
         self.speed = QLabel("")
+        for label in (self.position, self.speed):
+            # Text that changes several times a second must not resize the panel (a relayout
+            # of the window) or repaint what is behind it: a width that ignores the text, and
+            # an opaque background.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setAutoFillBackground(True)
         self.notice = QLabel("")
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: palette(mid);")

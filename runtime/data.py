@@ -75,6 +75,10 @@ def materialize(node: Node, folder: Path | None = None) -> Path:
     extra = node.spec.extra
     if extra["source"] == "sklearn":
         _atomic_save(_sklearn_tensors(extra["loader"], extra["task"]), target)
+    elif (assets_dir() / "data" / name).is_dir():  # a bundled image folder
+        tmp = Path(tempfile.mkdtemp(dir=folder, suffix=".tmp"))
+        shutil.copytree(assets_dir() / "data" / name, tmp, dirs_exist_ok=True)
+        os.replace(tmp, target)
     else:
         shutil.copyfile(assets_dir() / "data" / name, target)
     return folder

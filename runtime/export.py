@@ -30,7 +30,10 @@ def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
         source = materialize(project.plan.data) / name
         target = out_dir / "data" / name
         target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(source, target)
+        if source.is_dir():  # a bundled image folder
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
         written.append(target)
     if text_task(project.plan.data) is not None:  # the vocabulary train.py builds, ready to use
         train_set = project.fn("make_datasets")(materialize(project.plan.data))[0]

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchcanvas.codegen.backbone import FEATURE_TAPS, build_code, resolve_weights
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
 from torchcanvas.graph.document import Graph, Node, block_key
 from torchcanvas.graph.spec import AUTO
@@ -159,8 +160,10 @@ class ShapeInferencer:
 
     def __init__(self) -> None:
         self._cache: dict[str, _NodeRun] = {}
+        self._project_dir: Path | None = None
 
     def infer(self, graph: Graph, project_dir: Path | None = None) -> ShapeResult:
+        self._project_dir = project_dir
         result = ShapeResult()
         values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
         failed: set[str] = set()
@@ -247,7 +250,8 @@ class ShapeInferencer:
         key = json.dumps([node.type_id, node.params,
                           [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
                           [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
-                          [data_info.num_classes, data_info.vocab_size] if data_info else None],
+                          [data_info.num_classes, data_info.vocab_size] if data_info else None,
+                          str(self._project_dir) if node.spec.extra.get("backbone") else None],
                          sort_keys=True)
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
@@ -366,7 +370,13 @@ class ShapeInferencer:
                 return _NodeRun(outs, resolved, rules[0][1], rules[0][1], [])
         module = None
         n_params = n_trainable = 0
-        if spec.kind in ("layer", "loss"):
+        notes: list[str] = []
+        if spec.extra.get("backbone"):
+            module, weights, notes = _backbone(node, self._project_dir)
+            resolved["weights"] = weights
+            n_params = sum(p.numel() for p in module.parameters())
+            n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        elif spec.kind in ("layer", "loss"):
             args, kwargs = ctor_args(spec, params, node.id)
             try:
                 with torch.device("meta"), warnings.catch_warnings():
@@ -385,7 +395,7 @@ class ShapeInferencer:
                                 "m" if module is not None else None, node.id)
         fn = _forward_fn(expr, ports)
         outputs = []
-        caught: list[str] = []
+        caught: list[str] = notes
         for ins in inputs:
             try:
                 with warnings.catch_warnings(record=True) as w:
@@ -397,6 +407,11 @@ class ShapeInferencer:
                 hint = self._hint(node, ins, data_info)
                 raise ShapeError(f"{node.label}: {hint}{_message(exc)} (inputs: {shapes})",
                                  node.id) from None
+            names = spec.extra.get("outputs_param")
+            if names:  # one output per chosen layer
+                outs = out if isinstance(out, tuple) else (out,)
+                outputs.append(dict(zip(dict.fromkeys(node.params[names]), outs, strict=True)))
+                continue
             if not isinstance(out, torch.Tensor):
                 raise ShapeError(f"{node.label}: produced {type(out).__name__}, not a tensor",
                                  node.id)
@@ -436,6 +451,34 @@ class ShapeInferencer:
                              f"{list(t.shape)}, which has no dim {rule.dim}", node.id)
         value = int(t.shape[rule.dim])
         return [value] if rule.as_list else value
+
+
+_BACKBONE_CACHE: dict[str, Any] = {}
+
+
+def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, list[str]]:
+    """A backbone node's network on the meta device (built by the code model.py carries,
+    without loading weights), its weights path resolved against the project's folder, and
+    notes for the user. A chosen weights file must exist."""
+    weights = resolve_weights(node.params["weights"], project_dir)
+    notes = []
+    if not weights:
+        notes.append("no weights file: the backbone starts from random weights (choose a "
+                     ".pth file, e.g. from the torch hub cache, to start from pretrained ones)")
+    elif not Path(weights).is_file():
+        raise ShapeError(f"{node.label}: weights: file not found: {weights}", node.id)
+    code = build_code("build", node.spec.extra, node.params, node.id, node.label, load=False)
+    key = "\n".join([*(FEATURE_TAPS if code.taps else []), "", "", *code.lines])
+    build = _BACKBONE_CACHE.get(key)
+    if build is None:
+        import torchvision.models as models
+
+        build = run_source(key + "\n", "backbone", {"nn": nn, "models": models})["build"]
+        _BACKBONE_CACHE[key] = build
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = build()
+    return module, weights, notes
 
 
 def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor],

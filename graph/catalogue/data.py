@@ -106,6 +106,13 @@ register([
         IMAGE_NORMALIZE, *AUGMENT, SHUFFLE, WEIGHTED,
     ), task="classification", source="imagefolder", image=True,
         help="Images sorted into one folder per class (torchvision ImageFolder)."),
+    data("data.Shapes", "Shapes (bundled images)", (
+        p("image_size", "ints", [32, 32], "resize every image to [height, width]",
+          length=(2, 2), minimum=1, maximum=4096),
+        IMAGE_NORMALIZE, *AUGMENT, SHUFFLE, WEIGHTED,
+    ), task="classification", source="bundled_imagefolder", folder="shapes", image=True,
+        help="90 small pictures of circles, squares and triangles in random colours, one "
+             "folder per class (bundled; read like an image folder)."),
     *[
         data(f"data.{name}", title, (
             p("path", "path", "", f"folder holding the {title} files (nothing is downloaded)"),

@@ -17,6 +17,7 @@ from torchcanvas.gui.plots import (
     LivePlots,
     _MinMaxPyramid,
     ema,
+    steady_range,
 )
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
@@ -435,3 +436,50 @@ def test_creating_and_closing_five_in_a_row(qtbot):
         qtbot.wait(10)
         del widget
         gc.collect()
+
+
+def test_steady_range_holds_while_the_data_fits_and_snaps_when_it_leaves():
+    assert steady_range((0.03, 2.31), (0.0, 1.0)) == pytest.approx((0.0, 2.5))
+    assert steady_range((0.2, 2.31), (0.0, 2.5)) == (0.0, 2.5)  # fits, fills most: kept
+    assert steady_range((0.2, 0.9), (0.0, 2.5)) == pytest.approx((0.2, 0.9))  # fills < half
+    # left the view below: snapped to steps of 0.5 (about an eighth of the span), then padded
+    assert steady_range((-0.1, 2.3), (0.0, 2.5), padding=0.1) == pytest.approx((-0.8, 2.8))
+    assert steady_range((1e-3, 1e-3), (0.0, 1.0)) != (1e-3, 1e-3)  # constant: a real span
+    lo, hi = steady_range((1e-3, 1e-3), (0.0, 1.0))
+    assert lo < 1e-3 < hi and hi - lo < 1e-3
+
+
+def test_followed_axes_move_a_few_times_per_run_not_at_every_refresh(plots, qtbot):
+    """A changed view range regenerates axes, tick labels and grid: the costly part of a repaint
+    that competes with training. While following a run the ranges move in steps."""
+    total = 3000
+    plots.reset("classification", ["a", "b"], steps=(0, total))
+    changes = []
+    for plot in plots.plots:
+        plot.vb.sigRangeChanged.connect(lambda *_a: changes.append(1))
+    rng = np.random.default_rng(0)
+    refreshes = 0
+    for start in range(1, total, 20):
+        steps = np.arange(start, start + 20, dtype=float)
+        plots.add_steps(steps, 2 * np.exp(-steps / 300) + 0.1 * rng.random(20),
+                        1e-3 * 0.99 ** (steps // 50))
+        if start % 100 == 1:
+            plots.add_epoch(int(steps[-1]), start // 100, 1.0, 0.9,
+                            dict.fromkeys(CLASSIFICATION, 0.5 + start / (2 * total)))
+        plots.refresh()
+        plots.graphics.viewport().repaint()  # auto-range runs before a paint
+        refreshes += 1
+    assert refreshes == 150
+    assert len(changes) <= 15, len(changes)
+    x0, x1 = plots.loss_plot.vb.viewRange()[0]
+    assert x0 <= 0 and total <= x1 < 1.1 * total  # the whole run from its first step
+    y0, y1 = plots.loss_plot.vb.viewRange()[1]
+    x, y = data(plots.raw_curve)
+    assert y0 <= y.min() and y.max() <= y1  # everything in view
+    assert plots.lr_plot.vb.viewRange()[1][0] <= 0.0  # the schedule against zero
+    # zoomed by the user, then auto-range: follows the whole run again
+    plots.loss_plot.vb.setXRange(100, 200, padding=0)
+    assert not plots.loss_plot.vb.autoRangeEnabled()[0]
+    plots.autorange_button.click()
+    plots.graphics.viewport().repaint()
+    assert plots.loss_plot.vb.viewRange()[0][1] >= total
