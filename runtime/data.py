@@ -95,13 +95,14 @@ class DataInfo:
     classes: tuple[str, ...] | None
     n_train: int
     n_val: int
+    vocab_size: int | None = None  # text sources: tokens in the vocabulary built from the data
 
     @property
     def num_classes(self) -> int | None:
         return len(self.classes) if self.classes else None
 
     def fact(self, name: str) -> Any:
-        return {"num_classes": self.num_classes, "vocab_size": None}.get(name)
+        return {"num_classes": self.num_classes, "vocab_size": self.vocab_size}.get(name)
 
 
 def load_module(node: Node, settings: dict[str, Any], project_dir: Path | None = None
@@ -168,7 +169,9 @@ def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = No
     except Exception as exc:
         raise _data_error(node, exc) from exc
     x, y = torch.as_tensor(x), torch.as_tensor(y)
+    vocab = getattr(train_set, "vocab", None)
     info = DataInfo(tuple(x.shape), x.dtype, tuple(y.shape), y.dtype,
-                    tuple(classes) if classes else None, len(train_set), len(val_set))
+                    tuple(classes) if classes else None, len(train_set), len(val_set),
+                    len(vocab) if vocab is not None else None)
     _INFO_CACHE[key] = info
     return info

@@ -186,6 +186,8 @@ class ShapeInferencer:
                 elif node.kind in ("layer", "op", "loss"):
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
+                    if node.kind == "loss":
+                        _check_text_classes(graph, node, inputs[0], data_info)
                 elif node.kind == "block":
                     inputs = self._inputs(graph, node, values)
                     run = self._run_block(graph, node, inputs, data_info, result, nid,
@@ -248,7 +250,7 @@ class ShapeInferencer:
         key = json.dumps([node.type_id, node.params,
                           [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
                           [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
-                          data_info.num_classes if data_info else None,
+                          [data_info.num_classes, data_info.vocab_size] if data_info else None,
                           str(self._project_dir) if node.spec.extra.get("backbone") else None],
                          sort_keys=True)
         cached = self._cache.get(cache_id)
@@ -477,6 +479,27 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
         warnings.simplefilter("ignore")
         module = build()
     return module, weights, notes
+
+
+def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor],
+                        data_info: DataInfo | None) -> None:
+    """A class-index loss fed by a text source's targets needs one score per class (labelled
+    text) or per vocabulary token (a corpus): a wrong count would only fail while training."""
+    if data_info is None or data_info.vocab_size is None \
+            or node.spec.extra.get("task") != "classification":
+        return
+    edge = graph.input_edge(node.id, "target")
+    if edge is None or graph.node(edge.src).kind != "data" or inputs["input"].dim() < 2:
+        return
+    expected = data_info.num_classes or data_info.vocab_size
+    what = "classes" if data_info.num_classes else "tokens in the vocabulary"
+    scores = int(inputs["input"].shape[1])
+    if scores != expected:
+        src = graph.input_edge(node.id, "input")
+        feeder = graph.node(src.src).label if src is not None else "the model"
+        raise ShapeError(f"{node.label}: the data has {expected} {what} but the model gives "
+                         f"{scores} scores (dim 1 of its input from {feeder}); make the last "
+                         f"layer's output size {expected}", node.id)
 
 
 def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:

@@ -249,6 +249,9 @@ class Trainer:
         except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
             raise DataError(f"{self.project.plan.data.label}: {exc}",
                             self.project.plan.data.id) from exc
+        vocab = getattr(train_set, "vocab", None)
+        if vocab is not None and out_dir is not None:  # text: generation needs this vocabulary
+            vocab.save(out_dir / "vocab.json")
         losses = fn("build_losses")().to(device)
         optimizer = fn("build_optimizer")(model)
         batch_size = settings["batch_size"]
