@@ -45,9 +45,10 @@ from torchcanvas.gui.results import ResultsView
 from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
-from torchcanvas.gui.training import TrainingController, runs_root
+from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
+from torchcanvas.runtime.runs import runs_root
 from torchcanvas.runtime.text import project_text_task
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"

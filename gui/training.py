@@ -9,7 +9,6 @@ project: the project snapshot, metrics.json, checkpoint.pt, best.pt and weights.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,27 +17,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from torchcanvas.graph.serialize import dumps, from_dict
+from torchcanvas.runtime.runs import runs_root
 
 BATCH_S = 0.05  # step events are forwarded in batches at most this often
 
 
-def runs_root(project_path: Path | None, create: bool = True) -> Path:
-    """``<project folder>/runs/<project name>/``, or a per-user folder for unsaved projects.
-    Only a run creates it (``create``); listing runs does not."""
-    override = os.environ.get("TORCHCANVAS_RUNS_DIR")
-    if override:
-        root = Path(override)
-    elif project_path is not None:
-        root = Path(project_path).parent / "runs" / Path(project_path).stem
-    else:
-        root = Path.home() / ".local" / "share" / "torchcanvas" / "runs" / "untitled"
-    if create:
-        root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def new_run_dir(project_path: Path | None) -> Path:
-    root = runs_root(project_path)
+    root = runs_root(project_path, create=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path, k = root / stamp, 2
     while path.exists():

@@ -218,7 +218,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _trained_text(args: argparse.Namespace):
-    from torchcanvas.runtime.text import TextModelError, latest_run, load_trained, runs_root
+    from torchcanvas.runtime.runs import runs_root
+    from torchcanvas.runtime.text import TextModelError, latest_run, load_trained
 
     graph = _load(args.file)
     root = runs_root(args.file)

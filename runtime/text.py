@@ -8,7 +8,6 @@ the exported script carries), on the model of the run's own project snapshot, so
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,14 +39,6 @@ def project_text_task(graph: Graph) -> str | None:
     text, else None."""
     sources = graph.nodes_of_kind("data")
     return text_task(sources[0]) if len(sources) == 1 else None
-
-
-def runs_root(project_file: Path) -> Path:
-    """Where the app keeps the runs of ``project_file`` (as the window does)."""
-    override = os.environ.get("TORCHCANVAS_RUNS_DIR")
-    if override:
-        return Path(override)
-    return Path(project_file).parent / "runs" / Path(project_file).stem
 
 
 def has_weights(folder: Path) -> bool:

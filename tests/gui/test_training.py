@@ -232,7 +232,7 @@ def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs)
     _LIVE.append(window.training)
     qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
     from torchcanvas.gui.runs import load_runs
-    from torchcanvas.gui.training import runs_root
+    from torchcanvas.runtime.runs import runs_root
 
     listed = load_runs(runs_root(window.doc.path, create=False))
     assert len(listed) == 1 and listed[0].status == "completed"
