@@ -165,21 +165,31 @@ def _from_checkpoint(obj: Any, where: str) -> tuple[dict[str, torch.Tensor], str
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         epoch = obj.get("epoch")
         history = obj.get("history") or []
-        text = f"{where}, a checkpoint"
+        text = f"{where} (a checkpoint"
         if isinstance(epoch, int):
             text += f" after epoch {epoch}"
             record = next((h for h in history if isinstance(h, dict)
                            and h.get("epoch") == epoch), None)
             val = record.get("val_loss") if record else None
             if isinstance(val, float) and math.isfinite(val):
-                text += f" (validation loss {val:.4g})"
+                text += f", validation loss {val:.4g}"
+        text += ")"
         obj = obj["model"]
     else:
-        text = f"{where}, a state_dict"
+        text = f"{where} (a state_dict)"
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise ExportError(f"{where} holds neither a checkpoint nor a state_dict", "weights")
     return obj, text
+
+
+def _run_name(folder: Path) -> str:
+    """The name run.json gives the run, else the folder's."""
+    try:
+        name = json.loads((folder / "run.json").read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return repr(name) if isinstance(name, str) and name else folder.name
 
 
 def load_weights(source: Path) -> Weights:
@@ -192,8 +202,8 @@ def load_weights(source: Path) -> Weights:
                           ("weights.pt", "the final weights")):
             if (source / name).is_file():
                 weights = load_weights(source / name)
-                return Weights(weights.state_dict,
-                               f"run {source.name}: {weights.description}; {why}")
+                return Weights(weights.state_dict, f"Run {_run_name(source)}: "
+                               f"{weights.description}, {why}")
         raise ExportError(f"{source}: no best.pt, checkpoint.pt or weights.pt in this folder "
                           "(is it a run folder?)", "weights")
     if not source.is_file():
@@ -218,12 +228,20 @@ def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
     torch.manual_seed(project.graph.settings["seed"])
     model = project.model.new()
     if weights is not None and weights.state_dict is not None:
-        try:
-            model.load_state_dict(weights.state_dict)
-        except RuntimeError as exc:
-            detail = " ".join(str(exc).split())
-            raise ExportError(f"{weights.description}: these weights do not fit this model: "
-                              f"{detail[:400]}", "weights") from exc
+        state, own = weights.state_dict, model.state_dict()
+        problems = []
+        missing = [k for k in own if k not in state]
+        extra = [k for k in state if k not in own]
+        if missing:
+            problems.append("missing " + ", ".join(missing[:5]) + (" …" if missing[5:] else ""))
+        if extra:
+            problems.append("unexpected " + ", ".join(extra[:5]) + (" …" if extra[5:] else ""))
+        problems += [f"{k} has shape {tuple(state[k].shape)}, the model {tuple(v.shape)}"
+                     for k, v in own.items() if k in state and state[k].shape != v.shape][:5]
+        if problems:
+            raise ExportError(f"{weights.description} does not fit this model: "
+                              + "; ".join(problems), "weights")
+        model.load_state_dict(state)
     return model.eval()
 
 
