@@ -11,6 +11,7 @@ identical weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ from torch import nn
 from torchcanvas.codegen.data import data_file_name
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import materialize
+from torchcanvas.runtime.source import run_source
 
 FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")
 FORMAT_LABELS = {
@@ -166,7 +168,10 @@ def _from_checkpoint(obj: Any, where: str) -> tuple[dict[str, torch.Tensor], str
         epoch = obj.get("epoch")
         history = obj.get("history") or []
         text = f"{where} (a checkpoint"
-        if isinstance(epoch, int):
+        batch = obj.get("batch")
+        if isinstance(epoch, int) and isinstance(batch, int) and batch > 0:
+            text += f" from epoch {epoch + 1}, stopped after {batch} batches"
+        elif isinstance(epoch, int):
             text += f" after epoch {epoch}"
             record = next((h for h in history if isinstance(h, dict)
                            and h.get("epoch") == epoch), None)
@@ -222,11 +227,21 @@ def load_weights(source: Path) -> Weights:
     return Weights(state, text)
 
 
+@functools.lru_cache(maxsize=16)
+def _model_class(source: str, class_name: str) -> type[nn.Module]:
+    """The class of model.py as the module ``model``, one per source text: TorchScript then
+    names it ``model.<class>`` as the exported file would, and exporting the same graph again
+    reuses the class, so TorchScript compiles it to the same type (a new class of the same name
+    would get a mangled name, and different bytes)."""
+    return run_source(source, "model.py", {"__name__": "model"})[class_name]
+
+
 def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
     """The model on the CPU in eval mode, with ``weights`` or freshly initialised exactly as
     train.py starts (``torch.manual_seed(seed)`` then the constructor)."""
+    source = project.model.source
     torch.manual_seed(project.graph.settings["seed"])
-    model = project.model.new()
+    model = _model_class(source.source, source.ir.class_name)()
     if weights is not None and weights.state_dict is not None:
         state, own = weights.state_dict, model.state_dict()
         problems = []
