@@ -569,9 +569,8 @@ def export_project(project: CompiledProject, out_dir: Path,
     wrong; a format that fails afterwards is reported in the result and the rest go on."""
     chosen = parse_formats(formats)
     if weights is None:
-        source = Weights(None, "Freshly initialised (untrained), with the project's seed "
-                         f"{project.graph.settings['seed']}: the weights `python train.py` "
-                         "starts from")
+        source = Weights(None, "Freshly initialised (untrained) with the project's seed "
+                         f"{project.graph.settings['seed']}, as train.py starts")
     elif isinstance(weights, Weights):
         source = weights
     else:
