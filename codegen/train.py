@@ -42,12 +42,16 @@ class EpochSampler(DistributedSampler):
 
     Each of the ``world`` ranks takes every world-th sample of the same order (padded so all
     get the same number); it can also start mid-epoch (resuming) and draw class-balanced
-    samples (``weights``).
+    samples (``weights``). ``data`` is the data set or its length.
     """
 
-    def __init__(self, dataset, *, seed, start=0, shuffle=True, weights=None, rank=0, world=1):
-        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
-        self.n, self.start, self.weights = len(dataset), start, weights
+    def __init__(
+        self, data, *, seed, epoch=0, start=0, shuffle=True, weights=None, rank=0, world=1
+    ):
+        self.n = data if isinstance(data, int) else len(data)
+        super().__init__(range(self.n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+        self.start, self.weights = start, weights
+        self.set_epoch(epoch)
 
     def order(self) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)

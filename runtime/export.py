@@ -240,8 +240,9 @@ def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
     """The model on the CPU in eval mode, with ``weights`` or freshly initialised exactly as
     train.py starts (``torch.manual_seed(seed)`` then the constructor)."""
     source = project.model.source
-    torch.manual_seed(project.graph.settings["seed"])
-    model = _model_class(source.source, source.ir.class_name)()
+    with torch.random.fork_rng(devices=[]):  # the app's random state stays as it was
+        torch.manual_seed(project.graph.settings["seed"])
+        model = _model_class(source.source, source.ir.class_name)()
     if weights is not None and weights.state_dict is not None:
         state, own = weights.state_dict, model.state_dict()
         problems = []

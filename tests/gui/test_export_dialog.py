@@ -88,6 +88,8 @@ def test_weights_from_a_run_of_the_project(qtbot, tmp_path):
     best = torch.load(run / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(saved[k], v) for k, v in best.items())
     assert not (tmp_path / "out" / "model.onnx").exists()
+    dialog.show()
+    dialog.grab().save(str(tmp_path / "export_dialog_run.png"))
 
 
 def test_a_format_that_cannot_be_produced_says_why(qtbot, tmp_path):
