@@ -343,8 +343,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action("&Save", self.save, keys.Save, file_menu)
         self._action("Save &As…", self.save_as, keys.SaveAs, file_menu)
-        self._action("&Export code…", self.export_code, QKeySequence("Ctrl+E"), file_menu,
-                     "Write model.py, train.py and data/ to a folder")
+        self._action("&Export…", self.export_project, QKeySequence("Ctrl+E"), file_menu,
+                     "Write model.py, train.py, weights, TorchScript and ONNX to a folder")
         file_menu.addSeparator()
         self._action("&Quit", self.close, keys.Quit, file_menu)
 
@@ -759,23 +759,18 @@ class MainWindow(QMainWindow):
         self._remember_recent(path)
         return True
 
-    def export_code(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export model.py and train.py to")
-        if not folder:
-            return
-        from torchcanvas.runtime.compile import CompileError, compile_project
-        from torchcanvas.runtime.export import export_code
+    def export_project(self) -> None:
+        """File → Export…: the export dialog, with this project's runs to take weights from."""
+        from torchcanvas.gui.export_dialog import ExportDialog
+        from torchcanvas.runtime.compile import compile_project
 
-        try:
-            project = compile_project(self.doc.graph, self.doc.project_dir,
-                                      title=self.doc.path.stem if self.doc.path else "")
-            written = export_code(project, Path(folder))
-        except (CompileError, OSError) as exc:
-            self.show_error("Cannot export", str(exc))
-            if getattr(exc, "node_id", None):
-                self.focus_node(exc.node_id)
-            return
-        self.show_message("Exported " + ", ".join(p.name for p in written))
+        doc = self.doc
+        title = doc.path.stem if doc.path else ""
+        dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
+                              self.runs.runs, doc.graph.settings["seed"], parent=self)
+        dialog.nodeRequested.connect(self.focus_node)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _remember_recent(self, path: Path) -> None:
         recent = [p for p in self._recent() if p != str(path.resolve())]

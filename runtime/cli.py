@@ -12,6 +12,7 @@ from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
 
 SUBCOMMANDS = ("check", "train", "export", "generate", "predict")
+EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "checkpoint.pt and metrics.json")
     train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
 
-    export = sub.add_parser("export", help="write model.py and train.py for a project")
+    export = sub.add_parser(
+        "export", help="write a folder with model.py, train.py, weights, TorchScript and ONNX")
     export.add_argument("file", type=Path)
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="the folder to write")
+    export.add_argument("--weights", type=Path, metavar="RUN_OR_CKPT",
+                        help="a run folder (its best.pt, else its last checkpoint), a "
+                             "checkpoint.pt or a state_dict file; without it, the model's "
+                             "fresh weights from the project seed")
+    export.add_argument("--formats", default=",".join(EXPORT_FORMATS),
+                        help=f"comma-separated, from {','.join(EXPORT_FORMATS)} (default: all)")
+    export.add_argument("--json", action="store_true", help="print the report as JSON")
 
     run_help = ("run folder, or the name of a run of this project (default: the latest run "
                 "with weights)")
@@ -208,13 +217,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from torchcanvas.runtime.export import export_code
+    from torchcanvas.runtime.export import ExportError, export_project, parse_formats, report_json
 
+    try:
+        formats = parse_formats(args.formats)
+    except ExportError as exc:
+        return _fail(f"--{exc.field}: {exc}")
     graph = _load(args.file)
     project = _compile(graph, args.file)
-    for path in export_code(project, args.out):
-        print(path)
-    return 0
+    try:
+        report = export_project(project, args.out, formats, args.weights)
+    except ExportError as exc:
+        return _fail(f"--{exc.field}: {exc}" if exc.field else str(exc))
+    except OSError as exc:
+        return _fail(f"--out: cannot write {args.out}: {exc}")
+    if args.json:
+        print(report_json(report))
+    else:
+        print(f"wrote {args.out}/ (weights: {report.weights})")
+        for line in report.lines():
+            print(f"  {line}")
+    for result in report.failed():
+        _fail(f"{result.format}: {result.error}", result.node_id, graph)
+    return 0 if report.ok else 1
 
 
 def _trained_text(args: argparse.Namespace):

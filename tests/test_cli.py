@@ -240,10 +240,16 @@ def test_train_on_missing_cuda_fails_cleanly(tmp_path, capsys):
 # ------------------------------------------------------------------------- export
 def test_export_runs_standalone(tmp_path, digits_run):
     out = tmp_path / "export"
-    done = torchcanvas("export", DIGITS, "--out", out)
+    done = torchcanvas("export", DIGITS, "--out", out, "--formats", "code,weights",
+                       "--weights", digits_run)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [str(out / "model.py"), str(out / "train.py"),
-                                   str(out / "data" / "digits.pt")]
+    assert "Code: model.py, train.py, data/digits.pt" in done.stdout
+    assert "weights: Run run: best.pt" in done.stdout
+    best = torch.load(digits_run / "best.pt", weights_only=True)["model"]
+    exported = torch.load(out / "weights.pt", weights_only=True)
+    assert all(torch.equal(exported[k], v) for k, v in best.items())
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "data", "model.py", "requirements.txt", "train.py", "weights.pt"]
     ran = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--out", "ck"], cwd=out,
                          capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stderr

@@ -3,7 +3,9 @@ losses from `python train.py` as from the app's trainer, for the same seed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -65,3 +67,86 @@ def test_train_py_gives_the_apps_losses(name, tmp_path):
     script = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [(r["train_loss"], r["val_loss"]) for r in script] == history
     assert (tmp_path / "ck" / "checkpoint.pt").exists()
+
+
+# Run first in each torchrun worker: importing torchcanvas fails, then train.py runs as a script.
+ISOLATED_TRAIN = """
+import runpy
+import sys
+
+
+class _NoTorchcanvas:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torchcanvas" or name.startswith("torchcanvas."):
+            raise ImportError(f"train.py imports {name}")
+        return None
+
+
+sys.meta_path.insert(0, _NoTorchcanvas())
+sys.path.insert(0, ".")
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _weights_digest(state: dict) -> str:
+    """What the generated weights_digest computes, from a saved state_dict."""
+    digest = hashlib.sha256()
+    for name, tensor in state.items():
+        digest.update(name.encode())
+        digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _torchrun(folder, wrapper, *args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(wrapper), "train.py", *args],
+        cwd=folder, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def test_torchrun_two_processes_on_cpu_agree_and_resume(tmp_path):
+    """torchrun --nproc_per_node 2 (gloo on the CPU): the ranks end with the same weights, rank
+    0 writes the checkpoint, and --resume continues from it."""
+    graph = load(assets_dir() / "examples" / "linear_regression.json")
+    graph.set_setting("device", "cpu")
+    sgd = next(n for n in graph.nodes() if n.type_id == "optim.SGD")
+    loss = next(e for e in graph.edges() if e.dst == sgd.id)
+    graph.remove_node(sgd.id)
+    adam = graph.add_node("optim.Adam", {"lr": 0.05})  # Adam counts its steps
+    graph.connect(loss.src, loss.src_port, adam, "loss")
+    project = compile_project(graph, title="line")
+    out = tmp_path / "export"
+    export_code(project, out)
+    wrapper = tmp_path / "isolated_train.py"
+    wrapper.write_text(ISOLATED_TRAIN)
+
+    lines = _torchrun(out, wrapper, "--epochs", "1", "--out", "ck")
+    records = [r for r in lines if "epoch" in r]
+    assert [r["epoch"] for r in records] == [1]  # printed by rank 0 only
+    final = next(r for r in lines if "world_size" in r)
+    assert final["world_size"] == 2
+    state = torch.load(out / "ck" / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["batch"] == 0
+    # both ranks computed this digest (train.py fails if they differ); rank 0 saved these weights
+    assert final["weights_sha256"] == _weights_digest(state["model"])
+    assert final["weights_sha256"] == _weights_digest(
+        torch.load(out / "ck" / "weights.pt", weights_only=True))
+    # each rank took half of every epoch: 160 samples, 8 a batch, 2 ranks -> 10 steps each
+    assert state["optimizer"]["state"][0]["step"].item() == 10
+
+    lines = _torchrun(out, wrapper, "--epochs", "2", "--out", "ck", "--resume",
+                      "ck/checkpoint.pt")
+    records = [r for r in lines if "epoch" in r]
+    assert [r["epoch"] for r in records] == [2]
+    resumed = torch.load(out / "ck" / "checkpoint.pt", weights_only=True)
+    assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
+    assert resumed["history"][0] == state["history"][0]
+    assert next(r for r in lines if "world_size" in r)["weights_sha256"] == _weights_digest(
+        resumed["model"])
+    assert resumed["optimizer"]["state"][0]["step"].item() == 20
+    assert records[0]["train_loss"] < state["history"][0]["train_loss"]

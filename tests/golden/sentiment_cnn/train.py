@@ -6,6 +6,7 @@ Run it with `python train.py`, or on several processes or GPUs with
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 
 from model import SentimentCNN
 
@@ -208,12 +210,21 @@ def load_trained(folder: Path, device: str = "auto"):
     return model.to(pick_device(device)), Vocab.load(Path(folder) / "vocab.json")
 
 
-class EpochSampler(Sampler[int]):
-    """Sample order fixed by (seed, epoch): can start mid-epoch and split across ranks."""
+class EpochSampler(DistributedSampler):
+    """A DistributedSampler whose order is fixed by (seed, epoch), as ``set_epoch`` sets it.
 
-    def __init__(self, n, *, seed, epoch=0, start=0, shuffle=True, weights=None, rank=0, world=1):
-        self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
-        self.shuffle, self.weights, self.rank, self.world = shuffle, weights, rank, world
+    Each of the ``world`` ranks takes every world-th sample of the same order (padded so all
+    get the same number); it can also start mid-epoch (resuming) and draw class-balanced
+    samples (``weights``). ``data`` is the data set or its length.
+    """
+
+    def __init__(
+        self, data, *, seed, epoch=0, start=0, shuffle=True, weights=None, rank=0, world=1
+    ):
+        self.n = data if isinstance(data, int) else len(data)
+        super().__init__(range(self.n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+        self.start, self.weights = start, weights
+        self.set_epoch(epoch)
 
     def order(self) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
@@ -223,9 +234,10 @@ class EpochSampler(Sampler[int]):
             idx = torch.randperm(self.n, generator=g)
         else:
             idx = torch.arange(self.n)
-        if self.world > 1:  # pad so every rank gets the same number of samples
-            per_rank = -(-self.n // self.world)
-            idx = torch.cat([idx, idx[: per_rank * self.world - self.n]])[self.rank :: self.world]
+        world = self.num_replicas
+        if world > 1:  # pad so every rank gets the same number of samples
+            per_rank = -(-self.n // world)
+            idx = torch.cat([idx, idx[: per_rank * world - self.n]])[self.rank :: world]
         return idx
 
     def __iter__(self):
@@ -257,15 +269,15 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
     """The DataLoader for one epoch, starting at batch ``start_batch``."""
     batch_size = SETTINGS["batch_size"]
     sampler = EpochSampler(
-        len(dataset),
+        dataset,
         seed=SETTINGS["seed"],
-        epoch=epoch,
         start=start_batch * batch_size,
         shuffle=train and SHUFFLE,
         weights=weights if train else None,
         rank=rank,
         world=world,
     )
+    sampler.set_epoch(epoch)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -349,8 +361,8 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if setting == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", local_rank)
+    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return torch.device("cuda", local_rank)  # one GPU per process
     return torch.device(setting)
 
 
@@ -369,6 +381,15 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) ->
     tmp = Path(str(path) + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer: the same on all ranks while they agree."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def main(argv=None) -> None:
@@ -393,7 +414,7 @@ def main(argv=None) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(args.device, local_rank)
-    if world > 1:
+    if world > 1:  # started by torchrun: one process per rank
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -444,6 +465,11 @@ def main(argv=None) -> None:
             loss, _, target = train_step(net, losses, optimizer, scheduler, batch, device)
             total += loss * len(target)
             count += len(target)
+        if world > 1:  # the training loss over every rank's samples
+            counts = torch.tensor([float(count)], device=device)
+            dist.all_reduce(total)
+            dist.all_reduce(counts)
+            count = int(counts.item())
         start_batch = 0
         val_loader = make_loader(val_set, train=False)
         val_loss, prediction, target = evaluate(model, losses, val_loader, device)
@@ -462,6 +488,13 @@ def main(argv=None) -> None:
             )
             torch.save(model.state_dict(), args.out / "weights.pt")
     if world > 1:
+        # DistributedDataParallel keeps the ranks in step; check it before leaving
+        digests = [None] * world
+        dist.all_gather_object(digests, weights_digest(model))
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"the ranks ended with different weights: {digests}")
+        if rank == 0:
+            print(json.dumps({"world_size": world, "weights_sha256": digests[0]}))
         dist.destroy_process_group()
 
 

@@ -1,0 +1,121 @@
+"""Does the exported folder compute what the app computes?
+
+Trains the digits example for a few steps in the app's trainer, exports every format with the
+run's weights, then loads model.py + weights.pt, the TorchScript file and the ONNX file in a
+separate ``python -I`` process where importing torchcanvas fails, and runs them on validation
+images. Last line: JSON with ``max_abs_diff`` per format against the in-app model (goals:
+model.py 0 exactly, TorchScript and ONNX below 1e-5).
+
+The summary is a plain dict built by ``main``: a further check adds its own key there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import torch
+
+from torchcanvas.graph import load
+from torchcanvas.runtime.compile import compile_project
+from torchcanvas.runtime.data import assets_dir, materialize
+from torchcanvas.runtime.export import export_project
+from torchcanvas.runtime.trainer import Trainer, TrainOptions
+
+EXAMPLE = "digits_cnn"
+TRAIN_STEPS = 40
+SAMPLES = 256
+
+STANDALONE = textwrap.dedent("""
+    import sys
+
+    class _NoTorchcanvas:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torchcanvas" or name.startswith("torchcanvas."):
+                raise ImportError(f"the exported code imports {{name}}")
+            return None
+
+    sys.meta_path.insert(0, _NoTorchcanvas())
+    sys.path.insert(0, ".")
+
+    import numpy as np
+    import torch
+
+    from model import {cls}
+
+    x = torch.load(sys.argv[1], weights_only=True)
+    model = {cls}()
+    model.load_state_dict(torch.load("weights.pt", weights_only=True))
+    model.eval()
+    scripted = torch.jit.load("model.torchscript.pt")
+    try:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
+        onnx_out, runner = session.run(None, {{"x": x.numpy()}})[0], "onnxruntime"
+    except ImportError:
+        from onnx.reference import ReferenceEvaluator
+
+        onnx_out = ReferenceEvaluator("model.onnx").run(None, {{"x": x.numpy()}})[0]
+        runner = "onnx reference evaluator"
+    with torch.no_grad():
+        out = {{"model_py": model(x), "torchscript": scripted(x),
+                "onnx": torch.from_numpy(np.asarray(onnx_out))}}
+    torch.save(out, sys.argv[2])
+    print(runner)
+""")
+
+
+def export_roundtrip(work: Path) -> dict:
+    """Train, export, reload outside torchcanvas; the differences per format."""
+    graph = load(assets_dir() / "examples" / f"{EXAMPLE}.json")
+    graph.set_setting("device", "cpu")
+    project = compile_project(graph, title=EXAMPLE)
+    trainer = Trainer(project, TrainOptions(out_dir=work / "run", max_steps=TRAIN_STEPS,
+                                            keep_predictions=False))
+    trainer.run()
+    model = trainer.model.eval()
+
+    report = export_project(project, work / "export", weights=work / "run")
+    failed = {r.format: r.error for r in report.failed()}
+    if failed:
+        raise SystemExit(f"export failed: {failed}")
+
+    _, val_set, _ = project.fn("make_datasets")(materialize(project.plan.data))
+    x = torch.stack([val_set[i][0] for i in range(min(SAMPLES, len(val_set)))])
+    torch.save(x, work / "x.pt")
+    with torch.no_grad():
+        expected = model(x)
+    cls = project.model.source.ir.class_name
+    done = subprocess.run([sys.executable, "-I", "-c", STANDALONE.format(cls=cls),
+                           str(work / "x.pt"), str(work / "y.pt")],
+                          cwd=work / "export", capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"the exported folder failed:\n{done.stderr}")
+    got = torch.load(work / "y.pt", weights_only=True)
+    diffs = {name: (value - expected).abs().max().item() for name, value in got.items()}
+    return {
+        "example": EXAMPLE,
+        "samples": len(x),
+        "max_abs_diff": diffs,
+        "model_py_exact": torch.equal(got["model_py"], expected),
+        "onnx_runner": done.stdout.strip().splitlines()[-1],
+        "files": sorted(p.name for p in report.files),
+    }
+
+
+def main() -> None:
+    summary: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        summary.update(export_roundtrip(Path(tmp)))
+    for name, diff in summary["max_abs_diff"].items():
+        print(f"{name:12s} max |diff| {diff:.3g}", file=sys.stderr)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
