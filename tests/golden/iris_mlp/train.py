@@ -333,6 +333,7 @@ def main(argv=None) -> None:
             raise RuntimeError(f"the ranks ended with different weights: {digests}")
         if rank == 0:
             print(json.dumps({"world_size": world, "weights_sha256": digests[0]}))
+        dist.barrier()  # leave together: a rank exiting mid-teardown can abort the other
         dist.destroy_process_group()
 
 
