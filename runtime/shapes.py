@@ -180,7 +180,7 @@ class ShapeInferencer:
                     data_info = describe(node, graph.settings, project_dir)
                     result.data_info = data_info
                     run = self._data_run(data_info)
-                elif node.kind in ("layer", "op", "loss"):
+                elif node.kind in ("layer", "op", "loss", "code"):
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
                 elif node.kind == "block":
@@ -197,7 +197,7 @@ class ShapeInferencer:
                 result.problems.append(Problem(nid, w, "warning"))
             if run.resolved:
                 result.resolved[nid] = run.resolved
-            if node.kind in ("layer", "block"):
+            if node.kind in ("layer", "block", "code"):
                 result.param_counts[nid] = run.params
                 result.trainable_counts[nid] = run.trainable
             for i, outs in enumerate(run.outputs):
@@ -299,7 +299,7 @@ class ShapeInferencer:
             caught += [prefix + w for w in run.warnings]
             if run.resolved:
                 resolved[nid] = run.resolved
-            if inner.kind in ("layer", "block"):
+            if inner.kind in ("layer", "block", "code"):
                 n_params += run.params
                 n_trainable += run.trainable
             for i, outs in enumerate(run.outputs):
@@ -341,6 +341,8 @@ class ShapeInferencer:
     def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
                  data_info: DataInfo | None) -> _NodeRun:
         spec = node.spec
+        if spec.kind == "code":
+            return _recorded(node, inputs)
         resolved: dict[str, Any] = {}
         for p in spec.params:
             if p.auto is None or node.params[p.name] != AUTO:
@@ -433,6 +435,25 @@ class ShapeInferencer:
                              f"{list(t.shape)}, which has no dim {rule.dim}", node.id)
         value = int(t.shape[rule.dim])
         return [value] if rule.as_list else value
+
+
+def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
+    """A code node's output as recorded at import: its code is never run here."""
+    params = node.params
+    shape = tuple(params["shape"])
+    outs = []
+    for ins in inputs:
+        full = shape
+        if params["batched"]:
+            x = ins.get("x")
+            if x is None or x.dim() == 0:
+                raise ShapeError(f"{node.label}: its output has a batch dim but input 'x' has "
+                                 "none", node.id)
+            full = (x.shape[0], *shape)
+        outs.append({"out": torch.empty(full, dtype=getattr(torch, params["dtype"]),
+                                        device="meta")})
+    count = params.get("param_count", 0)
+    return _NodeRun(outs, {}, count, count, [])
 
 
 def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:

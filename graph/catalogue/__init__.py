@@ -40,6 +40,7 @@ def _load() -> None:
     from torchcanvas.graph.catalogue import (  # noqa: F401  (registration on import)
         activations,
         blocks,
+        code,
         data,
         layers,
         losses,
