@@ -313,8 +313,9 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
                     if all(text != t for t, _, _ in sources)]
     for line in import_block(imports):
         emit(line)
-    for text, nid, cls in sources:  # code copied from an imported file, as it was written
-        emit("")
+    for i, (text, nid, cls) in enumerate(sources):  # code copied from an imported file
+        if i or text.startswith(("class ", "def ", "@", "async def ")):
+            emit("")  # isort: one blank line after imports before a statement, else two
         emit("")
         for line in text.splitlines():
             emit(line.rstrip(), nid, cls)

@@ -216,7 +216,7 @@ def _value(v: Any) -> Any:
 
 
 def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
-    """The catalogue params that rebuild ``module`` exactly, or None when they cannot."""
+    """The catalogue params that rebuild ``module`` exactly (same repr), or None."""
     spec = CATALOGUE[type_id]
     params: dict[str, Any] = {}
     for p in spec.params:
@@ -228,14 +228,20 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
         if p.type == "bool" and (v is None or isinstance(v, torch.Tensor)):
             v = v is not None  # bias=True leaves a Parameter, bias=False None
         params[p.name] = _value(v)
-    try:
-        params = spec.validate_params(params)
-        with torch.device("meta"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rebuilt = eval(module_ctor(spec, params), {"nn": nn})  # our own literal text
-    except Exception:  # a value the catalogue refuses, or torch refuses: kept as code
-        return None
-    return params if repr(rebuilt) == repr(module) else None
+    # (3, 3) → 3 where torch turns it back into (3, 3): what a person writes
+    short = {k: v[0] if spec.param(k).type == "size" and isinstance(v, list) and v
+             and all(x == v[0] for x in v) else v for k, v in params.items()}
+    for candidate in (short, params):
+        try:
+            candidate = spec.validate_params(candidate)
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rebuilt = eval(module_ctor(spec, candidate), {"nn": nn})  # our own literals
+        except Exception:  # a value the catalogue or torch refuses: kept as code
+            continue
+        if repr(rebuilt) == repr(module):
+            return candidate
+    return None
 
 
 # ---------------------------------------------------------------------------- code modules
@@ -620,6 +626,20 @@ def _is(node: fx.Node, functions: tuple = (), methods: tuple = ()) -> bool:
     return node.op == "call_method" and node.target in methods
 
 
+def _is_batch_size(a: Any, x: Any) -> bool:
+    """``a`` is ``x.size(0)`` (or ``x.shape[0]``): a reshape that keeps the batch."""
+    if not isinstance(a, fx.Node) or a.op not in ("call_method", "call_function"):
+        return False
+    if a.op == "call_method" and a.target == "size":
+        return a.args[0] is x and (a.args[1:] == (0,) or a.kwargs == {"dim": 0})
+    if a.target is operator.getitem and a.args[1] == 0:
+        src = a.args[0]
+        return isinstance(src, fx.Node) and src.args[:1] == (x,) and (
+            (src.op == "call_method" and src.target == "size" and len(src.args) == 1)
+            or (src.target is builtins.getattr and src.args[1:] == ("shape",)))
+    return False
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -640,6 +660,7 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
     args = node.args
     used: list[fx.Node] = []
     fx.node.map_arg((args, node.kwargs), used.append)
+    used = [a for a in used if not _is_batch_size(a, args[0] if args else None)]
     if not used or not all(b.is_tensor(a) and a in b.values for a in used):
         return None  # sizes and other values are written inline in a code expression
     tensors = [a for a in args if isinstance(a, fx.Node)]
@@ -709,6 +730,24 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
                 return None
             b.add(type_id, params, label, [("x", args[0])], node)
             return True
+    if _is(node, (F.gelu,), ("gelu",)) and len(tensors) == 1 and args[0] is tensors[0] \
+            and len(args) == 1 and set(node.kwargs) <= {"approximate"}:
+        b.add("nn.GELU", {"approximate": node.kwargs.get("approximate", "none")}, label,
+              [("x", args[0])], node)
+        return True
+    if _is(node, (torch.reshape,), ("reshape", "view")) and len(used) == 1:
+        shape = list(args[1:])
+        if len(shape) == 1 and isinstance(shape[0], list | tuple):
+            shape = list(shape[0])
+        keep = bool(shape) and _is_batch_size(shape[0], args[0])
+        if keep:
+            shape = shape[1:]
+        if shape and all(isinstance(d, int) and not isinstance(d, bool) for d in shape) \
+                and not node.kwargs:
+            b.add("op.reshape", {"shape": shape, "keep_batch": keep}, label, [("x", args[0])],
+                  node)
+            return True
+        return None
     if _is(node, (torch.mean, torch.sum), ("mean", "sum")) and len(tensors) == 1 \
             and set(node.kwargs) <= {"dim", "keepdim"} and len(args) <= 3:
         dim = _value(_arg(node, 1, "dim"))
