@@ -16,6 +16,7 @@ CATEGORY_COLORS = {
     "Optimizers": "#ec4899",
     "Schedulers": "#6366f1",
     "Blocks": "#14b8a6",
+    "Code": "#475569",  # imported code: slate, set apart from every catalogue colour
 }
 PORT_COLORS = {"tensor": "#60a5fa", "loss": "#f97316", "optimizer": "#d946ef"}
 
