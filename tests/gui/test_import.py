@@ -109,6 +109,11 @@ def test_code_nodes_are_marked_on_the_canvas(window, monkeypatch):
     code = [n for n in window.doc.graph.nodes() if n.kind == "code"]
     assert code
     item = window.scene.nodes[code[0].id]
+    window.scene.select_nodes([code[0].id])
+    # the inspector shows the code read-only, with the import it needs
+    text = window.inspector.code_view.toPlainText()
+    assert text.startswith("from torchvision.ops.stochastic_depth import StochasticDepth")
+    assert "StochasticDepth(p=" in text and window.inspector.code_view.isReadOnly()
     SHOTS.mkdir(parents=True, exist_ok=True)
     window.view.resetTransform()
     window.view.centerOn(item)
