@@ -462,9 +462,11 @@ def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[str, _Code]]:
                 while owner and owner in traced:
                     owner = owner.rpartition(".")[0]
                 if not owner:
+                    holder = node.target.rpartition(".")[0] or "the model"
                     raise ModelImportError(
-                        f"the model's forward uses its own tensor {node.target!r} directly; "
-                        "import supports parameters and buffers that belong to submodules")
+                        f"{holder} reads its tensor {node.target!r} directly in its forward and "
+                        "cannot be rebuilt from its constructor arguments; import supports "
+                        "tensors that belong to layers or to modules it can rebuild")
                 owners.append(owner)
         if not owners:
             return fx.GraphModule(tracer.root, graph), tracer.codes
@@ -504,6 +506,7 @@ class _Builder:
         self.batch = batch
         self.values: dict[fx.Node, tuple[str, str]] = {}
         self.code_nodes: list[str] = []
+        self.called: set[str] = set()
 
     # -------------------------------------------------------------- helpers
     @staticmethod
@@ -558,6 +561,11 @@ class _Builder:
     def module(self, node: fx.Node) -> None:
         path = node.target
         m = self.gm.get_submodule(path)
+        if path in self.called and any(True for _ in m.parameters()):
+            raise ModelImportError(f"{path} is called more than once and has parameters "
+                                   "(shared weights); import gives every node its own weights, "
+                                   "so it supports each such module being called once")
+        self.called.add(path)
         tensors = [a for a in node.args if isinstance(a, fx.Node)]
         type_id = LAYER_TYPES.get(type(m))
         params = layer_params(type_id, m) if type_id else None
@@ -938,6 +946,12 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
     finally:
         model.train(was_training)
     notes = []
+    used = set(builder.called)
+    unused = sorted(name for name, m in model.named_children()
+                    if any(True for _ in m.parameters())
+                    and not any(u == name or u.startswith(name + ".") for u in used))
+    if unused:
+        notes.append("not used by the traced forward, so not imported: " + ", ".join(unused))
     if builder.code_nodes:
         notes.append(f"{len(builder.code_nodes)} part(s) kept as code: "
                      + ", ".join(builder.code_nodes[:8])

@@ -327,3 +327,33 @@ def test_import_is_deterministic(user_file):
     a = dumps(import_model(f"{user_file}:MyNet").graph)
     b = dumps(import_model(f"{user_file}:MyNet").graph)
     assert a == b
+
+
+def test_shared_weights_and_unused_modules_are_explained():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(self.fc(x))
+
+    with pytest.raises(ModelImportError, match="fc is called more than once"):
+        import_model(Shared(), (4,))
+
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.aux = nn.Linear(4, 3)  # used only while training
+
+        def forward(self, x):
+            out = self.fc(x)
+            if self.training:
+                out = out + self.aux(x)
+            return out
+
+    model = WithAux()
+    result = import_model(model, (4,))
+    assert result.notes == ["not used by the traced forward, so not imported: aux"]
+    assert model.training  # the import traced in evaluation mode and put the mode back
