@@ -26,7 +26,6 @@ import builtins
 import importlib
 import importlib.util
 import inspect
-import json
 import math
 import operator
 import os
@@ -905,7 +904,7 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
     ``input_shape`` is one sample's shape (no batch dim); the model runs once on a random batch
     of ``batch`` samples to record the shape of every value. Raises ``ModelImportError``."""
     if isinstance(model, str):
-        name = name or model
+        name = name or model.rpartition(":")[2]  # the class, function or torchvision name
         model = load_spec(model, args)
     input_shape = tuple(int(d) for d in input_shape)
     was_training = model.training
@@ -1043,5 +1042,12 @@ def roundtrip(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INP
                                seconds=time.perf_counter() - start, error=str(exc))
 
 
-def main_json(results: list[RoundtripResult]) -> str:  # pragma: no cover - bench helper
-    return json.dumps([r.to_dict() for r in results], indent=2)
+ROUNDTRIP_MODELS = ("resnet18", "vgg11", "alexnet", "mobilenet_v2", "squeezenet1_0",
+                    "densenet121", "efficientnet_b0")
+"""torchvision architectures known to round-trip (tests check most of them on CPU)."""
+
+
+def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:
+    """The names in ``names`` whose ``roundtrip`` is ok: what bench/export_roundtrip.py reports
+    as ``import_ok``."""
+    return [name for name in names if roundtrip(name, **kw).ok]

@@ -324,7 +324,9 @@ def test_cli_import_errors(tmp_path, capsys, user_file):
 
 def test_import_is_deterministic(user_file):
     # importing twice gives the same project text (deterministic ids, labels and layout)
-    a = dumps(import_model(f"{user_file}:MyNet").graph)
+    first = import_model(f"{user_file}:MyNet").graph
+    assert first.settings["model_name"] == "MyNet"
+    a = dumps(first)
     b = dumps(import_model(f"{user_file}:MyNet").graph)
     assert a == b
 
