@@ -76,6 +76,7 @@ class ImportResult:
     input_shape: tuple[int, ...]  # one sample, without the batch dim
     code_nodes: list[str] = field(default_factory=list)  # labels of nodes kept as code
     notes: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None  # generated vs original output, when verified
 
 
 # ---------------------------------------------------------------------------- loading a SPEC
@@ -898,11 +899,13 @@ class _Render:
 # ---------------------------------------------------------------------------- import
 def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INPUT,
                  *, args: dict[str, Any] | None = None, batch: int = 2,
-                 name: str | None = None) -> ImportResult:
+                 name: str | None = None, verify: bool = True) -> ImportResult:
     """Trace ``model`` (or load it from a SPEC, see ``load_spec``) and build its graph.
 
     ``input_shape`` is one sample's shape (no batch dim); the model runs once on a random batch
-    of ``batch`` samples to record the shape of every value. Raises ``ModelImportError``."""
+    of ``batch`` samples to record the shape of every value. With ``verify`` the graph is
+    compiled, given the model's weights and run on that batch: ``max_abs_diff`` and a note say
+    whether the outputs match. Raises ``ModelImportError``."""
     if isinstance(model, str):
         name = name or model.rpartition(":")[2]  # the class, function or torchvision name
         model = load_spec(model, args)
@@ -955,7 +958,29 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
         notes.append(f"{len(builder.code_nodes)} part(s) kept as code: "
                      + ", ".join(builder.code_nodes[:8])
                      + (" …" if len(builder.code_nodes) > 8 else ""))
-    return ImportResult(graph, model, input_shape, builder.code_nodes, notes)
+    result = ImportResult(graph, model, input_shape, builder.code_nodes, notes)
+    if verify:
+        _verify(result, batch)
+    return result
+
+
+def _verify(result: ImportResult, batch: int) -> None:
+    from torchcanvas.runtime.compile import CompileError
+
+    try:
+        _, _, diff, size = compare(result.model, result.graph, result.input_shape, batch=batch)
+    except (CompileError, ModelImportError) as exc:
+        result.notes.append(f"the imported graph does not compile yet: {exc}")
+        return
+    except Exception as exc:  # code nodes run the user's code
+        result.notes.append(f"the generated model failed on a test batch: "
+                            f"{type(exc).__name__}: {exc}")
+        return
+    result.max_abs_diff = diff
+    if diff <= 1e-5 * max(1.0, size):
+        result.notes.append("outputs match the original model")
+    else:
+        result.notes.append(f"outputs differ from the original model by up to {diff:.3g}")
 
 
 # ---------------------------------------------------------------------------- weights
@@ -970,10 +995,11 @@ def state_dict_keys(graph: Graph, attrs: dict[str, str]) -> dict[str, str]:
 
 
 def convert_state_dict(state_dict: dict[str, torch.Tensor], graph: Graph,
-                       attrs: dict[str, str]) -> OrderedDict:
+                       attrs: dict[str, str], strict: bool = True) -> OrderedDict:
     """The original model's state_dict with keys renamed for the generated model
-    (``layer1.0.conv1.weight`` → ``layer1_0_conv1.weight``). Raises ``ModelImportError`` for a
-    key that belongs to no node."""
+    (``layer1.0.conv1.weight`` → ``layer1_0_conv1.weight``). A key that belongs to no node (a
+    submodule the forward does not use) raises ``ModelImportError``, or is left out when not
+    ``strict``."""
     paths = state_dict_keys(graph, attrs)
     out: OrderedDict = OrderedDict()
     for key, value in state_dict.items():
@@ -984,7 +1010,9 @@ def convert_state_dict(state_dict: dict[str, torch.Tensor], graph: Graph,
                 out[paths[prefix] + key[len(prefix):]] = value
                 break
         else:
-            raise ModelImportError(f"state_dict key {key!r} belongs to no node of the graph")
+            if strict:
+                raise ModelImportError(f"state_dict key {key!r} belongs to no node of the "
+                                       "graph")
     return out
 
 
@@ -1005,36 +1033,49 @@ class RoundtripResult:
         return dict(self.__dict__)
 
 
+def compare(original: nn.Module, graph: Graph, input_shape: tuple[int, ...], *,
+            batch: int = 2, seed: int = 0, title: str = "") -> tuple[int, int, float, float]:
+    """Compile ``graph``, load ``original``'s weights into it and run both on one random batch
+    in evaluation mode: (original params, generated params, max |difference|, max |output|).
+    Raises ``CompileError`` or ``ModelImportError``."""
+    from torchcanvas.runtime.compile import compile_model
+
+    compiled = compile_model(graph, title=title)
+    rebuilt = compiled.new()
+    rebuilt.load_state_dict(convert_state_dict(original.state_dict(), graph,
+                                               compiled.source.ir.attrs, strict=False))
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
+    was = original.training
+    original.eval()
+    rebuilt.eval()
+    try:
+        with torch.no_grad():
+            want, got = original(x), rebuilt(x)
+    finally:
+        original.train(was)
+    diff = float((want - got).abs().max()) if want.shape == got.shape else math.inf
+    n_orig = sum(p.numel() for p in original.parameters())
+    n_new = sum(p.numel() for p in rebuilt.parameters())
+    return n_orig, n_new, diff, float(want.abs().max())
+
+
 def roundtrip(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INPUT, *,
               batch: int = 2, seed: int = 0, tolerance: float = 1e-5) -> RoundtripResult:
     """Import ``model``, compile the graph, load the original state_dict into the generated
     model and compare parameter counts and outputs (evaluation mode, one random batch).
     ``ok`` when the counts match and outputs agree within ``tolerance`` × max(1, |output|)."""
-    from torchcanvas.runtime.compile import CompileError, compile_model
+    from torchcanvas.runtime.compile import CompileError
 
     start = time.perf_counter()
     name = model if isinstance(model, str) else type(model).__name__
     try:
         torch.manual_seed(seed)
         original = load_spec(model) if isinstance(model, str) else model
-        result = import_model(original, input_shape, batch=batch, name=name)
-        compiled = compile_model(result.graph, title=name)
-        rebuilt = compiled.new()
-        rebuilt.load_state_dict(convert_state_dict(original.state_dict(), result.graph,
-                                                   compiled.source.ir.attrs))
-        x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
-        was = original.training
-        original.eval()
-        rebuilt.eval()
-        with torch.no_grad():
-            want, got = original(x), rebuilt(x)
-        original.train(was)
-        diff = float((want - got).abs().max()) if want.shape == got.shape else math.inf
-        scale = max(1.0, float(want.abs().max()))
-        n_orig = sum(p.numel() for p in original.parameters())
-        n_new = sum(p.numel() for p in rebuilt.parameters())
+        result = import_model(original, input_shape, batch=batch, name=name, verify=False)
+        n_orig, n_new, diff, size = compare(original, result.graph, input_shape, batch=batch,
+                                            seed=seed, title=name)
         return RoundtripResult(name, n_orig, n_new, diff,
-                               n_orig == n_new and diff <= tolerance * scale,
+                               n_orig == n_new and diff <= tolerance * max(1.0, size),
                                len(result.graph), len(result.code_nodes),
                                time.perf_counter() - start)
     except (ModelImportError, CompileError) as exc:

@@ -97,6 +97,7 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     torch.manual_seed(0)
     original = load_spec("resnet18")
     result = import_model(original)
+    assert result.notes == ["outputs match the original model"]  # checked at import
     graph = result.graph
     types = [n.type_id for n in graph.nodes()]
     assert types.count("nn.Conv2d") == 20 and types.count("nn.BatchNorm2d") == 20
@@ -148,7 +149,7 @@ def test_user_file_copies_source_and_round_trips(user_file, tmp_path):
     model = load_spec(f"{user_file}:MyNet", {"classes": 3})
     result = roundtrip(model)
     assert result.ok, result
-    imported = import_model(model)
+    imported = import_model(model, verify=False)
     code = {n.label: n for n in imported.graph.nodes() if n.kind == "code"}
     # the module with its own parameter keeps its class, copied with what it uses
     assert code["scale"].params["init"] == "LayerScale(dim=8)"
@@ -357,5 +358,32 @@ def test_shared_weights_and_unused_modules_are_explained():
 
     model = WithAux()
     result = import_model(model, (4,))
-    assert result.notes == ["not used by the traced forward, so not imported: aux"]
+    assert result.notes == ["not used by the traced forward, so not imported: aux",
+                            "outputs match the original model"]
+    assert result.max_abs_diff == 0.0
     assert model.training  # the import traced in evaluation mode and put the mode back
+
+
+def test_import_reports_outputs_that_differ():
+    class Noisy(nn.Module):  # rebuilt from its constructor, but its state is not all there
+        def __init__(self, scale=1.0):
+            super().__init__()
+            self.scale = scale
+            self.offset = 0.0
+
+        def forward(self, x):
+            return x * self.scale + self.offset
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.noisy = Noisy()
+            self.noisy.offset = 0.5
+
+        def forward(self, x):
+            return self.noisy(self.fc(x))
+
+    result = import_model(Net(), (4,))
+    assert result.code_nodes == ["noisy"]
+    assert result.notes[-1] == "outputs differ from the original model by up to 0.5"
