@@ -15,7 +15,7 @@ import sys
 import tokenize
 from typing import Any
 
-from torchcanvas.codegen.emit import CodegenError
+from torchcanvas.codegen.emit import CodegenError, literal
 from torchcanvas.codegen.ops import _atom
 from torchcanvas.graph.catalogue.code import CODE_INPUTS, IMPORT_HINT, IMPORT_LINE
 
@@ -37,6 +37,18 @@ def _expression(text: Any, what: str, node_id: str | None) -> str:
 def module_init(params: dict[str, Any], node_id: str | None = None) -> str:
     """The constructor expression of a ``code.Module``."""
     return _expression(params.get("init"), "init", node_id)
+
+
+def tensor_init(params: dict[str, Any]) -> str:
+    """``nn.Parameter(torch.zeros(1, 1, 8))`` (or ``nn.Buffer``) for a ``code.Tensor``."""
+    shape = ", ".join(literal(int(d)) for d in params.get("shape") or ())
+    dtype = params.get("dtype", "float32")
+    zeros = f"torch.zeros({shape}{', ' if shape else ''}dtype=torch.{dtype})" \
+        if dtype != "float32" else f"torch.zeros({shape})"
+    if params.get("role") == "buffer":
+        return f"nn.Buffer({zeros})"
+    grad = "" if params.get("requires_grad", True) else ", requires_grad=False"
+    return f"nn.Parameter({zeros}{grad})"
 
 
 def function_expr(params: dict[str, Any], inputs: dict[str, str],

@@ -420,62 +420,32 @@ def _import_line(name: str, value: Any) -> str | None:
 
 # ---------------------------------------------------------------------------- tracing
 class _Tracer(fx.Tracer):
-    """Stops at catalogue layers and at modules kept as code; goes into everything else."""
+    """Stops at catalogue layers and at childless modules it can rebuild (kept as code); goes
+    into everything else."""
 
-    def __init__(self, opaque: set[str], traced: set[str]):
+    def __init__(self, codes: dict[str, _Code | None]):
         super().__init__()
-        self.opaque = opaque  # module paths kept as code
-        self.traced = traced  # module paths whose code could not be rebuilt: traced into
-        self.codes: dict[str, _Code] = {}
+        self.codes = codes  # childless modules → how to rebuild them, None when they cannot be
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         if type(m) in LAYER_TYPES:
             return True
-        if qualname in self.traced:
-            return False
-        if qualname in self.opaque or not any(True for _ in m.children()):
-            if qualname not in self.codes:
-                code = module_code(m)
-                if code is None:  # cannot be rebuilt: trace into it instead
-                    self.traced.add(qualname)
-                    return False
-                self.codes[qualname] = code
-            return True
+        if qualname in self.codes:
+            return self.codes[qualname] is not None
         return super().is_leaf_module(m, qualname)
 
 
 def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[str, _Code]]:
-    """Trace, keeping as code any submodule whose parameters are read directly."""
-    opaque: set[str] = set()
-    traced: set[str] = set()
+    # decided before tracing: while it runs, reading a parameter records a graph node
+    codes = {name: module_code(m) for name, m in model.named_modules()
+             if name and type(m) not in LAYER_TYPES and not any(True for _ in m.children())}
+    tracer = _Tracer(codes)
     concrete = _concrete_args(model)
-    for _ in range(20):
-        tracer = _Tracer(opaque, traced)
-        try:
-            graph = tracer.trace(model, concrete_args=concrete or None)
-        except Exception as exc:
-            raise _trace_failure(exc) from None
-        owners = []
-        for node in graph.nodes:
-            if node.op == "get_attr":
-                owner = node.target.rpartition(".")[0]
-                while owner and owner in traced:
-                    owner = owner.rpartition(".")[0]
-                if not owner:
-                    holder = node.target.rpartition(".")[0] or "the model"
-                    raise ModelImportError(
-                        f"{holder} reads its tensor {node.target!r} directly in its forward and "
-                        "cannot be rebuilt from its constructor arguments; import supports "
-                        "tensors that belong to layers or to modules it can rebuild")
-                owners.append(owner)
-        if not owners:
-            return fx.GraphModule(tracer.root, graph), tracer.codes
-        new = set(owners) - opaque
-        if not new:
-            raise ModelImportError(f"cannot rebuild submodule {owners[0]!r} from its "
-                                   "constructor arguments, and its parent reads its tensors")
-        opaque |= new
-    raise ModelImportError("the model could not be split into parts")  # pragma: no cover
+    try:
+        graph = tracer.trace(model, concrete_args=concrete or None)
+    except Exception as exc:
+        raise _trace_failure(exc) from None
+    return fx.GraphModule(tracer.root, graph), {k: v for k, v in codes.items() if v}
 
 
 def _concrete_args(model: nn.Module) -> dict[str, Any]:
@@ -507,6 +477,8 @@ class _Builder:
         self.values: dict[fx.Node, tuple[str, str]] = {}
         self.code_nodes: list[str] = []
         self.called: set[str] = set()
+        self.tensors: dict[str, tuple[str, str]] = {}
+        self.state_keys = set(gm.state_dict())
 
     # -------------------------------------------------------------- helpers
     @staticmethod
@@ -551,6 +523,9 @@ class _Builder:
                 continue  # sizes, tuples…: written inline where a tensor op uses them
             elif node.op == "call_module":
                 self.module(node)
+            elif node.op == "get_attr":
+                if node.users:
+                    self.tensor(node)
             else:
                 self.function(node)
         if not self.is_tensor(output) or output not in self.values:
@@ -565,6 +540,9 @@ class _Builder:
             raise ModelImportError(f"{path} is called more than once and has parameters "
                                    "(shared weights); import gives every node its own weights, "
                                    "so it supports each such module being called once")
+        if any(t.startswith(path + ".") for t in self.tensors):
+            raise ModelImportError(f"{path} is called and its tensors are also read directly "
+                                   "(shared weights); import gives every node its own weights")
         self.called.add(path)
         tensors = [a for a in node.args if isinstance(a, fx.Node)]
         type_id = LAYER_TYPES.get(type(m))
@@ -590,6 +568,35 @@ class _Builder:
                  node)
         self.code_nodes.append(path)
 
+    def tensor(self, node: fx.Node) -> None:
+        """A parameter or buffer the forward reads directly: a ``code.Tensor`` node."""
+        path = node.target
+        if path in self.tensors:  # read twice: one node
+            self.values[node] = self.tensors[path]
+            return
+        owner = path.rpartition(".")[0]
+        if path not in self.state_keys:
+            raise ModelImportError(f"{path}: the forward reads a tensor that is not in the "
+                                   "state_dict (a constant or a non-persistent buffer); import "
+                                   "cannot keep its values")
+        if any(owner == c or owner.startswith(c + ".") for c in self.called):
+            raise ModelImportError(f"{path} is read directly and also used by its module "
+                                   f"{owner} (shared weights); import gives every node its "
+                                   "own weights")
+        t = self.gm.get_parameter(path) if isinstance(
+            _resolve(self.gm, path), nn.Parameter) else self.gm.get_buffer(path)
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in DTYPES:
+            raise ModelImportError(f"{path}: tensor type {dtype} is not supported")
+        param = isinstance(t, nn.Parameter)
+        params = {"title": "Parameter" if param else "Buffer",
+                  "role": "parameter" if param else "buffer",
+                  "requires_grad": bool(t.requires_grad) if param else True,
+                  "shape": list(t.shape), "dtype": dtype}
+        self.add("code.Tensor", params, path, [], node)
+        self.tensors[path] = self.values[node]
+        self.code_nodes.append(path)
+
     def function(self, node: fx.Node) -> None:
         mapped = _map_op(self, node)
         if mapped is not None:
@@ -604,6 +611,13 @@ class _Builder:
                   **self.recorded(node)}
         self.add("code.Function", params, node.name, [(p, n) for n, p in ports.items()], node)
         self.code_nodes.append(node.name)
+
+
+def _resolve(root: nn.Module, path: str) -> Any:
+    obj: Any = root
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _kind_of(value: Any) -> str:
@@ -989,7 +1003,8 @@ def state_dict_keys(graph: Graph, attrs: dict[str, str]) -> dict[str, str]:
     graph (their labels are the original paths). ``attrs`` is ``ModelIR.attrs``."""
     out = {}
     for node in graph.nodes():
-        if node.id in attrs and (node.kind == "layer" or node.type_id == "code.Module"):
+        if node.id in attrs and (node.kind == "layer" or node.type_id in ("code.Module",
+                                                                           "code.Tensor")):
             out[node.label] = attrs[node.id]
     return out
 
@@ -1003,6 +1018,9 @@ def convert_state_dict(state_dict: dict[str, torch.Tensor], graph: Graph,
     paths = state_dict_keys(graph, attrs)
     out: OrderedDict = OrderedDict()
     for key, value in state_dict.items():
+        if key in paths:  # a code.Tensor: the tensor itself
+            out[paths[key]] = value
+            continue
         prefix = key
         while "." in prefix:
             prefix = prefix.rpartition(".")[0]

@@ -15,6 +15,7 @@ instance is reported.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,16 +443,13 @@ def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
     params = node.params
     shape = tuple(params["shape"])
     outs = []
-    for ins in inputs:
-        full = shape
-        if params["batched"]:
-            x = ins.get("x")
-            if x is None or x.dim() == 0:
-                raise ShapeError(f"{node.label}: its output has a batch dim but input 'x' has "
-                                 "none", node.id)
-            full = (x.shape[0], *shape)
+    for batch in BATCHES[:len(inputs)]:
+        full = (batch, *shape) if params.get("batched", False) else shape
         outs.append({"out": torch.empty(full, dtype=getattr(torch, params["dtype"]),
                                         device="meta")})
+    if node.spec.extra["code"] == "tensor":
+        count = math.prod(shape) if params["role"] == "parameter" else 0
+        return _NodeRun(outs, {}, count, count if params["requires_grad"] else 0, [])
     count = params.get("param_count", 0)
     return _NodeRun(outs, {}, count, count, [])
 

@@ -387,3 +387,34 @@ def test_import_reports_outputs_that_differ():
     result = import_model(Net(), (4,))
     assert result.code_nodes == ["noisy"]
     assert result.notes[-1] == "outputs differ from the original model by up to 0.5"
+
+
+def test_tensors_read_directly_become_tensor_nodes():
+    class Tokens(nn.Module):  # like ViT's class token: the model's own parameter and buffer
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(4, 6)
+            self.token = nn.Parameter(torch.randn(1, 1, 6))
+            self.register_buffer("shift", torch.randn(6))
+
+        def forward(self, x):
+            x = self.proj(x)
+            x = torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+            return (x + self.shift).mean(1)
+
+    model = Tokens()
+    result = roundtrip(model, (3, 4))
+    assert result.ok, result
+    imported = import_model(model, (3, 4))
+    tensors = {n.label: n for n in imported.graph.nodes() if n.type_id == "code.Tensor"}
+    assert tensors["token"].params["shape"] == [1, 1, 6]
+    assert tensors["shift"].params["role"] == "buffer"
+    source = compile_model(imported.graph).source.source
+    assert "self.token = nn.Parameter(torch.zeros(1, 1, 6))" in source
+    assert "self.shift = nn.Buffer(torch.zeros(6))" in source
+    assert imported.notes[-1] == "outputs match the original model"
+
+
+def test_convnext_layer_scale_round_trips():
+    result = roundtrip("convnext_tiny")
+    assert result.ok, result

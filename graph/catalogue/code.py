@@ -8,6 +8,9 @@ becomes one of these, so the graph still compiles to the same network:
   (``source``).
 * ``code.Function``: a function or tensor-method call, written as the expression ``expr`` over
   its inputs ``x``, ``x2``, ``x3``, ``x4``.
+* ``code.Tensor``: a parameter or buffer the forward reads directly (ViT's class token, a layer
+  scale), written ``self.<attr> = nn.Parameter(torch.zeros(shape))`` (or ``nn.Buffer``); its
+  values come from the original model's state_dict.
 
 Their text is code, unlike every other param: nothing runs it when a project is opened or its
 shapes are inferred. Shape inference takes the output shape recorded at import (``shape``, per
@@ -80,4 +83,20 @@ register([
         help="A function or tensor-method call kept as code: model.py computes the output "
              "with its expression. Runs only when the model is compiled or trained.",
         label_base="code", extra={"internal": True, "code": "function"}),
+    NodeSpec(
+        "code.Tensor", "Tensor", "Code", "code", outputs=(PortSpec("out"),),
+        params=(
+            TITLE,
+            ParamSpec("role", "choice", "parameter", "a learned parameter, or a buffer (state "
+                      "that is saved but not learned)", choices=("parameter", "buffer"),
+                      ctor=False),
+            ParamSpec("requires_grad", "bool", True, "a parameter that is trained", ctor=False),
+            ParamSpec("shape", "ints", [], "the tensor's whole shape", minimum=0,
+                      length=(0, 8), ctor=False),
+            ParamSpec("dtype", "choice", "float32", "element type", choices=DTYPES,
+                      ctor=False),
+        ),
+        help="A parameter or buffer the imported forward reads directly; it starts as zeros "
+             "and takes its values from the original model's weights.",
+        label_base="tensor", extra={"internal": True, "code": "tensor"}),
 ])
