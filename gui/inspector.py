@@ -838,11 +838,14 @@ class InspectorWidget(QWidget):
         form = self._section(box, "Code")
         p = node.params
         parts = ["\n".join(p.get("imports") or ()), (p.get("source") or "").strip("\n")]
-        if node.spec.extra.get("code") == "module":
+        kind = node.spec.extra.get("code")
+        if kind in ("module", "tensor"):
+            from torchcanvas.codegen.code import tensor_init
             from torchcanvas.codegen.names import snake
 
             attr = snake(node.label, node.spec.label_base)
-            parts.append(f"# in __init__\nself.{attr} = {p.get('init', '')}")
+            init = p.get("init", "") if kind == "module" else tensor_init(p)
+            parts.append(f"# in __init__\nself.{attr} = {init}")
         else:
             parts.append(f"# in forward\n{p.get('expr', '')}")
         view = QPlainTextEdit("\n\n".join(part for part in parts if part))
