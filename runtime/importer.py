@@ -195,6 +195,14 @@ def _trace_failure(exc: BaseException) -> ModelImportError:
                             "that part in a separate module.", where)
 
 
+def _run_failure(exc: BaseException, shape: list[int]) -> ModelImportError:
+    where = _user_where(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelImportError(f"running the model on a batch of shape {shape} failed"
+                            f"{f' at {where}' if where else ''}: {type(exc).__name__}: {text}; "
+                            "check the input shape", where)
+
+
 # ---------------------------------------------------------------------------- layers
 def _layer_types() -> dict[type, str]:
     out = {}
@@ -603,7 +611,12 @@ class _Builder:
             return
         ports: dict[fx.Node, str] = {}
         imports: list[str] = []
-        expr = _Render(self, ports, imports).node(node, top=True)
+        try:
+            expr = _Render(self, ports, imports).node(node, top=True)
+        except _TooManyInputs:
+            raise ModelImportError(f"{node.name} ({_title(node)}): a call with more than "
+                                   f"{len(CODE_INPUTS)} tensor inputs cannot be kept as code; "
+                                   "wrap it in an nn.Module") from None
         if not ports:
             raise ModelImportError(f"{node.name}: {node.format_node()} uses no input tensor; "
                                    "import supports values computed from the input")
@@ -838,6 +851,10 @@ def _qualified(fn: Any) -> tuple[str, str | None]:
     return f"{mod}.{name}", f"import {mod}"
 
 
+class _TooManyInputs(Exception):
+    pass
+
+
 class _Render:
     """An fx node as one Python expression over the code node's inputs x, x2, x3, x4."""
 
@@ -851,8 +868,7 @@ class _Render:
             if a in self.b.values:
                 if a not in self.ports:
                     if len(self.ports) == len(CODE_INPUTS):
-                        raise ModelImportError(f"{a.name}: a call with more than "
-                                               f"{len(CODE_INPUTS)} tensor inputs")
+                        raise _TooManyInputs
                     self.ports[a] = CODE_INPUTS[len(self.ports)]
                 return self.ports[a]
             if a.op in ("call_function", "call_method"):
@@ -927,18 +943,20 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
     was_training = model.training
     model.eval()  # branches on self.training are traced as evaluation runs them
     try:
-        gm, codes = _trace(model)
         example = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
+        try:  # the model itself first: a wrong input shape is named at the user's line
+            with torch.no_grad():
+                model(example)
+        except Exception as exc:
+            raise _run_failure(exc, [batch, *input_shape]) from None
+        gm, codes = _trace(model)
         try:
             with torch.no_grad():
                 ShapeProp(gm).propagate(example)
         except Exception as exc:
-            where = _user_where(exc)
-            raise ModelImportError(
-                f"running the model on a batch of shape {[batch, *input_shape]} failed"
-                f"{f' at {where}' if where else ''}: {type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
-                "check the input shape", where) from None
+            while exc.__cause__ is not None:  # ShapeProp wraps the real error
+                exc = exc.__cause__
+            raise _run_failure(exc, [batch, *input_shape]) from None
         model_name = camel(name or type(model).__name__, "Net")
         if not model_name.isidentifier() or model_name in {c.title for c in codes.values()}:
             model_name = "ImportedNet"
