@@ -944,6 +944,7 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
     model.eval()  # branches on self.training are traced as evaluation runs them
     try:
         example = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
+        _concrete_args(model)  # one input tensor, else a clear refusal
         try:  # the model itself first: a wrong input shape is named at the user's line
             with torch.no_grad():
                 model(example)
