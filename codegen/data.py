@@ -185,7 +185,16 @@ def _digits_augmented(file: str, prep: str, p: dict[str, Any]) -> str:
 
 def _synthetic(node: Node, p: dict[str, Any]) -> str:
     n = literal(p["n_samples"])
-    if node.type_id == "data.LinearSynthetic":
+    classes = "None"
+    if node.type_id == "data.RandomImages":
+        shape = ", ".join(literal(d) for d in p["shape"])
+        k = literal(p["num_classes"])
+        make = (
+            f"    x = torch.randn({n}, {shape}, generator=g)\n"
+            f"    y = torch.randint({k}, ({n},), generator=g)\n"
+        )
+        classes = f"[str(c) for c in range({k})]"
+    elif node.type_id == "data.LinearSynthetic":
         make = (
             f"    x = torch.rand({n}, 1, generator=g)\n"
             f"    y = {literal(p['weight'])} * x + {literal(p['bias'])}"
@@ -206,7 +215,7 @@ def _synthetic(node: Node, p: dict[str, Any]) -> str:
         '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
         "    train_set = TensorDataset(x[train_idx], y[train_idx])\n"
         "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
-        "    return train_set, val_set, None\n"
+        f"    return train_set, val_set, {classes}\n"
     )
 
 

@@ -141,6 +141,14 @@ def forward_expr(spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str],
         if emitter is None:
             raise CodegenError(f"no code template for {spec.type_id}", node_id)
         return emitter(inputs, params)
+    if spec.kind == "code":
+        from torchcanvas.codegen.code import function_expr
+
+        if spec.extra["code"] == "module":
+            return f"{attr}({', '.join(inputs[p.name] for p in spec.inputs if p.name in inputs)})"
+        if spec.extra["code"] == "tensor":
+            return str(attr)
+        return function_expr(params, inputs, node_id)
     raise CodegenError(f"{spec.type_id} is not part of the model", node_id)
 
 

@@ -109,7 +109,7 @@ def is_valid_node_id(node_id: object) -> bool:
     return isinstance(node_id, str) and _NODE_ID_RE.fullmatch(node_id) is not None
 
 
-MODEL_NODE_KINDS = ("layer", "op", "block")  # what a block body may hold, besides io nodes
+MODEL_NODE_KINDS = ("layer", "op", "block", "code")  # what a block body may hold, besides io nodes
 Value = tuple[str, str]  # (node id, output port)
 
 

@@ -34,7 +34,8 @@ PARAM_TYPES = (
 
 PORT_KINDS = ("tensor", "loss", "optimizer")
 
-NODE_KINDS = ("data", "io", "layer", "op", "block", "loss", "optimizer", "scheduler", "clip")
+NODE_KINDS = ("data", "io", "layer", "op", "block", "code", "loss", "optimizer", "scheduler",
+              "clip")
 
 CATEGORIES = (
     "Data",
@@ -46,6 +47,7 @@ CATEGORIES = (
     "Schedulers",
     "Pretrained",  # torchvision backbones
     "Blocks",  # block instances and block boundaries; internal: the palette lists definitions
+    "Code",  # imported code the catalogue cannot express; internal: only an import makes them
 )
 
 

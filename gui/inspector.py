@@ -12,6 +12,7 @@ fields in place (no rebuild), so a field being typed in keeps its focus and its 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import math
 import re
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QScrollArea,
     QSizePolicy,
     QSpinBox,
@@ -832,8 +834,44 @@ class InspectorWidget(QWidget):
                     form.addRow(name, shown)
             return
         self._build_params(box, spec)
+        if spec.kind == "code":
+            self._build_code(box, node)
+
+    def _build_code(self, box: QVBoxLayout, node) -> None:
+        """An imported code node's code, read-only: it runs only when the model is compiled,
+        trained or exported, never when the project opens."""
+        form = self._section(box, "Code")
+        p = node.params
+        parts = ["\n".join(p.get("imports") or ()), (p.get("source") or "").strip("\n")]
+        kind = node.spec.extra.get("code")
+        if kind in ("module", "tensor"):
+            from torchcanvas.codegen.code import tensor_init
+            from torchcanvas.codegen.names import snake
+
+            attr = snake(node.label, node.spec.label_base)
+            init = p.get("init", "") if kind == "module" else tensor_init(p)
+            parts.append(f"# in __init__\nself.{attr} = {init}")
+        else:
+            parts.append(f"# in forward\n{p.get('expr', '')}")
+        view = QPlainTextEdit("\n\n".join(part for part in parts if part))
+        view.setReadOnly(True)
+        view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        view.setFont(QFont("monospace", 9))
+        view.setMinimumHeight(140)
+        view.setToolTip("Imported code, written into model.py as it is")
+        self.code_view = view
+        note = QLabel("Kept as code at import. It runs only when you compile, train or export "
+                      "the model; shapes come from the import.")
+        note.setWordWrap(True)
+        _small(note, 0.82)
+        _set_subtle(note)
+        form.addRow(view)
+        form.addRow(note)
 
     def _build_params(self, box: QVBoxLayout, spec: NodeSpec) -> None:
+        if spec.kind == "code":  # the code itself is shown read-only below the params
+            spec = dataclasses.replace(spec, params=tuple(
+                p for p in spec.params if p.name not in ("init", "expr", "imports", "source")))
         if not spec.params:
             note = QLabel("No parameters.")
             _set_subtle(note)

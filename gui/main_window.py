@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.doc: Document | None = None
         self.example_name: str | None = None
+        self.imported_name: str | None = None  # example_name of an imported model
         self.settings = QSettings("torchcanvas", "torchcanvas")
         self.setWindowTitle("torchcanvas")
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
@@ -340,6 +342,9 @@ class MainWindow(QMainWindow):
             act = QAction(path.stem.replace("_", " "), self)
             act.triggered.connect(lambda _=False, p=path: self.open_example(p))
             examples.addAction(act)
+        self._action("&Import PyTorch model…", self.import_model, None, file_menu,
+                     "Trace a PyTorch model (torchvision, a .py file or a module) onto a new "
+                     "canvas")
         file_menu.addSeparator()
         self._action("&Save", self.save, keys.Save, file_menu)
         self._action("Save &As…", self.save_as, keys.SaveAs, file_menu)
@@ -442,7 +447,8 @@ class MainWindow(QMainWindow):
         if doc.path:
             name = doc.path.name
         elif self.example_name:
-            name = f"{self.example_name} (example)"
+            kind = "imported" if self.example_name == self.imported_name else "example"
+            name = f"{self.example_name} ({kind})"
         else:
             name = "untitled"
         self.setWindowTitle(f"{name}[*] — torchcanvas")
@@ -727,6 +733,37 @@ class MainWindow(QMainWindow):
         self.example_name = path.stem
         self.set_document(Document(graph))
         return True
+
+    def import_model(self) -> bool:
+        """File → Import PyTorch model…: the traced model opens as a new, unsaved project."""
+        from torchcanvas.gui.import_dialog import ImportDialog
+
+        if not self.confirm_discard():
+            return False
+        dialog = ImportDialog(self)
+        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.result_value is None:
+            return False
+        result = dialog.result_value
+        self._discard_recovery()
+        self.example_name = self.imported_name = Path(dialog.spec.rpartition(":")[2]).stem
+        self.set_document(Document(result.graph))
+        QTimer.singleShot(0, self._show_start)  # after set_document's fit_all
+        self.show_message(" · ".join([f"Imported {dialog.spec}: {len(result.graph)} nodes",
+                                      *result.notes]))
+        return True
+
+    def _show_start(self) -> None:
+        """A large imported graph is unreadable fitted whole: show its start at full size."""
+        graph = self.doc.graph
+        if not len(graph):
+            return
+        rect = self.scene.nodes[graph.topological_order()[0]].sceneBoundingRect()
+        self.view.resetTransform()
+        half = self.view.viewport().rect()
+        if self.scene.flow == "LR":
+            self.view.centerOn(rect.left() + half.width() / 2 - 40, rect.center().y())
+        else:
+            self.view.centerOn(rect.center().x(), rect.top() + half.height() / 2 - 40)
 
     def save(self) -> bool:
         if self.doc.path is None:

@@ -251,6 +251,8 @@ class NodeItem(QGraphicsObject):
         subtitle = spec.title if spec else f"unknown: {node.type_id}"
         if node.type_id == "block":
             subtitle = f"block · {node.params.get('block', '')}"
+        elif spec is not None and spec.kind == "code":
+            subtitle = f"code · {node.params.get('title', '')}"
         painter.drawText(QRectF(10, top + 18, NODE_WIDTH - 20, 16), Qt.AlignmentFlag.AlignVCenter,
                          QFontMetricsF(sub_font).elidedText(subtitle, Qt.TextElideMode.ElideRight,
                                                             NODE_WIDTH - 20))

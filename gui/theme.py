@@ -17,6 +17,7 @@ CATEGORY_COLORS = {
     "Schedulers": "#6366f1",
     "Pretrained": "#0ea5e9",
     "Blocks": "#14b8a6",
+    "Code": "#475569",  # imported code: slate, set apart from every catalogue colour
 }
 PORT_COLORS = {"tensor": "#60a5fa", "loss": "#f97316", "optimizer": "#d946ef"}
 

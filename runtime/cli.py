@@ -1,5 +1,5 @@
-"""Headless commands: ``torchcanvas check``, ``train``, ``export``, ``generate`` and ``predict``.
-No Qt here."""
+"""Headless commands: ``torchcanvas check``, ``train``, ``export``, ``import``, ``generate``
+and ``predict``. No Qt here."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
 
-SUBCOMMANDS = ("check", "train", "export", "generate", "predict")
+SUBCOMMANDS = ("check", "train", "export", "import", "generate", "predict")
 EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
 
 
@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("file", type=Path)
     predict.add_argument("--run", help=run_help)
     predict.add_argument("--text", required=True, help="text to classify")
+
+    imp = sub.add_parser("import", help="turn a PyTorch model into a project (runs its code)")
+    imp.add_argument("spec", help="path/to/file.py:ClassName, package.module:function, or a "
+                     "torchvision model name such as resnet18 (untrained; nothing downloads)")
+    imp.add_argument("--out", type=Path, required=True, help="the project file to write")
+    imp.add_argument("--input-shape", default="3,64,64",
+                     help="shape of one input sample, without the batch (default 3,64,64)")
+    imp.add_argument("--args", default=None,
+                     help="JSON object of keyword arguments for the class or function")
     return parser
 
 
@@ -287,10 +296,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from torchcanvas.graph import save
+    from torchcanvas.runtime.importer import ModelImportError, import_model
+
+    try:
+        shape = tuple(int(d) for d in args.input_shape.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        return _fail(f"--input-shape {args.input_shape!r}: use numbers such as 3,64,64")
+    if not shape or min(shape) < 1:
+        return _fail(f"--input-shape {args.input_shape!r}: use positive numbers such as 3,64,64")
+    try:
+        kwargs = json.loads(args.args) if args.args else {}
+    except json.JSONDecodeError as exc:
+        return _fail(f"--args is not valid JSON: {exc}")
+    if not isinstance(kwargs, dict):
+        return _fail("--args must be a JSON object such as {\"num_classes\": 10}")
+    try:
+        result = import_model(args.spec, shape, args=kwargs)
+    except ModelImportError as exc:
+        return _fail(str(exc))
+    save(result.graph, args.out)
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    print(f"wrote {args.out}: {len(result.graph)} nodes", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export,
-               "generate": cmd_generate, "predict": cmd_predict}[args.command]
+               "import": cmd_import, "generate": cmd_generate,
+               "predict": cmd_predict}[args.command]
     try:
         return handler(args)
     except SystemExit as exc:

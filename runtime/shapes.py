@@ -15,6 +15,7 @@ instance is reported.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,7 @@ class ShapeInferencer:
                     data_info = describe(node, graph.settings, project_dir)
                     result.data_info = data_info
                     run = self._data_run(data_info)
-                elif node.kind in ("layer", "op", "loss"):
+                elif node.kind in ("layer", "op", "loss", "code"):
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
                     if node.kind == "loss":
@@ -202,7 +203,7 @@ class ShapeInferencer:
                 result.problems.append(Problem(nid, w, "warning"))
             if run.resolved:
                 result.resolved[nid] = run.resolved
-            if node.kind in ("layer", "block"):
+            if node.kind in ("layer", "block", "code"):
                 result.param_counts[nid] = run.params
                 result.trainable_counts[nid] = run.trainable
             for i, outs in enumerate(run.outputs):
@@ -306,7 +307,7 @@ class ShapeInferencer:
             caught += [prefix + w for w in run.warnings]
             if run.resolved:
                 resolved[nid] = run.resolved
-            if inner.kind in ("layer", "block"):
+            if inner.kind in ("layer", "block", "code"):
                 n_params += run.params
                 n_trainable += run.trainable
             for i, outs in enumerate(run.outputs):
@@ -348,6 +349,8 @@ class ShapeInferencer:
     def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
                  data_info: DataInfo | None) -> _NodeRun:
         spec = node.spec
+        if spec.kind == "code":
+            return _recorded(node, inputs)
         resolved: dict[str, Any] = {}
         for p in spec.params:
             if p.auto is None or node.params[p.name] != AUTO:
@@ -500,6 +503,22 @@ def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor
         raise ShapeError(f"{node.label}: the data has {expected} {what} but the model gives "
                          f"{scores} scores (dim 1 of its input from {feeder}); make the last "
                          f"layer's output size {expected}", node.id)
+
+
+def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
+    """A code node's output as recorded at import: its code is never run here."""
+    params = node.params
+    shape = tuple(params["shape"])
+    outs = []
+    for batch in BATCHES[:len(inputs)]:
+        full = (batch, *shape) if params.get("batched", False) else shape
+        outs.append({"out": torch.empty(full, dtype=getattr(torch, params["dtype"]),
+                                        device="meta")})
+    if node.spec.extra["code"] == "tensor":
+        count = math.prod(shape) if params["role"] == "parameter" else 0
+        return _NodeRun(outs, {}, count, count if params["requires_grad"] else 0, [])
+    count = params.get("param_count", 0)
+    return _NodeRun(outs, {}, count, count, [])
 
 
 def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:

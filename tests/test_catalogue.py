@@ -27,10 +27,11 @@ KIND_CATEGORIES = {
     "optimizer": {"Optimizers"},
     "scheduler": {"Schedulers"},
     "clip": {"Optimizers"},
+    "code": {"Code"},
 }
 TYPE_PREFIX = {"layer": "nn.", "op": "op.", "loss": "loss.", "optimizer": "optim.",
                "scheduler": "sched.", "clip": "clip.", "data": "data.", "io": "io.",
-               "block": "block"}
+               "block": "block", "code": "code."}
 
 # types the palette must offer (data types are added by their own module)
 REQUIRED = [

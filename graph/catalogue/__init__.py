@@ -41,6 +41,7 @@ def _load() -> None:
         activations,
         backbones,
         blocks,
+        code,
         data,
         layers,
         losses,

@@ -82,6 +82,16 @@ register([
         SHUFFLE,
     ), task="regression", source="synthetic",
         help="Random inputs and targets from a fixed random linear map plus noise."),
+    data("data.RandomImages", "Random images", (
+        p("n_samples", "int", 64, "number of samples", minimum=2, maximum=1_000_000),
+        p("shape", "ints", [3, 64, 64], "shape of one sample, e.g. [channels, height, width]",
+          minimum=1, maximum=4096, length=(1, 4)),
+        p("num_classes", "int", 10, "labels are drawn uniformly from 0 .. num_classes - 1",
+          minimum=2, maximum=100_000),
+        SHUFFLE,
+    ), task="classification", source="synthetic",
+        help="Gaussian noise inputs with random class labels: a stand-in that gives a model its "
+             "input shape (imported models start with it) until real data is wired in."),
     data("data.HousePrices", "House prices", (
         p("standardize", "bool", False, "scale area and price to mean 0, std 1"),
         SHUFFLE,
