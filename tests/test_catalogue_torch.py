@@ -280,7 +280,8 @@ def layer_cases():
 
 def test_every_layer_and_op_has_cases():
     for spec in SPECS:
-        if spec.kind == "layer":
+        if spec.kind == "layer" and not spec.extra.get("module"):  # (model.py's own classes:
+            # tests/test_style_transfer.py)
             assert spec.type_id in LAYER_CASES, f"{spec.type_id}: no sample in LAYER_CASES"
         if spec.kind == "op":
             assert spec.type_id in OP_CASES, f"{spec.type_id}: no sample in OP_CASES"

@@ -45,6 +45,7 @@ def _load() -> None:
         losses,
         ops,
         optim,
+        style,
     )
 
 
