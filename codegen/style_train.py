@@ -80,9 +80,9 @@ def main(argv=None) -> None:
     device = pick_device(args.device)
     torch.manual_seed(SETTINGS["seed"])
     model = MODEL_CLASS().to(device)
-    for module in model.modules():
-        if getattr(module, "notice", None):
-            print(module.notice)
+    for notice in dict.fromkeys(getattr(m, "notice", None) for m in model.modules()):
+        if notice:  # e.g. no pretrained weights found: said once
+            print(notice)
     images = make_images(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)

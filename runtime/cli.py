@@ -159,6 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"training {args.file.name} on {event.device}: {event.n_train} training / "
                   f"{event.n_val} validation samples, {event.params:,} parameters",
                   file=sys.stderr)
+            for notice in event.notices:
+                print(notice, file=sys.stderr)
             total = event.epochs * event.steps_per_epoch
             done = event.start_epoch * event.steps_per_epoch + event.start_batch
             bar = tqdm(total=total, initial=done, unit="step", dynamic_ncols=True,
