@@ -109,8 +109,10 @@ class VGG16Features(nn.Module):
 # class name → (imports, source)
 MODULES: dict[str, tuple[tuple[str, ...], str]] = {
     "LearnableImage": (("import torch",), LEARNABLE_IMAGE),
-    "VGG16Features": (("from pathlib import Path", "import torch", "import torchvision"),
-                      VGG16_FEATURES),
+    "VGG16Features": (
+        ("from pathlib import Path", "import torch", "import torchvision"),
+        VGG16_FEATURES,
+    ),
 }
 
 
@@ -127,9 +129,13 @@ def check_vgg_outputs(graph: Graph, node: Node) -> None:
     last = order.index(node.params["last_layer"])
     for e in graph.out_edges(node.id):
         if e.src_port in order and order.index(e.src_port) > last:
-            raise CodegenError(f"{node.label}: output {e.src_port} is wired but the network "
-                               f"stops at {node.params['last_layer']}; set last_layer to "
-                               f"{e.src_port}", node.id, "last_layer")
+            raise CodegenError(
+                f"{node.label}: output {e.src_port} is wired but the network "
+                f"stops at {node.params['last_layer']}; set last_layer to "
+                f"{e.src_port}",
+                node.id,
+                "last_layer",
+            )
 
 
 # ---------------------------------------------------------------------------- data
@@ -167,8 +173,7 @@ def make_images(data_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return content, style
 '''
 
-DATA_IMPORTS = ("from PIL import Image\n"
-                "from torchvision.transforms.v2 import functional as tf")
+DATA_IMPORTS = "from PIL import Image\nfrom torchvision.transforms.v2 import functional as tf"
 
 
 def resolve_image_paths(node: Node, project_dir: Path | None) -> dict[str, str | None]:
@@ -191,20 +196,28 @@ def style_data_code(node: Node, paths: dict[str, str | None] | None = None) -> t
     """``(imports, code)`` defining ``make_images`` and the image helpers."""
     paths = paths or resolve_image_paths(node, None)
     p = node.params
-    head = [f"IMAGE_SIZE = {literal(p['image_size'])}  # height, width",
-            f"STEPS_PER_EPOCH = {literal(p['steps_per_epoch'])}"]
+    head = [
+        f"IMAGE_SIZE = {literal(p['image_size'])}  # height, width",
+        f"STEPS_PER_EPOCH = {literal(p['steps_per_epoch'])}",
+    ]
     for name, var in (("content_path", "CONTENT_FILE"), ("style_path", "STYLE_FILE")):
         value = paths.get(name)
-        head.append(f"{var} = None  # None: the bundled sample in data_dir" if value is None
-                    else f"{var} = Path({literal(value)})")
+        head.append(
+            f"{var} = None  # None: the bundled sample in data_dir"
+            if value is None
+            else f"{var} = Path({literal(value)})"
+        )
     return DATA_IMPORTS, "\n".join(head) + "\n\n" + STYLE_DATA
 
 
 def check_style_plan(graph: Graph, plan) -> None:
     """What a style-transfer project needs beyond any training plan."""
     if not any(n.type_id == "nn.LearnableImage" for n in graph.nodes()):
-        raise CodegenError(f"{plan.data.label}: style images need a Learnable image node to "
-                           "optimise; wire its content output into one", plan.data.id)
+        raise CodegenError(
+            f"{plan.data.label}: style images need a Learnable image node to "
+            "optimise; wire its content output into one",
+            plan.data.id,
+        )
     for node in graph.nodes():
         if node.type_id == "nn.VGG16Features":
             check_vgg_outputs(graph, node)

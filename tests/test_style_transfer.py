@@ -119,15 +119,27 @@ def test_exported_train_py_runs_standalone_with_the_apps_losses(tmp_path):
     app = [e.train_loss for e in events if isinstance(e, EpochEvent)]
     out = tmp_path / "export"
     written = export_code(project, out)
-    assert {p.name for p in written} >= {"model.py", "train.py", "style_content.png",
-                                        "style_style.png"}
-    script = ("import sys, runpy\n"
-              "sys.argv = ['train.py', '--device', 'cpu']\n"
-              "runpy.run_path('train.py', run_name='__main__')\n"
-              "assert not any(k.startswith('torchcanvas') for k in sys.modules)\n")
+    assert {p.name for p in written} >= {
+        "model.py",
+        "train.py",
+        "style_content.png",
+        "style_style.png",
+    }
+    script = (
+        "import sys, runpy\n"
+        "sys.argv = ['train.py', '--device', 'cpu']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+        "assert not any(k.startswith('torchcanvas') for k in sys.modules)\n"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_HOME": str(tmp_path / "torch_home")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=out, capture_output=True,
-                          text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == NO_VGG_WEIGHTS
@@ -188,19 +200,29 @@ def test_local_vgg_weights_are_used_without_notice(tmp_path, monkeypatch):
     """Weights in torch hub's cache (a file named vgg16-*.pth) load; nothing is downloaded."""
     hub = tmp_path / "torch_home" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
-    state = {"features.0.weight": torch.full((64, 3, 3, 3), 0.01),
-             "features.0.bias": torch.zeros(64),
-             "features.2.weight": torch.full((64, 64, 3, 3), -0.02),
-             "features.2.bias": torch.ones(64),
-             "classifier.0.weight": torch.zeros(2, 2)}  # other keys are left alone
+    state = {
+        "features.0.weight": torch.full((64, 3, 3, 3), 0.01),
+        "features.0.bias": torch.zeros(64),
+        "features.2.weight": torch.full((64, 64, 3, 3), -0.02),
+        "features.2.bias": torch.ones(64),
+        "classifier.0.weight": torch.zeros(2, 2),
+    }  # other keys are left alone
     torch.save(state, hub / "vgg16-397923af.pth")
     graph = example()
     for label in ("vgg_image", "vgg_content", "vgg_style"):
         graph.remove_node(by_label(graph, label))
     vgg = graph.add_node("nn.VGG16Features", {"last_layer": "relu1_2"}, label="vgg")
     graph.connect(by_label(graph, "image"), "out", vgg, "x")
-    for label in ("style_loss1", "style_loss2", "style_loss3", "gram2", "gram3",
-                  "style_gram1", "style_gram2", "style_gram3"):
+    for label in (
+        "style_loss1",
+        "style_loss2",
+        "style_loss3",
+        "gram2",
+        "gram3",
+        "style_gram1",
+        "style_gram2",
+        "style_gram3",
+    ):
         graph.remove_node(by_label(graph, label))
     gram = by_label(graph, "gram1")
     graph.connect(vgg, "relu1_2", gram, "x")

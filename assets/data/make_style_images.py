@@ -22,8 +22,7 @@ def content() -> Image.Image:
     image = Image.fromarray(np.broadcast_to(sky, (SIZE, SIZE, 3)).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     draw.ellipse((86, 14, 114, 42), fill=(255, 214, 60))
-    draw.polygon([(0, 92), (40, 70), (80, 88), (128, 66), (128, 128), (0, 128)],
-                 fill=(60, 140, 70))
+    draw.polygon([(0, 92), (40, 70), (80, 88), (128, 66), (128, 128), (0, 128)], fill=(60, 140, 70))
     draw.rectangle((30, 72, 66, 104), fill=(190, 80, 60))
     draw.polygon([(26, 74), (48, 52), (70, 74)], fill=(110, 50, 40))
     draw.rectangle((44, 88, 54, 104), fill=(70, 45, 30))

@@ -19,14 +19,17 @@ STYLE_WEIGHTS = (1e6, 1e7, 1e8)
 
 def build() -> Graph:
     g = Graph({"epochs": 10, "seed": 0, "log_every": 1, "model_name": "StyleTransfer"})
-    images = g.add_node("data.StyleImages", {"image_size": [64, 64], "steps_per_epoch": 10},
-                        label="images")
+    images = g.add_node(
+        "data.StyleImages", {"image_size": [64, 64], "steps_per_epoch": 10}, label="images"
+    )
     image = g.add_node("nn.LearnableImage", label="image")
     g.connect(images, "content", image, "x")
     vgg = {}
-    for name, src, port, last in (("vgg_image", image, "out", "relu3_3"),
-                                  ("vgg_content", images, "content", "relu2_2"),
-                                  ("vgg_style", images, "style", "relu3_3")):
+    for name, src, port, last in (
+        ("vgg_image", image, "out", "relu3_3"),
+        ("vgg_content", images, "content", "relu2_2"),
+        ("vgg_style", images, "style", "relu3_3"),
+    ):
         vgg[name] = g.add_node("nn.VGG16Features", {"last_layer": last}, label=name)
         g.connect(src, port, vgg[name], "x")
     content_loss = g.add_node("loss.MSE", label="content_loss")
