@@ -407,12 +407,15 @@ class Trainer:
         train_step, current_image, to_pixels = fn("train_step"), fn("current_image"), \
             fn("to_pixels")
         pending: list[torch.Tensor] = []
+        window = [start]  # when the current window of steps began
 
         def flush(epoch: int) -> Iterator[Event]:
             if not pending:
                 return
             values = torch.stack(pending).float().cpu().tolist()  # one sync per window
             now = time.perf_counter()
+            rate = len(values) / max(now - window[0], 1e-9)  # one picture per step
+            window[0] = now
             first = state.global_step - len(values) + 1
             lr = optimizer.param_groups[0]["lr"]
             pending.clear()
@@ -420,7 +423,7 @@ class Trainer:
                 if not math.isfinite(value):
                     raise NonFiniteLoss(value, first + i)
                 yield StepEvent(epoch, first + i - epoch * steps_per_epoch, first + i, value,
-                                lr, 0.0, now - start)
+                                lr, rate, now - start)
 
         for epoch in range(state.epoch, self.epochs):
             state.epoch = epoch
