@@ -276,3 +276,16 @@ def test_user_pictures_relative_to_the_project(tmp_path):
     with pytest.raises(CompileError, match="content_path") as info:
         compile_project(graph, tmp_path)
     assert info.value.node_id == by_label(graph, "images")
+
+
+def test_cli_trains_the_example_and_says_what_it_does(tmp_path, capsys):
+    from torchcanvas.runtime.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", str(EXAMPLE), "--epochs", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "optimising the image of style_transfer.json" in err
+    assert NO_VGG_WEIGHTS in err
+    assert "val_loss" not in err  # there is no validation here
+    assert "result.png" in err and (out / "result.png").exists()
+    assert (out / "data" / "style_content.png").exists()  # the exported script's pictures
