@@ -289,3 +289,16 @@ def test_cli_trains_the_example_and_says_what_it_does(tmp_path, capsys):
     assert "val_loss" not in err  # there is no validation here
     assert "result.png" in err and (out / "result.png").exists()
     assert (out / "data" / "style_content.png").exists()  # the exported script's pictures
+
+
+def test_a_resumed_run_continues_the_image(tmp_path):
+    _, _, whole = run(example(epochs=2, steps=2))
+    first = tmp_path / "first"
+    run(example(epochs=1, steps=2), first)
+    project = compile_project(example(epochs=2, steps=2), EXAMPLE.parent)
+    options = TrainOptions(out_dir=tmp_path / "second", resume=first / "checkpoint.pt")
+    events = Trainer(project, options).run()
+    assert events[0].start_epoch == 1
+    resumed = [e.train_loss for e in events if isinstance(e, EpochEvent)]
+    expected = [e.train_loss for e in whole if isinstance(e, EpochEvent)]
+    assert resumed == pytest.approx(expected[1:], rel=1e-5)  # not restarted from the content
