@@ -302,3 +302,22 @@ def test_a_resumed_run_continues_the_image(tmp_path):
     resumed = [e.train_loss for e in events if isinstance(e, EpochEvent)]
     expected = [e.train_loss for e in whole if isinstance(e, EpochEvent)]
     assert resumed == pytest.approx(expected[1:], rel=1e-5)  # not restarted from the content
+
+
+@pytest.mark.parametrize("type_id", ["nn.LearnableImage", "nn.VGG16Features"])
+def test_model_py_classes_take_the_catalogue_params(type_id):
+    """Like tests/test_catalogue_torch.py for torch classes: names and defaults agree."""
+    import inspect
+
+    from torchcanvas.graph.catalogue import get_spec
+    from torchcanvas.runtime.shapes import _support_class
+
+    spec = get_spec(type_id)
+    signature = inspect.signature(_support_class(spec.extra["module"]))
+    theirs = {name: p.default for name, p in signature.parameters.items()}
+    assert list(theirs) == [p.name for p in spec.params if p.ctor]
+    for p in spec.params:
+        if p.auto is None:
+            assert theirs[p.name] == p.default, p.name
+        else:
+            assert theirs[p.name] is inspect.Parameter.empty, p.name
