@@ -85,6 +85,10 @@ def data_file_name(node: Node) -> str | None:
         return spec.extra["loader"].removeprefix("load_") + ".pt"
     if source == "bundled_csv":
         return spec.extra["file"]
+    if source == "bundled_imagefolder":
+        return spec.extra["folder"]  # a folder of class folders
+    if source in ("text_corpus", "text_labels") and not node.params.get("path"):
+        return spec.extra["file"]  # the bundled text
     return None
 
 
@@ -114,7 +118,7 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
     elif source == "csv":
         code = _csv(node, p, path)
         imports += "\nimport csv\nimport math"
-    elif source == "imagefolder":
+    elif source in ("imagefolder", "bundled_imagefolder"):
         imports = ("from torch.utils.data import Subset\nfrom torchvision import datasets\n"
                    "from torchvision.transforms import v2 as transforms")
         code = _imagefolder(node, p, path)
@@ -122,6 +126,12 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
         imports = ("from torchvision import datasets\n"
                    "from torchvision.transforms import v2 as transforms")
         code = _torchvision(node, p, path)
+    elif source == "text_corpus":
+        imports += "\nimport json\nimport math\nimport re\nfrom collections import Counter"
+        code = TEXT_HELPERS + "\n\n" + _text_corpus(node, p, path)
+    elif source == "text_labels":
+        imports += "\nimport csv\nimport json\nimport re\nfrom collections import Counter"
+        code = TEXT_HELPERS + "\n\n" + _text_labels(node, p, path)
     else:  # pragma: no cover - the catalogue and this table are checked together by tests
         raise CodegenError(f"{node.label}: no data template for {source!r}", node.id)
     if spec.extra.get("image") and source != "sklearn":
@@ -324,9 +334,14 @@ def _csv(node: Node, p: dict[str, Any], path: str | None) -> str:
 
 
 def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
-    root = _user_path(node, p, path)
+    if node.spec.extra["source"] == "bundled_imagefolder":  # copied into data_dir
+        folder = node.spec.extra["folder"]
+        root, root_expr = folder, f"Path(data_dir) / {quote(folder)}"
+    else:
+        root = _user_path(node, p, path)
+        root_expr = f"Path({quote(root)})"
     h, w = p["image_size"]
-    gray = "transforms.Grayscale(), " if p["grayscale"] else ""
+    gray = "transforms.Grayscale(), " if p.get("grayscale") else ""
     stats = (
         "    plain = Resized(root, image_transforms(None, None, False))\n"
         "    mean, std = channel_stats(Subset(plain, train_idx.tolist()))\n"
@@ -341,7 +356,7 @@ def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
         "        super().__init__(root, transform=transforms.Compose([pre, transform]))\n\n\n"
         "def make_datasets(data_dir: Path):\n"
         f'    """Images from {doc_text(root)}, one folder per class."""\n'
-        f"    root = Path({quote(root)})\n"
+        f"    root = {root_expr}\n"
         "    n = len(datasets.ImageFolder(root))\n"
         '    train_idx, val_idx = split_indices(n, SETTINGS["val_split"], SETTINGS["seed"])\n'
         + stats +
@@ -407,4 +422,244 @@ def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
         "    train_set = load_split(root, True, image_transforms(mean, std, True))\n"
         "    val_set = load_split(root, False, image_transforms(mean, std, False))\n"
         "    return train_set, val_set, list(train_set.classes)\n"
+    )
+
+
+# ---------------------------------------------------------------------------- text
+TEXT_HELPERS = """
+PAD, UNK = "<pad>", "<unk>"
+WORD = re.compile(r"\\w+|[^\\w\\s]")  # a word, or one punctuation mark
+
+
+class Vocab:
+    \"\"\"Tokens and their ids, built from the training text; saved as vocab.json.\"\"\"
+
+    def __init__(self, tokens, level: str, lowercase: bool, classes=None) -> None:
+        self.tokens, self.level, self.lowercase = list(tokens), level, lowercase
+        self.classes = list(classes) if classes else None
+        self.index = {token: i for i, token in enumerate(self.tokens)}
+        self.unk = self.index[UNK]
+
+    @classmethod
+    def build(cls, texts, level: str, lowercase: bool, max_size: int, specials, classes=None):
+        \"\"\"The specials, then the most frequent tokens (ties alphabetically), at most
+        ``max_size`` in all (0: every token).\"\"\"
+        counts = Counter()
+        for text in texts:
+            counts.update(split_text(text, level, lowercase))
+        ranked = sorted(counts, key=lambda token: (-counts[token], token))
+        if max_size:
+            ranked = ranked[: max(max_size - len(specials), 0)]
+        return cls([*specials, *ranked], level, lowercase, classes)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(t, self.unk) for t in split_text(text, self.level, self.lowercase)]
+
+    def decode(self, ids) -> str:
+        return ("" if self.level == "char" else " ").join(self.tokens[i] for i in ids)
+
+    def save(self, path) -> None:
+        state = {"level": self.level, "lowercase": self.lowercase, "tokens": self.tokens}
+        if self.classes:
+            state["classes"] = self.classes
+        Path(path).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path):
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(state["tokens"], state["level"], state["lowercase"], state.get("classes"))
+
+
+def split_text(text: str, level: str, lowercase: bool) -> list[str]:
+    \"\"\"Characters, or words and punctuation marks.\"\"\"
+    if lowercase:
+        text = text.lower()
+    return list(text) if level == "char" else WORD.findall(text)
+"""
+
+GENERATE = """
+
+@torch.no_grad()
+def generate(
+    model, vocab, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0, seed=None
+) -> str:
+    \"\"\"Continue ``prompt`` by ``length`` tokens, each drawn from the model's next-token
+    distribution (divided by ``temperature``; only the ``top_k`` likeliest when above 0).\"\"\"
+    if temperature <= 0:
+        raise ValueError("temperature must be above 0")
+    ids = vocab.encode(prompt)
+    if not ids:
+        raise ValueError("the prompt is empty: type some text to continue")
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    was_training = model.training
+    model.eval()
+    new = []
+    for _ in range(length):
+        logits = model(torch.tensor([ids[-SEQ_LENGTH:]], device=device))
+        if logits.dim() == 3:  # [1, vocab, T], cross-entropy's layout: the last step
+            logits = logits[:, :, -1]
+        logits = logits[0].float().cpu() / temperature
+        logits[vocab.unk] = -math.inf  # never write the unknown-token
+        if top_k > 0:
+            kth = torch.topk(logits, min(top_k, len(logits))).values[-1]
+            logits[logits < kth] = -math.inf
+        token = int(torch.multinomial(torch.softmax(logits, 0), 1, generator=generator))
+        ids.append(token)
+        new.append(token)
+    model.train(was_training)
+    return vocab.decode(new)
+"""
+
+PREDICT = """
+
+@torch.no_grad()
+def predict(model, vocab, text: str) -> tuple[str, float]:
+    \"\"\"The label the model gives ``text``, and its probability.\"\"\"
+    device = next(model.parameters()).device
+    x = torch.tensor([pad_ids(vocab.encode(text), MAX_LENGTH, PADDING)], device=device)
+    was_training = model.training
+    model.eval()
+    logits = model(x).reshape(-1).float().cpu()
+    model.train(was_training)
+    if len(logits) == 1:  # one score: a binary classifier's logit
+        p = torch.sigmoid(logits)[0].item()
+        return (vocab.classes[1], p) if p >= 0.5 else (vocab.classes[0], 1 - p)
+    probs = torch.softmax(logits, 0)
+    best = int(probs.argmax())
+    return vocab.classes[best], probs[best].item()
+"""
+
+
+def text_task(node: Node) -> str | None:
+    """"generate" for a language-model corpus, "classify" for labelled text, else None."""
+    return node.spec.extra.get("text") if node.spec is not None else None
+
+
+def text_inference_code(node: Node) -> str:
+    """The sampling (language model) or prediction (classifier) function of train.py."""
+    return GENERATE if text_task(node) == "generate" else PREDICT
+
+
+def _text_source(node: Node, p: dict[str, Any], path: str | None) -> str:
+    if p.get("path"):
+        file = _user_path(node, p, path)
+        return f"Path({quote(file)})"
+    return f"Path(data_dir) / {quote(node.spec.extra['file'])}"
+
+
+def _text_corpus(node: Node, p: dict[str, Any], path: str | None) -> str:
+    where = _text_source(node, p, path)
+    level = "Characters" if p["level"] == "char" else "Words"
+    return (
+        f"SEQ_LENGTH = {literal(p['seq_length'])}  # tokens per window\n"
+        f"STRIDE = {literal(p['stride'])}  # tokens between window starts\n\n\n"
+        "def windows(ids: torch.Tensor, stride: int) -> TensorDataset:\n"
+        '    """Windows of SEQ_LENGTH tokens (x) and the same windows one token on (y)."""\n'
+        "    if len(ids) <= SEQ_LENGTH:  # too short for one window\n"
+        "        empty = torch.empty(0, SEQ_LENGTH, dtype=torch.long)\n"
+        "        return TensorDataset(empty, empty)\n"
+        "    chunks = ids.unfold(0, SEQ_LENGTH + 1, stride)\n"
+        "    return TensorDataset(chunks[:, :-1].contiguous(), chunks[:, 1:].contiguous())\n\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        f'    """{level} of the text, in windows for next-token prediction; the last val_split\n'
+        '    of the text validates, and the vocabulary comes from the rest."""\n'
+        f"    path = {where}\n"
+        '    text = path.read_text(encoding="utf-8")\n'
+        '    cut = round(len(text) * (1 - SETTINGS["val_split"]))  # the end validates\n'
+        f"    vocab = Vocab.build([text[:cut]], {quote(p['level'])}, {literal(p['lowercase'])}, "
+        f"{literal(p['max_vocab'])}, [UNK])\n"
+        "    train_ids = torch.tensor(vocab.encode(text[:cut]), dtype=torch.long)\n"
+        "    if len(train_ids) <= SEQ_LENGTH:\n"
+        "        raise ValueError(\n"
+        "            f\"{path}: the training text has {len(train_ids)} tokens; \"\n"
+        "            f\"seq_length ({SEQ_LENGTH}) needs more\"\n"
+        "        )\n"
+        "    train_set = windows(train_ids, STRIDE)\n"
+        "    val_ids = torch.tensor(vocab.encode(text[cut:]), dtype=torch.long)\n"
+        "    val_set = windows(val_ids, SEQ_LENGTH)\n"
+        "    train_set.vocab = vocab  # generation and export use this exact vocabulary\n"
+        "    return train_set, val_set, None\n"
+    )
+
+
+LABELLED_READER = """
+def read_labelled(path: Path, text_column: str, label_column: str, delimiter: str):
+    \"\"\"(texts, labels) of a table with a header row, or of a folder holding one sub-folder
+    of .txt files per label.\"\"\"
+    if path.is_dir():
+        texts, labels = [], []
+        for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+            for file in sorted(folder.glob("*.txt")):
+                texts.append(file.read_text(encoding="utf-8"))
+                labels.append(folder.name)
+        if not texts:
+            raise ValueError(f"{path}: no .txt files in sub-folders (one sub-folder per label)")
+        return texts, labels
+    if delimiter == "detect":
+        delimiter = "\\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    # utf-8-sig: spreadsheet programs often start the file with a byte-order mark
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = [h.strip() for h in next(reader, [])]
+        for column in (text_column, label_column):
+            if column not in header:
+                raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(header)})")
+        t, y = header.index(text_column), header.index(label_column)
+        texts, labels = [], []
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue  # blank line
+            cells = row + [""] * (len(header) - len(row))
+            if not cells[y].strip():
+                raise ValueError(
+                    f"{path}, line {reader.line_num}: column {label_column!r} is empty"
+                )
+            texts.append(cells[t])
+            labels.append(cells[y].strip())
+    if not texts:
+        raise ValueError(f"{path}: no data rows below the header")
+    return texts, labels
+
+
+def pad_ids(ids: list[int], length: int, side: str) -> list[int]:
+    \"\"\"Cut to ``length`` ids (keeping the start), then pad with 0 (<pad>) on ``side``.\"\"\"
+    ids = ids[:length]
+    fill = [0] * (length - len(ids))
+    return fill + ids if side == "left" else ids + fill
+"""
+
+
+def _text_labels(node: Node, p: dict[str, Any], path: str | None) -> str:
+    where = _text_source(node, p, path)
+    return (
+        LABELLED_READER + "\n" + CLASS_NAMES + "\n\n"
+        f"MAX_LENGTH = {literal(p['max_length'])}  # tokens per text\n"
+        f"PADDING = {quote(p['padding'])}  # where the <pad> ids go\n\n\n"
+        "def make_datasets(data_dir: Path):\n"
+        '    """Labelled texts as padded token ids and class indices; the vocabulary comes\n'
+        '    from the training texts."""\n'
+        f"    texts, labels = read_labelled({where}, {quote(p['text_column'])}, "
+        f"{quote(p['label_column'])}, {quote(p['delimiter'])})\n"
+        "    classes = class_names(labels)\n"
+        "    index = {name: i for i, name in enumerate(classes)}\n"
+        "    y = torch.tensor([index[v] for v in labels])\n"
+        "    train_idx, val_idx = "
+        'split_indices(len(texts), SETTINGS["val_split"], SETTINGS["seed"])\n'
+        "    vocab = Vocab.build(\n"
+        "        [texts[i] for i in train_idx.tolist()],\n"
+        f"        {quote(p['level'])},\n"
+        f"        {literal(p['lowercase'])},\n"
+        f"        {literal(p['max_vocab'])},\n"
+        "        [PAD, UNK],\n"
+        "        classes,\n"
+        "    )\n"
+        "    x = torch.tensor([pad_ids(vocab.encode(t), MAX_LENGTH, PADDING) for t in texts])\n"
+        "    train_set = TensorDataset(x[train_idx], y[train_idx])\n"
+        "    val_set = TensorDataset(x[val_idx], y[val_idx])\n"
+        "    train_set.vocab = vocab  # prediction and export use this exact vocabulary\n"
+        "    return train_set, val_set, classes\n"
     )

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchcanvas.codegen.backbone import FEATURE_TAPS, FROZEN_BN_TRAIN, build_code
 from torchcanvas.codegen.emit import CodegenError, doc_text, forward_expr, module_ctor
-from torchcanvas.codegen.names import Namespace, camel
+from torchcanvas.codegen.names import RESERVED, Namespace, camel
 from torchcanvas.codegen.style import module_support
 from torchcanvas.graph.document import Graph, Node, block_key
 
@@ -42,6 +43,17 @@ class Step:
     node_id: str
 
 
+@dataclass(frozen=True)
+class Helper:
+    """A module-level function written before the classes (a backbone's build function)."""
+
+    node_id: str
+    lines: list[str]
+    loads_weights: bool = False
+    freezes: bool = False
+    taps: bool = False  # needs the FeatureTaps class
+
+
 @dataclass
 class ModelIR:
     class_name: str
@@ -54,6 +66,7 @@ class ModelIR:
     blocks: list[ModelIR] = field(default_factory=list)  # block classes, in print order
     block: str | None = None  # for a block class: its definition's name
     owner: str | None = None  # for a block class: the instance its lines map to
+    helpers: list[Helper] = field(default_factory=list)  # functions its layers are built with
 
     @property
     def output_values(self) -> list[Value]:
@@ -82,7 +95,8 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
     """Lower the graph to the model IR. ``resolved`` holds params with ``auto`` filled in, by
     node id, and by ``block_key(name, node_id)`` for nodes inside block definitions."""
     resolved = resolved or {}
-    ir = _lower(graph, resolved, camel(graph.settings["model_name"]), None)
+    functions = Namespace(RESERVED | {"models"})  # shared by all classes
+    ir = _lower(graph, resolved, camel(graph.settings["model_name"]), None, functions)
     owners: dict[str, str] = {}  # block name → first top-level instance using it
     for step in ir.steps:
         n = graph.node(step.node_id)
@@ -94,7 +108,7 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
         body = graph.block(name).graph
         owner = graph.node(owners[name])
         try:
-            block_ir = _lower(body, resolved, name, name)
+            block_ir = _lower(body, resolved, name, name, functions)
         except CodegenError as exc:
             msg = str(exc)
             if exc.node_id in body:
@@ -108,7 +122,7 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
 
 
 def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
-           block: str | None) -> ModelIR:
+           block: str | None, functions: Namespace) -> ModelIR:
     """One class: the document's model (``block`` None) or a block definition's body."""
     nodes = model_nodes(graph)
     in_model = {n.id for n in nodes}
@@ -190,7 +204,13 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
             attr_name = attrs.name(n.label, key=n.id, fallback=spec.label_base)
             ir.attrs[n.id] = attr_name
             attr = f"self.{attr_name}"
-        if spec.kind == "layer":
+        if spec.kind == "layer" and spec.extra.get("backbone"):
+            func = functions.name(f"build_{attr_name}", key=(block, n.id), fallback="build")
+            code = build_code(func, spec.extra, params, n.id, n.label)
+            ir.helpers.append(Helper(n.id, code.lines, code.loads_weights, code.frozen,
+                                     code.taps))
+            ir.layers.append(LayerDef(attr_name, n.id, f"{func}()"))
+        elif spec.kind == "layer":
             ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
         if spec.kind == "block":
             name = n.params["block"]
@@ -341,7 +361,9 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
             line_map[len(lines)] = node_id
 
     classes = [*ir.blocks, ir]
-    uses_torch = any("torch." in s.expr for c in classes for s in c.steps)
+    helpers = [(c, h) for c in classes for h in c.helpers]
+    loads = any(h.loads_weights for _, h in helpers)
+    uses_torch = loads or any("torch." in s.expr for c in classes for s in c.steps)
     support_imports, support = module_support([layer.ctor.split("(", 1)[0]
                                                for c in classes for layer in c.layers])
     doc = f"{ir.class_name}: {title}" if title else ir.class_name
@@ -356,25 +378,45 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
     for line in sorted(imports - set(stdlib)):
         emit(line)
     emit("from torch import nn")
+    if helpers:
+        emit("from torchvision import models")
     for text in support:  # classes written into model.py itself (codegen/style.py)
         emit("")
         emit("")
         for line in text.split("\n"):
             emit(line)
+    if any(h.taps for _, h in helpers):
+        emit("")
+        emit("")
+        for text in FEATURE_TAPS:
+            emit(text)
+    for cls, helper in helpers:
+        emit("")
+        emit("")
+        for text in helper.lines:
+            emit(text, helper.node_id, cls)
+    freezes = any(h.freezes for _, h in helpers)
     for cls in classes:
         emit("")
         emit("")
-        _print_class(cls, lambda text, node_id=None, cls=cls: emit(text, node_id, cls))
+        _print_class(cls, lambda text, node_id=None, cls=cls: emit(text, node_id, cls),
+                     freezes and cls is ir)
+    if freezes:  # the main class keeps frozen batch norm layers in eval mode
+        emit("")
+        for text in FROZEN_BN_TRAIN:
+            emit(text)
     return GeneratedModel("\n".join(lines) + "\n", ir, line_map, block_lines)
 
 
-def _print_class(ir: ModelIR, emit) -> None:
+def _print_class(ir: ModelIR, emit, freezes: bool = False) -> None:
     emit(f"class {ir.class_name}(nn.Module):")
     emit("    def __init__(self) -> None:")
     emit("        super().__init__()")
     for layer in ir.layers:
         for text in wrap(f"self.{layer.attr} = ", layer.ctor, "        "):
             emit(text, layer.node_id)
+    if freezes:
+        emit("        self.train()  # frozen batch norm layers start in eval mode")
     emit("")
     args = "".join(f", {name}" for name, _ in ir.inputs)
     emit(f"    def forward(self{args}):")

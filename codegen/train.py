@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchcanvas.codegen.data import data_code, resolve_path
+from torchcanvas.codegen.data import data_code, resolve_path, text_inference_code, text_task
 from torchcanvas.codegen.emit import CodegenError, call, ctor_args, doc_text, literal, quote
 from torchcanvas.codegen.model import ModelIR, tuple_lines, wrap
 from torchcanvas.codegen.names import Namespace
@@ -223,6 +223,62 @@ if __name__ == "__main__":
 '''
 
 
+LOAD_TRAINED = '''
+
+def load_trained(folder: Path, device: str = "auto"):
+    """The trained model (weights.pt) and its vocabulary (vocab.json) in ``folder``."""
+    model = MODEL_CLASS()
+    state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to(pick_device(device)), Vocab.load(Path(folder) / "vocab.json")
+'''
+
+# what train.py of a text project adds to main(): the vocabulary saved beside the weights, and
+# generating (language model) or predicting (classifier) with trained weights instead of training
+_TEXT_ARGS = {
+    "generate": '''    parser.add_argument(
+        "--generate",
+        metavar="PROMPT",
+        help="continue PROMPT with the weights in --out instead of training",
+    )
+    parser.add_argument("--length", type=int, default=200, help="tokens to generate")
+    parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest (0: all)")
+''',
+    "classify": '''    parser.add_argument(
+        "--predict",
+        metavar="TEXT",
+        help="classify TEXT with the weights in --out instead of training",
+    )
+''',
+}
+_TEXT_RUN = {
+    "generate": '''    if args.generate is not None:
+        model, vocab = load_trained(args.out, args.device)
+        text = generate(model, vocab, args.generate, args.length, args.temperature, args.top_k)
+        print(args.generate + text)
+        return
+''',
+    "classify": '''    if args.predict is not None:
+        model, vocab = load_trained(args.out, args.device)
+        label, probability = predict(model, vocab, args.predict)
+        print(f"{label} ({probability:.1%})")
+        return
+''',
+}
+_PARSED = "    args = parser.parse_args(argv)\n"
+_DATA = "    train_set, val_set, _ = make_datasets(args.data_dir)\n"
+
+
+def _text_main(main: str, task: str) -> str:
+    assert _PARSED in main and _DATA in main
+    main = main.replace(_PARSED, _TEXT_ARGS[task] + _PARSED + _TEXT_RUN[task])
+    return main.replace(_DATA, _DATA + (
+        "    if rank == 0:\n"
+        "        args.out.mkdir(parents=True, exist_ok=True)\n"
+        '        train_set.vocab.save(args.out / "vocab.json")\n'))
+
+
 @dataclass
 class GeneratedTrain:
     source: str
@@ -255,7 +311,7 @@ def _imports(*blocks: str) -> str:
             else:
                 mod, names = line.removeprefix("from ").split(" import ")
                 froms.setdefault(mod, set()).update(n.strip() for n in names.split(","))
-    stdlib = {"argparse", "csv", "json", "math", "os", "pathlib", "random"}
+    stdlib = {"argparse", "collections", "csv", "json", "math", "os", "pathlib", "random", "re"}
 
     def group(std: bool) -> list[str]:
         lines = sorted(line for line in plain if (line.split()[1].split(".")[0] in stdlib) == std)
@@ -304,11 +360,14 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     add(f"WEIGHTED_SAMPLING = {literal(plan.data.params.get('weighted_sampling', False))}")
     add('DATA_DIR = Path(__file__).resolve().parent / "data"')
     add("\n\n" + data_body, plan.data.id)
+    text = text_task(plan.data)
+    if text is not None:
+        add(text_inference_code(plan.data) + LOAD_TRAINED)
     add(LOOP)
     add(_losses_section(plan, ir))
     add(_optim_section(plan))
     add(_metrics_section(plan))
-    add(MAIN)
+    add(_text_main(MAIN, text) if text else MAIN)
     # at most two blank lines in a row, none at the end; then number the lines
     kept: list[tuple[str, str | None]] = []
     for text, nid in lines:

@@ -44,6 +44,7 @@ CATEGORIES = (
     "Losses",
     "Optimizers",
     "Schedulers",
+    "Pretrained",  # torchvision backbones
     "Blocks",  # block instances and block boundaries; internal: the palette lists definitions
 )
 

@@ -177,7 +177,7 @@ def _spin_range(spec: ParamSpec) -> tuple[int, int] | None:
 
 def path_is_file(type_id: str, spec: ParamSpec) -> bool:
     """Whether a path param names a file (True) or a folder (False)."""
-    if type_id == "data.CSV":
+    if type_id in ("data.CSV", "tv.Backbone"):
         return True
     help_text = spec.help.lower()
     if "folder" in help_text or "directory" in help_text:
@@ -641,6 +641,11 @@ class InspectorWidget(QWidget):
 
     def _on_node_changed(self, node_id: str) -> None:
         if node_id in self._node_ids:
+            node = self.doc.graph.node(node_id)
+            if self._mode == "node" and node.spec.extra.get("backbone") and \
+                    node.params.get("arch") != getattr(self, "_built_arch", None):
+                self._rebuild()  # another architecture: other stages and weights files
+                return
             self._refresh()
 
     def _on_node_removed(self, node_id: str) -> None:
@@ -837,7 +842,28 @@ class InspectorWidget(QWidget):
         form = self._section(box, "Parameters")
         for p in spec.params:
             path_file = path_is_file(spec.type_id, p) if p.type == "path" else None
-            self._add_row(form, ParamRow(p, path_file=path_file))
+            self._add_row(form, ParamRow(p, path_file=path_file,
+                                         suggestions=self._suggestions(spec, p)))
+
+    def _suggestions(self, spec: NodeSpec, p: ParamSpec) -> tuple[str, ...]:
+        """Values offered in an editable list: a backbone's stages (freeze) and the weights
+        files of its architecture found in the torch hub cache (never downloaded)."""
+        if not spec.extra.get("backbone") or len(self._node_ids) != 1 or self.doc is None:
+            return ()
+        from torchcanvas.graph.catalogue.backbones import ARCHS
+
+        arch = ARCHS.get(self.doc.graph.node(self._node_ids[0]).params.get("arch"))
+        self._built_arch = arch.name if arch else None
+        if arch is None:
+            return ()
+        if p.name == "freeze":
+            return ("none", "all", *arch.stage_names)
+        if p.name == "weights":
+            from torchcanvas.runtime.backbones import hub_weights
+
+            found = tuple(str(path) for path in hub_weights(arch.name))
+            return ("", *found) if found else ()
+        return ()
 
     def _build_multi(self, box: QVBoxLayout) -> None:
         nodes = [self.doc.graph.node(n) for n in self._node_ids]
@@ -986,8 +1012,11 @@ class InspectorWidget(QWidget):
         count = shapes.param_counts.get(node.id)
         if count is not None:
             trainable = shapes.trainable_counts.get(node.id, count)
-            frozen = f" ({count - trainable:,} frozen)" if trainable != count else ""
-            parts.append(f"{count:,} params{frozen}")
+            if trainable == count:
+                parts.append(f"{count:,} params")
+            else:  # a frozen backbone: what trains and what does not
+                parts.append(f"{count:,} params: {trainable:,} trainable, "
+                             f"❄ {count - trainable:,} frozen")
         elif node.kind == "data" and shapes.data_info is not None and self._feeds(node, shapes):
             info = shapes.data_info
             classes = f", {len(info.classes)} classes" if info.classes else ""
@@ -1127,9 +1156,10 @@ class InspectorWidget(QWidget):
         if not start.is_absolute() and base is not None:
             start = base / start
         if row.path_file:
+            kinds = ("PyTorch weights (*.pth *.pt)" if self._type_id == "tv.Backbone"
+                     else "CSV tables (*.csv *.tsv *.txt)")
             chosen, _ = QFileDialog.getOpenFileName(
-                self, f"Choose {row.name}", str(start),
-                "CSV tables (*.csv *.tsv *.txt);;All files (*)")
+                self, f"Choose {row.name}", str(start), f"{kinds};;All files (*)")
         else:
             chosen = QFileDialog.getExistingDirectory(self, f"Choose {row.name}", str(start))
         if not chosen:

@@ -33,6 +33,7 @@ from torchcanvas.graph.clipboard import (
 )
 from torchcanvas.graph.layout import layered_layout
 from torchcanvas.graph.serialize import dumps, loads
+from torchcanvas.gui.autograd_view import AutogradDock
 from torchcanvas.gui.codeview import CodeView
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.inspector import InspectorWidget
@@ -45,7 +46,9 @@ from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
 from torchcanvas.gui.training import TrainingController, runs_root
+from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
+from torchcanvas.runtime.text import project_text_task
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
@@ -92,6 +95,7 @@ class MainWindow(QMainWindow):
         self.code_dock.raise_()
 
         self._build_training()
+        self.autograd = AutogradDock(self)  # the Autograd dock (View menu)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -142,6 +146,10 @@ class MainWindow(QMainWindow):
         self.training_tabs.addTab(self.runs, "Runs")
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
         self.runs.compareChanged.connect(self.plots.set_overlays)
+        self.try_it = TryItPanel()  # text projects: generate or classify with a trained run
+        self.try_it.selected_run = lambda: (r.folder if (r := self.runs.current_run()) else None)
+        self.training_tabs.addTab(self.try_it, "Try it")
+        self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.run_panel)
         split.addWidget(self.training_tabs)
@@ -215,6 +223,7 @@ class MainWindow(QMainWindow):
         if self.training_tabs.currentWidget() is self.results and \
                 self.training_dock.isVisible():
             self._show_results()
+        self.try_it.refresh()  # its checkpoint can be tried from the first epoch on
 
     def _show_results(self) -> None:
         """Draw the latest epoch's results; only while the Results tab is in view, so a fast
@@ -230,6 +239,7 @@ class MainWindow(QMainWindow):
         self.plots.refresh()
         self.runs.set_active(None)
         self.runs.set_root(runs_root(self.doc.path, create=False))
+        self.try_it.refresh()
         if isinstance(event, RunFailed):
             self.show_message(f"Training stopped: {event.message}")
             if event.node_id:
@@ -240,6 +250,12 @@ class MainWindow(QMainWindow):
     def _graph_edited(self, *_args) -> None:
         if self.training.running:
             self.run_panel.graph_edited_during_run()
+        if project_text_task(self.doc.graph) != self.try_it.task:
+            self._update_try_it()
+
+    def _update_try_it(self) -> None:
+        self.try_it.set_project(project_text_task(self.doc.graph),
+                                runs_root(self.doc.path, create=False), self.doc.project_dir)
 
     def ask_stop_training(self) -> bool:
         return QMessageBox.question(
@@ -288,6 +304,8 @@ class MainWindow(QMainWindow):
         self.runs.set_root(runs_root(doc.path, create=False))
         doc.pathChanged.connect(
             lambda _: self.runs.set_root(runs_root(self.doc.path, create=False)))
+        self._update_try_it()
+        doc.pathChanged.connect(lambda _: self._update_try_it())
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
                        doc.nodeChanged, doc.graphReset):
             signal.connect(self._graph_edited)
@@ -363,6 +381,7 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.code_dock, self.problems_dock,
                      self.history_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
+        view.addAction(self.autograd.dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
         self._action("&Add Node…", lambda: self._quick_add_at(self.view.cursor_scene_pos(),
@@ -463,6 +482,7 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         self.inspector.show_nodes(ids)
         self.code_view.highlight_nodes(ids)
+        self.autograd.canvas_selection(ids)
 
     def focus_node(self, node_id: str) -> None:
         if node_id in self.doc.graph:
@@ -849,4 +869,5 @@ class MainWindow(QMainWindow):
         self._autosave_timer.stop()
         if self.doc is not None:
             self.doc.close()
+        self.try_it.shutdown()
         event.accept()

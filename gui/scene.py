@@ -104,6 +104,13 @@ class PortItem(QGraphicsItem):
             self.update()
 
 
+def _count(n: int) -> str:
+    """A parameter count short enough for a node's footer: 9,930, 684k, 11.2M."""
+    if n < 100_000:
+        return f"{n:,}"
+    return f"{n / 1e3:.0f}k" if n < 1_000_000 else f"{n / 1e6:.1f}M"
+
+
 class NodeItem(QGraphicsObject):
     def __init__(self, scene: CanvasScene, node_id: str):
         super().__init__()
@@ -539,8 +546,13 @@ class CanvasScene(QGraphicsScene):
             node = self.doc.graph.node(nid)
             if count is not None:
                 trainable = result.trainable_counts.get(nid, count)
-                frozen = "" if trainable == count else f" ({count - trainable:,} frozen)"
-                item.set_params_text(f"{count:,} params{frozen}")
+                if trainable == count:
+                    item.set_params_text(f"{count:,} params")
+                elif trainable == 0:  # the snowflake badge marks frozen parameters
+                    item.set_params_text(f"❄ frozen: {_count(count)} params")
+                else:
+                    item.set_params_text(f"❄ frozen: {_count(count - trainable)} of "
+                                         f"{_count(count)}")
             elif node.kind == "data" and result.data_info is not None and \
                     (nid, "x") in result.shapes:  # the data node that was described
                 info = result.data_info

@@ -15,6 +15,7 @@ CATEGORY_COLORS = {
     "Losses": "#ef4444",
     "Optimizers": "#ec4899",
     "Schedulers": "#6366f1",
+    "Pretrained": "#0ea5e9",
     "Blocks": "#14b8a6",
 }
 PORT_COLORS = {"tensor": "#60a5fa", "loss": "#f97316", "optimizer": "#d946ef"}

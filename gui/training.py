@@ -55,12 +55,14 @@ class TrainingWorker(QObject):
     epoch = Signal(object)  # EpochEvent
     state = Signal(str)  # "paused" / "running"
     ended = Signal(object)  # RunFinished or RunFailed
+    autograd = Signal(object)  # AutogradSnapshot (only when the autograd view asks)
 
     @Slot(object, object, object, object, str)
     def run(self, data: dict, project_dir: Path | None, options: Any, control: Any,
             title: str) -> None:
         from torchcanvas.runtime.compile import CompileError, compile_project
         from torchcanvas.runtime.trainer import (
+            AutogradSnapshot,
             EpochEvent,
             RunFailed,
             RunStarted,
@@ -96,6 +98,8 @@ class TrainingWorker(QObject):
                 self.epoch.emit(event)
             elif isinstance(event, StateChanged):
                 self.state.emit(event.state)
+            elif isinstance(event, AutogradSnapshot):
+                self.autograd.emit(event)
             else:
                 self.ended.emit(event)
 
@@ -108,6 +112,7 @@ class TrainingController(QObject):
     epochDone = Signal(object)  # EpochEvent
     stateChanged = Signal(str)  # idle, starting, running, paused, stopping
     runEnded = Signal(object)  # RunFinished or RunFailed
+    autogradArrived = Signal(object)  # AutogradSnapshot
     _go = Signal(object, object, object, object, str)
 
     def __init__(self, parent: QObject | None = None):
@@ -152,6 +157,7 @@ class TrainingController(QObject):
         self._worker.epoch.connect(self.epochDone)
         self._worker.state.connect(self._set_state)
         self._worker.ended.connect(self._on_ended)
+        self._worker.autograd.connect(self.autogradArrived)
         self._thread.finished.connect(self._worker.deleteLater)
         self._thread.start()
         self._set_state("starting")

@@ -1,4 +1,5 @@
-"""Headless commands: ``torchcanvas check``, ``train`` and ``export``. No Qt here."""
+"""Headless commands: ``torchcanvas check``, ``train``, ``export``, ``generate`` and ``predict``.
+No Qt here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
 
-SUBCOMMANDS = ("check", "train", "export")
+SUBCOMMANDS = ("check", "train", "export", "generate", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write model.py and train.py for a project")
     export.add_argument("file", type=Path)
     export.add_argument("--out", type=Path, required=True)
+
+    run_help = ("run folder, or the name of a run of this project (default: the latest run "
+                "with weights)")
+    generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
+    generate.add_argument("file", type=Path)
+    generate.add_argument("--run", help=run_help)
+    generate.add_argument("--prompt", required=True, help="text to continue")
+    generate.add_argument("--length", type=int, default=200, help="tokens to generate")
+    generate.add_argument("--temperature", type=float, default=0.8,
+                          help="below 1: safer choices; above 1: more surprising ones")
+    generate.add_argument("--top-k", type=int, default=0,
+                          help="sample only from the k likeliest tokens (0: all)")
+    generate.add_argument("--seed", type=int, help="seed for the same text every time")
+
+    predict = sub.add_parser("predict", help="label a text with a trained text classifier")
+    predict.add_argument("file", type=Path)
+    predict.add_argument("--run", help=run_help)
+    predict.add_argument("--text", required=True, help="text to classify")
     return parser
 
 
@@ -207,9 +226,54 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_text(args: argparse.Namespace):
+    from torchcanvas.runtime.text import TextModelError, latest_run, load_trained, runs_root
+
+    graph = _load(args.file)
+    root = runs_root(args.file)
+    if args.run is None:
+        run_dir = latest_run(root)
+        if run_dir is None:
+            raise SystemExit(_fail(f"{args.file}: no trained run in {root}; train it first "
+                                   "(in the app, or with train --out DIR and then --run DIR)"))
+    else:
+        run_dir = Path(args.run)
+        if not run_dir.is_dir() and (root / args.run).is_dir():
+            run_dir = root / args.run
+    try:
+        return load_trained(run_dir, graph, args.file.parent)
+    except TextModelError as exc:
+        raise SystemExit(_fail(str(exc), exc.node_id, graph)) from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from torchcanvas.runtime.text import TextModelError
+
+    trained = _trained_text(args)
+    try:
+        text = trained.generate(args.prompt, args.length, args.temperature, args.top_k, args.seed)
+    except TextModelError as exc:
+        return _fail(str(exc))
+    print(args.prompt + text)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from torchcanvas.runtime.text import TextModelError
+
+    trained = _trained_text(args)
+    try:
+        label, probability = trained.predict(args.text)
+    except TextModelError as exc:
+        return _fail(str(exc))
+    print(f"{label}\t{probability:.4f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export}[args.command]
+    handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export,
+               "generate": cmd_generate, "predict": cmd_predict}[args.command]
     try:
         return handler(args)
     except SystemExit as exc:

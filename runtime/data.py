@@ -82,6 +82,10 @@ def materialize(node: Node, folder: Path | None = None) -> Path:
     extra = node.spec.extra
     if extra["source"] == "sklearn":
         _atomic_save(_sklearn_tensors(extra["loader"], extra["task"]), target)
+    elif (assets_dir() / "data" / name).is_dir():  # a bundled image folder
+        tmp = Path(tempfile.mkdtemp(dir=folder, suffix=".tmp"))
+        shutil.copytree(assets_dir() / "data" / name, tmp, dirs_exist_ok=True)
+        os.replace(tmp, target)
     else:
         shutil.copyfile(assets_dir() / "data" / name, target)
     return folder
@@ -98,6 +102,7 @@ class DataInfo:
     classes: tuple[str, ...] | None
     n_train: int
     n_val: int
+    vocab_size: int | None = None  # text sources: tokens in the vocabulary built from the data
     ports: tuple[str, str] = ("x", "y")  # the data node's outputs for x and y
     batched: bool = True  # False: x_shape and y_shape are whole tensors (style images)
 
@@ -106,7 +111,7 @@ class DataInfo:
         return len(self.classes) if self.classes else None
 
     def fact(self, name: str) -> Any:
-        return {"num_classes": self.num_classes, "vocab_size": None}.get(name)
+        return {"num_classes": self.num_classes, "vocab_size": self.vocab_size}.get(name)
 
 
 def load_module(node: Node, settings: dict[str, Any], project_dir: Path | None = None
@@ -201,7 +206,9 @@ def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = No
     except Exception as exc:
         raise _data_error(node, exc) from exc
     x, y = torch.as_tensor(x), torch.as_tensor(y)
+    vocab = getattr(train_set, "vocab", None)
     info = DataInfo(tuple(x.shape), x.dtype, tuple(y.shape), y.dtype,
-                    tuple(classes) if classes else None, len(train_set), len(val_set))
+                    tuple(classes) if classes else None, len(train_set), len(val_set),
+                    len(vocab) if vocab is not None else None)
     _INFO_CACHE[key] = info
     return info

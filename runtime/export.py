@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from torchcanvas.codegen.data import data_file_name
+from torchcanvas.codegen.data import data_file_name, text_task
 from torchcanvas.codegen.style import SAMPLE_FILES
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import materialize
@@ -19,7 +19,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
-    """Write model.py, train.py and data/ (for bundled data sets) into ``out_dir``."""
+    """Write model.py, train.py, data/ (for bundled data sets) and vocab.json (for text) into
+    ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "model.py", out_dir / "train.py"]
@@ -40,6 +41,13 @@ def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
         source = materialize(project.plan.data) / name
         target = out_dir / "data" / name
         target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(source, target)
+        if source.is_dir():  # a bundled image folder
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
         written.append(target)
+    if text_task(project.plan.data) is not None:  # the vocabulary train.py builds, ready to use
+        train_set = project.fn("make_datasets")(materialize(project.plan.data))[0]
+        train_set.vocab.save(out_dir / "vocab.json")
+        written.append(out_dir / "vocab.json")
     return written

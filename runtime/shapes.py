@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchcanvas.codegen.backbone import FEATURE_TAPS, build_code, resolve_weights
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
 from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, Node, block_key
@@ -173,8 +174,10 @@ class ShapeInferencer:
 
     def __init__(self) -> None:
         self._cache: dict[str, _NodeRun] = {}
+        self._project_dir: Path | None = None
 
     def infer(self, graph: Graph, project_dir: Path | None = None) -> ShapeResult:
+        self._project_dir = project_dir
         result = ShapeResult()
         values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
         failed: set[str] = set()
@@ -199,6 +202,8 @@ class ShapeInferencer:
                         check_vgg_outputs(graph, node)
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
+                    if node.kind == "loss":
+                        _check_text_classes(graph, node, inputs[0], data_info)
                 elif node.kind == "block":
                     inputs = self._inputs(graph, node, values)
                     run = self._run_block(graph, node, inputs, data_info, result, nid,
@@ -263,7 +268,9 @@ class ShapeInferencer:
         key = json.dumps([node.type_id, node.params,
                           [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
                           [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
-                          data_info.num_classes if data_info else None], sort_keys=True)
+                          [data_info.num_classes, data_info.vocab_size] if data_info else None,
+                          str(self._project_dir) if node.spec.extra.get("backbone") else None],
+                         sort_keys=True)
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
@@ -381,7 +388,13 @@ class ShapeInferencer:
                 return _NodeRun(outs, resolved, rules[0][1], rules[0][1], [])
         module = None
         n_params = n_trainable = 0
-        if spec.kind in ("layer", "loss"):
+        notes: list[str] = []
+        if spec.extra.get("backbone"):
+            module, weights, notes = _backbone(node, self._project_dir)
+            resolved["weights"] = weights
+            n_params = sum(p.numel() for p in module.parameters())
+            n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        elif spec.kind in ("layer", "loss"):
             args, kwargs = ctor_args(spec, params, node.id)
             try:
                 cls = (_support_class(spec.extra["module"]) if spec.extra.get("module")
@@ -402,7 +415,7 @@ class ShapeInferencer:
                                 "m" if module is not None else None, node.id)
         fn = _forward_fn(expr, ports)
         outputs = []
-        caught: list[str] = []
+        caught: list[str] = notes
         if getattr(module, "notice", None):  # e.g. no pretrained weights found
             caught.append(module.notice)
         for ins in inputs:
@@ -416,6 +429,11 @@ class ShapeInferencer:
                 hint = self._hint(node, ins, data_info)
                 raise ShapeError(f"{node.label}: {hint}{_message(exc)} (inputs: {shapes})",
                                  node.id) from None
+            names = spec.extra.get("outputs_param")
+            if names:  # one output per chosen layer
+                outs = out if isinstance(out, tuple) else (out,)
+                outputs.append(dict(zip(dict.fromkeys(node.params[names]), outs, strict=True)))
+                continue
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
                 outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
                                 if isinstance(t, torch.Tensor)})
@@ -459,6 +477,55 @@ class ShapeInferencer:
                              f"{list(t.shape)}, which has no dim {rule.dim}", node.id)
         value = int(t.shape[rule.dim])
         return [value] if rule.as_list else value
+
+
+_BACKBONE_CACHE: dict[str, Any] = {}
+
+
+def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, list[str]]:
+    """A backbone node's network on the meta device (built by the code model.py carries,
+    without loading weights), its weights path resolved against the project's folder, and
+    notes for the user. A chosen weights file must exist."""
+    weights = resolve_weights(node.params["weights"], project_dir)
+    notes = []
+    if not weights:
+        notes.append("no weights file: the backbone starts from random weights (choose a "
+                     ".pth file, e.g. from the torch hub cache, to start from pretrained ones)")
+    elif not Path(weights).is_file():
+        raise ShapeError(f"{node.label}: weights: file not found: {weights}", node.id)
+    code = build_code("build", node.spec.extra, node.params, node.id, node.label, load=False)
+    key = "\n".join([*(FEATURE_TAPS if code.taps else []), "", "", *code.lines])
+    build = _BACKBONE_CACHE.get(key)
+    if build is None:
+        import torchvision.models as models
+
+        build = run_source(key + "\n", "backbone", {"nn": nn, "models": models})["build"]
+        _BACKBONE_CACHE[key] = build
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = build()
+    return module, weights, notes
+
+
+def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor],
+                        data_info: DataInfo | None) -> None:
+    """A class-index loss fed by a text source's targets needs one score per class (labelled
+    text) or per vocabulary token (a corpus): a wrong count would only fail while training."""
+    if data_info is None or data_info.vocab_size is None \
+            or node.spec.extra.get("task") != "classification":
+        return
+    edge = graph.input_edge(node.id, "target")
+    if edge is None or graph.node(edge.src).kind != "data" or inputs["input"].dim() < 2:
+        return
+    expected = data_info.num_classes or data_info.vocab_size
+    what = "classes" if data_info.num_classes else "tokens in the vocabulary"
+    scores = int(inputs["input"].shape[1])
+    if scores != expected:
+        src = graph.input_edge(node.id, "input")
+        feeder = graph.node(src.src).label if src is not None else "the model"
+        raise ShapeError(f"{node.label}: the data has {expected} {what} but the model gives "
+                         f"{scores} scores (dim 1 of its input from {feeder}); make the last "
+                         f"layer's output size {expected}", node.id)
 
 
 def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:

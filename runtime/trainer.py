@@ -93,7 +93,17 @@ class RunFailed:
     history: tuple[dict[str, Any], ...] = ()
 
 
-Event = RunStarted | StepEvent | EpochEvent | StateChanged | RunFinished | RunFailed
+@dataclass(frozen=True)
+class AutogradSnapshot:
+    """Gradient health after a step, and the backward graph of that step's batch when asked."""
+
+    global_step: int
+    grads: Any  # autograd.GradStats
+    graph: Any = None  # autograd.AutogradGraph, or None
+
+
+Event = (RunStarted | StepEvent | EpochEvent | StateChanged | RunFinished | RunFailed
+         | AutogradSnapshot)
 
 
 class RunControl:
@@ -103,6 +113,24 @@ class RunControl:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        # autograd view: gradient norms every N steps, the graph every N steps or on request
+        # (0: never); read by the loop between steps
+        self.grads_every = 0
+        self.graph_every = 0
+        self._graph_wanted = threading.Event()
+
+    def request_graph(self) -> None:
+        """Capture the backward graph after the next step."""
+        self._graph_wanted.set()
+
+    def autograd_due(self, step: int) -> tuple[bool, bool]:
+        """(gradient norms, graph) to report after ``step``."""
+        graph = self._graph_wanted.is_set() or (self.graph_every > 0
+                                                 and step % self.graph_every == 0)
+        grads = graph or (self.grads_every > 0 and step % self.grads_every == 0)
+        if graph:
+            self._graph_wanted.clear()
+        return grads, graph
 
     def pause(self) -> None:
         self._running.clear()
@@ -226,6 +254,9 @@ class Trainer:
         except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
             raise DataError(f"{self.project.plan.data.label}: {exc}",
                             self.project.plan.data.id) from exc
+        vocab = getattr(train_set, "vocab", None)
+        if vocab is not None and out_dir is not None:  # text: generation needs this vocabulary
+            vocab.save(out_dir / "vocab.json")
         losses = fn("build_losses")().to(device)
         optimizer = fn("build_optimizer")(model)
         batch_size = settings["batch_size"]
@@ -319,6 +350,9 @@ class Trainer:
                 window_samples += n
                 pending.append(loss)
                 pending_lr.append(optimizer.param_groups[0]["lr"])
+                grads_due, graph_due = self.control.autograd_due(state.global_step)
+                if grads_due:  # the autograd view asked for gradient health
+                    yield self._autograd(model, batch, device, state.global_step, graph_due)
                 if len(pending) >= self.log_every:
                     yield from flush(epoch, first_pending)
                     first_pending = state.global_step + 1
@@ -487,6 +521,16 @@ class Trainer:
         yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
 
     # ------------------------------------------------------------------ helpers
+    def _autograd(self, model, batch, device, step: int, graph: bool) -> AutogradSnapshot:
+        from torchcanvas.runtime import autograd
+
+        if graph:
+            captured = autograd.capture_during_training(self.project, model, batch, device, step)
+            return AutogradSnapshot(step, captured.grads, captured)
+        stats = autograd.grad_stats(model.named_parameters(),
+                                    autograd.project_owner(self.project), step)
+        return AutogradSnapshot(step, stats)
+
     @staticmethod
     def _set_rng(rng_state) -> None:
         rng, cuda_rng = rng_state

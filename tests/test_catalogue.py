@@ -21,7 +21,7 @@ KIND_CATEGORIES = {
     "data": {"Data"},
     "io": {"Blocks"},
     "block": {"Blocks"},
-    "layer": {"Layers", "Activations"},
+    "layer": {"Layers", "Activations", "Pretrained"},
     "op": {"Ops"},
     "loss": {"Losses"},
     "optimizer": {"Optimizers"},
@@ -84,7 +84,8 @@ def test_spec_is_complete(spec):
     t = spec.type_id
     assert spec.kind in NODE_KINDS
     assert spec.category in KIND_CATEGORIES[spec.kind], f"{t}: category {spec.category}"
-    assert t.startswith(TYPE_PREFIX[spec.kind]), f"{t}: type id prefix for kind {spec.kind}"
+    prefix = "tv." if spec.extra.get("backbone") else TYPE_PREFIX[spec.kind]
+    assert t.startswith(prefix), f"{t}: type id prefix for kind {spec.kind}"
     assert spec.title.strip(), f"{t}: no title"
     assert len(spec.help.strip()) >= 10, f"{t}: help text missing or too short"
     assert "\n" not in spec.help, f"{t}: help should be one line"
@@ -143,6 +144,8 @@ def test_layers_and_ops():
             assert [p.name for p in spec.outputs] == ["out"], spec.type_id
             assert spec.torch_name is None, spec.type_id
             assert spec.inputs and not any(p.multi for p in spec.inputs), spec.type_id
+        elif spec.extra.get("backbone"):  # torchvision: tests/test_backbones.py
+            assert spec.torch_name is None and spec.kind == "layer", spec.type_id
         elif spec.kind == "layer" and spec.extra.get("module"):  # a class model.py defines
             assert spec.torch_name is None, spec.type_id
         elif spec.kind == "layer":

@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 import torch
+import torchvision
 from torch import nn
 
+from torchcanvas.codegen.backbone import backbone_code
 from torchcanvas.codegen.emit import ctor_args, forward_expr, module_ctor
 from torchcanvas.graph.catalogue import CATALOGUE
+from torchcanvas.graph.catalogue.backbones import ARCHS, vgg_layer_names
 from torchcanvas.graph.spec import NodeSpec
+from torchcanvas.runtime.source import run_source
 
 SPECS = sorted(CATALOGUE.values(), key=lambda s: s.type_id)
 TORCH_SPECS = [s for s in SPECS if s.torch_name]
@@ -280,8 +284,9 @@ def layer_cases():
 
 def test_every_layer_and_op_has_cases():
     for spec in SPECS:
-        if spec.kind == "layer" and not spec.extra.get("module"):  # (model.py's own classes:
-            # tests/test_style_transfer.py)
+        # (torchvision backbones: test_backbone_*; model.py's own classes: test_style_transfer)
+        if spec.kind == "layer" and not spec.extra.get("backbone") and \
+                not spec.extra.get("module"):
             assert spec.type_id in LAYER_CASES, f"{spec.type_id}: no sample in LAYER_CASES"
         if spec.kind == "op":
             assert spec.type_id in OP_CASES, f"{spec.type_id}: no sample in OP_CASES"
@@ -540,3 +545,110 @@ def test_clip_runs(type_id):
     p.grad = torch.full((3,), 10.0)
     resolve(spec.torch_name)([p], *args, **kwargs)
     assert p.grad.abs().max() <= 10.0 and p.grad.abs().max() < 10.0 - 1e-3
+
+
+# ---------------------------------------------------------------------------- backbones
+# The architecture table of graph/catalogue/backbones.py against real torchvision models.
+def _module(model: nn.Module, path: str) -> nn.Module:
+    for part in path.split("."):
+        if ":" in part:
+            a, b = part.split(":")
+            model = model[int(a):int(b)]
+        else:
+            model = model[int(part)] if part.isdigit() else getattr(model, part)
+    return model
+
+
+def _names(model: nn.Module, path: str) -> set[str]:
+    """Full names of the parameters under module path ``path``."""
+    module = _module(model, path)
+    ids = {id(p) for p in module.parameters()}
+    return {n for n, p in model.named_parameters() if id(p) in ids}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_backbone_metadata_matches_torchvision(name):
+    arch = ARCHS[name]
+    with torch.device("meta"):
+        model = getattr(torchvision.models, name)(weights=None)
+    head = _module(model, arch.head)
+    assert isinstance(head, nn.Linear) and head.out_features == 1000, name
+    assert head.in_features == arch.features, f"{name}: feature width"
+    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    assert last == arch.head, f"{name}: the head is the last Linear"
+    files = {w.url.rsplit("/", 1)[1] for w in torchvision.models.get_model_weights(name)}
+    assert set(arch.weight_files) == files, f"{name}: weight file names"
+    # stages: non-empty, disjoint, in forward order; with the head's container they cover all
+    order = [n for n, _ in model.named_parameters()]
+    seen: set[str] = set()
+    last_index = -1
+    for stage, paths in arch.stages:
+        names = set().union(*(_names(model, p) for p in paths))
+        assert names, f"{name}.{stage}: no parameters"
+        assert not names & seen, f"{name}.{stage}: overlaps an earlier stage"
+        first = min(order.index(n) for n in names)
+        assert first > last_index, f"{name}.{stage}: out of order"
+        last_index = max(order.index(n) for n in names)
+        seen |= names
+    container = arch.head.rpartition(".")[0]
+    rest = set(order) - seen - (_names(model, container) if container else _names(model, arch.head))
+    assert not rest, f"{name}: parameters in no stage: {sorted(rest)[:3]}"
+    assert len(set(arch.stage_names)) == len(arch.stages)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_backbone_code_freezes_exactly_the_chosen_stages(name):
+    arch = ARCHS[name]
+    stage = arch.stage_names[len(arch.stages) // 2]
+    cases = {stage: None}
+    if name in ("resnet18", "vgg16", "densenet121"):
+        cases.update({"none": set(), "all": "all"})
+    for freeze, expected in cases.items():
+        code = backbone_code("build", {"arch": name, "weights": "", "drop_head": True,
+                                       "freeze": freeze})
+        build = run_source("\n".join(code.lines) + "\n", "backbone",
+                           {"nn": nn, "models": torchvision.models})["build"]
+        with torch.device("meta"):
+            model = build()
+        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        everything = {n for n, _ in model.named_parameters()}
+        if expected is None:
+            expected = set().union(*(_names(model, p) for p in arch.frozen_paths(stage)))
+        elif expected == "all":
+            expected = everything
+        assert frozen == expected, f"{name}: freeze {freeze}"
+        assert isinstance(_module(model, arch.head), nn.Identity)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "alexnet", "mobilenet_v3_small",
+                                  "efficientnet_b0", "densenet121", "convnext_tiny",
+                                  "shufflenet_v2_x0_5"])
+@pytest.mark.parametrize("drop_head", [True, False])
+def test_backbone_output_width(name, drop_head):
+    code = backbone_code("build", {"arch": name, "weights": "", "drop_head": drop_head,
+                                   "freeze": "none"})
+    build = run_source("\n".join(code.lines) + "\n", "backbone",
+                       {"nn": nn, "models": torchvision.models})["build"]
+    with torch.device("meta"):
+        model = build().eval()
+        out = model(torch.empty(2, 3, 224, 224))
+    assert tuple(out.shape) == (2, ARCHS[name].features if drop_head else 1000)
+
+
+@pytest.mark.parametrize("name", [a for a in sorted(ARCHS) if a.startswith("vgg")])
+def test_vgg_layer_names_match_torchvision(name):
+    with torch.device("meta"):
+        features = getattr(torchvision.models, name)(weights=None).features
+    names = vgg_layer_names(name)
+    relus = [i for i, m in enumerate(features) if isinstance(m, nn.ReLU)]
+    pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
+    assert sorted(i for n, i in names.items() if n.startswith("relu")) == relus
+    assert [names[f"pool{b}"] for b in range(1, 6)] == pools
+    for layer, index in names.items():  # relu<b>_<n>: the n-th ReLU after the (b-1)-th pool
+        if layer.startswith("relu"):
+            block, n = map(int, layer.removeprefix("relu").split("_"))
+            before = [p for p in pools if p < index]
+            assert len(before) == block - 1, layer
+            start = before[-1] if before else -1
+            assert [r for r in relus if start < r <= index][-1] == index
+            assert len([r for r in relus if start < r <= index]) == n, layer

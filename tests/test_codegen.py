@@ -28,7 +28,8 @@ def _project(name: str):
 
 def test_examples_are_the_issue_set():
     assert {"linear_regression", "house_prices", "mlp_regression", "iris_mlp",
-            "digits_cnn"} <= set(EXAMPLES)
+            "digits_cnn", "transfer_learning", "char_rnn", "sentiment_lstm",
+            "sentiment_cnn"} <= set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

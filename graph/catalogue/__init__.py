@@ -39,6 +39,7 @@ def specs_by_category() -> dict[str, list[NodeSpec]]:
 def _load() -> None:
     from torchcanvas.graph.catalogue import (  # noqa: F401  (registration on import)
         activations,
+        backbones,
         blocks,
         data,
         layers,

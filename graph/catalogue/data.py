@@ -33,6 +33,11 @@ IMAGE_NORMALIZE = p("normalize", "bool", True,
                     "normalise pixels with the per-channel mean and std of the training images")
 
 
+def max_vocab(default: int):
+    return p("max_vocab", "int", default, "keep this many tokens, the most frequent (0: all); "
+             "the rest read as <unk>", minimum=0, maximum=10_000_000)
+
+
 def data(type_id, title, params, *, task, source, help, **extra):
     return NodeSpec(type_id=type_id, title=title, category="Data", kind="data", outputs=XY,
                     params=tuple(params), help=help, label_base="data",
@@ -101,6 +106,13 @@ register([
         IMAGE_NORMALIZE, *AUGMENT, SHUFFLE, WEIGHTED,
     ), task="classification", source="imagefolder", image=True,
         help="Images sorted into one folder per class (torchvision ImageFolder)."),
+    data("data.Shapes", "Shapes (bundled images)", (
+        p("image_size", "ints", [32, 32], "resize every image to [height, width]",
+          length=(2, 2), minimum=1, maximum=4096),
+        IMAGE_NORMALIZE, *AUGMENT, SHUFFLE, WEIGHTED,
+    ), task="classification", source="bundled_imagefolder", folder="shapes", image=True,
+        help="90 small pictures of circles, squares and triangles in random colours, one "
+             "folder per class (bundled; read like an image folder)."),
     *[
         data(f"data.{name}", title, (
             p("path", "path", "", f"folder holding the {title} files (nothing is downloaded)"),
@@ -110,4 +122,38 @@ register([
         for name, title in (("MNIST", "MNIST"), ("FashionMNIST", "Fashion-MNIST"),
                             ("CIFAR10", "CIFAR-10"))
     ],
+    data("data.TextCorpus", "Text corpus", (
+        p("path", "path", "", "the .txt file (empty: the bundled stories; relative paths start "
+          "at the project's folder)"),
+        p("level", "choice", "char", "tokens: single characters or words (and punctuation)",
+          choices=("char", "word")),
+        p("seq_length", "int", 64, "tokens per training window", minimum=1, maximum=100_000),
+        p("stride", "int", 16, "tokens between the starts of two windows (seq_length: no "
+          "overlap)", minimum=1, maximum=100_000),
+        p("lowercase", "bool", False, "lower-case the text first"),
+        max_vocab(0),
+        SHUFFLE,
+    ), task="classification", source="text_corpus", file="tiny_stories.txt", text="generate",
+        help="Plain text for language modelling: x is a window of token ids [T], y the same "
+             "window one token later. The vocabulary is built from the training text (the "
+             "first part; the last val_split of the text validates)."),
+    data("data.TextClassification", "Labelled text", (
+        p("path", "path", "", "a .csv/.tsv file with a text and a label column, or a folder "
+          "with one sub-folder of .txt files per label (empty: the bundled sentiment set)"),
+        p("text_column", "str", "text", "column holding the text (tables only)"),
+        p("label_column", "str", "label", "column holding the label (tables only)"),
+        p("delimiter", "choice", "detect", "field separator (detect: tab for .tsv, else comma)",
+          choices=("detect", ",", ";", "\t", "|")),
+        p("level", "choice", "word", "tokens: words (and punctuation) or single characters",
+          choices=("word", "char")),
+        p("lowercase", "bool", True, "lower-case the text first"),
+        p("max_length", "int", 32, "tokens per text: longer texts are cut, shorter ones padded",
+          minimum=1, maximum=100_000),
+        p("padding", "choice", "left", "where padding goes (left: every text ends at the last "
+          "step, which a recurrent layer's last output sees)", choices=("left", "right")),
+        max_vocab(5000),
+        SHUFFLE, WEIGHTED,
+    ), task="classification", source="text_labels", file="sentiment.csv", text="classify",
+        help="Texts with labels for classification: x is [max_length] token ids (0 pads), y "
+             "the class index. The vocabulary is built from the training texts."),
 ])

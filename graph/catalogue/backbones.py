@@ -1,0 +1,514 @@
+"""Pretrained backbones: torchvision's classification networks as one node.
+
+The architectures are described here as data (no torch): the builder name in
+``torchvision.models``, the attribute path of the final classifier layer (the "head", a Linear
+with 1000 outputs), the width of the feature vector that layer reads (the node's output when the
+head is dropped), the stages that can be frozen (input first, each a tuple of module paths), and
+the file names torchvision gives its weights (``$TORCH_HOME/hub/checkpoints/<file>``), so weights
+already in the hub cache can be offered. ``tests/test_catalogue_torch.py`` checks all of it
+against real torchvision models built with ``weights=None``.
+
+Module paths: ``layer1``, ``features.denseblock1``, ``features.3`` (an index) or
+``features.0:5`` (a slice of a Sequential).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torchcanvas.graph.catalogue import register
+from torchcanvas.graph.catalogue._build import p
+from torchcanvas.graph.spec import NodeSpec, PortSpec
+
+Stage = tuple[str, tuple[str, ...]]  # (name, module paths)
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str  # torchvision.models.<name>
+    title: str
+    family: str
+    head: str  # module path of the final classifier layer
+    features: int  # in_features of the head: the output width when the head is dropped
+    stages: tuple[Stage, ...]  # freezable stages, from the input on
+    weight_files: tuple[str, ...]  # torchvision's weight file names for this architecture
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.stages)
+
+    def frozen_paths(self, freeze: str) -> tuple[str, ...] | None:
+        """Module paths frozen by ``freeze`` ("none", "all" or a stage name); None means the
+        whole network. Raises ``KeyError`` for an unknown stage."""
+        if freeze == "all":
+            return None
+        if freeze == "none":
+            return ()
+        names = self.stage_names
+        if freeze not in names:
+            raise KeyError(freeze)
+        return tuple(path for _, paths in self.stages[: names.index(freeze) + 1] for path in paths)
+
+
+# ---------------------------------------------------------------------------- stage layouts
+RESNET_STAGES: tuple[Stage, ...] = (
+    ("stem", ("conv1", "bn1")),
+    *((f"layer{i}", (f"layer{i}",)) for i in range(1, 5)),
+)
+SHUFFLENET_STAGES: tuple[Stage, ...] = tuple(
+    (name, (name,)) for name in ("conv1", "stage2", "stage3", "stage4", "conv5")
+)
+DENSENET_STAGES: tuple[Stage, ...] = (
+    ("stem", ("features.conv0", "features.norm0")),
+    *(
+        (f"{kind}{i}", (f"features.{kind}{i}",))
+        for i in range(1, 5)
+        for kind in ("denseblock", "transition")
+        if (kind, i) != ("transition", 4)
+    ),
+    ("norm5", ("features.norm5",)),
+)
+
+# torchvision's VGG configurations: convolution widths, "M" for max pooling
+VGG_CFGS = {
+    11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    13: (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    19: (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ),
+}
+VGG_FC: tuple[Stage, ...] = (("fc6", ("classifier.0",)), ("fc7", ("classifier.3",)))
+
+
+def vgg_stages(depth: int, bn: bool) -> tuple[Stage, ...]:
+    """block1..block5 (each ends with its max pooling), then fc6 and fc7."""
+    stages: list[Stage] = []
+    start = index = 0
+    for item in VGG_CFGS[depth]:
+        index += 1 if item == "M" else 3 if bn else 2  # conv (+ bn) + relu
+        if item == "M":
+            stages.append((f"block{len(stages) + 1}", (f"features.{start}:{index}",)))
+            start = index
+    return (*stages, *VGG_FC)
+
+
+ALEXNET_STAGES: tuple[Stage, ...] = (
+    ("conv1", ("features.0:3",)),
+    ("conv2", ("features.3:6",)),
+    ("conv3", ("features.6:8",)),
+    ("conv4", ("features.8:10",)),
+    ("conv5", ("features.10:13",)),
+    ("fc6", ("classifier.1",)),
+    ("fc7", ("classifier.4",)),
+)
+
+
+def feature_stages(n: int) -> tuple[Stage, ...]:
+    """features.0 .. features.<n-1>: the blocks of MobileNet, EfficientNet and ConvNeXt."""
+    return tuple((f"features.{i}", (f"features.{i}",)) for i in range(n))
+
+
+def _resnets() -> list[Arch]:
+    rows = (
+        ("resnet18", "ResNet-18", 512, ("resnet18-f37072fd.pth",)),
+        ("resnet34", "ResNet-34", 512, ("resnet34-b627a593.pth",)),
+        ("resnet50", "ResNet-50", 2048, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth")),
+        ("resnet101", "ResNet-101", 2048, ("resnet101-63fe2227.pth", "resnet101-cd907fc2.pth")),
+        ("resnet152", "ResNet-152", 2048, ("resnet152-394f9c45.pth", "resnet152-f82ba261.pth")),
+        (
+            "resnext50_32x4d",
+            "ResNeXt-50 32×4d",
+            2048,
+            ("resnext50_32x4d-7cdf4587.pth", "resnext50_32x4d-1a0047aa.pth"),
+        ),
+        (
+            "resnext101_32x8d",
+            "ResNeXt-101 32×8d",
+            2048,
+            ("resnext101_32x8d-8ba56ff5.pth", "resnext101_32x8d-110c445d.pth"),
+        ),
+        ("resnext101_64x4d", "ResNeXt-101 64×4d", 2048, ("resnext101_64x4d-173b62eb.pth",)),
+        (
+            "wide_resnet50_2",
+            "Wide ResNet-50-2",
+            2048,
+            ("wide_resnet50_2-95faca4d.pth", "wide_resnet50_2-9ba9bcbe.pth"),
+        ),
+        (
+            "wide_resnet101_2",
+            "Wide ResNet-101-2",
+            2048,
+            ("wide_resnet101_2-32ee1156.pth", "wide_resnet101_2-d733dc28.pth"),
+        ),
+    )
+    return [
+        Arch(name, title, "ResNet", "fc", width, RESNET_STAGES, files)
+        for name, title, width, files in rows
+    ]
+
+
+def _vggs() -> list[Arch]:
+    files = {
+        "vgg11": ("vgg11-8a719046.pth",),
+        "vgg11_bn": ("vgg11_bn-6002323d.pth",),
+        "vgg13": ("vgg13-19584684.pth",),
+        "vgg13_bn": ("vgg13_bn-abd245e5.pth",),
+        "vgg16": ("vgg16-397923af.pth", "vgg16_features-amdegroot-88682ab5.pth"),
+        "vgg16_bn": ("vgg16_bn-6c64b313.pth",),
+        "vgg19": ("vgg19-dcbb9e9d.pth",),
+        "vgg19_bn": ("vgg19_bn-c79401a0.pth",),
+    }
+    out = []
+    for depth in (11, 13, 16, 19):
+        for bn in (False, True):
+            name = f"vgg{depth}" + ("_bn" if bn else "")
+            title = f"VGG-{depth}" + (" (batch norm)" if bn else "")
+            out.append(
+                Arch(name, title, "VGG", "classifier.6", 4096, vgg_stages(depth, bn), files[name])
+            )
+    return out
+
+
+def _features_archs() -> list[Arch]:
+    rows = (
+        # name, title, family, head, width, number of feature blocks, weight files
+        (
+            "mobilenet_v2",
+            "MobileNet V2",
+            "MobileNet",
+            "classifier.1",
+            1280,
+            19,
+            ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth"),
+        ),
+        (
+            "mobilenet_v3_small",
+            "MobileNet V3 small",
+            "MobileNet",
+            "classifier.3",
+            1024,
+            13,
+            ("mobilenet_v3_small-047dcff4.pth",),
+        ),
+        (
+            "mobilenet_v3_large",
+            "MobileNet V3 large",
+            "MobileNet",
+            "classifier.3",
+            1280,
+            17,
+            ("mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large-5c1a4163.pth"),
+        ),
+        (
+            "efficientnet_b0",
+            "EfficientNet-B0",
+            "EfficientNet",
+            "classifier.1",
+            1280,
+            9,
+            ("efficientnet_b0_rwightman-7f5810bc.pth",),
+        ),
+        (
+            "efficientnet_b1",
+            "EfficientNet-B1",
+            "EfficientNet",
+            "classifier.1",
+            1280,
+            9,
+            ("efficientnet_b1_rwightman-bac287d4.pth", "efficientnet_b1-c27df63c.pth"),
+        ),
+        (
+            "efficientnet_b2",
+            "EfficientNet-B2",
+            "EfficientNet",
+            "classifier.1",
+            1408,
+            9,
+            ("efficientnet_b2_rwightman-c35c1473.pth",),
+        ),
+        (
+            "efficientnet_b3",
+            "EfficientNet-B3",
+            "EfficientNet",
+            "classifier.1",
+            1536,
+            9,
+            ("efficientnet_b3_rwightman-b3899882.pth",),
+        ),
+        (
+            "efficientnet_b4",
+            "EfficientNet-B4",
+            "EfficientNet",
+            "classifier.1",
+            1792,
+            9,
+            ("efficientnet_b4_rwightman-23ab8bcd.pth",),
+        ),
+        (
+            "efficientnet_b5",
+            "EfficientNet-B5",
+            "EfficientNet",
+            "classifier.1",
+            2048,
+            9,
+            ("efficientnet_b5_lukemelas-1a07897c.pth",),
+        ),
+        (
+            "efficientnet_b6",
+            "EfficientNet-B6",
+            "EfficientNet",
+            "classifier.1",
+            2304,
+            9,
+            ("efficientnet_b6_lukemelas-24a108a5.pth",),
+        ),
+        (
+            "efficientnet_b7",
+            "EfficientNet-B7",
+            "EfficientNet",
+            "classifier.1",
+            2560,
+            9,
+            ("efficientnet_b7_lukemelas-c5b4e57e.pth",),
+        ),
+        (
+            "efficientnet_v2_s",
+            "EfficientNet V2-S",
+            "EfficientNet",
+            "classifier.1",
+            1280,
+            8,
+            ("efficientnet_v2_s-dd5fe13b.pth",),
+        ),
+        (
+            "efficientnet_v2_m",
+            "EfficientNet V2-M",
+            "EfficientNet",
+            "classifier.1",
+            1280,
+            9,
+            ("efficientnet_v2_m-dc08266a.pth",),
+        ),
+        (
+            "efficientnet_v2_l",
+            "EfficientNet V2-L",
+            "EfficientNet",
+            "classifier.1",
+            1280,
+            9,
+            ("efficientnet_v2_l-59c71312.pth",),
+        ),
+        (
+            "convnext_tiny",
+            "ConvNeXt tiny",
+            "ConvNeXt",
+            "classifier.2",
+            768,
+            8,
+            ("convnext_tiny-983f1562.pth",),
+        ),
+        (
+            "convnext_small",
+            "ConvNeXt small",
+            "ConvNeXt",
+            "classifier.2",
+            768,
+            8,
+            ("convnext_small-0c510722.pth",),
+        ),
+        (
+            "convnext_base",
+            "ConvNeXt base",
+            "ConvNeXt",
+            "classifier.2",
+            1024,
+            8,
+            ("convnext_base-6075fbad.pth",),
+        ),
+        (
+            "convnext_large",
+            "ConvNeXt large",
+            "ConvNeXt",
+            "classifier.2",
+            1536,
+            8,
+            ("convnext_large-ea097f82.pth",),
+        ),
+    )
+    return [
+        Arch(name, title, family, head, width, feature_stages(n), files)
+        for name, title, family, head, width, n, files in rows
+    ]
+
+
+def _others() -> list[Arch]:
+    dense = (
+        ("densenet121", "DenseNet-121", 1024, "densenet121-a639ec97.pth"),
+        ("densenet161", "DenseNet-161", 2208, "densenet161-8d451a50.pth"),
+        ("densenet169", "DenseNet-169", 1664, "densenet169-b2777c0a.pth"),
+        ("densenet201", "DenseNet-201", 1920, "densenet201-c1103571.pth"),
+    )
+    shuffle = (
+        ("shufflenet_v2_x0_5", "ShuffleNet V2 ×0.5", 1024, "shufflenetv2_x0.5-f707e7126e.pth"),
+        ("shufflenet_v2_x1_0", "ShuffleNet V2 ×1.0", 1024, "shufflenetv2_x1-5666bf0f80.pth"),
+        ("shufflenet_v2_x1_5", "ShuffleNet V2 ×1.5", 1024, "shufflenetv2_x1_5-3c479a10.pth"),
+        ("shufflenet_v2_x2_0", "ShuffleNet V2 ×2.0", 2048, "shufflenetv2_x2_0-8be3c8ee.pth"),
+    )
+    return [
+        Arch(
+            "alexnet",
+            "AlexNet",
+            "AlexNet",
+            "classifier.6",
+            4096,
+            ALEXNET_STAGES,
+            ("alexnet-owt-7be5be79.pth",),
+        ),
+        *(Arch(n, t, "DenseNet", "classifier", w, DENSENET_STAGES, (f,)) for n, t, w, f in dense),
+        *(Arch(n, t, "ShuffleNet", "fc", w, SHUFFLENET_STAGES, (f,)) for n, t, w, f in shuffle),
+    ]
+
+
+ARCHS: dict[str, Arch] = {
+    a.name: a for a in (*_resnets(), *_vggs(), *_features_archs(), *_others())
+}
+
+FREEZE_HELP = (
+    "what to exclude from training: none, all, or every stage up to and including "
+    "the one named (ResNet: stem, layer1..layer4; VGG: block1..block5, fc6, fc7; "
+    "AlexNet: conv1..conv5, fc6, fc7; MobileNet, EfficientNet, ConvNeXt: "
+    "features.0, features.1, ...; DenseNet: stem, denseblock1, transition1, ..., "
+    "norm5; ShuffleNet: conv1, stage2..stage4, conv5)"
+)
+
+BACKBONE = NodeSpec(
+    "tv.Backbone",
+    "Pretrained backbone",
+    "Pretrained",
+    "layer",
+    inputs=(PortSpec("x", help="images [B, 3, H, W]"),),
+    outputs=(PortSpec("out", help="features [B, F] with the head dropped, else logits [B, 1000]"),),
+    params=(
+        p(
+            "arch",
+            "choice",
+            "resnet18",
+            "torchvision classification architecture",
+            choices=tuple(ARCHS),
+        ),
+        p(
+            "weights",
+            "path",
+            "",
+            "a local state_dict file (.pth) for this architecture, e.g. "
+            "from the torch hub cache; relative paths start at the project's folder. Empty: "
+            "random initial weights (nothing is downloaded)",
+        ),
+        p(
+            "drop_head",
+            "bool",
+            True,
+            "replace the final classifier layer by identity: the "
+            "output is the feature vector after pooling, for a new head",
+        ),
+        p(
+            "freeze",
+            "str",
+            "all",
+            FREEZE_HELP,
+            pattern=r"[A-Za-z_][A-Za-z0-9_.]{0,39}",
+            pattern_hint="none, all or a stage name such as layer3",
+        ),
+    ),
+    help="A torchvision classification network (ResNet, VGG, AlexNet, MobileNet, "
+    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet) with weights from a local file, its "
+    "head optionally dropped and its first stages frozen (not trained; their batch norm "
+    "statistics stay fixed).",
+    label_base="backbone",
+    extra={"backbone": "classifier"},
+)
+
+
+# ---------------------------------------------------------------------------- VGG feature layers
+def vgg_layer_names(arch: str) -> dict[str, int]:
+    """``relu<block>_<n>`` and ``pool<block>`` → index in ``features`` of a VGG (the names of
+    the style-transfer literature: relu1_2, relu2_2, relu3_3, relu4_3 ...)."""
+    depth = int(arch.removeprefix("vgg").removesuffix("_bn"))
+    bn = arch.endswith("_bn")
+    names: dict[str, int] = {}
+    index, block, conv = 0, 1, 0
+    for item in VGG_CFGS[depth]:
+        if item == "M":
+            names[f"pool{block}"] = index
+            index += 1
+            block, conv = block + 1, 0
+        else:
+            conv += 1
+            index += 2 if bn else 1  # the ReLU after the conv (and batch norm)
+            names[f"relu{block}_{conv}"] = index
+            index += 1
+    return names
+
+
+VGG_ARCHS = tuple(a for a in ARCHS if a.startswith("vgg"))
+STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+
+VGG_FEATURES = NodeSpec(
+    "tv.VGGFeatures",
+    "VGG feature layers",
+    "Pretrained",
+    "layer",
+    inputs=(PortSpec("x", help="images [B, 3, H, W]"),),
+    outputs=tuple(PortSpec(name, help="activations of this layer") for name in STYLE_LAYERS),
+    params=(
+        p("arch", "choice", "vgg16", "torchvision VGG architecture", choices=VGG_ARCHS),
+        p(
+            "weights",
+            "path",
+            "",
+            "a local state_dict file (.pth) for this VGG, e.g. from the torch hub cache; "
+            "relative paths start at the project's folder. Empty: random initial weights "
+            "(nothing is downloaded)",
+        ),
+        p(
+            "layers",
+            "strs",
+            list(STYLE_LAYERS),
+            "the layers whose activations are outputs, one port each: relu<block>_<n> "
+            "(relu1_1 ... relu5_3) or pool<block>",
+            length=(1, 16),
+        ),
+        p("freeze", "bool", True, "exclude the layers from training (batch norm fixed)"),
+    ),
+    help="The convolutional part of a torchvision VGG with weights from a local file; the "
+    "chosen layers' activations are outputs (for style transfer and perceptual losses).",
+    label_base="vgg",
+    extra={"backbone": "vgg_features", "outputs_param": "layers"},
+)
+
+register([BACKBONE, VGG_FEATURES])
+
+
+def arch_of(params: dict) -> Arch:
+    return ARCHS[params["arch"]]

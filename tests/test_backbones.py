@@ -1,0 +1,351 @@
+"""Pretrained backbones: weights from a local file, dropped head, frozen stages, the hub cache,
+the transfer-learning example, and the exported code.
+
+Weights files are made here by saving a randomly initialised torchvision model's state_dict;
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from data_fixtures import write_image_folder
+from torch import nn
+
+from torchcanvas.graph import Graph, load
+from torchcanvas.runtime.backbones import hub_weights
+from torchcanvas.runtime.compile import CompileError, compile_project
+from torchcanvas.runtime.data import assets_dir
+from torchcanvas.runtime.export import export_code
+from torchcanvas.runtime.shapes import infer_shapes
+from torchcanvas.runtime.trainer import RunFailed, StepEvent, Trainer, TrainOptions
+
+EXAMPLE = assets_dir() / "examples" / "transfer_learning.json"
+
+
+@pytest.fixture
+def project_dir(tmp_path) -> Path:
+    """A project folder with a tiny image folder and a ResNet-18 weights file."""
+    folder = tmp_path / "project"
+    write_image_folder(folder / "pets", per_class=4)
+    (folder / "weights").mkdir()
+    torch.manual_seed(123)
+    torch.save(
+        torchvision.models.resnet18(weights=None).state_dict(), folder / "weights" / "r18.pth"
+    )
+    return folder
+
+
+def transfer_graph(**backbone) -> Graph:
+    """pets → backbone → Linear head → cross-entropy, Adam."""
+    g = Graph({"batch_size": 4, "epochs": 1, "device": "cpu", "val_split": 0.25})
+    data = g.add_node("data.ImageFolder", {"path": "pets", "image_size": [64, 64]}, label="pets")
+    params = {"weights": "weights/r18.pth", "freeze": "all", **backbone}
+    b = g.add_node("tv.Backbone", params, label="backbone")
+    head = g.add_node("nn.Linear", {"out_features": 3}, label="head")
+    loss = g.add_node("loss.CrossEntropy", label="loss")
+    opt = g.add_node("optim.Adam", {"lr": 0.01}, label="optimizer")
+    g.connect(data, "x", b, "x")
+    g.connect(b, "out", head, "x")
+    g.connect(head, "out", loss, "input")
+    g.connect(data, "y", loss, "target")
+    g.connect(loss, "loss", opt, "loss")
+    return g
+
+
+def train(project, steps: int = 3):
+    trainer = Trainer(project, TrainOptions(max_steps=steps, device="cpu"))
+    events = trainer.run()
+    failed = [e for e in events if isinstance(e, RunFailed)]
+    assert not failed, failed[0].message + "\n" + failed[0].traceback
+    assert len([e for e in events if isinstance(e, StepEvent)]) == steps
+    return trainer.model
+
+
+def state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------- weights
+def test_weights_load_from_a_local_file_relative_to_the_project(project_dir):
+    project = compile_project(transfer_graph(), project_dir)
+    model = project.model.new()
+    saved = torch.load(project_dir / "weights" / "r18.pth", weights_only=True)
+    got = model.backbone.state_dict()
+    assert set(got) == set(saved) - {"fc.weight", "fc.bias"}  # the head is dropped
+    for key, value in got.items():
+        assert torch.equal(value, saved[key]), key
+    assert isinstance(model.backbone.fc, nn.Identity)
+    path = str(project_dir / "weights" / "r18.pth")
+    assert f'state = torch.load(\n        "{path}",' in project.model.source.source
+
+
+def test_missing_weights_file_names_the_node_and_field(project_dir):
+    graph = transfer_graph(weights="weights/nope.pth")
+    with pytest.raises(CompileError) as err:
+        compile_project(graph, project_dir)
+    assert err.value.node_id == graph.nodes_of_kind("layer")[0].id
+    assert "backbone: weights: file not found" in str(err.value)
+    assert "nope.pth" in str(err.value)
+
+
+def test_weights_of_another_architecture_fail_the_run_at_the_backbone(project_dir):
+    graph = transfer_graph(arch="resnet34")
+    project = compile_project(graph, project_dir)
+    events = Trainer(project, TrainOptions(max_steps=1, device="cpu")).run()
+    assert isinstance(events[-1], RunFailed)
+    assert "load_state_dict" in events[-1].message or "state_dict" in events[-1].message
+    backbone = next(n for n in graph.nodes() if n.label == "backbone")
+    assert events[-1].node_id == backbone.id
+
+
+def test_empty_weights_means_random_weights_with_a_note(project_dir):
+    graph = transfer_graph(weights="")
+    result = infer_shapes(graph, project_dir)
+    notes = [p for p in result.problems if p.severity == "warning"]
+    assert result.ok and len(notes) == 1 and "random weights" in notes[0].message
+
+
+# ---------------------------------------------------------------------------- freezing
+def test_frozen_backbone_trains_only_the_head(project_dir):
+    project = compile_project(transfer_graph(), project_dir)
+    model = project.model.new()
+    optimizer = project.fn("build_optimizer")(model)
+    in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert in_optimizer == {id(p) for p in model.head.parameters()}
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+
+    trained = train(project)
+    before = torch.load(project_dir / "weights" / "r18.pth", weights_only=True)
+    for key, value in trained.backbone.state_dict().items():  # params and BN statistics
+        assert torch.equal(value, before[key]), key
+    fresh = project.model.new()
+    assert not torch.equal(trained.head.weight, fresh.head.weight)
+
+    shapes = project.shapes
+    backbone = next(n.id for n in project.graph.nodes() if n.label == "backbone")
+    assert shapes.param_counts[backbone] == 11_176_512  # ResNet-18 without fc
+    assert shapes.trainable_counts[backbone] == 0
+    assert shapes.shapes[(backbone, "out")] == ("B", 512)
+
+
+def test_freeze_up_to_a_stage(project_dir):
+    project = compile_project(transfer_graph(freeze="layer2"), project_dir)
+    model = project.model.new()
+    frozen = {n.split(".")[0] for n, p in model.backbone.named_parameters() if not p.requires_grad}
+    trainable = {n.split(".")[0] for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert frozen == {"conv1", "bn1", "layer1", "layer2"}
+    assert trainable == {"layer3", "layer4"}
+    model.train()
+    assert not model.backbone.bn1.training and not model.backbone.layer2[1].bn2.training
+    assert model.backbone.layer3[0].bn1.training and model.head.training
+    model.eval()
+    assert not model.backbone.layer3[0].bn1.training
+
+    trained = train(project)
+    before = torch.load(project_dir / "weights" / "r18.pth", weights_only=True)
+    after = trained.backbone.state_dict()
+    for key in before:
+        if key.startswith(("conv1.", "bn1.", "layer1.", "layer2.")):
+            assert torch.equal(after[key], before[key]), key
+    assert not torch.equal(after["layer4.1.conv2.weight"], before["layer4.1.conv2.weight"])
+    backbone = next(n.id for n in project.graph.nodes() if n.label == "backbone")
+    counts = project.shapes
+    frozen_count = sum(p.numel() for p in model.backbone.parameters() if not p.requires_grad)
+    assert counts.param_counts[backbone] - counts.trainable_counts[backbone] == frozen_count
+
+
+def test_unknown_stage_is_refused_with_the_choices(project_dir):
+    graph = transfer_graph(freeze="layer9")
+    with pytest.raises(CompileError) as err:
+        compile_project(graph, project_dir)
+    assert "freeze 'layer9' is not a stage of resnet18" in str(err.value)
+    assert "stem, layer1, layer2, layer3, layer4" in str(err.value)
+
+
+def test_head_kept_gives_logits_and_a_vgg_freezes_by_blocks(project_dir):
+    graph = transfer_graph(weights="", arch="vgg11", drop_head=False, freeze="block3")
+    result = infer_shapes(graph, project_dir)
+    backbone = next(n.id for n in graph.nodes() if n.label == "backbone")
+    assert result.shapes[(backbone, "out")] == ("B", 1000)
+    source = compile_project(graph, project_dir).model.source.source
+    assert "model.features[0:11].requires_grad_(False)  # frozen: not trained" in source
+
+
+# ---------------------------------------------------------------------------- hub cache
+def test_hub_cache_weights_are_found_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert hub_weights("resnet18") == []
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    for name in (
+        "resnet18-f37072fd.pth",
+        "resnet50-0676ba61.pth",
+        "mine.pth",
+        "resnet18-f37072fd.pth.partial",
+    ):
+        (folder / name).write_bytes(b"x")
+    assert hub_weights("resnet18") == [folder / "resnet18-f37072fd.pth"]
+    assert hub_weights("resnet50") == [folder / "resnet50-0676ba61.pth"]
+    assert hub_weights("vgg16") == []
+
+
+# ---------------------------------------------------------------------------- example, export
+def test_example_trains_only_its_head(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "cache"))
+    graph = load(EXAMPLE)
+    graph.set_setting("device", "cpu")
+    kinds = sorted(n.type_id for n in graph.nodes())
+    assert kinds == ["data.Shapes", "loss.CrossEntropy", "nn.Linear", "optim.Adam", "tv.Backbone"]
+    project = compile_project(graph, EXAMPLE.parent)
+    torch.manual_seed(graph.settings["seed"])
+    before = state(project.model.new().backbone)
+    trained = train(project, steps=2)
+    for key, value in trained.backbone.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_exported_transfer_project_runs_with_torch_and_torchvision_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path / "cache"))
+    graph = load(EXAMPLE)
+    graph.set_setting("epochs", 1)
+    out = tmp_path / "exported"
+    written = export_code(compile_project(graph, EXAMPLE.parent), out)
+    assert out / "data" / "shapes" in written
+    assert len(list((out / "data" / "shapes").glob("*/*.png"))) == 90
+    for file in ("model.py", "train.py"):
+        tree = ast.parse((out / file).read_text())
+        roots = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        roots |= {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module != "model"
+        }
+        assert roots <= {"argparse", "json", "os", "pathlib", "torch", "torchvision"}, roots
+    for args in (
+        ["check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP,SIM", "."],
+        ["format", "--isolated", "--line-length", "100", "--diff", "."],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=out, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(
+        [sys.executable, "train.py", "--device", "cpu"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"epoch": 1' in done.stdout
+
+
+def test_exported_model_with_weights_is_ruff_clean(project_dir, tmp_path):
+    export_code(compile_project(transfer_graph(freeze="layer3"), project_dir), tmp_path / "o")
+    for args in (
+        ["check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP,SIM", "model.py"],
+        ["format", "--isolated", "--line-length", "100", "--diff", "model.py"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args],
+            cwd=tmp_path / "o",
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------- VGG feature layers
+def vgg_graph(layers: list[str], wired: str = "relu2_2") -> Graph:
+    """pets → VGG-16 feature layers; ``wired`` → pool → flatten → Linear head."""
+    g = Graph({"batch_size": 4, "epochs": 1, "device": "cpu", "val_split": 0.25})
+    data = g.add_node("data.ImageFolder", {"path": "pets", "image_size": [32, 32]}, label="pets")
+    vgg = g.add_node("tv.VGGFeatures", {"layers": layers}, label="vgg")
+    chain = [
+        g.add_node("nn.AdaptiveAvgPool2d", {"output_size": 1}, label="pool"),
+        g.add_node("nn.Flatten", label="flatten"),
+        g.add_node("nn.Linear", {"out_features": 3}, label="head"),
+    ]
+    g.connect(data, "x", vgg, "x")
+    g.connect(vgg, wired, chain[0], "x")
+    g.connect(chain[0], "out", chain[1], "x")
+    g.connect(chain[1], "out", chain[2], "x")
+    loss = g.add_node("loss.CrossEntropy", label="loss")
+    opt = g.add_node("optim.Adam", {"lr": 0.01}, label="optimizer")
+    g.connect(chain[2], "out", loss, "input")
+    g.connect(data, "y", loss, "target")
+    g.connect(loss, "loss", opt, "loss")
+    return g
+
+
+def test_vgg_feature_layers_are_output_ports(project_dir):
+    layers = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    graph = vgg_graph(layers)
+    vgg = next(n.id for n in graph.nodes() if n.label == "vgg")
+    assert [p.name for p in graph.output_ports(vgg)] == layers
+    result = infer_shapes(graph, project_dir)
+    assert result.ok, result.problems
+    assert [result.shapes[(vgg, name)] for name in layers] == [
+        ("B", 64, 32, 32),
+        ("B", 128, 16, 16),
+        ("B", 256, 8, 8),
+        ("B", 512, 4, 4),
+    ]
+    assert result.trainable_counts[vgg] == 0 and result.param_counts[vgg] > 7_000_000
+
+    project = compile_project(graph, project_dir)
+    model = project.model.new().eval()
+    x = torch.randn(2, 3, 32, 32)
+    reference = torchvision.models.vgg16(weights=None).features.eval()
+    reference.load_state_dict(model.vgg.layers.state_dict(), strict=False)
+    taps = model.vgg(x)
+    assert len(taps) == 4
+    with torch.no_grad():
+        expected, out = [], x
+        for i, layer in enumerate(reference[:23]):
+            out = layer(out)
+            if i in (3, 8, 15, 22):
+                expected.append(out.clone())
+    for got, want in zip(taps, expected, strict=True):
+        assert torch.equal(got, want)
+
+    torch.manual_seed(graph.settings["seed"])  # the trainer's initial weights
+    before = state(project.model.new().vgg)
+    trained = train(project, steps=2)
+    for key, value in trained.vgg.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_vgg_layers_param_changes_ports_and_refuses_dropping_a_wired_one():
+    from torchcanvas.graph import ParamError
+
+    graph = vgg_graph(["relu1_2", "relu2_2"])
+    vgg = next(n.id for n in graph.nodes() if n.label == "vgg")
+    graph.set_param(vgg, "layers", ["relu2_2", "pool3", "relu5_1"])
+    assert [p.name for p in graph.output_ports(vgg)] == ["relu2_2", "pool3", "relu5_1"]
+    with pytest.raises(ParamError, match="output 'relu2_2' is wired"):
+        graph.set_param(vgg, "layers", ["relu1_2"])
+
+
+def test_vgg_one_layer_gives_a_tensor_and_unknown_layers_are_named(project_dir):
+    graph = vgg_graph(["relu3_1"], wired="relu3_1")
+    project = compile_project(graph, project_dir)
+    assert "x = self.vgg(x)[0]" in project.model.source.source
+    out = project.model.new().eval().vgg.layers(torch.randn(1, 3, 32, 32))
+    assert tuple(out.shape) == (1, 256, 8, 8)
+
+    graph = vgg_graph(["relu2_2", "relu3_4"])  # VGG-16 has three convs in block 3
+    with pytest.raises(CompileError, match="vgg16 has no layer 'relu3_4'; choose among relu1_1"):
+        compile_project(graph, project_dir)
