@@ -101,6 +101,10 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
         raise CodegenError(f"{node.label}: unknown data type {node.type_id!r}", node.id)
     p = node.params
     source = spec.extra["source"]
+    if source == "style_images":  # one pair of pictures, not data sets: make_images
+        from torchcanvas.codegen.style import resolve_image_paths, style_data_code
+
+        return style_data_code(node, resolve_image_paths(node, None))
     imports = "from torch.utils.data import TensorDataset"
     if source == "sklearn":
         code = _sklearn(node, p)

@@ -90,9 +90,12 @@ def call(func: str, args: list[Any], kwargs: dict[str, Any]) -> str:
 
 
 def module_ctor(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None) -> str:
-    """``nn.Conv2d(1, 16, kernel_size=3)`` for a layer node."""
-    assert spec.torch_name and spec.torch_name.startswith("torch.nn.")
+    """``nn.Conv2d(1, 16, kernel_size=3)`` for a layer node; a class written into model.py
+    itself (``extra["module"]``, see codegen/style.py) is called by its plain name."""
     args, kwargs = ctor_args(spec, params, node_id)
+    if spec.extra.get("module"):
+        return call(spec.extra["module"], args, kwargs)
+    assert spec.torch_name and spec.torch_name.startswith("torch.nn.")
     return call("nn." + spec.torch_name.removeprefix("torch.nn."), args, kwargs)
 
 

@@ -30,6 +30,11 @@ class TrainPlan:
     clips: tuple[Node, ...]
 
     @property
+    def optimises_image(self) -> bool:
+        """Style transfer: the trainable parameter is an image, the data one pair of pictures."""
+        return self.data.spec.extra.get("source") == "style_images"
+
+    @property
     def task(self) -> str:
         """classification, binary, regression or other: what the first loss measures."""
         return self.losses[0].node.spec.extra["task"]
@@ -73,5 +78,10 @@ def training_plan(graph: Graph) -> TrainPlan:
     for node in schedulers + graph.nodes_of_kind("clip"):
         if graph.input_edge(node.id, "optimizer") is None:
             raise CodegenError(f"{node.label}: wire the optimizer into it", node.id)
-    return TrainPlan(data, tuple(terms), optimizer, schedulers[0] if schedulers else None,
+    plan = TrainPlan(data, tuple(terms), optimizer, schedulers[0] if schedulers else None,
                      tuple(graph.nodes_of_kind("clip")))
+    if plan.optimises_image:
+        from torchcanvas.codegen.style import check_style_plan
+
+        check_style_plan(graph, plan)
+    return plan

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torchcanvas.codegen.data import data_code, resolve_path, text_inference_code, text_task
 from torchcanvas.codegen.emit import CodegenError, call, ctor_args, doc_text, literal, quote
-from torchcanvas.codegen.model import ModelIR, wrap
+from torchcanvas.codegen.model import ModelIR, tuple_lines, wrap
 from torchcanvas.codegen.names import Namespace
 from torchcanvas.codegen.plan import TrainPlan, training_plan
 from torchcanvas.graph.document import Graph
@@ -324,6 +324,10 @@ def generate_project_train(graph: Graph, ir: ModelIR, project_dir: Path | None =
     """The training plan and train.py of ``graph``, with data paths made absolute against the
     project's folder: what the app trains and what export writes."""
     plan = training_plan(graph)
+    if plan.optimises_image:
+        from torchcanvas.codegen.style_train import generate_style_train
+
+        return plan, generate_style_train(graph, plan, ir, project_dir, title)
     return plan, generate_train(graph, plan, ir, resolve_path(plan.data, project_dir), title)
 
 
@@ -448,10 +452,10 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
             raise CodegenError("the model's input must come from the data node", value[0])
         args.append(batch_vars[value])
     outputs = {}
-    for _, value in ir.outputs:
-        outputs[value] = local.name("prediction" if len(ir.outputs) == 1 else
-                                    f"out_{ir.attrs.get(value[0], value[0])}")
-    out.append(f"    {', '.join(outputs.values())} = model({', '.join(args)})")
+    for returned, value in ir.outputs:
+        # several outputs: the names the model's forward returns them under
+        outputs[value] = local.name("prediction" if len(ir.outputs) == 1 else returned)
+    out += tuple_lines("", list(outputs.values()), f" = model({', '.join(args)})", "    ")
     env = {**batch_vars, **outputs}
     for i, (key, term) in enumerate(zip(loss_keys, plan.losses, strict=True)):
         for end in (term.input, term.target):
@@ -471,7 +475,7 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     return out
 
 
-def _optim_section(plan: TrainPlan) -> list:
+def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
     opt = plan.optimizer
     _, kwargs = ctor_args(opt.spec, opt.params, opt.id, keywords=True)
     kwargs = {"lr": opt.params["lr"], **kwargs}  # always spelled: the first thing to tune
@@ -502,12 +506,28 @@ def _optim_section(plan: TrainPlan) -> list:
         clip_lines.append(("    " + call(clip.spec.torch_name, [], kwargs).replace(
             "(", "(model.parameters(), ", 1), clip.id))
     out += ["", "", "def train_step(model, losses, optimizer, scheduler, batch, device):",
-            '    """One optimisation step; returns (loss, prediction, target), detached."""',
-            "    optimizer.zero_grad(set_to_none=True)",
-            "    loss, prediction, target = compute_loss(model, losses, batch, device)",
-            "    loss.backward()",
-            *clip_lines,
-            "    optimizer.step()"]
+            '    """One optimisation step; returns (loss, prediction, target), detached."""']
+    if opt.type_id == "optim.LBFGS":  # re-evaluates the loss: the step takes a closure
+        out += ["    result = []",
+                "",
+                "    def closure():",
+                "        optimizer.zero_grad(set_to_none=True)",
+                "        loss, prediction, target = compute_loss(model, losses, batch, device)",
+                "        loss.backward()",
+                *["    " + line if isinstance(line, str) else ("    " + line[0], line[1])
+                  for line in clip_lines],
+                "        if not result:  # report the loss before the step, as other optimizers",
+                "            result.append((loss, prediction, target))",
+                "        return loss",
+                "",
+                "    optimizer.step(closure)",
+                "    loss, prediction, target = result[0]"]
+    else:
+        out += ["    optimizer.zero_grad(set_to_none=True)",
+                "    loss, prediction, target = compute_loss(model, losses, batch, device)",
+                "    loss.backward()",
+                *clip_lines,
+                "    optimizer.step()"]
     if step == "batch":
         out.append("    scheduler.step()")
     out.append("    return loss.detach(), prediction.detach(), target")
@@ -519,6 +539,8 @@ def _optim_section(plan: TrainPlan) -> list:
         out.append("    scheduler.step(val_loss)")
     else:
         out.append("    return None")
+    if not evaluate:
+        return out
     out += ["", "", "@torch.no_grad()", "def evaluate(model, losses, loader, device):",
             '    """Mean loss over ``loader``, with all predictions and targets."""',
             "    model.eval()",

@@ -219,6 +219,10 @@ class MainWindow(QMainWindow):
         self.plots.add_epoch(step, event.epoch, event.train_loss, event.val_loss, values)
         self._latest_results = (self._run_task, list(self._run_classes or []) or None,
                                 event.metrics, event.predictions, event.samples)
+        if getattr(event, "image", None) is not None:  # style transfer: the picture so far
+            self._latest_results += (event.image, f"after epoch {event.epoch}: "
+                                     f"{event.train_loss:.4g} loss · saved as result.png in "
+                                     "the run folder")
         if self.training_tabs.currentWidget() is self.results and \
                 self.training_dock.isVisible():
             self._show_results()

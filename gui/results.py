@@ -444,6 +444,63 @@ class ConfusionMatrixWidget(QWidget):
         return super().event(event)
 
 
+# ---------------------------------------------------------------------------- optimised image
+class ImageResult(QWidget):
+    """An image being optimised (style transfer), drawn as large as fits, pixels kept sharp
+    when enlarged, with a caption under it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._array = np.zeros((0, 0, 3), dtype=np.uint8)
+        self.caption = ""
+        self.setMinimumSize(120, 120)
+
+    def set_image(self, pixels: np.ndarray, caption: str) -> None:
+        """``pixels``: uint8 [H, W, 3] (or any range, scaled like the sample tiles)."""
+        array = np.asarray(pixels)
+        self._array = array
+        if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
+            h, w = array.shape[:2]
+            data = np.ascontiguousarray(array)
+            self._image = QImage(data.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        else:
+            self._image = image_to_qimage(array.transpose(2, 0, 1))
+        self.caption = caption
+        self.update()
+
+    def pixels(self) -> np.ndarray:
+        return self._array
+
+    def image_rect(self) -> QRectF:
+        """Where the picture is drawn: centred, scaled to fit above the caption."""
+        if self._image is None or self._image.isNull():
+            return QRectF()
+        fh = QFontMetrics(self.font()).height()
+        room_w, room_h = self.width() - 16, self.height() - fh - 20
+        w, h = self._image.width(), self._image.height()
+        scale = max(min(room_w / w, room_h / h), 0.05)
+        if scale >= 1:  # whole multiples keep the pixels even
+            scale = math.floor(scale)
+        dw, dh = w * scale, h * scale
+        return QRectF((self.width() - dw) / 2, 8 + (room_h - dh) / 2, dw, dh)
+
+    def paintEvent(self, event) -> None:
+        if self._image is None:
+            return
+        painter = QPainter(self)
+        rect = self.image_rect()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                              rect.width() < self._image.width())
+        painter.drawImage(rect, self._image)
+        painter.setPen(self.palette().text().color())
+        painter.drawText(QRectF(0, rect.bottom() + 6, self.width(),
+                                QFontMetrics(self.font()).height() + 4),
+                         int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
+                         self.caption)
+        painter.end()
+
+
 # ---------------------------------------------------------------------------- per-class table
 class _SortItem(QTableWidgetItem):
     """A cell that sorts by its UserRole value (numbers as numbers, classes by index)."""
@@ -809,6 +866,10 @@ class ResultsView(QWidget):
         self.table.setMinimumWidth(220)
         self._pages.addWidget(self._split)
 
+        # image page: the picture a style transfer paints, as it changes
+        self.image_view = ImageResult()
+        self._pages.addWidget(self.image_view)
+
         self._apply_theme()
         self.clear()
 
@@ -847,10 +908,14 @@ class ResultsView(QWidget):
         self._show_empty(EMPTY_HINT, EMPTY_DETAIL)
 
     def show_epoch(self, task: str, classes: list[str] | None, metrics: dict,
-                   predictions=None, samples=None) -> None:
+                   predictions=None, samples=None, image=None, caption: str = "") -> None:
         """Show one validation pass. ``predictions``: (prediction, target) for the whole
-        validation set; ``samples``: (inputs, predicted, targets) for a few of its inputs."""
+        validation set; ``samples``: (inputs, predicted, targets) for a few of its inputs.
+        ``image``: the picture a run optimises (uint8 [H, W, 3]), shown instead."""
         metrics = dict(metrics or {})
+        if image is not None:
+            self._show_image(image, caption)
+            return
         if task in ("classification", "binary"):
             names = self._show_classification(task, classes, metrics, predictions)
         elif task == "regression":
@@ -865,6 +930,14 @@ class ResultsView(QWidget):
         self._show_samples(task, names, samples)
 
     # ------------------------------------------------------------------ modes
+    def _show_image(self, image, caption: str) -> None:
+        self._show_empty(EMPTY_HINT, EMPTY_DETAIL)  # forget any earlier run's results
+        pixels = to_numpy(image)
+        h, w = pixels.shape[:2]
+        self.image_view.set_image(pixels, caption or f"{w}×{h} pixels")
+        self._mode = "image"
+        self._pages.setCurrentWidget(self.image_view)
+
     def _show_empty(self, hint: str, detail: str) -> None:
         self._mode = "empty"
         self._counts = np.zeros((0, 0), dtype=np.int64)

@@ -186,6 +186,7 @@ class RunPanel(QWidget):
         self.progress.setValue(event.start_epoch * event.steps_per_epoch + event.start_batch)
         self.position.setText(f"on {event.device} · {event.n_train:,} training samples · "
                               f"{event.params:,} parameters")
+        self.notice.setText(" · ".join(getattr(event, "notices", ())))
 
     def steps(self, events: list) -> None:
         """Note the latest step; the widgets follow at ~4 Hz (text relayouts are not free, and

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -193,9 +194,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     status = 0
     for event in Trainer(project, options):
         if isinstance(event, RunStarted):
-            print(f"training {args.file.name} on {event.device}: {event.n_train} training / "
-                  f"{event.n_val} validation samples, {event.params:,} parameters",
-                  file=sys.stderr)
+            if event.task == "style":  # an image is optimised, not weights
+                print(f"optimising the image of {args.file.name} on {event.device}: "
+                      f"{event.params:,} values, {event.steps_per_epoch} steps an epoch",
+                      file=sys.stderr)
+            else:
+                print(f"training {args.file.name} on {event.device}: {event.n_train} training / "
+                      f"{event.n_val} validation samples, {event.params:,} parameters",
+                      file=sys.stderr)
+            for notice in event.notices:
+                print(notice, file=sys.stderr)
             total = event.epochs * event.steps_per_epoch
             done = event.start_epoch * event.steps_per_epoch + event.start_batch
             bar = tqdm(total=total, initial=done, unit="step", dynamic_ncols=True,
@@ -206,8 +214,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                             samples_s=f"{event.samples_per_s:,.0f}", refresh=False)
         elif isinstance(event, EpochEvent):
             shown = {k: round(v, 4) for k, v in event.metrics.items() if isinstance(v, float)}
-            line = (f"epoch {event.epoch}: train_loss {event.train_loss:.4g}  "
-                    f"val_loss {event.val_loss:.4g}  "
+            val = "" if math.isnan(event.val_loss) else f"val_loss {event.val_loss:.4g}  "
+            line = (f"epoch {event.epoch}: train_loss {event.train_loss:.4g}  {val}"
                     + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
             (bar.write if bar is not None else print)(line)
         elif isinstance(event, RunFinished):
@@ -220,8 +228,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.close()
             status = _fail(event.message, event.node_id, graph)
     if args.out and status == 0:
-        print(f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json",
-              file=sys.stderr)
+        result = ", result.png" if (args.out / "result.png").exists() else ""
+        print(f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json"
+              f"{result}", file=sys.stderr)
     return status
 
 

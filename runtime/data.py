@@ -19,6 +19,7 @@ import torch
 
 from torchcanvas.assets import assets_dir
 from torchcanvas.codegen.data import data_code, data_file_name, resolve_path
+from torchcanvas.codegen.style import SAMPLE_FILES, resolve_image_paths, style_data_code
 from torchcanvas.graph.document import Node
 from torchcanvas.runtime.source import run_source
 
@@ -65,6 +66,12 @@ def _sklearn_tensors(loader: str, task: str) -> dict[str, Any]:
 def materialize(node: Node, folder: Path | None = None) -> Path:
     """Make sure the file a bundled source reads exists in ``folder``; returns ``folder``."""
     folder = folder or cache_dir()
+    if node.spec.extra["source"] == "style_images":  # the two bundled sample pictures
+        folder.mkdir(parents=True, exist_ok=True)
+        for sample in SAMPLE_FILES:
+            if not (folder / sample).exists():
+                shutil.copyfile(assets_dir() / "data" / sample, folder / sample)
+        return folder
     name = data_file_name(node)
     if name is None:
         return folder
@@ -96,6 +103,8 @@ class DataInfo:
     n_train: int
     n_val: int
     vocab_size: int | None = None  # text sources: tokens in the vocabulary built from the data
+    ports: tuple[str, str] = ("x", "y")  # the data node's outputs for x and y
+    batched: bool = True  # False: x_shape and y_shape are whole tensors (style images)
 
     @property
     def num_classes(self) -> int | None:
@@ -150,16 +159,44 @@ def _stamp(path: Path) -> list[int]:
 
 
 def _info_key(node: Node, settings: dict[str, Any], project_dir: Path | None) -> str:
-    path = resolve_path(node, project_dir)
-    stamp = _stamp(Path(path)) if path and Path(path).exists() else None
+    paths = [resolve_path(node, project_dir)]
+    if node.spec.extra["source"] == "style_images":
+        paths = list(resolve_image_paths(node, project_dir).values())
+    stamps = [_stamp(Path(p)) if p and Path(p).exists() else None for p in paths]
     return json.dumps([node.type_id, node.params, settings["seed"], settings["val_split"],
-                       path, stamp], sort_keys=True, default=str)
+                       paths, stamps], sort_keys=True, default=str)
+
+
+def make_images(node: Node, project_dir: Path | None = None, data_dir: Path | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The content and style pictures of a ``data.StyleImages`` node, as the generated code
+    loads them."""
+    paths = resolve_image_paths(node, project_dir)
+    for name, path in paths.items():
+        if path is not None and not Path(path).is_file():
+            raise DataError(f"{node.label}: {path} does not exist (param {name!r})", node.id)
+    folder = materialize(node, data_dir)
+    imports, code = style_data_code(node, paths)
+    ns = run_source(f"import torch\nfrom pathlib import Path\n{imports}\n\n{code}", "data")
+    try:
+        return ns["make_images"](folder)
+    except Exception as exc:  # a user's picture can raise anything (decoding)
+        raise _data_error(node, exc) from exc
+
+
+def _describe_images(node: Node, project_dir: Path | None) -> DataInfo:
+    content, style = make_images(node, project_dir)
+    return DataInfo(tuple(content.shape), content.dtype, tuple(style.shape), style.dtype, None,
+                    1, 0, ports=("content", "style"), batched=False)
 
 
 def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = None) -> DataInfo:
     """Shapes and classes of a data node's samples (cached until its params or file change)."""
     key = _info_key(node, settings, project_dir)
     if key in _INFO_CACHE:
+        return _INFO_CACHE[key]
+    if node.spec.extra["source"] == "style_images":
+        _INFO_CACHE[key] = _describe_images(node, project_dir)
         return _INFO_CACHE[key]
     train_set, val_set, classes = make_datasets(node, settings, project_dir)
     if len(train_set) == 0:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from torchcanvas.codegen.data import data_file_name, text_task
+from torchcanvas.codegen.style import SAMPLE_FILES
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import materialize
 from torchcanvas.runtime.source import run_source
@@ -538,7 +539,17 @@ def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
     written = [out_dir / "model.py", out_dir / "train.py"]
     _write(written[0], project.model.source.source)
     _write(written[1], project.train.source)
-    name = data_file_name(project.plan.data)
+    data = project.plan.data
+    if data.spec.extra["source"] == "style_images":  # the bundled pictures it falls back to
+        folder = materialize(data)
+        for sample, param in zip(SAMPLE_FILES, ("content_path", "style_path"), strict=True):
+            if not data.params[param]:
+                target = out_dir / "data" / sample
+                target.parent.mkdir(exist_ok=True)
+                shutil.copyfile(folder / sample, target)
+                written.append(target)
+        return written
+    name = data_file_name(data)
     if name is not None:
         source = materialize(project.plan.data) / name
         target = out_dir / "data" / name

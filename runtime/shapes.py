@@ -26,6 +26,7 @@ from torch import nn
 
 from torchcanvas.codegen.backbone import FEATURE_TAPS, build_code, resolve_weights
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
+from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, Node, block_key
 from torchcanvas.graph.spec import AUTO
 from torchcanvas.runtime.data import DataError, DataInfo, describe
@@ -149,6 +150,19 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
     return None
 
 
+_SUPPORT: dict[str, Any] = {}
+
+
+def _support_class(name: str):
+    """A class that model.py defines itself (codegen/style.py), compiled once."""
+    if name not in _SUPPORT:
+        imports, sources = module_support([name])
+        ns = run_source("\n".join(imports) + "\nfrom torch import nn\n\n\n"
+                        + "\n\n\n".join(sources) + "\n", f"model_{name}")
+        _SUPPORT[name] = ns[name]
+    return _SUPPORT[name]
+
+
 def _torch_class(torch_name: str):
     obj: Any = torch
     for part in torch_name.split(".")[1:]:
@@ -185,6 +199,8 @@ class ShapeInferencer:
                     result.data_info = data_info
                     run = self._data_run(data_info)
                 elif node.kind in ("layer", "op", "loss", "code"):
+                    if node.type_id == "nn.VGG16Features":
+                        check_vgg_outputs(graph, node)
                     inputs = self._inputs(graph, node, values)
                     run = self._run_node(node, inputs, data_info)
                     if node.kind == "loss":
@@ -218,10 +234,12 @@ class ShapeInferencer:
     @staticmethod
     def _data_run(info: DataInfo) -> _NodeRun:
         outs = []
+        x, y = info.ports
         for b in BATCHES:
+            lead = (b,) if info.batched else ()  # unbatched: the shapes are whole tensors
             outs.append({
-                "x": torch.empty((b, *info.x_shape), dtype=info.x_dtype, device="meta"),
-                "y": torch.empty((b, *info.y_shape), dtype=info.y_dtype, device="meta"),
+                x: torch.empty((*lead, *info.x_shape), dtype=info.x_dtype, device="meta"),
+                y: torch.empty((*lead, *info.y_shape), dtype=info.y_dtype, device="meta"),
             })
         return _NodeRun(outs, {}, 0, 0, [])
 
@@ -382,9 +400,11 @@ class ShapeInferencer:
         elif spec.kind in ("layer", "loss"):
             args, kwargs = ctor_args(spec, params, node.id)
             try:
+                cls = (_support_class(spec.extra["module"]) if spec.extra.get("module")
+                       else _torch_class(spec.torch_name))
                 with torch.device("meta"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    module = _torch_class(spec.torch_name)(*args, **kwargs)
+                    module = cls(*args, **kwargs)
             except Exception as exc:  # torch's own message is the useful one
                 raise ShapeError(f"{node.label}: {_message(exc)}", node.id) from None
             n_params = sum(p.numel() for p in module.parameters())
@@ -399,6 +419,8 @@ class ShapeInferencer:
         fn = _forward_fn(expr, ports)
         outputs = []
         caught: list[str] = notes
+        if getattr(module, "notice", None):  # e.g. no pretrained weights found
+            caught.append(module.notice)
         for ins in inputs:
             try:
                 with warnings.catch_warnings(record=True) as w:
@@ -414,6 +436,10 @@ class ShapeInferencer:
             if names:  # one output per chosen layer
                 outs = out if isinstance(out, tuple) else (out,)
                 outputs.append(dict(zip(dict.fromkeys(node.params[names]), outs, strict=True)))
+                continue
+            if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
+                outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
+                                if isinstance(t, torch.Tensor)})
                 continue
             if not isinstance(out, torch.Tensor):
                 raise ShapeError(f"{node.label}: produced {type(out).__name__}, not a tensor",

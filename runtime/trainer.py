@@ -41,6 +41,7 @@ class RunStarted:
     params: int
     start_epoch: int
     start_batch: int
+    notices: tuple[str, ...] = ()  # things the user should know (e.g. no pretrained weights)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class EpochEvent:
     is_best: bool
     predictions: Any = None  # (prediction, target) tensors on the CPU, for result views
     samples: Any = None  # (inputs, predicted, targets) of up to 16 validation images, CPU
+    image: Any = None  # an optimised image (style transfer): uint8 numpy array [H, W, 3]
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,9 @@ class Trainer:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
 
+        if self.project.plan.optimises_image:
+            yield from self._run_image(state, device, out_dir)
+            return
         # same order as the generated main(): seed, model, data, losses, optimizer, scheduler
         torch.manual_seed(settings["seed"])
         model = self.project.model.new().to(device)
@@ -398,6 +403,122 @@ class Trainer:
         yield RunFinished("completed", state.epoch, state.global_step, tuple(state.history),
                           str(self.checkpoint) if self.checkpoint else None,
                           time.perf_counter() - start)
+
+    def _run_image(self, state: _State, device: torch.device, out_dir: Path | None
+                   ) -> Iterator[Event]:
+        """Optimise an image (style transfer): epochs of ``STEPS_PER_EPOCH`` steps on one pair
+        of pictures, as the generated main() does. No validation and no metrics; every epoch
+        sends the current picture, and result.png is written to the run folder."""
+        fn = self.project.fn
+        opts = self.options
+        data = self.project.plan.data
+        torch.manual_seed(self.project.graph.settings["seed"])
+        model = self.project.model.new().to(device)
+        self.model = model
+        notices = tuple(dict.fromkeys(m.notice for m in model.modules()
+                                      if getattr(m, "notice", None)))
+        try:
+            images = fn("make_images")(materialize(data, opts.data_dir))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise DataError(f"{data.label}: {exc}", data.id) from exc
+        losses = fn("build_losses")().to(device)
+        optimizer = fn("build_optimizer")(model)
+        steps_per_epoch = fn("STEPS_PER_EPOCH")
+        scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
+        if opts.resume is not None:
+            ckpt = torch.load(opts.resume, map_location=device, weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            state.epoch, state.history = ckpt["epoch"], list(ckpt.get("history", []))
+            state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch)
+            self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        yield RunStarted(str(device), self.epochs, steps_per_epoch, 1, 0, "style", None,
+                         trainable, state.epoch, 0, notices)
+        start = time.perf_counter()
+        train_step, current_image, to_pixels = fn("train_step"), fn("current_image"), \
+            fn("to_pixels")
+        pending: list[torch.Tensor] = []
+        window = [start]  # when the current window of steps began
+
+        def flush(epoch: int) -> Iterator[Event]:
+            if not pending:
+                return
+            values = torch.stack(pending).float().cpu().tolist()  # one sync per window
+            now = time.perf_counter()
+            rate = len(values) / max(now - window[0], 1e-9)  # one picture per step
+            window[0] = now
+            first = state.global_step - len(values) + 1
+            lr = optimizer.param_groups[0]["lr"]
+            pending.clear()
+            for i, value in enumerate(values):
+                if not math.isfinite(value):
+                    raise NonFiniteLoss(value, first + i)
+                yield StepEvent(epoch, first + i - epoch * steps_per_epoch, first + i, value,
+                                lr, rate, now - start)
+
+        for epoch in range(state.epoch, self.epochs):
+            state.epoch = epoch
+            total, count = torch.zeros((), device=device), 0
+            for _ in range(steps_per_epoch):
+                if not self.control.wait(0) or self.control.stopped:
+                    yield from flush(epoch)
+                    if not self.control.stopped:
+                        yield StateChanged("paused")
+                        while not self.control.wait(0.05):
+                            pass
+                        if not self.control.stopped:
+                            yield StateChanged("running")
+                    if self.control.stopped:
+                        yield from self._stop_image(model, optimizer, scheduler, state, out_dir,
+                                                    start)
+                        return
+                loss, _, _ = train_step(model, losses, optimizer, scheduler, images, device)
+                total += loss
+                count += 1
+                state.global_step += 1
+                pending.append(loss)
+                if len(pending) >= self.log_every:
+                    yield from flush(epoch)
+                if opts.max_steps is not None and state.global_step >= opts.max_steps:
+                    self.control.stop()
+                    break
+            yield from flush(epoch)
+            if count < steps_per_epoch:  # stopped part-way: the epoch does not count
+                yield from self._stop_image(model, optimizer, scheduler, state, out_dir, start)
+                return
+            train_loss = (total / count).item()
+            epoch_lr = optimizer.param_groups[0]["lr"]
+            fn("end_epoch")(scheduler, train_loss)
+            state.history.append({"epoch": epoch + 1, "train_loss": train_loss,
+                                  "val_loss": math.nan, "lr": epoch_lr})
+            state.epoch = epoch + 1
+            image = current_image(model)
+            if out_dir is not None:
+                self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
+                fn("save_image")(image, out_dir / "result.png")
+                self._write_metrics(out_dir, state, "running")
+            yield EpochEvent(epoch + 1, train_loss, math.nan, {}, epoch_lr,
+                             time.perf_counter() - start, False,
+                             image=to_pixels(image).numpy())
+            if self.control.stopped:
+                yield from self._stop_image(model, optimizer, scheduler, state, out_dir, start)
+                return
+        if out_dir is not None:
+            torch.save(model.state_dict(), out_dir / "weights.pt")
+            self._write_metrics(out_dir, state, "completed")
+        yield RunFinished("completed", state.epoch, state.global_step, tuple(state.history),
+                          str(self.checkpoint) if self.checkpoint else None,
+                          time.perf_counter() - start)
+
+    def _stop_image(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
+                    start: float) -> Iterator[Event]:
+        if out_dir is not None:
+            image = self.project.fn("current_image")(model)
+            self.project.fn("save_image")(image, out_dir / "result.png")
+        yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
 
     # ------------------------------------------------------------------ helpers
     def _autograd(self, model, batch, device, step: int, graph: bool) -> AutogradSnapshot:

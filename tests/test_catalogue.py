@@ -147,6 +147,8 @@ def test_layers_and_ops():
             assert spec.inputs and not any(p.multi for p in spec.inputs), spec.type_id
         elif spec.extra.get("backbone"):  # torchvision: tests/test_backbones.py
             assert spec.torch_name is None and spec.kind == "layer", spec.type_id
+        elif spec.kind == "layer" and spec.extra.get("module"):  # a class model.py defines
+            assert spec.torch_name is None, spec.type_id
         elif spec.kind == "layer":
             assert spec.torch_name == "torch.nn." + spec.type_id.removeprefix("nn."), \
                 spec.type_id

@@ -47,6 +47,7 @@ def _load() -> None:
         losses,
         ops,
         optim,
+        style,
     )
 
 

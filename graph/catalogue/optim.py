@@ -63,6 +63,20 @@ register([
           "sums", minimum=0.0),
         p("eps", "float", 1e-10, "term added for numerical stability", minimum=0.0),
     ), help="Adagrad: per-parameter rates that shrink with the gradients seen so far."),
+    optimizer("optim.LBFGS", "L-BFGS", (
+        lr(1.0),
+        p("max_iter", "int", 20, "iterations per optimisation step", minimum=1),
+        p("max_eval", "int", None, "function evaluations per step (empty: max_iter × 1.25)",
+          minimum=1, optional=True),
+        p("tolerance_grad", "float", 1e-7, "stop a step when the gradient is this small",
+          minimum=0.0),
+        p("tolerance_change", "float", 1e-9, "stop a step when the loss or parameters change "
+          "less than this", minimum=0.0),
+        p("history_size", "int", 100, "past updates kept to estimate the curvature", minimum=1),
+        p("line_search_fn", "choice", None, "line search (empty: a fixed step of lr)",
+          choices=(None, "strong_wolfe"), optional=True),
+    ), help="L-BFGS: a quasi-Newton method that re-evaluates the loss several times per step "
+        "(full-batch problems such as style transfer)."),
     # ------------------------------------------------------------------ schedulers
     scheduler("sched.StepLR", "StepLR", (
         p("step_size", "int", 10, "epochs between decays", minimum=1, required=True),
