@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchcanvas.codegen.emit import CodegenError, doc_text, layer_call, quote
-from torchcanvas.graph.catalogue.backbones import ARCHS, Arch, vgg_layer_names
+from torchcanvas.codegen.emit import CodegenError, doc_text, quote
+from torchcanvas.graph.catalogue.backbones import ARCHS, Arch
 
 FROZEN_BN_TRAIN = '''
     def train(self, mode: bool = True):
@@ -28,32 +28,12 @@ FROZEN_BN_TRAIN = '''
 '''.strip("\n").split("\n")
 
 
-FEATURE_TAPS = '''
-class FeatureTaps(nn.Module):
-    """Runs ``layers`` in order and returns the outputs of the layers at ``taps``."""
-
-    def __init__(self, layers: nn.Sequential, taps: list[int]) -> None:
-        super().__init__()
-        self.layers = layers[: max(taps) + 1]
-        self.taps = taps
-
-    def forward(self, x):
-        found = {}
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i in self.taps:
-                found[i] = x
-        return tuple(found[i] for i in self.taps)
-'''.strip("\n").split("\n")
-
-
 @dataclass(frozen=True)
 class BackboneCode:
     name: str  # the build function's name
     lines: list[str]  # its source
     loads_weights: bool
     frozen: bool  # anything frozen
-    taps: bool = False  # uses FeatureTaps
 
 
 def resolve_weights(value: str, project_dir: Path | None) -> str:
@@ -113,89 +93,6 @@ def frozen_paths(
         ) from None
 
 
-def _load_lines(weights: str) -> list[str]:
-    """Load a state_dict saved with torch.save (nothing is downloaded)."""
-    call = f'    state = torch.load({quote(weights)}, map_location="cpu", weights_only=True)'
-    if len(call) <= 99:
-        return [call, "    model.load_state_dict(state)"]
-    return [  # the layout ruff format keeps
-        "    state = torch.load(",
-        f"        {quote(weights)},",
-        '        map_location="cpu",',
-        "        weights_only=True,",
-        "    )",
-        "    model.load_state_dict(state)",
-    ]
-
-
-def vgg_taps(params: dict[str, Any], node_id: str | None = None, label: str = "") -> list[int]:
-    """Indices in ``features`` of the chosen layers, or a ``CodegenError`` naming the field."""
-    names = vgg_layer_names(params["arch"])
-    layers = params["layers"]
-    for layer in layers:
-        if layer not in names:
-            raise CodegenError(
-                f"{label}: {params['arch']} has no layer {layer!r}; choose among "
-                f"{', '.join(names)}",
-                node_id,
-                "layers",
-            )
-    if len(set(layers)) != len(layers):
-        raise CodegenError(f"{label}: a layer is listed twice", node_id, "layers")
-    return [names[layer] for layer in layers]
-
-
-def vgg_features_code(
-    name: str,
-    params: dict[str, Any],
-    node_id: str | None = None,
-    label: str = "",
-    *,
-    load: bool = True,
-) -> BackboneCode:
-    """``def <name>() -> nn.Module``: a VGG's feature layers returning the chosen activations."""
-    a = arch(params, node_id, label)
-    taps = vgg_taps(params, node_id, label)
-    weights = params.get("weights") or ""
-    what = f"{a.title} (torchvision) layers {', '.join(params['layers'])}"
-    lines = [
-        f"def {name}() -> nn.Module:",
-        f'    """{doc_text(what + (", frozen" if params["freeze"] else ""), 90)}."""',
-        f"    model = models.{a.name}(weights=None)",
-    ]
-    if weights and load:
-        lines += _load_lines(weights)
-    elif not weights:
-        lines.append("    # no weights file chosen: the network starts from random weights")
-    taps_text = ", ".join(str(t) for t in taps)
-    lines.append(f"    features = FeatureTaps(model.features, [{taps_text}])")
-    if params["freeze"]:
-        lines.append("    features.requires_grad_(False)  # frozen: not trained")
-    lines.append("    return features")
-    return BackboneCode(name, lines, bool(weights) and load, bool(params["freeze"]), taps=True)
-
-
-@layer_call("tv.VGGFeatures")
-def _one_tap(plain: str, spec, params: dict[str, Any], inputs: dict[str, str]) -> str:
-    """FeatureTaps returns a tuple; with one layer chosen the node's output is its tensor."""
-    return f"{plain}[0]" if len(set(params["layers"])) == 1 else plain
-
-
-def build_code(
-    name: str,
-    spec_extra: dict[str, Any],
-    params: dict[str, Any],
-    node_id: str | None = None,
-    label: str = "",
-    *,
-    load: bool = True,
-) -> BackboneCode:
-    """The build function of either backbone node type."""
-    if spec_extra.get("backbone") == "vgg_features":
-        return vgg_features_code(name, params, node_id, label, load=load)
-    return backbone_code(name, params, node_id, label, load=load)
-
-
 def backbone_code(
     name: str,
     params: dict[str, Any],
@@ -221,8 +118,19 @@ def backbone_code(
         f'    """{doc_text(", ".join(what), 90)}."""',
         f"    model = models.{a.name}(weights=None)",
     ]
-    if weights and load:
-        lines += _load_lines(weights)
+    if weights and load:  # a state_dict saved with torch.save; nothing is downloaded
+        call = f'    state = torch.load({quote(weights)}, map_location="cpu", weights_only=True)'
+        if len(call) <= 99:
+            lines.append(call)
+        else:  # the layout ruff format keeps
+            lines += [
+                "    state = torch.load(",
+                f"        {quote(weights)},",
+                '        map_location="cpu",',
+                "        weights_only=True,",
+                "    )",
+            ]
+        lines.append("    model.load_state_dict(state)")
     elif not weights:
         lines.append("    # no weights file chosen: the network starts from random weights")
     if params["drop_head"]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchcanvas.codegen.backbone import FEATURE_TAPS, FROZEN_BN_TRAIN, build_code
+from torchcanvas.codegen.backbone import FROZEN_BN_TRAIN, backbone_code
 from torchcanvas.codegen.code import check_imports, import_block, module_init, tensor_init
 from torchcanvas.codegen.emit import CodegenError, doc_text, forward_expr, module_ctor
 from torchcanvas.codegen.names import RESERVED, Namespace, camel
@@ -52,7 +52,6 @@ class Helper:
     lines: list[str]
     loads_weights: bool = False
     freezes: bool = False
-    taps: bool = False  # needs the FeatureTaps class
 
 
 @dataclass
@@ -216,9 +215,8 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
             attr = f"self.{attr_name}"
         if spec.kind == "layer" and spec.extra.get("backbone"):
             func = functions.name(f"build_{attr_name}", key=(block, n.id), fallback="build")
-            code = build_code(func, spec.extra, params, n.id, n.label)
-            ir.helpers.append(Helper(n.id, code.lines, code.loads_weights, code.frozen,
-                                     code.taps))
+            code = backbone_code(func, params, n.id, n.label)
+            ir.helpers.append(Helper(n.id, code.lines, code.loads_weights, code.frozen))
             ir.layers.append(LayerDef(attr_name, n.id, f"{func}()"))
         elif spec.kind == "layer":
             ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
@@ -406,11 +404,6 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
         emit("")
         for line in text.split("\n"):
             emit(line)
-    if any(h.taps for _, h in helpers):
-        emit("")
-        emit("")
-        for text in FEATURE_TAPS:
-            emit(text)
     for cls, helper in helpers:
         emit("")
         emit("")

@@ -296,9 +296,6 @@ class Graph:
         if node.spec and node.spec.kind == "block":
             d = self._root._blocks.get(node.params["block"])
             return tuple(PortSpec(n) for n in d.outputs) if d else ()
-        if node.spec and node.spec.extra.get("outputs_param"):  # one port per chosen name
-            names = node.params[node.spec.extra["outputs_param"]]
-            return tuple(PortSpec(n) for n in dict.fromkeys(names))
         if node.spec:
             return node.spec.outputs
         return tuple(PortSpec(n) for n in sorted(node.placeholder_ports.get("out", ())))
@@ -451,11 +448,6 @@ class Graph:
             self._check_wires_fit(node_id, self.block(new))
         elif node.kind == "io" and name == "name":
             self._check_io_name(node.spec.extra["io"], new, node_id)
-        elif name == node.spec.extra.get("outputs_param"):
-            for e in self.out_edges(node_id):
-                if e.src_port not in new:
-                    raise ParamError(name, f"output {e.src_port!r} is wired; remove its wire "
-                                     "before removing it from the list", node_id)
         node.params[name] = new
         self._emit(GraphEvent("param_changed", node_id, name=name, old=old, new=new))
 

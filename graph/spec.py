@@ -45,7 +45,7 @@ CATEGORIES = (
     "Losses",
     "Optimizers",
     "Schedulers",
-    "Pretrained",  # torchvision backbones
+    "Pretrained",  # torchvision networks that load pretrained weights
     "Blocks",  # block instances and block boundaries; internal: the palette lists definitions
     "Code",  # imported code the catalogue cannot express; internal: only an import makes them
 )

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchcanvas.codegen.backbone import FEATURE_TAPS, build_code, resolve_weights
+from torchcanvas.codegen.backbone import backbone_code, resolve_weights
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
 from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, Node, block_key
@@ -432,11 +432,6 @@ class ShapeInferencer:
                 hint = self._hint(node, ins, data_info)
                 raise ShapeError(f"{node.label}: {hint}{_message(exc)} (inputs: {shapes})",
                                  node.id) from None
-            names = spec.extra.get("outputs_param")
-            if names:  # one output per chosen layer
-                outs = out if isinstance(out, tuple) else (out,)
-                outputs.append(dict(zip(dict.fromkeys(node.params[names]), outs, strict=True)))
-                continue
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
                 outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
                                 if isinstance(t, torch.Tensor)})
@@ -496,8 +491,8 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
                      ".pth file, e.g. from the torch hub cache, to start from pretrained ones)")
     elif not Path(weights).is_file():
         raise ShapeError(f"{node.label}: weights: file not found: {weights}", node.id)
-    code = build_code("build", node.spec.extra, node.params, node.id, node.label, load=False)
-    key = "\n".join([*(FEATURE_TAPS if code.taps else []), "", "", *code.lines])
+    code = backbone_code("build", node.params, node.id, node.label, load=False)
+    key = "\n".join(code.lines)
     build = _BACKBONE_CACHE.get(key)
     if build is None:
         import torchvision.models as models

@@ -170,6 +170,9 @@ def test_specs_by_category():
     for specs in groups.values():
         titles = [s.title.lower() for s in specs]
         assert titles == sorted(titles)
+    # networks that load pretrained weights share one group, one node type per job
+    pretrained = [s.type_id for s in groups["Pretrained"]]
+    assert pretrained == ["tv.Backbone", "nn.VGG16Features"]
 
 
 def test_kind_specific_extras():

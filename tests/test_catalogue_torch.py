@@ -20,7 +20,7 @@ from torch import nn
 from torchcanvas.codegen.backbone import backbone_code
 from torchcanvas.codegen.emit import ctor_args, forward_expr, module_ctor
 from torchcanvas.graph.catalogue import CATALOGUE
-from torchcanvas.graph.catalogue.backbones import ARCHS, vgg_layer_names
+from torchcanvas.graph.catalogue.backbones import ARCHS
 from torchcanvas.graph.spec import NodeSpec
 from torchcanvas.runtime.source import run_source
 
@@ -633,22 +633,3 @@ def test_backbone_output_width(name, drop_head):
         model = build().eval()
         out = model(torch.empty(2, 3, 224, 224))
     assert tuple(out.shape) == (2, ARCHS[name].features if drop_head else 1000)
-
-
-@pytest.mark.parametrize("name", [a for a in sorted(ARCHS) if a.startswith("vgg")])
-def test_vgg_layer_names_match_torchvision(name):
-    with torch.device("meta"):
-        features = getattr(torchvision.models, name)(weights=None).features
-    names = vgg_layer_names(name)
-    relus = [i for i, m in enumerate(features) if isinstance(m, nn.ReLU)]
-    pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
-    assert sorted(i for n, i in names.items() if n.startswith("relu")) == relus
-    assert [names[f"pool{b}"] for b in range(1, 6)] == pools
-    for layer, index in names.items():  # relu<b>_<n>: the n-th ReLU after the (b-1)-th pool
-        if layer.startswith("relu"):
-            block, n = map(int, layer.removeprefix("relu").split("_"))
-            before = [p for p in pools if p < index]
-            assert len(before) == block - 1, layer
-            start = before[-1] if before else -1
-            assert [r for r in relus if start < r <= index][-1] == index
-            assert len([r for r in relus if start < r <= index]) == n, layer

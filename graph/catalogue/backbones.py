@@ -446,68 +446,10 @@ BACKBONE = NodeSpec(
     "head optionally dropped and its first stages frozen (not trained; their batch norm "
     "statistics stay fixed).",
     label_base="backbone",
-    extra={"backbone": "classifier"},
+    extra={"backbone": True},
 )
 
-
-# ---------------------------------------------------------------------------- VGG feature layers
-def vgg_layer_names(arch: str) -> dict[str, int]:
-    """``relu<block>_<n>`` and ``pool<block>`` → index in ``features`` of a VGG (the names of
-    the style-transfer literature: relu1_2, relu2_2, relu3_3, relu4_3 ...)."""
-    depth = int(arch.removeprefix("vgg").removesuffix("_bn"))
-    bn = arch.endswith("_bn")
-    names: dict[str, int] = {}
-    index, block, conv = 0, 1, 0
-    for item in VGG_CFGS[depth]:
-        if item == "M":
-            names[f"pool{block}"] = index
-            index += 1
-            block, conv = block + 1, 0
-        else:
-            conv += 1
-            index += 2 if bn else 1  # the ReLU after the conv (and batch norm)
-            names[f"relu{block}_{conv}"] = index
-            index += 1
-    return names
-
-
-VGG_ARCHS = tuple(a for a in ARCHS if a.startswith("vgg"))
-STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-
-VGG_FEATURES = NodeSpec(
-    "tv.VGGFeatures",
-    "VGG feature layers",
-    "Pretrained",
-    "layer",
-    inputs=(PortSpec("x", help="images [B, 3, H, W]"),),
-    outputs=tuple(PortSpec(name, help="activations of this layer") for name in STYLE_LAYERS),
-    params=(
-        p("arch", "choice", "vgg16", "torchvision VGG architecture", choices=VGG_ARCHS),
-        p(
-            "weights",
-            "path",
-            "",
-            "a local state_dict file (.pth) for this VGG, e.g. from the torch hub cache; "
-            "relative paths start at the project's folder. Empty: random initial weights "
-            "(nothing is downloaded)",
-        ),
-        p(
-            "layers",
-            "strs",
-            list(STYLE_LAYERS),
-            "the layers whose activations are outputs, one port each: relu<block>_<n> "
-            "(relu1_1 ... relu5_3) or pool<block>",
-            length=(1, 16),
-        ),
-        p("freeze", "bool", True, "exclude the layers from training (batch norm fixed)"),
-    ),
-    help="The convolutional part of a torchvision VGG with weights from a local file; the "
-    "chosen layers' activations are outputs (for style transfer and perceptual losses).",
-    label_base="vgg",
-    extra={"backbone": "vgg_features", "outputs_param": "layers"},
-)
-
-register([BACKBONE, VGG_FEATURES])
+register([BACKBONE])
 
 
 def arch_of(params: dict) -> Arch:

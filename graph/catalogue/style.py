@@ -94,7 +94,7 @@ register(
         NodeSpec(
             type_id="nn.VGG16Features",
             title="VGG-16 features",
-            category="Layers",
+            category="Pretrained",
             kind="layer",
             inputs=(PortSpec("x", help="images [B, 3, H, W], ImageNet-normalised"),),
             outputs=tuple(

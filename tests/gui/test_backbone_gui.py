@@ -93,29 +93,3 @@ def test_node_shows_frozen_badge(qtbot, isolated, hub):
     win.grab().save("/tmp/bb/window.png")
     win.doc.undo_stack.setClean()
     win.close()
-
-
-def test_vgg_feature_ports_follow_the_layers_param(qtbot, isolated, hub):
-    from torchcanvas.gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    assert win.open_example(EXAMPLE)
-    nid = win.doc.add_node("tv.VGGFeatures", (600.0, 100.0))
-    item = win.scene.nodes[nid]
-    assert list(item.outputs) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-    assert win.doc.set_param(nid, "layers", ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
-    assert list(win.scene.nodes[nid].outputs) == [
-        "relu1_1",
-        "relu2_1",
-        "relu3_1",
-        "relu4_1",
-        "relu5_1",
-    ]
-    win.doc.undo_stack.undo()
-    assert list(win.scene.nodes[nid].outputs) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-    win.scene.nodes[nid].setSelected(True)
-    win.grab().save("/tmp/bb/window_vgg.png")
-    win.doc.undo_stack.setClean()
-    win.close()
