@@ -16,6 +16,7 @@ from torchcanvas.codegen.plan import TrainPlan
 from torchcanvas.codegen.style import resolve_image_paths, style_data_code
 from torchcanvas.codegen.train import (
     MODEL_IMPORT,
+    SAVE_CHECKPOINT,
     GeneratedTrain,
     _imports,
     _losses_section,
@@ -51,22 +52,7 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "epoch": epoch,
-        "batch": batch,
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": history,
-        "settings": SETTINGS,
-    }
-    tmp = Path(str(path) + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
+''' + SAVE_CHECKPOINT + '''
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -117,21 +117,8 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
     )
 '''
 
-MAIN = '''
-
-def pick_device(setting: str, local_rank: int = 0) -> torch.device:
-    """auto: CUDA when present, then Apple MPS, else the CPU."""
-    if setting == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", local_rank)  # one GPU per process
-    return torch.device(setting)
-
-
+# the same in every generated train.py (the style-transfer one too)
+SAVE_CHECKPOINT = '''\
 def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
     state = {
         "model": model.state_dict(),
@@ -147,7 +134,24 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) ->
     tmp = Path(str(path) + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+'''
 
+MAIN = '''
+
+def pick_device(setting: str, local_rank: int = 0) -> torch.device:
+    """auto: CUDA when present, then Apple MPS, else the CPU."""
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return torch.device("cuda", local_rank)  # one GPU per process
+    return torch.device(setting)
+
+
+''' + SAVE_CHECKPOINT + '''
 
 def weights_digest(model: nn.Module) -> str:
     """SHA-256 of every parameter and buffer: the same on all ranks while they agree."""
