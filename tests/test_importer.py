@@ -134,7 +134,11 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     save(graph, path)
     compiled = compile_model(load(path))
     model = compiled.new()
-    model.load_state_dict(original.state_dict())  # the original keys, strictly
+    weights = original.state_dict()
+    model.load_state_dict(weights)  # the original keys, strictly
+    assert list(weights) == list(original.state_dict())  # the caller's dict is left as it was
+    # inside another module too (the keys carry its prefix)
+    nn.Sequential(model).load_state_dict({f"0.{k}": v for k, v in weights.items()})
     own = model.state_dict()  # saves its own keys, which load too
     assert "layer1_0_conv1.weight" in own and "layer1.0.conv1.weight" not in own
     assert len(own) == len(original.state_dict())
