@@ -23,6 +23,7 @@ from torchcanvas.codegen.backbone import FROZEN_BN_TRAIN, backbone_code
 from torchcanvas.codegen.code import check_imports, import_block, module_init, tensor_init
 from torchcanvas.codegen.emit import CodegenError, doc_text, forward_expr, module_ctor
 from torchcanvas.codegen.names import RESERVED, Namespace, camel
+from torchcanvas.codegen.origins import HOOK, HOOK_LINES, MAPPING, REGISTER, mapping_lines, renames
 from torchcanvas.codegen.style import module_support
 from torchcanvas.graph.document import Graph, Node, block_key
 
@@ -69,6 +70,7 @@ class ModelIR:
     helpers: list[Helper] = field(default_factory=list)  # functions its layers are built with
     imports: list[str] = field(default_factory=list)  # import lines code nodes need
     sources: list[tuple[str, str]] = field(default_factory=list)  # (code, code node id)
+    origins: dict[str, str] = field(default_factory=dict)  # imported module path → attribute
 
     @property
     def output_values(self) -> list[Value]:
@@ -97,7 +99,7 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
     """Lower the graph to the model IR. ``resolved`` holds params with ``auto`` filled in, by
     node id, and by ``block_key(name, node_id)`` for nodes inside block definitions."""
     resolved = resolved or {}
-    functions = Namespace(RESERVED | {"models"})  # shared by all classes
+    functions = Namespace(RESERVED | {"models", MAPPING, HOOK})  # shared by all classes
     ir = _lower(graph, resolved, camel(graph.settings["model_name"]), None, functions)
     owners: dict[str, str] = {}  # block name → first top-level instance using it
     for step in ir.steps:
@@ -213,6 +215,8 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
             attr_name = attrs.name(n.label, key=n.id, fallback=spec.label_base)
             ir.attrs[n.id] = attr_name
             attr = f"self.{attr_name}"
+            if n.origin is not None and block is None:
+                ir.origins.setdefault(n.origin, attr_name)
         if spec.kind == "layer" and spec.extra.get("backbone"):
             func = functions.name(f"build_{attr_name}", key=(block, n.id), fallback="build")
             code = backbone_code(func, params, n.id, n.label)
@@ -393,6 +397,7 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
                     if all(text != t for t, _, _ in sources)]
     for line in import_block(imports):
         emit(line)
+    imports_end = len(lines)
     for i, (text, nid, cls) in enumerate(sources):  # code copied from an imported file
         if i or text.startswith(("class ", "def ", "@", "async def ")):
             emit("")  # isort: one blank line after imports before a statement, else two
@@ -409,12 +414,22 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
         emit("")
         for text in helper.lines:
             emit(text, helper.node_id, cls)
+    names = renames(ir.origins, set(ir.attrs.values()))
+    if names:  # an imported model: the original state_dict's keys load too
+        node_of = {attr: nid for nid, attr in ir.attrs.items()}
+        emit("")
+        if len(lines) - 1 != imports_end:  # isort: one blank line after imports, else two
+            emit("")
+        for text, attr in mapping_lines(names):
+            emit(text, node_of.get(attr))
+        for text in ["", "", *HOOK_LINES]:
+            emit(text)
     freezes = any(h.freezes for _, h in helpers)
     for cls in classes:
         emit("")
         emit("")
         _print_class(cls, lambda text, node_id=None, cls=cls: emit(text, node_id, cls),
-                     freezes and cls is ir)
+                     freezes and cls is ir, bool(names) and cls is ir)
     if freezes:  # the main class keeps frozen batch norm layers in eval mode
         emit("")
         for text in FROZEN_BN_TRAIN:
@@ -422,13 +437,15 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
     return GeneratedModel("\n".join(lines) + "\n", ir, line_map, block_lines)
 
 
-def _print_class(ir: ModelIR, emit, freezes: bool = False) -> None:
+def _print_class(ir: ModelIR, emit, freezes: bool = False, hook: bool = False) -> None:
     emit(f"class {ir.class_name}(nn.Module):")
     emit("    def __init__(self) -> None:")
     emit("        super().__init__()")
     for layer in ir.layers:
         for text in wrap(f"self.{layer.attr} = ", layer.ctor, "        "):
             emit(text, layer.node_id)
+    if hook:  # the original model's state_dict keys load too
+        emit(f"        {REGISTER}")
     if freezes:
         emit("        self.train()  # frozen batch norm layers start in eval mode")
     emit("")

@@ -67,6 +67,9 @@ class Node:
     pos: tuple[float, float] = (0.0, 0.0)
     spec: NodeSpec | None = None  # None for a placeholder of an unknown type
     placeholder_ports: dict[str, set[str]] = field(default_factory=dict)
+    # an imported node's module path in the original model (``layer1.0.conv1``), when it holds
+    # weights: the label may be edited, this stays, so the original state_dict still loads
+    origin: str | None = None
 
     @property
     def is_placeholder(self) -> bool:
@@ -324,8 +327,10 @@ class Graph:
         label: str | None = None,
         pos: tuple[float, float] = (0.0, 0.0),
         node_id: str | None = None,
+        origin: str | None = None,
     ) -> str:
-        """Add a node of a catalogue type; missing params take their defaults."""
+        """Add a node of a catalogue type; missing params take their defaults. ``origin``: the
+        module path it was imported from (see ``Node.origin``)."""
         self._check_mutable()
         spec = CATALOGUE.get(type_id)
         if spec is None:
@@ -347,10 +352,12 @@ class Graph:
             label = validate_label(label if label is not None
                                    else self.unique_label(spec.label_base))
             xy = _pos(pos)
+            if origin is not None:
+                origin = validate_origin(origin)
         except BaseException:
             self._counter = counter  # a refused add leaves no trace, not even a used-up id
             raise
-        self._insert(Node(nid, type_id, label, values, xy, spec))
+        self._insert(Node(nid, type_id, label, values, xy, spec, origin=origin))
         return nid
 
     def add_placeholder(self, node_id: str, type_id: str, label: str, params: dict[str, Any],
@@ -875,6 +882,16 @@ class Graph:
         from torchcanvas.graph.serialize import from_dict, to_dict
 
         return from_dict(to_dict(self))
+
+
+_ORIGIN_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+
+
+def validate_origin(origin: Any) -> str:
+    """A module path such as ``layer1.0.conv1`` (names and indices joined by dots)."""
+    if not isinstance(origin, str) or len(origin) > 1000 or not _ORIGIN_RE.fullmatch(origin):
+        raise ParamError("origin", "must be a module path such as 'layer1.0.conv1'")
+    return origin
 
 
 def validate_label(label: Any) -> str:

@@ -8,6 +8,9 @@ Format (version 2)::
      "settings": {"epochs": 10, ...},
      "blocks": {"ResidualBlock": {"nodes": {...}, "edges": [...]}}}
 
+A node imported from a PyTorch model may also hold ``"origin"``: its module path in that model
+(``"layer1.0.conv1"``), which the generated model uses to load the original weights.
+
 ``blocks`` (new in version 2, written only when there are any) holds the block definitions,
 each with the same node and edge encoding as the main graph; a ``block`` node's
 ``params.block`` names one. Version-1 files (no blocks) still load.
@@ -34,6 +37,7 @@ from torchcanvas.graph.document import (
     is_utf8,
     is_valid_node_id,
     validate_label,
+    validate_origin,
 )
 from torchcanvas.graph.errors import (
     BlockError,
@@ -60,6 +64,8 @@ def body_to_dict(graph: Graph) -> dict[str, Any]:
             "params": n.params,
             "pos": [round(n.pos[0], 2), round(n.pos[1], 2)],
         }
+        if n.origin is not None:
+            nodes[n.id]["origin"] = n.origin
     edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in graph.edges()]
     return {"nodes": nodes, "edges": edges}
 
@@ -291,7 +297,7 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
     if not is_valid_node_id(nid):
         raise InvalidProjectError(where, "a node id is 1-64 letters, digits, '_', '-' or '.'")
     _expect(raw, dict, where, "must be an object")
-    allowed = {"type", "label", "params", "pos"}
+    allowed = {"type", "label", "params", "pos", "origin"}
     extra = set(raw) - allowed
     if extra:
         raise InvalidProjectError(f"{where}.{sorted(extra)[0]}", "unknown field")
@@ -310,6 +316,12 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                        and _finite(v) for v in pos)):
         raise InvalidProjectError(f"{where}.pos", "must be [x, y] finite numbers")
+    origin = raw.get("origin")
+    if origin is not None:
+        try:
+            origin = validate_origin(origin)
+        except ParamError as exc:
+            raise InvalidProjectError(f"{where}.origin", exc.reason) from None
 
     if type_id not in CATALOGUE:
         ports: dict[str, set[str]] = {"in": set(), "out": set()}
@@ -320,9 +332,10 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
                 ports["in"].add(dp)
         _check_json_values(params, f"{where}.params")
         graph.add_placeholder(nid, type_id, label, params, tuple(pos), ports)
+        graph.node(nid).origin = origin
         return
     try:
-        graph.add_node(type_id, params, label=label, pos=tuple(pos), node_id=nid)
+        graph.add_node(type_id, params, label=label, pos=tuple(pos), node_id=nid, origin=origin)
     except ParamError as exc:
         raise InvalidProjectError(f"{where}.params.{exc.name}", exc.reason) from None
     except BlockError as exc:

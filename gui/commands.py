@@ -68,15 +68,16 @@ class RemoveNode(GraphCommand):
         super().__init__(graph, "Delete")
         node = graph.node(node_id)
         self.node_id = node_id
-        self.state = (node.type_id, dict(node.params), node.label, node.pos)
+        self.state = (node.type_id, dict(node.params), node.label, node.pos, node.origin)
         self.edges: list[Edge] = []
 
     def redo(self) -> None:
         self.edges = self.graph.remove_node(self.node_id)
 
     def undo(self) -> None:
-        type_id, params, label, pos = self.state
-        self.graph.add_node(type_id, params, label=label, pos=pos, node_id=self.node_id)
+        type_id, params, label, pos, origin = self.state
+        self.graph.add_node(type_id, params, label=label, pos=pos, node_id=self.node_id,
+                            origin=origin)
         for e in self.edges:
             if not self.graph.has_edge(e):
                 self.graph.connect(e.src, e.src_port, e.dst, e.dst_port)

@@ -11,9 +11,11 @@ What becomes what:
   copied from the user's file, and is rebuilt from its constructor arguments; any other call
   keeps its expression.
 
-Labels of module nodes are the original module paths (``layer1.0.conv1``), so
-``convert_state_dict`` can turn the original model's state_dict into the generated model's
-(whose attributes are those paths with ``_`` for ``.``: ``layer1_0_conv1.weight``).
+Module nodes are labelled with their original module paths (``layer1.0.conv1``) and keep them as
+``Node.origin`` (which survives renaming the label): the generated model's attributes are Python
+names (``layer1_0_conv1``), and its ``load_state_dict`` renames the original keys
+(``layer1.0.conv1.weight``) to them (codegen/origins.py), so the original state_dict loads as
+it is.
 
 The graph starts with a ``data.RandomImages`` source of the traced input shape and, when the
 model returns one score per class, a cross-entropy loss and an Adam optimizer, so it trains as it
@@ -495,8 +497,9 @@ class _Builder:
                                                           TensorMetadata)
 
     def add(self, type_id: str, params: dict[str, Any], label: str,
-            inputs: list[tuple[str, fx.Node | tuple[str, str]]], node: fx.Node | None) -> str:
-        nid = self.g.add_node(type_id, params, label=label)
+            inputs: list[tuple[str, fx.Node | tuple[str, str]]], node: fx.Node | None,
+            origin: str | None = None) -> str:
+        nid = self.g.add_node(type_id, params, label=label, origin=origin)
         for port, src in inputs:
             value = self.values[src] if isinstance(src, fx.Node) else src
             self.g.connect(value[0], value[1], nid, port)
@@ -558,8 +561,9 @@ class _Builder:
         spec = CATALOGUE[type_id] if type_id else None
         if params is not None and not node.kwargs and len(node.args) == len(spec.inputs) \
                 and all(self.is_tensor(a) for a in node.args):
-            self.add(type_id, params, path, list(zip([p.name for p in spec.inputs], node.args,
-                                                     strict=True)), node)
+            ports = [p.name for p in spec.inputs]
+            self.add(type_id, params, path, list(zip(ports, node.args, strict=True)), node,
+                     origin=_origin(path, m))
             return
         code = self.codes.get(path) or module_code(m)
         if code is None:
@@ -573,7 +577,7 @@ class _Builder:
                   "source": code.source, **self.recorded(node),
                   "param_count": sum(p.numel() for p in m.parameters())}
         self.add("code.Module", params, path, list(zip(CODE_INPUTS, tensors, strict=False)),
-                 node)
+                 node, origin=_origin(path, m))
         self.code_nodes.append(path)
 
     def tensor(self, node: fx.Node) -> None:
@@ -601,7 +605,7 @@ class _Builder:
                   "role": "parameter" if param else "buffer",
                   "requires_grad": bool(t.requires_grad) if param else True,
                   "shape": list(t.shape), "dtype": dtype}
-        self.add("code.Tensor", params, path, [], node)
+        self.add("code.Tensor", params, path, [], node, origin=path)
         self.tensors[path] = self.values[node]
         self.code_nodes.append(path)
 
@@ -624,6 +628,12 @@ class _Builder:
                   **self.recorded(node)}
         self.add("code.Function", params, node.name, [(p, n) for n, p in ports.items()], node)
         self.code_nodes.append(node.name)
+
+
+def _origin(path: str, m: nn.Module) -> str | None:
+    """``path`` when module ``m`` has state_dict entries (what the generated model's
+    ``load_state_dict`` renames, ``Node.origin``), else None."""
+    return path if m.state_dict() else None
 
 
 def _resolve(root: nn.Module, path: str) -> Any:
@@ -1002,8 +1012,11 @@ def _verify(result: ImportResult, batch: int) -> None:
 
     try:
         _, _, diff, size = compare(result.model, result.graph, result.input_shape, batch=batch)
-    except (CompileError, ModelImportError) as exc:
+    except CompileError as exc:
         result.notes.append(f"the imported graph does not compile yet: {exc}")
+        return
+    except ModelImportError as exc:  # the weights do not fit
+        result.notes.append(str(exc))
         return
     except Exception as exc:  # code nodes run the user's code
         result.notes.append(f"the generated model failed on a test batch: "
@@ -1017,40 +1030,16 @@ def _verify(result: ImportResult, batch: int) -> None:
 
 
 # ---------------------------------------------------------------------------- weights
-def state_dict_keys(graph: Graph, attrs: dict[str, str]) -> dict[str, str]:
-    """Original module path → generated attribute, for every module node of the imported
-    graph (their labels are the original paths). ``attrs`` is ``ModelIR.attrs``."""
-    out = {}
-    for node in graph.nodes():
-        if node.id in attrs and (node.kind == "layer" or node.type_id in ("code.Module",
-                                                                           "code.Tensor")):
-            out[node.label] = attrs[node.id]
-    return out
+def imported_keys(graph: Graph, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` without the keys that belong to no node imported into ``graph`` (a
+    submodule the forward does not use, which import leaves out and notes)."""
+    paths = {n.origin for n in graph.nodes() if n.origin is not None}
 
+    def imported(key: str) -> bool:
+        parts = key.split(".")
+        return any(".".join(parts[:i]) in paths for i in range(1, len(parts) + 1))
 
-def convert_state_dict(state_dict: dict[str, torch.Tensor], graph: Graph,
-                       attrs: dict[str, str], strict: bool = True) -> OrderedDict:
-    """The original model's state_dict with keys renamed for the generated model
-    (``layer1.0.conv1.weight`` → ``layer1_0_conv1.weight``). A key that belongs to no node (a
-    submodule the forward does not use) raises ``ModelImportError``, or is left out when not
-    ``strict``."""
-    paths = state_dict_keys(graph, attrs)
-    out: OrderedDict = OrderedDict()
-    for key, value in state_dict.items():
-        if key in paths:  # a code.Tensor: the tensor itself
-            out[paths[key]] = value
-            continue
-        prefix = key
-        while "." in prefix:
-            prefix = prefix.rpartition(".")[0]
-            if prefix in paths:
-                out[paths[prefix] + key[len(prefix):]] = value
-                break
-        else:
-            if strict:
-                raise ModelImportError(f"state_dict key {key!r} belongs to no node of the "
-                                       "graph")
-    return out
+    return OrderedDict((k, v) for k, v in state_dict.items() if imported(k))
 
 
 # ---------------------------------------------------------------------------- round trip
@@ -1072,15 +1061,19 @@ class RoundtripResult:
 
 def compare(original: nn.Module, graph: Graph, input_shape: tuple[int, ...], *,
             batch: int = 2, seed: int = 0, title: str = "") -> tuple[int, int, float, float]:
-    """Compile ``graph``, load ``original``'s weights into it and run both on one random batch
-    in evaluation mode: (original params, generated params, max |difference|, max |output|).
-    Raises ``CompileError`` or ``ModelImportError``."""
+    """Compile ``graph``, load ``original``'s state_dict into it as it is (strictly: every key
+    of the imported modules) and run both on one random batch in evaluation mode: (original
+    params, generated params, max |difference|, max |output|). Raises ``CompileError`` or
+    ``ModelImportError``."""
     from torchcanvas.runtime.compile import compile_model
 
     compiled = compile_model(graph, title=title)
     rebuilt = compiled.new()
-    rebuilt.load_state_dict(convert_state_dict(original.state_dict(), graph,
-                                               compiled.source.ir.attrs, strict=False))
+    try:
+        rebuilt.load_state_dict(imported_keys(graph, original.state_dict()))
+    except RuntimeError as exc:
+        raise ModelImportError(f"the original weights do not load into the generated model: "
+                               f"{exc}") from None
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
     was = original.training
     original.eval()

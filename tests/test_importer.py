@@ -17,7 +17,6 @@ from torchcanvas.runtime.cli import main as cli_main
 from torchcanvas.runtime.compile import compile_model
 from torchcanvas.runtime.importer import (
     ModelImportError,
-    convert_state_dict,
     import_model,
     load_spec,
     roundtrip,
@@ -61,6 +60,22 @@ class MyNet(nn.Module):
         x = x.mean(dim=(2, 3))
         x = x.view(x.size(0), -1)
         return self.head(x)
+
+
+class Nested(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8))
+        self.blocks = nn.ModuleList([LayerScale(8), LayerScale(8)])
+        self.extra = nn.Module()
+        self.extra.shift = nn.Parameter(torch.randn(1, 8, 1, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 4 * 4, 3))
+
+    def forward(self, x):
+        x = self.stem(x) + self.extra.shift
+        for block in self.blocks:
+            x = block(x)
+        return self.head(nn.functional.adaptive_avg_pool2d(x, 4))
 
 
 class Branchy(nn.Module):
@@ -119,10 +134,15 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     save(graph, path)
     compiled = compile_model(load(path))
     model = compiled.new()
-    converted = convert_state_dict(original.state_dict(), graph, compiled.source.ir.attrs)
-    assert "layer1_0_conv1.weight" in converted and "bn1.num_batches_tracked" in converted
-    model.load_state_dict(converted)  # strict: every key matches
-    assert list(converted) == list(model.state_dict())  # same order too
+    weights = original.state_dict()
+    model.load_state_dict(weights)  # the original keys, strictly
+    assert list(weights) == list(original.state_dict())  # the caller's dict is left as it was
+    # inside another module too (the keys carry its prefix)
+    nn.Sequential(model).load_state_dict({f"0.{k}": v for k, v in weights.items()})
+    own = model.state_dict()  # saves its own keys, which load too
+    assert "layer1_0_conv1.weight" in own and "layer1.0.conv1.weight" not in own
+    assert len(own) == len(original.state_dict())
+    model.load_state_dict(own)
     x = torch.randn(1, 3, 64, 64)
     original.eval()
     model.eval()
@@ -130,6 +150,71 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
         assert torch.equal(original(x), model(x))
     assert compiled.shapes.shapes[next((n.id, "out") for n in graph.nodes()
                                        if n.label == "fc")] == ("B", 1000)
+
+
+def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_file, tmp_path):
+    """resnet18 and a model with code nodes at nested paths: the compiled model and model.py,
+    run where torchcanvas cannot be imported, load the original state_dict strictly (and their
+    own saved weights) and give the original's outputs."""
+    from test_export import run_standalone
+
+    from torchcanvas.graph import save
+
+    torch.manual_seed(0)
+    cases = [("resnet18", load_spec("resnet18"), (3, 32, 32)),
+             ("nested", load_spec(f"{user_file}:Nested"), (3, 8, 8))]
+    script = ["import torch", ""]
+    for name, original, shape in cases:
+        original.eval()
+        graph = import_model(original, shape, verify=False).graph
+        origins = {n.origin for n in graph.nodes() if n.origin is not None}
+        owners = {k.rpartition(".")[0] for k in original.state_dict()} - {"extra"}
+        assert origins == owners | ({"extra.shift"} if name == "nested" else set())
+        if name == "nested":  # code nodes keep where they came from too
+            assert {n.origin for n in graph.nodes() if n.kind == "code"} == {
+                "blocks.0", "blocks.1", "extra.shift"}
+        # the user renames a node: its weights still load from the original key
+        conv = next(n for n in graph.nodes() if n.origin in ("layer1.0.conv1", "stem.0"))
+        graph.set_label(conv.id, "first conv")
+        save(graph, tmp_path / f"{name}.json")
+        assert f'"origin": "{conv.origin}"' in (tmp_path / f"{name}.json").read_text()
+        compiled = compile_model(load(tmp_path / f"{name}.json"))
+        text = compiled.source.source
+        assert f'"{conv.origin}": "first_conv",' in text
+        model = compiled.new().eval()
+        model.load_state_dict(original.state_dict())  # strict
+        x = torch.randn(2, *shape)
+        with torch.no_grad():
+            want = original(x)
+            assert torch.equal(model(x), want)
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model.py").write_text(text)
+        torch.save(original.state_dict(), folder / "original.pt")
+        torch.save(model.state_dict(), folder / "weights.pt")  # generated keys, as Export saves
+        torch.save((x, want), folder / "check.pt")
+        cls = compiled.source.ir.class_name
+        script += [f"sys.path.insert(0, {str(folder)!r})",
+                   f"from model import {cls}",
+                   "del sys.modules['model']",
+                   f"x, want = torch.load({str(folder / 'check.pt')!r})",
+                   "for weights in ('original.pt', 'weights.pt'):",
+                   f"    m = {cls}().eval()",
+                   f"    sd = torch.load({str(folder)!r} + '/' + weights)",
+                   "    m.load_state_dict(sd)",
+                   "    with torch.no_grad():",
+                   "        assert torch.equal(m(x), want), (weights, (m(x) - want).abs().max())",
+                   ]
+        ruff = [sys.executable, "-m", "ruff"]
+        common = ["--isolated", "--line-length", "100"]
+        check = subprocess.run([*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
+                               cwd=folder, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        fmt = subprocess.run([*ruff, "format", *common, "--diff", "."], cwd=folder,
+                             capture_output=True, text=True)
+        assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    script.append("print('ok')")
+    assert run_standalone(tmp_path, "\n".join(script)).stdout.strip() == "ok"
 
 
 def test_efficientnet_keeps_stochastic_depth_as_code():

@@ -561,3 +561,23 @@ def test_bundled_examples_load_and_are_canonical(path):
     assert not [n.id for n in g.nodes() if n.is_placeholder], "unknown node types"
     # saved by dumps, so a re-save gives no diff
     assert dumps(g) == path.read_text(encoding="utf-8")
+
+
+def test_origin_of_an_imported_node_survives_the_file_and_is_checked():
+    g = sample_graph()
+    head = next(n.id for n in g.nodes() if n.label == "head")
+    g2 = Graph()
+    g2.restore(to_dict(g))
+    assert all(n.origin is None for n in g2.nodes())
+    assert "origin" not in dumps(g)  # written only for imported nodes
+    data = sample_dict()
+    data["nodes"][head]["origin"] = "classifier.1"
+    g3 = from_dict(data)
+    assert g3.node(head).origin == "classifier.1"
+    g3.set_label(head, "renamed")  # the label may change; the origin stays
+    assert loads(dumps(g3)).node(head).origin == "classifier.1"
+    assert g3.copy().node(head).origin == "classifier.1"
+    for bad in ("", "a..b", "x; import os", 3):
+        data["nodes"][head]["origin"] = bad
+        err = error_for(data)
+        assert err.path == f"nodes.{head}.origin" and "module path" in err.reason

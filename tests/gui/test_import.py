@@ -85,6 +85,13 @@ def test_import_resnet18_opens_a_new_laid_out_project(window, qtbot, monkeypatch
     fc = next(n.id for n in graph.nodes() if n.label == "fc")
     assert window.doc.shapes.shapes[(fc, "out")] == ("B", 1000)
     assert not window.doc.shapes.problems, window.doc.shapes.problems
+    # a renamed, deleted and restored node still knows where its weights come from
+    conv = next(n.id for n in graph.nodes() if n.label == "layer1.0.conv1")
+    assert window.doc.set_label(conv, "first conv")
+    assert window.doc.remove([conv])
+    window.doc.undo_stack.undo()
+    assert graph.node(conv).label == "first conv"
+    assert graph.node(conv).origin == "layer1.0.conv1"
     # the start of the network is shown at full size (the whole of it would be unreadable)
     qtbot.wait(50)
     assert window.view.transform().m11() == 1.0
