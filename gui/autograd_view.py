@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from torchcanvas.gui.plots import SparseLogAxis
 from torchcanvas.runtime.autograd_layout import layered
 
 HEALTH_COLOURS = {
@@ -221,6 +222,7 @@ class AutogradScene(QGraphicsScene):
                 self.removeItem(item)
         self.clear()
         self.items_by_key, self.item_of = {}, {}
+        self._visible_edges = []  # their items are gone with clear()
         self.bounds = QRectF()
         graph = self.graph
         if graph is None:
@@ -455,10 +457,10 @@ class AutogradPanel(QWidget):
         self.health.setRootIsDecorated(False)
         self.health.setUniformRowHeights(True)
         self.health.itemClicked.connect(self._health_clicked)
-        self.chart = pg.PlotWidget()
+        # log axis labelled at mantissas 1, 2, 3 and 5 only, as the loss plot's
+        self.chart = pg.PlotWidget(axisItems={"left": SparseLogAxis("left")})
         self.chart.setBackground("w")
         self.chart.setLogMode(y=True)
-        self.chart.getAxis("left").setStyle(maxTextLevel=1)  # no labels on minor ticks
         self.chart.setLabel("left", "‖grad‖ per layer")
         self.chart.setLabel("bottom", "step")
         self.chart.setMinimumHeight(120)
@@ -724,20 +726,25 @@ class AutogradDock:
         training.autogradArrived.connect(self._snapshot)
         self._pending = None
         self._doc = window.doc
+        self._stale_run = False  # a run of a document no longer open
         self._timer = QTimer(self.panel, singleShot=True, interval=self.REFRESH_MS)
         self._timer.timeout.connect(self._flush)
 
     # ------------------------------------------------------------------ canvas
-    def _same_document(self) -> bool:
-        """The graph shown belongs to the open document; after opening another one it is
-        dropped (node ids repeat across projects)."""
-        if self.window.doc is self._doc:
-            return True
+    def document_changed(self) -> None:
+        """Another document is open: drop the graph now (node ids repeat across projects; doing
+        it later, inside a selection of one of its items, would delete that item mid-call), and
+        ignore what a run still training the previous document sends."""
         self._doc = self.window.doc
+        self._stale_run = self.window.training.running
+        self._pending = None
         if self.panel.graph is not None:
             self.panel.clear_graph("Press Capture to see the backward graph of the network.")
-            self.panel.reset_history()
-        return False
+        self.panel.reset_history()
+
+    def _same_document(self) -> bool:
+        """The graph shown belongs to the open document."""
+        return self.window.doc is self._doc
 
     def canvas_selection(self, node_ids: list[str]) -> None:
         """The canvas selection changed: outline those nodes' functions here."""
@@ -801,10 +808,13 @@ class AutogradDock:
         control.graph_every = self.panel.every.value() if shown else 0
 
     def _run_started(self, _event) -> None:
+        self._stale_run = False
         self.panel.reset_history()
         self._configure_run()
 
     def _snapshot(self, snapshot) -> None:
+        if self._stale_run:
+            return
         if snapshot.graph is not None:
             self._pending = None
             self.panel.set_graph(snapshot.graph, "captured during training")

@@ -313,6 +313,8 @@ class MainWindow(QMainWindow):
                        doc.nodeChanged, doc.graphReset):
             signal.connect(self._graph_edited)
         self.inspector.show_nodes([])
+        if hasattr(self, "autograd"):  # built after the first document
+            self.autograd.document_changed()
         if old is not None:
             old.close()
             old.deleteLater()

@@ -481,7 +481,7 @@ def _blend(color: str | QColor, background: QColor, opacity: float) -> QColor:
                              zip(fg.getRgbF()[:3], background.getRgbF()[:3], strict=True)))
 
 
-class _LossAxis(pg.AxisItem):
+class SparseLogAxis(pg.AxisItem):
     """In log mode, labels only mantissas 1, 2, 3 and 5: pyqtgraph labels every minor tick
     and "0.9" collides with "1"."""
 
@@ -629,7 +629,7 @@ class LivePlots(QWidget):
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(0)
         self.loss_plot = self.graphics.addPlot(row=0, col=0, viewBox=_SteadyViewBox(),
-                                               axisItems={"left": _LossAxis("left")})
+                                               axisItems={"left": SparseLogAxis("left")})
         self.metrics_plot = self.graphics.addPlot(row=1, col=0, viewBox=_SteadyViewBox())
         self.lr_plot = self.graphics.addPlot(row=2, col=0, viewBox=_SteadyViewBox())
         self.plots = (self.loss_plot, self.metrics_plot, self.lr_plot)

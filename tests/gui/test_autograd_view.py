@@ -264,7 +264,30 @@ def test_opening_another_project_drops_the_graph(window):
 
     panel = _captured(window)
     assert window.open_example(assets_dir() / "examples" / "iris_mlp.json")
+    assert panel.graph is None and not _items(panel) and not panel.curves  # at once
     window.scene.select_nodes([next(iter(window.scene.nodes))])
-    assert panel.graph is None and not _items(panel) and not panel.curves
     assert window.autograd.capture()
     assert "hidden.weight" in panel.graph.leaves()
+
+
+def test_selecting_a_function_of_a_graph_sent_by_training_after_opening_a_project(
+        window, qtbot):
+    """A graph that arrives from a run (no Capture) in a project opened after the window was
+    made: clicking one of its functions selects the canvas node (and must not delete the item
+    being selected)."""
+    from torchcanvas.assets import assets_dir
+
+    assert window.open_example(assets_dir() / "examples" / "digits_cnn.json")
+    window.wait_for_shapes()
+    window.doc.set_setting("epochs", 1)
+    window.autograd.dock.show()
+    window.autograd.panel.every.setValue(5)
+    assert window.start_training()
+    panel = window.autograd.panel
+    qtbot.waitUntil(lambda: panel.graph is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=60_000)
+    conv2 = _id(window, "conv2")
+    item = next(i for i in _items(panel) if i.title == "ConvolutionBackward0" and i.owner == conv2)
+    item.setSelected(True)
+    assert window.scene.selected_node_ids() == [conv2]
+    assert panel.graph is not None and item in panel.scene.items()

@@ -8,6 +8,7 @@ import argparse
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -326,15 +327,23 @@ def main(argv=None) -> None:
             )
             torch.save(model.state_dict(), args.out / "weights.pt")
     if world > 1:
-        # DistributedDataParallel keeps the ranks in step; check it before leaving
-        digests = [None] * world
-        dist.all_gather_object(digests, weights_digest(model))
+        # DistributedDataParallel keeps the ranks in step; check it before leaving (a tensor
+        # gather: gloo's all_gather_object can abort a process as it exits)
+        digest = bytes.fromhex(weights_digest(model))
+        mine = torch.tensor(list(digest), dtype=torch.uint8, device=device)
+        gathered = [torch.empty_like(mine) for _ in range(world)]
+        dist.all_gather(gathered, mine)
+        digests = [bytes(t.tolist()).hex() for t in gathered]
         if len(set(digests)) > 1:
             raise RuntimeError(f"the ranks ended with different weights: {digests}")
         if rank == 0:
             print(json.dumps({"world_size": world, "weights_sha256": digests[0]}))
-        dist.barrier()  # leave together: a rank exiting mid-teardown can abort the other
         dist.destroy_process_group()
+        # Everything is saved: leave without interpreter teardown, where gloo's threads can
+        # abort a finished process ("terminate called without an active exception").
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
