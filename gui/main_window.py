@@ -315,6 +315,8 @@ class MainWindow(QMainWindow):
         self.inspector.show_nodes([])
         if hasattr(self, "autograd"):  # built after the first document
             self.autograd.document_changed()
+        if hasattr(self, "message_label"):  # a message about the previous document
+            self.message_label.clear()
         if old is not None:
             old.close()
             old.deleteLater()
@@ -724,6 +726,11 @@ class MainWindow(QMainWindow):
         self.set_document(Document(graph, Path(path)))
         self._remember_recent(Path(path))
         self._offer_recovery(Path(path))
+        code = sum(1 for n in graph.nodes() if n.kind == "code")
+        if code:  # opening never runs it; compiling does: say so before anyone trains
+            self.show_message(
+                f"This project has {code} code node{'s' if code > 1 else ''}: their Python "
+                "code (shown in the Inspector) runs when you train or export the model.")
         return True
 
     def open_example(self, path: Path) -> bool:

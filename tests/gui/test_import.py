@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialog
 
+from torchcanvas.assets import assets_dir
+
 SHOTS = Path("/tmp/import_shots")
 
 BRANCHY = '''from torch import nn
@@ -127,3 +129,16 @@ def test_code_nodes_are_marked_on_the_canvas(window, monkeypatch):
     window.grab().save(str(SHOTS / "efficientnet_code.png"))
     assert window.wait_for_shapes()
     assert not [p for p in window.doc.shapes.problems if p.severity == "error"]
+
+
+def test_opening_a_project_with_code_nodes_says_their_code_runs_on_training(window, tmp_path):
+    from torchcanvas.graph import save
+    from torchcanvas.runtime.importer import import_model
+
+    path = tmp_path / "imported.json"
+    save(import_model("efficientnet_b0", verify=False).graph, path)
+    assert window.open_file(path)
+    text = window.message_label.text()
+    assert "code node" in text and "runs when you train or export" in text
+    assert window.open_example(assets_dir() / "examples" / "digits_cnn.json")
+    assert "code node" not in window.message_label.text()
