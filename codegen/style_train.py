@@ -18,6 +18,7 @@ from torchcanvas.codegen.train import (
     MODEL_IMPORT,
     SAVE_CHECKPOINT,
     GeneratedTrain,
+    ScriptLines,
     _imports,
     _losses_section,
     _optim_section,
@@ -114,12 +115,8 @@ def generate_style_train(
     data_imports, data_body = style_data_code(
         plan.data, resolve_image_paths(plan.data, project_dir)
     )
-    lines: list[tuple[str, str | None]] = []
-
-    def add(block: str | list, node_id: str | None = None) -> None:
-        items = block.split("\n") if isinstance(block, str) else block
-        for item in items:
-            lines.append(item if isinstance(item, tuple) else (item, node_id))
+    script = ScriptLines()
+    add = script.add
 
     name = ir.class_name
     doc = title or f"Optimise the image of {name}"
@@ -141,12 +138,4 @@ def generate_style_train(
     add(_losses_section(plan, ir))
     add(_optim_section(plan, evaluate=False))
     add(HELPERS)
-    kept: list[tuple[str, str | None]] = []
-    for text, nid in lines:
-        if not text.strip() and len(kept) >= 2 and not kept[-1][0] and not kept[-2][0]:
-            continue
-        kept.append((text.rstrip(), nid))
-    while kept and not kept[-1][0]:
-        kept.pop()
-    line_map = {i: nid for i, (_, nid) in enumerate(kept, start=1) if nid}
-    return GeneratedTrain("\n".join(text for text, _ in kept) + "\n", line_map)
+    return script.finish()

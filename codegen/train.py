@@ -332,6 +332,31 @@ class GeneratedTrain:
     line_map: dict[int, str]
 
 
+class ScriptLines:
+    """A generated script being written: lines with the node each comes from."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str | None]] = []  # (text, node id)
+
+    def add(self, block: str | list, node_id: str | None = None) -> None:
+        """Append text; a list holds lines, or (line, node id) pairs for the line map."""
+        items = block.split("\n") if isinstance(block, str) else block
+        for item in items:
+            self.lines.append(item if isinstance(item, tuple) else (item, node_id))
+
+    def finish(self) -> GeneratedTrain:
+        """At most two blank lines in a row, none at the end; then number the lines."""
+        kept: list[tuple[str, str | None]] = []
+        for text, nid in self.lines:
+            if not text.strip() and len(kept) >= 2 and not kept[-1][0] and not kept[-2][0]:
+                continue
+            kept.append((text.rstrip(), nid))
+        while kept and not kept[-1][0]:
+            kept.pop()
+        line_map = {i: nid for i, (_, nid) in enumerate(kept, start=1) if nid}
+        return GeneratedTrain("\n".join(text for text, _ in kept) + "\n", line_map)
+
+
 def generate_project_train(graph: Graph, ir: ModelIR, project_dir: Path | None = None,
                            title: str = "") -> tuple[TrainPlan, GeneratedTrain]:
     """The training plan and train.py of ``graph``, with data paths made absolute against the
@@ -381,13 +406,8 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     """The train.py source for ``graph``. ``ir`` is the model IR from codegen.model."""
     settings = graph.settings
     data_imports, data_body = data_code(plan.data, data_path)
-    lines: list[tuple[str, str | None]] = []  # (text, node id)
-
-    def add(block: str | list, node_id: str | None = None) -> None:
-        """Append text; a list holds lines, or (line, node id) pairs for the line map."""
-        items = block.split("\n") if isinstance(block, str) else block
-        for item in items:
-            lines.append(item if isinstance(item, tuple) else (item, node_id))
+    script = ScriptLines()
+    add = script.add
 
     name = ir.class_name
     doc = title or f"Train {name}"
@@ -416,16 +436,7 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     add(_optim_section(plan))
     add(_metrics_section(plan))
     add(_text_main(MAIN, text) if text else MAIN)
-    # at most two blank lines in a row, none at the end; then number the lines
-    kept: list[tuple[str, str | None]] = []
-    for text, nid in lines:
-        if not text.strip() and len(kept) >= 2 and not kept[-1][0] and not kept[-2][0]:
-            continue
-        kept.append((text.rstrip(), nid))
-    while kept and not kept[-1][0]:
-        kept.pop()
-    line_map = {i: nid for i, (_, nid) in enumerate(kept, start=1) if nid}
-    return GeneratedTrain("\n".join(text for text, _ in kept) + "\n", line_map)
+    return script.finish()
 
 
 
