@@ -397,12 +397,7 @@ class Trainer:
                 yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                 return
 
-        if out_dir is not None:
-            torch.save(model.state_dict(), out_dir / "weights.pt")
-            self._write_metrics(out_dir, state, "completed")
-        yield RunFinished("completed", state.epoch, state.global_step, tuple(state.history),
-                          str(self.checkpoint) if self.checkpoint else None,
-                          time.perf_counter() - start)
+        yield self._finished("completed", model, state, out_dir, start)
 
     def _run_image(self, state: _State, device: torch.device, out_dir: Path | None
                    ) -> Iterator[Event]:
@@ -506,12 +501,7 @@ class Trainer:
             if self.control.stopped:
                 yield from self._stop_image(model, optimizer, scheduler, state, out_dir, start)
                 return
-        if out_dir is not None:
-            torch.save(model.state_dict(), out_dir / "weights.pt")
-            self._write_metrics(out_dir, state, "completed")
-        yield RunFinished("completed", state.epoch, state.global_step, tuple(state.history),
-                          str(self.checkpoint) if self.checkpoint else None,
-                          time.perf_counter() - start)
+        yield self._finished("completed", model, state, out_dir, start)
 
     def _stop_image(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
                     start: float) -> Iterator[Event]:
@@ -574,11 +564,17 @@ class Trainer:
               start: float) -> Iterator[Event]:
         if out_dir is not None:
             self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
+        yield self._finished("stopped", model, state, out_dir, start)
+
+    def _finished(self, status: str, model, state: _State, out_dir: Path | None,
+                  start: float) -> RunFinished:
+        """The end of a run: the final weights and metrics.json written, and its event."""
+        if out_dir is not None:
             torch.save(model.state_dict(), out_dir / "weights.pt")
-            self._write_metrics(out_dir, state, "stopped")
-        yield RunFinished("stopped", state.epoch, state.global_step, tuple(state.history),
-                          str(self.checkpoint) if self.checkpoint else None,
-                          time.perf_counter() - start)
+            self._write_metrics(out_dir, state, status)
+        return RunFinished(status, state.epoch, state.global_step, tuple(state.history),
+                           str(self.checkpoint) if self.checkpoint else None,
+                           time.perf_counter() - start)
 
     def _save(self, path: Path, model, optimizer, scheduler, state: _State) -> None:
         self.project.fn("save_checkpoint")(path, model, optimizer, scheduler, state.epoch,
