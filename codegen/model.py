@@ -16,7 +16,9 @@ instance that uses it (``line_map``); ``block_lines`` keeps (block name, inner n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from torchcanvas.codegen.backbone import FROZEN_BN_TRAIN, backbone_code
@@ -292,21 +294,32 @@ def wrap(prefix: str, expr: str, indent: str) -> list[str]:
     return [f"{indent}{prefix}{head}("] + [f"{inner}{a}," for a in args] + [f"{indent})"]
 
 
-def _split_operator(expr: str) -> tuple[str, str, str] | None:
-    """``a / b`` split at its last top-level ``*``, ``/``, ``+`` or ``-`` (outside brackets and
-    strings), or None."""
-    depth, quote, found = 0, None, None
-    for i, ch in enumerate(expr):
+def _scan(expr: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str, int]]:
+    """``(index, char, bracket depth before it)`` for the characters of ``expr[start:end]``
+    outside string literals."""
+    depth, quote = 0, None
+    for i in range(start, len(expr) if end is None else end):
+        ch = expr[i]
         if quote:
             if ch == quote:
                 quote = None
-        elif ch in "'\"":
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch in "([{":
+            continue
+        yield i, ch, depth
+        if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and ch in "*/+-" and expr[i - 1:i] == " " and expr[i + 1:i + 2] == " ":
+
+
+def _split_operator(expr: str) -> tuple[str, str, str] | None:
+    """``a / b`` split at its last top-level ``*``, ``/``, ``+`` or ``-`` (outside brackets and
+    strings), or None."""
+    found = None
+    for i, ch, depth in _scan(expr):
+        if depth == 0 and ch in "*/+-" and expr[i - 1:i] == " " and expr[i + 1:i + 2] == " ":
             found = i
     if found is None:
         return None
@@ -315,20 +328,9 @@ def _split_operator(expr: str) -> tuple[str, str, str] | None:
 
 def _closing(expr: str, start: int) -> int:
     """Index of the bracket closing the one at ``start`` (-1 when unbalanced)."""
-    depth, quote = 0, None
-    for i in range(start, len(expr)):
-        ch = expr[i]
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
+    for i, ch, depth in _scan(expr, start):
+        if ch in ")]}" and depth == 1:
+            return i
     return -1
 
 
@@ -337,28 +339,14 @@ def _split_call(expr: str) -> tuple[str | None, list[str]]:
     if not expr.endswith(")") or "(" not in expr:
         return None, []
     start = expr.index("(")
-    depth, args, cur, quote = 0, [], [], None
     if _closing(expr, start) != len(expr) - 1:  # ``f(a) / g(b)`` is not one call
         return None, []
-    for ch in expr[start + 1 : -1]:
-        if quote:
-            cur.append(ch)
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            args.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        args.append("".join(cur).strip())
+    cuts = [i for i, ch, depth in _scan(expr, start + 1, len(expr) - 1)
+            if ch == "," and depth == 0]
+    bounds = [start, *cuts, len(expr) - 1]
+    args = [expr[lo + 1:hi].strip() for lo, hi in pairwise(bounds)]
+    if args and not args[-1]:
+        args.pop()
     return expr[:start], args
 
 
