@@ -468,9 +468,7 @@ class MainWindow(QMainWindow):
                 act.setChecked(f == self.doc.graph.settings["flow"])
 
     def _toggle_shapes(self, on: bool) -> None:
-        self.scene.show_shapes = on
-        for item in self.scene.edges.values():
-            item.set_label(item.label)
+        self.scene.set_show_shapes(on)
 
     def show_shortcuts(self) -> None:
         text = (
@@ -501,8 +499,7 @@ class MainWindow(QMainWindow):
             self.view.center_on_nodes([node_id])
 
     def select_all(self) -> None:
-        for item in self.scene.nodes.values():
-            item.setSelected(True)
+        self.scene.select_nodes(self.scene.nodes)
 
     def palette_focus(self) -> None:
         self.palette_dock.show()

@@ -4,17 +4,25 @@ Wiring: press on a port and drag to another port. While dragging, ports that wou
 wire light up and the others dim; a refused drop says why in the status bar. Dragging from a
 connected input picks its wire up (drop elsewhere to move it, on empty canvas to remove it).
 Dropping a wire on empty canvas asks for a new node to connect (``wireDroppedOnEmpty``).
+
+The scene is kept lean so that graphs of thousands of nodes open and pan smoothly: a node is one
+item that draws its own ports (hit tests by geometry, ``CanvasScene.port_at``), a wire is one
+item whose shape label the scene draws above the nodes in its foreground pass, tooltips are
+built when asked for, colours, fonts, pens and elided texts are cached, and zoomed out the
+nodes are drawn as plain boxes without text. No item overrides ``itemChange``: a drag snaps the
+nodes and moves their wires from the scene's mouse handler.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
+    QGuiApplication,
     QPainter,
     QPainterPath,
     QPainterPathStroker,
@@ -22,12 +30,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
-    QGraphicsObject,
     QGraphicsPathItem,
     QGraphicsScene,
+    QGraphicsSceneHelpEvent,
     QGraphicsSceneHoverEvent,
     QGraphicsSceneMouseEvent,
     QStyleOptionGraphicsItem,
+    QToolTip,
     QWidget,
 )
 
@@ -43,65 +52,31 @@ TB_HEADER = 36.0  # top → down flow: ports sit on the top and bottom edges
 TB_FOOTER = 18.0
 TB_LABELS = 13.0  # a strip for port names, only on a side with several ports
 PORT_R = 6.0
+PORT_HIT = PORT_R + 4  # a press this close to a port's centre starts a wire
 GRID = 20.0
+
+# level of detail, by the view's scale: below LOD_BOXES nodes are plain boxes (no text, no
+# ports) and wires thin unsmoothed lines; below LOD_TEXT nodes show their title and ports but
+# no port names, footer or wire labels
+LOD_BOXES = 0.35
+LOD_TEXT = 0.6
+
+_ALIGN_LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+_ALIGN_RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+_ALIGN_VCENTER = Qt.AlignmentFlag.AlignVCenter
+_ALIGN_CENTER = Qt.AlignmentFlag.AlignCenter
+_ELIDE = Qt.TextElideMode.ElideRight
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+_NODE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsMovable \
+    | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_LEFT = Qt.MouseButton.LeftButton
 
 
 def _fmt_shape(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]" if len(shape) else "scalar"
-
-
-class PortItem(QGraphicsItem):
-    """A port circle; its name is drawn by the node."""
-
-    def __init__(self, node: NodeItem, spec: PortSpec, is_input: bool):
-        super().__init__(node)
-        self.node = node
-        self.spec = spec
-        self.is_input = is_input
-        self.state = "normal"  # normal, ok (would accept), dim (would refuse), hover
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setZValue(2)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def boundingRect(self) -> QRectF:
-        r = PORT_R + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addEllipse(self.boundingRect())
-        return path
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        t = theme.current()
-        color = QColor(theme.PORT_COLORS.get(self.spec.kind, "#94a3b8"))
-        r = PORT_R
-        if self.state == "dim":
-            color.setAlpha(60)
-        elif self.state in ("ok", "hover"):
-            r = PORT_R + 2
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(t.node_body if self.state != "ok" else t.selection, 2))
-        painter.setBrush(color)
-        painter.drawEllipse(QPointF(0, 0), r, r)
-
-    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        if self.state == "normal":
-            self.state = "hover"
-            self.update()
-        kind = "input" if self.is_input else "output"
-        self.setToolTip(f"{self.node.label}.{self.name} ({self.spec.kind} {kind})"
-                        + (f": {self.spec.help}" if self.spec.help else ""))
-
-    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        if self.state == "hover":
-            self.state = "normal"
-            self.update()
 
 
 def _count(n: int) -> str:
@@ -111,18 +86,166 @@ def _count(n: int) -> str:
     return f"{n / 1e3:.0f}k" if n < 1_000_000 else f"{n / 1e6:.1f}M"
 
 
-class NodeItem(QGraphicsObject):
+class _Look:
+    """Fonts, metrics, pens and colours for one theme, made once and shared by every item."""
+
+    def __init__(self, t: theme.Theme) -> None:
+        self.theme = t
+        base = QGuiApplication.font()
+
+        def font(size: float, bold: bool = False, family: QFont | None = None) -> QFont:
+            f = QFont(family if family is not None else base)
+            f.setPointSizeF(size)
+            f.setBold(bold)
+            return f
+
+        self.title = font(9.5, True)
+        self.sub = font(7.5)
+        self.port = {"LR": font(8), "TB": font(7)}
+        self.foot = font(7.5)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.wire = font(WIRE_FONT_SIZE, family=mono)
+        self.title_fm = QFontMetricsF(self.title)
+        self.sub_fm = QFontMetricsF(self.sub)
+        self.foot_fm = QFontMetricsF(self.foot)
+        self.wire_fm = QFontMetricsF(self.wire)
+        self.label_widths: dict[str, float] = {}
+
+        self.border = {None: QPen(t.node_border, 1.2), "error": QPen(t.error, 2.4),
+                       "warning": QPen(t.warning, 2.0), "selected": QPen(t.selection, 2.6)}
+        self.box_border = {}  # zoomed out: cosmetic pens, one or two device pixels wide
+        for key, color, width in ((None, t.node_border, 1), ("error", t.error, 2),
+                                  ("warning", t.warning, 2), ("selected", t.selection, 2)):
+            pen = QPen(color, width)
+            pen.setCosmetic(True)
+            self.box_border[key] = pen
+        self.body = t.node_body
+        self.bands: dict[str, QColor] = {}
+        self.white = QColor("#ffffff")
+        self.white_soft = QColor(255, 255, 255, 215)
+        self.text_pen = QPen(t.node_text)
+        self.subtext_pen = QPen(t.node_subtext)
+        self.error_pen = QPen(t.error)
+        self.port_pen = QPen(t.node_body, 2)
+        self.port_pen_ok = QPen(t.selection, 2)
+        self.port_fill: dict[str, QColor] = {}
+        self.port_fill_dim: dict[str, QColor] = {}
+        for kind, color in theme.PORT_COLORS.items():
+            self.port_fill[kind] = QColor(color)
+            dim = QColor(color)
+            dim.setAlpha(60)
+            self.port_fill_dim[kind] = dim
+        self.port_fill[""] = QColor("#94a3b8")
+        dim = QColor("#94a3b8")
+        dim.setAlpha(60)
+        self.port_fill_dim[""] = dim
+        self.wire_pens = {kind: QPen(QColor(color), 1.8)
+                          for kind, color in theme.PORT_COLORS.items()}
+        self.wire_pens["tensor"] = QPen(t.wire, 1.8)
+        self.wire_pen_other = QPen(QColor("#94a3b8"), 1.8)
+        self.wire_pen_selected = QPen(t.selection, 2.6)
+        self.wire_pens_thin = {}
+        for kind, pen in self.wire_pens.items():
+            thin = QPen(pen.color(), 1)
+            thin.setCosmetic(True)
+            self.wire_pens_thin[kind] = thin
+        self.wire_pen_thin_selected = QPen(t.selection, 2)
+        self.wire_pen_thin_selected.setCosmetic(True)
+        self.label_pen = QPen(t.node_border, 0.8)
+        self.label_bg = t.label_bg
+        self.label_text_pen = QPen(t.label_text)
+
+    def band(self, category: str, placeholder: bool) -> QColor:
+        key = "\0placeholder" if placeholder else category
+        color = self.bands.get(key)
+        if color is None:
+            color = QColor("#64748b") if placeholder else theme.category_color(category)
+            color.setAlpha(230 if not self.theme.dark else 200)
+            self.bands[key] = color
+        return color
+
+    def label_width(self, text: str) -> float:
+        w = self.label_widths.get(text)
+        if w is None:
+            w = self.label_widths[text] = self.wire_fm.horizontalAdvance(text) + 8
+        return w
+
+
+WIRE_FONT_SIZE = 7.0
+_look_cache: _Look | None = None
+
+
+def _look() -> _Look:
+    """The shared look for the current theme (rebuilt when the theme changes)."""
+    global _look_cache
+    t = theme.current()
+    look = _look_cache
+    if look is None or look.theme is not t:
+        look = _look_cache = _Look(t)
+    return look
+
+
+_header_paths: dict[tuple[float, float], QPainterPath] = {}
+
+
+def _header_path(top: float, head: float) -> QPainterPath:
+    """The header band of a node: rounded at the top when it starts at the node's top edge."""
+    path = _header_paths.get((top, head))
+    if path is None:
+        path = QPainterPath()
+        if top == 0:
+            path.addRoundedRect(QRectF(0, 0, NODE_WIDTH, head), 7, 7)
+            path.addRect(QRectF(0, head - 8, NODE_WIDTH, 8))
+        else:
+            path.addRect(QRectF(0.6, top, NODE_WIDTH - 1.2, head))
+        path = _header_paths[(top, head)] = path.simplified()
+    return path
+
+
+class Port:
+    """A port of a drawn node: its spec and where its centre sits in the node's coordinates.
+    Not a graphics item: the node draws it and the scene finds it by geometry."""
+
+    __slots__ = ("is_input", "local", "node", "spec")
+
+    def __init__(self, node: NodeItem, spec: PortSpec, is_input: bool, local: QPointF):
+        self.node = node
+        self.spec = spec
+        self.is_input = is_input
+        self.local = local
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def scene_pos(self) -> QPointF:
+        return self.node.pos() + self.local
+
+    def tooltip(self) -> str:
+        kind = "input" if self.is_input else "output"
+        return (f"{self.node.label}.{self.name} ({self.spec.kind} {kind})"
+                + (f": {self.spec.help}" if self.spec.help else ""))
+
+    def __repr__(self) -> str:
+        return f"<Port {self.node.node_id}.{self.name} {'in' if self.is_input else 'out'}>"
+
+
+class NodeItem(QGraphicsItem):
+    """One node: body, header, texts and its ports, drawn in one paint call."""
+
     def __init__(self, scene: CanvasScene, node_id: str):
         super().__init__()
         self.canvas = scene
         self.node_id = node_id
-        self.inputs: dict[str, PortItem] = {}
-        self.outputs: dict[str, PortItem] = {}
+        self.inputs: dict[str, Port] = {}
+        self.outputs: dict[str, Port] = {}
         self.problem: tuple[str, str] | None = None  # (severity, message)
         self.params_text = ""
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.hover_port: Port | None = None
+        self._texts = None  # elided title, subtitle and footer, made at the first paint
+        self._texts_look = None
+        self.setFlags(_NODE_FLAGS)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.refresh()
@@ -141,34 +264,66 @@ class NodeItem(QGraphicsObject):
         graph = self.graph
         node = graph.node(self.node_id)
         self.prepareGeometryChange()
-        for port in [*self.inputs.values(), *self.outputs.values()]:
-            port.setParentItem(None)
-            if port.scene() is not None:
-                port.scene().removeItem(port)
-        self.inputs = {p.name: PortItem(self, p, True) for p in graph.input_ports(node.id)}
-        self.outputs = {p.name: PortItem(self, p, False) for p in graph.output_ports(node.id)}
+        ins, outs = graph.input_ports(node.id), graph.output_ports(node.id)
+        self.inputs, self.outputs = {}, {}
         if self.canvas.flow == "TB":
-            top = TB_LABELS if len(self.inputs) > 1 else 0.0
-            bottom = TB_LABELS if len(self.outputs) > 1 else 0.0
+            top = TB_LABELS if len(ins) > 1 else 0.0
+            bottom = TB_LABELS if len(outs) > 1 else 0.0
             self._header_top, self._header_h = top, TB_HEADER
             self._footer_h = TB_FOOTER
-            self._height = top + TB_HEADER + TB_FOOTER + bottom
-            for ports, y in ((self.inputs, 0.0), (self.outputs, self._height)):
-                for i, port in enumerate(ports.values()):
-                    port.setPos(NODE_WIDTH * (i + 1) / (len(ports) + 1), y)
+            height = top + TB_HEADER + TB_FOOTER + bottom
+            for specs, ports, y, is_input in ((ins, self.inputs, 0.0, True),
+                                              (outs, self.outputs, height, False)):
+                for i, spec in enumerate(specs):
+                    ports[spec.name] = Port(self, spec, is_input,
+                                            QPointF(NODE_WIDTH * (i + 1) / (len(specs) + 1), y))
         else:
-            rows = max(len(self.inputs), len(self.outputs), 1)
+            rows = max(len(ins), len(outs), 1)
             self._header_top, self._header_h, self._footer_h = 0.0, HEADER, FOOTER
-            self._height = HEADER + rows * ROW + FOOTER
-            for i, port in enumerate(self.inputs.values()):
-                port.setPos(0, HEADER + (i + 0.5) * ROW)
-            for i, port in enumerate(self.outputs.values()):
-                port.setPos(NODE_WIDTH, HEADER + (i + 0.5) * ROW)
+            height = HEADER + rows * ROW + FOOTER
+            for i, spec in enumerate(ins):
+                self.inputs[spec.name] = Port(self, spec, True, QPointF(0, HEADER + (i + .5) * ROW))
+            for i, spec in enumerate(outs):
+                self.outputs[spec.name] = Port(self, spec, False,
+                                               QPointF(NODE_WIDTH, HEADER + (i + 0.5) * ROW))
+        self._height = height
+        self._ports = [*self.inputs.values(), *self.outputs.values()]
+        self._body = QRectF(0, 0, NODE_WIDTH, height)
+        pad = PORT_HIT
+        self._bounds = QRectF(-pad, -pad, NODE_WIDTH + 2 * pad, height + 2 * pad)
+        self._shape = None
+        self._port_labels = self._layout_port_labels()
+        self._texts = None
+        spec = node.spec
+        self._category = spec.category if spec else ""
+        self._placeholder = node.is_placeholder
         self.setPos(QPointF(*node.pos))
-        self._update_tooltip()
         self.update()
 
-    def _update_tooltip(self) -> None:
+    def _layout_port_labels(self) -> list[tuple[QRectF, Qt.AlignmentFlag, str]]:
+        labels = []
+        if self.canvas.flow == "TB":
+            if len(self.inputs) > 1:
+                for port in self.inputs.values():
+                    labels.append((QRectF(port.local.x() - 40, 1, 80, TB_LABELS), _ALIGN_CENTER,
+                                   port.name))
+            if len(self.outputs) > 1:
+                y = self._height - TB_LABELS - 1
+                for port in self.outputs.values():
+                    labels.append((QRectF(port.local.x() - 40, y, 80, TB_LABELS), _ALIGN_CENTER,
+                                   port.name))
+        else:
+            for port in self.inputs.values():
+                y = port.local.y()
+                labels.append((QRectF(12, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW), _ALIGN_LEFT,
+                               port.name))
+            for port in self.outputs.values():
+                y = port.local.y()
+                labels.append((QRectF(NODE_WIDTH / 2, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
+                               _ALIGN_RIGHT, port.name))
+        return labels
+
+    def toolTip(self) -> str:
         node = self.graph.node(self.node_id)
         spec = node.spec
         lines = [f"<b>{escape(node.label)}</b> — {escape(spec.title if spec else node.type_id)}"]
@@ -177,230 +332,256 @@ class NodeItem(QGraphicsObject):
         if self.problem:
             color = "#dc2626" if self.problem[0] == "error" else "#c27c0e"
             lines.append(f"<span style='color:{color}'>{escape(self.problem[1])}</span>")
-        self.setToolTip("<br>".join(lines))
+        return "<br>".join(lines)
 
     def set_problem(self, problem: tuple[str, str] | None) -> None:
         if problem != self.problem:
             self.problem = problem
-            self._update_tooltip()
+            self._texts = None
             self.update()
 
     def set_params_text(self, text: str) -> None:
         if text != self.params_text:
             self.params_text = text
+            self._texts = None
             self.update()
+
+    # ------------------------------------------------------------------ ports by geometry
+    def port_at(self, local: QPointF) -> Port | None:
+        """The port whose circle (with a few pixels to spare) holds ``local``, if any."""
+        x, y = local.x(), local.y()
+        best, best_d = None, PORT_HIT * PORT_HIT
+        for port in self._ports:
+            dx, dy = port.local.x() - x, port.local.y() - y
+            d = dx * dx + dy * dy
+            if d <= best_d:
+                best, best_d = port, d
+        return best
+
+    def port_pos(self, name: str, is_input: bool) -> QPointF:
+        """A port's centre in scene coordinates (the node's position if it has no such port)."""
+        port = (self.inputs if is_input else self.outputs).get(name)
+        return self.pos() + port.local if port is not None else self.pos()
 
     # ------------------------------------------------------------------ drawing
     def boundingRect(self) -> QRectF:
-        pad = PORT_R + 4
-        return QRectF(-pad, -pad, NODE_WIDTH + 2 * pad, self._height + 2 * pad)
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            path = QPainterPath()
+            path.setFillRule(Qt.FillRule.WindingFill)  # the port circles overlap the body
+            path.addRect(self._body)
+            for port in self._ports:
+                path.addEllipse(port.local, PORT_HIT, PORT_HIT)
+            self._shape = path
+        return self._shape
 
     def body_rect(self) -> QRectF:
-        return QRectF(0, 0, NODE_WIDTH, self._height)
+        return QRectF(self._body)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        t = theme.current()
+    def _make_texts(self, look: _Look):
         node = self.graph.node(self.node_id)
         spec = node.spec
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rect = self.body_rect()
-        accent = theme.category_color(spec.category if spec else "")
-        if node.is_placeholder:
-            accent = QColor("#64748b")
-
-        border = t.node_border
-        width = 1.2
-        if self.problem and self.problem[0] == "error":
-            border, width = t.error, 2.4
-        elif self.problem:
-            border, width = t.warning, 2.0
-        if self.isSelected():
-            border, width = t.selection, 2.6
-        painter.setPen(QPen(border, width))
-        painter.setBrush(t.node_body)
-        painter.drawRoundedRect(rect, 7, 7)
-
-        # header band in the category colour
-        top, head = self._header_top, self._header_h
-        header = QPainterPath()
-        if top == 0:
-            header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, head), 7, 7)
-            header.addRect(QRectF(0, head - 8, NODE_WIDTH, 8))
-        else:
-            header.addRect(QRectF(0.6, top, NODE_WIDTH - 1.2, head))
-        band = QColor(accent)
-        band.setAlpha(230 if not t.dark else 200)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(band)
-        painter.drawPath(header.simplified())
-
-        title_font = QFont(painter.font())
-        title_font.setPointSizeF(9.5)
-        title_font.setBold(True)
-        painter.setFont(title_font)
-        painter.setPen(QColor("#ffffff"))
-        fm = QFontMetricsF(title_font)
-        painter.drawText(QRectF(10, top + 2, NODE_WIDTH - 20, 19), Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(node.label, Qt.TextElideMode.ElideRight, NODE_WIDTH - 20))
-        sub_font = QFont(painter.font())
-        sub_font.setPointSizeF(7.5)
-        sub_font.setBold(False)
-        painter.setFont(sub_font)
-        painter.setPen(QColor(255, 255, 255, 215))
+        width = NODE_WIDTH - 20
         subtitle = spec.title if spec else f"unknown: {node.type_id}"
         if node.type_id == "block":
             subtitle = f"block · {node.params.get('block', '')}"
         elif spec is not None and spec.kind == "code":
             subtitle = f"code · {node.params.get('title', '')}"
-        painter.drawText(QRectF(10, top + 18, NODE_WIDTH - 20, 16), Qt.AlignmentFlag.AlignVCenter,
-                         QFontMetricsF(sub_font).elidedText(subtitle, Qt.TextElideMode.ElideRight,
-                                                            NODE_WIDTH - 20))
+        error = bool(self.problem and self.problem[0] == "error")
+        foot = "⚠ " + self.problem[1] if error else self.params_text
+        top, head = self._header_top, self._header_h
+        self._texts = (
+            look.title_fm.elidedText(node.label, _ELIDE, width),
+            look.sub_fm.elidedText(subtitle, _ELIDE, width),
+            look.foot_fm.elidedText(foot, _ELIDE, width), error,
+            QRectF(10, top + 2, width, 19), QRectF(10, top + 18, width, 16),
+            QRectF(10, top + head, width, self._footer_h))
+        self._texts_look = look
+        return self._texts
 
-        port_font = QFont(painter.font())
-        port_font.setPointSizeF(8 if self.canvas.flow == "LR" else 7)
-        painter.setFont(port_font)
-        painter.setPen(t.node_text)
-        if self.canvas.flow == "TB":
-            centre = Qt.AlignmentFlag.AlignCenter
-            if len(self.inputs) > 1:
-                for port in self.inputs.values():
-                    x = port.pos().x()
-                    painter.drawText(QRectF(x - 40, 1, 80, TB_LABELS), centre, port.name)
-            if len(self.outputs) > 1:
-                for port in self.outputs.values():
-                    x = port.pos().x()
-                    painter.drawText(QRectF(x - 40, self._height - TB_LABELS - 1, 80, TB_LABELS),
-                                     centre, port.name)
-        else:
-            for port in self.inputs.values():
-                y = port.pos().y()
-                painter.drawText(QRectF(12, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                                 port.name)
-            for port in self.outputs.values():
-                y = port.pos().y()
-                painter.drawText(QRectF(NODE_WIDTH / 2, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                                 port.name)
+    def _border_key(self) -> str | None:
+        if self.isSelected():
+            return "selected"
+        return self.problem[0] if self.problem else None
 
-        foot_top = top + head
-        foot = QRectF(10, foot_top, NODE_WIDTH - 20, self._footer_h)
-        painter.setPen(t.node_subtext)
-        foot_font = QFont(painter.font())
-        foot_font.setPointSizeF(7.5)
-        painter.setFont(foot_font)
-        text = self.params_text
-        if self.problem and self.problem[0] == "error":
-            painter.setPen(t.error)
-            text = "⚠ " + self.problem[1]
-        painter.drawText(foot, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         QFontMetricsF(foot_font).elidedText(text, Qt.TextElideMode.ElideRight,
-                                                             foot.width()))
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        look = _look()
+        lod = painter.worldTransform().m11()
+        band = look.band(self._category, self._placeholder)
+        if lod < LOD_BOXES:  # a plain box: body, header band, border
+            painter.setRenderHint(_ANTIALIAS, False)
+            painter.setPen(look.box_border[self._border_key()])
+            painter.setBrush(look.body)
+            painter.drawRect(self._body)
+            painter.fillRect(QRectF(0, self._header_top, NODE_WIDTH, self._header_h), band)
+            return
+        painter.setRenderHint(_ANTIALIAS, True)
+        painter.setPen(look.border[self._border_key()])
+        painter.setBrush(look.body)
+        painter.drawRoundedRect(self._body, 7, 7)
+        painter.setPen(_NO_PEN)
+        painter.setBrush(band)
+        painter.drawPath(_header_path(self._header_top, self._header_h))
 
-    # ------------------------------------------------------------------ movement
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and \
-                self.canvas.snap and self.canvas.dragging_nodes:
-            p = value
-            return QPointF(round(p.x() / GRID * 2) * GRID / 2, round(p.y() / GRID * 2) * GRID / 2)
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
-            self.canvas.node_geometry_changed(self.node_id)
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(3 if value else 1)
-        return super().itemChange(change, value)
+        texts = self._texts if self._texts_look is look else None
+        if texts is None:
+            texts = self._make_texts(look)
+        title, subtitle, foot, error, title_rect, sub_rect, foot_rect = texts
+        painter.setFont(look.title)
+        painter.setPen(look.white)
+        painter.drawText(title_rect, _ALIGN_VCENTER, title)
+        if lod >= LOD_TEXT:
+            painter.setFont(look.sub)
+            painter.setPen(look.white_soft)
+            painter.drawText(sub_rect, _ALIGN_VCENTER, subtitle)
+            if self._port_labels:
+                painter.setFont(look.port[self.canvas.flow])
+                painter.setPen(look.text_pen)
+                for rect, align, name in self._port_labels:
+                    painter.drawText(rect, align, name)
+            if foot:
+                painter.setFont(look.foot)
+                painter.setPen(look.error_pen if error else look.subtext_pen)
+                painter.drawText(foot_rect, _ALIGN_LEFT, foot)
+        self._paint_ports(painter, look)
+
+    def _paint_ports(self, painter: QPainter, look: _Look) -> None:
+        canvas = self.canvas
+        wiring = canvas.wiring
+        for port in self._ports:
+            kind = port.spec.kind
+            state = canvas.port_state(port) if wiring else (
+                "hover" if port is self.hover_port else "normal")
+            r = PORT_R
+            fill = look.port_fill.get(kind) or look.port_fill[""]
+            if state == "dim":
+                fill = look.port_fill_dim.get(kind) or look.port_fill_dim[""]
+            elif state in ("ok", "hover"):
+                r = PORT_R + 2
+            painter.setPen(look.port_pen_ok if state == "ok" else look.port_pen)
+            painter.setBrush(fill)
+            painter.drawEllipse(port.local, r, r)
+
+    # ------------------------------------------------------------------ hover and clicks
+    def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        port = self.port_at(event.pos())
+        if port is not self.hover_port:
+            self.hover_port = port
+            if port is None:
+                self.unsetCursor()
+            else:
+                self.setCursor(Qt.CursorShape.CrossCursor)
+            self.update()
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        if self.hover_port is not None:
+            self.hover_port = None
+            self.unsetCursor()
+            self.update()
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         self.canvas.nodeActivated.emit(self.node_id)
         event.accept()
 
 
-class WireLabel(QGraphicsItem):
-    """The tensor shape of a wire, drawn above nodes so a short wire's label stays readable."""
+class EdgeItem(QGraphicsItem):
+    """A wire. Its shape label (``label``) is drawn by the scene's foreground pass, above the
+    nodes, so a short wire's label stays readable."""
 
-    FONT_SIZE = 7.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text = ""
-        self.setZValue(4)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._font = QFont("monospace")
-        self._font.setStyleHint(QFont.StyleHint.Monospace)
-        self._font.setPointSizeF(self.FONT_SIZE)
-        self._rect = QRectF()
-
-    def set_text(self, text: str) -> None:
-        if text == self.text:
-            return
-        self.prepareGeometryChange()
-        self.text = text
-        w = QFontMetricsF(self._font).horizontalAdvance(text) + 8
-        self._rect = QRectF(-w / 2, -8, w, 16) if text else QRectF()
-        self.update()
-
-    def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-1, -1, 1, 1)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        if not self.text:
-            return
-        t = theme.current()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(t.node_border, 0.8))
-        painter.setBrush(t.label_bg)
-        painter.drawRoundedRect(self._rect, 4, 4)
-        painter.setFont(self._font)
-        painter.setPen(t.label_text)
-        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
-
-
-class EdgeItem(QGraphicsPathItem):
     def __init__(self, scene: CanvasScene, edge: Edge):
         super().__init__()
         self.canvas = scene
         self.edge = edge
-        self.label = ""
-        self.label_item = WireLabel()
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.label = ""  # the tensor shape on this wire, "" when unknown
+        self._kind = "tensor"
+        self._path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self._mid = QPointF()
+        self._label_rect = QRectF()  # empty when no label is shown
+        self._bounds = QRectF()
+        self.setFlags(_EDGE_FLAGS)
         self.setZValue(0)
-        self.setAcceptHoverEvents(True)
 
     def kind(self) -> str:
-        src = self.canvas.nodes[self.edge.src].outputs.get(self.edge.src_port)
-        return src.spec.kind if src else "tensor"
+        return self._kind
+
+    def path(self) -> QPainterPath:
+        return self._path
 
     def update_path(self) -> None:
-        a = self.canvas.port_pos(self.edge.src, self.edge.src_port, False)
-        b = self.canvas.port_pos(self.edge.dst, self.edge.dst_port, True)
-        self.setPath(bezier(a, b, self.canvas.flow))
-        self.label_item.setPos(self.path().pointAtPercent(0.5))
+        canvas, edge = self.canvas, self.edge
+        src, dst = canvas.nodes[edge.src], canvas.nodes[edge.dst]
+        out = src.outputs.get(edge.src_port)
+        self._kind = out.spec.kind if out is not None else "tensor"
+        a = src.port_pos(edge.src_port, False)
+        b = dst.port_pos(edge.dst_port, True)
+        self.prepareGeometryChange()
+        self._path = bezier(a, b, canvas.flow)
+        self._shape = None
+        self._mid = (a + b) / 2  # the curve is point-symmetric: its middle by length
+        self._layout()
 
-    def shape(self) -> QPainterPath:
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        return stroker.createStroke(self.path())
+    def _layout(self) -> None:
+        """Bounds: the curve's control points, plus the label when one is shown."""
+        bounds = self._path.controlPointRect().adjusted(-2, -2, 2, 2)
+        text = self.shown_label
+        if text:
+            w = _look().label_width(text)
+            self._label_rect = QRectF(self._mid.x() - w / 2, self._mid.y() - 8, w, 16)
+            bounds = bounds.united(self._label_rect.adjusted(-1, -1, 1, 1))
+        else:
+            self._label_rect = QRectF()
+        self._bounds = bounds
+
+    @property
+    def shown_label(self) -> str:
+        return self.label if self.canvas.show_shapes else ""
+
+    def label_rect(self) -> QRectF:
+        """Where the shape label is drawn, in scene coordinates (empty when none is shown)."""
+        return QRectF(self._label_rect)
 
     def set_label(self, text: str) -> None:
+        shown = bool(text) and self.canvas.show_shapes
+        if text == self.label and shown == (not self._label_rect.isEmpty()):
+            return
+        self.prepareGeometryChange()  # repaints where the old label was
         self.label = text
-        self.label_item.set_text(text if self.canvas.show_shapes else "")
+        self._layout()
+        if self.shown_label:
+            self.canvas._labelled.add(self)
+        else:
+            self.canvas._labelled.discard(self)
+        self.update()
 
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemVisibleHasChanged:
-            self.label_item.setVisible(bool(value))
-        return super().itemChange(change, value)
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self._path)
+        return self._shape
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        t = theme.current()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        color = QColor(theme.PORT_COLORS.get(self.kind(), "#94a3b8")) if self.kind() != "tensor" \
-            else t.wire
-        pen = QPen(t.selection if self.isSelected() else color, 2.6 if self.isSelected() else 1.8)
+        look = _look()
+        selected = self.isSelected()
+        if painter.worldTransform().m11() < LOD_BOXES:
+            painter.setRenderHint(_ANTIALIAS, False)
+            pen = look.wire_pen_thin_selected if selected else \
+                look.wire_pens_thin.get(self._kind, look.wire_pens_thin["tensor"])
+        else:
+            painter.setRenderHint(_ANTIALIAS, True)
+            pen = look.wire_pen_selected if selected else \
+                look.wire_pens.get(self._kind, look.wire_pen_other)
         painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self.path())
+        painter.setBrush(_NO_BRUSH)
+        painter.drawPath(self._path)
 
 
 def bezier(a: QPointF, b: QPointF, flow: str = "LR") -> QPainterPath:
@@ -414,6 +595,34 @@ def bezier(a: QPointF, b: QPointF, flow: str = "LR") -> QPainterPath:
         path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return path
 
+
+def shape_changes(prev, result) -> tuple[set[str] | None, set | None]:
+    """What differs between two applied results: (node ids whose footer or problem may have
+    changed, output values whose shape changed); (None, None) means everything."""
+    if prev is None:
+        return None, None
+    shapes, counts, trainable, by_node, data_info = prev
+    values = {k for k, v in result.shapes.items() if k not in shapes or shapes[k] != v}
+    values.update(k for k in shapes if k not in result.shapes)
+    nodes: set[str] = set()
+    for old, new in ((counts, result.param_counts), (trainable, result.trainable_counts)):
+        nodes.update(k for k, v in new.items() if old.get(k) != v)
+        nodes.update(k for k in old if k not in new)
+    new_by_node = _problems_by_node(result)
+    nodes.update(k for k, v in new_by_node.items() if by_node.get(k) != v)
+    nodes.update(k for k in by_node if k not in new_by_node)
+    nodes.update(nid for nid, port in values if port == "x")  # a data node's description
+    if data_info != result.data_info:
+        return None, values
+    return nodes, values
+
+
+def _problems_by_node(result) -> dict[str, tuple[str, str]]:
+    by_node: dict[str, tuple[str, str]] = {}
+    for p in result.problems:
+        if p.node_id and (p.node_id not in by_node or p.severity == "error"):
+            by_node[p.node_id] = (p.severity, p.message)
+    return by_node
 
 
 class CanvasScene(QGraphicsScene):
@@ -429,12 +638,22 @@ class CanvasScene(QGraphicsScene):
         self.snap = True
         self.flow = doc.graph.settings.get("flow", "TB")
         self.dragging_nodes = False
+        self._node_edges: dict[str, list[EdgeItem]] = {}  # node id → its wires
+        self._labelled: set[EdgeItem] = set()  # wires with a shape label to draw
+        self._raised: set[NodeItem] = set()  # selected nodes, drawn above the others
+        self._rebuilding = False
+        self._applied = None  # what the last apply_shapes saw, to diff the next result
         self._press_positions: dict[str, QPointF] = {}
         self._wire: QGraphicsPathItem | None = None
-        self._wire_from: PortItem | None = None
+        self._wire_from: Port | None = None
         self._picked_edge: Edge | None = None
-        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self._states: dict[Port, str] = {}  # while wiring: would this port accept the wire?
+        self.setItemIndexMethod(INDEX_METHOD)
         self.setSceneRect(QRectF(-5000, -5000, 10000, 10000))
+        self.selectionChanged.connect(self._raise_selected)
+        notifier = theme.notifier()
+        if notifier is not None:
+            notifier.changed.connect(self._theme_changed)
         doc.nodeAdded.connect(self._add_node)
         doc.nodeRemoved.connect(self._remove_node)
         doc.edgeAdded.connect(self._add_edge)
@@ -446,27 +665,53 @@ class CanvasScene(QGraphicsScene):
         doc.shapesUpdated.connect(self.apply_shapes)
         self.rebuild()
 
+    @property
+    def wiring(self) -> bool:
+        """A wire is being dragged from a port."""
+        return self._wire_from is not None
+
     # ------------------------------------------------------------------ model → items
     def rebuild(self) -> None:
-        self.clear()
+        self._cancel_wire()
+        self._raised.clear()
+        self._rebuilding = True  # clear() emits selectionChanged while deleting the items
+        try:
+            self.clear()
+        finally:
+            self._rebuilding = False
         self.nodes.clear()
         self.edges.clear()
-        self._wire = None
-        for node in self.doc.graph.nodes():
+        self._node_edges.clear()
+        self._labelled.clear()
+        self._applied = None
+        graph = self.doc.graph
+        for node in graph.nodes():
             self._add_node(node.id)
-        for edge in self.doc.graph.edges():
+        for edge in graph.edges():
             self._add_edge(edge)
+        self._grow_scene_rect()
         if self.doc.shapes is not None:
             self.apply_shapes(self.doc.shapes)
+
+    def _grow_scene_rect(self) -> None:
+        """Room to scroll around every node, however large the graph."""
+        rect = self.items_bounds().adjusted(-2000, -2000, 2000, 2000)
+        if not self.sceneRect().contains(rect):
+            self.setSceneRect(self.sceneRect().united(rect))
 
     def _add_node(self, node_id: str) -> None:
         item = NodeItem(self, node_id)
         self.nodes[node_id] = item
+        self._node_edges.setdefault(node_id, [])
         self.addItem(item)
+        if self._applied is not None:
+            self._apply_node(item, self.doc.shapes)
 
     def _remove_node(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
+        self._node_edges.pop(node_id, None)
         if item is not None:
+            self._raised.discard(item)
             self.removeItem(item)
 
     def _add_edge(self, edge: Edge) -> None:
@@ -474,16 +719,22 @@ class CanvasScene(QGraphicsScene):
             return
         item = EdgeItem(self, edge)
         self.edges[edge] = item
-        self.addItem(item)
-        self.addItem(item.label_item)
+        self._node_edges[edge.src].append(item)
+        if edge.dst != edge.src:
+            self._node_edges[edge.dst].append(item)
         item.update_path()
+        self.addItem(item)
         if self.doc.shapes is not None:
             self._label_edge(item, self.doc.shapes)
 
     def _remove_edge(self, edge: Edge) -> None:
         item = self.edges.pop(edge, None)
         if item is not None:
-            self.removeItem(item.label_item)
+            for nid in (edge.src, edge.dst):
+                wires = self._node_edges.get(nid)
+                if wires is not None and item in wires:
+                    wires.remove(item)
+            self._labelled.discard(item)
             self.removeItem(item)
 
     def _settings_changed(self, name: str) -> None:
@@ -499,6 +750,12 @@ class CanvasScene(QGraphicsScene):
             item.refresh()
         for item in self.edges.values():
             item.update_path()
+
+    def set_show_shapes(self, on: bool) -> None:
+        """Show or hide the shape labels on the wires."""
+        self.show_shapes = on
+        for item in self.edges.values():
+            item.set_label(item.label)
 
     def node_size(self, graph, node_id: str) -> tuple[float, float]:
         """What the auto-layout needs: the drawn size of a node."""
@@ -520,48 +777,65 @@ class CanvasScene(QGraphicsScene):
             pos = QPointF(*self.doc.graph.node(node_id).pos)
             if item.pos() != pos:
                 item.setPos(pos)
+                self.node_geometry_changed(node_id)
 
     def node_geometry_changed(self, node_id: str) -> None:
-        for edge, item in self.edges.items():
-            if edge.src == node_id or edge.dst == node_id:
-                item.update_path()
+        for item in self._node_edges.get(node_id, ()):
+            item.update_path()
 
     def port_pos(self, node_id: str, port: str, is_input: bool) -> QPointF:
-        item = self.nodes[node_id]
-        ports = item.inputs if is_input else item.outputs
-        p = ports.get(port)
-        if p is None:
-            return item.scenePos()
-        return p.scenePos()
+        return self.nodes[node_id].port_pos(port, is_input)
+
+    def _theme_changed(self) -> None:
+        for item in self._labelled:
+            item.prepareGeometryChange()
+            item._layout()  # label widths follow the font
+        self.update()
 
     # ------------------------------------------------------------------ shapes → items
     def apply_shapes(self, result) -> None:
-        for edge_item in self.edges.values():
-            self._label_edge(edge_item, result)
-        by_node: dict[str, tuple[str, str]] = {}
-        for p in result.problems:
-            if p.node_id and (p.node_id not in by_node or p.severity == "error"):
-                by_node[p.node_id] = (p.severity, p.message)
-        for nid, item in self.nodes.items():
-            item.set_problem(by_node.get(nid))
-            count = result.param_counts.get(nid)
-            node = self.doc.graph.node(nid)
-            if count is not None:
-                trainable = result.trainable_counts.get(nid, count)
-                if trainable == count:
-                    item.set_params_text(f"{count:,} params")
-                elif trainable == 0:  # the snowflake badge marks frozen parameters
-                    item.set_params_text(f"❄ frozen: {_count(count)} params")
-                else:
-                    item.set_params_text(f"❄ frozen: {_count(count - trainable)} of "
-                                         f"{_count(count)}")
-            elif node.kind == "data" and result.data_info is not None and \
-                    (nid, "x") in result.shapes:  # the data node that was described
-                info = result.data_info
-                classes = f", {len(info.classes)} classes" if info.classes else ""
-                item.set_params_text(f"{info.n_train:,} train / {info.n_val:,} val{classes}")
+        """Show a shape result: wire labels, node problems and footers. Only the items whose
+        text changed since the previous result are touched."""
+        nodes, values = shape_changes(self._applied, result)
+        self._applied = (dict(result.shapes), dict(result.param_counts),
+                         dict(result.trainable_counts), _problems_by_node(result),
+                         result.data_info)
+        by_node = self._applied[3]
+        if values is None:
+            for edge_item in self.edges.values():
+                self._label_edge(edge_item, result)
+        else:
+            for nid, port in values:
+                for edge_item in self._node_edges.get(nid, ()):
+                    if edge_item.edge.src == nid and edge_item.edge.src_port == port:
+                        self._label_edge(edge_item, result)
+        items = self.nodes.values() if nodes is None else \
+            [self.nodes[n] for n in nodes if n in self.nodes]
+        for item in items:
+            self._apply_node(item, result, by_node)
+
+    def _apply_node(self, item: NodeItem, result, by_node=None) -> None:
+        nid = item.node_id
+        if by_node is None:
+            by_node = _problems_by_node(result)
+        item.set_problem(by_node.get(nid))
+        count = result.param_counts.get(nid)
+        if count is not None:
+            trainable = result.trainable_counts.get(nid, count)
+            if trainable == count:
+                item.set_params_text(f"{count:,} params")
+            elif trainable == 0:  # the snowflake badge marks frozen parameters
+                item.set_params_text(f"❄ frozen: {_count(count)} params")
             else:
-                item.set_params_text("")
+                item.set_params_text(f"❄ frozen: {_count(count - trainable)} of "
+                                     f"{_count(count)}")
+        elif result.data_info is not None and (nid, "x") in result.shapes and \
+                self.doc.graph.node(nid).kind == "data":  # the data node that was described
+            info = result.data_info
+            classes = f", {len(info.classes)} classes" if info.classes else ""
+            item.set_params_text(f"{info.n_train:,} train / {info.n_val:,} val{classes}")
+        else:
+            item.set_params_text("")
 
     @staticmethod
     def _label_edge(item: EdgeItem, result) -> None:
@@ -576,11 +850,32 @@ class CanvasScene(QGraphicsScene):
         return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
 
     def select_nodes(self, node_ids) -> None:
-        wanted = set(node_ids)
-        self.clearSelection()
-        for nid in wanted:
-            if nid in self.nodes:
-                self.nodes[nid].setSelected(True)
+        """Select exactly these nodes; ``selectionChanged`` is emitted once."""
+        wanted = {self.nodes[n] for n in node_ids if n in self.nodes}
+        before = set(self.selectedItems())
+        if before == wanted:
+            return
+        blocked = self.blockSignals(True)
+        try:
+            for item in before - wanted:
+                item.setSelected(False)
+            for item in wanted - before:
+                item.setSelected(True)
+        finally:
+            self.blockSignals(blocked)
+        self.selectionChanged.emit()
+
+    def _raise_selected(self) -> None:
+        """Selected nodes are drawn above the others."""
+        if self._rebuilding:
+            return
+        selected = {i for i in self.selectedItems() if isinstance(i, NodeItem)}
+        for item in self._raised - selected:
+            if item.scene() is self:
+                item.setZValue(1)
+        for item in selected - self._raised:
+            item.setZValue(3)
+        self._raised = selected
 
     def items_bounds(self) -> QRectF:
         rect = QRectF()
@@ -588,48 +883,79 @@ class CanvasScene(QGraphicsScene):
             rect = rect.united(item.sceneBoundingRect())
         return rect
 
-    # ------------------------------------------------------------------ background
+    # ------------------------------------------------------------------ hit tests, tooltips
+    def port_at(self, pos: QPointF) -> Port | None:
+        """The port under a scene point: found by geometry on the topmost node there."""
+        for item in self.items(pos):
+            if isinstance(item, NodeItem):
+                port = item.port_at(pos - item.pos())
+                if port is not None:
+                    return port
+        return None
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The tooltip for a scene point, made when asked: a port's, else its node's."""
+        for item in self.items(pos):
+            if isinstance(item, NodeItem):
+                port = item.port_at(pos - item.pos())
+                return port.tooltip() if port is not None else item.toolTip()
+        return ""
+
+    def helpEvent(self, event: QGraphicsSceneHelpEvent) -> None:
+        text = self.tooltip_at(event.scenePos())
+        if text:
+            QToolTip.showText(event.screenPos(), text, event.widget())
+        else:
+            QToolTip.hideText()
+        event.setAccepted(bool(text))
+
+    # ------------------------------------------------------------------ background, labels
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         t = theme.current()
         painter.fillRect(rect, t.background)
-        left = int(rect.left()) - int(rect.left()) % int(GRID)
-        top = int(rect.top()) - int(rect.top()) % int(GRID)
+        step = int(GRID)
+        left = int(rect.left()) - int(rect.left()) % step
+        top = int(rect.top()) - int(rect.top()) % step
+        x0, x1, y0, y1 = rect.left(), rect.right(), rect.top(), rect.bottom()
         minor, major = [], []
-        x = left
-        while x < rect.right():
-            (major if x % (GRID * 5) == 0 else minor).append(
-                (QPointF(x, rect.top()), QPointF(x, rect.bottom())))
-            x += GRID
-        y = top
-        while y < rect.bottom():
-            (major if y % (GRID * 5) == 0 else minor).append(
-                (QPointF(rect.left(), y), QPointF(rect.right(), y)))
-            y += GRID
-        scale = painter.transform().m11()
-        if scale > 0.45:
+        for x in range(left, int(x1) + 1, step):
+            (major if x % (step * 5) == 0 else minor).append(QLineF(x, y0, x, y1))
+        for y in range(top, int(y1) + 1, step):
+            (major if y % (step * 5) == 0 else minor).append(QLineF(x0, y, x1, y))
+        painter.setRenderHint(_ANTIALIAS, False)
+        if painter.worldTransform().m11() > 0.45:
             painter.setPen(QPen(t.grid_minor, 0))
-            for a, b in minor:
-                painter.drawLine(a, b)
+            painter.drawLines(minor)
         painter.setPen(QPen(t.grid_major, 0))
-        for a, b in major:
-            painter.drawLine(a, b)
+        painter.drawLines(major)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """The wires' shape labels, above the nodes; none when zoomed out."""
+        if not self._labelled or painter.worldTransform().m11() < LOD_TEXT:
+            return
+        look = _look()
+        painter.setRenderHint(_ANTIALIAS, True)
+        painter.setFont(look.wire)
+        for item in self._labelled:
+            box = item._label_rect
+            if not box.intersects(rect) or not item.isVisible():
+                continue
+            painter.setPen(look.label_pen)
+            painter.setBrush(look.label_bg)
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(look.label_text_pen)
+            painter.drawText(box, _ALIGN_CENTER, item.label)
 
     # ------------------------------------------------------------------ mouse: wires and moves
-    def _port_at(self, pos: QPointF) -> PortItem | None:
-        for item in self.items(pos):
-            if isinstance(item, PortItem):
-                return item
-        return None
-
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            port = self._port_at(event.scenePos())
+        if event.button() == _LEFT:
+            port = self.port_at(event.scenePos())
             if port is not None:
                 self._start_wire(port)
                 event.accept()
                 return
         super().mousePressEvent(event)
-        if event.button() == Qt.MouseButton.LeftButton:
+        if event.button() == _LEFT:
             self._press_positions = {i.node_id: i.pos() for i in self.selectedItems()
                                      if isinstance(i, NodeItem)}
             self.dragging_nodes = bool(self._press_positions)
@@ -640,9 +966,30 @@ class CanvasScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        if self.dragging_nodes:
+            self._follow_drag()
+
+    def _follow_drag(self) -> None:
+        """After Qt moved the dragged nodes: snap them to the grid and bring their wires."""
+        half = GRID / 2
+        wires: set[EdgeItem] = set()
+        for nid, start in self._press_positions.items():
+            item = self.nodes.get(nid)
+            if item is None:
+                continue
+            p = item.pos()
+            if p == start:
+                continue
+            if self.snap:
+                snapped = QPointF(round(p.x() / half) * half, round(p.y() / half) * half)
+                if snapped != p:
+                    item.setPos(snapped)
+            wires.update(self._node_edges.get(nid, ()))
+        for wire in wires:
+            wire.update_path()
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if self._wire is not None and event.button() == Qt.MouseButton.LeftButton:
+        if self._wire is not None and event.button() == _LEFT:
             self._finish_wire(event.scenePos())
             event.accept()
             return
@@ -659,7 +1006,7 @@ class CanvasScene(QGraphicsScene):
                 self.doc.move_nodes(moves)
 
     # wires
-    def _start_wire(self, port: PortItem) -> None:
+    def _start_wire(self, port: Port) -> None:
         graph = self.doc.graph
         self._picked_edge = None
         if port.is_input:
@@ -670,22 +1017,35 @@ class CanvasScene(QGraphicsScene):
                 self.edges[existing].setVisible(False)
                 port = self.nodes[existing.src].outputs[existing.src_port]
         self._wire_from = port
+        self._states = {}
         self._wire = QGraphicsPathItem()
         pen = QPen(theme.current().selection, 2, Qt.PenStyle.DashLine)
         self._wire.setPen(pen)
         self._wire.setZValue(5)
         self.addItem(self._wire)
-        self._highlight_targets(port)
-        self._update_wire(port.scenePos())
+        self.update()  # ports repaint lit or dimmed; each is checked when it is drawn
+        self._update_wire(port.scene_pos())
 
-    def _candidate(self, a: PortItem, b: PortItem):
+    def port_state(self, port: Port) -> str:
+        """While wiring: "ok" if ``port`` would accept the wire, "dim" if not, "normal" for
+        the port the wire starts from (and when not wiring). Checked once per port, lazily:
+        only the ports that get drawn are checked."""
+        origin = self._wire_from
+        if origin is None or port is origin:
+            return "normal"
+        state = self._states.get(port)
+        if state is None:
+            state = self._states[port] = "ok" if self._check(origin, port) is None else "dim"
+        return state
+
+    def _candidate(self, a: Port, b: Port):
         """(src node, src port, dst node, dst port) for a wire between a and b, or None."""
         if a.is_input == b.is_input:
             return None
         out, inp = (b, a) if a.is_input else (a, b)
         return out.node.node_id, out.name, inp.node.node_id, inp.name
 
-    def _check(self, a: PortItem, b: PortItem) -> str | None:
+    def _check(self, a: Port, b: Port) -> str | None:
         """None if the wire a–b would be accepted, else the reason."""
         cand = self._candidate(a, b)
         if cand is None:
@@ -701,39 +1061,37 @@ class CanvasScene(QGraphicsScene):
             return str(exc)
         return None
 
-    def _highlight_targets(self, origin: PortItem) -> None:
-        for item in self.nodes.values():
-            for port in [*item.inputs.values(), *item.outputs.values()]:
-                if port is origin:
-                    continue
-                port.state = "ok" if self._check(origin, port) is None else "dim"
-                port.update()
-
-    def _clear_highlight(self) -> None:
-        for item in self.nodes.values():
-            for port in [*item.inputs.values(), *item.outputs.values()]:
-                port.state = "normal"
-                port.update()
-
     def _update_wire(self, pos: QPointF) -> None:
         origin = self._wire_from
-        target = self._port_at(pos)
-        end = target.scenePos() if target is not None and target.state == "ok" else pos
-        a, b = (end, origin.scenePos()) if origin.is_input else (origin.scenePos(), end)
+        target = self.port_at(pos)
+        end = target.scene_pos() if target is not None and \
+            self.port_state(target) == "ok" else pos
+        a, b = (end, origin.scene_pos()) if origin.is_input else (origin.scene_pos(), end)
         self._wire.setPath(bezier(a, b, self.flow))
 
-    def _finish_wire(self, pos: QPointF) -> None:
+    def _cancel_wire(self) -> tuple[Port | None, Edge | None]:
+        """Drop the wire being dragged (if any); returns where it came from."""
         origin, picked = self._wire_from, self._picked_edge
-        self.removeItem(self._wire)
+        if self._wire is not None and self._wire.scene() is self:
+            self.removeItem(self._wire)
         self._wire = None
         self._wire_from = None
         self._picked_edge = None
-        self._clear_highlight()
+        if origin is not None:
+            self._states = {}
+            self.update()  # the ports return to normal
         if picked is not None and picked in self.edges:
             self.edges[picked].setVisible(True)
-        target = self._port_at(pos)
+        return origin, picked
+
+    def _finish_wire(self, pos: QPointF) -> None:
+        target = self.port_at(pos)
+        reason = None
+        origin, picked = self._wire_from, self._picked_edge
         if target is not None and target is not origin:
             reason = self._check(origin, target)
+        self._cancel_wire()
+        if target is not None and target is not origin:
             if reason is not None:
                 self.doc.message.emit(f"Cannot connect: {reason}")
                 return
@@ -754,12 +1112,11 @@ class CanvasScene(QGraphicsScene):
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape and self._wire is not None:
-            self.removeItem(self._wire)
-            self._wire = None
-            if self._picked_edge is not None and self._picked_edge in self.edges:
-                self.edges[self._picked_edge].setVisible(True)
-            self._picked_edge = None
-            self._clear_highlight()
+            self._cancel_wire()
             return
         super().keyPressEvent(event)
 
+
+# Hit tests (ports, tooltips, hover, clicks) and painting ask the index for the items at a
+# point or in the exposed rectangle; bench/canvas_scale.py measures both methods
+INDEX_METHOD = QGraphicsScene.ItemIndexMethod.BspTreeIndex

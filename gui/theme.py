@@ -1,10 +1,15 @@
-"""Colours and fonts, light or dark following the system."""
+"""Colours and fonts, light or dark following the system.
+
+``current()`` is called from paint methods, so the theme is built once and kept until the
+application's palette, font or colour scheme changes; ``notifier().changed`` then tells the
+views to repaint.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 
 CATEGORY_COLORS = {
@@ -52,8 +57,59 @@ def is_dark() -> bool:
     return QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
+class _Notifier(QObject):
+    """Drops the cached theme when the palette, font or colour scheme changes; ``changed``
+    follows, so views repaint with the new colours."""
+
+    changed = Signal()
+
+    def __init__(self, app: QGuiApplication) -> None:
+        super().__init__(app)  # lives as long as the application
+        self.app = app
+        app.paletteChanged.connect(self._invalidate)
+        app.fontChanged.connect(self._invalidate)
+        app.styleHints().colorSchemeChanged.connect(self._invalidate)
+
+    def _invalidate(self, *_args) -> None:
+        invalidate()
+
+
+_cached: Theme | None = None
+_notifier: _Notifier | None = None
+
+
+def notifier() -> _Notifier | None:
+    """The object whose ``changed`` signal says the theme changed (None without an app)."""
+    global _notifier
+    app = QGuiApplication.instance()
+    if app is None:
+        return None
+    if _notifier is None or _notifier.app is not app:
+        _notifier = _Notifier(app)
+    return _notifier
+
+
+def invalidate() -> None:
+    """Forget the cached theme (the palette or scheme changed) and tell the views."""
+    global _cached
+    _cached = None
+    if _notifier is not None:
+        _notifier.changed.emit()
+
+
 def current() -> Theme:
-    if is_dark():
+    """The theme for the current palette and colour scheme, built once and cached."""
+    global _cached
+    theme = _cached
+    if theme is None:
+        theme = _build(is_dark())
+        if notifier() is not None:  # without an application nothing would invalidate it
+            _cached = theme
+    return theme
+
+
+def _build(dark: bool) -> Theme:
+    if dark:
         return Theme(True, QColor("#1e1f22"), QColor("#26282c"), QColor("#30333a"),
                      QColor("#2b2d31"), QColor("#45484f"), QColor("#e8e8ea"),
                      QColor("#9a9ca3"), QColor("#f5c542"), QColor("#f04646"),

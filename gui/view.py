@@ -111,8 +111,7 @@ class CanvasView(QGraphicsView):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         scene_pos = self.mapToScene(event.position().toPoint())
-        if not any(isinstance(i, NodeItem) or i.parentItem() is not None
-                   for i in self.canvas.items(scene_pos)) and \
+        if not any(isinstance(i, NodeItem) for i in self.canvas.items(scene_pos)) and \
                 event.button() == Qt.MouseButton.LeftButton:
             self.quickAddRequested.emit(scene_pos, event.globalPosition().toPoint())
             event.accept()

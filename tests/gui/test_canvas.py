@@ -38,8 +38,7 @@ def _drag(win, a: QPointF, b: QPointF) -> None:
 
 
 def _port(win, node_id, name, is_input):
-    item = win.scene.nodes[node_id]
-    return (item.inputs if is_input else item.outputs)[name].scenePos()
+    return win.scene.port_pos(node_id, name, is_input)
 
 
 def test_opens_with_the_example_wired_valid_and_shaped(window):
@@ -184,15 +183,15 @@ def test_auto_layout_is_one_undo_step(window):
 def test_switching_flow_moves_ports_and_lays_out_in_one_step(window):
     conv = window.scene.nodes[_node(window, "conv1").id]
     assert window.scene.flow == "TB"
-    assert conv.inputs["x"].pos().y() == 0  # top edge
+    assert conv.inputs["x"].local.y() == 0  # top edge
     before = dumps(window.doc.graph)
     window.set_flow("LR")
     assert window.doc.graph.settings["flow"] == "LR"
-    assert conv.inputs["x"].pos().x() == 0  # left edge
+    assert conv.inputs["x"].local.x() == 0  # left edge
     assert window.flow_actions["LR"].isChecked()
     window.doc.undo_stack.undo()
     assert dumps(window.doc.graph) == before
-    assert window.scene.flow == "TB" and conv.inputs["x"].pos().y() == 0
+    assert window.scene.flow == "TB" and conv.inputs["x"].local.y() == 0
 
 
 def test_collapse_into_a_block_and_expand_again(window, monkeypatch):
