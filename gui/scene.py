@@ -16,6 +16,7 @@ nodes and moves their wires from the scene's mouse handler.
 from __future__ import annotations
 
 from html import escape
+from math import ceil
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -27,6 +28,8 @@ from PySide6.QtGui import (
     QPainterPath,
     QPainterPathStroker,
     QPen,
+    QPixmap,
+    QPixmapCache,
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -73,6 +76,11 @@ _NODE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsMovable \
     | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
 _EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
 _LEFT = Qt.MouseButton.LeftButton
+NODE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+PIXMAP_CACHE_KB = 96 * 1024
+_BY_BOUNDS = Qt.ItemSelectionMode.IntersectsItemBoundingRect
+_ASCENDING = Qt.SortOrder.AscendingOrder
+_DESCENDING = Qt.SortOrder.DescendingOrder
 
 
 def _fmt_shape(shape) -> str:
@@ -111,6 +119,7 @@ class _Look:
         self.foot_fm = QFontMetricsF(self.foot)
         self.wire_fm = QFontMetricsF(self.wire)
         self.label_widths: dict[str, float] = {}
+        self.label_pixmaps: dict[tuple[str, float], tuple[QPixmap, QRectF]] = {}
 
         self.border = {None: QPen(t.node_border, 1.2), "error": QPen(t.error, 2.4),
                        "warning": QPen(t.warning, 2.0), "selected": QPen(t.selection, 2.6)}
@@ -164,6 +173,31 @@ class _Look:
             color.setAlpha(230 if not self.theme.dark else 200)
             self.bands[key] = color
         return color
+
+    def label_pixmap(self, text: str, scale: float) -> tuple[QPixmap, QRectF]:
+        """A wire's shape label drawn once per text and zoom, then stamped."""
+        key = (text, round(scale, 3))
+        pixmap = self.label_pixmaps.get(key)
+        if pixmap is None:
+            if len(self.label_pixmaps) > 2000:  # many zoom levels visited: start again
+                self.label_pixmaps.clear()
+            w = self.label_width(text)
+            ratio = max(scale, 0.05)
+            pixmap = QPixmap(max(1, ceil(w * ratio)), max(1, ceil(16 * ratio)))
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setRenderHint(_ANTIALIAS, True)
+            painter.scale(pixmap.width() / w, pixmap.height() / 16)
+            box = QRectF(0.5, 0.5, w - 1, 15)
+            painter.setPen(self.label_pen)
+            painter.setBrush(self.label_bg)
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setFont(self.wire)
+            painter.setPen(self.label_text_pen)
+            painter.drawText(box, _ALIGN_CENTER, text)
+            painter.end()
+            pixmap = self.label_pixmaps[key] = (pixmap, QRectF(pixmap.rect()))
+        return pixmap
 
     def label_width(self, text: str) -> float:
         w = self.label_widths.get(text)
@@ -248,6 +282,7 @@ class NodeItem(QGraphicsItem):
         self.setFlags(_NODE_FLAGS)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
+        self.setCacheMode(NODE_CACHE)
         self.refresh()
 
     # ------------------------------------------------------------------ state from the graph
@@ -292,7 +327,7 @@ class NodeItem(QGraphicsItem):
         pad = PORT_HIT
         self._bounds = QRectF(-pad, -pad, NODE_WIDTH + 2 * pad, height + 2 * pad)
         self._shape = None
-        self._port_labels = self._layout_port_labels()
+        self._port_labels = None  # laid out at the first detailed paint
         self._texts = None
         spec = node.spec
         self._category = spec.category if spec else ""
@@ -437,10 +472,13 @@ class NodeItem(QGraphicsItem):
             painter.setFont(look.sub)
             painter.setPen(look.white_soft)
             painter.drawText(sub_rect, _ALIGN_VCENTER, subtitle)
-            if self._port_labels:
+            labels = self._port_labels
+            if labels is None:
+                labels = self._port_labels = self._layout_port_labels()
+            if labels:
                 painter.setFont(look.port[self.canvas.flow])
                 painter.setPen(look.text_pen)
-                for rect, align, name in self._port_labels:
+                for rect, align, name in labels:
                     painter.drawText(rect, align, name)
             if foot:
                 painter.setFont(look.foot)
@@ -504,6 +542,7 @@ class EdgeItem(QGraphicsItem):
         self._bounds = QRectF()
         self.setFlags(_EDGE_FLAGS)
         self.setZValue(0)
+        self.setCacheMode(NODE_CACHE)
 
     def kind(self) -> str:
         return self._kind
@@ -649,6 +688,10 @@ class CanvasScene(QGraphicsScene):
         self._picked_edge: Edge | None = None
         self._states: dict[Port, str] = {}  # while wiring: would this port accept the wire?
         self.setItemIndexMethod(INDEX_METHOD)
+        # nodes and wires paint into cached pixmaps (panning then only stamps them): room
+        # for a screenful of them
+        if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:
+            QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
         self.setSceneRect(QRectF(-5000, -5000, 10000, 10000))
         self.selectionChanged.connect(self._raise_selected)
         notifier = theme.notifier()
@@ -664,6 +707,19 @@ class CanvasScene(QGraphicsScene):
         doc.settingsChanged.connect(self._settings_changed)
         doc.shapesUpdated.connect(self.apply_shapes)
         self.rebuild()
+
+    def dispose(self) -> None:
+        """Drop the references between items and scene (the scene is going away), so its
+        Python objects are freed by reference counting, not left to the cycle collector."""
+        self._cancel_wire()
+        for item in self.nodes.values():
+            item.inputs, item.outputs, item._ports, item.hover_port = {}, {}, [], None
+        self.nodes.clear()
+        self.edges.clear()
+        self._node_edges.clear()
+        self._labelled.clear()
+        self._raised.clear()
+        self._applied = None
 
     @property
     def wiring(self) -> bool:
@@ -688,7 +744,7 @@ class CanvasScene(QGraphicsScene):
         for node in graph.nodes():
             self._add_node(node.id)
         for edge in graph.edges():
-            self._add_edge(edge)
+            self._add_edge(edge, labelled=False)  # apply_shapes below labels them all
         self._grow_scene_rect()
         if self.doc.shapes is not None:
             self.apply_shapes(self.doc.shapes)
@@ -714,7 +770,7 @@ class CanvasScene(QGraphicsScene):
             self._raised.discard(item)
             self.removeItem(item)
 
-    def _add_edge(self, edge: Edge) -> None:
+    def _add_edge(self, edge: Edge, labelled: bool = True) -> None:
         if edge.src not in self.nodes or edge.dst not in self.nodes:
             return
         item = EdgeItem(self, edge)
@@ -724,7 +780,7 @@ class CanvasScene(QGraphicsScene):
             self._node_edges[edge.dst].append(item)
         item.update_path()
         self.addItem(item)
-        if self.doc.shapes is not None:
+        if labelled and self.doc.shapes is not None:
             self._label_edge(item, self.doc.shapes)
 
     def _remove_edge(self, edge: Edge) -> None:
@@ -884,22 +940,27 @@ class CanvasScene(QGraphicsScene):
         return rect
 
     # ------------------------------------------------------------------ hit tests, tooltips
-    def port_at(self, pos: QPointF) -> Port | None:
-        """The port under a scene point: found by geometry on the topmost node there."""
-        for item in self.items(pos):
+    def _node_and_port_at(self, pos: QPointF) -> tuple[NodeItem | None, Port | None]:
+        """The topmost node under a scene point and the port there, if any: the index finds
+        the nodes whose bounds hold the point, the rest is arithmetic (no shapes built)."""
+        for item in self.items(pos, _BY_BOUNDS, _DESCENDING):
             if isinstance(item, NodeItem):
-                port = item.port_at(pos - item.pos())
-                if port is not None:
-                    return port
-        return None
+                local = pos - item.pos()
+                port = item.port_at(local)
+                if port is not None or item._body.contains(local):
+                    return item, port
+        return None, None
+
+    def port_at(self, pos: QPointF) -> Port | None:
+        """The port under a scene point, on the topmost node there."""
+        return self._node_and_port_at(pos)[1]
 
     def tooltip_at(self, pos: QPointF) -> str:
         """The tooltip for a scene point, made when asked: a port's, else its node's."""
-        for item in self.items(pos):
-            if isinstance(item, NodeItem):
-                port = item.port_at(pos - item.pos())
-                return port.tooltip() if port is not None else item.toolTip()
-        return ""
+        item, port = self._node_and_port_at(pos)
+        if port is not None:
+            return port.tooltip()
+        return item.toolTip() if item is not None else ""
 
     def helpEvent(self, event: QGraphicsSceneHelpEvent) -> None:
         text = self.tooltip_at(event.scenePos())
@@ -934,17 +995,13 @@ class CanvasScene(QGraphicsScene):
         if not self._labelled or painter.worldTransform().m11() < LOD_TEXT:
             return
         look = _look()
-        painter.setRenderHint(_ANTIALIAS, True)
-        painter.setFont(look.wire)
-        for item in self._labelled:
-            box = item._label_rect
-            if not box.intersects(rect) or not item.isVisible():
-                continue
-            painter.setPen(look.label_pen)
-            painter.setBrush(look.label_bg)
-            painter.drawRoundedRect(box, 4, 4)
-            painter.setPen(look.label_text_pen)
-            painter.drawText(box, _ALIGN_CENTER, item.label)
+        scale = painter.worldTransform().m11()
+        labelled = self._labelled
+        for item in self.items(rect, _BY_BOUNDS, _ASCENDING):
+            if item in labelled and item.isVisible():
+                box = item._label_rect
+                if box.intersects(rect):
+                    painter.drawPixmap(box, *look.label_pixmap(item.label, scale))
 
     # ------------------------------------------------------------------ mouse: wires and moves
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
