@@ -110,6 +110,7 @@ class _Look:
         self.title = font(9.5, True)
         self.sub = font(7.5)
         self.port = {"LR": font(8), "TB": font(7)}
+        self.port_fm = {flow: QFontMetricsF(f) for flow, f in self.port.items()}
         self.foot = font(7.5)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
@@ -228,6 +229,7 @@ def _header_path(top: float, head: float) -> QPainterPath:
     path = _header_paths.get((top, head))
     if path is None:
         path = QPainterPath()
+        path.setFillRule(Qt.FillRule.WindingFill)  # the square bottom overlaps the rounded top
         if top == 0:
             path.addRoundedRect(QRectF(0, 0, NODE_WIDTH, head), 7, 7)
             path.addRect(QRectF(0, head - 8, NODE_WIDTH, 8))
@@ -322,6 +324,9 @@ class NodeItem(QGraphicsItem):
                 self.outputs[spec.name] = Port(self, spec, False,
                                                QPointF(NODE_WIDTH, HEADER + (i + 0.5) * ROW))
         self._height = height
+        # the footer: below the header top → down, below the port rows left → right
+        self._foot_top = self._header_top + self._header_h if self.canvas.flow == "TB" \
+            else height - FOOTER
         self._ports = [*self.inputs.values(), *self.outputs.values()]
         self._body = QRectF(0, 0, NODE_WIDTH, height)
         pad = PORT_HIT
@@ -335,18 +340,18 @@ class NodeItem(QGraphicsItem):
         self.setPos(QPointF(*node.pos))
         self.update()
 
-    def _layout_port_labels(self) -> list[tuple[QRectF, Qt.AlignmentFlag, str]]:
+    def _layout_port_labels(self, look: _Look) -> list[tuple[QRectF, Qt.AlignmentFlag, str]]:
         labels = []
-        if self.canvas.flow == "TB":
-            if len(self.inputs) > 1:
-                for port in self.inputs.values():
-                    labels.append((QRectF(port.local.x() - 40, 1, 80, TB_LABELS), _ALIGN_CENTER,
-                                   port.name))
-            if len(self.outputs) > 1:
-                y = self._height - TB_LABELS - 1
-                for port in self.outputs.values():
-                    labels.append((QRectF(port.local.x() - 40, y, 80, TB_LABELS), _ALIGN_CENTER,
-                                   port.name))
+        if self.canvas.flow == "TB":  # beside each port's circle, in the strip along its edge
+            fm = look.port_fm["TB"]
+            for ports, y in ((self.inputs, 1.0), (self.outputs, self._height - TB_LABELS - 1)):
+                if len(ports) < 2:
+                    continue
+                room = NODE_WIDTH / (len(ports) + 1) - PORT_R - 6
+                for port in ports.values():
+                    name = fm.elidedText(port.name, _ELIDE, room)
+                    labels.append((QRectF(port.local.x() + PORT_R + 2, y, room, TB_LABELS),
+                                   _ALIGN_LEFT, name))
         else:
             for port in self.inputs.values():
                 y = port.local.y()
@@ -426,13 +431,13 @@ class NodeItem(QGraphicsItem):
             subtitle = f"code · {node.params.get('title', '')}"
         error = bool(self.problem and self.problem[0] == "error")
         foot = "⚠ " + self.problem[1] if error else self.params_text
-        top, head = self._header_top, self._header_h
+        top = self._header_top
         self._texts = (
             look.title_fm.elidedText(node.label, _ELIDE, width),
             look.sub_fm.elidedText(subtitle, _ELIDE, width),
             look.foot_fm.elidedText(foot, _ELIDE, width), error,
             QRectF(10, top + 2, width, 19), QRectF(10, top + 18, width, 16),
-            QRectF(10, top + head, width, self._footer_h))
+            QRectF(10, self._foot_top, width, self._footer_h))
         self._texts_look = look
         return self._texts
 
@@ -464,6 +469,7 @@ class NodeItem(QGraphicsItem):
         texts = self._texts if self._texts_look is look else None
         if texts is None:
             texts = self._make_texts(look)
+            self._port_labels = None
         title, subtitle, foot, error, title_rect, sub_rect, foot_rect = texts
         painter.setFont(look.title)
         painter.setPen(look.white)
@@ -474,7 +480,7 @@ class NodeItem(QGraphicsItem):
             painter.drawText(sub_rect, _ALIGN_VCENTER, subtitle)
             labels = self._port_labels
             if labels is None:
-                labels = self._port_labels = self._layout_port_labels()
+                labels = self._port_labels = self._layout_port_labels(look)
             if labels:
                 painter.setFont(look.port[self.canvas.flow])
                 painter.setPen(look.text_pen)
@@ -741,8 +747,12 @@ class CanvasScene(QGraphicsScene):
         self._labelled.clear()
         self._applied = None
         graph = self.doc.graph
-        for node in graph.nodes():
-            self._add_node(node.id)
+        self._rebuilding = True  # one scene rect for all, below
+        try:
+            for node in graph.nodes():
+                self._add_node(node.id)
+        finally:
+            self._rebuilding = False
         for edge in graph.edges():
             self._add_edge(edge, labelled=False)  # apply_shapes below labels them all
         self._grow_scene_rect()
@@ -751,15 +761,19 @@ class CanvasScene(QGraphicsScene):
 
     def _grow_scene_rect(self) -> None:
         """Room to scroll around every node, however large the graph."""
-        rect = self.items_bounds().adjusted(-2000, -2000, 2000, 2000)
+        self._make_room(self.items_bounds())
+
+    def _make_room(self, rect: QRectF) -> None:
         if not self.sceneRect().contains(rect):
-            self.setSceneRect(self.sceneRect().united(rect))
+            self.setSceneRect(self.sceneRect().united(rect.adjusted(-2000, -2000, 2000, 2000)))
 
     def _add_node(self, node_id: str) -> None:
         item = NodeItem(self, node_id)
         self.nodes[node_id] = item
         self._node_edges.setdefault(node_id, [])
         self.addItem(item)
+        if not self._rebuilding:
+            self._make_room(item.sceneBoundingRect())
         if self._applied is not None:
             self._apply_node(item, self.doc.shapes)
 
@@ -834,6 +848,7 @@ class CanvasScene(QGraphicsScene):
             if item.pos() != pos:
                 item.setPos(pos)
                 self.node_geometry_changed(node_id)
+            self._make_room(item.sceneBoundingRect())
 
     def node_geometry_changed(self, node_id: str) -> None:
         for item in self._node_edges.get(node_id, ()):
@@ -846,6 +861,14 @@ class CanvasScene(QGraphicsScene):
         for item in self._labelled:
             item.prepareGeometryChange()
             item._layout()  # label widths follow the font
+        self.repaint_items()
+
+    def repaint_items(self) -> None:
+        """Repaint every item, not only the scene: items keep their drawing in pixmaps."""
+        for item in self.nodes.values():
+            item.update()
+        for item in self.edges.values():
+            item.update()
         self.update()
 
     # ------------------------------------------------------------------ shapes → items
@@ -1080,7 +1103,8 @@ class CanvasScene(QGraphicsScene):
         self._wire.setPen(pen)
         self._wire.setZValue(5)
         self.addItem(self._wire)
-        self.update()  # ports repaint lit or dimmed; each is checked when it is drawn
+        for item in self.nodes.values():  # ports repaint lit or dimmed, each checked if drawn
+            item.update()
         self._update_wire(port.scene_pos())
 
     def port_state(self, port: Port) -> str:
@@ -1136,7 +1160,8 @@ class CanvasScene(QGraphicsScene):
         self._picked_edge = None
         if origin is not None:
             self._states = {}
-            self.update()  # the ports return to normal
+            for item in self.nodes.values():  # the ports return to normal
+                item.update()
         if picked is not None and picked in self.edges:
             self.edges[picked].setVisible(True)
         return origin, picked

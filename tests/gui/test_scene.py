@@ -35,6 +35,14 @@ def _main_colour(win) -> QColor:
     return QColor.fromRgb(counts.most_common(1)[0][0])
 
 
+def _body_colour(win) -> QColor:
+    """The colour inside a node's body, clear of its texts."""
+    item = win.scene.nodes[_id(win, "conv1")]
+    rect = item.body_rect()
+    where = _vp(win, item.pos() + QPointF(rect.width() - 5, rect.height() - 4))
+    return win.view.viewport().grab().toImage().pixelColor(where)
+
+
 def test_ports_are_found_by_geometry_and_tooltips_are_made_on_demand(window):
     scene = window.scene
     conv1 = _id(window, "conv1")
@@ -76,11 +84,19 @@ def test_dragging_a_wire_lights_ports_that_accept_it_and_dims_the_others(window)
     window.view.fit_all()
     relu1, conv1, conv2 = _id(window, "relu1"), _id(window, "conv1"), _id(window, "conv2")
     vp = window.view.viewport()
+    QApplication.processEvents()
+    idle = vp.grab().toImage()
     start = _vp(window, scene.port_pos(relu1, "out", False))
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     QTest.mouseMove(vp, start + QPoint(30, 40))
     assert scene.wiring
     nodes = scene.nodes
+    # the drawn ports follow: the refused conv1.x is dimmed, the free Dropout.x grows
+    QApplication.processEvents()
+    during = vp.grab().toImage()
+    for node_id in (conv1, drop):
+        p = _vp(window, scene.port_pos(node_id, "x", True) + QPointF(0, -7))
+        assert during.pixel(p) != idle.pixel(p), node_id
     assert scene.port_state(nodes[drop].inputs["x"]) == "ok"  # free, downstream-safe
     assert scene.port_state(nodes[conv1].inputs["x"]) == "dim"  # a cycle
     assert scene.port_state(nodes[conv2].inputs["x"]) == "dim"  # already wired
@@ -166,10 +182,12 @@ def test_the_theme_is_cached_and_a_palette_change_repaints_the_canvas(window, qt
         now = theme.current()
         assert now is not first and now.dark
         qtbot.waitUntil(lambda: _main_colour(window) == now.background, timeout=5000)
+        assert _body_colour(window) == now.node_body  # the nodes too, not only the grid
     finally:
         app.setPalette(original)
     assert not theme.current().dark
     qtbot.waitUntil(lambda: _main_colour(window) == first.background, timeout=5000)
+    assert _body_colour(window) == first.node_body
 
 
 def test_a_colour_scheme_change_drops_the_cached_theme(qtbot, monkeypatch):
@@ -262,3 +280,15 @@ def test_opening_a_project_takes_it_out_of_the_collectors_view(window, tmp_path)
     # the old scene let go of its items, so they do not wait for the cycle collector
     assert not old.nodes and not old.edges and not item.inputs and not item.outputs
     assert window.wait_for_shapes() and window.scene.nodes
+
+
+def test_the_canvas_grows_to_hold_nodes_placed_far_away(window):
+    scene = window.scene
+    conv1 = _id(window, "conv1")
+    old = window.doc.graph.node(conv1).pos
+    window.doc.move_nodes({conv1: (old, (40_000.0, -30_000.0))})
+    assert scene.sceneRect().contains(scene.nodes[conv1].sceneBoundingRect())
+    far = window.doc.add_node("nn.ReLU", (-60_000.0, 9_000.0))
+    assert scene.sceneRect().contains(scene.nodes[far].sceneBoundingRect())
+    window.view.center_on_nodes([far])
+    assert window.view.mapToScene(window.view.viewport().rect().center()).x() < -55_000
