@@ -542,6 +542,7 @@ class EdgeItem(QGraphicsItem):
         self.label = ""  # the tensor shape on this wire, "" when unknown
         self._kind = "tensor"
         self._path = QPainterPath()
+        self._curve_bounds = QRectF()
         self._shape: QPainterPath | None = None
         self._mid = QPointF()
         self._label_rect = QRectF()  # empty when no label is shown
@@ -565,14 +566,15 @@ class EdgeItem(QGraphicsItem):
         b = dst.port_pos(edge.dst_port, True)
         self.prepareGeometryChange()
         self._path = bezier(a, b, canvas.flow)
+        self._curve_bounds = self._path.controlPointRect().adjusted(-2, -2, 2, 2)
         self._shape = None
         self._mid = (a + b) / 2  # the curve is point-symmetric: its middle by length
         self._layout()
 
     def _layout(self) -> None:
         """Bounds: the curve's control points, plus the label when one is shown."""
-        bounds = self._path.controlPointRect().adjusted(-2, -2, 2, 2)
-        text = self.shown_label
+        bounds = self._curve_bounds
+        text = self.label if self.canvas.show_shapes else ""
         if text:
             w = _look().label_width(text)
             self._label_rect = QRectF(self._mid.x() - w / 2, self._mid.y() - 8, w, 16)
