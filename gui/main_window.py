@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
@@ -68,6 +69,19 @@ def recovery_dir() -> Path:
 def recovery_file(path: Path | None) -> Path:
     key = str(Path(path).resolve()) if path else "untitled"
     return recovery_dir() / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+
+
+@contextmanager
+def loading():
+    """No garbage-collector passes while a project is read and drawn: what is made then lives
+    as long as the document, and a pass would walk the whole heap for nothing."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def settle_heap() -> None:
@@ -729,13 +743,15 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return False
         try:
-            graph = load(path)
+            with loading():
+                graph = load(path)
         except (OSError, GraphError) as exc:
             self.show_error("Cannot open project", f"{path}: {exc}")
             return False
-        self._discard_recovery()
-        self.example_name = None
-        self.set_document(Document(graph, Path(path)))
+        with loading():
+            self._discard_recovery()
+            self.example_name = None
+            self.set_document(Document(graph, Path(path)))
         self._remember_recent(Path(path))
         self._offer_recovery(Path(path))
         code = sum(1 for n in graph.nodes() if n.kind == "code")
@@ -750,13 +766,15 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return False
         try:
-            graph = load(path)
+            with loading():
+                graph = load(path)
         except (OSError, GraphError) as exc:
             self.show_error("Cannot open example", f"{path}: {exc}")
             return False
-        self._discard_recovery()
-        self.example_name = path.stem
-        self.set_document(Document(graph))
+        with loading():
+            self._discard_recovery()
+            self.example_name = path.stem
+            self.set_document(Document(graph))
         return True
 
     def import_model(self) -> bool:

@@ -15,6 +15,7 @@ nodes and moves their wires from the scene's mouse handler.
 
 from __future__ import annotations
 
+import gc
 from html import escape
 from math import ceil
 
@@ -749,17 +750,23 @@ class CanvasScene(QGraphicsScene):
         self._labelled.clear()
         self._applied = None
         graph = self.doc.graph
+        # everything made here lives as long as the scene: no collector passes while building
+        collecting = gc.isenabled()
+        gc.disable()
         self._rebuilding = True  # one scene rect for all, below
         try:
             for node in graph.nodes():
                 self._add_node(node.id)
+            self._rebuilding = False
+            for edge in graph.edges():
+                self._add_edge(edge, labelled=False)  # apply_shapes below labels them all
+            self._grow_scene_rect()
+            if self.doc.shapes is not None:
+                self.apply_shapes(self.doc.shapes)
         finally:
             self._rebuilding = False
-        for edge in graph.edges():
-            self._add_edge(edge, labelled=False)  # apply_shapes below labels them all
-        self._grow_scene_rect()
-        if self.doc.shapes is not None:
-            self.apply_shapes(self.doc.shapes)
+            if collecting:
+                gc.enable()
 
     def _grow_scene_rect(self) -> None:
         """Room to scroll around every node, however large the graph."""

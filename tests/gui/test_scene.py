@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QHelpEvent, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
+from torchcanvas.graph import load, save
 from torchcanvas.gui import scene as scene_module
 from torchcanvas.gui import theme
 from torchcanvas.gui.scene import CanvasScene, EdgeItem, NodeItem
@@ -273,9 +274,29 @@ def test_opening_a_project_takes_it_out_of_the_collectors_view(window, tmp_path)
     item = next(iter(old.nodes.values()))
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
+    graph = load(assets_dir() / "examples" / "iris_mlp.json")
+    prev = next(n.id for n in graph.nodes() if n.label == "hidden")
+    for k in range(60):  # enough objects that the collector would run while loading
+        nid = graph.add_node("nn.Identity", pos=(0.0, 200.0 + 60 * k))
+        graph.connect(prev, "out", nid, "x")
+        prev = nid
     path = tmp_path / "p.json"
-    path.write_text((assets_dir() / "examples" / "iris_mlp.json").read_text())
-    assert window.open_file(path)
+    save(graph, path)
+    passes = []
+
+    def record(phase, info):
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        assert window.open_file(path)
+    finally:
+        gc.callbacks.remove(record)
+    # no collector pass while the project was read and drawn; at most one of the youngest
+    # generation when collection resumes (what was made is frozen by then: nothing to walk)
+    assert passes in ([], [0]), passes
+    assert gc.isenabled()
     assert gc.get_freeze_count() > 0
     # the old scene let go of its items, so they do not wait for the cycle collector
     assert not old.nodes and not old.edges and not item.inputs and not item.outputs
