@@ -511,6 +511,9 @@ class NodeItem(QGraphicsItem):
             painter.drawEllipse(port.local, r, r)
 
     # ------------------------------------------------------------------ hover and clicks
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self.hoverMoveEvent(event)  # repaint only if a port lights up (Qt's would repaint)
+
     def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         port = self.port_at(event.pos())
         if port is not self.hover_port:
