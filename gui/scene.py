@@ -177,7 +177,8 @@ class _Look:
         return color
 
     def label_pixmap(self, text: str, scale: float) -> tuple[QPixmap, QRectF]:
-        """A wire's shape label drawn once per text and zoom, then stamped."""
+        """A wire's shape label drawn once per text and scale (device pixels per scene unit),
+        then stamped."""
         key = (text, round(scale, 3))
         pixmap = self.label_pixmaps.get(key)
         if pixmap is None:
@@ -1030,7 +1031,8 @@ class CanvasScene(QGraphicsScene):
         if not self._labelled or painter.worldTransform().m11() < LOD_TEXT:
             return
         look = _look()
-        scale = painter.worldTransform().m11()
+        device = painter.device()  # stamped 1:1 on the screen's pixels, HiDPI included
+        scale = painter.worldTransform().m11() * (device.devicePixelRatioF() if device else 1.0)
         labelled = self._labelled
         for item in self.items(rect, _BY_BOUNDS, _ASCENDING):
             if item in labelled and item.isVisible():
