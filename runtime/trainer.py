@@ -635,8 +635,9 @@ class Trainer:
         if isinstance(exc, SettingError):
             pass  # the message names the setting
         elif self.project.graph.settings["compile"] and _compile_failure(exc):
-            first = (str(exc) or type(exc).__name__).strip().splitlines()[0]
-            message = (f"compile: torch.compile failed ({type(exc).__name__}: {first}); turn "
+            cause = getattr(exc, "inner_exception", None) or exc  # what the backend raised
+            first = (str(cause).strip() or "?").splitlines()[0]
+            message = (f"compile: torch.compile failed ({type(cause).__name__}: {first}); turn "
                        "compile off in the training settings to train without it")
         elif isinstance(exc, NonFiniteLoss):
             node_id = self.project.plan.losses[0].node.id
