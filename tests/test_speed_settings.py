@@ -254,3 +254,19 @@ def test_exported_train_py_refuses_cuda_only_flags_on_the_cpu(tmp_path):
     done = _train_py(tmp_path, "--epochs", "1", "--cudnn-benchmark", "--out", "ck")
     assert done.returncode == 0, done.stderr
     assert "cudnn_benchmark: cuDNN is CUDA only; it does nothing on cpu" in done.stderr
+
+
+def test_torchrun_with_one_process_still_forms_a_process_group(tmp_path):
+    """One process under torchrun (one GPU) runs the distributed path: nccl on CUDA, gloo here."""
+    import os
+
+    export_code(compile_project(_graph("iris_mlp"), title="iris"), tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+         "train.py", "--epochs", "1", "--precision", "bf16", "--out", "ck"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert next(r for r in lines if "world_size" in r)["world_size"] == 1
+    assert (tmp_path / "ck" / "checkpoint.pt").is_file()

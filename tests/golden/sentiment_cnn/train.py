@@ -454,8 +454,8 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", local_rank)  # one GPU per process
+    if setting.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", local_rank)  # under torchrun: one GPU per process
     return torch.device(setting)
 
 
@@ -507,6 +507,7 @@ def main(argv=None) -> None:
         return
     SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
 
+    distributed = "LOCAL_RANK" in os.environ  # started by torchrun, even as one process
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(args.device, local_rank)
@@ -514,7 +515,7 @@ def main(argv=None) -> None:
         notices = configure(device)
     except ValueError as exc:
         parser.error(str(exc))
-    if world > 1:  # started by torchrun: one process per rank
+    if distributed:  # one process per rank
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -549,7 +550,7 @@ def main(argv=None) -> None:
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     net = model
-    if world > 1:
+    if distributed:
         ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids)
     if rank == 0:
@@ -571,7 +572,7 @@ def main(argv=None) -> None:
             loss, _, target = train_step(net, losses, optimizer, scheduler, scaler, batch, device)
             total += loss * len(target)
             count += len(target)
-        if world > 1:  # the training loss over every rank's samples
+        if distributed:  # the training loss over every rank's samples
             counts = torch.tensor([float(count)], device=device)
             dist.all_reduce(total)
             dist.all_reduce(counts)
@@ -592,7 +593,7 @@ def main(argv=None) -> None:
             checkpoint = args.out / "checkpoint.pt"
             save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, epoch + 1, 0, history)
             torch.save(model.state_dict(), args.out / "weights.pt")
-    if world > 1:
+    if distributed:
         # DistributedDataParallel keeps the ranks in step; check it before leaving (a tensor
         # gather: gloo's all_gather_object can abort a process as it exits)
         digest = bytes.fromhex(weights_digest(model))
