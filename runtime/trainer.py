@@ -528,7 +528,8 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
     def _configure(self, device: torch.device) -> tuple[str, ...]:
         """The generated configure(): refuses what ``device`` cannot do, naming the setting, and
-        applies the process-wide settings; returns its notices."""
+        sets cuDNN's benchmark mode; returns its notices. Also checks that torch.compile has a
+        compiler to call before any data loads."""
         settings = self.project.graph.settings
         if settings["compile"]:
             missing = missing_compiler(device)
@@ -540,8 +541,8 @@ class Trainer:
             raise SettingError(str(exc)) from None
 
     def _eager(self):
-        """Run the model uncompiled (views of a single batch: no compilation for their shapes,
-        and hooks see every layer)."""
+        """Run a compiled model eagerly for one-off passes (the autograd capture, the sample
+        images), so their batch shapes and modes cost no compilation."""
         if self.project.graph.settings["compile"] and hasattr(torch.compiler, "set_stance"):
             return torch.compiler.set_stance("force_eager")
         return contextlib.nullcontext()

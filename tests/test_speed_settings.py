@@ -18,9 +18,11 @@ from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import export_code
 from torchcanvas.runtime.trainer import (
+    AutogradSnapshot,
     EpochEvent,
     RunFailed,
     RunFinished,
+    RunControl,
     RunStarted,
     Trainer,
     TrainOptions,
@@ -38,9 +40,9 @@ def _graph(name: str, **settings) -> Graph:
     return graph
 
 
-def _run(graph: Graph, **options):
+def _run(graph: Graph, control: RunControl | None = None, **options):
     options.setdefault("keep_predictions", False)
-    return Trainer(compile_project(graph, title="t"), TrainOptions(**options)).run()
+    return Trainer(compile_project(graph, title="t"), TrainOptions(**options), control).run()
 
 
 def _accuracies(events) -> list[float]:
@@ -114,9 +116,18 @@ def test_torch_compile_reaches_the_fp32_accuracy_band(fp32_accuracy, tmp_path):
 
     counters.clear()
     graph = _graph("digits_cnn", epochs=3, compile=True)
-    compiled = _accuracies(_run(graph, out_dir=tmp_path))
+    control = RunControl()
+    control.request_graph()
+    events = _run(graph, control, out_dir=tmp_path, keep_predictions=True)
+    compiled = _accuracies(events)
     assert counters["frames"]["ok"] >= 1  # the model really went through torch.compile
     assert compiled[-1] >= 0.9 and abs(compiled[-1] - fp32_accuracy[-1]) <= 0.03
+    # what the window shows still works: the autograd graph of a step (captured eagerly, so
+    # every layer is a node) and the validation images with their predictions
+    snapshot = next(e for e in events if isinstance(e, AutogradSnapshot))
+    assert snapshot.graph is not None and len(snapshot.graph.nodes) >= 10
+    last = [e for e in events if isinstance(e, EpochEvent)][-1]
+    assert last.samples is not None and last.samples[1].shape == (16,)
     # compiled in place: the saved weights keep the model's own names
     names = set(torch.load(tmp_path / "weights.pt", weights_only=True))
     assert names == set(compile_project(graph).model.new().state_dict())
