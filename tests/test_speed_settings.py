@@ -20,9 +20,9 @@ from torchcanvas.runtime.export import export_code
 from torchcanvas.runtime.trainer import (
     AutogradSnapshot,
     EpochEvent,
+    RunControl,
     RunFailed,
     RunFinished,
-    RunControl,
     RunStarted,
     Trainer,
     TrainOptions,
