@@ -135,6 +135,23 @@ def test_torch_compile_reaches_the_fp32_accuracy_band(fp32_accuracy, tmp_path):
     assert ckpt["settings"]["compile"] is True and "scaler" in ckpt
 
 
+def test_channels_last_reaches_the_weights_and_the_inputs():
+    project = compile_project(_graph("digits_cnn", channels_last=True))
+    model = project.fn("prepare_model")(project.model.new())
+    conv = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert conv.in_channels > 1  # with one channel both layouts are the same
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    x = project.fn("to_device")(torch.zeros(2, 3, 8, 8), torch.device("cpu"))
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    labels = project.fn("to_device")(torch.zeros(2), torch.device("cpu"))
+    assert labels.is_contiguous()
+    plain = compile_project(_graph("digits_cnn"))
+    conv = [m for m in plain.fn("prepare_model")(plain.model.new()).modules()
+            if isinstance(m, torch.nn.Conv2d)][-1]
+    assert conv.weight.is_contiguous()
+
+
 @pytest.mark.parametrize("name", ["sentiment_lstm", "char_rnn"])
 def test_recurrent_models_train_in_bf16_on_the_cpu(name):
     events = _run(_graph(name, epochs=1, precision="bf16"), max_steps=6)
