@@ -159,6 +159,14 @@ def test_recurrent_models_train_in_bf16_on_the_cpu(name):
     assert events[-1].global_step == 6
 
 
+def test_style_transfer_optimises_its_image_in_bf16_channels_last():
+    events = _run(_graph("style_transfer", epochs=1, precision="bf16", channels_last=True),
+                  max_steps=3)
+    assert isinstance(events[-1], RunFinished), events[-1]
+    losses = [e.loss for e in events if type(e).__name__ == "StepEvent"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+
 def test_lbfgs_trains_in_bf16_and_refuses_channels_last():
     def lbfgs(**settings):
         graph = _graph("linear_regression", epochs=2, **settings)
