@@ -22,8 +22,10 @@ from torchcanvas.codegen.train import (
     _imports,
     _losses_section,
     _optim_section,
+    speed_section,
 )
 from torchcanvas.graph.document import Graph
+from torchcanvas.graph.settings import SPEED_SETTINGS
 
 _IMPORTS = """
 import argparse
@@ -62,18 +64,25 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("output"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    add_speed_arguments(parser)
     args = parser.parse_args(argv)
+    SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
 
     device = pick_device(args.device)
+    try:
+        notices = configure(device)
+    except ValueError as exc:
+        parser.error(str(exc))
     torch.manual_seed(SETTINGS["seed"])
-    model = MODEL_CLASS().to(device)
-    for notice in dict.fromkeys(getattr(m, "notice", None) for m in model.modules()):
+    model = prepare_model(MODEL_CLASS().to(device))
+    for notice in dict.fromkeys(notices + [getattr(m, "notice", None) for m in model.modules()]):
         if notice:  # e.g. no pretrained weights found: said once
             print(notice)
     images = make_images(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)
     scheduler = build_scheduler(optimizer, STEPS_PER_EPOCH, args.epochs)
+    scaler = make_scaler(device)
 
     start_epoch, history = 0, []
     if args.resume:
@@ -82,6 +91,8 @@ def main(argv=None) -> None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         start_epoch, history = state["epoch"], state["history"]
         torch.set_rng_state(state["rng"])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +100,7 @@ def main(argv=None) -> None:
     for epoch in range(start_epoch, args.epochs):
         total = torch.zeros((), device=device)
         for _ in range(STEPS_PER_EPOCH):
-            loss, _, _ = train_step(model, losses, optimizer, scheduler, images, device)
+            loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images, device)
             total += loss
         train_loss = (total / STEPS_PER_EPOCH).item()
         end_epoch(scheduler, train_loss)
@@ -97,7 +108,7 @@ def main(argv=None) -> None:
         history.append(record)
         print(json.dumps(record))
         save_checkpoint(
-            args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0, history
+            args.out / "checkpoint.pt", model, optimizer, scheduler, scaler, epoch + 1, 0, history
         )
         save_image(current_image(model), args.out / "result.png")
     torch.save(model.state_dict(), args.out / "weights.pt")
@@ -130,11 +141,12 @@ def generate_style_train(
     add(MODEL_IMPORT.format(name=name))
     add(f"MODEL_CLASS = {name}")
     add("SETTINGS = {")
-    for k in ("epochs", "seed", "device"):
+    for k in ("epochs", "seed", "device", *SPEED_SETTINGS):
         add(f'    "{k}": {literal(graph.settings[k])},')
     add("}")
     add('DATA_DIR = Path(__file__).resolve().parent / "data"')
     add(data_body.rstrip("\n"), plan.data.id)
+    add(speed_section(plan))
     add(_losses_section(plan, ir))
     add(_optim_section(plan, evaluate=False))
     add(HELPERS)

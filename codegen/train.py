@@ -18,6 +18,7 @@ from torchcanvas.codegen.model import ModelIR, tuple_lines, wrap
 from torchcanvas.codegen.names import Namespace
 from torchcanvas.codegen.plan import TrainPlan, training_plan
 from torchcanvas.graph.document import Graph
+from torchcanvas.graph.settings import SPEED_SETTINGS
 
 MODEL_IMPORT = "from model import {name}\n"
 
@@ -111,7 +112,7 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
         batch_size=batch_size,
         sampler=sampler,
         num_workers=SETTINGS["num_workers"],
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=SETTINGS["pin_memory"],  # configure() allows it on CUDA only
         # its own generator: starting an epoch leaves the global RNG (dropout, augmentation)
         # untouched, so a run resumed mid-epoch continues exactly
         generator=torch.Generator().manual_seed(SETTINGS["seed"] * 100_003 + epoch + 1),
@@ -120,11 +121,12 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
 
 # the same in every generated train.py (the style-transfer one too)
 SAVE_CHECKPOINT = '''\
-def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
+def save_checkpoint(path, model, optimizer, scheduler, scaler, epoch, batch, history) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict(),
         "epoch": epoch,
         "batch": batch,
         "rng": torch.get_rng_state(),
@@ -137,6 +139,108 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) ->
     os.replace(tmp, path)
 '''
 
+# the speed settings: the same in every generated train.py (the style-transfer one too); the
+# checks an optimizer adds go where {optimizer_checks} stands
+SPEED = '''
+
+SPEED_SETTINGS = (
+    "precision",
+    "compile",
+    "compile_mode",
+    "channels_last",
+    "pin_memory",
+    "cudnn_benchmark",
+)
+PRECISION_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for the speed settings; without them the project's choices apply."""
+    on_off = argparse.BooleanOptionalAction
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISION_DTYPES),
+        default=SETTINGS["precision"],
+        help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off",
+    )
+    parser.add_argument("--compile", action=on_off, default=SETTINGS["compile"])
+    parser.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        default=SETTINGS["compile_mode"],
+    )
+    parser.add_argument("--channels-last", action=on_off, default=SETTINGS["channels_last"])
+    parser.add_argument("--pin-memory", action=on_off, default=SETTINGS["pin_memory"])
+    parser.add_argument("--cudnn-benchmark", action=on_off, default=SETTINGS["cudnn_benchmark"])
+
+
+def configure(device: torch.device) -> list[str]:
+    """Check the speed settings against ``device`` and set cuDNN's benchmark mode.
+
+    Raises ValueError naming a setting that ``device`` cannot honour; returns notices.
+    """
+    precision, notices = SETTINGS["precision"], []
+    if device.type != "cuda":
+        if precision == "fp16":
+            raise ValueError(f"precision: fp16 needs a CUDA device; on {device.type} use bf16")
+        if SETTINGS["pin_memory"]:
+            raise ValueError(
+                f"pin_memory: pinned memory speeds up copies to a CUDA device; turn it off "
+                f"to train on {device.type}"
+            )
+        if SETTINGS["cudnn_benchmark"]:
+            notices.append(f"cudnn_benchmark: cuDNN is CUDA only; it does nothing on {device.type}")
+    else:
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ValueError("precision: this GPU has no bfloat16 arithmetic; use fp16")
+        torch.backends.cudnn.benchmark = SETTINGS["cudnn_benchmark"]
+{optimizer_checks}    return notices
+
+
+def prepare_model(model: nn.Module) -> nn.Module:
+    """The model in the channels-last memory format and compiled, when SETTINGS ask (in place:
+    its state_dict keeps its names)."""
+    if SETTINGS["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    if SETTINGS["compile"]:
+        model.compile(mode=SETTINGS["compile_mode"])
+    return model
+
+
+def make_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """Scales fp16 losses so that small gradients do not underflow; does nothing otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=SETTINGS["precision"] == "fp16")
+
+
+def autocast(device: torch.device):
+    """Mixed precision for the forward pass and the loss (SETTINGS["precision"])."""
+    dtype = PRECISION_DTYPES[SETTINGS["precision"]]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on ``device``; images (4-d) channels-last when SETTINGS ask."""
+    if SETTINGS["channels_last"] and tensor.dim() == 4:
+        return tensor.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return tensor.to(device, non_blocking=True)
+'''
+
+LBFGS_CHECKS = '''    if precision == "fp16":
+        raise ValueError(
+            "precision: L-BFGS re-evaluates the loss in a closure, which the fp16 gradient "
+            "scaler cannot scale; use bf16"
+        )
+    if SETTINGS["channels_last"]:
+        raise ValueError("channels_last: L-BFGS needs contiguous parameters; turn it off")
+'''
+
+
+def speed_section(plan: TrainPlan) -> str:
+    """The speed settings' flags and helpers for ``plan``'s train.py."""
+    lbfgs = plan.optimizer.type_id == "optim.LBFGS"
+    return SPEED.replace("{optimizer_checks}", LBFGS_CHECKS if lbfgs else "")
+
+
 MAIN = '''
 
 def pick_device(setting: str, local_rank: int = 0) -> torch.device:
@@ -147,8 +251,8 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", local_rank)  # one GPU per process
+    if setting.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", local_rank)  # under torchrun: one GPU per process
     return torch.device(setting)
 
 
@@ -170,23 +274,34 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("checkpoints"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    add_speed_arguments(parser)
     args = parser.parse_args(argv)
+    SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
 
+    distributed = "LOCAL_RANK" in os.environ  # started by torchrun, even as one process
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(args.device, local_rank)
-    if world > 1:  # started by torchrun: one process per rank
+    try:
+        notices = configure(device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if distributed:  # one process per rank
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if rank == 0:
+        for notice in notices:
+            print(notice, file=sys.stderr)
 
     torch.manual_seed(SETTINGS["seed"])
-    model = MODEL_CLASS().to(device)
+    model = prepare_model(MODEL_CLASS().to(device))
     train_set, val_set, _ = make_datasets(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)
     steps_per_epoch = -(-len(train_set) // (SETTINGS["batch_size"] * world))
     scheduler = build_scheduler(optimizer, steps_per_epoch, args.epochs)
+    scaler = make_scaler(device)
     weights = sample_weights(train_set) if WEIGHTED_SAMPLING else None
 
     start_epoch, start_batch, history = 0, 0, []
@@ -196,12 +311,14 @@ def main(argv=None) -> None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         start_epoch, start_batch, history = state["epoch"], state["batch"], state["history"]
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     net = model
-    if world > 1:
+    if distributed:
         ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids)
     if rank == 0:
@@ -220,10 +337,10 @@ def main(argv=None) -> None:
         )
         total, count = torch.zeros((), device=device), 0
         for batch in loader:
-            loss, _, target = train_step(net, losses, optimizer, scheduler, batch, device)
+            loss, _, target = train_step(net, losses, optimizer, scheduler, scaler, batch, device)
             total += loss * len(target)
             count += len(target)
-        if world > 1:  # the training loss over every rank's samples
+        if distributed:  # the training loss over every rank's samples
             counts = torch.tensor([float(count)], device=device)
             dist.all_reduce(total)
             dist.all_reduce(counts)
@@ -241,11 +358,10 @@ def main(argv=None) -> None:
         history.append(record)
         if rank == 0:
             print(json.dumps(record))
-            save_checkpoint(
-                args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0, history
-            )
+            checkpoint = args.out / "checkpoint.pt"
+            save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, epoch + 1, 0, history)
             torch.save(model.state_dict(), args.out / "weights.pt")
-    if world > 1:
+    if distributed:
         # DistributedDataParallel keeps the ranks in step; check it before leaving (a tensor
         # gather: gloo's all_gather_object can abort a process as it exits)
         digest = bytes.fromhex(weights_digest(model))
@@ -419,7 +535,8 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     add(MODEL_IMPORT.format(name=name))
     add(f"MODEL_CLASS = {name}")
     settings_items = {k: settings[k] for k in
-                      ("epochs", "batch_size", "seed", "val_split", "device", "num_workers")}
+                      ("epochs", "batch_size", "seed", "val_split", "device", "num_workers",
+                       *SPEED_SETTINGS)}
     add("SETTINGS = {")
     for k, v in settings_items.items():
         add(f'    "{k}": {literal(v)},')
@@ -431,6 +548,7 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     text = text_task(plan.data)
     if text is not None:
         add(text_inference_code(plan.data) + LOAD_TRAINED)
+    add(speed_section(plan))
     add(LOOP)
     add(_losses_section(plan, ir))
     add(_optim_section(plan))
@@ -469,7 +587,7 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     out += ["", "", "def compute_loss(model, losses, batch, device):",
             '    """Forward one batch; returns (loss, prediction, target) of the first loss."""',
             f"    {', '.join(batch_vars.values())} = "
-            "(t.to(device, non_blocking=True) for t in batch)"]
+            "(to_device(t, device) for t in batch)"]
     args = []
     for _, value in ir.inputs:
         if value not in batch_vars:
@@ -529,14 +647,16 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
         _, kwargs = ctor_args(clip.spec, clip.params, clip.id, keywords=True)
         clip_lines.append(("    " + call(clip.spec.torch_name, [], kwargs).replace(
             "(", "(model.parameters(), ", 1), clip.id))
-    out += ["", "", "def train_step(model, losses, optimizer, scheduler, batch, device):",
+    out += ["", "", "def train_step(model, losses, optimizer, scheduler, scaler, batch, device):",
             '    """One optimisation step; returns (loss, prediction, target), detached."""']
     if opt.type_id == "optim.LBFGS":  # re-evaluates the loss: the step takes a closure
+        # (no gradient scaler: configure() refuses fp16 with L-BFGS)
         out += ["    result = []",
                 "",
                 "    def closure():",
                 "        optimizer.zero_grad(set_to_none=True)",
-                "        loss, prediction, target = compute_loss(model, losses, batch, device)",
+                "        with autocast(device):",
+                "            loss, prediction, target = compute_loss(model, losses, batch, device)",
                 "        loss.backward()",
                 *["    " + line if isinstance(line, str) else ("    " + line[0], line[1])
                   for line in clip_lines],
@@ -548,10 +668,14 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
                 "    loss, prediction, target = result[0]"]
     else:
         out += ["    optimizer.zero_grad(set_to_none=True)",
-                "    loss, prediction, target = compute_loss(model, losses, batch, device)",
-                "    loss.backward()",
+                "    with autocast(device):",
+                "        loss, prediction, target = compute_loss(model, losses, batch, device)",
+                "    scaler.scale(loss).backward()",
+                *(["    scaler.unscale_(optimizer)  # clip the true gradients"] if clip_lines
+                  else []),
                 *clip_lines,
-                "    optimizer.step()"]
+                "    scaler.step(optimizer)",
+                "    scaler.update()"]
     if step == "batch":
         out.append("    scheduler.step()")
     out.append("    return loss.detach(), prediction.detach(), target")
@@ -570,10 +694,12 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
             "    model.eval()",
             "    total, count, predictions, targets = torch.zeros((), device=device), 0, [], []",
             "    for batch in loader:",
-            "        loss, prediction, target = compute_loss(model, losses, batch, device)",
-            "        total += loss * len(target)",
+            "        with autocast(device):",
+            "            loss, prediction, target = compute_loss(model, losses, batch, device)",
+            "        total += loss * len(target)  # float32, whatever the precision",
             "        count += len(target)",
-            "        predictions.append(prediction)",
+            "        # a float32 copy: a compiled model may reuse its outputs' memory",
+            "        predictions.append(prediction.to(torch.float32, copy=True))",
             "        targets.append(target)",
             "    model.train()",
             "    if not count:",

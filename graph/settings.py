@@ -9,6 +9,12 @@ from typing import Any
 from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.spec import ParamSpec
 
+PRECISIONS = ("off", "bf16", "fp16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# what each setting adds to a run, for the trainer, the CLI and the generated train.py
+SPEED_SETTINGS = ("precision", "compile", "compile_mode", "channels_last", "pin_memory",
+                "cudnn_benchmark")
+
 _SPECS = (
     ParamSpec("epochs", "int", 10, "passes over the training data", minimum=1, maximum=100_000),
     ParamSpec("batch_size", "int", 64, "samples per step", minimum=1, maximum=1_000_000),
@@ -22,6 +28,21 @@ _SPECS = (
     ParamSpec("log_every", "int", 10, "steps between reading metrics back from the device",
               minimum=1, maximum=10_000),
     ParamSpec("num_workers", "int", 0, "DataLoader worker processes", minimum=0, maximum=64),
+    ParamSpec("precision", "choice", "off",
+              "mixed precision: off (float32), bf16 (CPU or CUDA) or fp16 (CUDA, with a "
+              "gradient scaler)", choices=PRECISIONS),
+    ParamSpec("compile", "bool", False,
+              "torch.compile the model (the first steps are slow while it compiles; needs a C "
+              "compiler)"),
+    ParamSpec("compile_mode", "choice", "default", "torch.compile mode, when compile is on",
+              choices=COMPILE_MODES),
+    ParamSpec("channels_last", "bool", False,
+              "channels-last memory format for conv nets (model and 4-d inputs)"),
+    ParamSpec("pin_memory", "bool", False,
+              "CUDA only: page-locked batches copied to the GPU without blocking"),
+    ParamSpec("cudnn_benchmark", "bool", False,
+              "CUDA only: let cuDNN time its convolution algorithms and keep the fastest "
+              "(does nothing on the CPU)"),
     ParamSpec("flow", "choice", "TB", "canvas direction: top → down (TB) or left → right (LR)",
               choices=("TB", "LR")),
 )

@@ -59,6 +59,8 @@ SETTING_TITLES = {
     "model_name": "model name",
     "log_every": "log every",
     "num_workers": "num workers",
+    "pin_memory": "pinned memory",
+    "cudnn_benchmark": "cuDNN benchmark",
 }
 
 # Characters a numeric field accepts as you type; anything else is refused with a hint.

@@ -8,6 +8,7 @@ from html import escape
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from torchcanvas.graph.settings import SETTINGS
+from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 
 
 def _clock(seconds: float) -> str:
@@ -78,6 +79,38 @@ class RunPanel(QWidget):
             box.valueChanged.connect(lambda value, n=name: self._setting_edited(n, value))
             form.addRow(name.replace("_", " "), box)
 
+        # speed settings: a choice box each for precision and the compile mode, a check box for
+        # each switch; every edit is a document command (undoable)
+        self.precision = QComboBox()
+        self.precision.addItems(PRECISIONS)
+        self.compile_mode = QComboBox()
+        self.compile_mode.addItems(COMPILE_MODES)
+        self._choices = {"precision": self.precision, "compile_mode": self.compile_mode}
+        for name, combo in self._choices.items():
+            combo.setToolTip(SETTINGS[name].help)
+            combo.activated.connect(lambda _i, n=name, c=combo: self._setting_edited(
+                n, c.currentText()))
+        self.compile = QCheckBox("compile")
+        self.channels_last = QCheckBox("channels last")
+        self.pin_memory = QCheckBox("pinned memory")
+        self.cudnn_benchmark = QCheckBox("cuDNN benchmark")
+        self._switches = {"compile": self.compile, "channels_last": self.channels_last,
+                          "pin_memory": self.pin_memory,
+                          "cudnn_benchmark": self.cudnn_benchmark}
+        for name, check in self._switches.items():
+            check.setToolTip(SETTINGS[name].help)
+            check.toggled.connect(lambda on, n=name: self._setting_edited(n, on))
+        form.addRow("precision", self.precision)
+        compile_row = QHBoxLayout()
+        compile_row.addWidget(self.compile)
+        compile_row.addWidget(self.compile_mode, 1)
+        form.addRow("", compile_row)
+        memory_row = QHBoxLayout()
+        memory_row.addWidget(self.channels_last)
+        memory_row.addWidget(self.pin_memory)
+        form.addRow("", memory_row)
+        form.addRow("", self.cudnn_benchmark)
+
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
@@ -131,6 +164,15 @@ class RunPanel(QWidget):
                 box.blockSignals(True)
                 box.setValue(settings[name])
                 box.blockSignals(False)
+        for name, combo in self._choices.items():
+            if combo.currentText() != settings[name]:
+                combo.setCurrentText(settings[name])
+        for name, check in self._switches.items():
+            if check.isChecked() != settings[name]:
+                check.blockSignals(True)
+                check.setChecked(settings[name])
+                check.blockSignals(False)
+        self.compile_mode.setEnabled(settings["compile"])
         device = settings["device"]
         if self.device.findText(device) < 0:
             self.device.addItem(device)

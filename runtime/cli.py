@@ -11,6 +11,7 @@ from pathlib import Path
 
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
+from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SPEED_SETTINGS
 
 SUBCOMMANDS = ("check", "train", "export", "import", "generate", "predict")
 EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
@@ -35,6 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="folder for model.py, train.py, weights.pt, "
                        "checkpoint.pt and metrics.json")
     train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    on_off = argparse.BooleanOptionalAction  # --compile / --no-compile; absent: the project's
+    speed = train.add_argument_group(
+        "speed settings", "override the project's; CUDA-only ones are refused on other devices")
+    speed.add_argument("--precision", choices=PRECISIONS,
+                       help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off")
+    speed.add_argument("--compile", action=on_off, default=None,
+                       help="torch.compile the model (needs a C/C++ compiler)")
+    speed.add_argument("--compile-mode", choices=COMPILE_MODES, help="torch.compile mode")
+    speed.add_argument("--channels-last", action=on_off, default=None,
+                       help="channels-last memory format for conv nets")
+    speed.add_argument("--pin-memory", action=on_off, default=None,
+                       help="CUDA: page-locked batches, copied without blocking")
+    speed.add_argument("--cudnn-benchmark", action=on_off, default=None,
+                       help="CUDA: let cuDNN pick the fastest convolution algorithms")
 
     export = sub.add_parser(
         "export", help="write a folder with model.py, train.py, weights, TorchScript and ONNX")
@@ -178,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     graph = _load(args.file)
     # overrides go into the project's settings, checked like the inspector checks them, so the
     # exported train.py and metrics.json say what actually ran
-    for name in ("epochs", "seed", "device"):
+    for name in ("epochs", "seed", "device", *SPEED_SETTINGS):
         value = getattr(args, name)
         if value is not None:
             try:

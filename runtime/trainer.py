@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import shutil
 import threading
 import time
 import traceback
@@ -215,6 +217,7 @@ class Trainer:
         self.log_every = self.options.log_every or settings["log_every"]
         self.checkpoint: Path | None = None
         self.model: torch.nn.Module | None = None
+        self.scaler: torch.amp.GradScaler | None = None
 
     # ------------------------------------------------------------------ public
     def __iter__(self) -> Iterator[Event]:
@@ -244,9 +247,11 @@ class Trainer:
         if self.project.plan.optimises_image:
             yield from self._run_image(state, device, out_dir)
             return
-        # same order as the generated main(): seed, model, data, losses, optimizer, scheduler
+        # same order as the generated main(): settings checked, seed, model, data, losses,
+        # optimizer, scheduler, gradient scaler
+        notices = self._configure(device)
         torch.manual_seed(settings["seed"])
-        model = self.project.model.new().to(device)
+        model = fn("prepare_model")(self.project.model.new().to(device))
         self.model = model
         data_dir = materialize(self.project.plan.data, opts.data_dir)
         try:
@@ -262,6 +267,7 @@ class Trainer:
         batch_size = settings["batch_size"]
         steps_per_epoch = max(1, -(-len(train_set) // batch_size))
         scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
+        scaler = self.scaler = fn("make_scaler")(device)
         weights = fn("sample_weights")(train_set) if fn("WEIGHTED_SAMPLING") else None
 
         if opts.resume is not None:
@@ -270,6 +276,8 @@ class Trainer:
             optimizer.load_state_dict(ckpt["optimizer"])
             if scheduler is not None and ckpt.get("scheduler") is not None:
                 scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
             state.epoch, state.batch = ckpt["epoch"], ckpt["batch"]
             state.history = list(ckpt.get("history", []))
             state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch
@@ -285,7 +293,8 @@ class Trainer:
         logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
         yield RunStarted(str(device), self.epochs, steps_per_epoch, len(train_set), len(val_set),
                          task, tuple(classes) if classes else None,
-                         sum(p.numel() for p in model.parameters()), state.epoch, state.batch)
+                         sum(p.numel() for p in model.parameters()), state.epoch, state.batch,
+                         notices)
 
         start = time.perf_counter()
         train_step, evaluate, make_loader = fn("train_step"), fn("evaluate"), fn("make_loader")
@@ -341,7 +350,8 @@ class Trainer:
                         yield from self._stop(model, optimizer, scheduler, state, out_dir,
                                               start)
                         return
-                loss, _, target = train_step(model, losses, optimizer, scheduler, batch, device)
+                loss, _, target = train_step(model, losses, optimizer, scheduler, scaler, batch,
+                                             device)
                 n = len(target)
                 total += loss * n
                 count += n
@@ -407,11 +417,12 @@ class Trainer:
         fn = self.project.fn
         opts = self.options
         data = self.project.plan.data
+        notices = self._configure(device)
         torch.manual_seed(self.project.graph.settings["seed"])
-        model = self.project.model.new().to(device)
+        model = fn("prepare_model")(self.project.model.new().to(device))
         self.model = model
-        notices = tuple(dict.fromkeys(m.notice for m in model.modules()
-                                      if getattr(m, "notice", None)))
+        notices = tuple(dict.fromkeys(notices + tuple(m.notice for m in model.modules()
+                                                      if getattr(m, "notice", None))))
         try:
             images = fn("make_images")(materialize(data, opts.data_dir))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -420,12 +431,15 @@ class Trainer:
         optimizer = fn("build_optimizer")(model)
         steps_per_epoch = fn("STEPS_PER_EPOCH")
         scheduler = fn("build_scheduler")(optimizer, steps_per_epoch, self.epochs)
+        scaler = self.scaler = fn("make_scaler")(device)
         if opts.resume is not None:
             ckpt = torch.load(opts.resume, map_location=device, weights_only=True)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             if scheduler is not None and ckpt.get("scheduler") is not None:
                 scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
             state.epoch, state.history = ckpt["epoch"], list(ckpt.get("history", []))
             state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch)
             self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
@@ -470,7 +484,8 @@ class Trainer:
                         yield from self._stop_image(model, optimizer, scheduler, state, out_dir,
                                                     start)
                         return
-                loss, _, _ = train_step(model, losses, optimizer, scheduler, images, device)
+                loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images,
+                                        device)
                 total += loss
                 count += 1
                 state.global_step += 1
@@ -511,11 +526,34 @@ class Trainer:
         yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
 
     # ------------------------------------------------------------------ helpers
+    def _configure(self, device: torch.device) -> tuple[str, ...]:
+        """The generated configure(): refuses what ``device`` cannot do, naming the setting, and
+        sets cuDNN's benchmark mode; returns its notices. Also checks that torch.compile has a
+        compiler to call before any data loads."""
+        settings = self.project.graph.settings
+        if settings["compile"]:
+            missing = missing_compiler(device)
+            if missing:
+                raise SettingError(f"compile: {missing}; install one, or turn compile off")
+        try:
+            return tuple(self.project.fn("configure")(device))
+        except ValueError as exc:
+            raise SettingError(str(exc)) from None
+
+    def _eager(self):
+        """Run a compiled model eagerly for one-off passes (the autograd capture, the sample
+        images), so their batch shapes and modes cost no compilation."""
+        if self.project.graph.settings["compile"] and hasattr(torch.compiler, "set_stance"):
+            return torch.compiler.set_stance("force_eager")
+        return contextlib.nullcontext()
+
     def _autograd(self, model, batch, device, step: int, graph: bool) -> AutogradSnapshot:
         from torchcanvas.runtime import autograd
 
         if graph:
-            captured = autograd.capture_during_training(self.project, model, batch, device, step)
+            with self._eager():
+                captured = autograd.capture_during_training(self.project, model, batch, device,
+                                                            step)
             return AutogradSnapshot(step, captured.grads, captured)
         stats = autograd.grad_stats(model.named_parameters(),
                                     autograd.project_owner(self.project), step)
@@ -548,7 +586,8 @@ class Trainer:
         y = torch.stack([torch.as_tensor(item[1]) for item in items])
         was_training = model.training
         model.eval()
-        out = model(x.to(device))
+        with self._eager():
+            out = model(x.to(device))
         model.train(was_training)
         if not isinstance(out, torch.Tensor):
             return None
@@ -577,8 +616,8 @@ class Trainer:
                            time.perf_counter() - start)
 
     def _save(self, path: Path, model, optimizer, scheduler, state: _State) -> None:
-        self.project.fn("save_checkpoint")(path, model, optimizer, scheduler, state.epoch,
-                                           state.batch, state.history)
+        self.project.fn("save_checkpoint")(path, model, optimizer, scheduler, self.scaler,
+                                           state.epoch, state.batch, state.history)
         if path.name == "checkpoint.pt":
             self.checkpoint = path
 
@@ -594,7 +633,14 @@ class Trainer:
     def _failed(self, exc: BaseException, state: _State) -> RunFailed:
         node_id = getattr(exc, "node_id", None)
         message = str(exc) or type(exc).__name__
-        if isinstance(exc, NonFiniteLoss):
+        if isinstance(exc, SettingError):
+            pass  # the message names the setting
+        elif self.project.graph.settings["compile"] and _compile_failure(exc):
+            cause = getattr(exc, "inner_exception", None) or exc  # what the backend raised
+            first = (str(cause).strip() or "?").splitlines()[0]
+            message = (f"compile: torch.compile failed ({type(cause).__name__}: {first}); turn "
+                       "compile off in the training settings to train without it")
+        elif isinstance(exc, NonFiniteLoss):
             node_id = self.project.plan.losses[0].node.id
             opt = self.project.plan.optimizer
             message = (f"the {exc.what} became {exc.value} at step {exc.step}; training "
@@ -627,6 +673,34 @@ class Trainer:
         if filename == register(model_src.source, "model.py"):
             return model_src.line_map.get(line)
         return self.project.train.line_map.get(line)
+
+
+class SettingError(ValueError):
+    """A training setting this run cannot honour; the message starts with the setting."""
+
+
+def missing_compiler(device: torch.device) -> str | None:
+    """What torch.compile lacks to build its kernels for ``device``, or None.
+
+    On the CPU its inductor backend compiles C++; on CUDA Triton builds a small C launcher.
+    """
+    if device.type == "cuda":
+        found = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") \
+            or shutil.which("clang")
+        return None if found else "torch.compile needs a C compiler (gcc or clang) on the PATH"
+    if device.type == "cpu":
+        found = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++") \
+            or shutil.which("c++")
+        return None if found else ("torch.compile needs a C++ compiler (g++ or clang++) on "
+                                   "the PATH to compile for the CPU")
+    return None
+
+
+def _compile_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from torch.compile (Dynamo tracing or a backend compiler)."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    return isinstance(exc, TorchDynamoException)
 
 
 class NonFiniteLoss(ArithmeticError):

@@ -28,6 +28,12 @@ SETTINGS = {
     "val_split": 0.2,
     "device": "auto",
     "num_workers": 0,
+    "precision": "off",
+    "compile": False,
+    "compile_mode": "default",
+    "channels_last": False,
+    "pin_memory": False,
+    "cudnn_benchmark": False,
 }
 SHUFFLE = True
 WEIGHTED_SAMPLING = False
@@ -61,6 +67,88 @@ def make_datasets(data_dir: Path):
     train_set = TensorDataset(x[train_idx], y[train_idx])
     val_set = TensorDataset(x[val_idx], y[val_idx])
     return train_set, val_set, classes
+
+
+SPEED_SETTINGS = (
+    "precision",
+    "compile",
+    "compile_mode",
+    "channels_last",
+    "pin_memory",
+    "cudnn_benchmark",
+)
+PRECISION_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for the speed settings; without them the project's choices apply."""
+    on_off = argparse.BooleanOptionalAction
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISION_DTYPES),
+        default=SETTINGS["precision"],
+        help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off",
+    )
+    parser.add_argument("--compile", action=on_off, default=SETTINGS["compile"])
+    parser.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        default=SETTINGS["compile_mode"],
+    )
+    parser.add_argument("--channels-last", action=on_off, default=SETTINGS["channels_last"])
+    parser.add_argument("--pin-memory", action=on_off, default=SETTINGS["pin_memory"])
+    parser.add_argument("--cudnn-benchmark", action=on_off, default=SETTINGS["cudnn_benchmark"])
+
+
+def configure(device: torch.device) -> list[str]:
+    """Check the speed settings against ``device`` and set cuDNN's benchmark mode.
+
+    Raises ValueError naming a setting that ``device`` cannot honour; returns notices.
+    """
+    precision, notices = SETTINGS["precision"], []
+    if device.type != "cuda":
+        if precision == "fp16":
+            raise ValueError(f"precision: fp16 needs a CUDA device; on {device.type} use bf16")
+        if SETTINGS["pin_memory"]:
+            raise ValueError(
+                f"pin_memory: pinned memory speeds up copies to a CUDA device; turn it off "
+                f"to train on {device.type}"
+            )
+        if SETTINGS["cudnn_benchmark"]:
+            notices.append(f"cudnn_benchmark: cuDNN is CUDA only; it does nothing on {device.type}")
+    else:
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ValueError("precision: this GPU has no bfloat16 arithmetic; use fp16")
+        torch.backends.cudnn.benchmark = SETTINGS["cudnn_benchmark"]
+    return notices
+
+
+def prepare_model(model: nn.Module) -> nn.Module:
+    """The model in the channels-last memory format and compiled, when SETTINGS ask (in place:
+    its state_dict keeps its names)."""
+    if SETTINGS["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    if SETTINGS["compile"]:
+        model.compile(mode=SETTINGS["compile_mode"])
+    return model
+
+
+def make_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """Scales fp16 losses so that small gradients do not underflow; does nothing otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=SETTINGS["precision"] == "fp16")
+
+
+def autocast(device: torch.device):
+    """Mixed precision for the forward pass and the loss (SETTINGS["precision"])."""
+    dtype = PRECISION_DTYPES[SETTINGS["precision"]]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on ``device``; images (4-d) channels-last when SETTINGS ask."""
+    if SETTINGS["channels_last"] and tensor.dim() == 4:
+        return tensor.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return tensor.to(device, non_blocking=True)
 
 
 class EpochSampler(DistributedSampler):
@@ -136,7 +224,7 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
         batch_size=batch_size,
         sampler=sampler,
         num_workers=SETTINGS["num_workers"],
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=SETTINGS["pin_memory"],  # configure() allows it on CUDA only
         # its own generator: starting an epoch leaves the global RNG (dropout, augmentation)
         # untouched, so a run resumed mid-epoch continues exactly
         generator=torch.Generator().manual_seed(SETTINGS["seed"] * 100_003 + epoch + 1),
@@ -150,7 +238,7 @@ def build_losses() -> nn.ModuleDict:
 
 def compute_loss(model, losses, batch, device):
     """Forward one batch; returns (loss, prediction, target) of the first loss."""
-    x, y = (t.to(device, non_blocking=True) for t in batch)
+    x, y = (to_device(t, device) for t in batch)
     prediction = model(x)
     loss = losses["loss1"](prediction, y)
     return loss, prediction, y
@@ -167,12 +255,14 @@ def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
 
 
-def train_step(model, losses, optimizer, scheduler, batch, device):
+def train_step(model, losses, optimizer, scheduler, scaler, batch, device):
     """One optimisation step; returns (loss, prediction, target), detached."""
     optimizer.zero_grad(set_to_none=True)
-    loss, prediction, target = compute_loss(model, losses, batch, device)
-    loss.backward()
-    optimizer.step()
+    with autocast(device):
+        loss, prediction, target = compute_loss(model, losses, batch, device)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
     return loss.detach(), prediction.detach(), target
 
 
@@ -187,10 +277,12 @@ def evaluate(model, losses, loader, device):
     model.eval()
     total, count, predictions, targets = torch.zeros((), device=device), 0, [], []
     for batch in loader:
-        loss, prediction, target = compute_loss(model, losses, batch, device)
-        total += loss * len(target)
+        with autocast(device):
+            loss, prediction, target = compute_loss(model, losses, batch, device)
+        total += loss * len(target)  # float32, whatever the precision
         count += len(target)
-        predictions.append(prediction)
+        # a float32 copy: a compiled model may reuse its outputs' memory
+        predictions.append(prediction.to(torch.float32, copy=True))
         targets.append(target)
     model.train()
     if not count:
@@ -214,16 +306,17 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if setting.startswith("cuda") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", local_rank)  # one GPU per process
+    if setting.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", local_rank)  # under torchrun: one GPU per process
     return torch.device(setting)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
+def save_checkpoint(path, model, optimizer, scheduler, scaler, epoch, batch, history) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict(),
         "epoch": epoch,
         "batch": batch,
         "rng": torch.get_rng_state(),
@@ -252,23 +345,34 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("checkpoints"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    add_speed_arguments(parser)
     args = parser.parse_args(argv)
+    SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
 
+    distributed = "LOCAL_RANK" in os.environ  # started by torchrun, even as one process
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(args.device, local_rank)
-    if world > 1:  # started by torchrun: one process per rank
+    try:
+        notices = configure(device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if distributed:  # one process per rank
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if rank == 0:
+        for notice in notices:
+            print(notice, file=sys.stderr)
 
     torch.manual_seed(SETTINGS["seed"])
-    model = MODEL_CLASS().to(device)
+    model = prepare_model(MODEL_CLASS().to(device))
     train_set, val_set, _ = make_datasets(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)
     steps_per_epoch = -(-len(train_set) // (SETTINGS["batch_size"] * world))
     scheduler = build_scheduler(optimizer, steps_per_epoch, args.epochs)
+    scaler = make_scaler(device)
     weights = sample_weights(train_set) if WEIGHTED_SAMPLING else None
 
     start_epoch, start_batch, history = 0, 0, []
@@ -278,12 +382,14 @@ def main(argv=None) -> None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         start_epoch, start_batch, history = state["epoch"], state["batch"], state["history"]
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     net = model
-    if world > 1:
+    if distributed:
         ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids)
     if rank == 0:
@@ -302,10 +408,10 @@ def main(argv=None) -> None:
         )
         total, count = torch.zeros((), device=device), 0
         for batch in loader:
-            loss, _, target = train_step(net, losses, optimizer, scheduler, batch, device)
+            loss, _, target = train_step(net, losses, optimizer, scheduler, scaler, batch, device)
             total += loss * len(target)
             count += len(target)
-        if world > 1:  # the training loss over every rank's samples
+        if distributed:  # the training loss over every rank's samples
             counts = torch.tensor([float(count)], device=device)
             dist.all_reduce(total)
             dist.all_reduce(counts)
@@ -323,11 +429,10 @@ def main(argv=None) -> None:
         history.append(record)
         if rank == 0:
             print(json.dumps(record))
-            save_checkpoint(
-                args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0, history
-            )
+            checkpoint = args.out / "checkpoint.pt"
+            save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, epoch + 1, 0, history)
             torch.save(model.state_dict(), args.out / "weights.pt")
-    if world > 1:
+    if distributed:
         # DistributedDataParallel keeps the ranks in step; check it before leaving (a tensor
         # gather: gloo's all_gather_object can abort a process as it exits)
         digest = bytes.fromhex(weights_digest(model))

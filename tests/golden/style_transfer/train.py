@@ -21,6 +21,12 @@ SETTINGS = {
     "epochs": 10,
     "seed": 0,
     "device": "auto",
+    "precision": "off",
+    "compile": False,
+    "compile_mode": "default",
+    "channels_last": False,
+    "pin_memory": False,
+    "cudnn_benchmark": False,
 }
 DATA_DIR = Path(__file__).resolve().parent / "data"
 IMAGE_SIZE = (64, 64)  # height, width
@@ -62,6 +68,88 @@ def make_images(data_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return content, style
 
 
+SPEED_SETTINGS = (
+    "precision",
+    "compile",
+    "compile_mode",
+    "channels_last",
+    "pin_memory",
+    "cudnn_benchmark",
+)
+PRECISION_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for the speed settings; without them the project's choices apply."""
+    on_off = argparse.BooleanOptionalAction
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISION_DTYPES),
+        default=SETTINGS["precision"],
+        help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off",
+    )
+    parser.add_argument("--compile", action=on_off, default=SETTINGS["compile"])
+    parser.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        default=SETTINGS["compile_mode"],
+    )
+    parser.add_argument("--channels-last", action=on_off, default=SETTINGS["channels_last"])
+    parser.add_argument("--pin-memory", action=on_off, default=SETTINGS["pin_memory"])
+    parser.add_argument("--cudnn-benchmark", action=on_off, default=SETTINGS["cudnn_benchmark"])
+
+
+def configure(device: torch.device) -> list[str]:
+    """Check the speed settings against ``device`` and set cuDNN's benchmark mode.
+
+    Raises ValueError naming a setting that ``device`` cannot honour; returns notices.
+    """
+    precision, notices = SETTINGS["precision"], []
+    if device.type != "cuda":
+        if precision == "fp16":
+            raise ValueError(f"precision: fp16 needs a CUDA device; on {device.type} use bf16")
+        if SETTINGS["pin_memory"]:
+            raise ValueError(
+                f"pin_memory: pinned memory speeds up copies to a CUDA device; turn it off "
+                f"to train on {device.type}"
+            )
+        if SETTINGS["cudnn_benchmark"]:
+            notices.append(f"cudnn_benchmark: cuDNN is CUDA only; it does nothing on {device.type}")
+    else:
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ValueError("precision: this GPU has no bfloat16 arithmetic; use fp16")
+        torch.backends.cudnn.benchmark = SETTINGS["cudnn_benchmark"]
+    return notices
+
+
+def prepare_model(model: nn.Module) -> nn.Module:
+    """The model in the channels-last memory format and compiled, when SETTINGS ask (in place:
+    its state_dict keeps its names)."""
+    if SETTINGS["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    if SETTINGS["compile"]:
+        model.compile(mode=SETTINGS["compile_mode"])
+    return model
+
+
+def make_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """Scales fp16 losses so that small gradients do not underflow; does nothing otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=SETTINGS["precision"] == "fp16")
+
+
+def autocast(device: torch.device):
+    """Mixed precision for the forward pass and the loss (SETTINGS["precision"])."""
+    dtype = PRECISION_DTYPES[SETTINGS["precision"]]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on ``device``; images (4-d) channels-last when SETTINGS ask."""
+    if SETTINGS["channels_last"] and tensor.dim() == 4:
+        return tensor.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return tensor.to(device, non_blocking=True)
+
+
 def build_losses() -> nn.ModuleDict:
     """The loss modules, by name."""
     return nn.ModuleDict(
@@ -76,7 +164,7 @@ def build_losses() -> nn.ModuleDict:
 
 def compute_loss(model, losses, batch, device):
     """Forward one batch; returns (loss, prediction, target) of the first loss."""
-    content, style = (t.to(device, non_blocking=True) for t in batch)
+    content, style = (to_device(t, device) for t in batch)
     (
         vgg_image_relu2_2,
         vgg_content_relu2_2,
@@ -105,12 +193,14 @@ def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):
     return None
 
 
-def train_step(model, losses, optimizer, scheduler, batch, device):
+def train_step(model, losses, optimizer, scheduler, scaler, batch, device):
     """One optimisation step; returns (loss, prediction, target), detached."""
     optimizer.zero_grad(set_to_none=True)
-    loss, prediction, target = compute_loss(model, losses, batch, device)
-    loss.backward()
-    optimizer.step()
+    with autocast(device):
+        loss, prediction, target = compute_loss(model, losses, batch, device)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
     return loss.detach(), prediction.detach(), target
 
 
@@ -135,11 +225,12 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, epoch, batch, history) -> None:
+def save_checkpoint(path, model, optimizer, scheduler, scaler, epoch, batch, history) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict(),
         "epoch": epoch,
         "batch": batch,
         "rng": torch.get_rng_state(),
@@ -159,18 +250,25 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("output"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    add_speed_arguments(parser)
     args = parser.parse_args(argv)
+    SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
 
     device = pick_device(args.device)
+    try:
+        notices = configure(device)
+    except ValueError as exc:
+        parser.error(str(exc))
     torch.manual_seed(SETTINGS["seed"])
-    model = MODEL_CLASS().to(device)
-    for notice in dict.fromkeys(getattr(m, "notice", None) for m in model.modules()):
+    model = prepare_model(MODEL_CLASS().to(device))
+    for notice in dict.fromkeys(notices + [getattr(m, "notice", None) for m in model.modules()]):
         if notice:  # e.g. no pretrained weights found: said once
             print(notice)
     images = make_images(args.data_dir)
     losses = build_losses().to(device)
     optimizer = build_optimizer(model)
     scheduler = build_scheduler(optimizer, STEPS_PER_EPOCH, args.epochs)
+    scaler = make_scaler(device)
 
     start_epoch, history = 0, []
     if args.resume:
@@ -179,6 +277,8 @@ def main(argv=None) -> None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         start_epoch, history = state["epoch"], state["history"]
         torch.set_rng_state(state["rng"])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +286,7 @@ def main(argv=None) -> None:
     for epoch in range(start_epoch, args.epochs):
         total = torch.zeros((), device=device)
         for _ in range(STEPS_PER_EPOCH):
-            loss, _, _ = train_step(model, losses, optimizer, scheduler, images, device)
+            loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images, device)
             total += loss
         train_loss = (total / STEPS_PER_EPOCH).item()
         end_epoch(scheduler, train_loss)
@@ -194,7 +294,7 @@ def main(argv=None) -> None:
         history.append(record)
         print(json.dumps(record))
         save_checkpoint(
-            args.out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, 0, history
+            args.out / "checkpoint.pt", model, optimizer, scheduler, scaler, epoch + 1, 0, history
         )
         save_image(current_image(model), args.out / "result.png")
     torch.save(model.state_dict(), args.out / "weights.pt")
