@@ -13,6 +13,7 @@ editable copy to commit with ``replace_block_def``.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import copy
 import keyword
@@ -167,6 +168,10 @@ class Graph:
         self._structure = 0  # bumped on every change of nodes or wires
         self._topo: tuple[int, list[str]] | None = None
         self._nodes: dict[str, Node] = {}
+        # adjacency indexes kept beside the networkx graph, each list sorted: the hot loops
+        # (shape inference, codegen) read these instead of building networkx views
+        self._in: dict[str, list[Edge]] = {}
+        self._out: dict[str, list[Edge]] = {}
         self._listeners: list[Listener] = []
         self._counter = 0
         self.settings: dict[str, Any] = validate_settings(settings or {})
@@ -243,17 +248,31 @@ class Graph:
         """All edges in canonical order."""
         return sorted(d["edge"] for _, _, d in self._g.edges(data=True))
 
+    @property
+    def structure_version(self) -> int:
+        """A number that changes whenever a node or wire is added or removed (or the whole
+        document is replaced); param, label and position edits keep it."""
+        return self._structure
+
     def in_edges(self, node_id: str) -> list[Edge]:
-        self.node(node_id)
-        return sorted(d["edge"] for _, _, d in self._g.in_edges(node_id, data=True))
+        try:
+            return list(self._in[node_id])
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        self.node(node_id)
-        return sorted(d["edge"] for _, _, d in self._g.out_edges(node_id, data=True))
+        try:
+            return list(self._out[node_id])
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
 
     def input_edge(self, node_id: str, port: str) -> Edge | None:
         """The edge feeding a single-input port, if any."""
-        for e in self.in_edges(node_id):
+        try:
+            edges = self._in[node_id]
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
+        for e in edges:
             if e.dst_port == port:
                 return e
         return None
@@ -371,6 +390,8 @@ class Graph:
 
     def _insert(self, node: Node) -> None:
         self._nodes[node.id] = node
+        self._in[node.id] = []
+        self._out[node.id] = []
         self._g.add_node(node.id)
         self._structure += 1
         m = re.fullmatch(r"n(\d+)", node.id)
@@ -389,6 +410,7 @@ class Graph:
         for e in removed:
             self.disconnect(e)
         del self._nodes[node_id]
+        del self._in[node_id], self._out[node_id]
         self._g.remove_node(node_id)
         self._structure += 1
         self._emit(GraphEvent("node_removed", node_id))
@@ -428,6 +450,8 @@ class Graph:
         self._check_mutable()
         edge = self.check_connect(src, src_port, dst, dst_port)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
+        bisect.insort(self._out[src], edge)
+        bisect.insort(self._in[dst], edge)
         self._structure += 1
         self._emit(GraphEvent("edge_added", dst, edge=edge))
         return edge
@@ -437,6 +461,8 @@ class Graph:
         if not self.has_edge(edge):
             raise PortError(f"no such wire {edge}", edge.dst, edge.dst_port)
         self._g.remove_edge(edge.src, edge.dst, key=edge.key)
+        self._out[edge.src].remove(edge)
+        self._in[edge.dst].remove(edge)
         self._structure += 1
         self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
 
@@ -849,6 +875,9 @@ class Graph:
 
     def _adopt(self, new: Graph) -> None:
         self._g, self._nodes, self._counter = new._g, new._nodes, new._counter
+        self._in, self._out = new._in, new._out
+        self._structure += 1  # a new structure: cached orders and indexes are stale
+        self._topo = None
         self.settings, self._blocks = new.settings, new._blocks
         for d in self._blocks.values():
             d.graph._root = self
