@@ -167,6 +167,7 @@ class Graph:
         self._g = nx.MultiDiGraph()
         self._structure = 0  # bumped on every change of nodes or wires
         self._topo: tuple[int, list[str]] | None = None
+        self._ids: tuple[int, list[str]] | None = None
         self._nodes: dict[str, Node] = {}
         # adjacency indexes kept beside the networkx graph, each list sorted: the hot loops
         # (shape inference, codegen) read these instead of building networkx views
@@ -175,6 +176,9 @@ class Graph:
         self._listeners: list[Listener] = []
         self._counter = 0
         self.settings: dict[str, Any] = validate_settings(settings or {})
+        # shape results read with the project file (graph.serialize): shown by a window until
+        # inference has run, never used to compute anything
+        self.saved_results: dict[str, Any] | None = None
         # blocks: the root document owns the definitions; a body (or an editable copy of one)
         # shares them through ``_root`` and knows which definition it belongs to (``_owner``).
         self._root: Graph = self
@@ -239,10 +243,17 @@ class Graph:
 
     def nodes(self) -> list[Node]:
         """All nodes, sorted by id."""
-        return [self._nodes[k] for k in sorted(self._nodes, key=_id_key)]
+        nodes = self._nodes
+        return [nodes[k] for k in self._sorted_ids()]
 
     def node_ids(self) -> list[str]:
-        return sorted(self._nodes, key=_id_key)
+        return list(self._sorted_ids())
+
+    def _sorted_ids(self) -> list[str]:
+        """The ids in natural order, kept until a node is added or removed."""
+        if self._ids is None or self._ids[0] != self._structure:
+            self._ids = (self._structure, sorted(self._nodes, key=_id_key))
+        return self._ids[1]
 
     def edges(self) -> list[Edge]:
         """All edges in canonical order."""

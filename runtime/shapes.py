@@ -29,53 +29,17 @@ from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, GraphEvent, Node, block_key
 from torchcanvas.graph.spec import AUTO
 from torchcanvas.runtime.data import DataError, DataInfo, describe
+from torchcanvas.runtime.shape_result import (  # noqa: F401 - the names callers import from here
+    DataSummary,
+    Dim,
+    Problem,
+    ShapeResult,
+    Value,
+    format_shape,
+)
 from torchcanvas.runtime.source import run_source
 
 BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch dim
-Value = tuple[str, str]
-Dim = int | str
-
-
-@dataclass(frozen=True)
-class Problem:
-    node_id: str | None
-    message: str
-    severity: str = "error"  # or "warning"
-
-
-@dataclass
-class ShapeResult:
-    shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
-    dtypes: dict[Value, str] = field(default_factory=dict)
-    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)  # auto params filled
-    # (by node id; inside block definitions by block_key(name, node_id))
-    param_counts: dict[str, int] = field(default_factory=dict)
-    trainable_counts: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    data_info: DataInfo | None = None
-    # inside block instances: instance path ("n5", nested "n5/n3") → shapes of inner values
-    block_shapes: dict[str, dict[Value, tuple[Dim, ...]]] = field(default_factory=dict)
-    # the nodes whose shapes, problems, auto values or counts differ from the previous result
-    # of the same inferencer (their out-wires' shapes with them); None: take everything anew
-    changed: set[str] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def total_params(self) -> int:
-        return sum(self.param_counts.values())
-
-    def first_error(self) -> Problem | None:
-        return next((p for p in self.problems if p.severity == "error"), None)
-
-    def errors_for(self, node_id: str) -> list[Problem]:
-        return [p for p in self.problems if p.node_id == node_id]
-
-
-def format_shape(shape: tuple[Dim, ...]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 class ShapeError(Exception):
@@ -288,8 +252,7 @@ class ShapeInferencer:
     def infer(self, graph: Graph, project_dir: Path | None = None) -> ShapeResult:
         attached = graph is self._graph
         dirty = self._dirty if attached and project_dir == self._project_dir else None
-        if attached:
-            self._dirty = set()
+        self._dirty = None  # until this run succeeds: a failed one leaves a full run next
         self._project_dir = project_dir
         old = self._records if dirty is not None else {}
         records: dict[str, _Record] = {}
@@ -325,6 +288,8 @@ class ShapeInferencer:
                     changed.add(nid)
             records[nid] = rec
         self._records = records if attached else {}
+        if attached:
+            self._dirty = set()
 
         result = ShapeResult()
         result.changed = changed if old else None
