@@ -69,7 +69,7 @@ class _StartupReport(QObject):
     @staticmethod
     def _say(moment: str, **extra) -> None:
         print(json.dumps({"moment": moment, "time": time.time(), "cpu": time.process_time(),
-                          **extra}), flush=True)
+                          "torch": "torch" in sys.modules, **extra}), flush=True)
 
 
 def run(file: Path | None = None, screenshot: Path | None = None) -> int:

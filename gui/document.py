@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from torchcanvas.graph import Edge, Graph, GraphError, GraphEvent
@@ -32,6 +32,7 @@ class ShapeService(QObject):
     into a Qt signal, handed to the document they are for."""
 
     received = Signal(object)
+    devicesKnown = Signal(object)  # the devices torch can train on (list of str)
     _instance: ShapeService | None = None
 
     @classmethod
@@ -48,6 +49,7 @@ class ShapeService(QObject):
         self._process = None
         self._conn = None
         self._stopping = False
+        self.devices: list[str] | None = None
         self.received.connect(self._dispatch)
         atexit.register(self.stop)  # before multiprocessing's own exit hook kills it
 
@@ -58,15 +60,28 @@ class ShapeService(QObject):
         if self._docs.pop(key, None) is not None and self._conn is not None:
             self.send(("close", key))
 
+    def when_devices(self, callback) -> None:
+        """Call ``callback(devices)`` with the devices torch can train on, now or once the
+        shape process (where torch is loaded) has told them: asking torch in the window would
+        hold it for seconds at start-up."""
+        if self.devices is not None:
+            callback(self.devices)
+            return
+        self.devicesKnown.connect(callback, Qt.ConnectionType.SingleShotConnection)
+        self._start()
+
     def send(self, message: tuple) -> None:
+        self._start()
+        with contextlib.suppress(OSError):  # it died; the reader says so (and how)
+            self._conn.send(message)
+
+    def _start(self) -> None:
         if self._process is None:
             from torchcanvas.runtime import shape_service
 
             self._process, self._conn = shape_service.take()
             threading.Thread(target=self._read, args=(self._process, self._conn),
                              name="torchcanvas-shapes-reader", daemon=True).start()
-        with contextlib.suppress(OSError):  # it died; the reader says so (and how)
-            self._conn.send(message)
 
     def stop(self) -> None:
         """End the process (at exit)."""
@@ -95,6 +110,10 @@ class ShapeService(QObject):
             self.received.emit(("died", process, process.exitcode))
 
     def _dispatch(self, message: tuple) -> None:
+        if message[0] == "devices":
+            self.devices = list(message[3])
+            self.devicesKnown.emit(self.devices)
+            return
         if message[0] == "died":
             _, process, code = message
             if process is not self._process:

@@ -8,6 +8,7 @@ that copy, so an edit re-runs only what it reaches. Messages (plain tuples, pick
 window → here: ``("sync", key, generation, "full"|"ops", payload, project_dir)``,
 ``("code", key, generation, title)``, ``("close", key)``, ``("stop",)``.
 here → window: ``("shapes", key, generation, ShapeResult | str)`` (a str: inference failed),
+``("devices", None, 0, [...])`` (once, after the first answers: what torch can train on),
 ``("code", key, generation, GeneratedModel | CodegenError)``, ``("resync", key, generation)``
 (the copy is out of step: send the whole document).
 
@@ -129,6 +130,7 @@ def serve(conn) -> None:
     import torchcanvas.runtime.shapes  # noqa: F401 - torch loads now, before the first request
 
     engines: dict[Any, ShapeEngine] = {}
+    devices_told = False
     while True:
         try:
             messages = [conn.recv()]
@@ -139,6 +141,11 @@ def serve(conn) -> None:
         try:
             if not handle(engines, messages, conn.send):
                 return
+            if not devices_told:  # after the first shapes: the trainer's imports take a while
+                from torchcanvas.runtime.trainer import available_devices
+
+                conn.send(("devices", None, 0, available_devices()))
+                devices_told = True
         except (BrokenPipeError, OSError):
             return
 

@@ -182,6 +182,29 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
     return None
 
 
+SAME_SHAPE_LOSSES = frozenset({"loss.MSE", "loss.L1"})
+INDEX_LOSSES = frozenset({"loss.CrossEntropy", "loss.NLL"})
+
+
+def fast_loss_rule(type_id: str, params: dict[str, Any], inp, target) -> tuple[int, ...] | None:
+    """The output shape of a loss whose inputs are clearly valid, or None to run it on meta.
+    (On meta, cross-entropy runs a Python decomposition whose first call imports torch's
+    compiler stack: seconds at start-up, for a shape that is plain arithmetic.)"""
+    if not inp.dtype.is_floating_point:
+        return None
+    shape = tuple(inp.shape)
+    per_item = params.get("reduction") == "none"
+    if type_id in SAME_SHAPE_LOSSES:
+        if tuple(target.shape) != shape or target.dtype != inp.dtype:
+            return None
+        return shape if per_item else ()
+    if type_id in INDEX_LOSSES:
+        if len(shape) != 2 or target.dtype != torch.int64 or tuple(target.shape) != shape[:1]:
+            return None
+        return shape[:1] if per_item else ()
+    return None
+
+
 _SUPPORT: dict[str, Any] = {}
 
 
@@ -545,6 +568,13 @@ class ShapeInferencer:
                 outs = [{spec.outputs[0].name: _Shape(r[0], ins["x"].dtype)}
                         for r, ins in zip(rules, inputs, strict=True)]
                 return _NodeRun(outs, resolved, rules[0][1], rules[0][1], [])
+        if spec.kind == "loss" and set(inputs[0]) == {"input", "target"}:
+            rules = [fast_loss_rule(spec.type_id, params, ins["input"], ins["target"])
+                     for ins in inputs]
+            if all(r is not None for r in rules):
+                outs = [{spec.outputs[0].name: _Shape(r, ins["input"].dtype)}
+                        for r, ins in zip(rules, inputs, strict=True)]
+                return _NodeRun(outs, resolved, 0, 0, [])
         module = None
         n_params = n_trainable = 0
         notes: list[str] = []

@@ -12,7 +12,10 @@ from torchcanvas.codegen.emit import ctor_args
 from torchcanvas.graph import Graph, get_spec
 from torchcanvas.runtime.shapes import (
     ELEMENTWISE,
+    INDEX_LOSSES,
+    SAME_SHAPE_LOSSES,
     ShapeInferencer,
+    fast_loss_rule,
     fast_rule,
     format_shape,
     infer_shapes,
@@ -163,6 +166,33 @@ def test_linear_rule_matches_meta_and_defers_on_mismatch():
     ints = torch.empty(3, 8, dtype=torch.long, device="meta")
     assert fast_rule("nn.Linear", {"in_features": 8, "out_features": 2, "bias": True}, ints) \
         is None
+
+
+@pytest.mark.parametrize("type_id", sorted(SAME_SHAPE_LOSSES | INDEX_LOSSES))
+def test_loss_rules_match_meta_and_defer_otherwise(type_id):
+    spec = get_spec(type_id)
+    cls = getattr(nn, spec.torch_name.removeprefix("torch.nn."))
+    cases = [((3, 5), (3, 5), torch.float32), ((3, 5), (3,), torch.int64),
+             ((3, 5, 2), (3, 2), torch.int64), ((3, 5), (3, 1), torch.float32),
+             ((4,), (4,), torch.float32), ((3, 5), (4,), torch.int64)]
+    checked = 0
+    for (x_shape, t_shape, t_dtype), reduction in itertools.product(cases,
+                                                                  ("mean", "sum", "none")):
+        params = {**spec.default_params(), "reduction": reduction}
+        x = torch.empty(x_shape, device="meta")
+        t = torch.empty(t_shape, dtype=t_dtype, device="meta")
+        rule = fast_loss_rule(type_id, params, x, t)
+        if rule is None:
+            continue
+        args, kwargs = ctor_args(spec, params)
+        with torch.device("meta"):
+            out = cls(*args, **kwargs)(x, t)
+        assert rule == tuple(out.shape), (x_shape, t_shape, reduction)
+        checked += 1
+    assert checked >= 3  # the rule covers the usual case at each reduction
+    assert fast_loss_rule(type_id, {"reduction": "mean"},
+                          torch.empty(3, 5, dtype=torch.int64, device="meta"),
+                          torch.empty(3, 5, device="meta")) is None
 
 
 def test_flatten_and_softmax_rules_match_meta():
