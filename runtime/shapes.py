@@ -167,6 +167,10 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
             return None
         out = params["out_features"]
         return (*shape[:-1], out), params["in_features"] * out + (out if params["bias"] else 0)
+    if type_id == "nn.Conv2d":
+        return _conv2d_rule(params, shape)
+    if type_id == "nn.MaxPool2d":
+        return _max_pool2d_rule(params, shape)
     if type_id == "nn.Flatten":
         n = len(shape)
         start, end = params["start_dim"], params["end_dim"]
@@ -180,6 +184,60 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
             size *= d
         return (*shape[:start], size, *shape[end + 1:]), 0
     return None
+
+
+def _pair(v: Any) -> tuple[int, int] | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v, v
+    if isinstance(v, list | tuple) and len(v) == 2 and all(type(x) is int for x in v):
+        return v[0], v[1]
+    return None
+
+
+def _window_out(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _conv2d_rule(params: dict[str, Any], shape: tuple[int, ...]
+                 ) -> tuple[tuple[int, ...], int] | None:
+    """Conv2d on a batched [N, C, H, W] input with zero padding given as sizes. (On meta its
+    checks import sympy on first use: a second at start-up.)"""
+    if len(shape) != 4 or params.get("padding_mode") != "zeros":
+        return None
+    sizes = [_pair(params.get(k)) for k in ("kernel_size", "stride", "padding", "dilation")]
+    if any(v is None for v in sizes):
+        return None
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = sizes
+    c_in, c_out, groups = params["in_channels"], params["out_channels"], params["groups"]
+    if shape[1] != c_in or c_in % groups or c_out % groups or 0 in shape:
+        return None
+    h, w = _window_out(shape[2], kh, sh, ph, dh), _window_out(shape[3], kw, sw, pw, dw)
+    if h < 1 or w < 1 or shape[2] + 2 * ph < dh * (kh - 1) + 1 \
+            or shape[3] + 2 * pw < dw * (kw - 1) + 1:
+        return None
+    count = c_out * (c_in // groups) * kh * kw + (c_out if params["bias"] else 0)
+    return (shape[0], c_out, h, w), count
+
+
+def _max_pool2d_rule(params: dict[str, Any], shape: tuple[int, ...]
+                     ) -> tuple[tuple[int, ...], int] | None:
+    if len(shape) != 4 or params.get("ceil_mode") or 0 in shape:
+        return None
+    stride = params.get("stride")
+    sizes = [_pair(params.get("kernel_size")), _pair(params["kernel_size"] if stride is None
+                                                      else stride),
+             _pair(params.get("padding")), _pair(params.get("dilation"))]
+    if any(v is None for v in sizes):
+        return None
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = sizes
+    if 2 * ph > kh or 2 * pw > kw:
+        return None
+    h, w = _window_out(shape[2], kh, sh, ph, dh), _window_out(shape[3], kw, sw, pw, dw)
+    if h < 1 or w < 1:
+        return None
+    return (*shape[:2], h, w), 0
 
 
 SAME_SHAPE_LOSSES = frozenset({"loss.MSE", "loss.L1"})

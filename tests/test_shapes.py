@@ -195,6 +195,42 @@ def test_loss_rules_match_meta_and_defer_otherwise(type_id):
                           torch.empty(3, 5, device="meta")) is None
 
 
+def test_conv2d_and_max_pool2d_rules_match_meta():
+    checked = 0
+    shapes = [(2, 4, 9, 7), (1, 4, 3, 3), (2, 4, 1, 5)]
+    for shape, k, s, pad, d, groups, bias in itertools.product(
+            shapes, (1, 3, [2, 3]), (1, 2, [1, 3]), (0, 1, [2, 0]), (1, 2), (1, 2, 4),
+            (True, False)):
+        params = {"in_channels": 4, "out_channels": 8, "kernel_size": k, "stride": s,
+                  "padding": pad, "dilation": d, "groups": groups, "bias": bias}
+        rule = fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), **params},
+                         torch.empty(shape, device="meta"))
+        try:
+            expected = _meta_run("nn.Conv2d", params, shape)
+        except RuntimeError:
+            assert rule is None, params
+            continue
+        if rule is not None:
+            assert rule == expected, (shape, params)
+            checked += 1
+    for shape, k, s, pad, d in itertools.product(shapes, (1, 2, [3, 2]), (None, 1, 2),
+                                                 (0, 1), (1, 2)):
+        params = {"kernel_size": k, "stride": s, "padding": pad, "dilation": d}
+        rule = fast_rule("nn.MaxPool2d", {**get_spec("nn.MaxPool2d").default_params(),
+                                          **params}, torch.empty(shape, device="meta"))
+        try:
+            expected = _meta_run("nn.MaxPool2d", params, shape)
+        except RuntimeError:
+            assert rule is None, params
+            continue
+        if rule is not None:
+            assert rule == expected, (shape, params)
+            checked += 1
+    assert checked > 300
+    assert fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), "in_channels": 3},
+                     torch.empty(2, 4, 8, 8, device="meta")) is None  # wrong channels: torch says
+
+
 def test_flatten_and_softmax_rules_match_meta():
     for shape in [(3, 4, 5, 6), (3, 4), (3,)]:
         for start, end in itertools.product(range(-len(shape), len(shape)), repeat=2):
