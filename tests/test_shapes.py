@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from torchcanvas.codegen.emit import ctor_args
-from torchcanvas.graph import Graph, get_spec
+from torchcanvas.graph import Graph, get_spec, load
 from torchcanvas.runtime.shapes import (
     ELEMENTWISE,
     INDEX_LOSSES,
@@ -243,3 +244,17 @@ def test_flatten_and_softmax_rules_match_meta():
             assert fast_rule("nn.Softmax", {"dim": dim}, torch.empty(shape, device="meta")) == \
                 _meta_run("nn.Softmax", {"dim": dim}, shape)
     assert fast_rule("nn.Softmax", {"dim": 5}, torch.empty(3, 4, device="meta")) is None
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "examples").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_bundled_examples_open_with_the_results_inference_gives(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path))
+    g = load(path)
+    result = infer_shapes(g)
+    assert g.saved_results == {"shapes": result.shapes, "param_counts": result.param_counts,
+                               "trainable_counts": result.trainable_counts,
+                               "resolved": result.resolved}, \
+        "stale: refresh with assets/examples/refresh_results.py"
