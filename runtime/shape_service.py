@@ -9,8 +9,8 @@ window → here: ``("sync", key, generation, "full"|"ops", payload, project_dir)
 ``("code", key, generation, title)``, ``("close", key)``, ``("stop",)``.
 here → window: ``("shapes", key, generation, ShapeResult | str)`` (a str: inference failed),
 ``("devices", None, 0, [...])`` (once, after the first answers: what torch can train on),
-``("code", key, generation, GeneratedModel | CodegenError)``, ``("resync", key, generation)``
-(the copy is out of step: send the whole document).
+``("code", key, generation, GeneratedModel | CodegenError)``,
+``("resync", key, generation, None)`` (the copy is out of step: send the whole document).
 
 Messages waiting together are taken together: edits are applied in order and only the newest
 state of each document is inferred. This module imports neither torch nor Qt until ``serve``.
@@ -103,7 +103,7 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
                 engine.sync(generation, kind, payload)
             except Exception:
                 infer.pop(key, None)
-                send(("resync", key, generation))
+                send(("resync", key, generation, None))
                 continue
             infer[key] = project_dir
         elif what == "code":
