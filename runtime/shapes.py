@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,12 @@ class _NodeRun:
         return self._sig
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Record:
     """One document node's part of a ShapeResult, kept between runs."""
 
     failed: bool = False
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] | tuple = ()
     outputs: list[dict[str, torch.Tensor]] | None = None
     sig: tuple | None = None  # outputs as the next nodes see them (None: no outputs)
     shown: tuple | None = None  # what the result shows for the node, to tell what changed
@@ -94,9 +94,9 @@ class _Record:
     data_info: DataInfo | None = None
     # block instances: shapes inside (by instance path), auto values resolved inside
     # definitions first run here (by block_key), and the definitions first seen here
-    block_shapes: dict = field(default_factory=dict)
-    inner_resolved: dict = field(default_factory=dict)
-    seen: dict = field(default_factory=dict)
+    block_shapes: dict | None = None
+    inner_resolved: dict | None = None
+    seen: dict | None = None
 
 
 _FAILED_SIG = ("failed",)
@@ -111,7 +111,7 @@ class _Shape:
     __slots__ = ("dtype", "shape")
 
     def __init__(self, shape: tuple[int, ...], dtype: torch.dtype):
-        self.shape = torch.Size(shape)
+        self.shape = shape  # a plain tuple: reads like torch.Size where it is read here
         self.dtype = dtype
 
     def dim(self) -> int:
@@ -125,6 +125,7 @@ def _real(t: torch.Tensor | _Shape) -> torch.Tensor:
 
 
 _FORWARD_CACHE: dict[str, Any] = {}
+_AUTO_PARAMS: dict[str, list] = {}  # type id → its params that can be auto
 
 
 def _forward_fn(expr: str, ports: list[str]):
@@ -423,6 +424,7 @@ class ShapeInferencer:
                     _check_text_classes(graph, node, inputs[0], data_info)
             elif kind == "block":
                 inputs = self._top_inputs(graph, node, records)
+                rec.block_shapes, rec.inner_resolved = {}, {}
                 before = set(seen)
                 try:
                     run = self._run_block(graph, node, inputs, data_info, rec, nid, seen)
@@ -437,7 +439,8 @@ class ShapeInferencer:
             rec.shown = (rec.problems, None, None, None, None, rec.block_shapes,
                          rec.inner_resolved)
             return rec
-        rec.problems = [Problem(nid, w, "warning") for w in run.warnings]
+        if run.warnings:
+            rec.problems = [Problem(nid, w, "warning") for w in run.warnings]
         rec.resolved = run.resolved or None
         if kind in ("layer", "block", "code"):
             rec.params, rec.trainable = run.params, run.trainable
@@ -608,24 +611,27 @@ class ShapeInferencer:
         if spec.kind == "code":
             return _recorded(node, inputs)
         resolved: dict[str, Any] = {}
-        for p in spec.params:
-            if p.auto is None or node.params[p.name] != AUTO:
+        auto_params = _AUTO_PARAMS.get(spec.type_id)
+        if auto_params is None:
+            auto_params = _AUTO_PARAMS[spec.type_id] = [p for p in spec.params if p.auto]
+        for p in auto_params:
+            if node.params[p.name] != AUTO:
                 continue
-            values = []
-            for ins in inputs:
-                values.append(self._auto_value(node, p, ins, data_info))
+            values = [self._auto_value(node, p, ins, data_info) for ins in inputs]
             if values[0] != values[1]:
                 raise ShapeError(f"{node.label}: {p.name} would depend on the batch size "
                                  f"({values[0]} vs {values[1]}); check the layers before it",
                                  node.id)
             resolved[p.name] = values[0]
-        params = {**node.params, **resolved}
+        params = {**node.params, **resolved} if resolved else node.params
         if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0]:
-            rules = [fast_rule(spec.type_id, params, ins["x"]) for ins in inputs]
-            if all(r is not None for r in rules):
-                outs = [{spec.outputs[0].name: _Shape(r[0], ins["x"].dtype)}
-                        for r, ins in zip(rules, inputs, strict=True)]
-                return _NodeRun(outs, resolved, rules[0][1], rules[0][1], [])
+            x0, x1 = inputs[0]["x"], inputs[1]["x"]
+            r0 = fast_rule(spec.type_id, params, x0)
+            r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None
+            if r1 is not None:
+                port = spec.outputs[0].name
+                return _NodeRun([{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}],
+                                resolved, r0[1], r0[1], [])
         if spec.kind == "loss" and set(inputs[0]) == {"input", "target"}:
             rules = [fast_loss_rule(spec.type_id, params, ins["input"], ins["target"])
                      for ins in inputs]
