@@ -129,8 +129,9 @@ def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, ste
 
                 if plan.nodes:
                     doc.change("Paste", paste)
-            elif what == "restore":
-                g.restore(snapshots[a % len(snapshots)])
+            elif what == "restore":  # as the app does it: one undo step of snapshots
+                snapshot = snapshots[a % len(snapshots)]
+                doc.change("Restore", lambda graph, data=snapshot: graph.restore(data))
             snapshots.append(g.snapshot())
 
             result = incremental.infer(g)
