@@ -910,7 +910,9 @@ class Graph:
 
     # ------------------------------------------------------------------ helpers
     def nodes_of_kind(self, *kinds: str) -> list[Node]:
-        return [n for n in self.nodes() if n.kind in kinds]
+        """The nodes of these kinds, sorted by id (only they are sorted: this runs per edit)."""
+        return sorted((n for n in self._nodes.values() if n.kind in kinds),
+                      key=lambda n: _id_key(n.id))
 
     def iter_params(self) -> Iterator[tuple[Node, str, Any]]:
         for n in self.nodes():

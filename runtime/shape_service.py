@@ -127,7 +127,11 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
 def serve(conn) -> None:
     """The process's loop: read what is waiting, answer, until told to stop or the window
     goes away."""
+    import gc
+
     import torchcanvas.runtime.shapes  # noqa: F401 - torch loads now, before the first request
+
+    gc.freeze()  # torch's many long-lived objects: out of every later full collection
 
     engines: dict[Any, ShapeEngine] = {}
     devices_told = False
