@@ -259,8 +259,8 @@ class Document(QObject):
         self._edits.reset()
         self._unshown = None
         why = f"exit code {exit_code}" if exit_code is not None else "no exit code"
-        self._on_shapes(self._generation,
-                        f"shape inference stopped ({why}); it restarts with the next edit")
+        self._on_shapes(self._generation, ShapeResult(problems=[Problem(
+            None, f"shape inference stopped ({why}); it restarts with the next edit")]))
 
     # ------------------------------------------------------------------ model.py, when wanted
     def set_code_wanted(self, wanted: bool) -> None:
