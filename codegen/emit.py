@@ -21,6 +21,9 @@ class CodegenError(Exception):
         self.node_id = node_id
         self.param = param
 
+    def __reduce__(self):  # crosses to the window from the shape process whole
+        return type(self), (str(self), self.node_id, self.param)
+
 
 def literal(value: Any, as_tuple: bool = True) -> str:
     """Python source for a plain JSON value. Lists become tuples unless ``as_tuple`` is off."""

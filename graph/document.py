@@ -13,6 +13,7 @@ editable copy to commit with ``replace_block_def``.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import copy
 import keyword
@@ -166,10 +167,18 @@ class Graph:
         self._g = nx.MultiDiGraph()
         self._structure = 0  # bumped on every change of nodes or wires
         self._topo: tuple[int, list[str]] | None = None
+        self._ids: tuple[int, list[str]] | None = None
         self._nodes: dict[str, Node] = {}
+        # adjacency indexes kept beside the networkx graph, each list sorted: the hot loops
+        # (shape inference, codegen) read these instead of building networkx views
+        self._in: dict[str, list[Edge]] = {}
+        self._out: dict[str, list[Edge]] = {}
         self._listeners: list[Listener] = []
         self._counter = 0
         self.settings: dict[str, Any] = validate_settings(settings or {})
+        # shape results read with the project file (graph.serialize): shown by a window until
+        # inference has run, never used to compute anything
+        self.saved_results: dict[str, Any] | None = None
         # blocks: the root document owns the definitions; a body (or an editable copy of one)
         # shares them through ``_root`` and knows which definition it belongs to (``_owner``).
         self._root: Graph = self
@@ -234,26 +243,47 @@ class Graph:
 
     def nodes(self) -> list[Node]:
         """All nodes, sorted by id."""
-        return [self._nodes[k] for k in sorted(self._nodes, key=_id_key)]
+        nodes = self._nodes
+        return [nodes[k] for k in self._sorted_ids()]
 
     def node_ids(self) -> list[str]:
-        return sorted(self._nodes, key=_id_key)
+        return list(self._sorted_ids())
+
+    def _sorted_ids(self) -> list[str]:
+        """The ids in natural order, kept until a node is added or removed."""
+        if self._ids is None or self._ids[0] != self._structure:
+            self._ids = (self._structure, sorted(self._nodes, key=_id_key))
+        return self._ids[1]
 
     def edges(self) -> list[Edge]:
         """All edges in canonical order."""
         return sorted(d["edge"] for _, _, d in self._g.edges(data=True))
 
+    @property
+    def structure_version(self) -> int:
+        """A number that changes whenever a node or wire is added or removed (or the whole
+        document is replaced); param, label and position edits keep it."""
+        return self._structure
+
     def in_edges(self, node_id: str) -> list[Edge]:
-        self.node(node_id)
-        return sorted(d["edge"] for _, _, d in self._g.in_edges(node_id, data=True))
+        try:
+            return list(self._in[node_id])
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        self.node(node_id)
-        return sorted(d["edge"] for _, _, d in self._g.out_edges(node_id, data=True))
+        try:
+            return list(self._out[node_id])
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
 
     def input_edge(self, node_id: str, port: str) -> Edge | None:
         """The edge feeding a single-input port, if any."""
-        for e in self.in_edges(node_id):
+        try:
+            edges = self._in[node_id]
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
+        for e in edges:
             if e.dst_port == port:
                 return e
         return None
@@ -371,6 +401,8 @@ class Graph:
 
     def _insert(self, node: Node) -> None:
         self._nodes[node.id] = node
+        self._in[node.id] = []
+        self._out[node.id] = []
         self._g.add_node(node.id)
         self._structure += 1
         m = re.fullmatch(r"n(\d+)", node.id)
@@ -389,6 +421,7 @@ class Graph:
         for e in removed:
             self.disconnect(e)
         del self._nodes[node_id]
+        del self._in[node_id], self._out[node_id]
         self._g.remove_node(node_id)
         self._structure += 1
         self._emit(GraphEvent("node_removed", node_id))
@@ -428,6 +461,8 @@ class Graph:
         self._check_mutable()
         edge = self.check_connect(src, src_port, dst, dst_port)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
+        bisect.insort(self._out[src], edge)
+        bisect.insort(self._in[dst], edge)
         self._structure += 1
         self._emit(GraphEvent("edge_added", dst, edge=edge))
         return edge
@@ -437,6 +472,8 @@ class Graph:
         if not self.has_edge(edge):
             raise PortError(f"no such wire {edge}", edge.dst, edge.dst_port)
         self._g.remove_edge(edge.src, edge.dst, key=edge.key)
+        self._out[edge.src].remove(edge)
+        self._in[edge.dst].remove(edge)
         self._structure += 1
         self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
 
@@ -849,6 +886,9 @@ class Graph:
 
     def _adopt(self, new: Graph) -> None:
         self._g, self._nodes, self._counter = new._g, new._nodes, new._counter
+        self._in, self._out = new._in, new._out
+        self._structure += 1  # a new structure: cached orders and indexes are stale
+        self._topo = None
         self.settings, self._blocks = new.settings, new._blocks
         for d in self._blocks.values():
             d.graph._root = self
@@ -870,7 +910,9 @@ class Graph:
 
     # ------------------------------------------------------------------ helpers
     def nodes_of_kind(self, *kinds: str) -> list[Node]:
-        return [n for n in self.nodes() if n.kind in kinds]
+        """The nodes of these kinds, sorted by id (only they are sorted: this runs per edit)."""
+        return sorted((n for n in self._nodes.values() if n.kind in kinds),
+                      key=lambda n: _id_key(n.id))
 
     def iter_params(self) -> Iterator[tuple[Node, str, Any]]:
         for n in self.nodes():

@@ -15,12 +15,24 @@ A node imported from a PyTorch model may also hold ``"origin"``: its module path
 each with the same node and edge encoding as the main graph; a ``block`` node's
 ``params.block`` names one. Version-1 files (no blocks) still load.
 
+``results`` (version 3, optional) keeps what shape inference found when the project was saved,
+so a window can draw it before inference has run again::
+
+    "results": {"version": 1, "graph": "<sha256 of the project without results>",
+                "shapes": {"n2": {"out": ["B", 32]}}, "params": {"n2": [2080, 2080]},
+                "resolved": {"n2": {"in_features": 64}}}
+
+It is derived data: a section that is malformed, of an unknown version, or made for another
+graph (the hash differs: the file was edited by hand) is ignored, never an error. A file without
+results is written as version 2, which older versions read.
+
 Keys are sorted and edges are in canonical order, so diffs of saved projects are readable.
 Nothing in a project file is ever evaluated: params are plain JSON values checked by the catalogue.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -51,7 +63,8 @@ from torchcanvas.graph.errors import (
 from torchcanvas.graph.settings import validate_settings
 
 FORMAT = "torchcanvas"
-VERSION = 2
+VERSION = 3  # the newest this reads; files are written with the oldest that holds them
+RESULTS_VERSION = 1
 
 
 def body_to_dict(graph: Graph) -> dict[str, Any]:
@@ -71,7 +84,7 @@ def body_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
-    out = {"format": FORMAT, "version": VERSION, **body_to_dict(graph),
+    out = {"format": FORMAT, "version": 2, **body_to_dict(graph),
            "settings": dict(graph.settings)}
     if graph.blocks and not graph.is_block_body:
         out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
@@ -81,20 +94,44 @@ def to_dict(graph: Graph) -> dict[str, Any]:
 _SCALAR_LIST = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")
 
 
-def dumps(graph: Graph) -> str:
-    """Canonical text: sorted keys, two-space indent, short lists of scalars on one line."""
-    text = json.dumps(to_dict(graph), indent=2, sort_keys=True, ensure_ascii=False,
+def fingerprint(data: dict[str, Any]) -> str:
+    """The sha256 of a project dict (``to_dict``) in compact canonical JSON."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def results_to_dict(data: dict[str, Any], shapes: dict[tuple[str, str], tuple],
+                    param_counts: dict[str, int], trainable_counts: dict[str, int],
+                    resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``results`` section for project ``data`` (``to_dict``) from a shape result's
+    fields."""
+    by_node: dict[str, dict[str, list]] = {}
+    for (nid, port), shape in shapes.items():
+        by_node.setdefault(nid, {})[port] = list(shape)
+    return {"version": RESULTS_VERSION, "graph": fingerprint(data), "shapes": by_node,
+            "params": {nid: [count, trainable_counts.get(nid, count)]
+                       for nid, count in param_counts.items()},
+            "resolved": {k: dict(v) for k, v in resolved.items()}}
+
+
+def dumps(graph: Graph, results: dict[str, Any] | None = None) -> str:
+    """Canonical text: sorted keys, two-space indent, short lists of scalars on one line.
+    ``results``: a ``results_to_dict`` section to keep with the project (version 3)."""
+    data = to_dict(graph)
+    if results is not None:
+        data = {**data, "version": 3, "results": results}
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     # JSON strings never hold a raw newline, so ",\n" only separates items here.
     text = _SCALAR_LIST.sub(lambda m: "[" + ", ".join(
         item.strip() for item in m.group(1).split(",\n")) + "]", text)
     return text + "\n"
 
 
-def save(graph: Graph, path: str | os.PathLike) -> None:
+def save(graph: Graph, path: str | os.PathLike, results: dict[str, Any] | None = None) -> None:
     """Write atomically: a temporary file beside the target, fsync, then rename over it."""
     path = Path(path)
-    text = dumps(graph)
+    text = dumps(graph, results)
     try:  # mkstemp makes the file 0600; keep the mode the project had (or a new file's usual)
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
@@ -171,7 +208,7 @@ def from_dict(data: Any) -> Graph:
                                   f"expected a positive whole number, got {short_repr(version)}")
     if version > VERSION:
         raise UnsupportedVersionError(version, VERSION)
-    extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks"}
+    extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks", "results"}
     if extra:
         raise InvalidProjectError(sorted(extra)[0], "unknown top-level field")
 
@@ -195,8 +232,58 @@ def from_dict(data: Any) -> Graph:
         body = body_from_dict(graph, name, blocks[name], where)
         graph._register(BlockDef(name, body))
 
+    if "results" in data and version < 3:
+        raise InvalidProjectError("results", "saved results need format version 3")
     _load_graph(graph, data.get("nodes", {}), data.get("edges", []), "")
+    if "results" in data:
+        graph.saved_results = _load_results(graph, data["results"])
     return graph
+
+
+def _load_results(graph: Graph, raw: Any) -> dict[str, Any] | None:
+    """The saved ``results`` section as plain mappings (``shapes`` by (node, port),
+    ``param_counts``, ``trainable_counts``, ``resolved``), or None when it does not fit."""
+    if not isinstance(raw, dict) or raw.get("version") != RESULTS_VERSION:
+        return None
+    if raw.get("graph") != fingerprint(to_dict(graph)):
+        return None  # made for another graph: the file was changed since
+    shapes, counts = raw.get("shapes"), raw.get("params")
+    resolved = raw.get("resolved")
+    if not (isinstance(shapes, dict) and isinstance(counts, dict)
+            and isinstance(resolved, dict)):
+        return None
+    out: dict[str, Any] = {"shapes": {}, "param_counts": {}, "trainable_counts": {},
+                           "resolved": {}}
+    for nid, ports in shapes.items():
+        if nid not in graph or not isinstance(ports, dict):
+            return None
+        for port, shape in ports.items():
+            if not isinstance(port, str) or not isinstance(shape, list) \
+                    or not all(_is_dim(d) for d in shape):
+                return None
+            out["shapes"][(nid, port)] = tuple(shape)
+    for nid, pair in counts.items():
+        if nid not in graph or not isinstance(pair, list) or len(pair) != 2 \
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                           for c in pair):
+            return None
+        out["param_counts"][nid], out["trainable_counts"][nid] = pair
+    for key, params in resolved.items():
+        if not isinstance(key, str) or not isinstance(params, dict):
+            return None
+        out["resolved"][key] = params
+    return out
+
+
+_DIM = re.compile(r"B(\*[1-9][0-9]{0,8})?|\?")
+
+
+def _is_dim(d: Any) -> bool:
+    if isinstance(d, bool):
+        return False
+    if isinstance(d, int):
+        return 0 <= d < 2 ** 63
+    return isinstance(d, str) and _DIM.fullmatch(d) is not None
 
 
 def body_from_dict(root: Graph, name: str | None, raw: Any, where: str) -> Graph:

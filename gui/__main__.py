@@ -10,7 +10,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from torchcanvas.runtime.cli import SUBCOMMANDS
+    from torchcanvas.runtime.subcommands import SUBCOMMANDS
 
     if argv and argv[0] in SUBCOMMANDS:
         from torchcanvas.runtime.cli import main as cli_main
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="open the project, wait for shapes, save an image of the window, exit")
     args = parser.parse_args(argv)
+    from torchcanvas.runtime.shape_service import prestart
+
+    prestart()  # torch loads in the shape process, on another core, while the window is built
     from torchcanvas.gui.app import run
 
     return run(args.file, screenshot=args.screenshot)

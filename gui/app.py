@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from torchcanvas.gui import theme
@@ -32,6 +35,43 @@ def install_excepthooks(window: MainWindow) -> None:
     threading.excepthook = lambda args: show(args.exc_type, args.exc_value, args.exc_traceback)
 
 
+STARTUP_REPORT = "TORCHCANVAS_STARTUP_REPORT"
+
+
+class _StartupReport(QObject):
+    """With ``TORCHCANVAS_STARTUP_REPORT=1`` in the environment (bench/startup.py): print, as
+    JSON lines on stdout, the moment the canvas first painted and the moment inferred shapes
+    were on it (``time.time()``, and this process's CPU seconds), then quit."""
+
+    def __init__(self, window: MainWindow):
+        super().__init__(window)
+        self.window = window
+        self.painted = False
+        window.view.viewport().installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint and not self.painted:
+            self.painted = True
+            QTimer.singleShot(0, lambda: self._say("first_paint",
+                                                   saved=self.window.doc.shapes is not None))
+        return False
+
+    def follow(self, doc) -> None:
+        doc.shapesUpdated.connect(self._shapes)  # after the scene's: the canvas has them
+
+    def _shapes(self, result) -> None:
+        if result.saved:
+            return
+        self.window.view.viewport().repaint()
+        self._say("shapes", problems=len(result.problems))
+        QTimer.singleShot(0, self.window.close)
+
+    @staticmethod
+    def _say(moment: str, **extra) -> None:
+        print(json.dumps({"moment": moment, "time": time.time(), "cpu": time.process_time(),
+                          "torch": "torch" in sys.modules, **extra}), flush=True)
+
+
 def run(file: Path | None = None, screenshot: Path | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("torchcanvas")
@@ -39,8 +79,11 @@ def run(file: Path | None = None, screenshot: Path | None = None) -> int:
     theme.apply_palette(app)
     window = MainWindow()
     install_excepthooks(window)
+    report = _StartupReport(window) if os.environ.get(STARTUP_REPORT) == "1" else None
     window.show()
     opened = window.open_file(file) if file else window.open_example(default_example())
+    if report is not None:
+        report.follow(window.doc)
     if not opened and screenshot is not None:
         return 1
     if file is None and screenshot is None:

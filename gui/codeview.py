@@ -255,6 +255,16 @@ class CodeView(QWidget):
             if doc.shapes is None:
                 doc.request_shapes()  # a fresh document has not asked yet (debounced: cheap)
 
+    # model.py is made only while someone looks at it: shown, this view asks the document for
+    # it after every change of shapes; hidden (or a tab behind another dock), it does not
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.doc.set_code_wanted(True)
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.doc.set_code_wanted(False)
+
     # ------------------------------------------------------------------ public
     def mode(self) -> str:
         """``"model"`` or ``"train"``."""

@@ -1,4 +1,5 @@
-"""The open project: the graph, its undo stack, its file, and shapes computed off the UI thread.
+"""The open project: the graph, its undo stack, its file, and shapes computed in the shape
+process (``runtime.shape_service``), which keeps a copy of the graph in step by edits.
 
 Graph events become Qt signals here; the scene, inspector and docks listen to these signals and
 never change the graph except through ``Document`` (every edit is an undo command).
@@ -6,53 +7,124 @@ never change the graph except through ``Document`` (every edit is an undo comman
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from torchcanvas.graph import Edge, Graph, GraphError, GraphEvent
-from torchcanvas.graph.serialize import from_dict, save, to_dict
+from torchcanvas.graph.edits import EditRecorder
+from torchcanvas.graph.serialize import results_to_dict, save, to_dict
 from torchcanvas.gui import commands as cmd
+from torchcanvas.runtime.shape_result import Problem, ShapeResult
+
+_keys = itertools.count(1)
 
 
-class ShapeWorker(QObject):
-    """Runs shape inference, then model.py generation, on graph snapshots in its own thread,
-    so a large graph never stalls the window. Keeps the per-node shape cache."""
+class ShapeService(QObject):
+    """The window's link to the shape process (``runtime.shape_service``): one per
+    application, shared by every open document. A reader thread turns the process's replies
+    into a Qt signal, handed to the document they are for."""
 
-    done = Signal(int, object)  # generation, ShapeResult (or an Exception)
-    code = Signal(int, object)  # generation, model.py (GeneratedModel or CodegenError)
+    received = Signal(object)
+    devicesKnown = Signal(object)  # the devices torch can train on (list of str)
+    _instance: ShapeService | None = None
 
-    def __init__(self, is_current) -> None:
+    @classmethod
+    def instance(cls) -> ShapeService:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self) -> None:
         super().__init__()
-        self._inferencer = None
-        self._is_current = is_current  # generation → still the latest request?
+        # open documents (close() removes them; no weakref: PySide's weak references to a
+        # QObject can crash when the object is destroyed later)
+        self._docs: dict[int, Document] = {}
+        self._process = None
+        self._conn = None
+        self._stopping = False
+        self.devices: list[str] | None = None
+        self.received.connect(self._dispatch)
+        atexit.register(self.stop)  # before multiprocessing's own exit hook kills it
 
-    @Slot(int, object, object, str)
-    def run(self, generation: int, data: dict, project_dir: Path | None, title: str) -> None:
-        if not self._is_current(generation):
-            return  # a newer edit is queued behind this one
-        try:
-            from torchcanvas.runtime.shapes import ShapeInferencer  # torch loads here, lazily
+    def register(self, key: int, doc: Document) -> None:
+        self._docs[key] = doc
 
-            if self._inferencer is None:
-                self._inferencer = ShapeInferencer()
-            graph = from_dict(data)
-            result = self._inferencer.infer(graph, project_dir)
-        except Exception as exc:  # shown in the problems list, never a crash
-            self.done.emit(generation, exc)
+    def unregister(self, key: int) -> None:
+        if self._docs.pop(key, None) is not None and self._conn is not None:
+            self.send(("close", key))
+
+    def when_devices(self, callback) -> None:
+        """Call ``callback(devices)`` with the devices torch can train on, now or once the
+        shape process (where torch is loaded) has told them: asking torch in the window would
+        hold it for seconds at start-up."""
+        if self.devices is not None:
+            callback(self.devices)
             return
-        self.done.emit(generation, result)  # the canvas first; the code follows
-        if result.ok and self._is_current(generation):
-            from torchcanvas.codegen import CodegenError
-            from torchcanvas.codegen.model import generate_model
+        self.devicesKnown.connect(callback, Qt.ConnectionType.SingleShotConnection)
+        self._start()
 
+    def send(self, message: tuple) -> None:
+        self._start()
+        with contextlib.suppress(OSError):  # it died; the reader says so (and how)
+            self._conn.send(message)
+
+    def _start(self) -> None:
+        if self._process is None:
+            from torchcanvas.runtime import shape_service
+
+            self._process, self._conn = shape_service.take()
+            threading.Thread(target=self._read, args=(self._process, self._conn),
+                             name="torchcanvas-shapes-reader", daemon=True).start()
+
+    def stop(self) -> None:
+        """End the process (at exit)."""
+        self._stopping = True
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            conn.send(("stop",))
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        conn.close()
+
+    def _read(self, process, conn) -> None:
+        while True:
             try:
-                code = generate_model(graph, result.resolved, title)
-            except CodegenError as exc:
-                code = exc
-            self.code.emit(generation, code)
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            self.received.emit(message)
+        process.join(5)
+        if not self._stopping:
+            self.received.emit(("died", process, process.exitcode))
+
+    def _dispatch(self, message: tuple) -> None:
+        if message[0] == "devices":
+            self.devices = list(message[3])
+            self.devicesKnown.emit(self.devices)
+            return
+        if message[0] == "died":
+            _, process, code = message
+            if process is not self._process:
+                return
+            self._process = self._conn = None  # the next request starts a new one
+            for doc in list(self._docs.values()):
+                doc._shapes_lost(code)
+            return
+        doc = self._docs.get(message[1])
+        if doc is not None:
+            doc._reply(message)
 
 
 class Document(QObject):
@@ -64,13 +136,15 @@ class Document(QObject):
     nodeMoved = Signal(str)
     settingsChanged = Signal(str)
     graphReset = Signal()  # the whole graph was replaced (open, restore)
-    shapesUpdated = Signal(object)  # ShapeResult
+    shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
     codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
     modifiedChanged = Signal(bool)
     pathChanged = Signal(object)
     message = Signal(str)  # short feedback for the status bar (e.g. why a wire was refused)
-    _request = Signal(int, object, object, str)
+    # close() was called: let go of the document (not ``destroyed``, which can reach a
+    # listener that is being deleted itself when it held the last reference)
+    closed = Signal()
 
     def __init__(self, graph: Graph | None = None, path: Path | None = None,
                  parent: QObject | None = None):
@@ -81,21 +155,25 @@ class Document(QObject):
         # a bound method, not a lambda: the connection dies with the document, so the stack's
         # cleanChanged during teardown cannot reach a deleted document
         self.undo_stack.cleanChanged.connect(self._clean_changed)
-        self.shapes = None  # the latest ShapeResult
-        self.model_code = None  # model.py for those shapes (GeneratedModel or CodegenError)
+        # the latest ShapeResult; at first the one saved with the project (``saved``), if any,
+        # so the canvas shows shapes before inference has run
+        self.shapes = _saved_result(self.graph.saved_results)
+        # model.py for those shapes (GeneratedModel or CodegenError), made when someone wants
+        # it: the Code dock while visible (``set_code_wanted``), or ``request_code``
+        self.model_code = None
+        self._code_wanted = False
+        self._code_asked = False
+        self._code_sent = 0
         self._generation = 0
         self._done_generation = 0
+        self._unshown: set[str] | None = set()  # ``changed`` of results dropped as stale
         self._closed = False
         self.graph.subscribe(self._on_event)
 
-        self._thread = QThread(self)
-        self._worker = ShapeWorker(lambda generation: generation == self._generation)
-        self._worker.moveToThread(self._thread)
-        self._request.connect(self._worker.run)
-        self._worker.done.connect(self._on_shapes)
-        self._worker.code.connect(self._on_code)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._thread.start()
+        self._key = next(_keys)
+        self._edits = EditRecorder(self.graph)  # what the shape process's copy has not seen
+        self._service = ShapeService.instance()
+        self._service.register(self._key, self)
         # edits made in one pass of the event loop (a macro, a paste) share one request
         self._debounce = QTimer(self, singleShot=True, interval=0)
         self._debounce.timeout.connect(self._send_request)
@@ -106,15 +184,17 @@ class Document(QObject):
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        """Stop the shape thread; call before dropping the document. Safe to call twice."""
+        """Let go of the shape process's copy; call before dropping the document. Safe to call
+        twice."""
         if self._closed:
             return
         self._closed = True
         self.graph.unsubscribe(self._on_event)
+        self._edits.close()
         self.undo_stack.cleanChanged.disconnect(self._clean_changed)
         self._debounce.stop()
-        self._thread.quit()
-        self._thread.wait(10_000)
+        self._service.unregister(self._key)
+        self.closed.emit()
 
     @property
     def project_dir(self) -> Path | None:
@@ -126,6 +206,7 @@ class Document(QObject):
 
     @property
     def shapes_ready(self) -> bool:
+        """The latest edit's shapes are in (inferred, not the ones saved with the project)."""
         return self._done_generation == self._generation and self.shapes is not None
 
     # ------------------------------------------------------------------ graph events → signals
@@ -157,25 +238,75 @@ class Document(QObject):
         self._debounce.start()
 
     def _send_request(self) -> None:
-        title = self.path.stem if self.path else ""
-        self._request.emit(self._generation, to_dict(self.graph), self.project_dir, title)
+        if self._closed:
+            return
+        kind, payload = self._edits.take()
+        self._service.send(("sync", self._key, self._generation, kind, payload,
+                            self.project_dir))
+
+    def _reply(self, message: tuple) -> None:
+        what, _, generation, value = message
+        if what == "shapes":
+            self._on_shapes(generation, value)
+        elif what == "code":
+            self._on_code(generation, value)
+        elif what == "resync":  # the process's copy is out of step: send the whole graph
+            self._edits.reset()
+            self.request_shapes()
+
+    def _shapes_lost(self, exit_code: int | None) -> None:
+        """The shape process died: say so; the next edit starts a new one with the whole graph."""
+        self._edits.reset()
+        self._unshown = None
+        why = f"exit code {exit_code}" if exit_code is not None else "no exit code"
+        self._on_shapes(self._generation, ShapeResult(problems=[Problem(
+            None, f"shape inference stopped ({why}); it restarts with the next edit")]))
+
+    # ------------------------------------------------------------------ model.py, when wanted
+    def set_code_wanted(self, wanted: bool) -> None:
+        """Make model.py after every change of shapes (the Code dock shows it) or not."""
+        self._code_wanted = wanted
+        if wanted:
+            self._ask_code()
+
+    def request_code(self) -> None:
+        """Ask once for model.py for the latest shapes (``codeUpdated`` brings it)."""
+        self._code_asked = True
+        self._ask_code()
+
+    def _ask_code(self) -> None:
+        if (self.shapes_ready and self.shapes.ok and self.model_code is None
+                and self._code_sent != self._generation):
+            self._code_sent = self._generation
+            self._service.send(("code", self._key, self._generation,
+                                self.path.stem if self.path else ""))
 
     def _on_code(self, generation: int, code: Any) -> None:
         if generation == self._generation == self._done_generation:
+            self._code_asked = False
             self.model_code = code
             self.codeUpdated.emit(code)
 
     def _on_shapes(self, generation: int, result: Any) -> None:
-        if generation != self._generation:
-            return  # a newer edit is on its way
-        if isinstance(result, Exception):
-            from torchcanvas.runtime.shapes import Problem, ShapeResult
-
+        if not isinstance(result, ShapeResult):
             result = ShapeResult(problems=[Problem(None, f"shape inference failed: {result}")])
+        if generation != self._generation:  # a newer edit is on its way
+            if self._unshown is not None:
+                self._unshown = None if result.changed is None \
+                    else self._unshown | result.changed
+            return
+        if result.changed is not None:
+            if self._unshown is None or self.shapes is None or self.shapes.saved:
+                result.changed = None
+            else:
+                result.changed |= self._unshown
+        self._unshown = set()
         self.shapes = result
-        self.model_code = None  # until the worker sends it
+        self.model_code = None  # until someone wants it
         self._done_generation = generation
-        self.shapesUpdated.emit(result)
+        self.shapesUpdated.emit(result)  # the canvas first; the code follows, if wanted
+        if self._code_wanted or self._code_asked:
+            self._ask_code()
 
     def wait_for_shapes(self, timeout_ms: int = 60_000, with_code: bool = True) -> bool:
         """Process events until the latest shapes arrived, and with ``with_code`` the model.py
@@ -183,6 +314,8 @@ class Document(QObject):
         from PySide6.QtCore import QCoreApplication, QDeadlineTimer
 
         deadline = QDeadlineTimer(timeout_ms)
+        if with_code:
+            self.request_code()
 
         def ready() -> bool:
             if not self.shapes_ready:
@@ -273,12 +406,22 @@ class Document(QObject):
     # ------------------------------------------------------------------ files
     def save(self, path: Path | None = None) -> None:
         path = Path(path or self.path)
-        save(self.graph, path)
+        save(self.graph, path, self.results_to_save())
         if path != self.path:
             self.path = path
             self.pathChanged.emit(path)
             self.request_shapes()  # relative data paths resolve against the new folder
         self.undo_stack.setClean()
+
+
+    def results_to_save(self) -> dict[str, Any] | None:
+        """The latest inferred shapes in the file's ``results`` form, or None when they are
+        not in yet for this state of the graph."""
+        if not self.shapes_ready or self.shapes.saved:
+            return None
+        r = self.shapes
+        return results_to_dict(to_dict(self.graph), r.shapes, r.param_counts,
+                               r.trainable_counts, r.resolved)
 
 
 class _Done(QUndoCommand):
@@ -309,3 +452,13 @@ class _Macro:
 
     def __exit__(self, *exc) -> None:
         self.stack.endMacro()
+
+
+def _saved_result(saved: dict[str, Any] | None) -> ShapeResult | None:
+    """The shapes, counts and auto values saved with the project, as a result to show until
+    inference has run (``saved``)."""
+    if not saved:
+        return None
+    return ShapeResult(shapes=dict(saved["shapes"]), resolved=dict(saved["resolved"]),
+                       param_counts=dict(saved["param_counts"]),
+                       trainable_counts=dict(saved["trainable_counts"]), saved=True)

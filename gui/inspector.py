@@ -603,7 +603,7 @@ class InspectorWidget(QWidget):
         doc.graphReset.connect(self._on_graph_reset)
         doc.settingsChanged.connect(self._on_settings_changed)
         doc.shapesUpdated.connect(self._on_shapes)
-        doc.destroyed.connect(self._on_doc_destroyed)
+        doc.closed.connect(self._on_doc_destroyed)
         self._node_ids = []
         self._rebuild()
 
@@ -636,7 +636,7 @@ class InspectorWidget(QWidget):
                              (doc.graphReset, self._on_graph_reset),
                              (doc.settingsChanged, self._on_settings_changed),
                              (doc.shapesUpdated, self._on_shapes),
-                             (doc.destroyed, self._on_doc_destroyed)):
+                             (doc.closed, self._on_doc_destroyed)):
             with contextlib.suppress(RuntimeError, TypeError):  # gone with the document
                 signal.disconnect(slot)
 

@@ -147,7 +147,11 @@ class RunPanel(QWidget):
         self._latest = None
         self._tick = QTimer(self, singleShot=True, interval=250)
         self._tick.timeout.connect(self._show_latest)
-        QTimer.singleShot(0, self._fill_devices)  # asks torch: after the window is up
+        # the shape process, where torch is loaded, tells the devices: importing torch here
+        # would hold the window for seconds at start-up
+        from torchcanvas.gui.document import ShapeService
+
+        ShapeService.instance().when_devices(self._fill_devices)
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc) -> None:
@@ -186,13 +190,11 @@ class RunPanel(QWidget):
         if not self.doc.set_setting("device", self.device.currentText()):
             self._settings_changed("device")
 
-    def _fill_devices(self) -> None:
-        from torchcanvas.runtime.trainer import available_devices
-
+    def _fill_devices(self, devices: list[str]) -> None:
         current = self.doc.graph.settings["device"] if self.doc is not None else "auto"
         self.device.blockSignals(True)
         self.device.clear()
-        for d in available_devices():
+        for d in devices:
             self.device.addItem(d)
         if self.device.findText(current) < 0:
             self.device.addItem(current)

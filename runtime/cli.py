@@ -12,8 +12,8 @@ from pathlib import Path
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SPEED_SETTINGS
+from torchcanvas.runtime.subcommands import SUBCOMMANDS  # noqa: F401 - named here too
 
-SUBCOMMANDS = ("check", "train", "export", "import", "generate", "predict")
 EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
 
 

@@ -14,10 +14,9 @@ instance is reported.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,53 +26,20 @@ from torch import nn
 from torchcanvas.codegen.backbone import backbone_code, resolve_weights
 from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
 from torchcanvas.codegen.style import check_vgg_outputs, module_support
-from torchcanvas.graph.document import Graph, Node, block_key
+from torchcanvas.graph.document import Graph, GraphEvent, Node, block_key
 from torchcanvas.graph.spec import AUTO
 from torchcanvas.runtime.data import DataError, DataInfo, describe
+from torchcanvas.runtime.shape_result import (  # noqa: F401 - the names callers import from here
+    DataSummary,
+    Dim,
+    Problem,
+    ShapeResult,
+    Value,
+    format_shape,
+)
 from torchcanvas.runtime.source import run_source
 
 BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch dim
-Value = tuple[str, str]
-Dim = int | str
-
-
-@dataclass(frozen=True)
-class Problem:
-    node_id: str | None
-    message: str
-    severity: str = "error"  # or "warning"
-
-
-@dataclass
-class ShapeResult:
-    shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
-    dtypes: dict[Value, str] = field(default_factory=dict)
-    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)  # auto params filled
-    # (by node id; inside block definitions by block_key(name, node_id))
-    param_counts: dict[str, int] = field(default_factory=dict)
-    trainable_counts: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    data_info: DataInfo | None = None
-    # inside block instances: instance path ("n5", nested "n5/n3") → shapes of inner values
-    block_shapes: dict[str, dict[Value, tuple[Dim, ...]]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def total_params(self) -> int:
-        return sum(self.param_counts.values())
-
-    def first_error(self) -> Problem | None:
-        return next((p for p in self.problems if p.severity == "error"), None)
-
-    def errors_for(self, node_id: str) -> list[Problem]:
-        return [p for p in self.problems if p.node_id == node_id]
-
-
-def format_shape(shape: tuple[Dim, ...]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 class ShapeError(Exception):
@@ -89,10 +55,77 @@ class _NodeRun:
     params: int
     trainable: int
     warnings: list[str]
-    key: str = ""
+    key: tuple = ()
+    _display: tuple | None = None
+    _sig: tuple | None = None
+
+    def display(self, nid: str) -> tuple[dict, dict]:
+        """The shapes and dtypes a node shows, by (node id, port)."""
+        if self._display is None or self._display[0] != nid:
+            b0, b1 = self.outputs
+            shapes = {(nid, port): _display(t.shape, b1[port].shape) for port, t in b0.items()}
+            dtypes = {(nid, port): str(t.dtype).removeprefix("torch.") for port, t in b0.items()}
+            self._display = (nid, shapes, dtypes)
+        return self._display[1], self._display[2]
+
+    def signature(self) -> tuple:
+        """What the nodes after this one read: each output's shapes and dtype."""
+        if self._sig is None:
+            b0, b1 = self.outputs
+            self._sig = tuple((port, tuple(t.shape), tuple(b1[port].shape), t.dtype)
+                              for port, t in b0.items())
+        return self._sig
+
+
+@dataclass(eq=False, slots=True)
+class _Record:
+    """One document node's part of a ShapeResult, kept between runs."""
+
+    failed: bool = False
+    problems: list[Problem] | tuple = ()
+    outputs: list[dict[str, torch.Tensor]] | None = None
+    sig: tuple | None = None  # outputs as the next nodes see them (None: no outputs)
+    shown: tuple | None = None  # what the result shows for the node, to tell what changed
+    resolved: dict[str, Any] | None = None
+    params: int | None = None
+    trainable: int | None = None
+    shapes: dict | None = None
+    dtypes: dict | None = None
+    data_info: DataInfo | None = None
+    # block instances: shapes inside (by instance path), auto values resolved inside
+    # definitions first run here (by block_key), and the definitions first seen here
+    block_shapes: dict | None = None
+    inner_resolved: dict | None = None
+    seen: dict | None = None
+
+
+_FAILED_SIG = ("failed",)
+_EMPTY = _Record()  # a node that shows nothing (optimizer, scheduler, output)
+_FAILED = _Record(failed=True, sig=_FAILED_SIG, shown=("failed",))  # after a failed input
+
+
+class _Shape:
+    """A value's shape and dtype without a tensor: what the fast rules give. It becomes a meta
+    tensor (``_real``) only where a node is really run on it."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype):
+        self.shape = shape  # a plain tuple: reads like torch.Size where it is read here
+        self.dtype = dtype
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+
+def _real(t: torch.Tensor | _Shape) -> torch.Tensor:
+    if t.__class__ is _Shape:
+        return torch.empty(t.shape, dtype=t.dtype, device="meta")
+    return t
 
 
 _FORWARD_CACHE: dict[str, Any] = {}
+_AUTO_PARAMS: dict[str, list] = {}  # type id → its params that can be auto
 
 
 def _forward_fn(expr: str, ports: list[str]):
@@ -135,6 +168,10 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
             return None
         out = params["out_features"]
         return (*shape[:-1], out), params["in_features"] * out + (out if params["bias"] else 0)
+    if type_id == "nn.Conv2d":
+        return _conv2d_rule(params, shape)
+    if type_id == "nn.MaxPool2d":
+        return _max_pool2d_rule(params, shape)
     if type_id == "nn.Flatten":
         n = len(shape)
         start, end = params["start_dim"], params["end_dim"]
@@ -147,6 +184,83 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
         for d in shape[start:end + 1]:
             size *= d
         return (*shape[:start], size, *shape[end + 1:]), 0
+    return None
+
+
+def _pair(v: Any) -> tuple[int, int] | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v, v
+    if isinstance(v, list | tuple) and len(v) == 2 and all(type(x) is int for x in v):
+        return v[0], v[1]
+    return None
+
+
+def _window_out(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _conv2d_rule(params: dict[str, Any], shape: tuple[int, ...]
+                 ) -> tuple[tuple[int, ...], int] | None:
+    """Conv2d on a batched [N, C, H, W] input with zero padding given as sizes. (On meta its
+    checks import sympy on first use: a second at start-up.)"""
+    if len(shape) != 4 or params.get("padding_mode") != "zeros":
+        return None
+    sizes = [_pair(params.get(k)) for k in ("kernel_size", "stride", "padding", "dilation")]
+    if any(v is None for v in sizes):
+        return None
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = sizes
+    c_in, c_out, groups = params["in_channels"], params["out_channels"], params["groups"]
+    if shape[1] != c_in or c_in % groups or c_out % groups or 0 in shape:
+        return None
+    h, w = _window_out(shape[2], kh, sh, ph, dh), _window_out(shape[3], kw, sw, pw, dw)
+    if h < 1 or w < 1 or shape[2] + 2 * ph < dh * (kh - 1) + 1 \
+            or shape[3] + 2 * pw < dw * (kw - 1) + 1:
+        return None
+    count = c_out * (c_in // groups) * kh * kw + (c_out if params["bias"] else 0)
+    return (shape[0], c_out, h, w), count
+
+
+def _max_pool2d_rule(params: dict[str, Any], shape: tuple[int, ...]
+                     ) -> tuple[tuple[int, ...], int] | None:
+    if len(shape) != 4 or params.get("ceil_mode") or 0 in shape:
+        return None
+    stride = params.get("stride")
+    sizes = [_pair(params.get("kernel_size")), _pair(params["kernel_size"] if stride is None
+                                                      else stride),
+             _pair(params.get("padding")), _pair(params.get("dilation"))]
+    if any(v is None for v in sizes):
+        return None
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = sizes
+    if 2 * ph > kh or 2 * pw > kw:
+        return None
+    h, w = _window_out(shape[2], kh, sh, ph, dh), _window_out(shape[3], kw, sw, pw, dw)
+    if h < 1 or w < 1:
+        return None
+    return (*shape[:2], h, w), 0
+
+
+SAME_SHAPE_LOSSES = frozenset({"loss.MSE", "loss.L1"})
+INDEX_LOSSES = frozenset({"loss.CrossEntropy", "loss.NLL"})
+
+
+def fast_loss_rule(type_id: str, params: dict[str, Any], inp, target) -> tuple[int, ...] | None:
+    """The output shape of a loss whose inputs are clearly valid, or None to run it on meta.
+    (On meta, cross-entropy runs a Python decomposition whose first call imports torch's
+    compiler stack: seconds at start-up, for a shape that is plain arithmetic.)"""
+    if not inp.dtype.is_floating_point:
+        return None
+    shape = tuple(inp.shape)
+    per_item = params.get("reduction") == "none"
+    if type_id in SAME_SHAPE_LOSSES:
+        if tuple(target.shape) != shape or target.dtype != inp.dtype:
+            return None
+        return shape if per_item else ()
+    if type_id in INDEX_LOSSES:
+        if len(shape) != 2 or target.dtype != torch.int64 or tuple(target.shape) != shape[:1]:
+            return None
+        return shape[:1] if per_item else ()
     return None
 
 
@@ -171,64 +285,190 @@ def _torch_class(torch_name: str):
 
 
 class ShapeInferencer:
-    """Keeps per-node results between runs; create one per open document."""
+    """Keeps per-node results between runs; create one per open document.
+
+    ``attach(graph)`` makes later ``infer(graph)`` calls incremental: the graph's events mark
+    the nodes an edit touched, only those are run again, and a node's successors follow only
+    when its outputs changed. ``ShapeResult.changed`` names the nodes whose shapes, errors,
+    auto values or parameter counts changed (``None`` after a full run). Without ``attach``
+    every call is a full run (with the per-node cache)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, _NodeRun] = {}
         self._project_dir: Path | None = None
+        self._graph: Graph | None = None
+        self._dirty: set[str] | None = None  # None: everything (no earlier run to build on)
+        self._records: dict[str, _Record] = {}
 
+    # ------------------------------------------------------------------ edits
+    def attach(self, graph: Graph) -> None:
+        """Follow ``graph``'s edits so the next ``infer(graph)`` re-runs only what they reach."""
+        self.detach()
+        self._graph = graph
+        self._dirty = None
+        graph.subscribe(self._on_event)
+
+    def detach(self) -> None:
+        if self._graph is not None:
+            self._graph.unsubscribe(self._on_event)
+        self._graph = None
+        self._dirty = None
+
+    def _on_event(self, event: GraphEvent) -> None:
+        dirty = self._dirty
+        if dirty is None:
+            return
+        kind = event.kind
+        if kind in ("node_added", "param_changed", "node_removed"):
+            dirty.add(event.node_id)
+        elif kind in ("edge_added", "edge_removed"):
+            dirty.add(event.edge.src)  # a VGG node checks which of its outputs are wired
+            dirty.add(event.edge.dst)
+        elif kind == "label_changed":  # messages name the node, and a loss names its feeder
+            dirty.add(event.node_id)
+            dirty.update(e.dst for e in self._graph.out_edges(event.node_id))
+        elif kind != "node_moved":  # settings, block definitions, reset: run everything
+            self._dirty = None
+
+    # ------------------------------------------------------------------ whole graph
     def infer(self, graph: Graph, project_dir: Path | None = None) -> ShapeResult:
+        attached = graph is self._graph
+        dirty = self._dirty if attached and project_dir == self._project_dir else None
+        self._dirty = None  # until this run succeeds: a failed one leaves a full run next
         self._project_dir = project_dir
-        result = ShapeResult()
-        values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
-        failed: set[str] = set()
+        old = self._records if dirty is not None else {}
+        records: dict[str, _Record] = {}
+        changed: set[str] = set()
+        run_all = dirty is None
+        dirty = dirty or set()
+        rerun_blocks = False
         data_info: DataInfo | None = None
-        seen_blocks: dict[str, tuple[dict, str]] = {}  # definition → (inner resolved, inputs)
-        for nid in graph.topological_order():
+        seen: dict[str, tuple[dict, str]] = {}  # definition → (inner resolved, inputs)
+        out_index = graph._out
+        order = graph.topological_order()
+        for nid in order:
             node = graph.node(nid)
-            if node.is_placeholder:
-                result.problems.append(Problem(nid, f"unknown node type {node.type_id!r}"))
-                failed.add(nid)
+            prev = old.get(nid)
+            if (prev is not None and not run_all and nid not in dirty
+                    and not (rerun_blocks and node.kind == "block")):
+                rec = prev
+                if rec.data_info is not None:
+                    data_info = rec.data_info
+                if rec.seen:
+                    seen.update(rec.seen)
+            else:
+                rec = self._node_record(graph, node, records, data_info, seen, project_dir)
+                if rec.data_info is not None:
+                    if prev is None or prev.data_info != rec.data_info:
+                        run_all = True  # every later node may read the data's facts
+                    data_info = rec.data_info
+                if prev is None or rec.sig != prev.sig:
+                    dirty.update(e.dst for e in out_index[nid])
+                if node.kind == "block" and (prev is None or rec.seen != prev.seen):
+                    rerun_blocks = True  # later instances compare with what this one resolved
+                if prev is None or rec.shown != prev.shown:
+                    changed.add(nid)
+            records[nid] = rec
+        self._records = records if attached else {}
+        if attached:
+            self._dirty = set()
+
+        result = ShapeResult()
+        result.changed = changed if old else None
+        problems = result.problems
+        for nid in order:
+            rec = records[nid]
+            if rec is _EMPTY:
                 continue
-            if any(e.src in failed for e in graph.in_edges(nid)):
-                failed.add(nid)
-                continue
-            try:
-                if node.kind == "data":
-                    data_info = describe(node, graph.settings, project_dir)
-                    result.data_info = data_info
-                    run = self._data_run(data_info)
-                elif node.kind in ("layer", "op", "loss", "code"):
-                    if node.type_id == "nn.VGG16Features":
-                        check_vgg_outputs(graph, node)
-                    inputs = self._inputs(graph, node, values)
-                    run = self._run_node(node, inputs, data_info)
-                    if node.kind == "loss":
-                        _check_text_classes(graph, node, inputs[0], data_info)
-                elif node.kind == "block":
-                    inputs = self._inputs(graph, node, values)
-                    run = self._run_block(graph, node, inputs, data_info, result, nid,
-                                          seen_blocks)
-                else:
-                    continue
-            except (ShapeError, DataError, CodegenError) as exc:
-                result.problems.append(Problem(getattr(exc, "node_id", None) or nid, str(exc)))
-                failed.add(nid)
-                continue
-            for w in run.warnings:
-                result.problems.append(Problem(nid, w, "warning"))
-            if run.resolved:
-                result.resolved[nid] = run.resolved
-            if node.kind in ("layer", "block", "code"):
-                result.param_counts[nid] = run.params
-                result.trainable_counts[nid] = run.trainable
-            for i, outs in enumerate(run.outputs):
-                for port, t in outs.items():
-                    values[i][(nid, port)] = t
-            for port, t in run.outputs[0].items():
-                result.shapes[(nid, port)] = _display(t.shape, run.outputs[1][port].shape)
-                result.dtypes[(nid, port)] = str(t.dtype).removeprefix("torch.")
+            problems.extend(rec.problems)
+            if rec.data_info is not None:
+                result.data_info = rec.data_info
+            if rec.resolved:
+                result.resolved[nid] = rec.resolved
+            if rec.inner_resolved:
+                result.resolved.update(rec.inner_resolved)
+            if rec.params is not None:
+                result.param_counts[nid] = rec.params
+                result.trainable_counts[nid] = rec.trainable
+            if rec.shapes:
+                result.shapes.update(rec.shapes)
+                result.dtypes.update(rec.dtypes)
+            if rec.block_shapes:
+                result.block_shapes.update(rec.block_shapes)
         return result
+
+    def _node_record(self, graph: Graph, node: Node, records: dict[str, _Record],
+                     data_info: DataInfo | None, seen: dict[str, tuple[dict, str]],
+                     project_dir: Path | None) -> _Record:
+        """One document node's part of the result, run (or taken from the cache) now."""
+        nid = node.id
+        if node.is_placeholder:
+            return _Record(failed=True,
+                           problems=[Problem(nid, f"unknown node type {node.type_id!r}")])
+        for e in graph._in[nid]:
+            if records[e.src].failed:
+                return _FAILED
+        kind = node.kind
+        rec = _Record()
+        try:
+            if kind == "data":
+                info = describe(node, graph.settings, project_dir)
+                rec.data_info = info
+                run = self._data_run(info)
+            elif kind in ("layer", "op", "loss", "code"):
+                if node.type_id == "nn.VGG16Features":
+                    check_vgg_outputs(graph, node)
+                inputs = self._top_inputs(graph, node, records)
+                run = self._run_node(node, inputs, data_info)
+                if kind == "loss":
+                    _check_text_classes(graph, node, inputs[0], data_info)
+            elif kind == "block":
+                inputs = self._top_inputs(graph, node, records)
+                rec.block_shapes, rec.inner_resolved = {}, {}
+                before = set(seen)
+                try:
+                    run = self._run_block(graph, node, inputs, data_info, rec, nid, seen)
+                finally:
+                    rec.seen = {k: v for k, v in seen.items() if k not in before}
+            else:
+                return _EMPTY
+        except (ShapeError, DataError, CodegenError) as exc:
+            rec.failed = True
+            rec.problems = [Problem(getattr(exc, "node_id", None) or nid, str(exc))]
+            rec.sig = _FAILED_SIG
+            rec.shown = (rec.problems, None, None, None, None, rec.block_shapes,
+                         rec.inner_resolved)
+            return rec
+        if run.warnings:
+            rec.problems = [Problem(nid, w, "warning") for w in run.warnings]
+        rec.resolved = run.resolved or None
+        if kind in ("layer", "block", "code"):
+            rec.params, rec.trainable = run.params, run.trainable
+        rec.outputs = run.outputs
+        shapes, dtypes = run.display(nid)
+        rec.shapes, rec.dtypes = shapes, dtypes
+        rec.sig = run.signature()
+        rec.shown = (rec.problems, rec.resolved, rec.params, rec.trainable, shapes,
+                     rec.block_shapes, rec.inner_resolved)
+        return rec
+
+    @staticmethod
+    def _top_inputs(graph: Graph, node: Node, records: dict[str, _Record]
+                    ) -> list[dict[str, torch.Tensor]]:
+        per_batch: list[dict[str, torch.Tensor]] = [{} for _ in BATCHES]
+        for port in graph.input_ports(node.id):
+            e = graph.input_edge(node.id, port.name)
+            if e is None:
+                if port.optional:
+                    continue
+                raise ShapeError(f"{node.label}: input {port.name!r} is not connected", node.id)
+            outs = records[e.src].outputs
+            if outs is None or e.src_port not in outs[0]:
+                raise ShapeError(f"{node.label}: input {port.name!r} has no shape (its "
+                                 "source is not a tensor)", node.id)
+            for ins, out in zip(per_batch, outs, strict=True):
+                ins[port.name] = out[e.src_port]
+        return per_batch
 
     # ------------------------------------------------------------------ per node
     @staticmethod
@@ -266,12 +506,13 @@ class ShapeInferencer:
                   data_info: DataInfo | None, cache_id: str | None = None) -> _NodeRun:
         """Run one node; ``cache_id`` keys the cache (a path for nodes inside blocks)."""
         cache_id = cache_id or node.id
-        key = json.dumps([node.type_id, node.params,
-                          [[k, list(t.shape), str(t.dtype)] for k, t in sorted(inputs[0].items())],
-                          [[k, list(t.shape)] for k, t in sorted(inputs[1].items())],
-                          [data_info.num_classes, data_info.vocab_size] if data_info else None,
-                          str(self._project_dir) if node.spec.extra.get("backbone") else None],
-                         sort_keys=True)
+        # a plain tuple: the values' types count too (True is not 1 to the module)
+        key = (node.type_id,
+               tuple((k, v.__class__, v) for k, v in node.params.items()),
+               tuple((k, tuple(t.shape), t.dtype) for k, t in inputs[0].items()),
+               tuple(tuple(t.shape) for t in inputs[1].values()),
+               (data_info.num_classes, data_info.vocab_size) if data_info else None,
+               self._project_dir if node.spec.extra.get("backbone") else None)
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
@@ -281,12 +522,12 @@ class ShapeInferencer:
         return run
 
     def _run_block(self, graph: Graph, node: Node, inputs: list[dict[str, torch.Tensor]],
-                   data_info: DataInfo | None, result: ShapeResult, path: str,
+                   data_info: DataInfo | None, into: _Record, path: str,
                    seen: dict[str, tuple[dict, str]]) -> _NodeRun:
         """Run block instance ``node`` of ``graph``: its definition's nodes on ``inputs``.
 
         ``path`` names the instance from the document down ("n5", "n5/n3"): it keys the
-        per-node cache and ``result.block_shapes``. ``seen`` holds each definition's resolved
+        per-node cache and ``into.block_shapes``. ``seen`` holds each definition's resolved
         params and inputs from its first instance; another instance must resolve the same."""
         d = graph.block(node.params["block"])
         body = d.graph
@@ -315,7 +556,7 @@ class ShapeInferencer:
                     raise ShapeError(f"unknown node type {inner.type_id!r}", nid)
                 ins = self._inputs(body, inner, values)
                 if inner.kind == "block":
-                    run = self._run_block(body, inner, ins, data_info, result, f"{path}/{nid}",
+                    run = self._run_block(body, inner, ins, data_info, into, f"{path}/{nid}",
                                           seen)
                 else:
                     run = self._run_node(inner, ins, data_info, f"{path}/{nid}")
@@ -356,12 +597,12 @@ class ShapeInferencer:
         if first is None:
             seen[d.name] = (resolved, described)
             for nid, params in resolved.items():
-                result.resolved[block_key(d.name, nid)] = params
+                into.inner_resolved[block_key(d.name, nid)] = params
         elif first[0] != resolved:
             raise ShapeError(f"{node.label}: {d.name} is used with inputs {first[1]} and "
                              f"{described}; its layers would need different sizes: make a "
                              "second block", node.id)
-        result.block_shapes[path] = shapes
+        into.block_shapes[path] = shapes
         return _NodeRun(outs, {}, n_params, n_trainable, caught)
 
     def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
@@ -370,25 +611,34 @@ class ShapeInferencer:
         if spec.kind == "code":
             return _recorded(node, inputs)
         resolved: dict[str, Any] = {}
-        for p in spec.params:
-            if p.auto is None or node.params[p.name] != AUTO:
+        auto_params = _AUTO_PARAMS.get(spec.type_id)
+        if auto_params is None:
+            auto_params = _AUTO_PARAMS[spec.type_id] = [p for p in spec.params if p.auto]
+        for p in auto_params:
+            if node.params[p.name] != AUTO:
                 continue
-            values = []
-            for ins in inputs:
-                values.append(self._auto_value(node, p, ins, data_info))
+            values = [self._auto_value(node, p, ins, data_info) for ins in inputs]
             if values[0] != values[1]:
                 raise ShapeError(f"{node.label}: {p.name} would depend on the batch size "
                                  f"({values[0]} vs {values[1]}); check the layers before it",
                                  node.id)
             resolved[p.name] = values[0]
-        params = {**node.params, **resolved}
+        params = {**node.params, **resolved} if resolved else node.params
         if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0]:
-            rules = [fast_rule(spec.type_id, params, ins["x"]) for ins in inputs]
+            x0, x1 = inputs[0]["x"], inputs[1]["x"]
+            r0 = fast_rule(spec.type_id, params, x0)
+            r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None
+            if r1 is not None:
+                port = spec.outputs[0].name
+                return _NodeRun([{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}],
+                                resolved, r0[1], r0[1], [])
+        if spec.kind == "loss" and set(inputs[0]) == {"input", "target"}:
+            rules = [fast_loss_rule(spec.type_id, params, ins["input"], ins["target"])
+                     for ins in inputs]
             if all(r is not None for r in rules):
-                outs = [{spec.outputs[0].name: torch.empty(r[0], dtype=ins["x"].dtype,
-                                                           device="meta")}
+                outs = [{spec.outputs[0].name: _Shape(r, ins["input"].dtype)}
                         for r, ins in zip(rules, inputs, strict=True)]
-                return _NodeRun(outs, resolved, rules[0][1], rules[0][1], [])
+                return _NodeRun(outs, resolved, 0, 0, [])
         module = None
         n_params = n_trainable = 0
         notes: list[str] = []
@@ -425,7 +675,7 @@ class ShapeInferencer:
             try:
                 with warnings.catch_warnings(record=True) as w:
                     warnings.simplefilter("always")
-                    out = fn(module, *(ins[p] for p in ports))
+                    out = fn(module, *(_real(ins[p]) for p in ports))
                 caught += [str(x.message) for x in w if str(x.message) not in caught]
             except Exception as exc:
                 shapes = ", ".join(f"{p} {list(ins[p].shape)}" for p in ports)

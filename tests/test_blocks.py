@@ -34,7 +34,7 @@ from torchcanvas.graph.clipboard import (
     fragment_to_text,
     plan_paste,
 )
-from torchcanvas.graph.serialize import VERSION, from_dict, to_dict
+from torchcanvas.graph.serialize import from_dict, to_dict
 from torchcanvas.runtime.data import assets_dir
 
 DIGITS = assets_dir() / "examples" / "digits_cnn.json"
@@ -362,7 +362,7 @@ def test_blocks_round_trip_through_the_file(tmp_project):
     _add_second_instance(g, inst)
     text = dumps(g)
     data = json.loads(text)
-    assert data["version"] == VERSION == 2
+    assert data["version"] == 2  # version 3 only for a file with saved results
     assert list(data["blocks"]) == ["ResidualBlock"]
     assert set(data["blocks"]["ResidualBlock"]) == {"nodes", "edges"}
     from torchcanvas.graph import save

@@ -716,3 +716,22 @@ def test_text_params_must_be_saveable_unicode(g, rec, name, value):
     snap.check()
     g.set_param(nid, name, ["ünï ☃"] if isinstance(value, list) else "ünï ☃.csv")
     dumps(g).encode("utf-8")
+
+
+def test_restore_refreshes_the_cached_topological_order(g):
+    a = g.add_node("nn.ReLU")
+    b = g.add_node("nn.ReLU")
+    g.connect(a, "out", b, "x")
+    before = g.snapshot()
+    assert g.topological_order() == [a, b]
+    c = g.add_node("nn.ReLU")
+    g.connect(b, "out", c, "x")
+    after = g.snapshot()
+    g.restore(before)
+    assert g.topological_order() == [a, b]  # cached for this structure
+    g.restore(after)  # a 3-node graph: the cached 2-node order must not survive
+    assert g.topological_order() == [a, b, c]
+    assert g.in_edges(c) == [Edge(b, "out", c, "x")]
+    g.restore(before)
+    assert g.topological_order() == [a, b]
+    assert g.out_edges(b) == []

@@ -20,7 +20,7 @@ from torchcanvas.graph import (
     loads,
     save,
 )
-from torchcanvas.graph.serialize import VERSION, from_dict, to_dict
+from torchcanvas.graph.serialize import VERSION, from_dict, results_to_dict, to_dict
 
 
 def sample_graph() -> Graph:
@@ -97,7 +97,7 @@ def test_header_and_layout():
     text = dumps(sample_graph())
     data = json.loads(text)
     assert data["format"] == "torchcanvas"
-    assert data["version"] == VERSION == 2
+    assert data["version"] == 2  # version 3 only for a file with saved results
     assert set(data) == {"format", "version", "nodes", "edges", "settings"}
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert text.startswith('{\n  "edges": [\n    {\n')  # two-space indent
@@ -559,8 +559,12 @@ def test_bundled_examples_load_and_are_canonical(path):
     g = load(path)
     assert len(g) > 0
     assert not [n.id for n in g.nodes() if n.is_placeholder], "unknown node types"
-    # saved by dumps, so a re-save gives no diff
-    assert dumps(g) == path.read_text(encoding="utf-8")
+    # saved by dumps (with the shape results it opens with), so a re-save gives no diff
+    saved = g.saved_results
+    assert saved is not None, "refresh with assets/examples/refresh_results.py"
+    results = results_to_dict(to_dict(g), saved["shapes"], saved["param_counts"],
+                              saved["trainable_counts"], saved["resolved"])
+    assert dumps(g, results) == path.read_text(encoding="utf-8")
 
 
 def test_origin_of_an_imported_node_survives_the_file_and_is_checked():
@@ -581,3 +585,67 @@ def test_origin_of_an_imported_node_survives_the_file_and_is_checked():
         data["nodes"][head]["origin"] = bad
         err = error_for(data)
         assert err.path == f"nodes.{head}.origin" and "module path" in err.reason
+
+
+# ---------------------------------------------------------------------------- saved results
+SAMPLE_RESULTS = {
+    "shapes": {("n1", "x"): ("B", 1, 8, 8), ("n1", "y"): ("B",), ("n2", "out"): ("B", 8, 8, 8),
+               ("n7", "loss"): ()},
+    "param_counts": {"n2": 80, "n6": 1290},
+    "trainable_counts": {"n2": 80, "n6": 0},
+    "resolved": {"n2": {"in_channels": 1}, "n6": {"in_features": 128},
+                 "Res/n3": {"num_features": 4}},
+}
+
+
+def sample_results(g: Graph) -> dict:
+    r = SAMPLE_RESULTS
+    return results_to_dict(to_dict(g), r["shapes"], r["param_counts"], r["trainable_counts"],
+                           r["resolved"])
+
+
+def test_saved_results_round_trip_in_a_version_3_file(tmp_path):
+    g = sample_graph()
+    path = tmp_path / "p.json"
+    save(g, path, sample_results(g))
+    data = json.loads(path.read_text())
+    assert data["version"] == 3 and data["results"]["version"] == 1
+    assert data["results"]["shapes"]["n2"] == {"out": ["B", 8, 8, 8]}
+    assert data["results"]["params"]["n6"] == [1290, 0]
+    loaded = load(path)
+    assert loaded.saved_results == SAMPLE_RESULTS
+    assert to_dict(loaded) == to_dict(g)  # the results are no part of the document
+    assert dumps(loaded, sample_results(loaded)) == path.read_text()
+    assert json.loads(dumps(g))["version"] == 2 and g.saved_results is None
+
+
+def test_saved_results_that_do_not_fit_are_ignored_not_an_error():
+    g = sample_graph()
+    good = json.loads(dumps(g, sample_results(g)))
+    assert from_dict(good).saved_results == SAMPLE_RESULTS
+
+    def variant(change) -> dict:
+        data = copy.deepcopy(good)
+        change(data)
+        return data
+
+    broken = [
+        lambda d: d["nodes"]["n6"]["params"].update(out_features=11),  # edited by hand
+        lambda d: d["results"].update(version=2),
+        lambda d: d["results"]["shapes"]["n2"].update(out=["B", "x"]),
+        lambda d: d["results"]["shapes"]["n2"].update(out=["B", -1]),
+        lambda d: d["results"]["shapes"]["n2"].update(out=["B", True]),
+        lambda d: d["results"]["shapes"].update(n99={"out": [1]}),
+        lambda d: d["results"]["params"].update(n2=[80]),
+        lambda d: d["results"]["params"].update(n2=[80, -1]),
+        lambda d: d["results"].update(resolved=[]),
+        lambda d: d.update(results="shapes"),
+    ]
+    for change in broken:
+        loaded = from_dict(variant(change))
+        assert loaded.saved_results is None
+        assert len(loaded) == len(g)
+    old = variant(lambda d: d.update(version=2))
+    with pytest.raises(InvalidProjectError) as info:
+        from_dict(old)
+    assert info.value.path == "results"

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from torchcanvas.codegen.emit import ctor_args
-from torchcanvas.graph import Graph, get_spec
+from torchcanvas.graph import Graph, get_spec, load
 from torchcanvas.runtime.shapes import (
     ELEMENTWISE,
+    INDEX_LOSSES,
+    SAME_SHAPE_LOSSES,
     ShapeInferencer,
+    fast_loss_rule,
     fast_rule,
     format_shape,
     infer_shapes,
@@ -165,6 +169,69 @@ def test_linear_rule_matches_meta_and_defers_on_mismatch():
         is None
 
 
+@pytest.mark.parametrize("type_id", sorted(SAME_SHAPE_LOSSES | INDEX_LOSSES))
+def test_loss_rules_match_meta_and_defer_otherwise(type_id):
+    spec = get_spec(type_id)
+    cls = getattr(nn, spec.torch_name.removeprefix("torch.nn."))
+    cases = [((3, 5), (3, 5), torch.float32), ((3, 5), (3,), torch.int64),
+             ((3, 5, 2), (3, 2), torch.int64), ((3, 5), (3, 1), torch.float32),
+             ((4,), (4,), torch.float32), ((3, 5), (4,), torch.int64)]
+    checked = 0
+    for (x_shape, t_shape, t_dtype), reduction in itertools.product(cases,
+                                                                  ("mean", "sum", "none")):
+        params = {**spec.default_params(), "reduction": reduction}
+        x = torch.empty(x_shape, device="meta")
+        t = torch.empty(t_shape, dtype=t_dtype, device="meta")
+        rule = fast_loss_rule(type_id, params, x, t)
+        if rule is None:
+            continue
+        args, kwargs = ctor_args(spec, params)
+        with torch.device("meta"):
+            out = cls(*args, **kwargs)(x, t)
+        assert rule == tuple(out.shape), (x_shape, t_shape, reduction)
+        checked += 1
+    assert checked >= 3  # the rule covers the usual case at each reduction
+    assert fast_loss_rule(type_id, {"reduction": "mean"},
+                          torch.empty(3, 5, dtype=torch.int64, device="meta"),
+                          torch.empty(3, 5, device="meta")) is None
+
+
+def test_conv2d_and_max_pool2d_rules_match_meta():
+    checked = 0
+    shapes = [(2, 4, 9, 7), (1, 4, 3, 3), (2, 4, 1, 5)]
+    for shape, k, s, pad, d, groups, bias in itertools.product(
+            shapes, (1, 3, [2, 3]), (1, 2, [1, 3]), (0, 1, [2, 0]), (1, 2), (1, 2, 4),
+            (True, False)):
+        params = {"in_channels": 4, "out_channels": 8, "kernel_size": k, "stride": s,
+                  "padding": pad, "dilation": d, "groups": groups, "bias": bias}
+        rule = fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), **params},
+                         torch.empty(shape, device="meta"))
+        try:
+            expected = _meta_run("nn.Conv2d", params, shape)
+        except RuntimeError:
+            assert rule is None, params
+            continue
+        if rule is not None:
+            assert rule == expected, (shape, params)
+            checked += 1
+    for shape, k, s, pad, d in itertools.product(shapes, (1, 2, [3, 2]), (None, 1, 2),
+                                                 (0, 1), (1, 2)):
+        params = {"kernel_size": k, "stride": s, "padding": pad, "dilation": d}
+        rule = fast_rule("nn.MaxPool2d", {**get_spec("nn.MaxPool2d").default_params(),
+                                          **params}, torch.empty(shape, device="meta"))
+        try:
+            expected = _meta_run("nn.MaxPool2d", params, shape)
+        except RuntimeError:
+            assert rule is None, params
+            continue
+        if rule is not None:
+            assert rule == expected, (shape, params)
+            checked += 1
+    assert checked > 300
+    assert fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), "in_channels": 3},
+                     torch.empty(2, 4, 8, 8, device="meta")) is None  # wrong channels: torch says
+
+
 def test_flatten_and_softmax_rules_match_meta():
     for shape in [(3, 4, 5, 6), (3, 4), (3,)]:
         for start, end in itertools.product(range(-len(shape), len(shape)), repeat=2):
@@ -177,3 +244,17 @@ def test_flatten_and_softmax_rules_match_meta():
             assert fast_rule("nn.Softmax", {"dim": dim}, torch.empty(shape, device="meta")) == \
                 _meta_run("nn.Softmax", {"dim": dim}, shape)
     assert fast_rule("nn.Softmax", {"dim": 5}, torch.empty(3, 4, device="meta")) is None
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "examples").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_bundled_examples_open_with_the_results_inference_gives(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path))
+    g = load(path)
+    result = infer_shapes(g)
+    assert g.saved_results == {"shapes": result.shapes, "param_counts": result.param_counts,
+                               "trainable_counts": result.trainable_counts,
+                               "resolved": result.resolved}, \
+        "stale: refresh with assets/examples/refresh_results.py"

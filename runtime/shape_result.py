@@ -1,0 +1,77 @@
+"""What shape inference reports, as plain data: nothing here imports torch, so the window can
+receive, keep and show a result (or the one saved with a project) before torch is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = tuple[str, str]  # (node id, output port)
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the window shows of a data source (``runtime.data.DataInfo`` without tensors'
+    dtypes, which would need torch to load)."""
+
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    x_dtype: str
+    y_dtype: str
+    classes: tuple[str, ...] | None
+    n_train: int
+    n_val: int
+    vocab_size: int | None = None
+    ports: tuple[str, str] = ("x", "y")
+    batched: bool = True
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.classes) if self.classes else None
+
+    def fact(self, name: str) -> Any:
+        return {"num_classes": self.num_classes, "vocab_size": self.vocab_size}.get(name)
+
+
+@dataclass(frozen=True)
+class Problem:
+    node_id: str | None
+    message: str
+    severity: str = "error"  # or "warning"
+
+
+@dataclass
+class ShapeResult:
+    shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
+    dtypes: dict[Value, str] = field(default_factory=dict)
+    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)  # auto params filled
+    # (by node id; inside block definitions by block_key(name, node_id))
+    param_counts: dict[str, int] = field(default_factory=dict)
+    trainable_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    data_info: Any = None  # DataInfo where inferred; a DataSummary once sent to the window
+    # inside block instances: instance path ("n5", nested "n5/n3") → shapes of inner values
+    block_shapes: dict[str, dict[Value, tuple[Dim, ...]]] = field(default_factory=dict)
+    # the nodes whose shapes, problems, auto values or counts differ from the previous result
+    # of the same inferencer (their out-wires' shapes with them); None: take everything anew
+    changed: set[str] | None = None
+    saved: bool = False  # read from the project file, not inferred yet
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.param_counts.values())
+
+    def first_error(self) -> Problem | None:
+        return next((p for p in self.problems if p.severity == "error"), None)
+
+    def errors_for(self, node_id: str) -> list[Problem]:
+        return [p for p in self.problems if p.node_id == node_id]
+
+
+def format_shape(shape: tuple[Dim, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
