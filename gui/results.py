@@ -15,7 +15,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
@@ -827,20 +826,7 @@ class ResultsView(QWidget):
         self._main = QStackedWidget()
         self.matrix = ConfusionMatrixWidget()
         self._main.addWidget(self.matrix)
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumSize(200, 160)
-        item = self.plot.getPlotItem()
-        item.setLabel("bottom", "true")
-        item.setLabel("left", "predicted")
-        item.showGrid(x=True, y=True, alpha=0.25)
-        item.setMenuEnabled(False)
-        self._points = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, symbol="o",
-                                          antialias=False)
-        self._reference = pg.PlotDataItem([], [])
-        self._reference.setZValue(10)  # over the cloud of points
-        item.addItem(self._points)
-        item.addItem(self._reference)
-        self._main.addWidget(self.plot)
+        self.plot = None  # the regression plot: built with the first regression result
         self._split.addWidget(self._main)
 
         self._side = QSplitter(Qt.Orientation.Vertical)
@@ -884,6 +870,29 @@ class ResultsView(QWidget):
     def per_class_rows(self) -> list[tuple[str, float, float, int]]:
         """(class name, precision, recall, support) in class order."""
         return list(self._rows)
+
+    def _regression_plot(self):
+        """The predicted-vs-true plot, built on first use: pyqtgraph loads only when a
+        regression result is shown, not while the window opens."""
+        if self.plot is None:
+            import pyqtgraph as pg
+
+            self.plot = pg.PlotWidget()
+            self.plot.setMinimumSize(200, 160)
+            item = self.plot.getPlotItem()
+            item.setLabel("bottom", "true")
+            item.setLabel("left", "predicted")
+            item.showGrid(x=True, y=True, alpha=0.25)
+            item.setMenuEnabled(False)
+            self._points = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, symbol="o",
+                                              antialias=False)
+            self._reference = pg.PlotDataItem([], [])
+            self._reference.setZValue(10)  # over the cloud of points
+            item.addItem(self._points)
+            item.addItem(self._reference)
+            self._main.addWidget(self.plot)
+            self._apply_theme()
+        return self.plot
 
     def scatter_points(self) -> tuple[np.ndarray, np.ndarray]:
         """(true, predicted) as plotted."""
@@ -945,8 +954,9 @@ class ResultsView(QWidget):
         self._scatter = (np.zeros(0), np.zeros(0))
         self.matrix.set_matrix(self._counts, [])
         self.table.set_rows([])
-        self._points.clear()
-        self._reference.setData([], [])
+        if self.plot is not None:
+            self._points.clear()
+            self._reference.setData([], [])
         self.samples.set_samples([], [], [])
         self._hint.setText(hint)
         self._detail.setText(detail)
@@ -1015,8 +1025,9 @@ class ResultsView(QWidget):
         self.table.set_rows(self._rows)
         self.table.show()
         self._scatter = (np.zeros(0), np.zeros(0))
-        self._points.clear()
-        self._reference.setData([], [])
+        if self.plot is not None:
+            self._points.clear()
+            self._reference.setData([], [])
         self._main.setCurrentWidget(self.matrix)
         self._mode = "classification"
         self._header.show()
@@ -1072,6 +1083,9 @@ class ResultsView(QWidget):
         size, alpha = (7, 200) if len(shown_true) < 1_000 else \
             (5, 150) if len(shown_true) < 10_000 else (4, 110)
         self._point_alpha = alpha
+        self._regression_plot()
+        import pyqtgraph as pg
+
         self._points.setData(x=shown_true, y=shown_pred, size=size,
                              brush=pg.mkBrush(self._point_color(alpha)))
         if n:
@@ -1152,19 +1166,22 @@ class ResultsView(QWidget):
         return color
 
     def _apply_theme(self) -> None:
-        pal = self.palette()
         dark = theme.is_dark()
-        self.plot.setBackground(pal.color(pal.ColorRole.Base))
-        fg = pal.color(pal.ColorRole.Text)
-        item = self.plot.getPlotItem()
-        for name in ("left", "bottom"):
-            axis = item.getAxis(name)
-            axis.setPen(pg.mkPen(pal.color(pal.ColorRole.Mid)))
-            axis.setTextPen(pg.mkPen(fg))
-        item.titleLabel.setAttr("color", fg.name())
-        self._points.setBrush(pg.mkBrush(self._point_color(self._point_alpha)))
-        self._reference.setPen(pg.mkPen(QColor("#f59e0b" if dark else "#d97706"), width=2,
-                                        style=Qt.PenStyle.DashLine))
+        if self.plot is not None:
+            import pyqtgraph as pg
+
+            pal = self.palette()
+            self.plot.setBackground(pal.color(pal.ColorRole.Base))
+            fg = pal.color(pal.ColorRole.Text)
+            item = self.plot.getPlotItem()
+            for name in ("left", "bottom"):
+                axis = item.getAxis(name)
+                axis.setPen(pg.mkPen(pal.color(pal.ColorRole.Mid)))
+                axis.setTextPen(pg.mkPen(fg))
+            item.titleLabel.setAttr("color", fg.name())
+            self._points.setBrush(pg.mkBrush(self._point_color(self._point_alpha)))
+            self._reference.setPen(pg.mkPen(QColor("#f59e0b" if dark else "#d97706"), width=2,
+                                            style=Qt.PenStyle.DashLine))
         muted = theme.current().node_subtext
         for card in self._cards:
             card.set_muted(muted)
@@ -1176,6 +1193,6 @@ class ResultsView(QWidget):
 
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ThemeChange) \
-                and hasattr(self, "_points"):
+                and hasattr(self, "image_view"):
             self._apply_theme()
         super().changeEvent(event)
