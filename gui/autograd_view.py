@@ -17,8 +17,8 @@ from __future__ import annotations
 import colorsys
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
@@ -50,8 +50,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from torchcanvas.gui.plots import SparseLogAxis
 from torchcanvas.runtime.autograd_layout import layered
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 HEALTH_COLOURS = {
     "exploding": QColor("#e5484d"),
@@ -457,6 +459,10 @@ class AutogradPanel(QWidget):
         self.health.setRootIsDecorated(False)
         self.health.setUniformRowHeights(True)
         self.health.itemClicked.connect(self._health_clicked)
+        import pyqtgraph as pg  # loaded with the panel, not with the window
+
+        from torchcanvas.gui.plots import SparseLogAxis
+
         # log axis labelled at mantissas 1, 2, 3 and 5 only, as the loss plot's
         self.chart = pg.PlotWidget(axisItems={"left": SparseLogAxis("left")})
         self.chart.setBackground("w")
@@ -578,6 +584,8 @@ class AutogradPanel(QWidget):
             del steps[:-MAX_HISTORY], values[:-MAX_HISTORY]
             curve = self.curves.get(owner)
             if curve is None:
+                import pyqtgraph as pg
+
                 colour = self.scene.colour(owner)
                 curve = self.chart.plot(
                     [],
@@ -714,21 +722,38 @@ class AutogradDock:
         from PySide6.QtCore import QTimer
 
         self.window = window
-        self.panel = AutogradPanel()
-        self.dock = window._dock("Autograd", self.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._panel: AutogradPanel | None = None  # built when the dock first shows, or asked for
+        self.dock = window._dock("Autograd", None, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.dock.hide()
-        self.panel.captureRequested.connect(self.capture)
-        self.panel.nodesSelected.connect(self.select_on_canvas)
-        self.panel.graphEveryChanged.connect(lambda _: self._configure_run())
-        self.dock.visibilityChanged.connect(lambda _: self._configure_run())
+        self.dock.visibilityChanged.connect(self._visibility_changed)
         training = window.training
         training.runStarted.connect(self._run_started)
         training.autogradArrived.connect(self._snapshot)
         self._pending = None
         self._doc = window.doc
         self._stale_run = False  # a run of a document no longer open
-        self._timer = QTimer(self.panel, singleShot=True, interval=self.REFRESH_MS)
+        self._timer = QTimer(self.dock, singleShot=True, interval=self.REFRESH_MS)
         self._timer.timeout.connect(self._flush)
+
+    @property
+    def panel(self) -> AutogradPanel:
+        """The dock's widget, built on first use (its chart loads pyqtgraph: not at start-up)."""
+        if self._panel is None:
+            panel = self._panel = AutogradPanel()
+            panel.captureRequested.connect(self.capture)
+            panel.nodesSelected.connect(self.select_on_canvas)
+            panel.graphEveryChanged.connect(lambda _: self._configure_run())
+            self.dock.setWidget(panel)
+        return self._panel
+
+    @property
+    def built(self) -> bool:
+        return self._panel is not None
+
+    def _visibility_changed(self, visible: bool) -> None:
+        if visible and self._panel is None:
+            self.panel.highlight_owners(self.window.scene.selected_node_ids())
+        self._configure_run()
 
     # ------------------------------------------------------------------ canvas
     def document_changed(self) -> None:
@@ -738,6 +763,8 @@ class AutogradDock:
         self._doc = self.window.doc
         self._stale_run = self.window.training.running
         self._pending = None
+        if self._panel is None:
+            return
         if self.panel.graph is not None:
             self.panel.clear_graph("Press Capture to see the backward graph of the network.")
         self.panel.reset_history()
@@ -748,7 +775,7 @@ class AutogradDock:
 
     def canvas_selection(self, node_ids: list[str]) -> None:
         """The canvas selection changed: outline those nodes' functions here."""
-        if self._same_document():
+        if self._same_document() and self._panel is not None:
             self.panel.highlight_owners(node_ids)
 
     def select_on_canvas(self, node_ids: list[str]) -> None:
@@ -803,13 +830,14 @@ class AutogradDock:
         control = self.window.training.control
         if control is None:
             return
-        shown = self.dock.isVisible()
+        shown = self.dock.isVisible() and self._panel is not None
         control.grads_every = self.GRADS_EVERY if shown else 0
         control.graph_every = self.panel.every.value() if shown else 0
 
     def _run_started(self, _event) -> None:
         self._stale_run = False
-        self.panel.reset_history()
+        if self._panel is not None:
+            self.panel.reset_history()
         self._configure_run()
 
     def _snapshot(self, snapshot) -> None:

@@ -10,6 +10,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -40,8 +41,8 @@ from torchcanvas.gui.autograd_view import AutogradDock
 from torchcanvas.gui.codeview import CodeView
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.inspector import InspectorWidget
+from torchcanvas.gui.lazy import LazyWidget
 from torchcanvas.gui.palette import PaletteWidget
-from torchcanvas.gui.plots import LivePlots
 from torchcanvas.gui.problems import ProblemsWidget
 from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
 from torchcanvas.gui.results import ResultsView
@@ -53,6 +54,9 @@ from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
 from torchcanvas.runtime.runs import runs_root
 from torchcanvas.runtime.text import project_text_task
+
+if TYPE_CHECKING:
+    from torchcanvas.gui.plots import LivePlots
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
@@ -160,10 +164,10 @@ class MainWindow(QMainWindow):
         """The Training dock: run panel, live curves and results; the controller behind it."""
         self.training = TrainingController(self)
         self.run_panel = RunPanel()  # gets its document in set_document
-        self.plots = LivePlots()
+        self._curves = LazyWidget(self._make_plots)  # pyqtgraph loads on first show or run
         self.results = ResultsView()
         self.training_tabs = QTabWidget()
-        self.training_tabs.addTab(self.plots, "Curves")
+        self.training_tabs.addTab(self._curves, "Curves")
         self.training_tabs.addTab(self.results, "Results")
         self._latest_results = None
         self.training_tabs.currentChanged.connect(
@@ -171,7 +175,7 @@ class MainWindow(QMainWindow):
         self.runs = RunsWidget()
         self.training_tabs.addTab(self.runs, "Runs")
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
-        self.runs.compareChanged.connect(self.plots.set_overlays)
+        self.runs.compareChanged.connect(lambda runs: self.plots.set_overlays(runs))
         self.try_it = TryItPanel()  # text projects: generate or classify with a trained run
         self.try_it.selected_run = lambda: (r.folder if (r := self.runs.current_run()) else None)
         self.training_tabs.addTab(self.try_it, "Try it")
@@ -196,6 +200,17 @@ class MainWindow(QMainWindow):
         self.training.runEnded.connect(self._run_ended)
         self._run_classes = None
         self._run_task = "other"
+
+    @property
+    def plots(self) -> LivePlots:
+        """The live curves (built on first use)."""
+        return self._curves.widget()
+
+    @staticmethod
+    def _make_plots() -> LivePlots:
+        from torchcanvas.gui.plots import LivePlots
+
+        return LivePlots()
 
     # ------------------------------------------------------------------ training
     def start_training(self, resume: Path | None = None) -> bool:
