@@ -1,23 +1,27 @@
-"""A widget that holds the place of another, built the first time it is shown or asked for.
+"""A tab that holds the place of its widget until the widget is first needed.
 
-Docks whose widgets load heavy modules (pyqtgraph's plots) use it so the window paints first."""
+The Training dock's plot and results tabs use it: their widgets load pyqtgraph and numpy,
+which would otherwise be paid before the window's first paint."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QTabWidget, QWidget
 
 
-class LazyWidget(QWidget):
-    """Builds ``factory()`` into itself on its first show or on ``widget()``."""
+class LazyTab(QWidget):
+    """Adds itself to ``tabs`` as ``title``; ``widget()`` (or the tab's first show) builds
+    ``factory()`` and puts it in the tab's place, so the real widget is the tab's page."""
 
-    def __init__(self, factory: Callable[[], QWidget], parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, tabs: QTabWidget, title: str, factory: Callable[[], QWidget]) -> None:
+        super().__init__()
+        self._tabs = tabs
+        self._title = title
         self._factory = factory
         self._widget: QWidget | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        tabs.addTab(self, title)
 
     @property
     def built(self) -> bool:
@@ -25,11 +29,20 @@ class LazyWidget(QWidget):
 
     def widget(self) -> QWidget:
         if self._widget is None:
-            self._widget = self._factory()
-            self.layout().addWidget(self._widget)
-            self._widget.show()  # a child added to a shown widget stays hidden until told
+            widget = self._widget = self._factory()
+            tabs = self._tabs
+            index = tabs.indexOf(self)
+            current = tabs.currentIndex() == index
+            blocked = tabs.blockSignals(True)  # one page for another: not a change of tab
+            tabs.insertTab(index, widget, self._title)
+            tabs.removeTab(index + 1)
+            tabs.setCurrentIndex(tabs.currentIndex() if not current else index)
+            tabs.blockSignals(blocked)
+            if current:
+                tabs.currentChanged.emit(index)  # what follows the tab sees the real page
         return self._widget
 
     def showEvent(self, event) -> None:
-        self.widget()
         super().showEvent(event)
+        if self._widget is None:  # the tab is looked at: build right after this paint
+            QTimer.singleShot(0, self, self.widget)

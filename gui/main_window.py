@@ -41,11 +41,10 @@ from torchcanvas.gui.autograd_view import AutogradDock
 from torchcanvas.gui.codeview import CodeView
 from torchcanvas.gui.document import Document
 from torchcanvas.gui.inspector import InspectorWidget
-from torchcanvas.gui.lazy import LazyWidget
+from torchcanvas.gui.lazy import LazyTab
 from torchcanvas.gui.palette import PaletteWidget
 from torchcanvas.gui.problems import ProblemsWidget
 from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
-from torchcanvas.gui.results import ResultsView
 from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
@@ -57,6 +56,7 @@ from torchcanvas.runtime.text import project_text_task
 
 if TYPE_CHECKING:
     from torchcanvas.gui.plots import LivePlots
+    from torchcanvas.gui.results import ResultsView
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
@@ -164,14 +164,14 @@ class MainWindow(QMainWindow):
         """The Training dock: run panel, live curves and results; the controller behind it."""
         self.training = TrainingController(self)
         self.run_panel = RunPanel()  # gets its document in set_document
-        self._curves = LazyWidget(self._make_plots)  # pyqtgraph loads on first show or run
-        self.results = ResultsView()
         self.training_tabs = QTabWidget()
-        self.training_tabs.addTab(self._curves, "Curves")
-        self.training_tabs.addTab(self.results, "Results")
+        # pyqtgraph and numpy load when these tabs are first shown or used, not at start-up
+        self._curves = LazyTab(self.training_tabs, "Curves", self._make_plots)
+        self._results = LazyTab(self.training_tabs, "Results", self._make_results)
         self._latest_results = None
         self.training_tabs.currentChanged.connect(
-            lambda _: self.training_tabs.currentWidget() is self.results and self._show_results())
+            lambda _: self._results.built and self.training_tabs.currentWidget() is self.results
+            and self._show_results())
         self.runs = RunsWidget()
         self.training_tabs.addTab(self.runs, "Runs")
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
@@ -206,11 +206,22 @@ class MainWindow(QMainWindow):
         """The live curves (built on first use)."""
         return self._curves.widget()
 
+    @property
+    def results(self) -> ResultsView:
+        """The validation results (built on first use)."""
+        return self._results.widget()
+
     @staticmethod
     def _make_plots() -> LivePlots:
         from torchcanvas.gui.plots import LivePlots
 
         return LivePlots()
+
+    @staticmethod
+    def _make_results() -> ResultsView:
+        from torchcanvas.gui.results import ResultsView
+
+        return ResultsView()
 
     # ------------------------------------------------------------------ training
     def start_training(self, resume: Path | None = None) -> bool:

@@ -22,6 +22,7 @@ def runs(isolated, monkeypatch):
 
 def test_curves_are_built_when_a_run_starts_and_show_its_steps(qtbot, window, runs):
     assert not window._curves.built and not window.training_dock.isVisible()
+    assert not window._results.built
     window.doc.set_setting("epochs", 1)
     assert window.start_training()
     try:
@@ -38,10 +39,18 @@ def test_curves_are_built_when_a_run_starts_and_show_its_steps(qtbot, window, ru
 
 
 def test_the_curves_tab_builds_its_plots_when_the_dock_is_shown(qtbot, window):
-    assert not window._curves.built
+    tabs = window.training_tabs
+    assert not window._curves.built and not window._results.built
     window.training_dock.show()
     qtbot.waitUntil(lambda: window._curves.built)
-    assert window.plots.isVisible()
+    assert tabs.widget(0) is window.plots and window.plots.isVisible()
+    assert tabs.tabText(0) == "Curves" and tabs.currentIndex() == 0
+    assert not window._results.built  # not looked at yet
+    tabs.setCurrentIndex(1)  # the user opens the Results tab
+    qtbot.waitUntil(lambda: window._results.built)
+    assert tabs.currentWidget() is window.results and window.results.isVisible()
+    assert tabs.tabText(1) == "Results" and tabs.count() == 4
+    assert window.results.mode() == "empty"
 
 
 def test_the_autograd_panel_is_built_when_its_dock_shows(qtbot, window):
