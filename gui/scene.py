@@ -648,7 +648,7 @@ def bezier(a: QPointF, b: QPointF, flow: str = "LR") -> QPainterPath:
     return path
 
 
-def shape_changes(prev, result) -> tuple[set[str] | None, set | None]:
+def shape_changes(prev, result, new_by_node=None) -> tuple[set[str] | None, set | None]:
     """What differs between two applied results: (node ids whose footer or problem may have
     changed, output values whose shape changed); (None, None) means everything."""
     if prev is None:
@@ -660,7 +660,8 @@ def shape_changes(prev, result) -> tuple[set[str] | None, set | None]:
     for old, new in ((counts, result.param_counts), (trainable, result.trainable_counts)):
         nodes.update(k for k, v in new.items() if old.get(k) != v)
         nodes.update(k for k in old if k not in new)
-    new_by_node = _problems_by_node(result)
+    if new_by_node is None:
+        new_by_node = _problems_by_node(result)
     nodes.update(k for k, v in new_by_node.items() if by_node.get(k) != v)
     nodes.update(k for k in by_node if k not in new_by_node)
     nodes.update(nid for nid, port in values if port == "x")  # a data node's description
@@ -887,12 +888,28 @@ class CanvasScene(QGraphicsScene):
     # ------------------------------------------------------------------ shapes → items
     def apply_shapes(self, result) -> None:
         """Show a shape result: wire labels, node problems and footers. Only the items whose
-        text changed since the previous result are touched."""
-        nodes, values = shape_changes(self._applied, result)
-        self._applied = (dict(result.shapes), dict(result.param_counts),
-                         dict(result.trainable_counts), _problems_by_node(result),
+        text may have changed since the previous result are looked at: the nodes the result
+        names in ``changed`` and their outgoing wires, or, when it names none (``None``: a full
+        run, a saved result), what a diff with the previous result finds."""
+        prev = self._applied
+        by_node = _problems_by_node(result)
+        # results are not changed once made: the previous one is kept as it is, not copied
+        self._applied = (result.shapes, result.param_counts, result.trainable_counts, by_node,
                          result.data_info)
-        by_node = self._applied[3]
+        changed = result.changed
+        if prev is not None and changed is not None and prev[4] == result.data_info:
+            node_edges = self._node_edges
+            for nid in changed:
+                for edge_item in node_edges.get(nid, ()):
+                    if edge_item.edge.src == nid:
+                        self._label_edge(edge_item, result)
+            nodes = self.nodes
+            for nid in changed:
+                item = nodes.get(nid)
+                if item is not None:
+                    self._apply_node(item, result, by_node)
+            return
+        nodes, values = shape_changes(prev, result, by_node)
         if values is None:
             for edge_item in self.edges.values():
                 self._label_edge(edge_item, result)
@@ -910,29 +927,34 @@ class CanvasScene(QGraphicsScene):
         nid = item.node_id
         if by_node is None:
             by_node = _problems_by_node(result)
-        item.set_problem(by_node.get(nid))
+        problem = by_node.get(nid)
+        if problem != item.problem:
+            item.set_problem(problem)
         count = result.param_counts.get(nid)
         if count is not None:
             trainable = result.trainable_counts.get(nid, count)
             if trainable == count:
-                item.set_params_text(f"{count:,} params")
+                text = f"{count:,} params"
             elif trainable == 0:  # the snowflake badge marks frozen parameters
-                item.set_params_text(f"❄ frozen: {_count(count)} params")
+                text = f"❄ frozen: {_count(count)} params"
             else:
-                item.set_params_text(f"❄ frozen: {_count(count - trainable)} of "
-                                     f"{_count(count)}")
+                text = f"❄ frozen: {_count(count - trainable)} of {_count(count)}"
         elif result.data_info is not None and (nid, "x") in result.shapes and \
                 self.doc.graph.node(nid).kind == "data":  # the data node that was described
             info = result.data_info
             classes = f", {len(info.classes)} classes" if info.classes else ""
-            item.set_params_text(f"{info.n_train:,} train / {info.n_val:,} val{classes}")
+            text = f"{info.n_train:,} train / {info.n_val:,} val{classes}"
         else:
-            item.set_params_text("")
+            text = ""
+        if text != item.params_text:
+            item.set_params_text(text)
 
     @staticmethod
     def _label_edge(item: EdgeItem, result) -> None:
         shape = result.shapes.get((item.edge.src, item.edge.src_port))
-        item.set_label(_fmt_shape(shape) if shape is not None else "")
+        text = _fmt_shape(shape) if shape is not None else ""
+        if text != item.label:
+            item.set_label(text)
 
     # ------------------------------------------------------------------ selection helpers
     def selected_node_ids(self) -> list[str]:

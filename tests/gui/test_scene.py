@@ -3,6 +3,7 @@ theme, and shape results applied only where something changed."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections import Counter
 
@@ -313,3 +314,67 @@ def test_the_canvas_grows_to_hold_nodes_placed_far_away(window):
     assert scene.sceneRect().contains(scene.nodes[far].sceneBoundingRect())
     window.view.center_on_nodes([far])
     assert window.view.mapToScene(window.view.viewport().rect().center()).x() < -55_000
+
+
+def _looked_at(scene: CanvasScene, monkeypatch) -> tuple[list, list, list]:
+    """Record the nodes and wires apply_shapes looks at, and its diffs of whole results."""
+    nodes, wires, diffs = [], [], []
+    apply_node, label_edge = CanvasScene._apply_node, CanvasScene._label_edge
+    diff = scene_module.shape_changes
+
+    def spy_node(self, item, result, by_node=None):
+        if self is scene:
+            nodes.append(item.node_id)
+        return apply_node(self, item, result, by_node)
+
+    def spy_edge(item, result):
+        if item.scene() is scene:
+            wires.append(item.edge)
+        return label_edge(item, result)
+
+    def spy_diff(prev, result, by_node=None):
+        diffs.append(result)
+        return diff(prev, result, by_node)
+
+    monkeypatch.setattr(CanvasScene, "_apply_node", spy_node)
+    monkeypatch.setattr(CanvasScene, "_label_edge", staticmethod(spy_edge))
+    monkeypatch.setattr(scene_module, "shape_changes", spy_diff)
+    return nodes, wires, diffs
+
+
+def test_a_result_that_names_its_changes_touches_only_those_nodes_and_their_wires(
+        window, monkeypatch):
+    doc, scene = window.doc, window.scene
+    conv2, classifier = _id(window, "conv2"), _id(window, "classifier")
+    results = []
+    doc.shapesUpdated.connect(results.append)
+    nodes, wires, diffs = _looked_at(scene, monkeypatch)
+    footer = scene.nodes[classifier].params_text
+    doc.set_param(conv2, "out_channels", 8)
+    assert doc.wait_for_shapes()
+    result = results[-1]
+    assert result.changed is not None and conv2 in result.changed
+    assert len(result.changed) < len(doc.graph.node_ids())  # the edit reached only a part
+    assert not diffs  # no diff of whole results
+    assert set(nodes) == result.changed
+    assert set(wires) == {e for e in doc.graph.edges() if e.src in result.changed}
+    # the classifier's auto in_features followed: fewer parameters on its footer
+    assert scene.nodes[classifier].params_text != footer
+    assert scene.nodes[classifier].params_text == f"{result.param_counts[classifier]:,} params"
+    assert scene.edges[next(e for e in doc.graph.out_edges(conv2))].label.startswith("[B, 8,")
+    fresh = CanvasScene(doc)  # what a scene built from scratch shows
+    try:
+        assert _state(fresh) == _state(scene)
+    finally:
+        fresh.dispose()
+        fresh.deleteLater()
+
+
+def test_a_result_without_changes_is_diffed_with_the_previous_one(window, monkeypatch):
+    doc, scene = window.doc, window.scene
+    nodes, wires, diffs = _looked_at(scene, monkeypatch)
+    result = doc.shapes
+    assert result is not None
+    again = dataclasses.replace(result, changed=None)
+    scene.apply_shapes(again)  # a full result equal to the one shown: nothing to redraw
+    assert diffs == [again] and not nodes and not wires
