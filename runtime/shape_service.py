@@ -143,8 +143,12 @@ def serve(conn) -> None:
         except (EOFError, OSError):
             return
         try:
-            if not handle(engines, messages, conn.send):
-                return
+            gc.disable()  # a batch makes many objects (a whole graph on open): collect later,
+            try:          # not before the window has its answer
+                if not handle(engines, messages, conn.send):
+                    return
+            finally:
+                gc.enable()
             if not devices_told:  # after the first shapes: the trainer's imports take a while
                 from torchcanvas.runtime.trainer import available_devices
 
