@@ -427,8 +427,10 @@ class Graph:
         self._emit(GraphEvent("node_removed", node_id))
         return removed
 
-    def check_connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
-        """Raise the reason a wire is refused, or return the edge it would make."""
+    def check_connect(self, src: str, src_port: str, dst: str, dst_port: str, *,
+                      check_cycle: bool = True) -> Edge:
+        """Raise the reason a wire is refused, or return the edge it would make.
+        ``check_cycle=False`` is for a caller that has checked the whole graph stays acyclic."""
         a, b = self.node(src), self.node(dst)
         out = _find_port(self.output_ports(src), src_port)
         inp = _find_port(self.input_ports(dst), dst_port)
@@ -446,7 +448,7 @@ class Graph:
                             dst, dst_port)
         if not inp.multi and self.input_edge(dst, dst_port) is not None:
             raise PortError(f"{b.label}.{dst_port} already has an input", dst, dst_port)
-        if src == dst or nx.has_path(self._g, dst, src):
+        if src == dst or (check_cycle and nx.has_path(self._g, dst, src)):
             raise CycleError(src, dst)
         return edge
 
@@ -457,9 +459,10 @@ class Graph:
             return False
         return True
 
-    def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
+    def connect(self, src: str, src_port: str, dst: str, dst_port: str, *,
+                check_cycle: bool = True) -> Edge:
         self._check_mutable()
-        edge = self.check_connect(src, src_port, dst, dst_port)
+        edge = self.check_connect(src, src_port, dst, dst_port, check_cycle=check_cycle)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
         bisect.insort(self._out[src], edge)
         bisect.insort(self._in[dst], edge)

@@ -364,19 +364,41 @@ def _load_graph(graph: Graph, nodes: Any, edges: Any, prefix: str) -> None:
     for nid in sorted(nodes):
         _load_node(graph, nid, nodes[nid], parsed_edges, prefix)
 
+    # one check of the whole file instead of a path search per wire; a file with a cycle takes
+    # the per-wire way, which names the wire that closes it
+    acyclic = _acyclic(nodes, parsed_edges)
     seen: dict[tuple[str, ...], str] = {}
     for where, (src, sp), (dst, dp) in parsed_edges:
         first = seen.setdefault((src, sp, dst, dp), where)
         if first != where:  # the whole edge is the problem, not one of its ends
             raise InvalidProjectError(where, f"the same wire as {first}")
         try:
-            graph.connect(src, sp, dst, dp)
+            graph.connect(src, sp, dst, dp, check_cycle=not acyclic)
         except GraphError as exc:
             if isinstance(exc, PortError) and (exc.node_id, exc.port) == (src, sp):
                 where += ".from"
             elif isinstance(exc, PortError) and (exc.node_id, exc.port) == (dst, dp):
                 where += ".to"
             raise InvalidProjectError(where, str(exc)) from None
+
+
+def _acyclic(nodes: dict, edges: list) -> bool:
+    """The wires make no cycle (Kahn's algorithm over the parsed wires)."""
+    indegree = dict.fromkeys(nodes, 0)
+    out: dict[str, list[str]] = {}
+    for _, (src, _sp), (dst, _dp) in edges:
+        indegree[dst] += 1
+        out.setdefault(src, []).append(dst)
+    ready = [n for n, d in indegree.items() if d == 0]
+    done = 0
+    while ready:
+        n = ready.pop()
+        done += 1
+        for m in out.get(n, ()):
+            indegree[m] -= 1
+            if indegree[m] == 0:
+                ready.append(m)
+    return done == len(indegree)
 
 
 def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") -> None:

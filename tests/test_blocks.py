@@ -796,12 +796,12 @@ def test_a_failing_step_rolls_the_collapse_back(monkeypatch):
     calls = []
     real = Graph.connect
 
-    def flaky(self, *args):  # the second wire to the new instance fails
+    def flaky(self, *args, **kwargs):  # the second wire to the new instance fails
         if self is g:
             calls.append(args)
             if len(calls) == 2:
                 raise RuntimeError("disk on fire")
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Graph, "connect", flaky)
     with pytest.raises(RuntimeError):

@@ -649,3 +649,21 @@ def test_saved_results_that_do_not_fit_are_ignored_not_an_error():
     with pytest.raises(InvalidProjectError) as info:
         from_dict(old)
     assert info.value.path == "results"
+
+
+def test_an_acyclic_file_is_checked_for_cycles_once_not_per_wire(monkeypatch):
+    import networkx as nx
+
+    from torchcanvas.graph import document
+
+    data, cyclic = sample_dict(), sample_dict()
+    cyclic["edges"][0]["from"] = ["n6", "out"]  # the file with a cycle takes the per-wire way
+    searches = []
+    real = nx.has_path
+    monkeypatch.setattr(document.nx, "has_path", lambda *a: searches.append(a) or real(*a))
+    graph = from_dict(data)
+    assert not searches and len(graph.edges()) == len(data["edges"])
+    assert to_dict(graph) == to_dict(from_dict(copy.deepcopy(data)))
+    with pytest.raises(InvalidProjectError) as err:
+        from_dict(cyclic)
+    assert err.value.path == "edges[5]" and searches
