@@ -233,9 +233,20 @@ def main(control_conn: Connection, events: Connection) -> None:
         _run(message[1], control_conn, events)
     except (BrokenPipeError, EOFError):  # the caller is gone
         pass
+    except Exception as exc:  # outside the trainer's own fault handling: still said in words
+        from torchcanvas.runtime.trainer import RunFailed
+
+        with contextlib.suppress(Exception):
+            _send(events, ("event", RunFailed(f"{type(exc).__name__}: {exc}", None,
+                                              traceback.format_exc(), None)))
     finally:
         with contextlib.suppress(OSError):
             events.close()
+    # every file of the run is written and closed; tearing down an interpreter that holds
+    # torch takes seconds, and all of its memory goes back at exit anyway
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # ---------------------------------------------------------------------------- caller side
