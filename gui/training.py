@@ -114,7 +114,7 @@ class TrainingController(QObject):
         self.run_dir: Path | None = None
         self.started_event = None
         self.grace_s = self.GRACE_S
-        self.threads: int | None = None  # torch threads in the worker (None: torch's default)
+        self.threads: int | None = None  # torch threads in the worker (None: its default)
         self.warm: bool | None = None  # the current (last) run got a warm spare worker
         self._reader: _Reader | None = None
         self._ended = True
