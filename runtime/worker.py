@@ -46,13 +46,12 @@ import sys
 import time
 import traceback
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 BATCH_S = 0.05  # step events are sent in batches at most this often
-ENV_PREFIX = "TORCHCANVAS_"  # settings read from the environment travel with each job
 DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)  # asks a worker to write its Python stacks
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -67,7 +66,7 @@ class Job:
     project_dir: Path | None = None
     title: str = ""
     fault_log: Path | None = None  # where faulthandler writes the stacks of a crash or hang
-    environ: dict[str, str] = field(default_factory=dict)  # TORCHCANVAS_* of the caller
+    environ: dict[str, str] | None = None  # the caller's environment when the run started
     threads: int | None = None  # torch intra-op threads (None: default_threads())
     grads_every: int = 0
     graph_every: int = 0
@@ -173,10 +172,13 @@ def _line_maps(project) -> dict[str, dict[int, str]]:
             project.functions["__file__"]: dict(project.train.line_map)}
 
 
-def _apply_environ(environ: dict[str, str]) -> None:
-    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
-        if key not in environ:
-            del os.environ[key]
+def _apply_environ(environ: dict[str, str] | None) -> None:
+    """The caller's environment as of the job (a spare may have started before a change:
+    data and runs folders, TORCH_HOME for weights…)."""
+    if environ is None:
+        return
+    for key in [k for k in os.environ if k not in environ]:
+        del os.environ[key]
     os.environ.update(environ)
 
 
@@ -232,6 +234,20 @@ def _run(job: Job, control_conn: Connection, events: Connection) -> None:
 def main(control_conn: Connection, events: Connection) -> None:
     """The worker process: warm up, say ready, run one job, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is for the app
+    code = 0
+    try:
+        _serve(control_conn, events)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    # every file of the run is written and closed; tearing down an interpreter that holds
+    # torch takes seconds, and all of its memory goes back at exit anyway
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _serve(control_conn: Connection, events: Connection) -> None:
     start = time.perf_counter()
     _warm_up()
     try:
@@ -254,11 +270,6 @@ def main(control_conn: Connection, events: Connection) -> None:
     finally:
         with contextlib.suppress(OSError):
             events.close()
-    # every file of the run is written and closed; tearing down an interpreter that holds
-    # torch takes seconds, and all of its memory goes back at exit anyway
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 # ---------------------------------------------------------------------------- caller side
@@ -439,8 +450,8 @@ atexit.register(discard_spare)
 
 
 def environ() -> dict[str, str]:
-    """The caller's TORCHCANVAS_* settings, for a job (a spare may predate a change)."""
-    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+    """The caller's environment, for a job (a spare may predate a change)."""
+    return dict(os.environ)
 
 
 # ---------------------------------------------------------------------------- post-mortem
