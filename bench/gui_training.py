@@ -141,6 +141,28 @@ def window_rate(window) -> dict:
             "stall": max((g - PROBE_MS for g in gaps), default=0.0)}
 
 
+def idle_stall_ms(seconds: float = 5.0) -> float:
+    """The worst stall of the same probe with nothing training: what the machine's load alone
+    costs the event loop (others share this machine)."""
+    clock = QElapsedTimer()
+    gaps: list[float] = []
+
+    def tick() -> None:
+        if clock.isValid():
+            gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.start()
+
+    probe = QTimer(interval=PROBE_MS)
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.timeout.connect(tick)
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    probe.start()
+    loop.exec()
+    probe.stop()
+    return max((g - PROBE_MS for g in gaps), default=0.0)
+
+
 def _idle_until_exited(window) -> None:
     """Wait until the previous run's worker has exited and a spare is warm (or none)."""
     from torchcanvas.runtime import worker
@@ -242,6 +264,8 @@ def main() -> None:
     starts_warm = [start_ms(window, warm=True) for _ in range(STARTS)]
     start_cold = start_ms(window, warm=False)
     stop = stop_ms(window)
+    _idle_until_exited(window)
+    idle_stall = idle_stall_ms()
     window.doc.undo_stack.setClean()
     window.close()
     app.processEvents()
@@ -261,6 +285,8 @@ def main() -> None:
     print(f"headless on the worker's {threads} thread(s) (torch's default here: "
           f"{torch.get_num_threads()}): " + ", ".join(
               f"{r:,.0f} samples/s ({wall:.2f} s wall, {cpu:.2f} s CPU)" for r, wall, cpu in same))
+    print(f"worst event-loop stall with nothing training (machine load alone): "
+          f"{idle_stall:.1f} ms")
     print(f"start (Train → first steps drawn): warm {', '.join(f'{s:.0f}' for s in starts_warm)}"
           f" ms; cold {start_cold:.0f} ms · Stop answered in {stop:.0f} ms")
     ratios = [w["rate"] / w["headless"] for w in rows]
@@ -271,6 +297,7 @@ def main() -> None:
                       "throughput_ratio_same_threads": round(
                           statistics.median(w["rate"] for w in rows) / same_rate, 3),
                       "max_stall_ms": round(max(w["stall"] for w in rows), 1),
+                      "idle_stall_ms": round(idle_stall, 1),
                       "plot_refresh_ms": refresh,
                       "start_ms_warm": round(statistics.median(starts_warm)),
                       "start_ms_cold": round(start_cold), "stop_ms": round(stop),
