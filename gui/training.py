@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import json
 import math
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -74,7 +75,9 @@ class _Reader(QThread):
                 message = worker.recv()
             except (EOFError, OSError):
                 break
-            except Exception:  # a message that cannot be read: the run goes on without it
+            except Exception as exc:  # a message that cannot be read: said, then skipped
+                sys.stderr.write(f"training: a message from the worker could not be read: "
+                                 f"{type(exc).__name__}: {exc}\n")
                 continue
             self.message.emit(self.serial, message)
         worker.process.join()
@@ -195,6 +198,8 @@ class TrainingController(QObject):
         from torchcanvas.runtime.trainer import (
             AutogradSnapshot,
             EpochEvent,
+            RunFailed,
+            RunFinished,
             RunStarted,
             StateChanged,
         )
@@ -214,7 +219,7 @@ class TrainingController(QObject):
                 self._set_state(event.state)
         elif isinstance(event, AutogradSnapshot):
             self.autogradArrived.emit(event)
-        else:
+        elif isinstance(event, RunFinished | RunFailed):
             self._finish(event)
 
     def _finish(self, event) -> None:
