@@ -119,6 +119,8 @@ class TrainingController(QObject):
         self.grace_s = self.GRACE_S
         self.threads: int | None = None  # torch threads in the worker (None: its default)
         self.warm: bool | None = None  # the current (last) run got a warm spare worker
+        self.grads_every = 0  # gradient norms every N steps in the next run (autograd view)
+        self.graph_every = 0  # the backward graph every N steps in the next run
         self._reader: _Reader | None = None
         self._ended = True
         self._lines: dict = {}
@@ -164,11 +166,12 @@ class TrainingController(QObject):
         self._lines, self._ended, self.started_event = {}, False, None
         self._countdown_pending = False
         worker, self.warm = take_worker()
-        self.control = RemoteControl(worker)
+        self.control = RemoteControl(worker, self.grads_every, self.graph_every)
         job = Job(json.loads(text), TrainOptions(out_dir=self.run_dir, resume=resume,
                                                  epochs=epochs),
                   doc.project_dir, doc.path.stem if doc.path else "",
-                  fault_log=self.run_dir / FAULT_LOG, environ=environ(), threads=self.threads)
+                  fault_log=self.run_dir / FAULT_LOG, environ=environ(), threads=self.threads,
+                  grads_every=self.grads_every, graph_every=self.graph_every)
         reader = _Reader(next(_serials), worker, self.run_dir)
         reader.message.connect(self._on_message)
         reader.exited.connect(self._on_exited)

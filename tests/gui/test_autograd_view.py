@@ -211,6 +211,7 @@ def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
         lambda: (
             window.training.control is not None
             and window.training.control.grads_every == dock.GRADS_EVERY
+            and window.training.state == "running"
         ),
         timeout=30_000,
     )
