@@ -827,12 +827,14 @@ class AutogradDock:
 
     # ------------------------------------------------------------------ training
     def _configure_run(self) -> None:
-        control = self.window.training.control
-        if control is None:
-            return
+        training = self.window.training
         shown = self.dock.isVisible() and self._panel is not None
-        control.grads_every = self.GRADS_EVERY if shown else 0
-        control.graph_every = self.panel.every.value() if shown else 0
+        # kept for the next run too, which then reports from its first step
+        training.grads_every = self.GRADS_EVERY if shown else 0
+        training.graph_every = self.panel.every.value() if shown else 0
+        if training.control is not None:
+            training.control.grads_every = training.grads_every
+            training.control.graph_every = training.graph_every
 
     def _run_started(self, _event) -> None:
         self._stale_run = False

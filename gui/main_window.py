@@ -150,6 +150,8 @@ class MainWindow(QMainWindow):
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
             self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
+            # a spare training process imports torch meanwhile, so Train starts at once
+            QTimer.singleShot(1000, self, self.training.prepare)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -193,6 +195,7 @@ class MainWindow(QMainWindow):
         self.run_panel.stopRequested.connect(self.training.stop)
         self.run_panel.nodeClicked.connect(self.focus_node)
         self.training.stateChanged.connect(self.run_panel.set_state)
+        self.training.countdown.connect(self.run_panel.show_countdown)
         self.training.stateChanged.connect(self._training_state)
         self.training.runStarted.connect(self._run_started)
         self.training.stepsArrived.connect(self._steps_arrived)

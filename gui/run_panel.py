@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from html import escape
 
@@ -221,6 +222,21 @@ class RunPanel(QWidget):
             self.progress.setFormat("stopping…")
         elif state == "running":
             self.progress.setFormat("%p%")
+
+    def show_countdown(self, seconds: float) -> None:
+        """A step that has not answered Stop is ended in ``seconds`` (0: now; -1: it answered)."""
+        if seconds < 0:
+            self.progress.setFormat("stopping…")
+            self.message.setText("")
+        elif seconds == 0:
+            self.progress.setFormat("ending the step…")
+            self.message.setText("The current step did not answer Stop: ending the training "
+                                 "process (the last checkpoint is kept).")
+        else:
+            left = math.ceil(seconds)
+            self.progress.setFormat(f"stopping… {left} s")
+            self.message.setText(f"Waiting for the current step to finish: it is ended in "
+                                 f"{left} s unless it answers Stop.")
 
     def run_started(self, event) -> None:
         self._total_steps = max(1, event.epochs * event.steps_per_epoch)

@@ -201,7 +201,7 @@ def test_capture_of_a_broken_graph_names_the_problem(window):
 
 
 def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
-    window.doc.set_setting("epochs", 1)
+    window.doc.set_setting("epochs", 30)  # a worker trains an epoch in well under a second
     window.autograd.dock.show()
     dock = window.autograd
     snapshots = []
@@ -211,6 +211,7 @@ def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
         lambda: (
             window.training.control is not None
             and window.training.control.grads_every == dock.GRADS_EVERY
+            and window.training.state == "running"
         ),
         timeout=30_000,
     )
@@ -220,6 +221,8 @@ def test_training_sends_gradient_norms_and_the_graph_on_request(window, qtbot):
     assert dock.capture()  # during the run: asks the trainer for its next step's graph
     window.training.resume()
     qtbot.waitUntil(lambda: any(s.graph is not None for s in snapshots), timeout=60_000)
+    qtbot.waitUntil(lambda: sum(s.graph is None for s in snapshots) >= 2, timeout=60_000)
+    window.training.stop()
     qtbot.waitUntil(lambda: not window.training.running, timeout=60_000)
     with_graph = next(s for s in snapshots if s.graph is not None)
     assert with_graph.graph.step == with_graph.global_step > 0
