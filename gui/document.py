@@ -243,10 +243,6 @@ class Document(QObject):
         kind, payload = self._edits.take()
         self._service.send(("sync", self._key, self._generation, kind, payload,
                             self.project_dir))
-        if self._code_wanted or self._code_asked:  # made right after the shapes: no second trip
-            self._code_sent = self._generation
-            self._service.send(("code", self._key, self._generation,
-                                self.path.stem if self.path else ""))
 
     def _reply(self, message: tuple) -> None:
         what, _, generation, value = message

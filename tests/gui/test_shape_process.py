@@ -172,22 +172,3 @@ def test_code_view_wants_code_only_while_shown(qtbot, window, sent):
     assert "self.act" in doc.model_code.source
     qtbot.waitUntil(lambda: "self.act" in window.code_view.editor.toPlainText(), timeout=10_000)
 
-
-def test_wanted_code_is_asked_for_with_the_edit_in_one_trip(qtbot, isolated, sent):
-    doc = Document(load(DIGITS))
-    try:
-        doc.set_code_wanted(True)  # the Code view is shown
-        assert doc.wait_for_shapes(with_code=True)
-        conv2 = next(n.id for n in doc.graph.nodes() if n.label == "conv2")
-        del sent[:]
-        assert doc.set_param(conv2, "out_channels", 8)
-        doc._debounce.stop()
-        doc._send_request()  # what the debounce timer does
-        mine = [m for m in sent if m[1] == doc._key]
-        # the request for model.py goes with the edit, before any shapes come back
-        assert [m[0] for m in mine] == ["sync", "code"] and mine[1][2] == mine[0][2]
-        assert doc.wait_for_shapes(with_code=True)
-        assert "8" in doc.model_code.source
-        assert len([m for m in sent if m[0] == "code" and m[1] == doc._key]) == 1  # once
-    finally:
-        doc.close()
