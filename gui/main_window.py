@@ -56,6 +56,7 @@ from torchcanvas.runtime.text import project_text_task
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
+SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
 MAX_RECENT = 10
 
 
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         self.set_document(Document(Graph()))
         self.resize(1440, 900)
         self._sized = False
+        self._spare_asked = False
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -146,8 +148,10 @@ class MainWindow(QMainWindow):
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
             self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
-            # a spare training process imports torch meanwhile, so Train starts at once
-            QTimer.singleShot(1000, self, self.training.prepare)
+            # a spare training process imports torch, so Train starts at once: after the
+            # document's first shapes (the shape process imports torch too; on two cores the
+            # two would slow each other), or after a while if none come
+            QTimer.singleShot(SPARE_FALLBACK_MS, self, self._prepare_spare)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -475,6 +479,13 @@ class MainWindow(QMainWindow):
         if not self._heap_settled:  # the first shapes: torch and the project are loaded
             self._heap_settled = True
             settle_heap()
+        if self._sized and not self._spare_asked:
+            QTimer.singleShot(0, self, self._prepare_spare)  # after these shapes are drawn
+
+    def _prepare_spare(self) -> None:
+        if not self._spare_asked:
+            self._spare_asked = True
+            self.training.prepare()
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
             self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
