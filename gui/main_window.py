@@ -481,17 +481,17 @@ class MainWindow(QMainWindow):
             settle_heap()
         if self._sized and not self._spare_asked:
             QTimer.singleShot(0, self, self._prepare_spare)  # after these shapes are drawn
-
-    def _prepare_spare(self) -> None:
-        if not self._spare_asked:
-            self._spare_asked = True
-            self.training.prepare()
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
             self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
                                       f"{result.total_params:,} params")
         else:
             self.status_label.setText(f"✓ valid · {result.total_params:,} params")
+
+    def _prepare_spare(self) -> None:
+        if not self._spare_asked:
+            self._spare_asked = True
+            self.training.prepare()
 
     def _update_title(self) -> None:
         doc = self.doc

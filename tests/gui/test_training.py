@@ -256,18 +256,18 @@ def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeyp
     asked: list[bool] = []
     win = None
     monkeypatch.setattr(TrainingController, "prepare",
-                        staticmethod(lambda: asked.append(win.doc.shapes_ready())))
+                        staticmethod(lambda: asked.append(win.doc.shapes_ready)))
     monkeypatch.setattr(main_window, "SPARE_FALLBACK_MS", 600_000)
     win = main_window.MainWindow()
     qtbot.addWidget(win)
     assert win.open_example(assets_dir() / "examples" / "digits_cnn.json")
     win.doc.request_shapes()
-    assert not win.doc.shapes_ready()
+    assert not win.doc.shapes_ready
     win.show()
     qtbot.wait(100)
     assert asked == [] or asked == [True]
     assert win.wait_for_shapes()
-    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(asked), timeout=400)  # soon after the shapes, not on a clock
     qtbot.wait(100)
     assert asked == [True]  # once, with the shapes there
     win.doc.undo_stack.setClean()
