@@ -57,6 +57,7 @@ from torchcanvas.runtime.text import project_text_task
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
 SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
+RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
 MAX_RECENT = 10
 
 
@@ -172,6 +173,10 @@ class MainWindow(QMainWindow):
         self.training_tabs.addTab(self.plots, "Curves")
         self.training_tabs.addTab(self.results, "Results")
         self._latest_results = None
+        # an epoch's results are drawn in their own event-loop turn, after the curves', and at
+        # most once per RESULTS_DEFER_MS, so neither handler holds the window long
+        self._results_timer = QTimer(self, singleShot=True, interval=RESULTS_DEFER_MS)
+        self._results_timer.timeout.connect(self._show_results)
         self.training_tabs.currentChanged.connect(
             lambda _: self.training_tabs.currentWidget() is self.results and self._show_results())
         self.runs = RunsWidget()
@@ -232,6 +237,7 @@ class MainWindow(QMainWindow):
     def _run_started(self, event) -> None:
         self._run_task, self._run_classes = event.task, event.classes
         self._latest_results = None
+        self._results_timer.stop()
         self.run_panel.run_started(event)
         first = event.start_epoch * event.steps_per_epoch + event.start_batch
         self.plots.reset(event.task, list(event.classes) if event.classes else None,
@@ -254,8 +260,8 @@ class MainWindow(QMainWindow):
                                      f"{event.train_loss:.4g} loss · saved as result.png in "
                                      "the run folder")
         if self.training_tabs.currentWidget() is self.results and \
-                self.training_dock.isVisible():
-            self._show_results()
+                self.training_dock.isVisible() and not self._results_timer.isActive():
+            self._results_timer.start()
         self.try_it.refresh()  # its checkpoint can be tried from the first epoch on
 
     def _show_results(self) -> None:
@@ -268,6 +274,9 @@ class MainWindow(QMainWindow):
     def _run_ended(self, event) -> None:
         from torchcanvas.runtime.trainer import RunFailed
 
+        if self._results_timer.isActive():  # the last epoch's results, drawn now
+            self._results_timer.stop()
+            self._show_results()
         self.run_panel.run_ended(event)
         self.plots.refresh()
         self.runs.set_active(None)
