@@ -6,9 +6,11 @@ the next run), trains it and sends the trainer's events back, step events in bat
 times a second. Because it is another process, nothing the run does can take the window down or
 hold the window's GIL: a crash, ``os._exit`` or a hang ends the worker and the run is marked
 failed, naming the signal or exit code and, when the stacks show it, the node. Stop is read by
-the loop between steps; a step that does not answer within ``grace_s`` is ended (its stacks
-written, then terminate, then kill), with the countdown shown. One spare worker waits warm
-(``prepare``, and again after every run), so Train starts without importing torch anew.
+the loop between steps; a run that has not answered it within ``grace_s`` of the press (a hung
+step, or a start that hangs while compiling, building the model or loading data) is ended (its
+stacks written, then terminate, then kill), with the countdown shown. One spare worker waits
+warm (``prepare``, which the window calls once the document's first shapes are in, and again
+after every run), so Train starts without importing torch anew.
 
 Each run keeps its files in a runs folder beside the project: the project snapshot,
 metrics.json, checkpoint.pt, best.pt and weights.pt, and fault.log when the worker crashed.
