@@ -242,7 +242,11 @@ class MainWindow(QMainWindow):
         first = event.start_epoch * event.steps_per_epoch + event.start_batch
         self.plots.reset(event.task, list(event.classes) if event.classes else None,
                          steps=(first, event.epochs * event.steps_per_epoch))
-        self.results.clear()
+        QTimer.singleShot(0, self, self._clear_results)  # its own turn, before any epoch's
+
+    def _clear_results(self) -> None:
+        if self._latest_results is None and not self._results_timer.isActive():
+            self.results.clear()
 
     def _steps_arrived(self, events: list) -> None:
         self.run_panel.steps(events)
