@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
+SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
+RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
 MAX_RECENT = 10
 
 
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         self.set_document(Document(Graph()))
         self.resize(1440, 900)
         self._sized = False
+        self._spare_asked = False
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -150,8 +153,10 @@ class MainWindow(QMainWindow):
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
             self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
-            # a spare training process imports torch meanwhile, so Train starts at once
-            QTimer.singleShot(1000, self, self.training.prepare)
+            # a spare training process imports torch, so Train starts at once: after the
+            # document's first shapes (the shape process imports torch too; on two cores the
+            # two would slow each other), or after a while if none come
+            QTimer.singleShot(SPARE_FALLBACK_MS, self, self._prepare_spare)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -171,6 +176,10 @@ class MainWindow(QMainWindow):
         self._curves = LazyTab(self.training_tabs, "Curves", self._make_plots)
         self._results = LazyTab(self.training_tabs, "Results", self._make_results)
         self._latest_results = None
+        # an epoch's results are drawn in their own event-loop turn, after the curves', and at
+        # most once per RESULTS_DEFER_MS, so neither handler holds the window long
+        self._results_timer = QTimer(self, singleShot=True, interval=RESULTS_DEFER_MS)
+        self._results_timer.timeout.connect(self._show_results)
         self.training_tabs.currentChanged.connect(
             lambda _: self._results.built and self.training_tabs.currentWidget() is self.results
             and self._show_results())
@@ -254,11 +263,16 @@ class MainWindow(QMainWindow):
     def _run_started(self, event) -> None:
         self._run_task, self._run_classes = event.task, event.classes
         self._latest_results = None
+        self._results_timer.stop()
         self.run_panel.run_started(event)
         first = event.start_epoch * event.steps_per_epoch + event.start_batch
         self.plots.reset(event.task, list(event.classes) if event.classes else None,
                          steps=(first, event.epochs * event.steps_per_epoch))
-        self.results.clear()
+        QTimer.singleShot(0, self, self._clear_results)  # its own turn, before any epoch's
+
+    def _clear_results(self) -> None:
+        if self._latest_results is None and not self._results_timer.isActive():
+            self.results.clear()
 
     def _steps_arrived(self, events: list) -> None:
         self.run_panel.steps(events)
@@ -276,8 +290,8 @@ class MainWindow(QMainWindow):
                                      f"{event.train_loss:.4g} loss · saved as result.png in "
                                      "the run folder")
         if self.training_tabs.currentWidget() is self.results and \
-                self.training_dock.isVisible():
-            self._show_results()
+                self.training_dock.isVisible() and not self._results_timer.isActive():
+            self._results_timer.start()
         self.try_it.refresh()  # its checkpoint can be tried from the first epoch on
 
     def _show_results(self) -> None:
@@ -290,6 +304,9 @@ class MainWindow(QMainWindow):
     def _run_ended(self, event) -> None:
         from torchcanvas.runtime.trainer import RunFailed
 
+        if self._results_timer.isActive():  # the last epoch's results, drawn now
+            self._results_timer.stop()
+            self._show_results()
         self.run_panel.run_ended(event)
         self.plots.refresh()
         self.runs.set_active(None)
@@ -501,12 +518,19 @@ class MainWindow(QMainWindow):
         if not self._heap_settled:  # the first shapes: torch and the project are loaded
             self._heap_settled = True
             settle_heap()
+        if self._sized and not self._spare_asked:
+            QTimer.singleShot(0, self, self._prepare_spare)  # after these shapes are drawn
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
             self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
                                       f"{result.total_params:,} params")
         else:
             self.status_label.setText(f"✓ valid · {result.total_params:,} params")
+
+    def _prepare_spare(self) -> None:
+        if not self._spare_asked:
+            self._spare_asked = True
+            self.training.prepare()
 
     def _update_title(self) -> None:
         doc = self.doc

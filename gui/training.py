@@ -6,9 +6,11 @@ the next run), trains it and sends the trainer's events back, step events in bat
 times a second. Because it is another process, nothing the run does can take the window down or
 hold the window's GIL: a crash, ``os._exit`` or a hang ends the worker and the run is marked
 failed, naming the signal or exit code and, when the stacks show it, the node. Stop is read by
-the loop between steps; a step that does not answer within ``grace_s`` is ended (its stacks
-written, then terminate, then kill), with the countdown shown. One spare worker waits warm
-(``prepare``, and again after every run), so Train starts without importing torch anew.
+the loop between steps; a run that has not answered it within ``grace_s`` of the press (a hung
+step, or a start that hangs while compiling, building the model or loading data) is ended (its
+stacks written, then terminate, then kill), with the countdown shown. One spare worker waits
+warm (``prepare``, which the window calls once the document's first shapes are in, and again
+after every run), so Train starts without importing torch anew.
 
 Each run keeps its files in a runs folder beside the project: the project snapshot,
 metrics.json, checkpoint.pt, best.pt and weights.pt, and fault.log when the worker crashed.
@@ -127,7 +129,6 @@ class TrainingController(QObject):
         self._labels: dict[str, str] = {}
         self._settings: dict = {}
         self._deadline: float | None = None
-        self._countdown_pending = False
         self._timer = QTimer(self, interval=100)
         self._timer.timeout.connect(self._tick)
         self._ending: list[tuple[float, WorkerProcess]] = []  # (when, worker) to end
@@ -164,7 +165,6 @@ class TrainingController(QObject):
         self._labels = {n.id: n.label for n in doc.graph.nodes()}
         self._settings = dict(doc.graph.settings)
         self._lines, self._ended, self.started_event = {}, False, None
-        self._countdown_pending = False
         worker, self.warm = take_worker()
         self.control = RemoteControl(worker, self.grads_every, self.graph_every)
         job = Job(json.loads(text), TrainOptions(out_dir=self.run_dir, resume=resume,
@@ -194,7 +194,6 @@ class TrainingController(QObject):
         elif kind == "lines":
             self._lines = message[1]
         elif kind == "stopping":  # the loop read Stop: it ends the run itself
-            self._countdown_pending = False
             self._cancel_countdown()
 
     def _on_event(self, event) -> None:
@@ -212,9 +211,6 @@ class TrainingController(QObject):
             if self.state == "starting":
                 self._set_state("running")
             self.runStarted.emit(event)
-            if self._countdown_pending:
-                self._countdown_pending = False
-                self._start_countdown()
         elif isinstance(event, EpochEvent):
             self.epochDone.emit(event)
         elif isinstance(event, StateChanged):
@@ -227,7 +223,6 @@ class TrainingController(QObject):
 
     def _finish(self, event) -> None:
         self._ended = True
-        self._countdown_pending = False
         self._cancel_countdown()
         self._set_state("idle")
         self.runEnded.emit(event)
@@ -261,7 +256,8 @@ class TrainingController(QObject):
             stacks = ""
         node_id = fault_node(stacks, self._lines)
         where = f" in {self._labels.get(node_id, node_id)}" if node_id else ""
-        message = death_message(exitcode, reader.worker.ended_by, self.grace_s, where)
+        message = death_message(exitcode, reader.worker.ended_by, self.grace_s, where,
+                                started=self.started_event is not None)
         history = self._mark_failed(run_dir, message)
         checkpoint = run_dir / "checkpoint.pt"
         return RunFailed(message, node_id, stacks,
@@ -350,10 +346,9 @@ class TrainingController(QObject):
         if self.control is not None and self.running and self.state != "stopping":
             self.control.stop()
             self._set_state("stopping")
-            if self.started_event is not None:
-                self._start_countdown()
-            else:  # still starting (compiling, loading data): counted from its first step
-                self._countdown_pending = True
+            # counted from now in every phase: a run that hangs while it compiles, builds its
+            # model or loads its data is ended too (its checkpoint and metrics stay)
+            self._start_countdown()
 
     def stop_and_wait(self, timeout_ms: int = 30_000) -> bool:
         """Stop the run and wait for its checkpoint and for its worker to exit (closing the

@@ -234,6 +234,8 @@ def _run(job: Job, control_conn: Connection, events: Connection) -> None:
 def main(control_conn: Connection, events: Connection) -> None:
     """The worker process: warm up, say ready, run one job, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is for the app
+    if DUMP_SIGNAL is not None:  # a dump asked for before a job's log is open goes to stderr
+        faulthandler.register(DUMP_SIGNAL, sys.stderr, all_threads=True)
     code = 0
     try:
         _serve(control_conn, events)
@@ -472,8 +474,13 @@ def fault_node(text: str, lines: dict[str, dict[int, str]]) -> str | None:
 
 
 def death_message(exitcode: int | None, ended_by: str | None = None,
-                  grace_s: float | None = None, where: str = "") -> str:
-    """Why a worker ended without a final event, in words; ``where`` (" in conv1") places it."""
+                  grace_s: float | None = None, where: str = "", started: bool = True) -> str:
+    """Why a worker ended without a final event, in words; ``where`` (" in conv1") places it;
+    ``started``: whether the run had begun its steps (else it was still compiling, building
+    the model or loading data)."""
+    if ended_by is not None and not started:
+        return (f"the run was still starting{where} (compiling, building the model or loading "
+                f"data) {grace_s:g} s after Stop, so the training process was ended")
     if ended_by is not None:
         return (f"the current step{where} did not finish within {grace_s:g} s of Stop, so "
                 "the training process was ended")

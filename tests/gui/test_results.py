@@ -402,3 +402,25 @@ def test_a_real_digits_epoch(view, tmp_path, monkeypatch):
     assert view.wrong_tiles() == (labels != targets).tolist()
     assert view.tile_captions()[0] == f"pred: {int(labels[0])} / true: {int(targets[0])}"
     painted(view)
+
+
+def test_the_window_draws_an_epochs_results_in_a_later_turn_once_per_burst(window, qtbot,
+                                                                          monkeypatch):
+    # the epoch handler itself stays short: the results are drawn from a timer, and epochs
+    # that arrive together are drawn once, the latest
+    from torchcanvas.runtime.trainer import EpochEvent
+
+    drawn = []
+    monkeypatch.setattr(window.results, "show_epoch", lambda *a: drawn.append(a[2]["accuracy"]))
+    window.training_dock.show()
+    window.training_tabs.setCurrentWidget(window.results)
+    window._run_task, window._run_classes = "classification", ["a", "b"]
+    for epoch in (1, 2, 3):
+        cm = np.array([[epoch, 1], [0, 3]])
+        window._epoch_done(EpochEvent(epoch, 1.0, 1.0, {"accuracy": epoch / 10,
+                                                       "confusion_matrix": cm},
+                                      0.1, 0.0, False))
+    assert drawn == []
+    qtbot.waitUntil(lambda: bool(drawn), timeout=2_000)
+    qtbot.wait(150)
+    assert drawn == [0.3]

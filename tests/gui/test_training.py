@@ -245,3 +245,30 @@ def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs)
     newest = load_runs(runs_root(window.doc.path, create=False))[0]
     assert newest.status == "completed" and newest.epochs == 2
     assert [h["epoch"] for h in newest.history] == [1, 2]
+
+
+def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeypatch):
+    # the spare imports torch; on a small machine it would slow the shape process's first answer
+    from torchcanvas.assets import assets_dir
+    from torchcanvas.gui import main_window
+    from torchcanvas.gui.training import TrainingController
+
+    asked: list[bool] = []
+    win = None
+    monkeypatch.setattr(TrainingController, "prepare",
+                        staticmethod(lambda: asked.append(win.doc.shapes_ready)))
+    monkeypatch.setattr(main_window, "SPARE_FALLBACK_MS", 600_000)
+    win = main_window.MainWindow()
+    qtbot.addWidget(win)
+    assert win.open_example(assets_dir() / "examples" / "digits_cnn.json")
+    win.doc.request_shapes()
+    assert not win.doc.shapes_ready
+    win.show()
+    qtbot.wait(100)
+    assert asked == [] or asked == [True]
+    assert win.wait_for_shapes()
+    qtbot.waitUntil(lambda: bool(asked), timeout=400)  # soon after the shapes, not on a clock
+    qtbot.wait(100)
+    assert asked == [True]  # once, with the shapes there
+    win.doc.undo_stack.setClean()
+    win.close()

@@ -120,6 +120,44 @@ def test_a_step_that_hangs_is_ended_after_the_grace_period_shown(qtbot, stop_at_
     _train_to_completion(qtbot, window)
 
 
+def test_stop_ends_a_run_that_hangs_before_its_first_step(qtbot, stop_at_teardown):
+    # a code module whose constructor never returns: the run never reaches RunStarted
+    window = stop_at_teardown
+    window.training.grace_s = 1.5
+    doc = window.doc
+    from torchcanvas.runtime.shapes import infer_shapes
+
+    flatten, classifier = _label(doc, "flatten"), _label(doc, "classifier")
+    width = infer_shapes(doc.graph).shapes[(flatten, "out")][1]
+    edge = next(e for e in doc.graph.edges() if e.src == flatten and e.dst == classifier)
+    assert doc.disconnect_edge(edge)
+    node = doc.add_node("code.Module", (0, 0), {"imports": ["import time"],
+                                                 "init": "time.sleep(100_000) or nn.Identity()",
+                                                 "shape": [width]}, label="slow_init")
+    assert node is not None
+    assert doc.connect_ports(flatten, "out", node, "x")
+    assert doc.connect_ports(node, "out", classifier, "x")
+    ended, started = [], []
+    window.training.runEnded.connect(ended.append)
+    window.training.runStarted.connect(started.append)
+    assert window.start_training()
+    run_dir = window.training.run_dir
+    qtbot.wait(1500)  # the worker builds the model meanwhile, and hangs there
+    assert window.training.state == "starting" and not started
+    window.training.stop()
+    assert window.training.state == "stopping"
+    assert "ended in 2 s" in window.run_panel.message.text()  # counted from Stop
+    qtbot.waitUntil(lambda: bool(ended), timeout=15_000)
+    window.training.runEnded.disconnect(ended.append)
+    window.training.runStarted.disconnect(started.append)
+    failed = ended[0]
+    assert type(failed).__name__ == "RunFailed"
+    assert "still starting" in failed.message and "1.5 s after Stop" in failed.message
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
+    assert window.training.state == "idle" and window.train_action.isEnabled()
+    _train_to_completion(qtbot, window)
+
+
 # ---------------------------------------------------------------------------- headless
 @pytest.fixture
 def runs(isolated, monkeypatch):
