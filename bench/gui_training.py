@@ -97,22 +97,38 @@ def _wait(signal, until=lambda *_: True) -> list:
     return got[0]
 
 
+class StallProbe:
+    """A precise timer every PROBE_MS ms that keeps the gaps between its ticks: how long the
+    event loop could not run it, less PROBE_MS, is a stall."""
+
+    def __init__(self) -> None:
+        self.clock = QElapsedTimer()
+        self.gaps: list[float] = []
+        self.timer = QTimer(interval=PROBE_MS)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        if self.clock.isValid():
+            self.gaps.append(self.clock.nsecsElapsed() / 1e6)
+        self.clock.start()
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def worst_ms(self) -> float:
+        return max((g - PROBE_MS for g in self.gaps), default=0.0)
+
+
 def window_rate(window) -> dict:
     """samples/s of a run started from the window, the worst event-loop stall (ms), and the CPU
     time of this process and of the worker. The window runs its own event loop meanwhile, as in
     the app (no polling from here)."""
-    clock = QElapsedTimer()
-    gaps: list[float] = []
+    probe = StallProbe()
     worker_cpu: list[float] = []
-
-    def tick() -> None:
-        if clock.isValid():
-            gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.start()
-
-    probe = QTimer(interval=PROBE_MS)
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.timeout.connect(tick)
     training = window.training
     started: list = []
 
@@ -138,29 +154,19 @@ def window_rate(window) -> dict:
     n = started[0].n_train * started[0].epochs
     return {"rate": n / event.elapsed, "wall": event.elapsed, "cpu_window": cpu,
             "cpu_worker": (worker_cpu[-1] - worker_cpu[0]) if len(worker_cpu) > 1 else None,
-            "stall": max((g - PROBE_MS for g in gaps), default=0.0)}
+            "stall": probe.worst_ms()}
 
 
 def idle_stall_ms(seconds: float = 5.0) -> float:
     """The worst stall of the same probe with nothing training: what the machine's load alone
     costs the event loop (others share this machine)."""
-    clock = QElapsedTimer()
-    gaps: list[float] = []
-
-    def tick() -> None:
-        if clock.isValid():
-            gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.start()
-
-    probe = QTimer(interval=PROBE_MS)
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.timeout.connect(tick)
+    probe = StallProbe()
     loop = QEventLoop()
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     probe.start()
     loop.exec()
     probe.stop()
-    return max((g - PROBE_MS for g in gaps), default=0.0)
+    return probe.worst_ms()
 
 
 def _idle_until_exited(window) -> None:
