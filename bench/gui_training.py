@@ -169,6 +169,13 @@ def idle_stall_ms(seconds: float = 5.0) -> float:
     return probe.worst_ms()
 
 
+def _settle(seconds: float) -> None:
+    """Run the event loop for ``seconds``: pending layouts and paints happen now."""
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
 def _idle_until_exited(window) -> None:
     """Wait until the previous run's worker has exited and a spare is warm (or none)."""
     from torchcanvas.runtime import worker
@@ -255,6 +262,7 @@ def main() -> None:
         tab = window.results if r % 2 else window.plots
         window.training_dock.show()
         window.training_tabs.setCurrentWidget(tab)
+        _settle(0.3)  # the tab is drawn before Train is pressed, as a user sees it
         if r % 2 == 0:
             h = headless_rate(tmp)
             w = window_rate(window)
