@@ -161,10 +161,8 @@ def idle_stall_ms(seconds: float = 5.0) -> float:
     """The worst stall of the same probe with nothing training: what the machine's load alone
     costs the event loop (others share this machine)."""
     probe = StallProbe()
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
     probe.start()
-    loop.exec()
+    _settle(seconds)
     probe.stop()
     return probe.worst_ms()
 

@@ -400,9 +400,7 @@ class RemoteControl:
 
     @grads_every.setter
     def grads_every(self, value: int) -> None:
-        if value != self._grads_every:
-            self._grads_every = value
-            self._worker.send("autograd", self._grads_every, self._graph_every)
+        self._set_intervals(value, self._graph_every)
 
     @property
     def graph_every(self) -> int:
@@ -410,9 +408,13 @@ class RemoteControl:
 
     @graph_every.setter
     def graph_every(self, value: int) -> None:
-        if value != self._graph_every:
-            self._graph_every = value
-            self._worker.send("autograd", self._grads_every, self._graph_every)
+        self._set_intervals(self._grads_every, value)
+
+    def _set_intervals(self, grads_every: int, graph_every: int) -> None:
+        """Keeps the autograd intervals and tells the worker when they change."""
+        if (grads_every, graph_every) != (self._grads_every, self._graph_every):
+            self._grads_every, self._graph_every = grads_every, graph_every
+            self._worker.send("autograd", grads_every, graph_every)
 
 
 # ---------------------------------------------------------------------------- the spare

@@ -196,6 +196,22 @@ def test_loss_rules_match_meta_and_defer_otherwise(type_id):
                           torch.empty(3, 5, device="meta")) is None
 
 
+def _rule_matches_meta(type_id: str, params: dict, shape: tuple) -> bool:
+    """Asserts that the fast rule of ``type_id`` agrees with a meta run (None where torch
+    refuses); True when the rule applied and was compared."""
+    rule = fast_rule(type_id, {**get_spec(type_id).default_params(), **params},
+                     torch.empty(shape, device="meta"))
+    try:
+        expected = _meta_run(type_id, params, shape)
+    except RuntimeError:
+        assert rule is None, params
+        return False
+    if rule is None:
+        return False
+    assert rule == expected, (shape, params)
+    return True
+
+
 def test_conv2d_and_max_pool2d_rules_match_meta():
     checked = 0
     shapes = [(2, 4, 9, 7), (1, 4, 3, 3), (2, 4, 1, 5)]
@@ -204,29 +220,11 @@ def test_conv2d_and_max_pool2d_rules_match_meta():
             (True, False)):
         params = {"in_channels": 4, "out_channels": 8, "kernel_size": k, "stride": s,
                   "padding": pad, "dilation": d, "groups": groups, "bias": bias}
-        rule = fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), **params},
-                         torch.empty(shape, device="meta"))
-        try:
-            expected = _meta_run("nn.Conv2d", params, shape)
-        except RuntimeError:
-            assert rule is None, params
-            continue
-        if rule is not None:
-            assert rule == expected, (shape, params)
-            checked += 1
+        checked += _rule_matches_meta("nn.Conv2d", params, shape)
     for shape, k, s, pad, d in itertools.product(shapes, (1, 2, [3, 2]), (None, 1, 2),
                                                  (0, 1), (1, 2)):
         params = {"kernel_size": k, "stride": s, "padding": pad, "dilation": d}
-        rule = fast_rule("nn.MaxPool2d", {**get_spec("nn.MaxPool2d").default_params(),
-                                          **params}, torch.empty(shape, device="meta"))
-        try:
-            expected = _meta_run("nn.MaxPool2d", params, shape)
-        except RuntimeError:
-            assert rule is None, params
-            continue
-        if rule is not None:
-            assert rule == expected, (shape, params)
-            checked += 1
+        checked += _rule_matches_meta("nn.MaxPool2d", params, shape)
     assert checked > 300
     assert fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), "in_channels": 3},
                      torch.empty(2, 4, 8, 8, device="meta")) is None  # wrong channels: torch says
