@@ -19,9 +19,10 @@ state of each document is inferred. This module imports neither torch nor Qt unt
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 from pathlib import Path
 from typing import Any
+
+from torchcanvas.runtime.spawn import SPAWN, SpawnProcess
 
 
 class ShapeEngine:
@@ -164,9 +165,9 @@ _started: tuple[Any, Any] | None = None
 def start() -> tuple[Any, Any]:
     """A new shape process (spawned: nothing of this process's state is copied) and this
     side's end of its pipe."""
-    ctx = multiprocessing.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    process = ctx.Process(target=serve, args=(theirs,), name="torchcanvas-shapes", daemon=True)
+    ours, theirs = SPAWN.Pipe()
+    process = SpawnProcess(target=serve, args=(theirs,), name="torchcanvas-shapes",
+                           daemon=True)
     process.start()
     theirs.close()
     return process, ours

@@ -37,7 +37,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import faulthandler
-import multiprocessing
 import os
 import pickle
 import re
@@ -45,11 +44,12 @@ import signal
 import sys
 import time
 import traceback
-import types
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from torchcanvas.runtime.spawn import SPAWN, SpawnProcess
 
 BATCH_S = 0.05  # step events are sent in batches at most this often
 DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)  # asks a worker to write its Python stacks
@@ -275,31 +275,13 @@ def _serve(control_conn: Connection, events: Connection) -> None:
 
 
 # ---------------------------------------------------------------------------- caller side
-_SPAWN = multiprocessing.get_context("spawn")
-_PLAIN_MAIN = types.ModuleType("__main__")
-
-
-class _Process(_SPAWN.Process):
-    @staticmethod
-    def _Popen(process_obj):
-        # spawn re-runs the caller's main script in the child (as __mp_main__); that script may
-        # import Qt at the top (the app, a benchmark) or be pytest's entry point. The child
-        # needs none of it: its target lives in this importable module.
-        main_module = sys.modules["__main__"]
-        sys.modules["__main__"] = _PLAIN_MAIN
-        try:
-            return _SPAWN.Process._Popen(process_obj)
-        finally:
-            sys.modules["__main__"] = main_module
-
-
 class WorkerProcess:
     """The caller's handle on one worker process: its pipes, and the means to end it."""
 
     def __init__(self) -> None:
-        control_r, self._control = _SPAWN.Pipe(duplex=False)
-        self.events, events_w = _SPAWN.Pipe(duplex=False)
-        self.process = _Process(target=main, args=(control_r, events_w),
+        control_r, self._control = SPAWN.Pipe(duplex=False)
+        self.events, events_w = SPAWN.Pipe(duplex=False)
+        self.process = SpawnProcess(target=main, args=(control_r, events_w),
                                 name="torchcanvas-training")
         self.spawned_at = time.monotonic()
         self.process.start()

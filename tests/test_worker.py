@@ -103,3 +103,35 @@ def test_a_graph_that_does_not_compile_fails_in_words_and_the_worker_exits(tmp_p
     assert worker.close(10.0) == 0
     (failed,) = [m[1] for m in messages if m[0] == "event"]
     assert isinstance(failed, RunFailed) and failed.node_id == "n8"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_script_without_a_main_guard_starts_the_shape_process_without_rerunning_itself(
+        tmp_path):
+    # spawn would import the caller's script again in the child: this one imports Qt and,
+    # unguarded, would start another process while the child is still starting
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from pathlib import Path
+
+        from PySide6 import QtCore  # noqa: F401
+
+        from torchcanvas.runtime import shape_service
+
+        process, conn = shape_service.start()
+        maps = Path(f"/proc/{process.pid}/maps")
+        deadline = time.monotonic() + 120
+        while process.is_alive() and "libtorch" not in maps.read_text():
+            assert time.monotonic() < deadline, "the shape process never loaded torch"
+            time.sleep(0.1)
+        text = maps.read_text()
+        print("alive" if process.is_alive() else f"dead {process.exitcode}")
+        print("qt" if "QtCore" in text or "libpyside6" in text else "no qt")
+        process.terminate()
+        process.join(10)
+    """), encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["alive", "no qt"], out.stdout + out.stderr
