@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
             self._latest_results = None
 
     def _run_ended(self, event) -> None:
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         if self._results_timer.isActive():  # the last epoch's results, drawn now
             self._results_timer.stop()

@@ -153,7 +153,7 @@ class TrainingController(QObject):
         """Train a snapshot of ``doc``'s graph. Returns the run folder, or None when busy."""
         if self.running:
             return None
-        from torchcanvas.runtime.trainer import TrainOptions
+        from torchcanvas.runtime.events import TrainOptions
 
         self.run_dir = new_run_dir(doc.path)
         text = dumps(doc.graph)
@@ -197,7 +197,7 @@ class TrainingController(QObject):
             self._cancel_countdown()
 
     def _on_event(self, event) -> None:
-        from torchcanvas.runtime.trainer import (
+        from torchcanvas.runtime.events import (
             AutogradSnapshot,
             EpochEvent,
             RunFailed,
@@ -247,7 +247,7 @@ class TrainingController(QObject):
 
     def _death(self, reader: _Reader, exitcode: int | None):
         """The run's RunFailed when its worker ended without a final event."""
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         run_dir = reader.run_dir
         try:

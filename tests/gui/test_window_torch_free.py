@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 SCRIPT = r"""
 import json, sys, time
 from PySide6.QtWidgets import QApplication
