@@ -175,12 +175,24 @@ def test_specs_by_category():
     assert pretrained == ["tv.Backbone", "nn.VGG16Features"]
 
 
+# losses that take more than (input, target): one port per forward argument, in torch's order
+MULTI_INPUT_LOSSES = {
+    "loss.GaussianNLL": ["input", "target", "var"],
+    "loss.CosineEmbedding": ["input1", "input2", "target"],
+    "loss.MarginRanking": ["input1", "input2", "target"],
+    "loss.TripletMargin": ["anchor", "positive", "negative"],
+    "loss.TripletMarginWithDistance": ["anchor", "positive", "negative"],
+    "loss.CTC": ["log_probs", "targets", "input_lengths", "target_lengths"],
+}
+
+
 def test_kind_specific_extras():
     tasks = {"regression", "classification", "binary", "other"}
     for spec in SPECS:
         if spec.kind == "loss":
             assert spec.extra.get("task") in tasks, spec.type_id
-            assert [p.name for p in spec.inputs] == ["input", "target"]
+            ports = [p.name for p in spec.inputs]
+            assert ports == MULTI_INPUT_LOSSES.get(spec.type_id, ["input", "target"]), ports
             scale = spec.param("scale")
             assert scale.ctor is False and scale.default == 1.0
             assert spec.param("reduction").default in spec.param("reduction").choices
