@@ -63,7 +63,8 @@ def public_modules() -> dict[str, type]:
 
 def catalogued() -> set[str]:
     return {s.torch_name.removeprefix("torch.nn.") for s in CATALOGUE.values()
-            if s.torch_name and s.torch_name.startswith("torch.nn.") and s.kind in ("layer", "loss")}
+            if s.torch_name and s.torch_name.startswith("torch.nn.")
+            and s.kind in ("layer", "loss")}
 
 
 def test_every_torch_nn_module_is_catalogued_or_excluded():
