@@ -292,3 +292,17 @@ def test_catalogue_params_refuse_bad_values():
     with pytest.raises(ParamError, match="reduction"):
         CATALOGUE["loss.MSE"].validate_params({"reduction": "batchmean"})
     assert CATALOGUE["loss.KLDiv"].validate_params({"reduction": "batchmean"})
+
+
+def test_every_layer_has_a_palette_group():
+    from torchcanvas.graph.catalogue import GROUPS, grouped, specs_by_category
+
+    layers = specs_by_category()["Layers"]
+    for spec in layers:
+        assert spec.extra.get("group") in GROUPS, f"{spec.type_id}: no palette group"
+    groups = grouped(layers)
+    assert [g for g, _ in groups] == [g for g in GROUPS if any(g == n for n, _ in groups)]
+    assert sum(len(members) for _, members in groups) == len(layers)
+    # each group keeps the palette's title order
+    for _, members in groups:
+        assert [s.title.lower() for s in members] == sorted(s.title.lower() for s in members)
