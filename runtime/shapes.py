@@ -149,6 +149,8 @@ ELEMENTWISE = frozenset({
     "nn.ReLU", "nn.ReLU6", "nn.LeakyReLU", "nn.ELU", "nn.SELU", "nn.GELU", "nn.SiLU",
     "nn.Sigmoid", "nn.Tanh", "nn.Softplus", "nn.Softsign", "nn.Hardswish", "nn.Hardsigmoid",
     "nn.Hardtanh", "nn.Mish", "nn.Threshold", "nn.Dropout", "nn.Identity",
+    "nn.CELU", "nn.RReLU", "nn.LogSigmoid", "nn.Hardshrink", "nn.Softshrink", "nn.Tanhshrink",
+    "nn.AlphaDropout",
 })
 
 
@@ -160,7 +162,7 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
     shape = tuple(x.shape)
     if type_id in ELEMENTWISE:
         return shape, 0
-    if type_id in ("nn.Softmax", "nn.LogSoftmax"):
+    if type_id in ("nn.Softmax", "nn.LogSoftmax", "nn.Softmin"):
         dim = params.get("dim")
         return (shape, 0) if dim is not None and -len(shape) <= dim < len(shape) else None
     if type_id == "nn.Linear":

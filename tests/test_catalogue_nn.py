@@ -29,8 +29,6 @@ EXCLUDED: dict[str, str] = {
     "RNNCellBase": "abstract base of RNNCell, LSTMCell and GRUCell",
     # a whole model or a whole run, not a layer
     "DataParallel": "wraps a whole model to split batches over GPUs: a run setting, not a layer",
-    "SyncBatchNorm": "works only inside a distributed GPU run; BatchNorm nodes are converted "
-                     "to it there",
     # module arguments
     "TransformerEncoder": "built from a TransformerEncoderLayer module passed in, not from "
                           "values: chain TransformerEncoderLayer nodes (or make a block)",

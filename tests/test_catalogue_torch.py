@@ -56,6 +56,9 @@ SKIPPED: dict[str, dict[str, str]] = {
                      "sparse gradients break most optimizers"},
     "nn.EmbeddingBag": {"_weight": "a tensor", "sparse":
                         "sparse gradients break most optimizers"},
+    "nn.SyncBatchNorm": {"process_group": "a torch.distributed object; the run's default "
+                                          "group is used",
+                         "bias": "keyword-only, newer torch only; affine covers it"},
     "nn.Transformer": {"custom_encoder": "a module, not a value",
                        "custom_decoder": "a module, not a value"},
     "nn.MultiheadAttention": {"kdim": "key and value have embed_dim features",
@@ -285,6 +288,7 @@ LAYER_CASES.update({
                                 IMG, (2, 3, 5, 6))],
     "nn.FractionalMaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
     "nn.BatchNorm3d": [({}, VOL, VOL["x"])],
+    "nn.SyncBatchNorm": [({}, IMG, IMG["x"]), ({"momentum": 0.2}, SEQ, SEQ["x"])],
     "nn.RMSNorm": [({}, SEQ, SEQ["x"]), ({"eps": 1e-6, "normalized_shape": [7, 5]}, SEQ,
                                          SEQ["x"])],
     "nn.InstanceNorm1d": [({}, SIG, SIG["x"])],

@@ -269,6 +269,9 @@ register([
           help="Batch normalisation of each channel of [B, C, H, W] images."),
     layer("nn.BatchNorm3d", "BatchNorm3d", batch_norm(), label="bn", group="Normalization",
           help="Batch normalisation of each channel of [B, C, D, H, W] volumes."),
+    layer("nn.SyncBatchNorm", "SyncBatchNorm", batch_norm(), label="bn", group="Normalization",
+          help="Batch normalisation whose statistics are computed over the whole batch of a "
+               "multi-GPU (torchrun) run; on one device it is BatchNorm."),
     layer("nn.LayerNorm", "LayerNorm", (
         auto("normalized_shape", "ints", dim=-1, as_list=True,
              help="trailing dims to normalise over (inferred: the last dim)"),
