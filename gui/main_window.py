@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QUndoView,
@@ -62,6 +63,7 @@ FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 AUTOSAVE_MS = 15_000
 SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
 RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
+BOTTOM_SHARE = 0.42  # the most of the window's height an opening bottom dock takes
 MAX_RECENT = 10
 
 
@@ -128,6 +130,10 @@ class MainWindow(QMainWindow):
 
         self._build_training()
         self.autograd = AutogradDock(self)  # the Autograd dock (View menu)
+        # Training and Autograd share the bottom as tabs: side by side, their widths added
+        # up to more than a 1366 px screen and the canvas above them lost its height
+        self.tabifyDockWidget(self.training_dock, self.autograd.dock)
+        self.autograd.dock.visibilityChanged.connect(self._bottom_dock_shown)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -159,6 +165,22 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(SPARE_FALLBACK_MS, self, self._prepare_spare)
 
     # ------------------------------------------------------------------ layout
+    def _bottom_dock_shown(self, visible: bool) -> None:
+        """A bottom dock (Training, Autograd) that opens takes at most BOTTOM_SHARE of the
+        window's height, so the canvas above it stays a canvas (checked once laid out)."""
+        if visible:
+            QTimer.singleShot(0, self, self._fit_bottom_docks)
+
+    def _fit_bottom_docks(self) -> None:
+        docks = [d for d in (self.training_dock, self.autograd.dock)
+                 if d.isVisible() and not d.isFloating()
+                 and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        if not docks:
+            return
+        most = int(self.height() * BOTTOM_SHARE)
+        if max(d.height() for d in docks) > most:
+            self.resizeDocks(docks, [most] * len(docks), Qt.Orientation.Vertical)
+
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"{title.lower()}Dock")
@@ -191,13 +213,23 @@ class MainWindow(QMainWindow):
         self.try_it.selected_run = lambda: (r.folder if (r := self.runs.current_run()) else None)
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
+        # the run settings scroll when the dock is short, so the canvas keeps its height
+        settings = QScrollArea()
+        settings.setObjectName("runSettingsScroll")
+        settings.setWidget(self.run_panel)
+        settings.setWidgetResizable(True)
+        settings.setFrameShape(QScrollArea.Shape.NoFrame)
+        settings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        settings.setMinimumWidth(self.run_panel.minimumSizeHint().width()
+                                 + settings.verticalScrollBar().sizeHint().width())
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.run_panel)
+        split.addWidget(settings)
         split.addWidget(self.training_tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([300, 900])
         self.training_dock = self._dock("Training", split, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.training_dock.hide()  # shown when a run starts (or from View)
+        self.training_dock.visibilityChanged.connect(self._bottom_dock_shown)
         self.run_panel.trainRequested.connect(self.start_training)
         self.run_panel.pauseRequested.connect(self.training.pause)
         self.run_panel.resumeRequested.connect(self.training.resume)
