@@ -622,8 +622,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ adding nodes
     def _add_from_palette(self, type_id: str) -> None:
-        center = self.view.mapToScene(self.view.viewport().rect().center())
-        self.view.add_node_at(type_id, center)
+        self.view.add_node_here(type_id)
 
     def _quick_add_at(self, scene_pos: QPointF, global_pos) -> None:
         self._quick_add_target = (scene_pos, None)
@@ -644,12 +643,12 @@ class MainWindow(QMainWindow):
         pos, wire = self._quick_add_target
         self._quick_add_target = None
         if wire is None:
-            self.view.add_node_at(type_id, pos)
+            self.view.add_node_at(type_id, pos, free=True)
             return
         node_id, port, from_input, kind = wire
         spec = get_spec(type_id)
         with self.doc.macro(f"Add {spec.title}"):
-            new = self.view.add_node_at(type_id, pos)
+            new = self.view.add_node_at(type_id, pos, free=True)
             if new is None:
                 return
             if from_input:

@@ -900,6 +900,18 @@ class CanvasScene(QGraphicsScene):
         if name == "flow":
             self.set_flow(self.doc.graph.settings["flow"])
 
+    def node_height(self, n_inputs: int, n_outputs: int) -> float:
+        """The height a node with this many ports gets in the current flow and fonts (the
+        same sums as ``NodeItem.refresh``), for placing a node before it exists."""
+        look = _look()
+        if self.flow == "TB":
+            top = look.tb_labels if n_inputs > 1 else 0.0
+            bottom = look.tb_labels if n_outputs > 1 else 0.0
+            footer = look.foot_line + 2 if bottom else look.footer["TB"]
+            return top + look.header["TB"] + footer + bottom
+        rows = max(n_inputs, n_outputs, 1)
+        return look.header["LR"] + rows * look.row + look.footer["LR"]
+
     def set_flow(self, flow: str) -> None:
         """Ports left/right (LR) or top/bottom (TB); wires follow."""
         if flow == self.flow:
