@@ -49,6 +49,7 @@ from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
 from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
+from torchcanvas.gui.startcard import StartCard
 from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
@@ -352,10 +353,22 @@ class MainWindow(QMainWindow):
             self.show_message(f"Training {event.status}: {event.epochs_done} epochs")
 
     def _graph_edited(self, *_args) -> None:
+        self._update_start_card()
         if self.training.running:
             self.run_panel.graph_edited_during_run()
         if project_text_task(self.doc.graph) != self.try_it.task:
             self._update_try_it()
+
+    def _update_start_card(self) -> None:
+        """The start card shows while the canvas is empty."""
+        empty = len(self.doc.graph) == 0
+        if empty != self.start_card.isVisible():
+            self.start_card.setVisible(empty)
+
+    def _quick_add_mid_view(self) -> None:
+        centre = self.view.viewport().rect().center()
+        self.view.setFocus()
+        self._quick_add_at(self.view.mapToScene(centre), self.view.mapToGlobal(centre))
 
     def _update_try_it(self) -> None:
         self.try_it.set_project(project_text_task(self.doc.graph),
@@ -380,6 +393,10 @@ class MainWindow(QMainWindow):
             self.view = CanvasView(self.scene, self)
             self.view.quickAddRequested.connect(self._quick_add_at)
             self.setCentralWidget(self.view)
+            self.start_card = StartCard(self.view.viewport(), bundled_examples())
+            self.start_card.paletteRequested.connect(self.palette_focus)
+            self.start_card.addRequested.connect(self._quick_add_mid_view)
+            self.start_card.exampleRequested.connect(self.open_example)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
         for dock in (self.inspector_dock, self.code_dock, self.problems_dock,
@@ -413,6 +430,7 @@ class MainWindow(QMainWindow):
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
                        doc.nodeChanged, doc.graphReset):
             signal.connect(self._graph_edited)
+        self._update_start_card()
         self.inspector.show_nodes([])
         if hasattr(self, "autograd"):  # built after the first document
             self.autograd.document_changed()
@@ -552,6 +570,9 @@ class MainWindow(QMainWindow):
             settle_heap()
         if self._sized and not self._spare_asked:
             QTimer.singleShot(0, self, self._prepare_spare)  # after these shapes are drawn
+        if len(self.doc.graph) == 0:  # nothing to check: say so, not "valid"
+            self.status_label.setText("empty canvas · add a node to start")
+            return
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
             self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
