@@ -158,7 +158,9 @@ class MainWindow(QMainWindow):
         if not self._sized:  # give the canvas the room: slim docks on first show
             self._sized = True
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
+            # the right column as wide as a line of generated code, up to a third of the window
+            right = max(360, min(self.code_view.sizeHint().width(), int(self.width() * 0.34)))
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, right], horizontal)
             self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
             # a spare training process imports torch, so Train starts at once: after the
             # document's first shapes (the shape process imports torch too; on two cores the
@@ -946,13 +948,15 @@ class MainWindow(QMainWindow):
 
     def export_project(self) -> None:
         """File → Export…: the export dialog, with this project's runs to take weights from."""
-        from torchcanvas.gui.export_dialog import ExportDialog
+        from torchcanvas.gui.export_dialog import ExportDialog, default_export_folder
         from torchcanvas.runtime.compile import compile_project
 
         doc = self.doc
         title = doc.path.stem if doc.path else ""
         dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
-                              self.runs.runs, doc.graph.settings["seed"], parent=self)
+                              self.runs.runs, doc.graph.settings["seed"],
+                              folder=default_export_folder(doc.path, self.example_name),
+                              parent=self)
         dialog.nodeRequested.connect(self.focus_node)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
