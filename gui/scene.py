@@ -100,7 +100,8 @@ def _count(n: int) -> str:
 
 
 class _Look:
-    """Fonts, metrics, pens and colours for one theme, made once and shared by every item."""
+    """Fonts, metrics, pens and colours for one theme, made once and shared by every item.
+    ``text_scale`` sizes every node font by that factor (the heights follow)."""
 
     def __init__(self, t: theme.Theme, text_scale: float = 1.0) -> None:
         self.theme = t
@@ -249,8 +250,8 @@ _header_paths: dict[tuple[float, float, float], QPainterPath] = {}
 
 def _header_path(top: float, head: float, height: float) -> QPainterPath:
     """The header band of a node: the band's rectangle cut to the node's rounded body, inset
-    by half the widest border, so no corner of it shows outside the border (rounded at the
-    top when it starts at the node's top edge). Made once per geometry."""
+    by half the plain border's width, so no corner of it shows outside the border (rounded at
+    the top when it starts at the node's top edge). Made once per geometry."""
     key = (top, head, height)
     path = _header_paths.get(key)
     if path is None:
