@@ -72,6 +72,7 @@ class StartCard(QFrame):
         row.addStretch(1)
         layout.addLayout(row)
         self.adjustSize()
+        self._placing = False
         viewport.installEventFilter(self)
         self._place()
 
@@ -80,10 +81,20 @@ class StartCard(QFrame):
             self._place()
         return False
 
+    def moveEvent(self, event) -> None:
+        """Panning scrolls the viewport's children with the scene: the card stays put."""
+        super().moveEvent(event)
+        if not self._placing:
+            self._place()
+
     def _place(self) -> None:
         """In the middle of the viewport, and no wider than it."""
         parent = self.parentWidget()
         hint = self.sizeHint()
         w = min(hint.width(), max(parent.width() - 20, 100))
         h = min(hint.height(), max(parent.height() - 20, 60))
-        self.setGeometry((parent.width() - w) // 2, (parent.height() - h) // 2, w, h)
+        self._placing = True
+        try:
+            self.setGeometry((parent.width() - w) // 2, (parent.height() - h) // 2, w, h)
+        finally:
+            self._placing = False

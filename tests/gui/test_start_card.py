@@ -33,6 +33,9 @@ def test_an_empty_canvas_shows_the_start_card_and_says_it_is_empty(empty_window,
     assert abs(card.geometry().center().x() - viewport.center().x()) <= 2
     status = win.status_label.text()
     assert "empty" in status and "valid" not in status
+    where = card.geometry()
+    win.view.translate_view(120, -80)  # panning the empty canvas leaves the card in place
+    assert card.geometry() == where
 
     # a node added: the card goes, the status checks the graph again; undo: back again
     nid = win.doc.add_node("nn.ReLU", (0.0, 0.0))
