@@ -467,13 +467,21 @@ class AutogradPanel(QWidget):
         self.chart = pg.PlotWidget(axisItems={"left": SparseLogAxis("left")})
         self.chart.setBackground("w")
         self.chart.setLogMode(y=True)
+        plot = self.chart.getPlotItem()
+        for name in ("left", "bottom"):  # the ticks say the values: no "(x0.001)" scaling
+            plot.getAxis(name).enableAutoSIPrefix(False)
         self.chart.setLabel("left", "‖grad‖ per layer")
         self.chart.setLabel("bottom", "step")
-        self.chart.setMinimumHeight(120)
+        self.chart.setMinimumHeight(150)
         self.chart.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor="#202124")
+        self.bars: pg.BarGraphItem | None = None  # one capture: a bar per layer
+        self.bar_layers: list[str] = []  # the owners of the bars, left to right
+        self._owner_rank: dict[str, int] | None = None
+        self._ranked_graph = None
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.health)
         side.addWidget(self.chart)
+        side.setSizes([200, 200])
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.view)
         split.addWidget(side)
@@ -605,9 +613,65 @@ class AutogradPanel(QWidget):
             curve.setData(steps, values)
         if self.history:
             if max(len(steps) for steps, _ in self.history.values()) == 1:
-                self.chart.setXRange(stats.step - 1, stats.step + 1)  # one capture: no span
+                self._show_bars(labels)  # one capture: no steps to span
             else:
-                self.chart.enableAutoRange(axis="x")
+                self._show_curves()
+
+    def _show_bars(self, labels: dict[str, str]) -> None:
+        """One reading per layer: a bar each, named on the x axis, on the log ‖grad‖ axis
+        (the plot is in log mode, so the bars are drawn in log10 units)."""
+        import pyqtgraph as pg
+
+        plot = self.chart.getPlotItem()
+        owners = sorted(self.history, key=lambda o: self._layer_order(o))
+        logs = [math.log10(self.history[o][1][-1]) for o in owners]
+        bottom = math.floor(min(logs))  # bars rise from a decade under the shortest one
+        if min(logs) - bottom < 0.3:
+            bottom -= 1
+        top = max(logs) + 0.25
+        for curve in self.curves.values():
+            curve.setVisible(False)
+        plot.legend.setVisible(False)
+        if self.bars is not None:
+            self.chart.removeItem(self.bars)
+        self.bars = pg.BarGraphItem(
+            x=list(range(len(owners))), y0=bottom, height=[v - bottom for v in logs], width=0.6,
+            brushes=[self.scene.colour(o).darker(110) for o in owners],
+            pens=[pg.mkPen(self.scene.colour(o).darker(150)) for o in owners])
+        self.bar_layers = owners
+        self.chart.addItem(self.bars)
+        axis = plot.getAxis("bottom")
+        axis.setTicks([[(i, labels.get(o, o or "")) for i, o in enumerate(owners)]])
+        self.chart.setLabel("bottom", "layer (one capture)")
+        plot.vb.disableAutoRange()
+        self.chart.setXRange(-0.5, len(owners) - 0.5, padding=0.02)
+        self.chart.setYRange(bottom, top, padding=0)
+
+    def _layer_order(self, owner: str) -> tuple:
+        """Bars in the order the layers run forward (as the graph lists its leaves)."""
+        order = self._owner_rank
+        if order is None or self.graph is not self._ranked_graph:
+            order = {}
+            if self.graph is not None:
+                for n in reversed(self.graph.nodes):  # the graph lists outputs first
+                    if n.owner is not None and n.owner not in order:
+                        order[n.owner] = len(order)
+            self._owner_rank, self._ranked_graph = order, self.graph
+        return (order.get(owner, len(order)), owner or "")
+
+    def _show_curves(self) -> None:
+        """Readings at several steps: a curve per layer over the steps."""
+        plot = self.chart.getPlotItem()
+        if self.bars is not None:
+            self.chart.removeItem(self.bars)
+            self.bars = None
+            self.bar_layers = []
+            plot.getAxis("bottom").setTicks(None)
+            self.chart.setLabel("bottom", "step")
+            plot.legend.setVisible(True)
+            for curve in self.curves.values():
+                curve.setVisible(True)
+        plot.vb.enableAutoRange()
 
     def reset_history(self) -> None:
         self.history.clear()
@@ -615,6 +679,7 @@ class AutogradPanel(QWidget):
             self.chart.removeItem(curve)
         self.curves.clear()
         self.chart.plotItem.legend.clear()
+        self._show_curves()
 
     # ------------------------------------------------------------------ linking
     def selected_owners(self) -> list[str]:

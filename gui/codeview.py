@@ -192,8 +192,12 @@ class _Gutter(QWidget):
                 self.editor.lineClicked.emit(line)
 
 
+CODE_COLUMNS = 56  # the width the view asks for: a layer's line of model.py, unwrapped
+
+
 class CodeView(QWidget):
-    """model.py / train.py of ``doc``, regenerated on every shapes update."""
+    """model.py / train.py of ``doc``, regenerated on every shapes update. Code never wraps
+    or elides: longer lines scroll sideways."""
 
     nodeClicked = Signal(str)
 
@@ -265,6 +269,14 @@ class CodeView(QWidget):
     def hideEvent(self, event) -> None:
         super().hideEvent(event)
         self.doc.set_code_wanted(False)
+
+    def sizeHint(self) -> QSize:
+        editor = self.editor
+        text = editor.fontMetrics().horizontalAdvance("x" * CODE_COLUMNS)
+        margins = 2 * editor.document().documentMargin() + 2 * editor.frameWidth()
+        scrollbar = editor.verticalScrollBar().sizeHint().width()
+        return QSize(int(editor.gutter_width() + text + margins + scrollbar) + 4,
+                     super().sizeHint().height())
 
     # ------------------------------------------------------------------ public
     def mode(self) -> str:

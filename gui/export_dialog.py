@@ -43,6 +43,15 @@ from torchcanvas.runtime.export import (
 )
 
 WEIGHT_FILES = ("best.pt", "checkpoint.pt", "weights.pt")
+RESULT_ROWS = 8  # the result list shows this many lines before it scrolls (grows to fit)
+
+
+def default_export_folder(project_path: Path | None, name: str | None = None) -> Path:
+    """Where an export goes unless the user says otherwise: ``export/`` beside a saved
+    project; for an unsaved one, a folder named after it under ``~/torchcanvas-exports``."""
+    if project_path is not None:
+        return Path(project_path).parent / "export"
+    return Path.home() / "torchcanvas-exports" / (name or "untitled")
 
 
 def run_has_weights(info: RunInfo) -> bool:
@@ -148,6 +157,8 @@ class ExportDialog(QDialog):
         self.results.setOpenLinks(False)
         self.results.anchorClicked.connect(self._link_clicked)
         self.results.hide()
+        line = self.results.fontMetrics().lineSpacing()
+        self.results.setMinimumHeight(RESULT_ROWS * line)
         self.rows: list[tuple[str, str]] = []  # (format title, result text), as shown
         layout.addWidget(self.results, 1)
 
@@ -265,10 +276,26 @@ class ExportDialog(QDialog):
             html.append(f"<tr><td><b>{escape(FORMAT_TITLES[name])}</b></td><td>{cell}</td></tr>")
         self.results.setHtml("".join(html) + "</table>")
         self.results.show()
+        self._fit_results()
         self.open_button.setEnabled(True)
         node = next((r.node_id for r in failed if r.node_id), None)
         if node:
             self.nodeRequested.emit(node)
+
+    def _fit_results(self) -> None:
+        """Grow the dialog so every result row shows without scrolling, as far as the
+        screen allows."""
+        results = self.results
+        doc = results.document()
+        doc.setTextWidth(results.viewport().width())
+        frame = results.height() - results.viewport().height()
+        need = math.ceil(doc.size().height()) + frame + 2
+        grow = need - results.height()
+        if grow <= 0:
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().height() - 60 if screen is not None else 10_000
+        self.resize(self.width(), min(self.height() + grow, max(room, self.height())))
 
     def _link_clicked(self, url: QUrl) -> None:
         if url.scheme() == "node":

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QUndoView,
@@ -49,6 +50,7 @@ from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
 from torchcanvas.gui.run_panel import RunPanel
 from torchcanvas.gui.runs import RunsWidget
 from torchcanvas.gui.scene import CanvasScene
+from torchcanvas.gui.startcard import StartCard
 from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
@@ -77,6 +79,7 @@ def _plain_clipboard_at_exit() -> None:
 AUTOSAVE_MS = 15_000
 SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
 RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
+BOTTOM_SHARE = 0.42  # the most of the window's height an opening bottom dock takes
 MAX_RECENT = 10
 
 
@@ -143,6 +146,10 @@ class MainWindow(QMainWindow):
 
         self._build_training()
         self.autograd = AutogradDock(self)  # the Autograd dock (View menu)
+        # Training and Autograd share the bottom as tabs: side by side, their widths added
+        # up to more than a 1366 px screen and the canvas above them lost its height
+        self.tabifyDockWidget(self.training_dock, self.autograd.dock)
+        self.autograd.dock.visibilityChanged.connect(self._bottom_dock_shown)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -166,7 +173,9 @@ class MainWindow(QMainWindow):
         if not self._sized:  # give the canvas the room: slim docks on first show
             self._sized = True
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 360], horizontal)
+            # the right column as wide as a line of generated code, up to a third of the window
+            right = max(360, min(self.code_view.sizeHint().width(), int(self.width() * 0.34)))
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [220, right], horizontal)
             self.resizeDocks([self.inspector_dock, self.code_dock], [460, 340], vertical)
             # a spare training process imports torch, so Train starts at once: after the
             # document's first shapes (the shape process imports torch too; on two cores the
@@ -174,6 +183,22 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(SPARE_FALLBACK_MS, self, self._prepare_spare)
 
     # ------------------------------------------------------------------ layout
+    def _bottom_dock_shown(self, visible: bool) -> None:
+        """A bottom dock (Training, Autograd) that opens takes at most BOTTOM_SHARE of the
+        window's height, so the canvas above it stays a canvas (checked once laid out)."""
+        if visible:
+            QTimer.singleShot(0, self, self._fit_bottom_docks)
+
+    def _fit_bottom_docks(self) -> None:
+        docks = [d for d in (self.training_dock, self.autograd.dock)
+                 if d.isVisible() and not d.isFloating()
+                 and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        if not docks:
+            return
+        most = int(self.height() * BOTTOM_SHARE)
+        if max(d.height() for d in docks) > most:
+            self.resizeDocks(docks, [most] * len(docks), Qt.Orientation.Vertical)
+
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"{title.lower()}Dock")
@@ -206,13 +231,23 @@ class MainWindow(QMainWindow):
         self.try_it.selected_run = lambda: (r.folder if (r := self.runs.current_run()) else None)
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
+        # the run settings scroll when the dock is short, so the canvas keeps its height
+        settings = QScrollArea()
+        settings.setObjectName("runSettingsScroll")
+        settings.setWidget(self.run_panel)
+        settings.setWidgetResizable(True)
+        settings.setFrameShape(QScrollArea.Shape.NoFrame)
+        settings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        settings.setMinimumWidth(self.run_panel.minimumSizeHint().width()
+                                 + settings.verticalScrollBar().sizeHint().width())
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.run_panel)
+        split.addWidget(settings)
         split.addWidget(self.training_tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([300, 900])
         self.training_dock = self._dock("Training", split, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.training_dock.hide()  # shown when a run starts (or from View)
+        self.training_dock.visibilityChanged.connect(self._bottom_dock_shown)
         self.run_panel.trainRequested.connect(self.start_training)
         self.run_panel.pauseRequested.connect(self.training.pause)
         self.run_panel.resumeRequested.connect(self.training.resume)
@@ -335,10 +370,22 @@ class MainWindow(QMainWindow):
             self.show_message(f"Training {event.status}: {event.epochs_done} epochs")
 
     def _graph_edited(self, *_args) -> None:
+        self._update_start_card()
         if self.training.running:
             self.run_panel.graph_edited_during_run()
         if project_text_task(self.doc.graph) != self.try_it.task:
             self._update_try_it()
+
+    def _update_start_card(self) -> None:
+        """The start card shows while the canvas is empty."""
+        empty = len(self.doc.graph) == 0
+        if empty != self.start_card.isVisible():
+            self.start_card.setVisible(empty)
+
+    def _quick_add_mid_view(self) -> None:
+        centre = self.view.viewport().rect().center()
+        self.view.setFocus()
+        self._quick_add_at(self.view.mapToScene(centre), self.view.mapToGlobal(centre))
 
     def _update_try_it(self) -> None:
         self.try_it.set_project(project_text_task(self.doc.graph),
@@ -363,6 +410,10 @@ class MainWindow(QMainWindow):
             self.view = CanvasView(self.scene, self)
             self.view.quickAddRequested.connect(self._quick_add_at)
             self.setCentralWidget(self.view)
+            self.start_card = StartCard(self.view.viewport(), bundled_examples())
+            self.start_card.paletteRequested.connect(self.palette_focus)
+            self.start_card.addRequested.connect(self._quick_add_mid_view)
+            self.start_card.exampleRequested.connect(self.open_example)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
         for dock in (self.inspector_dock, self.code_dock, self.problems_dock,
@@ -396,6 +447,7 @@ class MainWindow(QMainWindow):
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
                        doc.nodeChanged, doc.graphReset):
             signal.connect(self._graph_edited)
+        self._update_start_card()
         self.inspector.show_nodes([])
         if hasattr(self, "autograd"):  # built after the first document
             self.autograd.document_changed()
@@ -535,6 +587,9 @@ class MainWindow(QMainWindow):
             settle_heap()
         if self._sized and not self._spare_asked:
             QTimer.singleShot(0, self, self._prepare_spare)  # after these shapes are drawn
+        if len(self.doc.graph) == 0:  # nothing to check: say so, not "valid"
+            self.status_label.setText("empty canvas · add a node to start")
+            return
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
             self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
@@ -605,8 +660,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ adding nodes
     def _add_from_palette(self, type_id: str) -> None:
-        center = self.view.mapToScene(self.view.viewport().rect().center())
-        self.view.add_node_at(type_id, center)
+        self.view.add_node_here(type_id)
 
     def _quick_add_at(self, scene_pos: QPointF, global_pos) -> None:
         self._quick_add_target = (scene_pos, None)
@@ -627,12 +681,12 @@ class MainWindow(QMainWindow):
         pos, wire = self._quick_add_target
         self._quick_add_target = None
         if wire is None:
-            self.view.add_node_at(type_id, pos)
+            self.view.add_node_at(type_id, pos, free=True)
             return
         node_id, port, from_input, kind = wire
         spec = get_spec(type_id)
         with self.doc.macro(f"Add {spec.title}"):
-            new = self.view.add_node_at(type_id, pos)
+            new = self.view.add_node_at(type_id, pos, free=True)
             if new is None:
                 return
             if from_input:
@@ -911,13 +965,15 @@ class MainWindow(QMainWindow):
 
     def export_project(self) -> None:
         """File → Export…: the export dialog, with this project's runs to take weights from."""
-        from torchcanvas.gui.export_dialog import ExportDialog
+        from torchcanvas.gui.export_dialog import ExportDialog, default_export_folder
         from torchcanvas.runtime.compile import compile_project
 
         doc = self.doc
         title = doc.path.stem if doc.path else ""
         dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
-                              self.runs.runs, doc.graph.settings["seed"], parent=self)
+                              self.runs.runs, doc.graph.settings["seed"],
+                              folder=default_export_folder(doc.path, self.example_name),
+                              parent=self)
         dialog.nodeRequested.connect(self.focus_node)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()

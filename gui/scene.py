@@ -55,8 +55,12 @@ FOOTER = 20.0
 TB_HEADER = 36.0  # top → down flow: ports sit on the top and bottom edges
 TB_FOOTER = 18.0
 TB_LABELS = 13.0  # a strip for port names, only on a side with several ports
+HEADER_PAD = 4.0  # above the title and below the subtitle (heights grow with the fonts)
 PORT_R = 6.0
-PORT_HIT = PORT_R + 4  # a press this close to a port's centre starts a wire
+PORT_HOVER_R = PORT_R + 2  # a lit port (hovered, or accepting a dragged wire) is drawn larger
+PORT_HIT = PORT_R + 4  # a press this close to a port's centre, outside the body, starts a wire
+PORT_HIT_BODY = PORT_R + 1.5  # inside the body only a press on the circle does
+LABEL_GAP = 3.0  # between a port's lit circle and its name
 GRID = 20.0
 
 # level of detail, by the view's scale: below LOD_BOXES nodes are plain boxes (no text, no
@@ -96,15 +100,16 @@ def _count(n: int) -> str:
 
 
 class _Look:
-    """Fonts, metrics, pens and colours for one theme, made once and shared by every item."""
+    """Fonts, metrics, pens and colours for one theme, made once and shared by every item.
+    ``text_scale`` sizes every node font by that factor (the heights follow)."""
 
-    def __init__(self, t: theme.Theme) -> None:
+    def __init__(self, t: theme.Theme, text_scale: float = 1.0) -> None:
         self.theme = t
         base = QGuiApplication.font()
 
         def font(size: float, bold: bool = False, family: QFont | None = None) -> QFont:
             f = QFont(family if family is not None else base)
-            f.setPointSizeF(size)
+            f.setPointSizeF(size * text_scale)
             f.setBold(bold)
             return f
 
@@ -121,6 +126,7 @@ class _Look:
         self.foot_fm = QFontMetricsF(self.foot)
         self.wire_fm = QFontMetricsF(self.wire)
         self.label_widths: dict[str, float] = {}
+        self._layout_metrics()
         self.label_pixmaps: dict[tuple[str, float], tuple[QPixmap, QRectF]] = {}
 
         self.border = {None: QPen(t.node_border, 1.2), "error": QPen(t.error, 2.4),
@@ -166,6 +172,22 @@ class _Look:
         self.label_pen = QPen(t.node_border, 0.8)
         self.label_bg = t.label_bg
         self.label_text_pen = QPen(t.label_text)
+
+    def _layout_metrics(self) -> None:
+        """Heights that follow the fonts, so no text is cut whatever the screen's font DPI.
+        Left → right the title and subtitle sit one above the other, centred in the header.
+        Top → down a port's circle reaches into the header and the footer (a lit one by
+        PORT_HOVER_R), so the texts keep below it and above the bottom one."""
+        self.title_h = ceil(self.title_fm.height())
+        self.sub_h = ceil(self.sub_fm.height())
+        self.foot_line = ceil(self.foot_fm.height()) + 2
+        texts = self.title_h + self.sub_h
+        self.header = {"LR": max(HEADER, texts + 2 * HEADER_PAD),
+                       "TB": max(TB_HEADER, PORT_HOVER_R + 1 + texts + HEADER_PAD - 1)}
+        self.footer = {"LR": max(FOOTER, self.foot_line + 2),
+                       "TB": max(TB_FOOTER, self.foot_line + PORT_HOVER_R + 1)}
+        self.row = max(ROW, ceil(self.port_fm["LR"].height()) + 4)
+        self.tb_labels = max(TB_LABELS, ceil(self.port_fm["TB"].height()) + 3)
 
     def band(self, category: str, placeholder: bool) -> QColor:
         key = "\0placeholder" if placeholder else category
@@ -223,21 +245,23 @@ def _look() -> _Look:
     return look
 
 
-_header_paths: dict[tuple[float, float], QPainterPath] = {}
+_header_paths: dict[tuple[float, float, float], QPainterPath] = {}
 
 
-def _header_path(top: float, head: float) -> QPainterPath:
-    """The header band of a node: rounded at the top when it starts at the node's top edge."""
-    path = _header_paths.get((top, head))
+def _header_path(top: float, head: float, height: float) -> QPainterPath:
+    """The header band of a node: the band's rectangle cut to the node's rounded body, inset
+    by half the plain border's width, so no corner of it shows outside the border (rounded at
+    the top when it starts at the node's top edge). Made once per geometry."""
+    key = (top, head, height)
+    path = _header_paths.get(key)
     if path is None:
-        path = QPainterPath()
-        path.setFillRule(Qt.FillRule.WindingFill)  # the square bottom overlaps the rounded top
-        if top == 0:
-            path.addRoundedRect(QRectF(0, 0, NODE_WIDTH, head), 7, 7)
-            path.addRect(QRectF(0, head - 8, NODE_WIDTH, 8))
-        else:
-            path.addRect(QRectF(0.6, top, NODE_WIDTH - 1.2, head))
-        path = _header_paths[(top, head)] = path.simplified()
+        inset = 0.6  # half the plain border's width
+        body = QPainterPath()
+        body.addRoundedRect(QRectF(inset, inset, NODE_WIDTH - 2 * inset, height - 2 * inset),
+                            7 - inset, 7 - inset)
+        band = QPainterPath()
+        band.addRect(QRectF(0, top, NODE_WIDTH, head))
+        path = _header_paths[key] = body.intersected(band).simplified()
     return path
 
 
@@ -305,12 +329,15 @@ class NodeItem(QGraphicsItem):
         self.prepareGeometryChange()
         ins, outs = graph.input_ports(node.id), graph.output_ports(node.id)
         self.inputs, self.outputs = {}, {}
+        look = _look()
         if self.canvas.flow == "TB":
-            top = TB_LABELS if len(ins) > 1 else 0.0
-            bottom = TB_LABELS if len(outs) > 1 else 0.0
-            self._header_top, self._header_h = top, TB_HEADER
-            self._footer_h = TB_FOOTER
-            height = top + TB_HEADER + TB_FOOTER + bottom
+            strip = look.tb_labels
+            top = strip if len(ins) > 1 else 0.0
+            bottom = strip if len(outs) > 1 else 0.0
+            self._header_top, self._header_h = top, look.header["TB"]
+            # the footer keeps clear of a lone output's circle; a strip of names does already
+            self._footer_h = look.foot_line + 2 if bottom else look.footer["TB"]
+            height = top + self._header_h + self._footer_h + bottom
             for specs, ports, y, is_input in ((ins, self.inputs, 0.0, True),
                                               (outs, self.outputs, height, False)):
                 for i, spec in enumerate(specs):
@@ -318,17 +345,19 @@ class NodeItem(QGraphicsItem):
                                             QPointF(NODE_WIDTH * (i + 1) / (len(specs) + 1), y))
         else:
             rows = max(len(ins), len(outs), 1)
-            self._header_top, self._header_h, self._footer_h = 0.0, HEADER, FOOTER
-            height = HEADER + rows * ROW + FOOTER
+            head, row = look.header["LR"], look.row
+            self._header_top, self._header_h, self._footer_h = 0.0, head, look.footer["LR"]
+            self._row = row
+            height = head + rows * row + self._footer_h
             for i, spec in enumerate(ins):
-                self.inputs[spec.name] = Port(self, spec, True, QPointF(0, HEADER + (i + .5) * ROW))
+                self.inputs[spec.name] = Port(self, spec, True, QPointF(0, head + (i + .5) * row))
             for i, spec in enumerate(outs):
                 self.outputs[spec.name] = Port(self, spec, False,
-                                               QPointF(NODE_WIDTH, HEADER + (i + 0.5) * ROW))
+                                               QPointF(NODE_WIDTH, head + (i + 0.5) * row))
         self._height = height
         # the footer: below the header top → down, below the port rows left → right
         self._foot_top = self._header_top + self._header_h if self.canvas.flow == "TB" \
-            else height - FOOTER
+            else height - self._footer_h
         self._ports = [*self.inputs.values(), *self.outputs.values()]
         self._body = QRectF(0, 0, NODE_WIDTH, height)
         pad = PORT_HIT
@@ -343,26 +372,35 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def _layout_port_labels(self, look: _Look) -> list[tuple[QRectF, Qt.AlignmentFlag, str]]:
+        """Where each port's name is drawn: (rect, alignment, elided name). Top → down, in
+        the strip along the port's edge, right of its circle (a lit circle included) and clear
+        of the next port's; left → right, in the port's row, clear of the circle."""
         labels = []
-        if self.canvas.flow == "TB":  # beside each port's circle, in the strip along its edge
+        if self.canvas.flow == "TB":
             fm = look.port_fm["TB"]
-            for ports, y in ((self.inputs, 1.0), (self.outputs, self._height - TB_LABELS - 1)):
+            strip = look.tb_labels
+            clear = PORT_HOVER_R + LABEL_GAP
+            for ports, y in ((self.inputs, 0.0), (self.outputs, self._height - strip)):
                 if len(ports) < 2:
                     continue
-                room = NODE_WIDTH / (len(ports) + 1) - PORT_R - 6
+                room = NODE_WIDTH / (len(ports) + 1) - 2 * clear
                 for port in ports.values():
                     name = fm.elidedText(port.name, _ELIDE, room)
-                    labels.append((QRectF(port.local.x() + PORT_R + 2, y, room, TB_LABELS),
+                    labels.append((QRectF(port.local.x() + clear, y + 1, room, strip - 2),
                                    _ALIGN_LEFT, name))
         else:
+            fm = look.port_fm["LR"]
+            row = self._row
+            inner = PORT_HOVER_R + LABEL_GAP
+            room = NODE_WIDTH / 2 - inner - 2
             for port in self.inputs.values():
                 y = port.local.y()
-                labels.append((QRectF(12, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW), _ALIGN_LEFT,
-                               port.name))
+                labels.append((QRectF(inner, y - row / 2, room, row), _ALIGN_LEFT,
+                               fm.elidedText(port.name, _ELIDE, room)))
             for port in self.outputs.values():
                 y = port.local.y()
-                labels.append((QRectF(NODE_WIDTH / 2, y - ROW / 2, NODE_WIDTH / 2 - 12, ROW),
-                               _ALIGN_RIGHT, port.name))
+                labels.append((QRectF(NODE_WIDTH - inner - room, y - row / 2, room, row),
+                               _ALIGN_RIGHT, fm.elidedText(port.name, _ELIDE, room)))
         return labels
 
     def toolTip(self) -> str:
@@ -390,9 +428,12 @@ class NodeItem(QGraphicsItem):
 
     # ------------------------------------------------------------------ ports by geometry
     def port_at(self, local: QPointF) -> Port | None:
-        """The port whose circle (with a few pixels to spare) holds ``local``, if any."""
+        """The port whose circle holds ``local``, if any: outside the body with a few pixels
+        to spare, inside it only on the circle itself (with a pixel or two), so a press on the
+        body beside a port takes the node."""
         x, y = local.x(), local.y()
-        best, best_d = None, PORT_HIT * PORT_HIT
+        reach = PORT_HIT_BODY if self._body.contains(local) else PORT_HIT
+        best, best_d = None, reach * reach
         for port in self._ports:
             dx, dy = port.local.x() - x, port.local.y() - y
             d = dx * dx + dy * dy
@@ -433,15 +474,50 @@ class NodeItem(QGraphicsItem):
             subtitle = f"code · {node.params.get('title', '')}"
         error = bool(self.problem and self.problem[0] == "error")
         foot = "⚠ " + self.problem[1] if error else self.params_text
-        top = self._header_top
+        # title and subtitle one above the other: centred in the header left → right, at its
+        # foot top → down (clear of the input's circle)
+        texts_h = look.title_h + look.sub_h
+        if self.canvas.flow == "TB":
+            top = self._header_top + self._header_h - HEADER_PAD + 1 - texts_h
+            foot_rect = QRectF(10, self._foot_top, width, look.foot_line)
+        else:
+            top = self._header_top + (self._header_h - texts_h) / 2
+            foot_rect = QRectF(10, self._foot_top, width, self._footer_h)
         self._texts = (
             look.title_fm.elidedText(node.label, _ELIDE, width),
             look.sub_fm.elidedText(subtitle, _ELIDE, width),
             look.foot_fm.elidedText(foot, _ELIDE, width), error,
-            QRectF(10, top + 2, width, 19), QRectF(10, top + 18, width, 16),
-            QRectF(10, self._foot_top, width, self._footer_h))
+            QRectF(10, top, width, look.title_h),
+            QRectF(10, top + look.title_h, width, look.sub_h), foot_rect)
         self._texts_look = look
         return self._texts
+
+    def drawn_texts(self) -> list[tuple[QFont, QRectF, Qt.AlignmentFlag, str]]:
+        """Every text a detailed paint draws: (font, rect, alignment, text); the title, the
+        subtitle, the footer when it has one, the port names."""
+        look = _look()
+        texts = self._texts if self._texts_look is look else None
+        if texts is None:
+            texts = self._make_texts(look)
+            self._port_labels = None
+        title, subtitle, foot, _error, title_rect, sub_rect, foot_rect = texts
+        if self._port_labels is None:
+            self._port_labels = self._layout_port_labels(look)
+        out = [(look.title, title_rect, _ALIGN_VCENTER, title),
+               (look.sub, sub_rect, _ALIGN_VCENTER, subtitle)]
+        if foot:
+            out.append((look.foot, foot_rect, _ALIGN_LEFT, foot))
+        port_font = look.port[self.canvas.flow]
+        out.extend((port_font, rect, align, name) for rect, align, name in self._port_labels)
+        return out
+
+    def header_rect(self) -> QRectF:
+        """The header band's rectangle, in the node's coordinates."""
+        return QRectF(0, self._header_top, NODE_WIDTH, self._header_h)
+
+    def header_path(self) -> QPainterPath:
+        """The header band as painted, in the node's coordinates."""
+        return _header_path(self._header_top, self._header_h, self._height)
 
     def _border_key(self) -> str | None:
         if self.isSelected():
@@ -466,7 +542,7 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(self._body, 7, 7)
         painter.setPen(_NO_PEN)
         painter.setBrush(band)
-        painter.drawPath(_header_path(self._header_top, self._header_h))
+        painter.drawPath(_header_path(self._header_top, self._header_h, self._height))
 
         texts = self._texts if self._texts_look is look else None
         if texts is None:
@@ -506,7 +582,7 @@ class NodeItem(QGraphicsItem):
             if state == "dim":
                 fill = look.port_fill_dim.get(kind) or look.port_fill_dim[""]
             elif state in ("ok", "hover"):
-                r = PORT_R + 2
+                r = PORT_HOVER_R
             painter.setPen(look.port_pen_ok if state == "ok" else look.port_pen)
             painter.setBrush(fill)
             painter.drawEllipse(port.local, r, r)
@@ -824,6 +900,18 @@ class CanvasScene(QGraphicsScene):
     def _settings_changed(self, name: str) -> None:
         if name == "flow":
             self.set_flow(self.doc.graph.settings["flow"])
+
+    def node_height(self, n_inputs: int, n_outputs: int) -> float:
+        """The height a node with this many ports gets in the current flow and fonts (the
+        same sums as ``NodeItem.refresh``), for placing a node before it exists."""
+        look = _look()
+        if self.flow == "TB":
+            top = look.tb_labels if n_inputs > 1 else 0.0
+            bottom = look.tb_labels if n_outputs > 1 else 0.0
+            footer = look.foot_line + 2 if bottom else look.footer["TB"]
+            return top + look.header["TB"] + footer + bottom
+        rows = max(n_inputs, n_outputs, 1)
+        return look.header["LR"] + rows * look.row + look.footer["LR"]
 
     def set_flow(self, flow: str) -> None:
         """Ports left/right (LR) or top/bottom (TB); wires follow."""

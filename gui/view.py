@@ -3,14 +3,37 @@ fit all, drop palette items, and ask for the quick-add popup (Tab or double-clic
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
+from torchcanvas.graph import GraphError, get_spec
 from torchcanvas.gui.palette import MIME_NODE_TYPE
 from torchcanvas.gui.scene import NODE_WIDTH, CanvasScene, NodeItem
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+FLOW_GAP = 60.0  # between a selection and a node added after it: room for the wire
+PLACE_MARGIN = 20.0  # kept free around a placed node
+KEEP_IN_VIEW = 40  # pixels between an added node and the view's edge
+_STEP = 20.0
+_BY_BOUNDS = Qt.ItemSelectionMode.IntersectsItemBoundingRect
+
+
+@lru_cache(maxsize=2)
+def _offsets(along_x: bool) -> tuple[tuple[float, float], ...]:
+    """Grid offsets out to 40 steps, nearest first; a step against the flow counts double
+    and one along it wins a tie, so a crowded spot gives way downstream first."""
+    span = range(-40, 41)
+    offsets = []
+    for i in span:
+        for j in span:
+            along, across = (i, j) if along_x else (j, i)
+            cost = (2 * along if along < 0 else along) ** 2 + across ** 2
+            offsets.append((cost, -along, abs(across), i * _STEP, j * _STEP))
+    offsets.sort()
+    return tuple((dx, dy) for *_, dx, dy in offsets)
 
 
 class CanvasView(QGraphicsView):
@@ -172,11 +195,62 @@ class CanvasView(QGraphicsView):
         self.add_node_at(type_id, pos)
         event.acceptProposedAction()
 
-    def add_node_at(self, type_id: str, pos: QPointF) -> str | None:
-        """Create a node centred horizontally on ``pos``, snapped to the grid, and select it."""
+    def add_node_at(self, type_id: str, pos: QPointF, free: bool = False) -> str | None:
+        """Create a node centred horizontally on ``pos``, snapped to the grid, select it and
+        keep it in view. ``free``: the nearest spot there where it overlaps no other node."""
         x = round((pos.x() - NODE_WIDTH / 2) / 10) * 10
         y = round((pos.y() - 20) / 10) * 10
+        if free:
+            rect = self.free_spot(QRectF(x, y, NODE_WIDTH, self._new_node_height(type_id)))
+            x, y = rect.x(), rect.y()
         nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
         if nid is not None:
             self.canvas.select_nodes([nid])
+            item = self.canvas.nodes.get(nid)
+            if item is not None:
+                self.ensureVisible(item.sceneBoundingRect(), KEEP_IN_VIEW, KEEP_IN_VIEW)
         return nid
+
+    def add_node_here(self, type_id: str) -> str | None:
+        """Add a node where the user is looking (the palette's Enter or double-click): after
+        the selection along the flow when the selection is in view, else in the middle of
+        the view; moved to the nearest free spot, never on top of another node."""
+        visible = self.visible_scene_rect()
+        height = self._new_node_height(type_id)
+        selection = QRectF()
+        for nid in self.canvas.selected_node_ids():
+            item = self.canvas.nodes[nid]
+            selection = selection.united(item.body_rect().translated(item.pos()))
+        if not selection.isNull() and selection.intersects(visible):
+            if self.canvas.flow == "TB":
+                centre = QPointF(selection.center().x(), selection.bottom() + FLOW_GAP
+                                 + height / 2)
+            else:
+                centre = QPointF(selection.right() + FLOW_GAP + NODE_WIDTH / 2,
+                                 selection.center().y())
+        else:
+            centre = visible.center()
+        return self.add_node_at(type_id, QPointF(centre.x(), centre.y() - height / 2 + 20),
+                                free=True)
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    def _new_node_height(self, type_id: str) -> float:
+        try:
+            spec = get_spec(type_id)
+        except GraphError:
+            return self.canvas.node_height(1, 1)
+        return self.canvas.node_height(len(spec.inputs), len(spec.outputs))
+
+    def free_spot(self, rect: QRectF) -> QRectF:
+        """``rect`` moved by the smallest step on the grid (preferring the flow's direction)
+        to where it and a margin around it overlap no node; ``rect`` itself if it is free."""
+        margin = PLACE_MARGIN
+        items = self.canvas.items
+        for dx, dy in _offsets(self.canvas.flow != "TB"):
+            spot = rect.translated(dx, dy)
+            probe = spot.adjusted(-margin, -margin, margin, margin)
+            if not any(isinstance(i, NodeItem) for i in items(probe, _BY_BOUNDS)):
+                return spot
+        return rect

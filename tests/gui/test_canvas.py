@@ -100,7 +100,7 @@ def test_picking_up_a_wire_and_dropping_it_on_empty_canvas_removes_it(window):
     pool = _node(window, "pool").id
     edge = window.doc.graph.input_edge(pool, "x")
     port = _port(window, pool, "x", True)
-    _drag(window, port, port + QPointF(0, 260))
+    _drag(window, port, port + QPointF(-260, 0))  # left of every node
     assert window.doc.graph.input_edge(pool, "x") is None
     window.doc.undo_stack.undo()
     assert window.doc.graph.input_edge(pool, "x") == edge

@@ -46,7 +46,9 @@ def test_file_export_opens_the_dialog_and_exports_every_format(window, qtbot, tm
     # no runs yet: fresh weights, every format ticked
     assert dialog.fresh_radio.isChecked() and not dialog.run_radio.isEnabled()
     assert dialog.formats() == list(FORMATS)
-    assert not dialog.export_button.isEnabled()  # no folder yet
+    assert dialog.folder_edit.text()  # a default folder is offered
+    dialog.folder_edit.setText("")
+    assert not dialog.export_button.isEnabled()  # no folder
     dialog.folder_edit.setText(str(tmp_path / "out"))
     assert dialog.export_button.isEnabled()
 

@@ -96,8 +96,9 @@ def test_dragging_a_wire_lights_ports_that_accept_it_and_dims_the_others(window)
     # the drawn ports follow: the refused conv1.x is dimmed, the free Dropout.x grows
     QApplication.processEvents()
     during = vp.grab().toImage()
-    for node_id in (conv1, drop):
-        p = _vp(window, scene.port_pos(node_id, "x", True) + QPointF(0, -7))
+    # the dimmed circle's fill fades; the lit circle grows into its ring (drawn larger)
+    for node_id, above in ((conv1, -3.0), (drop, -7.0)):
+        p = _vp(window, scene.port_pos(node_id, "x", True) + QPointF(0, above))
         assert during.pixel(p) != idle.pixel(p), node_id
     assert scene.port_state(nodes[drop].inputs["x"]) == "ok"  # free, downstream-safe
     assert scene.port_state(nodes[conv1].inputs["x"]) == "dim"  # a cycle
