@@ -57,7 +57,13 @@ def test_shows_model_and_follows_edits(code, doc):
     assert code.text() == generated(doc).source
 
 
-def test_widget_made_before_shapes_shows_a_placeholder_then_code(qtbot, doc):
+def test_widget_made_before_shapes_shows_a_placeholder_then_code(qtbot, isolated):
+    from torchcanvas.assets import assets_dir
+    from torchcanvas.graph import load
+
+    # made here, not by the fixture: pytest-qt runs the event loop after fixtures, and the
+    # shape process (asked at once by a new document) can answer within it
+    doc = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
     view = CodeView(doc)
     qtbot.addWidget(view)
     assert "Checking" in view.text()
@@ -67,6 +73,7 @@ def test_widget_made_before_shapes_shows_a_placeholder_then_code(qtbot, doc):
     other = CodeView(doc)
     qtbot.addWidget(other)
     assert other.text() == view.text()
+    doc.close()
 
 
 def test_scroll_position_kept(code, doc):
