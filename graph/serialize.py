@@ -58,9 +58,11 @@ from torchcanvas.graph.errors import (
     ParamError,
     PortError,
     UnsupportedVersionError,
+    quoted,
     short_repr,
+    shown,
 )
-from torchcanvas.graph.settings import validate_settings
+from torchcanvas.graph.settings import SETTINGS, SPARSE_SETTINGS, validate_settings
 
 FORMAT = "torchcanvas"
 VERSION = 3  # the newest this reads; files are written with the oldest that holds them
@@ -84,8 +86,9 @@ def body_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
-    out = {"format": FORMAT, "version": 2, **body_to_dict(graph),
-           "settings": dict(graph.settings)}
+    settings = {k: v for k, v in graph.settings.items()
+                if k not in SPARSE_SETTINGS or v != SETTINGS[k].default}
+    out = {"format": FORMAT, "version": 2, **body_to_dict(graph), "settings": settings}
     if graph.blocks and not graph.is_block_body:
         out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
     return out
@@ -169,9 +172,43 @@ def _new_file_mode() -> int:
     return 0o644
 
 
+class _Object(dict):
+    """A JSON object that held a key twice: ``duplicate`` is that key (the loader refuses it,
+    naming its path; plain ``json`` would keep the last value and lose the first silently)."""
+
+    duplicate: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        marked = _Object(obj)
+        marked.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        return marked
+    return obj
+
+
+class _HugeInt:
+    """A whole number with more digits than any field takes (Python could not even convert
+    its text); refused with the path of its field."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+MAX_DIGITS = 4000  # under the 4,300 digits Python converts from text at most (sys.int_info)
+
+
+def _int(text: str) -> int | _HugeInt:
+    digits = len(text.lstrip("-"))
+    return _HugeInt(digits) if digits > MAX_DIGITS else int(text)
+
+
 def loads(text: str) -> Graph:
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_int,
+                          object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise InvalidProjectError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}): "
                                       f"{exc.msg}") from None
@@ -210,7 +247,7 @@ def from_dict(data: Any) -> Graph:
         raise UnsupportedVersionError(version, VERSION)
     extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks", "results"}
     if extra:
-        raise InvalidProjectError(sorted(extra)[0], "unknown top-level field")
+        raise InvalidProjectError(_text(sorted(extra)[0]), "unknown top-level field")
 
     settings = data.get("settings", {})
     _expect(settings, dict, "settings", "must be an object")
@@ -357,7 +394,7 @@ def _load_graph(graph: Graph, nodes: Any, edges: Any, prefix: str) -> None:
                     or not all(isinstance(s, str) and s for s in v)):
                 raise InvalidProjectError(f"{where}.{end}", "must be [node_id, port]")
             if v[0] not in nodes:
-                raise InvalidProjectError(f"{where}.{end}", f"no node with id {v[0]!r}")
+                raise InvalidProjectError(f"{where}.{end}", f"no node with id {quoted(v[0])}")
             ends.append(v)
         parsed_edges.append((where, ends[0], ends[1]))
 
@@ -409,7 +446,7 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
     allowed = {"type", "label", "params", "pos", "origin"}
     extra = set(raw) - allowed
     if extra:
-        raise InvalidProjectError(f"{where}.{sorted(extra)[0]}", "unknown field")
+        raise InvalidProjectError(f"{where}.{_text(sorted(extra)[0])}", "unknown field")
     type_id = raw.get("type")
     if not isinstance(type_id, str) or not type_id:
         raise InvalidProjectError(f"{where}.type", "must be a node type id such as 'nn.Linear'")
@@ -481,6 +518,11 @@ def _check_text(data: Any) -> None:
     while stack:
         value, link = stack.pop()
         if isinstance(value, dict):
+            if isinstance(value, _Object):
+                raise InvalidProjectError(
+                    _spell((link, value.duplicate)),
+                    f"the key {quoted(value.duplicate)} appears twice in this object; a "
+                    "project file holds each key once (keep one of the two)")
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise InvalidProjectError(_spell((link, repr(k))), "keys must be text")
@@ -489,6 +531,9 @@ def _check_text(data: Any) -> None:
                 stack.append((v, (link, k)))
         elif isinstance(value, list):
             stack.extend((v, (link, i)) for i, v in enumerate(value))
+        elif isinstance(value, _HugeInt):
+            raise InvalidProjectError(_spell(link), f"a number of {value.digits:,} digits is "
+                                      "too large for any field")
         elif isinstance(value, str) and not is_utf8(value):
             raise InvalidProjectError(_spell(link), "text is not valid Unicode (lone surrogate)")
 
@@ -501,14 +546,14 @@ def _spell(link: Any) -> str:
         if isinstance(key, int) and not isinstance(key, bool):
             parts.append(f"[{key}]")
         else:
-            text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            text = shown(key, 64)
             parts.append(f".{text}" if link is not None else text)
     return "".join(reversed(parts))
 
 
 def _text(key: Any) -> str:
-    """A key as it appears in a field path (odd characters escaped)."""
-    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+    """A key as it appears in a field path (odd characters escaped, long ones cut)."""
+    return shown(key, 64)
 
 
 def _expect(value: Any, typ: type, where: str, message: str) -> None:
