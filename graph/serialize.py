@@ -214,8 +214,6 @@ def loads(text: str) -> Graph:
                                       f"{exc.msg}") from None
     except RecursionError:
         raise InvalidProjectError("", "JSON nested too deeply") from None
-    except ValueError as exc:  # NaN/Infinity, from _refuse_constant
-        raise InvalidProjectError("", str(exc)) from None
     return from_dict(data)
 
 
@@ -228,8 +226,15 @@ def load(path: str | os.PathLike) -> Graph:
     return loads(text)
 
 
+class _Constant:
+    """``NaN``, ``Infinity`` or ``-Infinity`` in the text: refused with the path of its field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in a project file")
+    return _Constant(name)
 
 
 def from_dict(data: Any) -> Graph:
@@ -531,6 +536,9 @@ def _check_text(data: Any) -> None:
                 stack.append((v, (link, k)))
         elif isinstance(value, list):
             stack.extend((v, (link, i)) for i, v in enumerate(value))
+        elif isinstance(value, _Constant):
+            raise InvalidProjectError(_spell(link), f"{value.name} is not allowed in a project "
+                                      "file; numbers must be finite")
         elif isinstance(value, _HugeInt):
             raise InvalidProjectError(_spell(link), f"a number of {value.digits:,} digits is "
                                       "too large for any field")
