@@ -41,6 +41,17 @@ def shown(value: object, limit: int = 48) -> str:
     return "".join(out)
 
 
+def one_line(text: str) -> str:
+    """A whole message as one line of plain text: characters that would break or reorder it
+    (newlines, right-to-left overrides…) escaped, the rest (its own backslashes too) kept. For
+    where a message is printed; the ids and labels in it are ``shown`` already."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else
+                   ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in text)
+
+
 def quoted(value: object, limit: int = 48) -> str:
     """``shown(value)`` in single quotes, as messages quote ids and labels."""
     return f"'{shown(value, limit)}'"

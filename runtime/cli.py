@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
-from torchcanvas.graph.errors import quoted, shown
+from torchcanvas.graph.errors import one_line, quoted, shown
 from torchcanvas.graph.settings import COMPILE_MODES, MAX_PARAMS, PRECISIONS, SPEED_SETTINGS
 from torchcanvas.runtime.subcommands import SUBCOMMANDS  # noqa: F401 - named here too
 
@@ -109,7 +109,7 @@ def _fail(message: str, node: str | None = None, graph: Graph | None = None) -> 
     if node and graph is not None and node in graph:
         n = graph.node(node)
         where = f"node {quoted(n.label)} ({n.type_id}, id {shown(node)}): "
-    print(f"error: {where}{message}", file=sys.stderr)
+    print(f"error: {where}{one_line(message)}", file=sys.stderr)
     return 1
 
 

@@ -233,3 +233,14 @@ def test_labels_are_shown_escaped_in_messages_and_the_table(tmp_path, capsys):
     assert "node 'hid\\nden\\u202e' (nn.Linear, id n2)" in captured.err
     assert "hid\\nden\\u202e" in captured.out
     assert "\u202e" not in captured.out + captured.err
+
+
+def test_a_label_inside_torchs_message_cannot_break_the_line(tmp_path, capsys):
+    def odd_label(raw):  # shape inference's message starts with the label
+        raw["nodes"]["n4"]["label"] = "out\nput\u202e"
+        raw["nodes"]["n4"]["params"]["in_features"] = 7  # hidden gives 5
+    path = project(tmp_path, odd_label)
+    assert run("check", path, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\u202e" not in err
+    assert "out\\nput\\u202e" in err and "in_features" in err
