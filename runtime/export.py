@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -136,10 +137,18 @@ def _saved(obj: Any, save: Callable[[Any, io.BytesIO], None] = torch.save) -> by
 
 @contextlib.contextmanager
 def _quiet():
-    """The exporters' deprecation warnings and progress lines are not the user's business."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    """The exporters' deprecation warnings, progress lines, log records and printouts
+    (torch.export prints whole FX graphs when it gives up on a model, before the other
+    exporter takes it) are not the user's business: a failure comes back as an exception."""
+    disabled = logging.root.manager.disable
+    with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+          contextlib.redirect_stderr(io.StringIO())):  # torch.export prints failed graphs
         warnings.simplefilter("ignore")
-        yield
+        logging.disable(logging.WARNING)  # torch's loggers set their own levels: all of them
+        try:
+            yield
+        finally:
+            logging.disable(disabled)
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
