@@ -51,7 +51,7 @@ _SPECS = (
               "size limit: the most parameters a model may have, and the most values one of "
               "its tensors may hold for a batch; check, train and export refuse a larger model "
               "(naming the node) before anything is allocated. Raise it for a larger model",
-              minimum=1, maximum=2**62),
+              minimum=1, maximum=2**63 - 1),
     ParamSpec("flow", "choice", "TB", "canvas direction: top → down (TB) or left → right (LR)",
               choices=("TB", "LR")),
 )
