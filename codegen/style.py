@@ -60,7 +60,7 @@ def find_vgg16_weights(path: str = "") -> Path | None:
 
 class VGG16Features(nn.Module):
     """Frozen VGG-16 convolutional layers (torchvision). Returns the last ReLU of each stage,
-    up to ``last_layer`` (None for the deeper ones, which are not computed)."""
+    up to ``last_layer``; the deeper ones are not computed and come back empty (0 samples)."""
 
     LAYERS = {{{", ".join(f"{literal(k)}: {v}" for k, v in VGG16_LAYERS.items())}}}
 
@@ -69,6 +69,9 @@ class VGG16Features(nn.Module):
         # the layers of torchvision.models.vgg16().features, without its large classifier
         layers = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
         self.features = layers[: self.LAYERS[last_layer] + 1]
+        # the stages computed, and the index of the layer each one ends with
+        self.stages = [name for name, i in self.LAYERS.items() if i < len(self.features)]
+        self.taps = [self.LAYERS[name] for name in self.stages]
         path = find_vgg16_weights(weights)
         self.notice = None if path is not None else NO_VGG_WEIGHTS
         meta = self.features[0].weight.is_meta  # a shape check: there are no values to set
@@ -97,13 +100,17 @@ class VGG16Features(nn.Module):
     def train(self, mode: bool = True):
         return super().train(False)  # frozen: always in evaluation mode
 
-    def forward(self, x: torch.Tensor):
-        outputs = []
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        outputs: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)
-            if i in self.LAYERS.values():
+            if i in self.taps:
                 outputs.append(x)
-        return (*outputs, *[None] * (len(self.LAYERS) - len(outputs)))
+        while len(outputs) < 5:  # one tensor type throughout, so TorchScript can script it
+            outputs.append(x[:0])
+        return outputs[0], outputs[1], outputs[2], outputs[3], outputs[4]
 '''
 
 # class name → (imports, source)

@@ -38,6 +38,7 @@ from torchcanvas.graph.errors import (
     PortTypeError,
     SelectionCycleError,
     UnknownNodeTypeError,
+    quoted,
 )
 from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import NodeSpec, PortSpec
@@ -149,7 +150,7 @@ class BlockDef:
         for n in self.io_nodes(which):
             if n.params["name"] == name:
                 return n
-        raise BlockError(f"block {self.name} has no {which} {name!r}", name=self.name)
+        raise BlockError(f"block {self.name} has no {which} {quoted(name)}", name=self.name)
 
     def uses(self) -> set[str]:
         """Names of the definitions instanced directly in this body."""
@@ -209,7 +210,7 @@ class Graph:
         try:
             return self._root._blocks[name]
         except (KeyError, TypeError):
-            raise BlockError(f"no block definition named {name!r}", name=str(name)) from None
+            raise BlockError(f"no block definition named {quoted(name)}", name=str(name)) from None
 
     def _check_mutable(self) -> None:
         if self._frozen:
@@ -558,8 +559,8 @@ class Graph:
         make a definition contain itself."""
         if name not in self._root._blocks:
             known = ", ".join(sorted(self._root._blocks)) or "none yet"
-            raise ParamError("block", f"no block definition named {name!r} (defined: {known})",
-                             node_id)
+            raise ParamError("block", f"no block definition named {quoted(name)} "
+                             f"(defined: {known})", node_id)
         owner = self._owner
         if owner is not None and name == owner:
             raise ParamError("block", f"block {owner} cannot contain itself", node_id)
@@ -599,12 +600,12 @@ class Graph:
         """Raise ``BlockError`` unless ``name`` can name a (new) block definition: a Python
         class name that is not a keyword or builtin, not the model's class name, not taken."""
         if not isinstance(name, str) or re.fullmatch(BLOCK_NAME, name) is None:
-            raise BlockError(f"block name {name!r}: use {BLOCK_NAME_HINT}", name=str(name))
+            raise BlockError(f"block name {quoted(name)}: use {BLOCK_NAME_HINT}", name=str(name))
         if keyword.iskeyword(name) or hasattr(builtins, name) or name in ("Module", "Tensor"):
-            raise BlockError(f"block name {name!r} is a Python or torch name; choose another",
+            raise BlockError(f"block name {quoted(name)} is a Python or torch name; choose another",
                              name=name)
         if name == self._root.settings["model_name"]:
-            raise BlockError(f"block name {name!r} is the model's class name "
+            raise BlockError(f"block name {quoted(name)} is the model's class name "
                              "(settings.model_name); choose another", name=name)
         if new and name in self._root._blocks:
             raise BlockError(f"there is already a block named {name}", name=name)
@@ -955,9 +956,9 @@ def _find_port(ports: tuple[PortSpec, ...], name: str) -> PortSpec | None:
 
 def _check_new_id(graph: Graph, node_id: Any) -> None:
     if not is_valid_node_id(node_id):
-        raise ValueError(f"node id {node_id!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        raise ValueError(f"node id {quoted(node_id)}: use 1-64 letters, digits, '_', '-' or '.'")
     if node_id in graph:
-        raise ValueError(f"node id {node_id!r} is already used")
+        raise ValueError(f"node id {quoted(node_id)} is already used")
 
 
 def is_utf8(text: str) -> bool:

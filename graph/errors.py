@@ -20,6 +20,43 @@ def short_repr(value: object) -> str:
         return f"<{type(value).__name__} too large to show>"
 
 
+def shown(value: object, limit: int = 48) -> str:
+    """An id, label, key or name as messages quote it: characters that would not read as
+    themselves (newlines, tabs, right-to-left overrides and other invisible or control
+    characters, lone surrogates, the backslash) are escaped, and text longer than ``limit``
+    characters is cut with "…". Every message that quotes something from a project file uses
+    this, so no file can break a message's line or reorder what it says."""
+    text = value if isinstance(value, str) else str(value)
+    out = []
+    size = 0
+    for ch in text[: limit + 1]:  # a 10,000-character id costs no more than a short one
+        if ch.isprintable() and ch != "\\":
+            piece = ch
+        else:
+            piece = ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if size + len(piece) > limit:
+            return "".join(out) + "…"
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """A whole message as one line of plain text: characters that would break or reorder it
+    (newlines, right-to-left overrides…) escaped, the rest (its own backslashes too) kept. For
+    where a message is printed; the ids and labels in it are ``shown`` already."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else
+                   ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in text)
+
+
+def quoted(value: object, limit: int = 48) -> str:
+    """``shown(value)`` in single quotes, as messages quote ids and labels."""
+    return f"'{shown(value, limit)}'"
+
+
 class GraphError(Exception):
     """Base class for every error the document raises."""
 
@@ -28,7 +65,7 @@ class GraphError(Exception):
 
 class NodeNotFoundError(GraphError, KeyError):
     def __init__(self, node_id: str):
-        super().__init__(f"no node with id {node_id!r}")
+        super().__init__(f"no node with id {quoted(node_id)}")
         self.node_id = node_id
 
     def __str__(self) -> str:  # KeyError would quote the message again
@@ -37,8 +74,8 @@ class NodeNotFoundError(GraphError, KeyError):
 
 class UnknownNodeTypeError(GraphError):
     def __init__(self, type_id: str, node_id: str | None = None):
-        where = f" (node {node_id!r})" if node_id else ""
-        super().__init__(f"unknown node type {type_id!r}{where}")
+        where = f" (node {quoted(node_id)})" if node_id else ""
+        super().__init__(f"unknown node type {quoted(type_id)}{where}")
         self.type_id = type_id
         self.node_id = node_id
 
@@ -58,7 +95,7 @@ class PortTypeError(PortError):
 
 class CycleError(GraphError):
     def __init__(self, src: str, dst: str):
-        super().__init__(f"connecting {src!r} to {dst!r} would make a cycle")
+        super().__init__(f"connecting {quoted(src)} to {quoted(dst)} would make a cycle")
         self.node_id = dst
         self.src = src
         self.dst = dst
@@ -68,7 +105,7 @@ class ParamError(GraphError, ValueError):
     """A parameter value was refused; the message names the parameter and what is allowed."""
 
     def __init__(self, name: str, message: str, node_id: str | None = None):
-        where = f"node {node_id!r}: " if node_id else ""
+        where = f"node {quoted(node_id)}: " if node_id else ""
         super().__init__(f"{where}{name}: {message}")
         self.name = name
         self.reason = message

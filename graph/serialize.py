@@ -58,9 +58,11 @@ from torchcanvas.graph.errors import (
     ParamError,
     PortError,
     UnsupportedVersionError,
+    quoted,
     short_repr,
+    shown,
 )
-from torchcanvas.graph.settings import validate_settings
+from torchcanvas.graph.settings import SETTINGS, SPARSE_SETTINGS, validate_settings
 
 FORMAT = "torchcanvas"
 VERSION = 3  # the newest this reads; files are written with the oldest that holds them
@@ -84,8 +86,9 @@ def body_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
-    out = {"format": FORMAT, "version": 2, **body_to_dict(graph),
-           "settings": dict(graph.settings)}
+    settings = {k: v for k, v in graph.settings.items()
+                if k not in SPARSE_SETTINGS or v != SETTINGS[k].default}
+    out = {"format": FORMAT, "version": 2, **body_to_dict(graph), "settings": settings}
     if graph.blocks and not graph.is_block_body:
         out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
     return out
@@ -169,20 +172,64 @@ def _new_file_mode() -> int:
     return 0o644
 
 
+class _Object(dict):
+    """A JSON object that held a key twice: ``duplicate`` is that key (the loader refuses it,
+    naming its path; plain ``json`` would keep the last value and lose the first silently)."""
+
+    duplicate: str
+
+
+# markers the parse hooks below have made, ever: ``loads`` walks the parsed data for them only
+# when this moved during its parse (another thread's parse can only cause a needless walk)
+_marks = [0]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        _marks[0] += 1
+        seen: set[str] = set()
+        marked = _Object(obj)
+        marked.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        return marked
+    return obj
+
+
+class _HugeInt:
+    """A whole number with more digits than any field takes (Python could not even convert
+    its text); refused with the path of its field."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+MAX_DIGITS = 4000  # under the 4,300 digits Python converts from text at most (sys.int_info)
+
+
+def _int(text: str) -> int | _HugeInt:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        _marks[0] += 1
+        return _HugeInt(digits)
+    return int(text)
+
+
 def loads(text: str) -> Graph:
+    marks = _marks[0]
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_int,
+                          object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise InvalidProjectError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}): "
                                       f"{exc.msg}") from None
     except RecursionError:
         raise InvalidProjectError("", "JSON nested too deeply") from None
-    except ValueError as exc:  # NaN/Infinity, from _refuse_constant
-        raise InvalidProjectError("", str(exc)) from None
-    # parsed JSON has text keys, and a lone surrogate comes from a \udXXX escape or the text
-    # itself: without either, the walk over every string is skipped (a tenth of a big load)
-    surrogates = _SURROGATE_ESCAPE.search(text) is not None or not is_utf8(text)
-    return from_dict(data, check_text=surrogates)
+    # parsed JSON has text keys; a marker, or a lone surrogate (from a \udXXX escape or the
+    # text itself), is found by the walk over every value, skipped when there can be none
+    # (a tenth of a big project's load)
+    odd = (_marks[0] != marks or _SURROGATE_ESCAPE.search(text) is not None
+           or not is_utf8(text))
+    return from_dict(data, check_text=odd)
 
 
 def load(path: str | os.PathLike) -> Graph:
@@ -194,17 +241,25 @@ def load(path: str | os.PathLike) -> Graph:
     return loads(text)
 
 
+class _Constant:
+    """``NaN``, ``Infinity`` or ``-Infinity`` in the text: refused with the path of its field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in a project file")
+    _marks[0] += 1
+    return _Constant(name)
 
 
 def from_dict(data: Any, check_text: bool = True) -> Graph:
     """Build a graph from parsed JSON; every problem raises with the path of the bad field.
-    ``check_text=False`` skips the walk that refuses non-text keys and lone surrogates (for
-    data known to hold neither)."""
+    ``check_text=False`` skips the walk that refuses non-text keys, lone surrogates and the
+    parse's markers (for data known to hold none)."""
     _expect(data, dict, "", "a project must be a JSON object")
     if check_text:
         _check_text(data)
@@ -219,7 +274,7 @@ def from_dict(data: Any, check_text: bool = True) -> Graph:
         raise UnsupportedVersionError(version, VERSION)
     extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks", "results"}
     if extra:
-        raise InvalidProjectError(sorted(extra)[0], "unknown top-level field")
+        raise InvalidProjectError(_text(sorted(extra)[0]), "unknown top-level field")
 
     settings = data.get("settings", {})
     _expect(settings, dict, "settings", "must be an object")
@@ -366,7 +421,7 @@ def _load_graph(graph: Graph, nodes: Any, edges: Any, prefix: str) -> None:
                     or not all(isinstance(s, str) and s for s in v)):
                 raise InvalidProjectError(f"{where}.{end}", "must be [node_id, port]")
             if v[0] not in nodes:
-                raise InvalidProjectError(f"{where}.{end}", f"no node with id {v[0]!r}")
+                raise InvalidProjectError(f"{where}.{end}", f"no node with id {quoted(v[0])}")
             ends.append(v)
         parsed_edges.append((where, ends[0], ends[1]))
 
@@ -418,7 +473,7 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
     allowed = {"type", "label", "params", "pos", "origin"}
     extra = set(raw) - allowed
     if extra:
-        raise InvalidProjectError(f"{where}.{sorted(extra)[0]}", "unknown field")
+        raise InvalidProjectError(f"{where}.{_text(sorted(extra)[0])}", "unknown field")
     type_id = raw.get("type")
     if not isinstance(type_id, str) or not type_id:
         raise InvalidProjectError(f"{where}.type", "must be a node type id such as 'nn.Linear'")
@@ -490,6 +545,11 @@ def _check_text(data: Any) -> None:
     while stack:
         value, link = stack.pop()
         if isinstance(value, dict):
+            if isinstance(value, _Object):
+                raise InvalidProjectError(
+                    _spell((link, value.duplicate)),
+                    f"the key {quoted(value.duplicate)} appears twice in this object; a "
+                    "project file holds each key once (keep one of the two)")
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise InvalidProjectError(_spell((link, repr(k))), "keys must be text")
@@ -498,6 +558,12 @@ def _check_text(data: Any) -> None:
                 stack.append((v, (link, k)))
         elif isinstance(value, list):
             stack.extend((v, (link, i)) for i, v in enumerate(value))
+        elif isinstance(value, _Constant):
+            raise InvalidProjectError(_spell(link), f"{value.name} is not allowed in a project "
+                                      "file; numbers must be finite")
+        elif isinstance(value, _HugeInt):
+            raise InvalidProjectError(_spell(link), f"a number of {value.digits:,} digits is "
+                                      "too large for any field")
         elif isinstance(value, str) and not is_utf8(value):
             raise InvalidProjectError(_spell(link), "text is not valid Unicode (lone surrogate)")
 
@@ -510,14 +576,14 @@ def _spell(link: Any) -> str:
         if isinstance(key, int) and not isinstance(key, bool):
             parts.append(f"[{key}]")
         else:
-            text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            text = shown(key, 64)
             parts.append(f".{text}" if link is not None else text)
     return "".join(reversed(parts))
 
 
 def _text(key: Any) -> str:
-    """A key as it appears in a field path (odd characters escaped)."""
-    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+    """A key as it appears in a field path (odd characters escaped, long ones cut)."""
+    return shown(key, 64)
 
 
 def _expect(value: Any, typ: type, where: str, message: str) -> None:

@@ -10,6 +10,10 @@ from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.spec import ParamSpec
 
 PRECISIONS = ("off", "bf16", "fp16")
+MAX_PARAMS = 2_000_000_000  # 8 GB of float32: more than one usual GPU trains
+# written to the file only when they differ from the default (files without them stay as they
+# were, and their saved results stay valid)
+SPARSE_SETTINGS = ("max_params",)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # what each setting adds to a run, for the trainer, the CLI and the generated train.py
 SPEED_SETTINGS = ("precision", "compile", "compile_mode", "channels_last", "pin_memory",
@@ -43,6 +47,11 @@ _SPECS = (
     ParamSpec("cudnn_benchmark", "bool", False,
               "CUDA only: let cuDNN time its convolution algorithms and keep the fastest "
               "(does nothing on the CPU)"),
+    ParamSpec("max_params", "int", MAX_PARAMS,
+              "size limit: the most parameters a model may have, and the most values one of "
+              "its tensors may hold for a batch; check, train and export refuse a larger model "
+              "(naming the node) before anything is allocated. Raise it for a larger model",
+              minimum=1, maximum=2**63 - 1),
     ParamSpec("flow", "choice", "TB", "canvas direction: top → down (TB) or left → right (LR)",
               choices=("TB", "LR")),
 )

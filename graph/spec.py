@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchcanvas.graph.errors import ParamError, short_repr
+from torchcanvas.graph.errors import ParamError, quoted, short_repr
+
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32 (torch.finfo(torch.float32).max)
 
 AUTO = "auto"
 """The value of a shape-derived parameter that shape inference fills in."""
@@ -185,6 +187,8 @@ class ParamSpec:
             raise fail("expected a finite number, got a number too large") from None
         if not math.isfinite(value):
             raise fail(f"expected a finite number, got {short_repr(value)}")
+        if abs(value) > FLOAT32_MAX:  # torch computes in float32: it would overflow there
+            raise fail(f"{value:g} is too large; a 32-bit float holds at most ±{FLOAT32_MAX:.4g}")
         return value
 
     def _number(self, value: float, fail):
@@ -253,7 +257,7 @@ class NodeSpec:
         for p in self.params:
             if p.name == name:
                 return p
-        raise ParamError(name, f"{self.type_id} has no parameter {name!r}")
+        raise ParamError(name, f"{self.type_id} has no parameter {quoted(name)}")
 
     def input(self, name: str) -> PortSpec | None:
         return next((p for p in self.inputs if p.name == name), None)
@@ -269,7 +273,7 @@ class NodeSpec:
         known = {p.name for p in self.params}
         for name in params:
             if name not in known:
-                raise ParamError(name, f"{self.type_id} has no parameter {name!r}", node_id)
+                raise ParamError(name, f"{self.type_id} has no parameter {quoted(name)}", node_id)
         out = {}
         for p in self.params:
             out[p.name] = p.validate(params.get(p.name, p.default), node_id)

@@ -236,6 +236,8 @@ class ExportDialog(QDialog):
         except ExportError as exc:
             label = {"weights": "Weights", "formats": "Formats"}.get(exc.field, "Export")
             self._error(f"{label}: {exc}")
+            if exc.node_id:  # the model cannot be built: show the node its code raised in
+                self.nodeRequested.emit(exc.node_id)
             return None
         except OSError as exc:
             self._error(f"Folder: cannot write {folder}: {exc}")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from torchcanvas.graph import GraphError, load
 from torchcanvas.graph.document import Graph
-from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SPEED_SETTINGS
+from torchcanvas.graph.errors import one_line, quoted, shown
+from torchcanvas.graph.settings import COMPILE_MODES, MAX_PARAMS, PRECISIONS, SPEED_SETTINGS
 from torchcanvas.runtime.subcommands import SUBCOMMANDS  # noqa: F401 - named here too
 
 EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a project and print its layers and shapes")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    _limit_option(check)
 
     train = sub.add_parser("train", help="train a project and optionally save the results")
     train.add_argument("file", type=Path)
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="folder for model.py, train.py, weights.pt, "
                        "checkpoint.pt and metrics.json")
     train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    _limit_option(train)
     on_off = argparse.BooleanOptionalAction  # --compile / --no-compile; absent: the project's
     speed = train.add_argument_group(
         "speed settings", "override the project's; CUDA-only ones are refused on other devices")
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--formats", default=",".join(EXPORT_FORMATS),
                         help=f"comma-separated, from {','.join(EXPORT_FORMATS)} (default: all)")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
+    _limit_option(export)
 
     run_help = ("run folder, or the name of a run of this project (default: the latest run "
                 "with weights)")
@@ -92,31 +96,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-params", type=int, metavar="N",
+        help="size limit for this command: the most parameters the model may have and the "
+             "most values one tensor may hold for a batch (default: the project's max_params "
+             f"setting, {MAX_PARAMS:,} unless raised)")
+
+
 def _fail(message: str, node: str | None = None, graph: Graph | None = None) -> int:
     where = ""
     if node and graph is not None and node in graph:
         n = graph.node(node)
-        where = f"node {n.label!r} ({n.type_id}, id {node}): "
-    print(f"error: {where}{message}", file=sys.stderr)
+        where = f"node {quoted(n.label)} ({n.type_id}, id {shown(node)}): "
+    print(f"error: {where}{one_line(message)}", file=sys.stderr)
     return 1
 
 
-def _load(path: Path) -> Graph:
+def _load(path: Path, args: argparse.Namespace | None = None) -> Graph:
+    """The project at ``path``, with ``--max-params`` (when ``args`` has it) as its size
+    limit."""
     try:
-        return load(path)
+        graph = load(path)
     except FileNotFoundError:
         raise SystemExit(_fail(f"{path}: no such file")) from None
+    except IsADirectoryError:
+        raise SystemExit(_fail(f"{path}: a folder, not a project file")) from None
+    except OSError as exc:
+        raise SystemExit(_fail(f"{path}: cannot read it: {exc.strerror or exc}")) from None
     except GraphError as exc:
         raise SystemExit(_fail(f"{path}: {exc}")) from None
+    limit = getattr(args, "max_params", None)
+    if limit is not None:
+        try:
+            graph.set_setting("max_params", limit)
+        except GraphError as exc:
+            raise SystemExit(_fail(f"--max-params: {getattr(exc, 'reason', exc)}")) from None
+    return graph
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from torchcanvas.codegen import CodegenError
-    from torchcanvas.codegen.plan import training_plan
-    from torchcanvas.runtime.shapes import format_shape, infer_shapes
+    from torchcanvas.runtime.shapes import format_shape
+    from torchcanvas.runtime.validate import check_project
 
-    graph = _load(args.file)
-    result = infer_shapes(graph, args.file.parent)
+    graph = _load(args.file, args)
+    checked = check_project(graph, args.file.parent, title=args.file.stem)
+    result = checked.shapes
     rows = []
     for node in graph.nodes():
         shapes = {port: format_shape(s) for (nid, port), s in result.shapes.items()
@@ -126,13 +151,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                      "outputs": shapes, "params": result.param_counts.get(node.id, 0),
                      "settings": params})
     problems = [{"node": p.node_id, "message": p.message, "severity": p.severity}
-                for p in result.problems]
-    if result.ok:
-        try:
-            training_plan(graph)
-        except CodegenError as exc:
-            problems.append({"node": exc.node_id, "message": str(exc), "severity": "warning"})
-    report = {"file": str(args.file), "valid": result.ok, "nodes": rows,
+                for p in checked.problems]
+    report = {"file": str(args.file), "valid": checked.ok, "nodes": rows,
               "total_params": result.total_params,
               "trainable_params": sum(result.trainable_counts.values()),
               "problems": problems}
@@ -140,8 +160,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_table(report)
-    if not result.ok:
-        error = result.first_error()
+    error = checked.first_error()
+    if error is not None:
         return _fail(error.message, error.node_id, graph)
     return 0
 
@@ -152,7 +172,8 @@ def _print_table(report: dict) -> None:
     for r in report["nodes"]:
         shape = ", ".join(f"{p}: {s}" if len(r["outputs"]) > 1 else s
                           for p, s in r["outputs"].items()) or "-"
-        lines.append((r["label"], r["type"], shape, f"{r['params']:,}" if r["params"] else "-"))
+        lines.append((shown(r["label"]), shown(r["type"]), shape,
+                      f"{r['params']:,}" if r["params"] else "-"))
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     rule = "  ".join("-" * w for w in widths)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -164,7 +185,7 @@ def _print_table(report: dict) -> None:
     print(f"Total params: {report['total_params']:,} "
           f"(trainable: {report['trainable_params']:,})")
     for p in report["problems"]:
-        print(f"{p['severity']}: {p['node'] or '-'}: {p['message']}")
+        print(f"{p['severity']}: {shown(p['node'] or '-')}: {p['message']}")
 
 
 def _compile(graph: Graph, path: Path):
@@ -190,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         TrainOptions,
     )
 
-    graph = _load(args.file)
+    graph = _load(args.file, args)
     # overrides go into the project's settings, checked like the inspector checks them, so the
     # exported train.py and metrics.json say what actually ran
     for name in ("epochs", "seed", "device", *SPEED_SETTINGS):
@@ -256,12 +277,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         formats = parse_formats(args.formats)
     except ExportError as exc:
         return _fail(f"--{exc.field}: {exc}")
-    graph = _load(args.file)
+    graph = _load(args.file, args)
     project = _compile(graph, args.file)
     try:
         report = export_project(project, args.out, formats, args.weights)
     except ExportError as exc:
-        return _fail(f"--{exc.field}: {exc}" if exc.field else str(exc))
+        return _fail(f"--{exc.field}: {exc}" if exc.field else str(exc), exc.node_id, graph)
     except OSError as exc:
         return _fail(f"--out: cannot write {args.out}: {exc}")
     if args.json:

@@ -13,10 +13,12 @@ from torch import nn
 from torchcanvas.codegen import CodegenError
 from torchcanvas.codegen.model import GeneratedModel, build_ir, print_model
 from torchcanvas.codegen.plan import TrainPlan
-from torchcanvas.codegen.train import MODEL_IMPORT, GeneratedTrain, generate_project_train
+from torchcanvas.codegen.train import MODEL_IMPORT, GeneratedTrain
 from torchcanvas.graph.document import Graph
 from torchcanvas.runtime.shapes import ShapeInferencer, ShapeResult
+from torchcanvas.runtime.sizes import size_problems
 from torchcanvas.runtime.source import run_source
+from torchcanvas.runtime.validate import check_project
 
 
 class CompileError(Exception):
@@ -57,7 +59,7 @@ class CompiledProject:
 def _shapes(graph: Graph, project_dir: Path | None, inferencer: ShapeInferencer | None
             ) -> ShapeResult:
     result = (inferencer or ShapeInferencer()).infer(graph, project_dir)
-    error = result.first_error()
+    error = result.first_error() or next(iter(size_problems(graph, result)), None)
     if error is not None:
         raise CompileError(error.message, error.node_id)
     return result
@@ -80,14 +82,22 @@ def compile(graph: Graph, project_dir: Path | None = None) -> nn.Module:
 
 
 def compile_project(graph: Graph, project_dir: Path | None = None,
-                    inferencer: ShapeInferencer | None = None, title: str = "") -> CompiledProject:
-    """Everything a training run needs, from a snapshot of ``graph``."""
+                    inferencer: ShapeInferencer | None = None, title: str = "",
+                    max_params: int | None = None) -> CompiledProject:
+    """Everything a training run needs, from a snapshot of ``graph``. It passes the checks of
+    ``torchcanvas check`` first (``runtime.validate.check_project``: the same function), and
+    raises ``CompileError`` with the first problem they find. ``max_params`` overrides the
+    project's size limit."""
     graph = graph.copy()
-    model = compile_model(graph, project_dir, inferencer, title)
-    try:
-        plan, train = generate_project_train(graph, model.source.ir, project_dir, title)
-    except CodegenError as exc:
-        raise CompileError(str(exc), exc.node_id) from None
+    checked = check_project(graph, project_dir, inferencer=inferencer, title=title,
+                            max_params=max_params)
+    error = checked.first_error()
+    if error is not None:
+        raise CompileError(error.message, error.node_id)
+    source, plan, train = checked.model, checked.plan, checked.train
+    assert source is not None and plan is not None and train is not None
+    model = CompiledModel(source, checked.shapes,
+                          run_source(source.source, "model.py")[source.ir.class_name])
     import_line = MODEL_IMPORT.format(name=model.source.ir.class_name)
     # the exported file imports the model class; here it is handed in (same line count)
     body = train.source.replace(import_line, "\n", 1)

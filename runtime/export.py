@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -32,7 +33,7 @@ from torchcanvas.codegen.data import data_file_name, text_task
 from torchcanvas.codegen.style import SAMPLE_FILES
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import materialize
-from torchcanvas.runtime.source import run_source
+from torchcanvas.runtime.source import generated_line, run_source
 
 FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")
 FORMAT_LABELS = {
@@ -53,9 +54,10 @@ class ExportError(Exception):
     """The export cannot start (bad format name, unreadable or unfitting weights); ``field``
     names the option that is wrong."""
 
-    def __init__(self, message: str, field: str = ""):
+    def __init__(self, message: str, field: str = "", node_id: str | None = None):
         super().__init__(message)
         self.field = field
+        self.node_id = node_id  # the canvas node it concerns, when known
 
 
 @dataclass
@@ -135,10 +137,18 @@ def _saved(obj: Any, save: Callable[[Any, io.BytesIO], None] = torch.save) -> by
 
 @contextlib.contextmanager
 def _quiet():
-    """The exporters' deprecation warnings and progress lines are not the user's business."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    """The exporters' deprecation warnings, progress lines, log records and printouts
+    (torch.export prints whole FX graphs when it gives up on a model, before the other
+    exporter takes it) are not the user's business: a failure comes back as an exception."""
+    disabled = logging.root.manager.disable
+    with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+          contextlib.redirect_stderr(io.StringIO())):  # torch.export prints failed graphs
         warnings.simplefilter("ignore")
-        yield
+        logging.disable(logging.WARNING)  # torch's loggers set their own levels: all of them
+        try:
+            yield
+        finally:
+            logging.disable(disabled)
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -159,6 +169,15 @@ def _node_for_op(project: CompiledProject, op: str) -> str | None:
         if torch_name and _snake(torch_name.rsplit(".", 1)[-1]) == op:
             return node.id
     return None
+
+
+def _node_of(project: CompiledProject, exc: BaseException) -> str | None:
+    """The canvas node whose line of the generated model.py raised ``exc``, if one did."""
+    hit = generated_line(exc)
+    source = project.model.source
+    if hit is None or not hit[0].startswith("<torchcanvas model.py"):
+        return None
+    return source.line_map.get(hit[1])
 
 
 # ----------------------------------------------------------------------------- weights
@@ -595,7 +614,13 @@ def export_project(project: CompiledProject, out_dir: Path,
         source = weights
     else:
         source = load_weights(Path(weights))
-    model = build_model(project, source)
+    try:
+        model = build_model(project, source)
+    except ExportError:
+        raise
+    except Exception as exc:  # a code node's code, or memory: say which node, never a traceback
+        raise ExportError(f"the model cannot be built: {type(exc).__name__}: "
+                          f"{_first_line(exc)}", node_id=_node_of(project, exc)) from None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -605,8 +630,12 @@ def export_project(project: CompiledProject, out_dir: Path,
                     else [f"output_{i}" for i in range(len(ir.outputs))])
     examples = example_inputs(project, EXPORT_BATCH)
     check_inputs = example_inputs(project, CHECK_BATCH)
-    with torch.no_grad():
-        expected = [t.detach() for t in _outputs(model(*check_inputs))]
+    try:
+        with torch.no_grad():
+            expected = [t.detach() for t in _outputs(model(*check_inputs))]
+    except Exception as exc:
+        raise ExportError(f"the model fails on an example batch: {type(exc).__name__}: "
+                          f"{_first_line(exc)}", node_id=_node_of(project, exc)) from None
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
     results: dict[str, FormatResult] = {}

@@ -36,6 +36,7 @@ class ShapeEngine:
         self.result = None
         self.applied = 0  # generation of the last edits applied
         self.inferred = 0  # generation of ``result``
+        self._sized = False  # the last result had size problems
 
     def sync(self, generation: int, kind: str, payload: Any) -> None:
         from torchcanvas.graph.edits import apply_edits
@@ -56,7 +57,16 @@ class ShapeEngine:
         self.applied = generation
 
     def infer(self, project_dir: Path | None):
-        self.result = self.inferencer.infer(self.graph, project_dir)
+        from torchcanvas.runtime.sizes import size_problems
+
+        result = self.inferencer.infer(self.graph, project_dir)
+        # what check, train and export refuse as too large is an error here too
+        sizes = size_problems(self.graph, result) if result.ok else []
+        result.problems.extend(sizes)
+        if sizes or self._sized:  # the nodes these name (or named) are not in ``changed``
+            result.changed = None
+        self._sized = bool(sizes)
+        self.result = result
         self.inferred = self.applied
         return self.result
 

@@ -725,8 +725,10 @@ class ShapeInferencer:
                 raise ShapeError(f"{node.label}: {hint}{_message(exc)} (inputs: {shapes})",
                                  node.id) from None
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
+                computed = getattr(module, "stages", None)  # VGG16Features: the rest are empty
                 outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
-                                if isinstance(t, torch.Tensor)})
+                                if isinstance(t, torch.Tensor)
+                                and (computed is None or p.name in computed)})
                 continue
             if not isinstance(out, torch.Tensor):
                 raise ShapeError(f"{node.label}: produced {type(out).__name__}, not a tensor",

@@ -320,3 +320,21 @@ def test_cli_export_reports_a_failed_format(tmp_path, capsys):
     assert "TorchScript: model.torchscript.pt" in captured.out
     assert "ONNX: not exported: op aten.adaptive_max_pool2d not supported" in captured.out
     assert "node 'adaptive_pool' (nn.AdaptiveMaxPool2d" in captured.err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.stem for p in (assets_dir() / "examples").glob("*.json")))
+def test_every_bundled_example_exports_every_format(name, tmp_path, capsys):
+    """Each example in assets/examples exports in every format: TorchScript scripted (not
+    traced), ONNX checked and run, none failing, and the exporters print nothing (torch.export
+    prints the whole graph of a model it gives up on, style_transfer's)."""
+    path = assets_dir() / "examples" / f"{name}.json"
+    project = compile_project(load(path), path.parent, title=name)
+    report = export_project(project, tmp_path, FORMATS)
+    printed = capsys.readouterr()
+    assert printed.out == printed.err == ""
+    failed = {r.format: r.error for r in report.failed()}
+    assert not failed, failed
+    assert report.results["torchscript"].note.startswith("scripted"), \
+        report.results["torchscript"].note
+    assert "outputs match the model" in report.results["onnx"].note

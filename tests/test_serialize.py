@@ -466,8 +466,9 @@ def test_newer_version_is_unsupported():
 def test_nan_and_infinity_are_refused(constant):
     text = dumps(sample_graph()).replace('"lr": 0.01', f'"lr": {constant}')
     assert constant in text
-    with pytest.raises(InvalidProjectError, match=f"{constant} is not allowed"):
+    with pytest.raises(InvalidProjectError, match=f"{constant} is not allowed") as info:
         loads(text)
+    assert info.value.path == "nodes.n8.params.lr"  # where it is, not only what
 
 
 @pytest.mark.parametrize(("old", "new", "path"), [

@@ -231,7 +231,8 @@ def test_settings_view_edits_epochs_through_the_document(qtbot, doc, insp):
     assert insp.mode == "settings"
     assert set(insp.rows) == {"epochs", "batch_size", "seed", "device", "val_split",
                               "model_name", "log_every", "num_workers", "precision", "compile",
-                              "compile_mode", "channels_last", "pin_memory", "cudnn_benchmark"}
+                              "compile_mode", "channels_last", "pin_memory", "cudnn_benchmark",
+                              "max_params"}
     spin = insp.row("epochs").spin
     assert spin.value() == 15
     type_into(qtbot, spin.lineEdit(), "3")
