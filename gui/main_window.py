@@ -280,9 +280,9 @@ class MainWindow(QMainWindow):
                              [e.lr for e in events])
 
     def _epoch_done(self, event) -> None:
-        step = self.run_panel.progress.value()
         values = {k: v for k, v in event.metrics.items() if isinstance(v, float)}
-        self.plots.add_epoch(step, event.epoch, event.train_loss, event.val_loss, values)
+        self.plots.add_epoch(event.global_step, event.epoch, event.train_loss, event.val_loss,
+                             values)
         self._latest_results = (self._run_task, list(self._run_classes or []) or None,
                                 event.metrics, event.predictions, event.samples)
         if getattr(event, "image", None) is not None:  # style transfer: the picture so far

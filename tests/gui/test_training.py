@@ -272,3 +272,30 @@ def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeyp
     assert asked == [True]  # once, with the shapes there
     win.doc.undo_stack.setClean()
     win.close()
+
+
+def test_validation_and_metric_points_sit_at_the_step_each_epoch_ended(qtbot, window, runs):
+    """Fast epochs (mlp_regression: 13 steps each, many per progress tick) still put every
+    epoch's validation loss and metrics at epoch × steps_per_epoch, not where the progress bar
+    happened to be when the event arrived."""
+    from torchcanvas.assets import assets_dir
+
+    assert window.open_example(assets_dir() / "examples" / "mlp_regression.json")
+    assert window.wait_for_shapes()
+    epochs = 30
+    window.doc.set_setting("epochs", epochs)
+    started = []
+    window.training.runStarted.connect(started.append)
+    assert window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=120_000)
+    per_epoch = started[0].steps_per_epoch
+    assert per_epoch == 13
+    window.plots.refresh()
+    expected = [float(e * per_epoch) for e in range(1, epochs + 1)]
+    x, _ = window.plots.val_curve.getData()
+    assert list(x) == expected
+    assert set(window.plots.metric_curves) == {"mae", "r2"}
+    for item in window.plots.metric_curves.values():
+        x, _ = item.getData()
+        assert list(x) == expected
