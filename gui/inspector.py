@@ -46,6 +46,7 @@ from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import AUTO, NodeSpec, ParamSpec
 from torchcanvas.gui import theme
 from torchcanvas.gui.document import Document
+from torchcanvas.gui.fields import CheckedSpinBox, parse_typed
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -281,7 +282,7 @@ class ParamRow(QWidget):
 
         self.check: QCheckBox | None = None
         self.combo: QComboBox | None = None
-        self.spin: QSpinBox | None = None
+        self.spin: CheckedSpinBox | None = None
         self.line: QLineEdit | None = None
         spin_range = _spin_range(spec) if spec.type == "int" and not spec.optional else None
         if spec.type == "bool":
@@ -304,11 +305,12 @@ class ParamRow(QWidget):
             self.line.editingFinished.connect(self._text_committed)
             self.editor = self.combo
         elif spin_range is not None:
-            self.spin = QSpinBox()
+            self.spin = CheckedSpinBox()
             self.spin.setRange(*spin_range)
             self.spin.setKeyboardTracking(False)  # valueChanged on Enter / focus out / arrows
             self.spin.setAccelerated(True)
             self.spin.valueChanged.connect(self._spin_changed)
+            self.spin.refused.connect(self._spin_refused)
             self.spin.lineEdit().inputRejected.connect(self._input_rejected)
             self.editor = self.spin
         else:
@@ -506,6 +508,15 @@ class ParamRow(QWidget):
         self.browseRequested.emit()
 
     def _spin_changed(self, value: int) -> None:
+        self.edited.emit(value)
+
+    def _spin_refused(self, text: str) -> None:
+        # the box kept its value; the document's checks say why the typed one was refused
+        try:
+            value = parse_typed(text, integer=True)
+        except ValueError:
+            self.edited.emit(_Invalid(f"type {_TYPE_HINTS['int']}"))
+            return
         self.edited.emit(value)
 
     def _check_clicked(self) -> None:
