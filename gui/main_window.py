@@ -51,7 +51,6 @@ from torchcanvas.gui.scene import CanvasScene
 from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
-from torchcanvas.runtime.runs import runs_root
 from torchcanvas.runtime.text import project_text_task
 
 if TYPE_CHECKING:
@@ -310,7 +309,7 @@ class MainWindow(QMainWindow):
         self.run_panel.run_ended(event)
         self.plots.refresh()
         self.runs.set_active(None)
-        self.runs.set_root(runs_root(self.doc.path, create=False))
+        self.runs.set_root(self.doc.runs_root())
         self.try_it.refresh()
         if isinstance(event, RunFailed):
             self.show_message(f"Training stopped: {event.message}")
@@ -327,7 +326,7 @@ class MainWindow(QMainWindow):
 
     def _update_try_it(self) -> None:
         self.try_it.set_project(project_text_task(self.doc.graph),
-                                runs_root(self.doc.path, create=False), self.doc.project_dir)
+                                self.doc.runs_root(), self.doc.project_dir)
 
     def ask_stop_training(self) -> bool:
         return QMessageBox.question(
@@ -373,9 +372,9 @@ class MainWindow(QMainWindow):
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
-        self.runs.set_root(runs_root(doc.path, create=False))
+        self.runs.set_root(doc.runs_root())
         doc.pathChanged.connect(
-            lambda _: self.runs.set_root(runs_root(self.doc.path, create=False)))
+            lambda _: self.runs.set_root(self.doc.runs_root()))
         self._update_try_it()
         doc.pathChanged.connect(lambda _: self._update_try_it())
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
@@ -827,7 +826,9 @@ class MainWindow(QMainWindow):
         with loading():
             self._discard_recovery()
             self.example_name = path.stem
-            self.set_document(Document(graph))
+            doc = Document(graph)
+            doc.unsaved_name = f"example-{path.stem}"
+            self.set_document(doc)
         return True
 
     def import_model(self) -> bool:
@@ -842,7 +843,9 @@ class MainWindow(QMainWindow):
         result = dialog.result_value
         self._discard_recovery()
         self.example_name = self.imported_name = Path(dialog.spec.rpartition(":")[2]).stem
-        self.set_document(Document(result.graph))
+        doc = Document(result.graph)
+        doc.unsaved_name = f"imported-{self.example_name}"
+        self.set_document(doc)
         QTimer.singleShot(0, self._show_start)  # after set_document's fit_all
         self.show_message(" · ".join([f"Imported {dialog.spec}: {len(result.graph)} nodes",
                                       *result.notes]))
