@@ -901,7 +901,7 @@ class MainWindow(QMainWindow):
         from torchcanvas.runtime.compile import compile_project
 
         doc = self.doc
-        title = doc.path.stem if doc.path else ""
+        title = doc.path.stem if doc.path else (self.example_name or "")
         dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
                               self.runs.runs, doc.graph.settings["seed"], parent=self)
         dialog.nodeRequested.connect(self.focus_node)
