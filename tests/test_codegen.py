@@ -12,6 +12,7 @@ import pytest
 
 from torchcanvas.codegen.names import Namespace, camel, snake
 from torchcanvas.graph import Graph, ParamError, load
+from torchcanvas.graph.serialize import from_dict, to_dict
 from torchcanvas.runtime.compile import compile_model, compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import export_code
@@ -126,10 +127,11 @@ HOSTILE = ['x"); import os', "__import__('os').system('echo hi')", "'''", '"""',
 
 
 def _hostile_graph() -> Graph:
-    g = load(assets_dir() / "examples" / "digits_cnn.json")
-    for node, label in zip(g.nodes(), HOSTILE * 2, strict=False):
-        g.set_label(node.id, label.replace("\n", " ") or "x")
-    return g
+    """Hostile labels, one of them twice (a project file may hold the same label twice)."""
+    data = to_dict(load(assets_dir() / "examples" / "digits_cnn.json"))
+    for node, label in zip(data["nodes"].values(), HOSTILE * 2, strict=False):
+        node["label"] = label
+    return from_dict(data)
 
 
 def _identifiers(source: str) -> tuple[set[str], set[str]]:

@@ -206,6 +206,17 @@ def test_label_rename_and_refusal(qtbot, doc, insp):
     assert insp.label_edit.text() == "conv1"
 
 
+def test_a_label_another_node_has_is_refused(qtbot, doc, insp):
+    insp.show_nodes(["n3"])  # relu1, beside the Linear "classifier"
+    type_into(qtbot, insp.label_edit, "classifier")
+    assert doc.graph.node("n3").label == "relu1" and insp.label_edit.text() == "relu1"
+    assert insp.label_error.text() == ("label: 'classifier' is already the label of another "
+                                       "node (Linear); each node needs its own label")
+    assert not insp.label_error.isHidden() and doc.undo_stack.count() == 0
+    type_into(qtbot, insp.label_edit, "act1")  # a free one goes in; the refusal goes
+    assert doc.graph.node("n3").label == "act1" and insp.label_error.isHidden()
+
+
 def test_header_shows_type_help_shape_and_params(qtbot, doc, insp):
     assert doc.wait_for_shapes()
     insp.show_nodes(["n2"])
