@@ -982,6 +982,7 @@ class InspectorWidget(QWidget):
             typing = self.label_edit.hasFocus() and self.label_edit.isModified()
             if self.label_edit.text() != nodes[0].label and not typing:
                 self.label_edit.setText(nodes[0].label)
+                self.label_error.hide()  # renamed meanwhile: an old refusal is stale
         for name, row in self.rows.items():
             values = [n.params.get(name) for n in nodes]
             first = values[0]
@@ -1101,10 +1102,18 @@ class InspectorWidget(QWidget):
         else:
             ok, message = self._set_params(row.name, {n: value for n in self._node_ids})
         if ok:
-            row.clear_error()
+            self._clear_refusals()
             self._refresh()
         else:
             self._refuse(row, message or f"{row.name}: the value was refused")
+
+    def _clear_refusals(self) -> None:
+        """A good edit went in: refusals of earlier attempts no longer hold (each field
+        shows its current value), so none of them stays on screen."""
+        for row in self.rows.values():
+            row.clear_error()
+        if self.label_error is not None:
+            self.label_error.hide()
 
     def _set_params(self, name: str, values: dict[str, Any]) -> tuple[bool, str]:
         graph = self.doc.graph
@@ -1191,7 +1200,7 @@ class InspectorWidget(QWidget):
         else:
             ok, message = self._apply(self.doc.set_label, nid, text)
         if ok:
-            self.label_error.hide()
+            self._clear_refusals()
         else:
             self.label_error.setText(message or "label: the name was refused")
             self.label_error.show()

@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self.training_dock.raise_()
         run_dir = self.training.start(self.doc, resume=resume)
         if run_dir is not None:
+            self._forget_run_views()  # the previous run's curves are not this run's
             self.runs.set_active(run_dir)
             self.show_message(f"Training… (run folder {run_dir})")
         return run_dir is not None
@@ -268,6 +269,15 @@ class MainWindow(QMainWindow):
         self.plots.reset(event.task, list(event.classes) if event.classes else None,
                          steps=(first, event.epochs * event.steps_per_epoch))
         QTimer.singleShot(0, self, self._clear_results)  # its own turn, before any epoch's
+
+    def _forget_run_views(self) -> None:
+        """Empty the curves and results of the last run (built tabs only)."""
+        self._latest_results = None
+        self._results_timer.stop()
+        if self._curves.built:
+            self.plots.reset(self.plots.task)
+        if self._results.built:
+            self.results.clear()
 
     def _clear_results(self) -> None:
         if self._latest_results is None and not self._results_timer.isActive():
@@ -385,6 +395,9 @@ class MainWindow(QMainWindow):
             self.autograd.document_changed()
         if hasattr(self, "message_label"):  # a message about the previous document
             self.message_label.clear()
+        if hasattr(self, "_curves") and not self.training.running:
+            self.run_panel.clear_run()  # its last run's message is about another project
+            self._forget_run_views()
         if old is not None:
             old.close()
             old.deleteLater()

@@ -47,6 +47,7 @@ class RunPanel(QWidget):
         self._total_steps = 0
         self._started_at = 0.0
         self._fault_node: str | None = None
+        self._run_notices = ""  # what the run said when it started (e.g. no weights file)
 
         self.train_button = QPushButton("▶  Train")
         self.train_button.setObjectName("trainButton")
@@ -124,6 +125,8 @@ class RunPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
         self.progress.setFormat("idle")
         self.position = QLabel("")
         self.speed = QLabel("")
@@ -239,16 +242,32 @@ class RunPanel(QWidget):
         self.resume_button.setVisible(state == "paused")
         self.stop_button.setEnabled(state in ("running", "paused", "starting"))
         if state == "starting":
+            self._forget_run()  # what the previous run said is not about this one
             self.progress.setRange(0, 0)  # busy: compiling, loading data
             self.progress.setFormat("preparing…")
-            self.message.setText("")
-            self.notice.setText("")
         elif state == "paused":
             self.progress.setFormat("paused · %p%")
         elif state == "stopping":
             self.progress.setFormat("stopping…")
         elif state == "running":
             self.progress.setFormat("%p%")
+
+    def _forget_run(self) -> None:
+        self._tick.stop()
+        self._latest = None
+        self._total_steps = 0
+        self._fault_node = None
+        self._run_notices = ""
+        for label in (self.position, self.speed, self.notice, self.message):
+            label.setText("")
+        self.message.setTextFormat(Qt.TextFormat.AutoText)
+
+    def clear_run(self) -> None:
+        """Back to idle with nothing shown about a run (another project was opened)."""
+        self._forget_run()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
 
     def show_countdown(self, seconds: float) -> None:
         """A step that has not answered Stop is ended in ``seconds`` (0: now; -1: it answered)."""
@@ -273,7 +292,8 @@ class RunPanel(QWidget):
         self.progress.setValue(event.start_epoch * event.steps_per_epoch + event.start_batch)
         self.position.setText(f"on {event.device} · {event.n_train:,} training samples · "
                               f"{event.params:,} parameters")
-        self.notice.setText(" · ".join(getattr(event, "notices", ())))
+        self._run_notices = " · ".join(getattr(event, "notices", ()))
+        self.notice.setText(self._run_notices)
 
     def steps(self, events: list) -> None:
         """Note the latest step; the widgets follow at ~4 Hz (text relayouts are not free, and
@@ -300,7 +320,10 @@ class RunPanel(QWidget):
 
         self._tick.stop()
         self._show_latest()
+        self.notice.setText(self._run_notices)  # "the graph changed" was about this run
         self.progress.setRange(0, max(self._total_steps, 1))
+        if not self._total_steps:  # it ended before it started training
+            self.progress.setValue(0)
         if isinstance(event, RunFailed):
             self._fault_node = event.node_id
             self.progress.setFormat("failed")
