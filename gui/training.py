@@ -220,19 +220,21 @@ class TrainingController(QObject):
         elif isinstance(event, AutogradSnapshot):
             self.autogradArrived.emit(event)
         elif isinstance(event, RunFinished | RunFailed):
-            self._finish(event)
+            self._finish(event, reported=True)
 
-    def _finish(self, event) -> None:
+    def _finish(self, event, reported: bool = False) -> None:
+        """The run ended with ``event``; ``reported``: the worker said so itself (it did not
+        crash, hang or get ended)."""
         from torchcanvas.runtime.trainer import RunFailed
 
         self._ended = True
         if isinstance(event, RunFailed) and self.run_dir is not None:
-            if self.started_event is None:
+            if self.started_event is None and reported:
                 # it never started training (the model did not compile, the data did not
-                # load): nothing to resume or compare, so no folder is left in the runs list;
-                # the message says what went wrong
+                # load): nothing to resume, compare or read, so no folder is left in the runs
+                # list; the message says what went wrong
                 shutil.rmtree(self.run_dir, ignore_errors=True)
-            else:  # the runs list shows it failed, and why
+            else:  # the runs list shows it failed, and why (a crash keeps its fault.log)
                 self._mark_failed(self.run_dir, event.message)
         self._cancel_countdown()
         self._set_state("idle")
