@@ -16,9 +16,14 @@ Value = tuple[str, str]
 @dataclass(frozen=True)
 class LossTerm:
     node: Node
-    input: Value  # what the prediction port is wired to
-    target: Value  # what the target port is wired to
+    input: Value  # what the prediction port (the first) is wired to
+    target: Value  # what the target port ("target", else the second) is wired to
     scale: float
+    args: tuple[Value, ...] = ()  # every input port's value, in the loss's argument order
+
+    @property
+    def call_args(self) -> tuple[Value, ...]:
+        return self.args or (self.input, self.target)
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,18 @@ def training_plan(graph: Graph) -> TrainPlan:
     optimizer = _single(graph, "optimizer", "optimizer", "add one and wire the loss into it")
     terms = []
     for node in loss_nodes:
+        ports = [p.name for p in node.spec.inputs]
         ends = []
-        for port in ("input", "target"):
+        for port in ports:
             e = graph.input_edge(node.id, port)
             if e is None:
                 raise CodegenError(f"{node.label}: input {port!r} is not connected", node.id)
             ends.append((e.src, e.src_port))
         if not any(e.dst == optimizer.id for e in graph.out_edges(node.id)):
             raise CodegenError(f"{node.label}: wire this loss into {optimizer.label}", node.id)
-        terms.append(LossTerm(node, ends[0], ends[1], node.params["scale"]))
+        target = ends[ports.index("target")] if "target" in ports else ends[1]
+        terms.append(LossTerm(node, ends[0], target, node.params["scale"],
+                              tuple(ends) if ports != ["input", "target"] else ()))
     task = terms[0].node.spec.extra["task"]
     if data.params.get("weighted_sampling") and task not in ("classification", "binary"):
         raise CodegenError(f"{data.label}: weighted_sampling balances classes, but "

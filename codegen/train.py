@@ -600,11 +600,11 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     out += tuple_lines("", list(outputs.values()), f" = model({', '.join(args)})", "    ")
     env = {**batch_vars, **outputs}
     for i, (key, term) in enumerate(zip(loss_keys, plan.losses, strict=True)):
-        for end in (term.input, term.target):
+        for end in term.call_args:
             if end not in env:
                 raise CodegenError(f"{term.node.label}: its inputs must come from the model or "
                                    "the data node", term.node.id)
-        expr = f"losses[{quote(key)}]({env[term.input]}, {env[term.target]})"
+        expr = f"losses[{quote(key)}]({', '.join(env[end] for end in term.call_args)})"
         if term.node.params.get("reduction") == "none":
             expr += ".mean()"
         if term.scale != 1.0:

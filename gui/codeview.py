@@ -236,6 +236,7 @@ class CodeView(QWidget):
         self.editor = CodeEditor(self)
         self.highlighter = PythonHighlighter(self.editor.document())
         self.editor.lineClicked.connect(self._line_clicked)
+        self.editor.updateRequest.connect(self._format_visible)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -367,10 +368,18 @@ class CodeView(QWidget):
             hbar = self.editor.horizontalScrollBar()
             keep = bar.value() if scroll is None else scroll
             keep_h = hbar.value() if scroll is None else 0
-            self.editor.setPlainText(text)
+            with self.highlighter.deferred():  # lines are coloured as they come into view
+                self.editor.setPlainText(text)
             bar.setValue(keep)
             hbar.setValue(keep_h)
+            self._format_visible()
         self._apply_highlight()
+
+    def _format_visible(self, *_args) -> None:
+        """Colour the lines in view (a long file's other lines when they come into view)."""
+        first = self.editor.firstVisibleBlock().blockNumber()
+        lines = self.editor.viewport().height() // max(1, self.editor.fontMetrics().lineSpacing())
+        self.highlighter.format_blocks(first, first + lines + 1)
 
     def _apply_highlight(self) -> list[int]:
         lines = self.lines_of(self._highlighted)

@@ -171,6 +171,7 @@ class Document(QObject):
         self._code_wanted = False
         self._code_asked = False
         self._code_sent = 0
+        self._sent_generation = 0  # the newest generation the shape process was sent
         self._generation = 0
         self._done_generation = 0
         self._unshown: set[str] | None = set()  # ``changed`` of results dropped as stale
@@ -185,6 +186,9 @@ class Document(QObject):
         self._debounce = QTimer(self, singleShot=True, interval=0)
         self._debounce.timeout.connect(self._send_request)
         self.request_shapes()
+        # the whole graph goes now: the process infers while the window builds the canvas
+        self._debounce.stop()
+        self._send_request()
 
     def _clean_changed(self, clean: bool) -> None:
         self.modifiedChanged.emit(not clean)
@@ -254,6 +258,9 @@ class Document(QObject):
         kind, payload = self._edits.take()
         self._service.send(("sync", self._key, self._generation, kind, payload,
                             self.project_dir))
+        self._sent_generation = self._generation
+        if self._code_wanted or self._code_asked:  # made right after these shapes
+            self._ask_code()
 
     def _reply(self, message: tuple) -> None:
         what, _, generation, value = message
@@ -286,8 +293,13 @@ class Document(QObject):
         self._ask_code()
 
     def _ask_code(self) -> None:
-        if (self.shapes_ready and self.shapes.ok and self.model_code is None
-                and self._code_sent != self._generation):
+        """Ask for model.py of the latest generation: at once when its shapes are in and valid,
+        or queued behind its shape request (the process answers once those shapes are valid)."""
+        if self.shapes_ready:
+            wanted = self.shapes.ok and self.model_code is None
+        else:
+            wanted = self._sent_generation == self._generation
+        if wanted and self._code_sent != self._generation:
             self._code_sent = self._generation
             self._service.send(("code", self._key, self._generation,
                                 self.path.stem if self.path else ""))

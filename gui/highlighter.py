@@ -1,12 +1,20 @@
 """Python syntax colouring for the code view: one pass over each line with a small tokenizer, so a
 ``#`` inside a string or a quote inside a comment is coloured correctly, and triple-quoted
-strings carry over from line to line (block state)."""
+strings carry over from line to line (block state).
+
+A new text of thousands of lines (model.py of a big graph) is coloured lazily: inside
+:meth:`PythonHighlighter.deferred`, only lines that touch a triple-quoted string are coloured (so
+every line's block state is right); the view colours the lines it shows with
+:meth:`PythonHighlighter.format_blocks` as they come into view (a line never shown is never
+coloured)."""
 
 from __future__ import annotations
 
 import builtins
 import keyword
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
@@ -44,19 +52,55 @@ TOKEN = re.compile(
 # block states: -1/0 plain; 1 inside ''' ; 2 inside """
 _STATE_OF = {"'''": 1, '"""': 2}
 _QUOTE_OF = {1: "'''", 2: '"""'}
+UNCOLOURED = 3  # the block state of a plain line whose colours wait (see deferred)
 
 
 class PythonHighlighter(QSyntaxHighlighter):
     def __init__(self, document: QTextDocument, dark: bool | None = None):
         super().__init__(document)
         self.formats: dict[str, QTextCharFormat] = {}
+        self._deferring = False
+        self._formatting = False
+        self._limit = -1  # format_blocks: the last block to colour now
+        self.unformatted: set[int] = set()  # block numbers not coloured yet (see deferred)
         self.set_dark(theme.is_dark() if dark is None else dark)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Set a whole new text inside this: lines without a triple quote (outside a
+        triple-quoted string) get their block state now and their colours later."""
+        self.unformatted.clear()
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+
+    def format_blocks(self, first: int, last: int) -> None:
+        """Colour the blocks ``first``..``last`` (0-based) that are not coloured yet."""
+        if self._formatting or not self.unformatted:
+            return
+        self._formatting = True  # colouring a block asks the view to repaint: no re-entry
+        self._limit = last
+        try:
+            doc = self.document()
+            number = max(0, first)
+            while number <= last:
+                if number in self.unformatted:
+                    # one pass colours this block and the uncoloured ones after it up to
+                    # ``last``: each changes its state from UNCOLOURED, which carries Qt on
+                    self.rehighlightBlock(doc.findBlockByNumber(number))
+                number += 1
+        finally:
+            self._formatting = False
+            self._limit = -1
 
     def set_dark(self, dark: bool) -> None:
         """Choose the light or dark palette and recolour the document."""
         self.dark = dark
         palette = DARK if dark else LIGHT
         self.formats = {}
+        self.unformatted.clear()  # rehighlight below colours every line
         for name, color in palette.items():
             fmt = QTextCharFormat()
             fmt.setForeground(QColor(color))
@@ -68,6 +112,15 @@ class PythonHighlighter(QSyntaxHighlighter):
         self.rehighlight()
 
     def highlightBlock(self, text: str) -> None:
+        if self._deferring or self._formatting:
+            number = self.currentBlock().blockNumber()
+            if ((self._deferring or number > self._limit)
+                    and self.previousBlockState() not in _QUOTE_OF
+                    and '"""' not in text and "'''" not in text):
+                self.setCurrentBlockState(UNCOLOURED)
+                self.unformatted.add(number)
+                return
+            self.unformatted.discard(number)
         self.setCurrentBlockState(0)
         pos = 0
         state = self.previousBlockState()

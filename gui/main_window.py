@@ -3,6 +3,7 @@ history below; menus for files, editing, view and graph; autosave and crash reco
 
 from __future__ import annotations
 
+import atexit
 import gc
 import hashlib
 import json
@@ -58,6 +59,20 @@ if TYPE_CHECKING:
     from torchcanvas.gui.results import ResultsView
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
+_clipboard_guard: list = []  # the exit handler below, once registered
+
+
+def _plain_clipboard_at_exit() -> None:
+    """While Python still runs at exit: the clipboard's copied nodes are a QMimeData made here,
+    with a Python wrapper; Qt's own teardown would delete it after the interpreter is gone and
+    crash the process (SIGSEGV at exit). A plain-text copy takes its place (pasting reads the
+    same fragment from the text)."""
+    if QApplication.instance() is None:
+        return
+    clipboard = QApplication.clipboard()
+    mime = clipboard.mimeData()
+    if mime is not None and mime.hasFormat(FRAGMENT_MIME):
+        clipboard.setText(mime.text())
 AUTOSAVE_MS = 15_000
 SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
 RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
@@ -311,7 +326,7 @@ class MainWindow(QMainWindow):
             self._latest_results = None
 
     def _run_ended(self, event) -> None:
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         if self._results_timer.isActive():  # the last epoch's results, drawn now
             self._results_timer.stop()
@@ -653,6 +668,8 @@ class MainWindow(QMainWindow):
         mime.setData(FRAGMENT_MIME, text.encode("utf-8"))
         mime.setText(text)
         QApplication.clipboard().setMimeData(mime)
+        if not _clipboard_guard:
+            _clipboard_guard.append(atexit.register(_plain_clipboard_at_exit))
         return True
 
     def cut(self) -> None:

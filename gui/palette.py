@@ -1,5 +1,8 @@
 """The palette dock: every node type grouped by category, a search box, drag to the canvas.
 
+A category whose types carry ``extra["group"]`` (Layers: Convolution, Pooling, Padding...) shows
+them in sub-groups, which start collapsed; a search opens every sub-group with a hit.
+
 Double-click or Enter on a type (or Enter in the search box) emits ``activated(type_id)``;
 dragging a type starts a ``QDrag`` whose mime data holds the type id under ``MIME_NODE_TYPE``.
 The search and ranking helpers here are shared with the quick-add popup.
@@ -32,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from torchcanvas.graph.catalogue import CATALOGUE, specs_by_category
+from torchcanvas.graph.catalogue import CATALOGUE, grouped, specs_by_category
 from torchcanvas.graph.spec import NodeSpec
 from torchcanvas.gui import icons, theme
 
@@ -73,7 +76,8 @@ def _haystack(spec: NodeSpec) -> tuple[str, str]:
     key = spec.type_id
     hay = _haystacks.get(key)
     if hay is None or CATALOGUE.get(key) is not spec:
-        text = " ".join((spec.title, spec.type_id, spec.category, spec.help)).lower()
+        text = " ".join((spec.title, spec.type_id, spec.category, spec.extra.get("group", ""),
+                         spec.help)).lower()
         hay = (text, _fold(text))
         _haystacks[key] = hay
     return hay
@@ -84,7 +88,7 @@ def query_words(query: str) -> list[str]:
 
 
 def matches(spec: NodeSpec, words: list[str]) -> bool:
-    """True when every word occurs in the spec's title, type id, category or help text
+    """True when every word occurs in the spec's title, type id, category, group or help text
     (case-insensitive; a word also matches with punctuation ignored)."""
     text, folded = _haystack(spec)
     for word in words:
@@ -290,7 +294,11 @@ class PaletteWidget(QWidget):
 
         self._categories: dict[str, QTreeWidgetItem] = {}
         self._items: dict[str, QTreeWidgetItem] = {}
+        # sub-group rows by (category, group), and the type rows under each category/sub-group
+        self._subgroups: dict[tuple[str, str], QTreeWidgetItem] = {}
+        self._members: dict[int, list[QTreeWidgetItem]] = {}  # id(group row) -> type rows
         self._collapsed: set[str] = set()  # categories the user collapsed, kept across reloads
+        self._opened: set[tuple[str, str]] = set()  # sub-groups the user opened
         self.search.textChanged.connect(self._apply_filter)
         self.search.returnPressed.connect(self._activate_current)
         self.search.moveRequested.connect(self._move_current)
@@ -309,6 +317,8 @@ class PaletteWidget(QWidget):
         bold = QFont(self.tree.font())
         bold.setBold(True)
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        self._subgroups.clear()
+        self._members.clear()
         for category, specs in palette_specs().items():
             group = QTreeWidgetItem(self.tree, [category, str(len(specs))])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
@@ -318,14 +328,29 @@ class PaletteWidget(QWidget):
             group.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             group.setToolTip(0, f"{len(specs)} {category.lower()}")
             self._categories[category] = group
-            for spec in specs:
-                item = QTreeWidgetItem(group, [spec.title, ""])
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                              | Qt.ItemFlag.ItemIsDragEnabled)
-                item.setData(0, TYPE_ROLE, spec.type_id)
-                item.setIcon(0, icons.type_icon(category))
-                item.setToolTip(0, spec_tooltip(spec))
-                self._items[spec.type_id] = item
+            self._members[id(group)] = []
+            for name, members in grouped(specs):
+                parent = group
+                if name is not None:
+                    parent = QTreeWidgetItem(group, [name, str(len(members))])
+                    parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                    parent.setForeground(1, muted)
+                    parent.setTextAlignment(1, Qt.AlignmentFlag.AlignRight
+                                            | Qt.AlignmentFlag.AlignVCenter)
+                    parent.setToolTip(0, f"{len(members)} {category.lower()}: {name.lower()}")
+                    self._subgroups[(category, name)] = parent
+                    self._members[id(parent)] = []
+                for spec in members:
+                    item = QTreeWidgetItem(parent, [spec.title, ""])
+                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                                  | Qt.ItemFlag.ItemIsDragEnabled)
+                    item.setData(0, TYPE_ROLE, spec.type_id)
+                    item.setIcon(0, icons.type_icon(category))
+                    item.setToolTip(0, spec_tooltip(spec))
+                    self._items[spec.type_id] = item
+                    self._members[id(group)].append(item)
+                    if parent is not group:
+                        self._members[id(parent)].append(item)
         self._apply_filter(self.search.text())
 
     # ------------------------------------------------------------------ queries
@@ -355,24 +380,21 @@ class PaletteWidget(QWidget):
         words = query_words(text)
         filtering = bool(words)
         best: tuple[int, int, QTreeWidgetItem] | None = None
-        order = 0
+        for order, item in enumerate(self._items.values()):
+            spec = CATALOGUE.get(item.data(0, TYPE_ROLE))
+            hit = spec is not None and (not filtering or matches(spec, words))
+            item.setHidden(not hit)
+            if hit and filtering:
+                key = (match_rank(spec, text), order)
+                if best is None or key < best[:2]:
+                    best = (*key, item)
+        for key, sub in self._subgroups.items():
+            shown = self._count(sub, filtering)
+            sub.setHidden(filtering and shown == 0)
+            sub.setExpanded(shown > 0 if filtering else key in self._opened)
         for category, group in self._categories.items():
-            shown = 0
-            for i in range(group.childCount()):
-                item = group.child(i)
-                spec = CATALOGUE.get(item.data(0, TYPE_ROLE))
-                hit = spec is not None and (not filtering or matches(spec, words))
-                item.setHidden(not hit)
-                if hit:
-                    shown += 1
-                    if filtering:
-                        key = (match_rank(spec, text), order)
-                        if best is None or key < best[:2]:
-                            best = (*key, item)
-                order += 1
-            total = group.childCount()
+            shown = self._count(group, filtering)
             group.setHidden(filtering and shown == 0)
-            group.setText(1, f"{shown}/{total}" if filtering else str(total))
             if filtering:
                 group.setExpanded(shown > 0)
             else:
@@ -388,9 +410,24 @@ class PaletteWidget(QWidget):
             self.tree.clearSelection()
             self.tree.scrollToTop()
 
+    def _count(self, row: QTreeWidgetItem, filtering: bool) -> int:
+        """Show "hits/total" (searching) or "total" beside a category or sub-group row."""
+        members = self._members[id(row)]
+        shown = sum(not item.isHidden() for item in members)
+        row.setText(1, f"{shown}/{len(members)}" if filtering else str(len(members)))
+        return shown
+
     def _visible_items(self) -> list[QTreeWidgetItem]:
         return [item for item in self._items.values()
-                if not item.isHidden() and not item.parent().isHidden()]
+                if not item.isHidden() and not item.parent().isHidden()
+                and not (item.parent().parent() and item.parent().parent().isHidden())]
+
+    @staticmethod
+    def _reveal(item: QTreeWidgetItem) -> None:
+        parent = item.parent()
+        while parent is not None:
+            parent.setExpanded(True)
+            parent = parent.parent()
 
     def _move_current(self, steps: int) -> None:
         visible = self._visible_items()
@@ -402,7 +439,7 @@ class PaletteWidget(QWidget):
         except ValueError:
             index = 0 if steps > 0 else len(visible) - 1
         item = visible[max(0, min(len(visible) - 1, index))]
-        item.parent().setExpanded(True)
+        self._reveal(item)
         self.tree.setCurrentItem(item)
         self.tree.scrollToItem(item)
 
@@ -419,12 +456,21 @@ class PaletteWidget(QWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_items"):
             muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
-            for group in self._categories.values():
+            for group in [*self._categories.values(), *self._subgroups.values()]:
                 group.setForeground(1, muted)  # the counts follow a light/dark switch
 
     def _remember(self, item: QTreeWidgetItem, expanded: bool) -> None:
         """Remember which groups the user collapsed by hand (not while searching)."""
-        if self._updating or self.search.text().strip() or item.parent() is not None:
+        if self._updating or self.search.text().strip():
+            return
+        parent = item.parent()
+        if parent is not None:
+            if item.data(0, TYPE_ROLE) is None:  # a sub-group
+                key = (parent.text(0), item.text(0))
+                if expanded:
+                    self._opened.add(key)
+                else:
+                    self._opened.discard(key)
             return
         category = item.text(0)
         if expanded:

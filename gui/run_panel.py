@@ -316,7 +316,7 @@ class RunPanel(QWidget):
                            f"{_clock(left)} left")
 
     def run_ended(self, event) -> None:
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         self._tick.stop()
         self._show_latest()

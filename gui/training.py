@@ -154,7 +154,7 @@ class TrainingController(QObject):
         """Train a snapshot of ``doc``'s graph. Returns the run folder, or None when busy."""
         if self.running:
             return None
-        from torchcanvas.runtime.trainer import TrainOptions
+        from torchcanvas.runtime.events import TrainOptions
 
         self.run_dir = new_run_dir(doc.path, doc.unsaved_name)
         text = dumps(doc.graph)
@@ -198,7 +198,7 @@ class TrainingController(QObject):
             self._cancel_countdown()
 
     def _on_event(self, event) -> None:
-        from torchcanvas.runtime.trainer import (
+        from torchcanvas.runtime.events import (
             AutogradSnapshot,
             EpochEvent,
             RunFailed,
@@ -225,7 +225,7 @@ class TrainingController(QObject):
     def _finish(self, event, reported: bool = False) -> None:
         """The run ended with ``event``; ``reported``: the worker said so itself (it did not
         crash, hang or get ended)."""
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         self._ended = True
         if isinstance(event, RunFailed) and self.run_dir is not None:
@@ -260,7 +260,7 @@ class TrainingController(QObject):
 
     def _death(self, reader: _Reader, exitcode: int | None):
         """The run's RunFailed when its worker ended without a final event."""
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         run_dir = reader.run_dir
         try:

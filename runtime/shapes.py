@@ -197,6 +197,8 @@ ELEMENTWISE = frozenset({
     "nn.ReLU", "nn.ReLU6", "nn.LeakyReLU", "nn.ELU", "nn.SELU", "nn.GELU", "nn.SiLU",
     "nn.Sigmoid", "nn.Tanh", "nn.Softplus", "nn.Softsign", "nn.Hardswish", "nn.Hardsigmoid",
     "nn.Hardtanh", "nn.Mish", "nn.Threshold", "nn.Dropout", "nn.Identity",
+    "nn.CELU", "nn.RReLU", "nn.LogSigmoid", "nn.Hardshrink", "nn.Softshrink", "nn.Tanhshrink",
+    "nn.AlphaDropout",
 })
 
 
@@ -208,7 +210,7 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
     shape = tuple(x.shape)
     if type_id in ELEMENTWISE:
         return shape, 0
-    if type_id in ("nn.Softmax", "nn.LogSoftmax"):
+    if type_id in ("nn.Softmax", "nn.LogSoftmax", "nn.Softmin"):
         dim = params.get("dim")
         return (shape, 0) if dim is not None and -len(shape) <= dim < len(shape) else None
     if type_id == "nn.Linear":
@@ -310,6 +312,41 @@ def fast_loss_rule(type_id: str, params: dict[str, Any], inp, target) -> tuple[i
             return None
         return shape[:1] if per_item else ()
     return None
+
+
+NO_META_LOSSES = frozenset({"loss.CTC", "loss.GaussianNLL"})
+
+
+def no_meta_loss_rule(node: Node, params: dict[str, Any], ins: dict) -> tuple[int, ...]:
+    """The output shape of a loss torch cannot run on meta tensors (CTC has no meta kernel;
+    Gaussian NLL checks its variance with ``.item()``), from the shapes torch checks."""
+    shapes = {k: tuple(v.shape) for k, v in ins.items()}
+    per_item = params.get("reduction") == "none"
+
+    def fail(message: str) -> ShapeError:
+        described = ", ".join(f"{k} {list(v)}" for k, v in shapes.items())
+        return ShapeError(f"{node.label}: {message} (inputs: {described})", node.id)
+
+    if node.type_id == "loss.CTC":
+        log_probs, targets = shapes["log_probs"], shapes["targets"]
+        if not ins["log_probs"].dtype.is_floating_point:
+            raise fail("log_probs must be floating point (log-probabilities)")
+        if len(log_probs) not in (2, 3):
+            raise fail("log_probs must be [T, B, C] (or [T, C] for one sequence)")
+        batch = log_probs[1:2] if len(log_probs) == 3 else ()
+        for port in ("input_lengths", "target_lengths"):
+            if shapes[port] not in (batch, ()) or ins[port].dtype.is_floating_point:
+                raise fail(f"{port} must be integer lengths, one per sequence {list(batch)}")
+        if ins["targets"].dtype.is_floating_point or len(targets) not in (1, 2) or (
+                len(targets) == 2 and batch and targets[0] != batch[0]):
+            raise fail("targets must be integer class indices [B, S] or concatenated [sum S]")
+        return batch if per_item else ()
+    inp, target, var = shapes["input"], shapes["target"], shapes["var"]
+    if inp != target:
+        raise fail("input and target must have the same shape")
+    if var != inp and var != inp[:-1] and var != (*inp[:-1], 1):
+        raise fail("var must have the shape of input, or one dim less, or a last dim of 1")
+    return inp if per_item else ()
 
 
 _SUPPORT: dict[str, Any] = {}
@@ -712,8 +749,13 @@ class ShapeInferencer:
             n_params = sum(p.numel() for p in module.parameters())
             n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
         if spec.kind == "loss":
-            ports = ["input", "target"]
-            expr = "m(input, target)"
+            ports = [p.name for p in spec.inputs]
+            if spec.type_id in NO_META_LOSSES:  # torch has no meta kernel for these
+                outs = [{spec.outputs[0].name: _Shape(
+                    no_meta_loss_rule(node, params, ins), ins[ports[0]].dtype)}
+                    for ins in inputs]
+                return _NodeRun(outs, resolved, n_params, n_trainable, [])
+            expr = f"m({', '.join(ports)})"
         else:
             ports = [p.name for p in spec.inputs if p.name in inputs[0]]
             expr = forward_expr(spec, params, {p: p for p in ports},

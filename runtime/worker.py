@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import faulthandler
 import os
 import pickle
@@ -107,8 +108,34 @@ def _warm_up() -> None:
             pass
 
 
+def _numpy(value):
+    """``value`` with every tensor in it (nested in tuples and lists) as a numpy array: the window
+    reads events without importing torch."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.float()
+        return value.numpy()
+    if isinstance(value, tuple | list):
+        return type(value)(_numpy(v) for v in value)
+    return value
+
+
+def _portable(event):
+    """The event as the window reads it: result tensors as numpy arrays."""
+    from torchcanvas.runtime.events import EpochEvent
+
+    if isinstance(event, EpochEvent) and (event.predictions is not None
+                                          or event.samples is not None):
+        return dataclasses.replace(event, predictions=_numpy(event.predictions),
+                                   samples=_numpy(event.samples))
+    return event
+
+
 def _control_class():
-    from torchcanvas.runtime.trainer import RunControl
+    from torchcanvas.runtime.events import RunControl
 
     class PipeControl(RunControl):
         """The trainer's run control, fed by the control pipe. The loop calls ``wait`` between
@@ -223,7 +250,7 @@ def _run(job: Job, control_conn: Connection, events: Connection) -> None:
             _send(events, ("steps", pending))
             pending, last = [], time.monotonic()
         try:
-            message = pickle.dumps(("event", event), protocol=_PROTOCOL)
+            message = pickle.dumps(("event", _portable(event)), protocol=_PROTOCOL)
         except Exception as exc:  # an event holding something that cannot travel
             message = pickle.dumps(("event", RunFailed(
                 f"the training process could not send {type(event).__name__}: {exc}", None,
@@ -264,7 +291,7 @@ def _serve(control_conn: Connection, events: Connection) -> None:
     except (BrokenPipeError, EOFError):  # the caller is gone
         pass
     except Exception as exc:  # outside the trainer's own fault handling: still said in words
-        from torchcanvas.runtime.trainer import RunFailed
+        from torchcanvas.runtime.events import RunFailed
 
         with contextlib.suppress(Exception):
             _send(events, ("event", RunFailed(f"{type(exc).__name__}: {exc}", None,

@@ -175,12 +175,24 @@ def test_specs_by_category():
     assert pretrained == ["tv.Backbone", "nn.VGG16Features"]
 
 
+# losses that take more than (input, target): one port per forward argument, in torch's order
+MULTI_INPUT_LOSSES = {
+    "loss.GaussianNLL": ["input", "target", "var"],
+    "loss.CosineEmbedding": ["input1", "input2", "target"],
+    "loss.MarginRanking": ["input1", "input2", "target"],
+    "loss.TripletMargin": ["anchor", "positive", "negative"],
+    "loss.TripletMarginWithDistance": ["anchor", "positive", "negative"],
+    "loss.CTC": ["log_probs", "targets", "input_lengths", "target_lengths"],
+}
+
+
 def test_kind_specific_extras():
     tasks = {"regression", "classification", "binary", "other"}
     for spec in SPECS:
         if spec.kind == "loss":
             assert spec.extra.get("task") in tasks, spec.type_id
-            assert [p.name for p in spec.inputs] == ["input", "target"]
+            ports = [p.name for p in spec.inputs]
+            assert ports == MULTI_INPUT_LOSSES.get(spec.type_id, ["input", "target"]), ports
             scale = spec.param("scale")
             assert scale.ctor is False and scale.default == 1.0
             assert spec.param("reduction").default in spec.param("reduction").choices
@@ -280,3 +292,17 @@ def test_catalogue_params_refuse_bad_values():
     with pytest.raises(ParamError, match="reduction"):
         CATALOGUE["loss.MSE"].validate_params({"reduction": "batchmean"})
     assert CATALOGUE["loss.KLDiv"].validate_params({"reduction": "batchmean"})
+
+
+def test_every_layer_has_a_palette_group():
+    from torchcanvas.graph.catalogue import GROUPS, grouped, specs_by_category
+
+    layers = specs_by_category()["Layers"]
+    for spec in layers:
+        assert spec.extra.get("group") in GROUPS, f"{spec.type_id}: no palette group"
+    groups = grouped(layers)
+    assert [g for g, _ in groups] == [g for g in GROUPS if any(g == n for n, _ in groups)]
+    assert sum(len(members) for _, members in groups) == len(layers)
+    # each group keeps the palette's title order
+    for _, members in groups:
+        assert [s.title.lower() for s in members] == sorted(s.title.lower() for s in members)

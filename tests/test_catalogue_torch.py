@@ -21,7 +21,9 @@ from torchcanvas.codegen.backbone import backbone_code
 from torchcanvas.codegen.emit import ctor_args, forward_expr, module_ctor
 from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.catalogue.backbones import ARCHS
+from torchcanvas.graph.document import Graph
 from torchcanvas.graph.spec import NodeSpec
+from torchcanvas.runtime.shapes import NO_META_LOSSES, no_meta_loss_rule
 from torchcanvas.runtime.source import run_source
 
 SPECS = sorted(CATALOGUE.values(), key=lambda s: s.type_id)
@@ -38,14 +40,27 @@ SKIPPED_EVERYWHERE = {
 # Per type: the name and why it is left out.
 SKIPPED: dict[str, dict[str, str]] = {
     **{t: {"return_indices": "a node has one output"}
-       for t in ("nn.MaxPool1d", "nn.MaxPool2d", "nn.AdaptiveMaxPool2d")},
+       for t in ("nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d", "nn.AdaptiveMaxPool1d",
+                 "nn.AdaptiveMaxPool2d", "nn.AdaptiveMaxPool3d")},
+    **{t: {"return_indices": "a node has one output",
+           "_random_samples": "private: fixed window positions, a tensor"}
+       for t in ("nn.FractionalMaxPool2d", "nn.FractionalMaxPool3d")},
     **{t: {"bias": "keyword-only, newer torch only; affine covers it"}
-       for t in ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.GroupNorm", "nn.InstanceNorm2d")},
+       for t in ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d", "nn.GroupNorm",
+                 "nn.InstanceNorm1d", "nn.InstanceNorm2d", "nn.InstanceNorm3d")},
     **{t: {"proj_size": "LSTM-only projection; changes the hidden state's shape"}
        for t in ("nn.RNN", "nn.LSTM", "nn.GRU")},
-    "nn.ConvTranspose2d": {"padding_mode": "torch supports only 'zeros' here"},
+    **{f"nn.ConvTranspose{n}d": {"padding_mode": "torch supports only 'zeros' here"}
+       for n in (1, 2, 3)},
     "nn.Embedding": {"_weight": "a tensor", "_freeze": "private", "sparse":
                      "sparse gradients break most optimizers"},
+    "nn.EmbeddingBag": {"_weight": "a tensor", "sparse":
+                        "sparse gradients break most optimizers"},
+    "nn.SyncBatchNorm": {"process_group": "a torch.distributed object; the run's default "
+                                          "group is used",
+                         "bias": "keyword-only, newer torch only; affine covers it"},
+    "nn.Transformer": {"custom_encoder": "a module, not a value",
+                       "custom_decoder": "a module, not a value"},
     "nn.MultiheadAttention": {"kdim": "key and value have embed_dim features",
                               "vdim": "key and value have embed_dim features"},
     "nn.Hardtanh": {"min_value": "deprecated alias of min_val",
@@ -55,6 +70,10 @@ SKIPPED: dict[str, dict[str, str]] = {
     "loss.NLL": {"weight": "a tensor"},
     "loss.BCE": {"weight": "a tensor"},
     "loss.BCEWithLogits": {"weight": "a tensor", "pos_weight": "a tensor"},
+    "loss.MultiLabelSoftMargin": {"weight": "a tensor"},
+    "loss.MultiMargin": {"weight": "a tensor"},
+    "loss.TripletMarginWithDistance": {"distance_function": "a Python function; torch's "
+                                       "default, the pairwise distance, is used"},
     "optim.Adam": {"decoupled_weight_decay": "that is AdamW, a node of its own"},
     "sched.OneCycleLR": {"total_steps": "the trainer passes epochs and steps_per_epoch",
                          "epochs": "filled by the trainer from the run settings",
@@ -64,7 +83,8 @@ SKIPPED: dict[str, dict[str, str]] = {
 FIRST_ARG = {"optimizer": "params", "scheduler": "optimizer", "clip": "parameters"}
 # Torch defaults that are not plain values, and the choice that means the same.
 SPECIAL_DEFAULTS = {
-    ("nn.TransformerEncoderLayer", "activation"): (torch.nn.functional.relu, "relu"),
+    **{(t, "activation"): (torch.nn.functional.relu, "relu")
+       for t in ("nn.Transformer", "nn.TransformerEncoderLayer", "nn.TransformerDecoderLayer")},
 }
 
 
@@ -247,6 +267,87 @@ LAYER_CASES: dict[str, list[Case]] = {
         "nn.Hardswish", "nn.Hardsigmoid", "nn.Hardtanh", "nn.Mish", "nn.Threshold")},
     "nn.PReLU": [*ACT, ({"num_parameters": 3}, {"x": (2, 3, 4)}, (2, 3, 4))],
 }
+SIG = {"x": (2, 3, 16)}
+VOL = {"x": (2, 3, 8, 8, 8)}
+LAYER_CASES.update({
+    "nn.ConvTranspose1d": [({}, {"x": (2, 3, 8)}, (2, 16, 10))],
+    "nn.ConvTranspose3d": [({"kernel_size": 2, "stride": 2}, {"x": (2, 3, 4, 4, 4)},
+                            (2, 16, 8, 8, 8))],
+    "nn.MaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+    "nn.AvgPool3d": [({}, VOL, (2, 3, 4, 4, 4)), ({"divisor_override": 2}, VOL, (2, 3, 4, 4, 4))],
+    "nn.AdaptiveAvgPool3d": [({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1)),
+                             ({"output_size": [2, 3, 4]}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 2, 3, 4))],
+    "nn.AdaptiveMaxPool1d": [({}, SIG, (2, 3, 1)), ({"output_size": 4}, SIG, (2, 3, 4))],
+    "nn.AdaptiveMaxPool3d": [({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1))],
+    "nn.LPPool1d": [({}, SIG, (2, 3, 8)), ({"norm_type": 1.0, "kernel_size": 4, "stride": 2},
+                                           SIG, (2, 3, 7))],
+    "nn.LPPool2d": [({}, IMG, (2, 3, 8, 8))],
+    "nn.LPPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+    "nn.FractionalMaxPool2d": [({}, IMG, (2, 3, 8, 8)),
+                               ({"output_size": [5, 6], "output_ratio": None, "kernel_size": 3},
+                                IMG, (2, 3, 5, 6))],
+    "nn.FractionalMaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+    "nn.BatchNorm3d": [({}, VOL, VOL["x"])],
+    "nn.SyncBatchNorm": [({}, IMG, IMG["x"]), ({"momentum": 0.2}, SEQ, SEQ["x"])],
+    "nn.RMSNorm": [({}, SEQ, SEQ["x"]), ({"eps": 1e-6, "normalized_shape": [7, 5]}, SEQ,
+                                         SEQ["x"])],
+    "nn.InstanceNorm1d": [({}, SIG, SIG["x"])],
+    "nn.InstanceNorm3d": [({"affine": True}, VOL, VOL["x"])],
+    "nn.LocalResponseNorm": [({}, IMG, IMG["x"]), ({"size": 2, "k": 2.0}, SIG, SIG["x"])],
+    "nn.CrossMapLRN2d": [({}, IMG, IMG["x"])],
+    "nn.Dropout1d": [({}, SIG, SIG["x"])],
+    "nn.Dropout3d": [({}, VOL, VOL["x"])],
+    "nn.AlphaDropout": [({}, VEC, VEC["x"])],
+    "nn.FeatureAlphaDropout": [({"p": 0.2}, IMG, IMG["x"])],
+    "nn.EmbeddingBag": [({}, {"x": ("long", (4, 7))}, (4, 32)),
+                        ({"mode": "sum", "embedding_dim": 8},
+                         {"x": ("long", (12,)), "offsets": ("long", (4,))}, (4, 8)),
+                        ({"mode": "max", "padding_idx": 0}, {"x": ("long", (4, 7))}, (4, 32))],
+    "nn.RNNCell": [({}, {"x": (4, 5)}, (4, 64)),
+                   ({"nonlinearity": "relu", "hidden_size": 8},
+                    {"x": (4, 5), "hx": (4, 8)}, (4, 8))],
+    "nn.GRUCell": [({}, {"x": (4, 5)}, (4, 64)),
+                   ({"bias": False, "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8))],
+    "nn.TransformerDecoderLayer": [
+        ({}, {"tgt": (4, 7, 32), "memory": (4, 9, 32)}, (4, 7, 32)),
+        ({"norm_first": True, "dim_feedforward": 64, "batch_first": False},
+         {"tgt": (7, 4, 32), "memory": (9, 4, 32)}, (7, 4, 32)),
+    ],
+    "nn.Transformer": [
+        ({"nhead": 4, "num_encoder_layers": 1, "num_decoder_layers": 1, "dim_feedforward": 64},
+         {"src": (4, 9, 32), "tgt": (4, 7, 32)}, (4, 7, 32)),
+        ({"num_encoder_layers": 2, "num_decoder_layers": 1, "activation": "gelu"},
+         {"src": (4, 9, 16), "tgt": (4, 7, 16)}, (4, 7, 16)),
+    ],
+    "nn.CosineSimilarity": [({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
+                            ({"dim": -1}, {"x1": (4, 7, 8), "x2": (4, 7, 8)}, (4, 7))],
+    "nn.PairwiseDistance": [({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
+                            ({"p": 1.0, "keepdim": True}, {"x1": (4, 8), "x2": (4, 8)}, (4, 1))],
+    "nn.PixelShuffle": [({}, {"x": (2, 12, 4, 4)}, (2, 3, 8, 8))],
+    "nn.PixelUnshuffle": [({}, {"x": (2, 3, 8, 8)}, (2, 12, 4, 4))],
+    "nn.ChannelShuffle": [({}, {"x": (2, 4, 3, 3)}, (2, 4, 3, 3))],
+    "nn.Unfold": [({}, IMG, (2, 27, 196)), ({"kernel_size": [2, 4], "stride": 2}, IMG,
+                                            (2, 24, 56))],
+    "nn.Fold": [({}, {"x": (2, 27, 36)}, (2, 3, 8, 8)),
+                ({"output_size": [4, 6], "kernel_size": 2, "stride": 2}, {"x": (2, 12, 6)},
+                 (2, 3, 4, 6))],
+    "nn.UpsamplingNearest2d": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16)),
+                               ({"size": [5, 6], "scale_factor": None}, {"x": (2, 3, 8, 8)},
+                                (2, 3, 5, 6))],
+    "nn.UpsamplingBilinear2d": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16))],
+    **{t: ACT for t in ("nn.CELU", "nn.RReLU", "nn.LogSigmoid", "nn.Softmin", "nn.Hardshrink",
+                        "nn.Softshrink", "nn.Tanhshrink")},
+    "nn.GLU": [({}, VEC, (4, 4)), ({"dim": 1}, {"x": (2, 6, 5)}, (2, 3, 5))],
+    "nn.Softmax2d": [({}, IMG, IMG["x"])],
+})
+PAD_CASES = {1: ({"x": (2, 3, 8)}, (2, 3, 10), [1, 2], (2, 3, 11)),
+             2: (IMG, (2, 3, 18, 18), [1, 2, 3, 4], (2, 3, 23, 19)),
+             3: ({"x": (2, 3, 4, 4, 4)}, (2, 3, 6, 6, 6), [1, 0, 0, 1, 2, 1], (2, 3, 7, 5, 5))}
+for _kind in ("Zero", "Constant", "Reflection", "Replication", "Circular"):
+    for _n, (_x, _out, _sides, _out2) in PAD_CASES.items():
+        _value = {"value": 0.5} if _kind == "Constant" else {}
+        LAYER_CASES[f"nn.{_kind}Pad{_n}d"] = [({**_value}, _x, _out),
+                                              ({**_value, "padding": _sides}, _x, _out2)]
 LAYER_CASES["nn.GELU"] = [*ACT, ({"approximate": "tanh"}, VEC, (4, 8))]
 LAYER_CASES["nn.Softmax"] = [*ACT, ({"dim": 1}, SEQ, SEQ["x"])]
 LAYER_CASES["nn.LeakyReLU"] = [*ACT, ({"negative_slope": 0.2, "inplace": True}, VEC, (4, 8))]
@@ -479,19 +580,56 @@ LOSS_INPUTS = {
 LOSSES = [s for s in SPECS if s.kind == "loss"]
 
 
+def _signs() -> torch.Tensor:
+    return torch.tensor([1.0, -1.0, 1.0, -1.0])
+
+
+# losses whose inputs the task alone does not describe: a sample per port, in port order
+LOSS_SAMPLES = {
+    "loss.NLL": lambda: (torch.randn(4, 5).log_softmax(1), torch.tensor([0, 4, 2, 1])),
+    "loss.BCE": lambda: (torch.rand(4, 1) * 0.9 + 0.05, torch.tensor([[0.0], [1.0], [1.0], [0.0]])),
+    "loss.PoissonNLL": lambda: (torch.randn(4, 3), torch.poisson(torch.full((4, 3), 2.0))),
+    "loss.GaussianNLL": lambda: (torch.randn(4, 3), torch.randn(4, 3), torch.rand(4, 3) + 0.1),
+    "loss.MultiLabelSoftMargin": lambda: (torch.randn(4, 5), (torch.rand(4, 5) > 0.5).float()),
+    "loss.MultiLabelMargin": lambda: (torch.randn(4, 5),
+                                      torch.tensor([[0, 3, -1, 0, 0], [1, -1, 0, 0, 0],
+                                                    [4, 2, 1, -1, 0], [2, -1, 0, 0, 0]])),
+    "loss.SoftMargin": lambda: (torch.randn(4), _signs()),
+    "loss.HingeEmbedding": lambda: (torch.rand(4), _signs()),
+    "loss.CosineEmbedding": lambda: (torch.randn(4, 8), torch.randn(4, 8), _signs()),
+    "loss.MarginRanking": lambda: (torch.randn(4), torch.randn(4), _signs()),
+    "loss.TripletMargin": lambda: (torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)),
+    "loss.TripletMarginWithDistance": lambda: (torch.randn(4, 8), torch.randn(4, 8),
+                                               torch.randn(4, 8)),
+    # 12 time steps, 4 sequences, 6 classes (0 the blank); targets of length 3 or 5
+    "loss.CTC": lambda: (torch.randn(12, 4, 6).log_softmax(2), torch.randint(1, 6, (4, 5)),
+                         torch.full((4,), 12), torch.tensor([5, 3, 5, 3])),
+}
+
+
 @pytest.mark.parametrize("spec", LOSSES, ids=[s.type_id for s in LOSSES])
 def test_loss_runs(spec):
     ctor = module_ctor(spec, spec.validate_params({}))
     loss_fn = eval(ctor, {"torch": torch, "nn": nn})
-    inp, target = LOSS_INPUTS[spec.extra["task"]]()
-    if spec.type_id == "loss.NLL":
-        inp = inp.log_softmax(1)
-    if spec.type_id == "loss.BCE":
-        inp = inp.sigmoid()
-    value = loss_fn(inp, target)
+    sample = LOSS_SAMPLES.get(spec.type_id, LOSS_INPUTS[spec.extra["task"]])
+    inputs = sample()
+    assert len(inputs) == len(spec.inputs), f"{spec.type_id}: one sample per input port"
+    value = loss_fn(*inputs)
     assert value.shape == () and torch.isfinite(value), f"{spec.type_id}: {ctor}"
-    none = eval(module_ctor(spec, spec.validate_params({"reduction": "none"})), {"nn": nn})
-    assert none(inp, target).shape[0] == 4
+    none_params = spec.validate_params({"reduction": "none"})
+    none = eval(module_ctor(spec, none_params), {"nn": nn})
+    per_item = none(*inputs)
+    assert per_item.shape[0] == 4
+    # and on meta, as shape inference runs it, or by the rule for losses torch cannot run there
+    meta = {p.name: t.to("meta") for p, t in zip(spec.inputs, inputs, strict=True)}
+    if spec.type_id in NO_META_LOSSES:
+        graph = Graph()
+        node = graph.node(graph.add_node(spec.type_id))
+        assert no_meta_loss_rule(node, spec.validate_params({}), meta) == ()
+        assert no_meta_loss_rule(node, none_params, meta) == tuple(per_item.shape)
+    else:
+        assert loss_fn(*meta.values()).shape == ()
+        assert none(*meta.values()).shape == per_item.shape
 
 
 OPTIM_CASES = [

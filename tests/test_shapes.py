@@ -264,9 +264,11 @@ def test_flatten_and_softmax_rules_match_meta():
             if rule is not None:
                 assert rule == _meta_run("nn.Flatten", params, shape), (shape, start, end)
         for dim in range(-len(shape), len(shape)):
-            assert fast_rule("nn.Softmax", {"dim": dim}, torch.empty(shape, device="meta")) == \
-                _meta_run("nn.Softmax", {"dim": dim}, shape)
-    assert fast_rule("nn.Softmax", {"dim": 5}, torch.empty(3, 4, device="meta")) is None
+            for t in ("nn.Softmax", "nn.Softmin"):
+                assert fast_rule(t, {"dim": dim}, torch.empty(shape, device="meta")) == \
+                    _meta_run(t, {"dim": dim}, shape)
+    for t in ("nn.Softmax", "nn.Softmin"):
+        assert fast_rule(t, {"dim": 5}, torch.empty(3, 4, device="meta")) is None
 
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "examples").glob("*.json"))

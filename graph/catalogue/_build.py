@@ -42,10 +42,12 @@ LOSS_SCALE = ParamSpec("scale", "float", 1.0, "multiplier when several losses ar
 
 
 def loss(type_id: str, title: str, torch_cls: str, params: tuple[ParamSpec, ...] = (), *,
-         task: str, help: str = "", label: str = "loss", **extra: Any) -> NodeSpec:
-    """A loss node; ``task`` ("classification", "binary", "regression", "other") picks metrics."""
+         task: str, help: str = "", label: str = "loss", inputs: tuple[PortSpec, ...] = LOSS_IN,
+         **extra: Any) -> NodeSpec:
+    """A loss node; ``task`` ("classification", "binary", "regression", "other") picks metrics.
+    ``inputs`` are the loss's forward arguments in order (prediction and target by default)."""
     return NodeSpec(type_id=type_id, title=title, category="Losses", kind="loss",
-                    inputs=LOSS_IN, outputs=LOSS_OUT, params=(*params, LOSS_SCALE), help=help,
+                    inputs=inputs, outputs=LOSS_OUT, params=(*params, LOSS_SCALE), help=help,
                     torch_name=f"torch.nn.{torch_cls}", label_base=label,
                     extra={"task": task, **extra})
 

@@ -75,4 +75,34 @@ register([
         p("value", "float", 0.0, "replacement value", required=True),
         INPLACE,
     ), label="threshold", help="x where x > threshold, value elsewhere."),
+    act("nn.CELU", "CELU", (
+        p("alpha", "float", 1.0, "value the output approaches for very negative inputs",
+          minimum=0.0, min_exclusive=True),
+        INPLACE,
+    ), label="celu", help="x for x > 0, alpha · (exp(x / alpha) - 1) otherwise: a "
+        "continuously differentiable ELU."),
+    act("nn.RReLU", "RReLU", (
+        p("lower", "float", 0.125, "lower bound of the random negative slope", minimum=0.0),
+        p("upper", "float", 1 / 3, "upper bound of the random negative slope", minimum=0.0),
+        INPLACE,
+    ), label="rrelu", help="Leaky ReLU with a random negative slope while training (their "
+        "mean when evaluating)."),
+    act("nn.GLU", "GLU", (
+        p("dim", "int", -1, "dim split in halves a and b (its size must be even)"),
+    ), label="glu", help="Gated linear unit: a · sigmoid(b) for the halves a, b of dim; that "
+        "dim halves."),
+    act("nn.LogSigmoid", "LogSigmoid", (), label="logsigmoid",
+        help="log(sigmoid(x)), computed stably."),
+    act("nn.Softmin", "Softmin", (softmax_dim("normalise"),), label="softmin",
+        help="softmax(-x) along dim: large inputs get small probabilities."),
+    act("nn.Softmax2d", "Softmax2d", (), label="softmax",
+        help="Softmax over the channels of [B, C, H, W] (or [C, H, W]) at every position."),
+    act("nn.Hardshrink", "Hardshrink", (
+        p("lambd", "float", 0.5, "inputs within ±lambd become 0", minimum=0.0),
+    ), label="shrink", help="x where |x| > lambd, 0 elsewhere."),
+    act("nn.Softshrink", "Softshrink", (
+        p("lambd", "float", 0.5, "inputs within ±lambd become 0; the rest move lambd "
+          "towards 0", minimum=0.0),
+    ), label="shrink", help="x - lambd above lambd, x + lambd below -lambd, 0 between."),
+    act("nn.Tanhshrink", "Tanhshrink", (), label="shrink", help="x - tanh(x)."),
 ])

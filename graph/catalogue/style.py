@@ -89,7 +89,7 @@ register(
             help="An image that is itself the trainable parameter, e.g. the picture a style "
             "transfer paints.",
             label_base="image",
-            extra={"module": "LearnableImage"},
+            extra={"module": "LearnableImage", "group": "Style transfer"},
         ),
         NodeSpec(
             type_id="nn.VGG16Features",

@@ -58,6 +58,16 @@ def test_widgets_have_the_names_the_window_uses(palette):
     assert search.placeholderText() == "Search layers, losses… (Ctrl+F)"
 
 
+def _type_rows(row):
+    """The type rows under a category row, through its sub-groups."""
+    for i in range(row.childCount()):
+        child = row.child(i)
+        if child.data(0, Qt.ItemDataRole.UserRole):
+            yield child
+        else:
+            yield from _type_rows(child)
+
+
 def test_every_public_type_appears_once_under_its_category(palette):
     tree = palette.tree
     seen: list[str] = []
@@ -66,13 +76,16 @@ def test_every_public_type_appears_once_under_its_category(palette):
         group = tree.topLevelItem(i)
         categories.append(group.text(0))
         assert group.font(0).bold()
-        assert group.text(1) == str(group.childCount())
+        rows = list(_type_rows(group))
+        assert group.text(1) == str(len(rows))
         assert not group.icon(0).isNull()
-        for j in range(group.childCount()):
-            item = group.child(j)
+        for item in rows:
             type_id = item.data(0, Qt.ItemDataRole.UserRole)
             spec = CATALOGUE[type_id]
             assert spec.category == group.text(0)
+            if item.parent() is not group:  # in a sub-group: the spec's group
+                assert item.parent().text(0) == spec.extra["group"]
+                assert item.parent().text(1) == str(item.parent().childCount())
             assert item.text(0) == spec.title
             assert html.escape(spec.help[:20], quote=False) in item.toolTip(0)
             assert "Inputs:" in item.toolTip(0)
@@ -82,6 +95,34 @@ def test_every_public_type_appears_once_under_its_category(palette):
     # palette order: the order of graph.spec.CATEGORIES
     assert categories == [c for c in CATEGORIES if c in categories]
     assert categories[:3] == ["Data", "Layers", "Activations"]
+
+
+def test_layers_sit_in_collapsed_sub_groups_that_a_search_opens(palette, qtbot):
+    layers = _group_of(palette, "Layers")
+    subs = [layers.child(i) for i in range(layers.childCount())]
+    names = [s.text(0) for s in subs]
+    assert names[:4] == ["Linear", "Convolution", "Pooling", "Normalization"]
+    assert {"Padding", "Transformer", "Recurrent", "Dropout"} <= set(names)
+    assert layers.isExpanded() and not any(s.isExpanded() for s in subs)
+    padding = subs[names.index("Padding")]
+    assert {padding.child(i).data(0, Qt.ItemDataRole.UserRole)
+            for i in range(padding.childCount())} >= {"nn.ZeroPad2d", "nn.ReflectionPad1d"}
+    # a search opens the sub-groups with hits and hides the rest; clearing it closes them
+    qtbot.keyClicks(palette.search, "reflection")
+    assert padding.isExpanded() and not padding.isHidden()
+    assert padding.text(1) == f"3/{padding.childCount()}"
+    assert subs[names.index("Convolution")].isHidden()
+    palette.search.setText("pooling")  # a group's name finds its members
+    assert "nn.LPPool2d" in _visible(palette)
+    palette.search.setText("")
+    assert not padding.isExpanded() and not padding.isHidden()
+    # a sub-group the user opens stays open after a search
+    padding.setExpanded(True)
+    palette.search.setText("adam")
+    assert padding.isHidden()
+    palette.search.setText("")
+    assert padding.isExpanded()
+    assert not subs[names.index("Convolution")].isExpanded()
 
 
 def test_internal_specs_are_hidden(palette, monkeypatch):
@@ -104,8 +145,9 @@ def test_search_conv_shows_conv_layers_and_hides_linear(palette, qtbot):
     assert _group_of(palette, "Layers").isExpanded()
     assert _group_of(palette, "Data").isHidden()  # no hits: the whole group hides
     layers = _group_of(palette, "Layers")
-    hits = sum(not layers.child(i).isHidden() for i in range(layers.childCount()))
-    assert layers.text(1) == f"{hits}/{layers.childCount()}"
+    rows = list(_type_rows(layers))
+    hits = sum(not item.isHidden() for item in rows)
+    assert layers.text(1) == f"{hits}/{len(rows)}"
 
 
 def test_search_needs_every_word_case_insensitive(palette):
@@ -157,6 +199,7 @@ def test_enter_with_no_match_does_nothing(palette, qtbot):
 
 def test_double_click_emits_activated(palette, qtbot):
     item = palette.item_for("nn.Linear")
+    item.parent().setExpanded(True)  # its sub-group, Linear, starts collapsed
     palette.tree.scrollToItem(item)
     rect = palette.tree.visualItemRect(item)
     viewport = palette.tree.viewport()
