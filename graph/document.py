@@ -499,12 +499,26 @@ class Graph:
         node.params[name] = new
         self._emit(GraphEvent("param_changed", node_id, name=name, old=old, new=new))
 
-    def set_label(self, node_id: str, label: str) -> None:
+    def set_label(self, node_id: str, label: str, allow_duplicate: bool = False) -> None:
+        """Rename a node. A label names one node (its layer in model.py, its row in every
+        table), so one another node has is refused, as is one with tabs or line breaks.
+        ``allow_duplicate`` is for restoring a label exactly as it was (undo, replaying a
+        document's edits), which a project file made elsewhere may hold twice."""
         self._check_mutable()
         node = self.node(node_id)
+        if isinstance(label, str) and has_control_chars(label):
+            raise ParamError("label", "a node label is one line of text: tabs, line breaks "
+                                      "and other control characters are not allowed")
         label = validate_label(label)
         if label == node.label:
             return
+        if not allow_duplicate:
+            other = next((n for n in self._nodes.values()
+                          if n.label == label and n.id != node_id), None)
+            if other is not None:
+                kind = other.spec.title if other.spec is not None else other.type_id
+                raise ParamError("label", f"{label!r} is already the label of another node "
+                                          f"({kind}); each node needs its own label")
         old, node.label = node.label, label
         self._emit(GraphEvent("label_changed", node_id, old=old, new=label))
 
@@ -940,13 +954,28 @@ def validate_origin(origin: Any) -> str:
     return origin
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control_chars(text: str) -> bool:
+    """Tabs, line breaks or other control characters: what a one-line label cannot hold."""
+    return _CONTROL.search(text) is not None
+
+
 def validate_label(label: Any) -> str:
+    """The label as stored: trimmed, on one line (a tab or line break, e.g. in a file made
+    by hand, reads as a space). Raises ``ParamError`` for an empty, too long or non-text
+    label."""
     if not isinstance(label, str) or not label.strip():
         raise ParamError("label", "a node label cannot be empty")
     if not is_utf8(label):
         raise ParamError("label", "a node label must be valid Unicode text (no lone surrogates)")
     if len(label) > 80:
         raise ParamError("label", "a node label is at most 80 characters")
+    if has_control_chars(label):
+        label = re.sub(r"\s+", " ", _CONTROL.sub(" ", label))
+        if not label.strip():
+            raise ParamError("label", "a node label cannot be empty")
     return label.strip()
 
 

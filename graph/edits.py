@@ -102,7 +102,7 @@ def apply_edits(graph: Graph, ops: list[Op]) -> None:
         elif kind == "param":
             graph.set_param(op[1], op[2], op[3])
         elif kind == "label":
-            graph.set_label(op[1], op[2])
+            graph.set_label(op[1], op[2], allow_duplicate=True)  # as the document has it
         elif kind == "move":
             graph.set_position(op[1], op[2])
         elif kind == "setting":

@@ -108,7 +108,7 @@ class SetLabel(GraphCommand):
         self.graph.set_label(self.node_id, self.new)
 
     def undo(self) -> None:
-        self.graph.set_label(self.node_id, self.old)
+        self.graph.set_label(self.node_id, self.old, allow_duplicate=True)  # as it was
 
 
 class MoveNodes(GraphCommand):

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import itertools
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from torchcanvas.graph import Edge, Graph, GraphError, GraphEvent
 from torchcanvas.graph.edits import EditRecorder
 from torchcanvas.graph.serialize import results_to_dict, save, to_dict
 from torchcanvas.gui import commands as cmd
+from torchcanvas.runtime.runs import runs_root
 from torchcanvas.runtime.shape_result import Problem, ShapeResult
 
 _keys = itertools.count(1)
+_untitled = itertools.count(1)
 
 
 class ShapeService(QObject):
@@ -151,6 +154,10 @@ class Document(QObject):
         super().__init__(parent)
         self.graph = graph or Graph()
         self.path = Path(path) if path else None
+        # the runs folder of this project while it is unsaved (runtime.runs.runs_root): an
+        # example or an imported model is named after it (the window sets that), a new
+        # project gets a name of its own, so no two projects share one runs list
+        self.unsaved_name = f"untitled-{datetime.now():%Y%m%d-%H%M%S}-{next(_untitled)}"
         self.undo_stack = QUndoStack(self)
         # a bound method, not a lambda: the connection dies with the document, so the stack's
         # cleanChanged during teardown cannot reach a deleted document
@@ -203,6 +210,10 @@ class Document(QObject):
     @property
     def project_dir(self) -> Path | None:
         return self.path.parent if self.path else None
+
+    def runs_root(self, create: bool = False) -> Path:
+        """Where this project's runs are kept (beside the file once it is saved)."""
+        return runs_root(self.path, create, self.unsaved_name)
 
     @property
     def modified(self) -> bool:

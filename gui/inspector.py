@@ -46,6 +46,7 @@ from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import AUTO, NodeSpec, ParamSpec
 from torchcanvas.gui import theme
 from torchcanvas.gui.document import Document
+from torchcanvas.gui.fields import CheckedSpinBox, parse_typed
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -281,7 +282,7 @@ class ParamRow(QWidget):
 
         self.check: QCheckBox | None = None
         self.combo: QComboBox | None = None
-        self.spin: QSpinBox | None = None
+        self.spin: CheckedSpinBox | None = None
         self.line: QLineEdit | None = None
         spin_range = _spin_range(spec) if spec.type == "int" and not spec.optional else None
         if spec.type == "bool":
@@ -304,11 +305,12 @@ class ParamRow(QWidget):
             self.line.editingFinished.connect(self._text_committed)
             self.editor = self.combo
         elif spin_range is not None:
-            self.spin = QSpinBox()
+            self.spin = CheckedSpinBox()
             self.spin.setRange(*spin_range)
             self.spin.setKeyboardTracking(False)  # valueChanged on Enter / focus out / arrows
             self.spin.setAccelerated(True)
             self.spin.valueChanged.connect(self._spin_changed)
+            self.spin.refused.connect(self._spin_refused)
             self.spin.lineEdit().inputRejected.connect(self._input_rejected)
             self.editor = self.spin
         else:
@@ -506,6 +508,15 @@ class ParamRow(QWidget):
         self.browseRequested.emit()
 
     def _spin_changed(self, value: int) -> None:
+        self.edited.emit(value)
+
+    def _spin_refused(self, text: str) -> None:
+        # the box kept its value; the document's checks say why the typed one was refused
+        try:
+            value = parse_typed(text, integer=True)
+        except ValueError:
+            self.edited.emit(_Invalid(f"type {_TYPE_HINTS['int']}"))
+            return
         self.edited.emit(value)
 
     def _check_clicked(self) -> None:
@@ -971,6 +982,7 @@ class InspectorWidget(QWidget):
             typing = self.label_edit.hasFocus() and self.label_edit.isModified()
             if self.label_edit.text() != nodes[0].label and not typing:
                 self.label_edit.setText(nodes[0].label)
+                self.label_error.hide()  # renamed meanwhile: an old refusal is stale
         for name, row in self.rows.items():
             values = [n.params.get(name) for n in nodes]
             first = values[0]
@@ -1090,10 +1102,18 @@ class InspectorWidget(QWidget):
         else:
             ok, message = self._set_params(row.name, {n: value for n in self._node_ids})
         if ok:
-            row.clear_error()
+            self._clear_refusals()
             self._refresh()
         else:
             self._refuse(row, message or f"{row.name}: the value was refused")
+
+    def _clear_refusals(self) -> None:
+        """A good edit went in: refusals of earlier attempts no longer hold (each field
+        shows its current value), so none of them stays on screen."""
+        for row in self.rows.values():
+            row.clear_error()
+        if self.label_error is not None:
+            self.label_error.hide()
 
     def _set_params(self, name: str, values: dict[str, Any]) -> tuple[bool, str]:
         graph = self.doc.graph
@@ -1180,7 +1200,7 @@ class InspectorWidget(QWidget):
         else:
             ok, message = self._apply(self.doc.set_label, nid, text)
         if ok:
-            self.label_error.hide()
+            self._clear_refusals()
         else:
             self.label_error.setText(message or "label: the name was refused")
             self.label_error.show()

@@ -54,7 +54,6 @@ from torchcanvas.gui.startcard import StartCard
 from torchcanvas.gui.training import TrainingController
 from torchcanvas.gui.tryit import TryItPanel
 from torchcanvas.gui.view import CanvasView
-from torchcanvas.runtime.runs import runs_root
 from torchcanvas.runtime.text import project_text_task
 
 if TYPE_CHECKING:
@@ -293,6 +292,7 @@ class MainWindow(QMainWindow):
         self.training_dock.raise_()
         run_dir = self.training.start(self.doc, resume=resume)
         if run_dir is not None:
+            self._forget_run_views()  # the previous run's curves are not this run's
             self.runs.set_active(run_dir)
             self.show_message(f"Training… (run folder {run_dir})")
         return run_dir is not None
@@ -320,6 +320,15 @@ class MainWindow(QMainWindow):
                          steps=(first, event.epochs * event.steps_per_epoch))
         QTimer.singleShot(0, self, self._clear_results)  # its own turn, before any epoch's
 
+    def _forget_run_views(self) -> None:
+        """Empty the curves and results of the last run (built tabs only)."""
+        self._latest_results = None
+        self._results_timer.stop()
+        if self._curves.built:
+            self.plots.reset(self.plots.task)
+        if self._results.built:
+            self.results.clear()
+
     def _clear_results(self) -> None:
         if self._latest_results is None and not self._results_timer.isActive():
             self.results.clear()
@@ -330,9 +339,9 @@ class MainWindow(QMainWindow):
                              [e.lr for e in events])
 
     def _epoch_done(self, event) -> None:
-        step = self.run_panel.progress.value()
         values = {k: v for k, v in event.metrics.items() if isinstance(v, float)}
-        self.plots.add_epoch(step, event.epoch, event.train_loss, event.val_loss, values)
+        self.plots.add_epoch(event.global_step, event.epoch, event.train_loss, event.val_loss,
+                             values)
         self._latest_results = (self._run_task, list(self._run_classes or []) or None,
                                 event.metrics, event.predictions, event.samples)
         if getattr(event, "image", None) is not None:  # style transfer: the picture so far
@@ -360,7 +369,7 @@ class MainWindow(QMainWindow):
         self.run_panel.run_ended(event)
         self.plots.refresh()
         self.runs.set_active(None)
-        self.runs.set_root(runs_root(self.doc.path, create=False))
+        self.runs.set_root(self.doc.runs_root())
         self.try_it.refresh()
         if isinstance(event, RunFailed):
             self.show_message(f"Training stopped: {event.message}")
@@ -389,7 +398,7 @@ class MainWindow(QMainWindow):
 
     def _update_try_it(self) -> None:
         self.try_it.set_project(project_text_task(self.doc.graph),
-                                runs_root(self.doc.path, create=False), self.doc.project_dir)
+                                self.doc.runs_root(), self.doc.project_dir)
 
     def ask_stop_training(self) -> bool:
         return QMessageBox.question(
@@ -439,9 +448,9 @@ class MainWindow(QMainWindow):
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
-        self.runs.set_root(runs_root(doc.path, create=False))
+        self.runs.set_root(doc.runs_root())
         doc.pathChanged.connect(
-            lambda _: self.runs.set_root(runs_root(self.doc.path, create=False)))
+            lambda _: self.runs.set_root(self.doc.runs_root()))
         self._update_try_it()
         doc.pathChanged.connect(lambda _: self._update_try_it())
         for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
@@ -453,6 +462,9 @@ class MainWindow(QMainWindow):
             self.autograd.document_changed()
         if hasattr(self, "message_label"):  # a message about the previous document
             self.message_label.clear()
+        if hasattr(self, "_curves") and not self.training.running:
+            self.run_panel.clear_run()  # its last run's message is about another project
+            self._forget_run_views()
         if old is not None:
             old.close()
             old.deleteLater()
@@ -898,7 +910,9 @@ class MainWindow(QMainWindow):
         with loading():
             self._discard_recovery()
             self.example_name = path.stem
-            self.set_document(Document(graph))
+            doc = Document(graph)
+            doc.unsaved_name = f"example-{path.stem}"
+            self.set_document(doc)
         return True
 
     def import_model(self) -> bool:
@@ -913,7 +927,9 @@ class MainWindow(QMainWindow):
         result = dialog.result_value
         self._discard_recovery()
         self.example_name = self.imported_name = Path(dialog.spec.rpartition(":")[2]).stem
-        self.set_document(Document(result.graph))
+        doc = Document(result.graph)
+        doc.unsaved_name = f"imported-{self.example_name}"
+        self.set_document(doc)
         QTimer.singleShot(0, self._show_start)  # after set_document's fit_all
         self.show_message(" · ".join([f"Imported {dialog.spec}: {len(result.graph)} nodes",
                                       *result.notes]))
@@ -969,7 +985,7 @@ class MainWindow(QMainWindow):
         from torchcanvas.runtime.compile import compile_project
 
         doc = self.doc
-        title = doc.path.stem if doc.path else ""
+        title = doc.path.stem if doc.path else (self.example_name or "")
         dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
                               self.runs.runs, doc.graph.settings["seed"],
                               folder=default_export_folder(doc.path, self.example_name),

@@ -11,19 +11,20 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
+from torchcanvas.gui import theme
+from torchcanvas.gui.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
 
 
 def _clock(seconds: float) -> str:
@@ -46,6 +47,7 @@ class RunPanel(QWidget):
         self._total_steps = 0
         self._started_at = 0.0
         self._fault_node: str | None = None
+        self._run_notices = ""  # what the run said when it started (e.g. no weights file)
 
         self.train_button = QPushButton("▶  Train")
         self.train_button.setObjectName("trainButton")
@@ -65,10 +67,11 @@ class RunPanel(QWidget):
         self.device.setToolTip(SETTINGS["device"].help)
         self.device.addItem("auto")
         self.device.activated.connect(self._device_chosen)
-        self.epochs = QSpinBox(minimum=1, maximum=100_000)
-        self.batch_size = QSpinBox(minimum=1, maximum=1_000_000)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
-        self.val_split = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self.epochs = CheckedSpinBox(minimum=1, maximum=100_000)
+        self.batch_size = CheckedSpinBox(minimum=1, maximum=1_000_000)
+        self.seed = CheckedSpinBox(minimum=0, maximum=2**31 - 1)
+        self.val_split = CheckedDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05,
+                                              decimals=2)
         self._fields = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
                         "val_split": self.val_split}
         form = QFormLayout()
@@ -78,7 +81,15 @@ class RunPanel(QWidget):
             box.setToolTip(SETTINGS[name].help)
             box.setKeyboardTracking(False)  # apply on Enter / focus-out / arrows, not per key
             box.valueChanged.connect(lambda value, n=name: self._setting_edited(n, value))
+            box.refused.connect(lambda text, n=name: self._setting_refused(n, text))
             form.addRow(name.replace("_", " "), box)
+        # why a typed setting was refused (the field keeps the project's value)
+        self.settings_error = QLabel("")
+        self.settings_error.setWordWrap(True)
+        self.settings_error.setStyleSheet(f"color: {theme.current().error.name()};")
+        form.addRow("", self.settings_error)
+        self._form = form
+        form.setRowVisible(self.settings_error, False)
 
         # speed settings: a choice box each for precision and the compile mode, a check box for
         # each switch; every edit is a document command (undoable)
@@ -114,6 +125,8 @@ class RunPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
         self.progress.setFormat("idle")
         self.position = QLabel("")
         self.speed = QLabel("")
@@ -183,9 +196,26 @@ class RunPanel(QWidget):
             self.device.addItem(device)
         self.device.setCurrentText(device)
 
+    def _show_settings_error(self, text: str) -> None:
+        self.settings_error.setText(text)
+        self._form.setRowVisible(self.settings_error, bool(text))
+
     def _setting_edited(self, name: str, value) -> None:
+        self._show_settings_error("")
         if not self.doc.set_setting(name, value):
             self._settings_changed(name)  # refused: show the project's value again
+
+    def _setting_refused(self, name: str, text: str) -> None:
+        """A spin box kept the project's value: say why the typed one was refused."""
+        spec = SETTINGS[name]
+        try:
+            spec.validate(parse_typed(text, integer=spec.type == "int"))
+        except ValueError as exc:
+            reason = exc.reason if isinstance(exc, ParamError) else "type a number"
+            self._show_settings_error(f"{name}: {reason}")
+        else:  # allowed, but more than the box holds (a seed beyond 2**31 - 1)
+            self._show_settings_error(f"{name}: {text} is out of range; must be "
+                                      f"≤ {self._fields[name].maximum()} here")
 
     def _device_chosen(self, _index: int) -> None:
         if not self.doc.set_setting("device", self.device.currentText()):
@@ -212,16 +242,32 @@ class RunPanel(QWidget):
         self.resume_button.setVisible(state == "paused")
         self.stop_button.setEnabled(state in ("running", "paused", "starting"))
         if state == "starting":
+            self._forget_run()  # what the previous run said is not about this one
             self.progress.setRange(0, 0)  # busy: compiling, loading data
             self.progress.setFormat("preparing…")
-            self.message.setText("")
-            self.notice.setText("")
         elif state == "paused":
             self.progress.setFormat("paused · %p%")
         elif state == "stopping":
             self.progress.setFormat("stopping…")
         elif state == "running":
             self.progress.setFormat("%p%")
+
+    def _forget_run(self) -> None:
+        self._tick.stop()
+        self._latest = None
+        self._total_steps = 0
+        self._fault_node = None
+        self._run_notices = ""
+        for label in (self.position, self.speed, self.notice, self.message):
+            label.setText("")
+        self.message.setTextFormat(Qt.TextFormat.AutoText)
+
+    def clear_run(self) -> None:
+        """Back to idle with nothing shown about a run (another project was opened)."""
+        self._forget_run()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
 
     def show_countdown(self, seconds: float) -> None:
         """A step that has not answered Stop is ended in ``seconds`` (0: now; -1: it answered)."""
@@ -246,7 +292,8 @@ class RunPanel(QWidget):
         self.progress.setValue(event.start_epoch * event.steps_per_epoch + event.start_batch)
         self.position.setText(f"on {event.device} · {event.n_train:,} training samples · "
                               f"{event.params:,} parameters")
-        self.notice.setText(" · ".join(getattr(event, "notices", ())))
+        self._run_notices = " · ".join(getattr(event, "notices", ()))
+        self.notice.setText(self._run_notices)
 
     def steps(self, events: list) -> None:
         """Note the latest step; the widgets follow at ~4 Hz (text relayouts are not free, and
@@ -273,7 +320,10 @@ class RunPanel(QWidget):
 
         self._tick.stop()
         self._show_latest()
+        self.notice.setText(self._run_notices)  # "the graph changed" was about this run
         self.progress.setRange(0, max(self._total_steps, 1))
+        if not self._total_steps:  # it ended before it started training
+            self.progress.setValue(0)
         if isinstance(event, RunFailed):
             self._fault_node = event.node_id
             self.progress.setFormat("failed")

@@ -97,6 +97,7 @@ class RunInfo:
     global_step: int = 0
     resumed_from: str | None = None
     problem: str = ""  # why the folder is "unreadable"
+    error: str = ""  # why a "failed" run failed (metrics.json's "error")
     settings: dict[str, Any] = field(default_factory=dict, repr=False)  # metrics.json's
     sibling_steps: float | None = field(default=None, repr=False)  # see steps_per_epoch
     root: Path | None = field(default=None, repr=False)  # the runs root it was loaded from
@@ -203,6 +204,8 @@ def read_run(folder: Path, root: Path | None = None) -> RunInfo | None:
         return info
     status = metrics.get("status")
     info.status = status if isinstance(status, str) and status else "unknown"
+    if isinstance(metrics.get("error"), str):
+        info.error = metrics["error"]
     history = metrics.get("history")
     info.history = [h for h in history if isinstance(h, dict)] if isinstance(history,
                                                                                list) else []
@@ -806,7 +809,8 @@ class RunsWidget(QWidget):
         item.setText(2, info.status)
         item.setData(2, SORT_ROLE, info.status)
         item.setForeground(2, QColor(STATUS_COLORS.get(info.status, "#6b7280")))
-        item.setToolTip(2, info.problem or STATUS_TIPS.get(info.status, info.status))
+        item.setToolTip(2, info.problem or info.error or STATUS_TIPS.get(info.status,
+                                                                          info.status))
         item.setText(3, str(info.epochs) if info.epochs or info.status != "unreadable" else "–")
         item.setData(3, SORT_ROLE, info.epochs)
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -827,8 +831,9 @@ class RunsWidget(QWidget):
             lines = [item.info.name, str(item.info.folder)]
             if item.info.resumed_from:
                 lines.append(f"resumed from {item.info.resumed_from}")
-            if item.info.problem:
-                lines.append(item.info.problem)
+            for why in (item.info.problem, item.info.error):
+                if why:
+                    lines.append(why)
             item.setToolTip(0, "\n".join(lines))
         finally:
             self.tree.blockSignals(blocked)

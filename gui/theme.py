@@ -113,11 +113,11 @@ def _build(dark: bool) -> Theme:
         return Theme(True, QColor("#1e1f22"), QColor("#26282c"), QColor("#30333a"),
                      QColor("#2b2d31"), QColor("#45484f"), QColor("#e8e8ea"),
                      QColor("#9a9ca3"), QColor("#f5c542"), QColor("#f04646"),
-                     QColor("#e5a50a"), QColor("#8a93a6"), QColor("#33363c"),
+                     QColor("#f97316"), QColor("#8a93a6"), QColor("#33363c"),
                      QColor("#d7dae0"))
     return Theme(False, QColor("#f6f7f9"), QColor("#eceef2"), QColor("#dfe2e8"),
                  QColor("#ffffff"), QColor("#c5c9d2"), QColor("#1f2328"), QColor("#6b7280"),
-                 QColor("#e0a100"), QColor("#dc2626"), QColor("#c27c0e"), QColor("#7b8497"),
+                 QColor("#e0a100"), QColor("#dc2626"), QColor("#ea580c"), QColor("#7b8497"),
                  QColor("#ffffff"), QColor("#374151"))
 
 

@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import json
 import math
+import shutil
 import sys
 import time
 from datetime import datetime
@@ -30,7 +31,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from torchcanvas.graph.serialize import dumps
-from torchcanvas.runtime.runs import runs_root
+from torchcanvas.runtime.runs import UNTITLED, runs_root
 from torchcanvas.runtime.worker import (
     Job,
     RemoteControl,
@@ -47,8 +48,8 @@ EXIT_GRACE_S = 5.0  # a worker still alive this long after its last event is end
 KILL_AFTER_S = 2.0  # terminate, then kill after this long
 
 
-def new_run_dir(project_path: Path | None) -> Path:
-    root = runs_root(project_path, create=True)
+def new_run_dir(project_path: Path | None, unsaved_name: str = UNTITLED) -> Path:
+    root = runs_root(project_path, create=True, unsaved_name=unsaved_name)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path, k = root / stamp, 2
     while path.exists():
@@ -155,7 +156,7 @@ class TrainingController(QObject):
             return None
         from torchcanvas.runtime.events import TrainOptions
 
-        self.run_dir = new_run_dir(doc.path)
+        self.run_dir = new_run_dir(doc.path, doc.unsaved_name)
         text = dumps(doc.graph)
         (self.run_dir / "project.json").write_text(text, encoding="utf-8")
         (self.run_dir / "run.json").write_text(json.dumps({
@@ -219,10 +220,22 @@ class TrainingController(QObject):
         elif isinstance(event, AutogradSnapshot):
             self.autogradArrived.emit(event)
         elif isinstance(event, RunFinished | RunFailed):
-            self._finish(event)
+            self._finish(event, reported=True)
 
-    def _finish(self, event) -> None:
+    def _finish(self, event, reported: bool = False) -> None:
+        """The run ended with ``event``; ``reported``: the worker said so itself (it did not
+        crash, hang or get ended)."""
+        from torchcanvas.runtime.events import RunFailed
+
         self._ended = True
+        if isinstance(event, RunFailed) and self.run_dir is not None:
+            if self.started_event is None and reported:
+                # it never started training (the model did not compile, the data did not
+                # load): nothing to resume, compare or read, so no folder is left in the runs
+                # list; the message says what went wrong
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            else:  # the runs list shows it failed, and why (a crash keeps its fault.log)
+                self._mark_failed(self.run_dir, event.message)
         self._cancel_countdown()
         self._set_state("idle")
         self.runEnded.emit(event)

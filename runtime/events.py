@@ -43,6 +43,7 @@ class StepEvent:
 @dataclass(frozen=True)
 class EpochEvent:
     epoch: int  # 1-based count of finished epochs
+    global_step: int  # steps trained when the epoch ended (its x on the step axis)
     train_loss: float
     val_loss: float
     metrics: dict[str, Any]

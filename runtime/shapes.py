@@ -15,6 +15,7 @@ instance is reported.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,53 @@ class ShapeError(Exception):
     def __init__(self, message: str, node_id: str | None):
         super().__init__(message)
         self.node_id = node_id
+
+
+# what torch says (a warning for MSE/L1/Huber, an error for BCE) when a loss's input and target
+# shapes differ: broadcasting would silently compare the wrong elements
+_SIZE_MISMATCH = "that is different to the input size"
+# the param that sets a layer's output size along a dim: where a loss mismatch is fixed
+_SIZE_PARAMS = (("out_features", -1), ("out_channels", 1))
+# how a shape param reads in a message ("expects 100 input features but gets 512")
+_SIZE_NOUNS = {"in_features": "input features", "in_channels": "input channels",
+               "num_features": "features", "input_size": "input features",
+               "embed_dim": "embedding features"}
+
+
+class _LossMismatch(ShapeError):
+    """A loss's input and target shapes differ (display shapes, with B)."""
+
+    def __init__(self, node: Node, inp: tuple[Dim, ...], target: tuple[Dim, ...]):
+        super().__init__(f"{node.label}: input {format_shape(inp)} and target "
+                         f"{format_shape(target)} differ; {node.spec.title} compares them "
+                         "element by element, so they must have the same shape", node.id)
+        self.input, self.target = inp, target
+
+
+def _shown(ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor], port: str
+           ) -> tuple[Dim, ...]:
+    """The shape of input ``port`` in the user's terms (B for the batch)."""
+    return _display(ins[port].shape, other[port].shape) if port in other else \
+        tuple(ins[port].shape)
+
+
+def _user_terms(text: str, ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor]
+                ) -> str:
+    """``text`` from torch about the probe batch ``ins``, with its input shapes written as
+    the user knows them: ``[3, 512]``, ``torch.Size([3, 512])`` and ``3x512`` become
+    ``[B, 512]`` / ``Bx512`` (``other`` is the same inputs at the other probe batch size)."""
+    for port, t in ins.items():
+        dims = [int(d) for d in t.shape]
+        shown = _shown(ins, other, port)
+        if not dims or list(shown) == dims:
+            continue
+        listed = format_shape(shown)
+        text = text.replace(f"torch.Size({dims})", listed).replace(str(dims), listed)
+        if len(dims) > 1:
+            crossed = "x".join(str(d) for d in dims)
+            text = re.sub(rf"(?<![\w.]){crossed}(?![\w.])", "x".join(str(d) for d in shown),
+                          text)
+    return text
 
 
 @dataclass
@@ -456,7 +504,11 @@ class ShapeInferencer:
                 if node.type_id == "nn.VGG16Features":
                     check_vgg_outputs(graph, node)
                 inputs = self._top_inputs(graph, node, records)
-                run = self._run_node(node, inputs, data_info)
+                try:
+                    run = self._run_node(node, inputs, data_info)
+                except _LossMismatch as exc:
+                    raise ShapeError(str(exc) + _loss_fix(graph, node, exc, records),
+                                     nid) from None
                 if kind == "loss":
                     _check_text_classes(graph, node, inputs[0], data_info)
             elif kind == "block":
@@ -713,17 +765,29 @@ class ShapeInferencer:
         caught: list[str] = notes
         if getattr(module, "notice", None):  # e.g. no pretrained weights found
             caught.append(module.notice)
-        for ins in inputs:
+        for i, ins in enumerate(inputs):
+            other = inputs[1 - i]
             try:
                 with warnings.catch_warnings(record=True) as w:
                     warnings.simplefilter("always")
                     out = fn(module, *(_real(ins[p]) for p in ports))
-                caught += [str(x.message) for x in w if str(x.message) not in caught]
             except Exception as exc:
-                shapes = ", ".join(f"{p} {list(ins[p].shape)}" for p in ports)
-                hint = self._hint(node, ins, data_info)
-                raise ShapeError(f"{node.label}: {hint}{_message(exc)} (inputs: {shapes})",
-                                 node.id) from None
+                if spec.kind == "loss" and _SIZE_MISMATCH in str(exc):
+                    raise _LossMismatch(node, _shown(ins, other, "input"),
+                                        _shown(ins, other, "target")) from None
+                shapes = ", ".join(f"{p} {format_shape(_shown(ins, other, p))}" for p in ports)
+                hint = self._hint(node, ins, other, data_info)
+                if hint:  # the usual mistake, in the user's terms: torch's words add nothing
+                    raise ShapeError(f"{node.label}: {hint}", node.id) from None
+                raise ShapeError(f"{node.label}: {_user_terms(_message(exc), ins, other)} "
+                                 f"(inputs: {shapes})", node.id) from None
+            for x in w:
+                text = _user_terms(str(x.message), ins, other)
+                if spec.kind == "loss" and _SIZE_MISMATCH in text:
+                    raise _LossMismatch(node, _shown(ins, other, "input"),
+                                        _shown(ins, other, "target"))
+                if text not in caught:  # the same warning at both probe batch sizes: once
+                    caught.append(text)
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
                 computed = getattr(module, "stages", None)  # VGG16Features: the rest are empty
                 outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
@@ -737,8 +801,11 @@ class ShapeInferencer:
             outputs.append({port: out})
         return _NodeRun(outputs, resolved, n_params, n_trainable, caught)
 
-    def _hint(self, node: Node, ins: dict[str, torch.Tensor], data_info: DataInfo | None) -> str:
-        """Name a shape param set by hand that disagrees with the input: the usual mistake."""
+    def _hint(self, node: Node, ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor],
+              data_info: DataInfo | None) -> str:
+        """Name a shape param set by hand that disagrees with the input (the usual mistake),
+        in the user's terms: "expects 100 input features but gets 512 (input [B, 512]); set
+        in_features to auto or 512"."""
         for p in node.spec.params:
             if p.auto is None or node.params[p.name] == AUTO:
                 continue
@@ -747,8 +814,15 @@ class ShapeInferencer:
             except ShapeError:
                 continue
             if expected != node.params[p.name]:
-                return (f"{p.name} is {node.params[p.name]} but the input gives {expected}; "
-                        f"set {p.name} to auto. ")
+                noun = _SIZE_NOUNS.get(p.name)
+                value = node.params[p.name]
+                said = (f"expects {value} {noun} but gets {expected}" if noun else
+                        f"{p.name} is {value} but the input gives {expected}")
+                port = p.auto.port
+                where = (f" ({port if port != 'x' else 'input'} "
+                         f"{format_shape(_shown(ins, other, port))})"
+                         if not p.auto.from_data and port in ins else "")
+                return f"{said}{where}; set {p.name} to auto or {expected}"
         return ""
 
     @staticmethod
@@ -834,6 +908,36 @@ def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
         return _NodeRun(outs, {}, count, count if params["requires_grad"] else 0, [])
     count = params.get("param_count", 0)
     return _NodeRun(outs, {}, count, count, [])
+
+
+def _loss_fix(graph: Graph, loss: Node, exc: _LossMismatch, records: dict) -> str:
+    """The edit that makes a loss's input match its target: the layer upstream whose size
+    param sets the differing dim ("; set fc2.out_features to 1"), found through the layers
+    that keep their input's shape (activations, dropout); "" when there is none."""
+    inp, target = exc.input, exc.target
+    if len(inp) != len(target):
+        return ""
+    differ = [d for d in range(len(inp)) if inp[d] != target[d]]
+    if len(differ) != 1 or not isinstance(target[differ[0]], int):
+        return ""
+    dim, want = differ[0], target[differ[0]]
+    edge = graph.input_edge(loss.id, "input")
+    for _ in range(len(graph)):
+        if edge is None:
+            return ""
+        node = graph.node(edge.src)
+        for name, param_dim in _SIZE_PARAMS:
+            if name in node.params and param_dim % len(inp) == dim:
+                return f"; set {node.label}.{name} to {want}"
+        ins = list(graph._in[node.id])
+        if len(ins) != 1 or node.kind not in ("layer", "op"):
+            return ""
+        shapes = records[node.id].shapes or {}
+        before = (records[ins[0].src].shapes or {}).get((ins[0].src, ins[0].src_port))
+        if before is None or shapes.get((node.id, edge.src_port)) != before:
+            return ""  # it changes the shape itself: no single param to point at
+        edge = ins[0]
+    return ""
 
 
 def _display(a: torch.Size, b: torch.Size) -> tuple[Dim, ...]:

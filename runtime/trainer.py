@@ -273,7 +273,7 @@ class Trainer:
             if opts.keep_predictions:
                 preds = (prediction.detach().cpu(), target.detach().cpu())
                 samples = self._image_samples(model, val_set, task, logits, device)
-            yield EpochEvent(epoch + 1, train_loss, val_loss, values,
+            yield EpochEvent(epoch + 1, state.global_step, train_loss, val_loss, values,
                              epoch_lr, time.perf_counter() - start,
                              is_best, preds, samples)
             if self.control.stopped:
@@ -383,7 +383,7 @@ class Trainer:
                 self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
                 fn("save_image")(image, out_dir / "result.png")
                 self._write_metrics(out_dir, state, "running")
-            yield EpochEvent(epoch + 1, train_loss, math.nan, {}, epoch_lr,
+            yield EpochEvent(epoch + 1, state.global_step, train_loss, math.nan, {}, epoch_lr,
                              time.perf_counter() - start, False,
                              image=to_pixels(image).numpy())
             if self.control.stopped:

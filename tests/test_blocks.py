@@ -571,7 +571,8 @@ def test_inner_problems_are_reported_on_the_instance():
     result = infer_shapes(g)
     error = result.first_error()
     assert error.node_id == inst
-    assert error.message.startswith("block1 › conv_a: in_channels is 3 but the input gives 8")
+    assert error.message == ("block1 › conv_a: expects 3 input channels but gets 8 (input "
+                             "[B, 8, 8, 8]); set in_channels to auto or 8")
     # codegen problems inside a block name the instance too
     scratch.disconnect(scratch.in_edges(conv_a)[0])
     g.replace_block_def("ResidualBlock", scratch)

@@ -288,3 +288,15 @@ def test_help_without_qt():
     done = python(code, cwd=Path.cwd())
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("ok\n")
+
+
+def test_check_table_keeps_one_row_per_node_when_a_file_label_has_line_breaks(tmp_path):
+    data = json.loads(DIGITS.read_text())
+    data["nodes"]["n2"]["label"] = "first\nconv\tlayer"
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(data))
+    done = torchcanvas("check", path)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "nn.Conv2d" in line]
+    assert len(rows) == 2 and rows[0].startswith("first conv layer ")
+    assert "[B, 16, 8, 8]" in rows[0]

@@ -12,7 +12,8 @@ import pytest
 
 from torchcanvas.codegen.names import Namespace, camel, snake
 from torchcanvas.graph import Graph, ParamError, load
-from torchcanvas.runtime.compile import compile_project
+from torchcanvas.graph.serialize import from_dict, to_dict
+from torchcanvas.runtime.compile import compile_model, compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import export_code
 
@@ -46,6 +47,18 @@ def test_golden_files(name):
         expected = (folder / file).read_text(encoding="utf-8")
         assert text == expected, f"{name}/{file} differs from its golden file " \
                                  "(UPDATE_GOLDEN=1 rewrites them; review the diff)"
+
+
+def test_model_docstring_says_which_project_and_what_it_is_made_of():
+    src = _project("mlp_regression").model.source.source
+    assert src.startswith('"""MLP: the model of the torchcanvas project mlp_regression.\n\n'
+                          '3 layers: 2 Linear, ReLU.\n"""\n')
+    graph = Graph()
+    data = graph.add_node("data.LinearSynthetic")
+    fc = graph.add_node("nn.Linear", {"in_features": 1, "out_features": 1})
+    graph.connect(data, "x", fc, "x")
+    untitled = compile_model(graph).source.source
+    assert untitled.startswith('"""Net: a model built with torchcanvas.\n\n1 layer: Linear.\n"""')
 
 
 def test_generation_is_deterministic():
@@ -114,10 +127,11 @@ HOSTILE = ['x"); import os', "__import__('os').system('echo hi')", "'''", '"""',
 
 
 def _hostile_graph() -> Graph:
-    g = load(assets_dir() / "examples" / "digits_cnn.json")
-    for node, label in zip(g.nodes(), HOSTILE * 2, strict=False):
-        g.set_label(node.id, label.replace("\n", " ") or "x")
-    return g
+    """Hostile labels, one of them twice (a project file may hold the same label twice)."""
+    data = to_dict(load(assets_dir() / "examples" / "digits_cnn.json"))
+    for node, label in zip(data["nodes"].values(), HOSTILE * 2, strict=False):
+        node["label"] = label
+    return from_dict(data)
 
 
 def _identifiers(source: str) -> tuple[set[str], set[str]]:

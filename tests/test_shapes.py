@@ -11,6 +11,7 @@ from torch import nn
 
 from torchcanvas.codegen.emit import ctor_args
 from torchcanvas.graph import Graph, get_spec, load
+from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.shapes import (
     ELEMENTWISE,
     INDEX_LOSSES,
@@ -70,9 +71,9 @@ def test_failing_node_is_named_with_torchs_message_and_stops_downstream():
     assert not r.ok
     err = r.first_error()
     assert err.node_id == fc
-    assert err.message.startswith("fc1: in_features is 100 but the input gives 64; set "
-                                  "in_features to auto.")
-    assert "[3, 64]" in err.message  # the input shape it received
+    # in the user's terms: no torch internals of the probe batch ("got [3, 64] X [100, 5]")
+    assert err.message == ("fc1: expects 100 input features but gets 64 (input [B, 64]); set "
+                           "in_features to auto or 64")
     assert (fc, "out") not in r.shapes and (relu, "out") not in r.shapes
     assert (flat, "out") in r.shapes
 
@@ -91,7 +92,7 @@ def test_unconnected_input_is_reported():
     assert "not connected" in r.first_error().message
 
 
-def test_loss_shape_mismatch_is_a_warning_on_the_loss():
+def test_loss_shape_mismatch_is_an_error_on_the_loss():
     g, d, (fc,) = _chain(("nn.Linear", {"out_features": 1}), data="data.LinearSynthetic")
     loss = g.add_node("loss.MSE")
     g.connect(fc, "out", loss, "input")
@@ -99,9 +100,33 @@ def test_loss_shape_mismatch_is_a_warning_on_the_loss():
     g.connect(d, "y", flat, "x")
     g.connect(flat, "out", loss, "target")
     r = infer_shapes(g)
-    warnings = [p for p in r.problems if p.severity == "warning"]
-    assert r.ok and warnings and warnings[0].node_id == loss
-    assert "target size" in warnings[0].message
+    assert not r.ok and len(r.problems) == 1
+    assert r.problems[0].node_id == loss and r.problems[0].severity == "error"
+    assert r.problems[0].message == (
+        "loss1: input [B, 1] and target [B] differ; MSE loss compares them element by element, "
+        "so they must have the same shape")
+
+
+@pytest.mark.parametrize("between", [(), ("nn.ReLU", "nn.Dropout")])
+def test_loss_shape_mismatch_names_the_layer_and_param_that_fix_it(between):
+    """fc2 out_features 10 against a [B, 1] target: one error (not torch's broadcasting
+    warning once per probe batch), with the edit that fixes it, found through layers that
+    keep their input's shape."""
+    g = load(assets_dir() / "examples" / "mlp_regression.json")
+    g.set_param("n4", "out_features", 10)
+    src = "n4"
+    for type_id in between:
+        node = g.add_node(type_id)
+        g.disconnect(g.input_edge("n5", "input"))
+        g.connect(src, "out", node, "x")
+        g.connect(node, "out", "n5", "input")
+        src = node
+    r = infer_shapes(g)
+    assert not r.ok
+    assert [(p.node_id, p.severity) for p in r.problems] == [("n5", "error")]
+    assert r.problems[0].message == (
+        "loss1: input [B, 10] and target [B, 1] differ; MSE loss compares them element by "
+        "element, so they must have the same shape; set output.out_features to 1")
 
 
 def test_cache_reuses_unchanged_nodes_and_sees_edits():

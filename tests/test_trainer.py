@@ -96,6 +96,7 @@ def test_digits_events_metrics_and_files(tmp_path):
     kinds = [type(e).__name__ for e in events]
     assert kinds == (["RunStarted"] + ["StepEvent"] * 12 + ["EpochEvent"] + ["StepEvent"] * 12
                      + ["EpochEvent", "RunFinished"])
+    assert [e.global_step for e in of(events, EpochEvent)] == [12, 24]  # where each one ended
     step_losses = losses(events)
     assert step_losses[-1] < step_losses[0]  # it learns
 

@@ -160,7 +160,7 @@ def test_shape_error_turns_the_node_red_and_lists_it(window, qtbot):
     qtbot.waitUntil(lambda: window.doc.shapes_ready, timeout=20_000)
     item = window.scene.nodes[fc]
     assert item.problem and item.problem[0] == "error"
-    assert "in_features is 100" in item.toolTip()
+    assert "expects 100 input features but gets 512" in item.toolTip()
     assert "problem" in window.status_label.text()
     assert window.problems.summary().startswith("1 error")
     window.problems.nodeClicked.emit(fc)

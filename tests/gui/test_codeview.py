@@ -161,7 +161,8 @@ def test_broken_graph_shows_the_reason(qtbot, code, problems, doc):
 
     text = code.text()
     assert code.blocked
-    assert text.startswith("# The model cannot be generated yet:\n# classifier: in_features is 100")
+    assert text.startswith("# The model cannot be generated yet:\n# classifier: expects 100 input "
+                           "features but gets 512")
     assert "class DigitsCNN" not in text
     assert all(line.startswith("#") for line in text.splitlines())
     assert code.node_at_line(2) == classifier  # the reason points at its node
@@ -170,7 +171,7 @@ def test_broken_graph_shows_the_reason(qtbot, code, problems, doc):
     assert problems.summary() == "1 error"
     item = problems.item(0)
     assert item.text(0) == "classifier"
-    assert item.text(1).startswith("in_features is 100")
+    assert item.text(1).startswith("expects 100 input features but gets 512")
     assert item.foreground(0).color() == problems_error_color()
     with qtbot.waitSignal(problems.nodeClicked, timeout=1000) as blocker:
         problems.tree.itemClicked.emit(item, 1)

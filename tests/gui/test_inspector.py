@@ -63,6 +63,29 @@ def test_spin_box_edit_is_one_undo_step(qtbot, doc, insp):
     assert spin.value() == 16  # the field follows the undo
 
 
+@pytest.mark.parametrize(("node", "name", "typed", "old"),
+                         [("n2", "out_channels", "-3", 16), ("n8", "out_features", "-3", 10),
+                          ("n8", "out_features", "0", 10)])
+def test_spin_box_refuses_out_of_range_input_out_loud(qtbot, doc, insp, node, name, typed, old):
+    insp.show_nodes([node])
+    row = insp.row(name)
+    type_into(qtbot, row.spin.lineEdit(), typed)
+    assert params(doc, node)[name] == old and row.spin.value() == old  # the old value kept
+    assert row.error == f"{name}: {typed} is out of range; must be ≥ 1"
+    assert doc.undo_stack.count() == 0
+    type_into(qtbot, row.spin.lineEdit(), "7")  # a good value goes in and the refusal goes
+    assert params(doc, node)[name] == 7 and row.error == ""
+
+
+def test_settings_spin_box_refuses_a_zero_batch_size(qtbot, doc, insp):
+    insp.show_nodes([])
+    row = insp.row("batch_size")
+    old = doc.graph.settings["batch_size"]
+    type_into(qtbot, row.spin.lineEdit(), "0")
+    assert doc.graph.settings["batch_size"] == old and row.spin.value() == old
+    assert row.error.startswith("batch_size: 0 is out of range; must be ≥ 1")
+
+
 def test_float_field_takes_scientific_notation(qtbot, doc, insp):
     insp.show_nodes(["n10"])
     line = insp.row("lr").line
@@ -181,6 +204,17 @@ def test_label_rename_and_refusal(qtbot, doc, insp):
     assert "label" in insp.label_error.text() and not insp.label_error.isHidden()
     doc.undo_stack.undo()
     assert insp.label_edit.text() == "conv1"
+
+
+def test_a_label_another_node_has_is_refused(qtbot, doc, insp):
+    insp.show_nodes(["n3"])  # relu1, beside the Linear "classifier"
+    type_into(qtbot, insp.label_edit, "classifier")
+    assert doc.graph.node("n3").label == "relu1" and insp.label_edit.text() == "relu1"
+    assert insp.label_error.text() == ("label: 'classifier' is already the label of another "
+                                       "node (Linear); each node needs its own label")
+    assert not insp.label_error.isHidden() and doc.undo_stack.count() == 0
+    type_into(qtbot, insp.label_edit, "act1")  # a free one goes in; the refusal goes
+    assert doc.graph.node("n3").label == "act1" and insp.label_error.isHidden()
 
 
 def test_header_shows_type_help_shape_and_params(qtbot, doc, insp):

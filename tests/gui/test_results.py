@@ -417,8 +417,8 @@ def test_the_window_draws_an_epochs_results_in_a_later_turn_once_per_burst(windo
     window._run_task, window._run_classes = "classification", ["a", "b"]
     for epoch in (1, 2, 3):
         cm = np.array([[epoch, 1], [0, 3]])
-        window._epoch_done(EpochEvent(epoch, 1.0, 1.0, {"accuracy": epoch / 10,
-                                                       "confusion_matrix": cm},
+        window._epoch_done(EpochEvent(epoch, epoch * 10, 1.0, 1.0,
+                                      {"accuracy": epoch / 10, "confusion_matrix": cm},
                                       0.1, 0.0, False))
     assert drawn == []
     qtbot.waitUntil(lambda: bool(drawn), timeout=2_000)

@@ -149,9 +149,11 @@ def test_a_graph_that_does_not_compile_fails_before_training(qtbot, doc, runs):
     fc = _label(doc, "classifier")
     doc.set_param(fc, "in_features", 100)
     controller, rec = _controller(qtbot)
-    controller.start(doc)
+    run_dir = controller.start(doc)
     qtbot.waitUntil(lambda: bool(rec.ended), timeout=60_000)
     assert rec.ended[0].node_id == fc and not rec.started
+    assert not run_dir.exists()  # nothing left behind in the runs list
+    assert not list(runs.iterdir())
 
 
 def test_edits_during_a_run_apply_to_the_next_run(qtbot, doc, runs):
@@ -207,6 +209,13 @@ def test_a_fault_selects_its_node(qtbot, window, runs):
     loss = _label(window.doc, "loss1")
     assert window.scene.selected_node_ids() == [loss]
     assert "out of bounds" in window.run_panel.message.text()
+    # the runs list shows it as failed, with the reason, not as "unknown · 0 epochs"
+    from torchcanvas.gui.runs import load_runs
+
+    (listed,) = load_runs(window.doc.runs_root())
+    assert listed.status == "failed" and "out of bounds" in listed.error
+    item = window.runs.tree.topLevelItem(0)
+    assert item.text(2) == "failed" and "out of bounds" in item.toolTip(2)
 
 
 def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(qtbot, window, runs,
@@ -272,3 +281,58 @@ def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeyp
     assert asked == [True]  # once, with the shapes there
     win.doc.undo_stack.setClean()
     win.close()
+
+
+def test_validation_and_metric_points_sit_at_the_step_each_epoch_ended(qtbot, window, runs):
+    """Fast epochs (mlp_regression: 13 steps each, many per progress tick) still put every
+    epoch's validation loss and metrics at epoch × steps_per_epoch, not where the progress bar
+    happened to be when the event arrived."""
+    from torchcanvas.assets import assets_dir
+
+    assert window.open_example(assets_dir() / "examples" / "mlp_regression.json")
+    assert window.wait_for_shapes()
+    epochs = 30
+    window.doc.set_setting("epochs", epochs)
+    started = []
+    window.training.runStarted.connect(started.append)
+    assert window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=120_000)
+    per_epoch = started[0].steps_per_epoch
+    assert per_epoch == 13
+    window.plots.refresh()
+    expected = [float(e * per_epoch) for e in range(1, epochs + 1)]
+    x, _ = window.plots.val_curve.getData()
+    assert list(x) == expected
+    assert set(window.plots.metric_curves) == {"mae", "r2"}
+    for item in window.plots.metric_curves.values():
+        x, _ = item.getData()
+        assert list(x) == expected
+
+
+def test_each_unsaved_project_keeps_its_own_runs_list(qtbot, window, isolated, monkeypatch):
+    """An example's runs never show in another example's list (nor in a new project's)."""
+    from torchcanvas.assets import assets_dir
+    from torchcanvas.gui.runs import load_runs
+
+    monkeypatch.delenv("TORCHCANVAS_RUNS_DIR")  # the per-user folders, as a user has them
+    monkeypatch.setenv("XDG_DATA_HOME", str(isolated / "share"))
+    examples = assets_dir() / "examples"
+    tree = window.runs.tree
+
+    assert window.open_example(examples / "mlp_regression.json")
+    window.doc.set_setting("epochs", 1)
+    assert window.start_training()
+    _LIVE.append(window.training)
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    mlp_root = window.doc.runs_root()
+    assert mlp_root == isolated / "share" / "torchcanvas" / "runs" / "example-mlp_regression"
+    assert len(load_runs(mlp_root)) == 1 and tree.topLevelItemCount() == 1
+
+    assert window.open_example(examples / "digits_cnn.json")
+    assert window.doc.runs_root() != mlp_root
+    assert tree.topLevelItemCount() == 0
+    window.new_file()
+    assert tree.topLevelItemCount() == 0
+    assert window.open_example(examples / "mlp_regression.json")  # its own runs come back
+    assert tree.topLevelItemCount() == 1
