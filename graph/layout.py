@@ -19,9 +19,9 @@ def default_size(graph: Graph, node_id: str, direction: str = "LR") -> Size:
     """Node size as the canvas draws it: 150 wide; left → right has a row per port, top → down
     has its ports on the edges and a strip for names on a side with several ports."""
     n_in, n_out = len(graph.input_ports(node_id)), len(graph.output_ports(node_id))
-    if direction == "TB":
-        return 150.0, 36.0 + 18.0 + 13.0 * (n_in > 1) + 13.0 * (n_out > 1)
-    return 150.0, 40.0 + 22.0 * max(n_in, n_out, 1) + 20.0
+    if direction == "TB":  # header and footer 63; names above take 14, below 7 more
+        return 150.0, 63.0 + 14.0 * (n_in > 1) + 7.0 * (n_out > 1)
+    return 150.0, 60.0 + 22.0 * max(n_in, n_out, 1)
 
 
 def layered_layout(
