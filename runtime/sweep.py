@@ -420,7 +420,7 @@ def _sampler(space: Space, offset: int):
     seed = None if space.seed is None else space.seed + offset
     if space.strategy == "grid":
         grid = {d.target: d.grid_values() for d in space.dimensions}
-        return _Grid(grid, seed=seed)
+        return _grid_sampler(grid, seed=seed)
     if space.strategy == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -439,7 +439,7 @@ def _grid_class():
     return Grid
 
 
-def _Grid(grid: dict[str, list[Any]], seed: int | None):  # noqa: N802 - a class, made lazily
+def _grid_sampler(grid: dict[str, list[Any]], seed: int | None):
     return _grid_class()(grid, seed=seed)
 
 
@@ -695,3 +695,98 @@ def format_table(result: SweepResult) -> str:
         lines.append(f"best: trial {best.number}, {result.space.metric} {best.objective:.6g} "
                      f"({result.space.direction})")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- command line
+def add_sweep_parser(sub) -> None:
+    """``torchcanvas sweep``, added to the headless commands' subparsers."""
+    sweep = sub.add_parser("sweep", help="search settings and params of a project with Optuna")
+    sweep.add_argument("file", type=Path)
+    sweep.add_argument("--space", type=Path,
+                       help="the sweep space (JSON); with --resume, the sweep folder's own "
+                            "space.json when left out")
+    sweep.add_argument("--trials", type=int, help="override the space's trial budget")
+    sweep.add_argument("--timeout", type=float, metavar="S",
+                       help="start no trial after S seconds (overrides timeout_s)")
+    sweep.add_argument("--out", type=Path,
+                       help="the sweep folder (default: a new sweep-DATE-TIME folder in the "
+                            "project's runs folder)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the sweep in --out until its trial budget is reached")
+    sweep.add_argument("--strategy", choices=STRATEGIES, help="override the space's strategy")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="trials at a time (only 1 for now: trials run one after another)")
+
+
+def cmd_sweep(args) -> int:
+    import sys
+
+    from torchcanvas.graph import load
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+    if args.jobs != 1:
+        return fail(f"--jobs {args.jobs}: trials run one at a time; parallel trials are not "
+                    "supported yet (use --jobs 1)")
+    if args.resume and args.out is None:
+        return fail("--resume: name the sweep folder to continue with --out DIR")
+    try:
+        graph = load(args.file)
+    except FileNotFoundError:
+        return fail(f"{args.file}: no such file")
+    except GraphError as exc:
+        return fail(f"{args.file}: {exc}")
+    space_path = args.space
+    if space_path is None:
+        if not args.resume:
+            return fail("--space: required (a JSON file with the sweep's dimensions)")
+        space_path = args.out / "space.json"
+    try:
+        raw = json.loads(Path(space_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return fail(f"--space: {space_path}: no such file")
+    except json.JSONDecodeError as exc:
+        return fail(f"--space: {space_path} is not valid JSON ({exc})")
+    if isinstance(raw, dict):
+        for key, value in (("trials", args.trials), ("timeout_s", args.timeout),
+                           ("strategy", args.strategy)):
+            if value is not None:
+                raw[key] = value
+    out = args.out
+    if out is None:
+        from torchcanvas.runtime.runs import runs_root
+
+        out = runs_root(args.file, create=True) / time.strftime("sweep-%Y%m%d-%H%M%S")
+    try:
+        space = parse_space(raw, graph)
+        sweep = Sweep(graph, args.file, space, out, resume=args.resume)
+    except SweepError as exc:
+        return fail(str(exc))
+
+    from tqdm import tqdm
+
+    budget = sweep.budget()
+    bar = tqdm(total=budget, unit="trial", dynamic_ncols=True, file=sys.stderr, disable=None)
+
+    def on_trial(row: TrialResult, result: SweepResult) -> None:
+        bar.n = min(budget, sum(1 for t in result.trials if _counts(t)))
+        best = result.best
+        bar.set_postfix(trial=row.number, state=row.state.lower(),
+                        best="-" if best is None else f"{best.objective:.4g}", refresh=False)
+        bar.refresh()
+
+    print(f"sweep of {args.file.name}: {budget} trials ({space.strategy}), {space.metric} "
+          f"({space.direction}), into {out}", file=sys.stderr)
+    try:
+        result = sweep.run(on_trial)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
+              file=sys.stderr)
+        return 130
+    bar.close()
+    print(format_table(result))
+    print(f"wrote {out}/: results.json, space.json, sweep.db, trials/", file=sys.stderr)
+    return 0
