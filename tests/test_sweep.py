@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -172,6 +173,43 @@ def test_a_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path):
     assert result.trials[1].params == {LR: 0.05}  # the same values, tried again
     killed = json.loads((out / "trials" / "trial-0000" / "trial.json").read_text())
     assert killed["state"] == "FAIL" and killed["message"] == INTERRUPTED
+
+
+def test_stop_in_the_middle_of_a_trial_keeps_finished_trials_and_resume_retries(tmp_path):
+    graph = load(EXAMPLES / "linear_regression.json")
+    graph.set_setting("epochs", 150)
+    project = tmp_path / "long.json"
+    save(graph, project)
+    raw = space(dimensions=[{"target": LR, "kind": "choice", "choices": [0.05, 0.02]}],
+                trials=2, pruner="none")
+    out = tmp_path / "stopped"
+    sweep = Sweep(graph, project, parse_space(raw, graph), out)
+    second = out / "trials" / "trial-0001" / "metrics.json"
+
+    def stop_when_the_second_trial_trains() -> None:
+        while not second.exists() and thread.is_alive():
+            time.sleep(0.02)
+        sweep.stop()
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(sweep.run()))
+    thread.start()
+    stop_when_the_second_trial_trains()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    first = results[0]
+    assert [(t.number, t.state) for t in first.trials] == [(0, "COMPLETE"), (1, "RUNNING")]
+    stopped = json.loads((out / "trials" / "trial-0001" / "metrics.json").read_text())
+    assert stopped["status"] == "stopped" and stopped["epochs"] < 150
+    done = (out / "trials" / "trial-0000" / "trial.json").read_text()
+
+    graph.set_setting("epochs", 2)
+    save(graph, project)
+    resumed = run(project, raw, out, resume=True)
+    assert [(t.number, t.state) for t in resumed.trials] == [
+        (0, "COMPLETE"), (1, "FAIL"), (2, "COMPLETE")]
+    assert resumed.trials[2].params == resumed.trials[1].params
+    assert (out / "trials" / "trial-0000" / "trial.json").read_text() == done
 
 
 @pytest.mark.parametrize("pruner", ["median", "halving"])
