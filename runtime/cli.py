@@ -14,6 +14,7 @@ from torchcanvas.graph.document import Graph
 from torchcanvas.graph.errors import one_line, quoted, shown
 from torchcanvas.graph.settings import COMPILE_MODES, MAX_PARAMS, PRECISIONS, SPEED_SETTINGS
 from torchcanvas.runtime.subcommands import SUBCOMMANDS  # noqa: F401 - named here too
+from torchcanvas.runtime.sweep import add_sweep_parser, cmd_sweep
 
 EXPORT_FORMATS = ("code", "weights", "safetensors", "torchscript", "onnx")  # runtime.export
 
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="shape of one input sample, without the batch (default 3,64,64)")
     imp.add_argument("--args", default=None,
                      help="JSON object of keyword arguments for the class or function")
+    add_sweep_parser(sub)
     return parser
 
 
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export,
                "import": cmd_import, "generate": cmd_generate,
-               "predict": cmd_predict}[args.command]
+               "predict": cmd_predict, "sweep": cmd_sweep}[args.command]
     try:
         return handler(args)
     except SystemExit as exc:

@@ -1,4 +1,4 @@
 """The headless subcommands' names, apart from ``runtime.cli`` so that the ``torchcanvas``
 command can tell a subcommand from a window without importing anything else."""
 
-SUBCOMMANDS = ("check", "train", "export", "import", "generate", "predict")
+SUBCOMMANDS = ("check", "train", "export", "import", "generate", "predict", "sweep")
