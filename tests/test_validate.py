@@ -192,8 +192,11 @@ def test_a_huge_integer_is_refused_with_its_field_path(tmp_path, capsys, command
 
 def test_huge_integers_in_lists_and_negative_ones():
     text = MLP.read_text()
+    x, y = json.loads(text)["nodes"]["n2"]["pos"]
+    pos = f'"pos": [{x}, {y}]'
+    assert text.count(pos) == 1  # n2's, as the file spells it
     with pytest.raises(InvalidProjectError) as info:
-        loads(text.replace('"pos": [0.0, 107.0]', '"pos": [0.0, -' + "1" * 4500 + "]", 1))
+        loads(text.replace(pos, f'"pos": [{x}, -' + "1" * 4500 + "]"))
     assert info.value.path == "nodes.n2.pos[1]"
     assert "4,500 digits" in info.value.reason
 
