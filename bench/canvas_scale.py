@@ -68,8 +68,10 @@ class Clock:
 
 
 def median_pair(pairs: list[tuple[float, float]], scale: float = 1.0, digits: int = 3):
-    return (round(statistics.median(p[0] for p in pairs) * scale, digits),
-            round(statistics.median(p[1] for p in pairs) * scale, digits))
+    return (
+        round(statistics.median(p[0] for p in pairs) * scale, digits),
+        round(statistics.median(p[1] for p in pairs) * scale, digits),
+    )
 
 
 def floor(graph, app) -> tuple[float, float]:
@@ -79,8 +81,7 @@ def floor(graph, app) -> tuple[float, float]:
     with Clock() as clock:
         window = QMainWindow()
         view = QGraphicsView()
-        view.setRenderHints(QPainter.RenderHint.Antialiasing
-                            | QPainter.RenderHint.TextAntialiasing)
+        view.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         window.setCentralWidget(view)
         window.resize(*WINDOW)
         scene = QGraphicsScene()
@@ -98,8 +99,9 @@ def floor(graph, app) -> tuple[float, float]:
             bounds = bounds.united(rect.rect())
         for k in range(1500):
             a, b = nodes[k % len(nodes)], nodes[(k + 1 + k // 1000) % len(nodes)]
-            path: QPainterPath = bezier(QPointF(a.pos[0] + 75, a.pos[1] + 94),
-                                        QPointF(b.pos[0] + 75, b.pos[1]), "TB")
+            path: QPainterPath = bezier(
+                QPointF(a.pos[0] + 75, a.pos[1] + 94), QPointF(b.pos[0] + 75, b.pos[1]), "TB"
+            )
             item = QGraphicsPathItem(path)
             item.setPen(wire)
             scene.addItem(item)
@@ -136,7 +138,7 @@ def pan_frames(window, zoom: float, steps: int = 24) -> list[tuple[float, float]
 def hit_tests(scene: CanvasScene, count: int = 400) -> tuple[float, float]:
     """Port hit tests at the ports of the first nodes and beside them (misses)."""
     points = []
-    for item in list(scene.nodes.values())[:count // 2]:
+    for item in list(scene.nodes.values())[: count // 2]:
         port = next(iter(item.outputs.values()), None) or next(iter(item.inputs.values()))
         points += [port.scene_pos(), item.pos() + QPointF(70, 30)]
     with Clock() as clock:
@@ -222,23 +224,37 @@ def main() -> None:
 
     fmt = ", ".join
     print(f"nodes: {len(graph)}")
-    print(f"floor (bare scene, stock items): {fmt(f'{w:.3f}' for w, _ in floors)} s "
-          f"(cpu {fmt(f'{c:.3f}' for _, c in floors)})")
-    print(f"open + draw: {fmt(f'{w:.3f}' for w, _ in opens)} s "
-          f"(cpu {fmt(f'{c:.3f}' for _, c in opens)})")
-    print(f"scene part of an open (rebuild + draw): "
-          f"{fmt(f'{w:.3f}' for w, _ in scene_opens)} s "
-          f"(cpu {fmt(f'{c:.3f}' for _, c in scene_opens)})")
-    print(f"edit → shapes on canvas: {fmt(f'{w * 1e3:.1f}' for w, _ in edits)} ms "
-          f"(cpu {fmt(f'{c * 1e3:.1f}' for _, c in edits)})")
-    print(f"scene part of an edit (apply_shapes + repaint of the changes): "
-          f"{fmt(f'{w * 1e3:.1f}' for w, _ in scene_edits)} ms")
-    for name, bsp, flat in (("pan frame 100%", pan_100, pan_100_flat),
-                            ("pan frame 25%", pan_25, pan_25_flat)):
+    print(
+        f"floor (bare scene, stock items): {fmt(f'{w:.3f}' for w, _ in floors)} s "
+        f"(cpu {fmt(f'{c:.3f}' for _, c in floors)})"
+    )
+    print(
+        f"open + draw: {fmt(f'{w:.3f}' for w, _ in opens)} s "
+        f"(cpu {fmt(f'{c:.3f}' for _, c in opens)})"
+    )
+    print(
+        f"scene part of an open (rebuild + draw): "
+        f"{fmt(f'{w:.3f}' for w, _ in scene_opens)} s "
+        f"(cpu {fmt(f'{c:.3f}' for _, c in scene_opens)})"
+    )
+    print(
+        f"edit → shapes on canvas: {fmt(f'{w * 1e3:.1f}' for w, _ in edits)} ms "
+        f"(cpu {fmt(f'{c * 1e3:.1f}' for _, c in edits)})"
+    )
+    print(
+        f"scene part of an edit (apply_shapes + repaint of the changes): "
+        f"{fmt(f'{w * 1e3:.1f}' for w, _ in scene_edits)} ms"
+    )
+    for name, bsp, flat in (
+        ("pan frame 100%", pan_100, pan_100_flat),
+        ("pan frame 25%", pan_25, pan_25_flat),
+    ):
         b, f = median_pair(bsp, 1e3, 2), median_pair(flat, 1e3, 2)
         print(f"{name}: BSP index {b[0]} ms (cpu {b[1]}), no index {f[0]} ms (cpu {f[1]})")
-    print(f"port hit test: BSP index {hit[0] * 1e6:.1f} µs (cpu {hit[1] * 1e6:.1f}), "
-          f"no index {hit_flat[0] * 1e6:.1f} µs (cpu {hit_flat[1] * 1e6:.1f})")
+    print(
+        f"port hit test: BSP index {hit[0] * 1e6:.1f} µs (cpu {hit[1] * 1e6:.1f}), "
+        f"no index {hit_flat[0] * 1e6:.1f} µs (cpu {hit_flat[1] * 1e6:.1f})"
+    )
     print(f"open + draw 5000 nodes: {opens_5000[0][0]:.3f} s (cpu {opens_5000[0][1]:.3f})")
 
     open_draw, floor_s = median_pair(opens), median_pair(floors)
@@ -246,16 +262,34 @@ def main() -> None:
     edit, scene_edit = median_pair(edits, 1e3, 1), median_pair(scene_edits, 1e3, 1)
     p100, p25 = median_pair(pan_100, 1e3, 2), median_pair(pan_25, 1e3, 2)
     o5000 = (round(opens_5000[0][0], 3), round(opens_5000[0][1], 3))
-    print(json.dumps({
-        "open_draw_s": open_draw[0], "scene_open_s": scene_open[0], "edit_ms": edit[0],
-        "scene_edit_ms": scene_edit[0],
-        "floor_s": floor_s[0], "open_ratio": round(open_draw[0] / floor_s[0], 2),
-        "pan_frame_ms": max(p100[0], p25[0]), "pan_100_ms": p100[0], "pan_25_ms": p25[0],
-        "open_5000_s": o5000[0], "hit_us": round(hit[0] * 1e6, 1), "nodes": len(graph),
-        "cpu": {"open_draw_s": open_draw[1], "scene_open_s": scene_open[1], "edit_ms": edit[1],
-                "scene_edit_ms": scene_edit[1],
-                "floor_s": floor_s[1], "pan_100_ms": p100[1], "pan_25_ms": p25[1],
-                "open_5000_s": o5000[1]}}))
+    print(
+        json.dumps(
+            {
+                "open_draw_s": open_draw[0],
+                "scene_open_s": scene_open[0],
+                "edit_ms": edit[0],
+                "scene_edit_ms": scene_edit[0],
+                "floor_s": floor_s[0],
+                "open_ratio": round(open_draw[0] / floor_s[0], 2),
+                "pan_frame_ms": max(p100[0], p25[0]),
+                "pan_100_ms": p100[0],
+                "pan_25_ms": p25[0],
+                "open_5000_s": o5000[0],
+                "hit_us": round(hit[0] * 1e6, 1),
+                "nodes": len(graph),
+                "cpu": {
+                    "open_draw_s": open_draw[1],
+                    "scene_open_s": scene_open[1],
+                    "edit_ms": edit[1],
+                    "scene_edit_ms": scene_edit[1],
+                    "floor_s": floor_s[1],
+                    "pan_100_ms": p100[1],
+                    "pan_25_ms": p25[1],
+                    "open_5000_s": o5000[1],
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

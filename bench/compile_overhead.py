@@ -71,8 +71,16 @@ def main() -> None:
         ratios.append(times[id(compiled)] / times[id(hand)])
     print(f"compiled:     {statistics.median(t_compiled) * 1e3:.3f} ms/step (median)")
     print(f"hand-written: {statistics.median(t_hand) * 1e3:.3f} ms/step (median)")
-    print(json.dumps({"step_ratio": round(statistics.median(ratios), 4), "batch": BATCH,
-                      "rounds": ROUNDS, "steps_per_round": STEPS}))
+    print(
+        json.dumps(
+            {
+                "step_ratio": round(statistics.median(ratios), 4),
+                "batch": BATCH,
+                "rounds": ROUNDS,
+                "steps_per_round": STEPS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

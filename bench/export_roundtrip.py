@@ -77,8 +77,9 @@ def export_roundtrip(work: Path) -> dict:
     graph = load(assets_dir() / "examples" / f"{EXAMPLE}.json")
     graph.set_setting("device", "cpu")
     project = compile_project(graph, title=EXAMPLE)
-    trainer = Trainer(project, TrainOptions(out_dir=work / "run", max_steps=TRAIN_STEPS,
-                                            keep_predictions=False))
+    trainer = Trainer(
+        project, TrainOptions(out_dir=work / "run", max_steps=TRAIN_STEPS, keep_predictions=False)
+    )
     trainer.run()
     model = trainer.model.eval()
 
@@ -93,9 +94,20 @@ def export_roundtrip(work: Path) -> dict:
     with torch.no_grad():
         expected = model(x)
     cls = project.model.source.ir.class_name
-    done = subprocess.run([sys.executable, "-I", "-c", STANDALONE.format(cls=cls),
-                           str(work / "x.pt"), str(work / "y.pt")],
-                          cwd=work / "export", capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            STANDALONE.format(cls=cls),
+            str(work / "x.pt"),
+            str(work / "y.pt"),
+        ],
+        cwd=work / "export",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode:
         raise SystemExit(f"the exported folder failed:\n{done.stderr}")
     got = torch.load(work / "y.pt", weights_only=True)
@@ -115,12 +127,19 @@ def import_roundtrips() -> dict:
 
     results = [roundtrip(name) for name in ROUNDTRIP_MODELS]
     for r in results:
-        print(f"import {r.name:16s} params {r.original_params:>11,} -> {r.imported_params:>11,}"
-              f"  max |diff| {r.max_abs_diff:.3g}  {'ok' if r.ok else f'FAILED {r.error}'}"
-              f"  ({r.seconds:.1f} s)", file=sys.stderr)
-    return {"import_ok": [r.name for r in results if r.ok],
-            "import": {r.name: {"params": r.original_params, "max_abs_diff": r.max_abs_diff,
-                                "ok": r.ok} for r in results}}
+        print(
+            f"import {r.name:16s} params {r.original_params:>11,} -> {r.imported_params:>11,}"
+            f"  max |diff| {r.max_abs_diff:.3g}  {'ok' if r.ok else f'FAILED {r.error}'}"
+            f"  ({r.seconds:.1f} s)",
+            file=sys.stderr,
+        )
+    return {
+        "import_ok": [r.name for r in results if r.ok],
+        "import": {
+            r.name: {"params": r.original_params, "max_abs_diff": r.max_abs_diff, "ok": r.ok}
+            for r in results
+        },
+    }
 
 
 def main() -> None:

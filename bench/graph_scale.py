@@ -23,8 +23,9 @@ N_NODES = 1000
 def build_graph(n_nodes: int = N_NODES) -> tuple[Graph, list[str]]:
     """data → (Linear → ReLU) × k → MSE ← data.y, SGD: exactly ``n_nodes`` nodes."""
     g = Graph({"batch_size": 32})
-    data = g.add_node("data.RandomRegression", {"in_features": 32, "out_features": 32,
-                                                "n_samples": 64})
+    data = g.add_node(
+        "data.RandomRegression", {"in_features": 32, "out_features": 32, "n_samples": 64}
+    )
     prev, port, layers = data, "x", []
     n_layers = n_nodes - 3  # data, loss and optimizer
     for i in range(n_layers):
@@ -72,15 +73,22 @@ def main() -> None:
         assert result.ok and result.shapes[(linear, "out")] == ("B", 33 + k)
         assert result.changed == {linear, layers[len(layers) // 2 - 1], layers[len(layers) // 2]}
 
-    print(f"graph: {len(graph)} nodes, {len(graph.edges())} edges, "
-          f"model.py {len(source.splitlines())} lines")
+    print(
+        f"graph: {len(graph)} nodes, {len(graph.edges())} edges, "
+        f"model.py {len(source.splitlines())} lines"
+    )
     figures: dict[str, float | int] = {}
-    for name, label in (("shape", "shape inference"), ("codegen", "codegen"),
-                        ("shape_edit", "edit + re-infer")):
+    for name, label in (
+        ("shape", "shape inference"),
+        ("codegen", "codegen"),
+        ("shape_edit", "edit + re-infer"),
+    ):
         wall = [w for w, _ in runs[name]]
         cpu = [c for _, c in runs[name]]
-        print(f"{label + ':':17}{', '.join(f'{t:.1f}' for t in wall)} ms "
-              f"(CPU {', '.join(f'{t:.1f}' for t in cpu)} ms)")
+        print(
+            f"{label + ':':17}{', '.join(f'{t:.1f}' for t in wall)} ms "
+            f"(CPU {', '.join(f'{t:.1f}' for t in cpu)} ms)"
+        )
         figures[f"{name}_ms"] = round(statistics.median(wall), 2)
         figures[f"{name}_cpu_ms"] = round(statistics.median(cpu), 2)
     figures["nodes"] = len(graph)

@@ -152,9 +152,13 @@ def window_rate(window) -> dict:
     training.runStarted.disconnect(on_started)
     training.stepsArrived.disconnect(on_steps)
     n = started[0].n_train * started[0].epochs
-    return {"rate": n / event.elapsed, "wall": event.elapsed, "cpu_window": cpu,
-            "cpu_worker": (worker_cpu[-1] - worker_cpu[0]) if len(worker_cpu) > 1 else None,
-            "stall": probe.worst_ms()}
+    return {
+        "rate": n / event.elapsed,
+        "wall": event.elapsed,
+        "cpu_window": cpu,
+        "cpu_worker": (worker_cpu[-1] - worker_cpu[0]) if len(worker_cpu) > 1 else None,
+        "stall": probe.worst_ms(),
+    }
 
 
 def idle_stall_ms(seconds: float = 5.0) -> float:
@@ -227,8 +231,9 @@ def stop_ms(window) -> float:
 
 def plot_refresh_ms() -> float | None:
     script = Path(__file__).with_name("plot_refresh.py")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])["plot_refresh_ms"] if lines else None
 
@@ -283,37 +288,58 @@ def main() -> None:
     app.processEvents()
     refresh = plot_refresh_ms()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs; worker "
-          f"threads: {args.threads or 'torch default'}")
+    print(
+        f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs; worker "
+        f"threads: {args.threads or 'torch default'}"
+    )
     for w in rows:
         worker_cpu = f"{w['cpu_worker']:.2f}" if w["cpu_worker"] is not None else "?"
-        print(f"{w['tab']:8} headless {w['headless']:8,.0f} samples/s ({w['wall_h']:.2f} s wall, "
-              f"{w['cpu_h']:.2f} s CPU) · window {w['rate']:8,.0f} samples/s "
-              f"({w['wall']:.2f} s wall; CPU: window {w['cpu_window']:.2f} s, worker "
-              f"{worker_cpu} s) · ratio {w['rate'] / w['headless']:.3f} · worst stall "
-              f"{w['stall']:.1f} ms")
+        print(
+            f"{w['tab']:8} headless {w['headless']:8,.0f} samples/s ({w['wall_h']:.2f} s wall, "
+            f"{w['cpu_h']:.2f} s CPU) · window {w['rate']:8,.0f} samples/s "
+            f"({w['wall']:.2f} s wall; CPU: window {w['cpu_window']:.2f} s, worker "
+            f"{worker_cpu} s) · ratio {w['rate'] / w['headless']:.3f} · worst stall "
+            f"{w['stall']:.1f} ms"
+        )
     import torch
 
-    print(f"headless on the worker's {threads} thread(s) (torch's default here: "
-          f"{torch.get_num_threads()}): " + ", ".join(
-              f"{r:,.0f} samples/s ({wall:.2f} s wall, {cpu:.2f} s CPU)" for r, wall, cpu in same))
-    print(f"worst event-loop stall with nothing training (machine load alone): "
-          f"{idle_stall:.1f} ms")
-    print(f"start (Train → first steps drawn): warm {', '.join(f'{s:.0f}' for s in starts_warm)}"
-          f" ms; cold {start_cold:.0f} ms · Stop answered in {stop:.0f} ms")
+    print(
+        f"headless on the worker's {threads} thread(s) (torch's default here: "
+        f"{torch.get_num_threads()}): "
+        + ", ".join(
+            f"{r:,.0f} samples/s ({wall:.2f} s wall, {cpu:.2f} s CPU)" for r, wall, cpu in same
+        )
+    )
+    print(f"worst event-loop stall with nothing training (machine load alone): {idle_stall:.1f} ms")
+    print(
+        f"start (Train → first steps drawn): warm {', '.join(f'{s:.0f}' for s in starts_warm)}"
+        f" ms; cold {start_cold:.0f} ms · Stop answered in {stop:.0f} ms"
+    )
     ratios = [w["rate"] / w["headless"] for w in rows]
-    print(f"bench total: {time.perf_counter() - wall0:.1f} s wall, "
-          f"{time.process_time() - cpu0:.1f} s CPU in this process")
+    print(
+        f"bench total: {time.perf_counter() - wall0:.1f} s wall, "
+        f"{time.process_time() - cpu0:.1f} s CPU in this process"
+    )
     same_rate = statistics.median(r for r, _, _ in same)
-    print(json.dumps({"throughput_ratio": round(statistics.median(ratios), 3),
-                      "throughput_ratio_same_threads": round(
-                          statistics.median(w["rate"] for w in rows) / same_rate, 3),
-                      "max_stall_ms": round(max(w["stall"] for w in rows), 1),
-                      "idle_stall_ms": round(idle_stall, 1),
-                      "plot_refresh_ms": refresh,
-                      "start_ms_warm": round(statistics.median(starts_warm)),
-                      "start_ms_cold": round(start_cold), "stop_ms": round(stop),
-                      "epochs": EPOCHS, "rounds": ROUNDS, "load": round(load, 2)}))
+    print(
+        json.dumps(
+            {
+                "throughput_ratio": round(statistics.median(ratios), 3),
+                "throughput_ratio_same_threads": round(
+                    statistics.median(w["rate"] for w in rows) / same_rate, 3
+                ),
+                "max_stall_ms": round(max(w["stall"] for w in rows), 1),
+                "idle_stall_ms": round(idle_stall, 1),
+                "plot_refresh_ms": refresh,
+                "start_ms_warm": round(statistics.median(starts_warm)),
+                "start_ms_cold": round(start_cold),
+                "stop_ms": round(stop),
+                "epochs": EPOCHS,
+                "rounds": ROUNDS,
+                "load": round(load, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

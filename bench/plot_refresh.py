@@ -45,12 +45,14 @@ def fake_run(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def epoch(plots: LivePlots, step: int, loss: float) -> None:
     e = step // STEPS_PER_EPOCH
     acc = 0.97 - 0.6 * np.exp(-e / 20)
-    plots.add_epoch(step, e, loss, loss * 0.9,
-                    {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc})
+    plots.add_epoch(
+        step, e, loss, loss * 0.9, {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc}
+    )
 
 
-def timed_refreshes(app, plots, steps, loss, lr, start: int, repeats: int
-                    ) -> tuple[list[float], list[float], int]:
+def timed_refreshes(
+    app, plots, steps, loss, lr, start: int, repeats: int
+) -> tuple[list[float], list[float], int]:
     refresh_ms, paint_ms = [], []
     i = start
     for _ in range(repeats):
@@ -69,8 +71,10 @@ def timed_refreshes(app, plots, steps, loss, lr, start: int, repeats: int
 
 def summary(name: str, values: list[float]) -> str:
     q = statistics.quantiles(values, n=20)
-    return (f"{name:<34} median {statistics.median(values):6.2f} ms   p95 {q[-1]:6.2f} ms   "
-            f"max {max(values):6.2f} ms")
+    return (
+        f"{name:<34} median {statistics.median(values):6.2f} ms   p95 {q[-1]:6.2f} ms   "
+        f"max {max(values):6.2f} ms"
+    )
 
 
 def main() -> None:
@@ -93,8 +97,9 @@ def main() -> None:
         app.processEvents()
     feed_s = time.perf_counter() - t0
     assert plots.point_count == POINTS, plots.point_count
-    print(f"fed {POINTS:,} steps in batches of {FEED_BATCH:,} (refresh + paint each): "
-          f"{feed_s:.2f} s")
+    print(
+        f"fed {POINTS:,} steps in batches of {FEED_BATCH:,} (refresh + paint each): {feed_s:.2f} s"
+    )
 
     # warm-up, then the measurement that counts: follow the run, 100 new points per refresh
     _, _, i = timed_refreshes(app, plots, steps, loss, lr, POINTS, 10)
@@ -119,8 +124,9 @@ def main() -> None:
     print(summary("  then repaint", zoom_paint))
 
     plots.close()
-    print(json.dumps({"plot_refresh_ms": round(statistics.median(refresh_ms), 3),
-                      "points": POINTS}))
+    print(
+        json.dumps({"plot_refresh_ms": round(statistics.median(refresh_ms), 3), "points": POINTS})
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ def _expression(text: Any, what: str, node_id: str | None) -> str:
     try:
         ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise CodegenError(f"{what} is not a Python expression: {exc.msg}", node_id,
-                           what) from None
+        raise CodegenError(f"{what} is not a Python expression: {exc.msg}", node_id, what) from None
     return text
 
 
@@ -43,30 +42,42 @@ def tensor_init(params: dict[str, Any]) -> str:
     """``nn.Parameter(torch.zeros(1, 1, 8))`` (or ``nn.Buffer``) for a ``code.Tensor``."""
     shape = ", ".join(literal(int(d)) for d in params.get("shape") or ())
     dtype = params.get("dtype", "float32")
-    zeros = f"torch.zeros({shape}{', ' if shape else ''}dtype=torch.{dtype})" \
-        if dtype != "float32" else f"torch.zeros({shape})"
+    zeros = (
+        f"torch.zeros({shape}{', ' if shape else ''}dtype=torch.{dtype})"
+        if dtype != "float32"
+        else f"torch.zeros({shape})"
+    )
     if params.get("role") == "buffer":
         return f"nn.Buffer({zeros})"
     grad = "" if params.get("requires_grad", True) else ", requires_grad=False"
     return f"nn.Parameter({zeros}{grad})"
 
 
-def function_expr(params: dict[str, Any], inputs: dict[str, str],
-                  node_id: str | None = None) -> str:
+def function_expr(
+    params: dict[str, Any], inputs: dict[str, str], node_id: str | None = None
+) -> str:
     """A ``code.Function``'s expression with its input names replaced by ``inputs``."""
     text = _expression(params.get("expr"), "expr", node_id)
     tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     out, last, prev = [], 0, None
     for i, tok in enumerate(tokens):
-        if tok.type == tokenize.NAME and tok.string in CODE_INPUTS and (
-                prev is None or prev.string != "."):
+        if (
+            tok.type == tokenize.NAME
+            and tok.string in CODE_INPUTS
+            and (prev is None or prev.string != ".")
+        ):
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            is_keyword = nxt is not None and nxt.string == "=" and prev is not None \
+            is_keyword = (
+                nxt is not None
+                and nxt.string == "="
+                and prev is not None
                 and prev.string in ("(", ",")
+            )
             if not is_keyword:
                 if tok.string not in inputs:
-                    raise CodegenError(f"expr uses input {tok.string!r}, which is not "
-                                       "connected", node_id, "expr")
+                    raise CodegenError(
+                        f"expr uses input {tok.string!r}, which is not connected", node_id, "expr"
+                    )
                 start, end = tok.start[1], tok.end[1]
                 out.append(text[last:start])
                 out.append(_atom(inputs[tok.string]))
@@ -81,8 +92,9 @@ def check_imports(lines: Any, node_id: str | None = None) -> list[str]:
     items = []
     for line in lines or ():
         if not isinstance(line, str) or re.fullmatch(IMPORT_LINE, line.strip()) is None:
-            raise CodegenError(f"imports: {line!r} is not allowed; use {IMPORT_HINT}", node_id,
-                               "imports")
+            raise CodegenError(
+                f"imports: {line!r} is not allowed; use {IMPORT_HINT}", node_id, "imports"
+            )
         items.append(line.strip())
     return items
 
@@ -90,13 +102,13 @@ def check_imports(lines: Any, node_id: str | None = None) -> list[str]:
 def import_block(lines: set[str]) -> list[str]:
     """Import lines in the order ruff's isort wants: standard library, then the rest, each with
     ``import`` statements before ``from`` statements, sorted by module."""
+
     def module(line: str) -> str:
         return line.split()[1]
 
     def key(line: str) -> tuple:
         return (line.startswith("from "), module(line).lower(), line)
 
-    std = sorted((x for x in lines if module(x).split(".")[0] in sys.stdlib_module_names),
-                 key=key)
+    std = sorted((x for x in lines if module(x).split(".")[0] in sys.stdlib_module_names), key=key)
     rest = sorted((x for x in lines if x not in std), key=key)
     return [*std, *([""] if std and rest else []), *rest]

@@ -119,12 +119,15 @@ def data_code(node: Node, path: str | None = None) -> tuple[str, str]:
         code = _csv(node, p, path)
         imports += "\nimport csv\nimport math"
     elif source in ("imagefolder", "bundled_imagefolder"):
-        imports = ("from torch.utils.data import Subset\nfrom torchvision import datasets\n"
-                   "from torchvision.transforms import v2 as transforms")
+        imports = (
+            "from torch.utils.data import Subset\nfrom torchvision import datasets\n"
+            "from torchvision.transforms import v2 as transforms"
+        )
         code = _imagefolder(node, p, path)
     elif source == "torchvision":
-        imports = ("from torchvision import datasets\n"
-                   "from torchvision.transforms import v2 as transforms")
+        imports = (
+            "from torchvision import datasets\nfrom torchvision.transforms import v2 as transforms"
+        )
         code = _torchvision(node, p, path)
     elif source == "text_corpus":
         imports += "\nimport json\nimport math\nimport re\nfrom collections import Counter"
@@ -154,7 +157,7 @@ def _sklearn(node: Node, p: dict[str, Any]) -> str:
     return (
         "def make_datasets(data_dir: Path):\n"
         f'    """{node.spec.help}"""\n'
-        f'    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n'
+        f"    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n"
         '    x, y = data["x"], data["y"]\n'
         '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
         f"{prep}{names}"
@@ -177,7 +180,7 @@ def _digits_augmented(file: str, prep: str, p: dict[str, Any]) -> str:
         "    def __getitem__(self, i: int):\n"
         "        return self.rotate(self.x[i]), self.y[i]\n\n\n"
         "def make_datasets(data_dir: Path):\n"
-        f'    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n'
+        f"    data = torch.load(Path(data_dir) / {quote(file)}, weights_only=True)\n"
         '    x, y = data["x"], data["y"]\n'
         '    train_idx, val_idx = split_indices(len(x), SETTINGS["val_split"], SETTINGS["seed"])\n'
         f"{prep}"
@@ -287,8 +290,7 @@ def _table_body(p: dict[str, Any], standardize: bool, task: str) -> str:
         )
     else:
         targets = (
-            "    y = torch.tensor(labels, dtype=torch.float32).reshape(-1, 1)\n"
-            "    classes = None\n"
+            "    y = torch.tensor(labels, dtype=torch.float32).reshape(-1, 1)\n    classes = None\n"
         )
     prep = ""
     if standardize:
@@ -312,11 +314,10 @@ def _reader(task: str) -> str:
 def _bundled_csv(node: Node, p: dict[str, Any]) -> str:
     extra = node.spec.extra
     return (
-        _reader(extra["task"])
-        + "def make_datasets(data_dir: Path):\n"
+        _reader(extra["task"]) + "def make_datasets(data_dir: Path):\n"
         f'    """{node.spec.help}"""\n'
         f"    x, labels = read_csv(Path(data_dir) / {quote(extra['file'])}, "
-        f"{literal(list(extra['features']), as_tuple=False)}, {quote(extra['target'])}, \",\", "
+        f'{literal(list(extra["features"]), as_tuple=False)}, {quote(extra["target"])}, ",", '
         f"{literal(extra['task'] != 'classification')})\n"
         + _table_body(p, p["standardize"], extra["task"])
     )
@@ -332,8 +333,7 @@ def _user_path(node: Node, p: dict[str, Any], path: str | None) -> str:
 def _csv(node: Node, p: dict[str, Any], path: str | None) -> str:
     file = _user_path(node, p, path)
     return (
-        _reader(p["task"])
-        + "def make_datasets(data_dir: Path):\n"
+        _reader(p["task"]) + "def make_datasets(data_dir: Path):\n"
         f'    """Your table {doc_text(file)} → {doc_text(p["target_column"])}."""\n'
         f"    x, labels = read_csv(Path({quote(file)}), "
         f"{literal(p['feature_columns'], as_tuple=False)}, {quote(p['target_column'])}, "
@@ -354,7 +354,8 @@ def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
     stats = (
         "    plain = Resized(root, image_transforms(None, None, False))\n"
         "    mean, std = channel_stats(Subset(plain, train_idx.tolist()))\n"
-        if p["normalize"] else "    mean = std = None\n"
+        if p["normalize"]
+        else "    mean = std = None\n"
     )
     return (
         f"SIZE = ({h}, {w})\n{_augment(p)}\n\n\n"
@@ -368,8 +369,8 @@ def _imagefolder(node: Node, p: dict[str, Any], path: str | None) -> str:
         f"    root = {root_expr}\n"
         "    n = len(datasets.ImageFolder(root))\n"
         '    train_idx, val_idx = split_indices(n, SETTINGS["val_split"], SETTINGS["seed"])\n'
-        + stats +
-        "    train_full = Resized(root, image_transforms(mean, std, True))\n"
+        + stats
+        + "    train_full = Resized(root, image_transforms(mean, std, True))\n"
         "    val_full = Resized(root, image_transforms(mean, std, False))\n"
         "    train_set = Subset(train_full, train_idx.tolist())\n"
         "    val_set = Subset(val_full, val_idx.tolist())\n"
@@ -383,10 +384,15 @@ _TV_SIZES = {"MNIST": (28, 28), "FashionMNIST": (28, 28), "CIFAR10": (32, 32)}
 def _tv_files(name: str) -> list[str]:
     """The files torchvision reads for ``name``, relative to the root folder."""
     if name == "CIFAR10":
-        return [f"cifar-10-batches-py/{f}" for f in
-                (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")]
-    return [f"{name}/raw/{split}-{kind}-ubyte" for split in ("train", "t10k")
-            for kind in ("images-idx3", "labels-idx1")]
+        return [
+            f"cifar-10-batches-py/{f}"
+            for f in (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+        ]
+    return [
+        f"{name}/raw/{split}-{kind}-ubyte"
+        for split in ("train", "t10k")
+        for kind in ("images-idx3", "labels-idx1")
+    ]
 
 
 def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
@@ -400,18 +406,19 @@ def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
             "    try:\n"
             f"        return {load}\n"
             "    except RuntimeError:  # torchvision checks each file's MD5 sum\n"
-            "        folder = root / \"cifar-10-batches-py\"\n"
+            '        folder = root / "cifar-10-batches-py"\n'
             "        raise RuntimeError(\n"
-            "            f\"{folder}: the files differ from the published CIFAR-10 python \"\n"
-            "            \"version (their MD5 sums do not match); unpack \"\n"
-            "            \"cifar-10-python.tar.gz again\") from None\n"
+            '            f"{folder}: the files differ from the published CIFAR-10 python "\n'
+            '            "version (their MD5 sums do not match); unpack "\n'
+            '            "cifar-10-python.tar.gz again") from None\n'
         )
     else:
         load = f"    return {load}\n"
     stats = (
         "    plain = load_split(root, True, image_transforms(None, None, False))\n"
         "    mean, std = channel_stats(plain)\n"
-        if p["normalize"] else "    mean = std = None\n"
+        if p["normalize"]
+        else "    mean = std = None\n"
     )
     return (
         f"SIZE = ({h}, {w})\n{_augment(p)}\n"
@@ -420,9 +427,9 @@ def _torchvision(node: Node, p: dict[str, Any], path: str | None) -> str:
         f'    """The {name} training or test split from local files (nothing is downloaded)."""\n'
         "    for name in FILES:\n"
         "        if not (root / name).is_file():\n"
-        "            gz = (root / f\"{name}.gz\").is_file()\n"
-        "            hint = \"unpack the .gz file\" if gz else \"put the files there\"\n"
-        "            raise FileNotFoundError(f\"{root}: no file {name} ({hint})\")\n"
+        '            gz = (root / f"{name}.gz").is_file()\n'
+        '            hint = "unpack the .gz file" if gz else "put the files there"\n'
+        '            raise FileNotFoundError(f"{root}: no file {name} ({hint})")\n'
         f"{load}\n\n"
         "def make_datasets(data_dir: Path):\n"
         f'    """{name} from files in {doc_text(root)} (download is off)."""\n'
@@ -544,7 +551,7 @@ def predict(model, vocab, text: str) -> tuple[str, float]:
 
 
 def text_task(node: Node) -> str | None:
-    """"generate" for a language-model corpus, "classify" for labelled text, else None."""
+    """ "generate" for a language-model corpus, "classify" for labelled text, else None."""
     return node.spec.extra.get("text") if node.spec is not None else None
 
 
@@ -584,8 +591,8 @@ def _text_corpus(node: Node, p: dict[str, Any], path: str | None) -> str:
         "    train_ids = torch.tensor(vocab.encode(text[:cut]), dtype=torch.long)\n"
         "    if len(train_ids) <= SEQ_LENGTH:\n"
         "        raise ValueError(\n"
-        "            f\"{path}: the training text has {len(train_ids)} tokens; \"\n"
-        "            f\"seq_length ({SEQ_LENGTH}) needs more\"\n"
+        '            f"{path}: the training text has {len(train_ids)} tokens; "\n'
+        '            f"seq_length ({SEQ_LENGTH}) needs more"\n'
         "        )\n"
         "    train_set = windows(train_ids, STRIDE)\n"
         "    val_ids = torch.tensor(vocab.encode(text[cut:]), dtype=torch.long)\n"

@@ -58,8 +58,9 @@ def doc_text(text: str, limit: int = 80) -> str:
     return "".join(ch for ch in str(text) if ch.isprintable() and ch not in '"\\')[:limit].strip()
 
 
-def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None,
-              keywords: bool = False) -> tuple[list[Any], dict[str, Any]]:
+def ctor_args(
+    spec: NodeSpec, params: dict[str, Any], node_id: str | None = None, keywords: bool = False
+) -> tuple[list[Any], dict[str, Any]]:
     """Constructor arguments: required params in order, then those that differ from torch's
     defaults, as keywords (all as keywords with ``keywords``). Raises when an ``auto`` param
     was not filled by shape inference."""
@@ -70,8 +71,9 @@ def ctor_args(spec: NodeSpec, params: dict[str, Any], node_id: str | None = None
             continue
         value = params[p.name]
         if value == AUTO and p.auto is not None:
-            raise CodegenError(f"{p.name} is auto and shape inference has not filled it",
-                               node_id, p.name)
+            raise CodegenError(
+                f"{p.name} is auto and shape inference has not filled it", node_id, p.name
+            )
         if p.required and not kwargs and not keywords:
             args.append(value)
         elif p.required or not _same(value, p.upstream_default):
@@ -83,8 +85,12 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return list(a) == list(b)
     return (a == b and type(a) is type(b)) or (
-        isinstance(a, (int, float)) and not isinstance(a, bool)
-        and isinstance(b, (int, float)) and not isinstance(b, bool) and a == b)
+        isinstance(a, (int, float))
+        and not isinstance(a, bool)
+        and isinstance(b, (int, float))
+        and not isinstance(b, bool)
+        and a == b
+    )
 
 
 def call(func: str, args: list[Any], kwargs: dict[str, Any]) -> str:
@@ -130,8 +136,13 @@ def op_emitter(*type_ids: str):
     return deco
 
 
-def forward_expr(spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str],
-                 attr: str | None, node_id: str | None = None) -> str:
+def forward_expr(
+    spec: NodeSpec,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    attr: str | None,
+    node_id: str | None = None,
+) -> str:
     """The expression computing a node's output from its inputs.
 
     ``inputs`` maps connected input port names to expressions; ``attr`` is the module reference

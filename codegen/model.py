@@ -128,15 +128,21 @@ def build_ir(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None) ->
     return ir
 
 
-def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
-           block: str | None, functions: Namespace) -> ModelIR:
+def _lower(
+    graph: Graph,
+    resolved: dict[str, dict[str, Any]],
+    class_name: str,
+    block: str | None,
+    functions: Namespace,
+) -> ModelIR:
     """One class: the document's model (``block`` None) or a block definition's body."""
     nodes = model_nodes(graph)
     in_model = {n.id for n in nodes}
     for n in nodes:
         if n.is_placeholder:
-            raise CodegenError(f"{n.label}: unknown node type {n.type_id!r}; replace or remove "
-                               "it", n.id)
+            raise CodegenError(
+                f"{n.label}: unknown node type {n.type_id!r}; replace or remove it", n.id
+            )
     if not nodes and block is None:
         raise CodegenError("the graph has no layers yet: add a layer between data and loss")
 
@@ -160,8 +166,9 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
                     ir.names[value] = local.name(e.src_port, key=value, fallback="x")
                     ir.inputs.append((ir.names[value], value))
         if not ir.inputs:
-            raise CodegenError("the model has no input: wire a data node's x into the first "
-                               "layer", nodes[0].id)
+            raise CodegenError(
+                "the model has no input: wire a data node's x into the first layer", nodes[0].id
+            )
 
     # uses of every value: model consumers, plus one for being returned
     uses: dict[Value, int] = {}
@@ -185,8 +192,9 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
         for io in ios:
             e = graph.input_edge(io.id, "x")
             if e is None:
-                raise CodegenError(f"{io.label}: block output {io.params['name']!r} is not "
-                                   "connected", io.id)
+                raise CodegenError(
+                    f"{io.label}: block output {io.params['name']!r} is not connected", io.id
+                )
             outputs.append((e.src, e.src_port))
     for v in outputs:
         uses[v] = uses.get(v, 0) + 1
@@ -209,8 +217,9 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
         attr = None
         code_module = spec.kind == "code" and spec.extra["code"] in ("module", "tensor")
         if spec.kind == "code":
-            ir.imports += [i for i in check_imports(params.get("imports"), n.id)
-                           if i not in ir.imports]
+            ir.imports += [
+                i for i in check_imports(params.get("imports"), n.id) if i not in ir.imports
+            ]
             text = (params.get("source") or "").strip("\n")
             if text and all(text != t for t, _ in ir.sources):
                 ir.sources.append((text, n.id))
@@ -228,8 +237,9 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
         elif spec.kind == "layer":
             ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
         if code_module:
-            init = module_init(params, n.id) if spec.extra["code"] == "module" \
-                else tensor_init(params)
+            init = (
+                module_init(params, n.id) if spec.extra["code"] == "module" else tensor_init(params)
+            )
             ir.layers.append(LayerDef(attr_name, n.id, init))
         if spec.kind == "block":
             name = n.params["block"]
@@ -255,8 +265,9 @@ def _lower(graph: Graph, resolved: dict[str, dict[str, Any]], class_name: str,
             targets = []
             for port in out_ports:
                 if uses.get((n.id, port), 0):
-                    ir.names[(n.id, port)] = local.name(f"{n.label}_{port}", key=(n.id, port),
-                                                        fallback=spec.label_base)
+                    ir.names[(n.id, port)] = local.name(
+                        f"{n.label}_{port}", key=(n.id, port), fallback=spec.label_base
+                    )
                     if spec.kind == "layer":  # named after what it is (vgg_relu1_2)
                         unpacked.add(ir.names[(n.id, port)])
                     targets.append(ir.names[(n.id, port)])
@@ -320,11 +331,11 @@ def _split_operator(expr: str) -> tuple[str, str, str] | None:
     strings), or None."""
     found = None
     for i, ch, depth in _scan(expr):
-        if depth == 0 and ch in "*/+-" and expr[i - 1:i] == " " and expr[i + 1:i + 2] == " ":
+        if depth == 0 and ch in "*/+-" and expr[i - 1 : i] == " " and expr[i + 1 : i + 2] == " ":
             found = i
     if found is None:
         return None
-    return expr[:found].strip(), expr[found], expr[found + 1:].strip()
+    return expr[:found].strip(), expr[found], expr[found + 1 :].strip()
 
 
 def _closing(expr: str, start: int) -> int:
@@ -342,10 +353,9 @@ def _split_call(expr: str) -> tuple[str | None, list[str]]:
     start = expr.index("(")
     if _closing(expr, start) != len(expr) - 1:  # ``f(a) / g(b)`` is not one call
         return None, []
-    cuts = [i for i, ch, depth in _scan(expr, start + 1, len(expr) - 1)
-            if ch == "," and depth == 0]
+    cuts = [i for i, ch, depth in _scan(expr, start + 1, len(expr) - 1) if ch == "," and depth == 0]
     bounds = [start, *cuts, len(expr) - 1]
-    args = [expr[lo + 1:hi].strip() for lo, hi in pairwise(bounds)]
+    args = [expr[lo + 1 : hi].strip() for lo, hi in pairwise(bounds)]
     if args and not args[-1]:
         args.pop()
     return expr[:start], args
@@ -368,22 +378,26 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
     classes = [*ir.blocks, ir]
     helpers = [(c, h) for c in classes for h in c.helpers]
     loads = any(h.loads_weights for _, h in helpers)
-    uses_torch = loads or any("torch." in s.expr for c in classes for s in c.steps) or any(
-        "torch." in layer.ctor for c in classes for layer in c.layers)
-    support_imports, support = module_support([layer.ctor.split("(", 1)[0]
-                                               for c in classes for layer in c.layers])
+    uses_torch = (
+        loads
+        or any("torch." in s.expr for c in classes for s in c.steps)
+        or any("torch." in layer.ctor for c in classes for layer in c.layers)
+    )
+    support_imports, support = module_support(
+        [layer.ctor.split("(", 1)[0] for c in classes for layer in c.layers]
+    )
     for text in model_docstring(ir, title):
         emit(text)
     emit("")
-    imports = {"from torch import nn", *support_imports,
-               *(["import torch"] if uses_torch else [])}
+    imports = {"from torch import nn", *support_imports, *(["import torch"] if uses_torch else [])}
     if helpers:
         imports.add("from torchvision import models")
     sources: list[tuple[str, str, ModelIR]] = []
     for cls in classes:
         imports.update(cls.imports)
-        sources += [(text, nid, cls) for text, nid in cls.sources
-                    if all(text != t for t, _, _ in sources)]
+        sources += [
+            (text, nid, cls) for text, nid in cls.sources if all(text != t for t, _, _ in sources)
+        ]
     for line in import_block(imports):
         emit(line)
     imports_end = len(lines)
@@ -417,8 +431,12 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
     for cls in classes:
         emit("")
         emit("")
-        _print_class(cls, lambda text, node_id=None, cls=cls: emit(text, node_id, cls),
-                     freezes and cls is ir, bool(names) and cls is ir)
+        _print_class(
+            cls,
+            lambda text, node_id=None, cls=cls: emit(text, node_id, cls),
+            freezes and cls is ir,
+            bool(names) and cls is ir,
+        )
     if freezes:  # the main class keeps frozen batch norm layers in eval mode
         emit("")
         for text in FROZEN_BN_TRAIN:
@@ -431,8 +449,11 @@ def model_docstring(ir: ModelIR, title: str = "") -> list[str]:
     ``MLP: the model of the torchcanvas project mlp_regression.`` and ``3 layers: 2 Linear,
     ReLU.`` (layer kinds counted in forward order)."""
     name = doc_text(title, 60)
-    head = (f"{ir.class_name}: the model of the torchcanvas project {name}." if name else
-            f"{ir.class_name}: a model built with torchcanvas.")
+    head = (
+        f"{ir.class_name}: the model of the torchcanvas project {name}."
+        if name
+        else f"{ir.class_name}: a model built with torchcanvas."
+    )
     built = {}  # layers made by a helper function (backbones): named by its docstring
     for helper in ir.helpers:
         said = helper.lines[1].strip().strip('"') if len(helper.lines) > 1 else ""
@@ -445,8 +466,11 @@ def model_docstring(ir: ModelIR, title: str = "") -> list[str]:
     if not counts:
         return [f'"""{head}"""']
     n = len(ir.layers)
-    summary = (f"{n} layer{'s' * (n != 1)}: "
-               + ", ".join(f"{c} {kind}" if c > 1 else kind for kind, c in counts.items()) + ".")
+    summary = (
+        f"{n} layer{'s' * (n != 1)}: "
+        + ", ".join(f"{c} {kind}" if c > 1 else kind for kind, c in counts.items())
+        + "."
+    )
     return [f'"""{head}', "", *textwrap.wrap(summary, 88), '"""']
 
 
@@ -491,6 +515,7 @@ def assign_lines(target: str, expr: str, indent: str) -> list[str]:
     return tuple_lines("", names, f" = {expr}", indent)
 
 
-def generate_model(graph: Graph, resolved: dict[str, dict[str, Any]] | None = None,
-                   title: str = "") -> GeneratedModel:
+def generate_model(
+    graph: Graph, resolved: dict[str, dict[str, Any]] | None = None, title: str = ""
+) -> GeneratedModel:
     return print_model(build_ir(graph, resolved), title)

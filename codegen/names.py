@@ -15,17 +15,49 @@ RESERVED = frozenset(
     set(keyword.kwlist)
     | set(keyword.softkwlist)
     | set(dir(builtins))
-    | {"self", "torch", "nn", "F", "math", "Path", "model", "data", "args", "main", "forward",
-       "training", "parameters", "modules", "children", "state_dict", "to", "cuda", "cpu",
-       "eval", "train", "device", "dtype", "register_buffer", "register_parameter", "apply",
-       "zero_grad", "half", "float", "double", "type", "extra_repr", "named_parameters"}
+    | {
+        "self",
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "Path",
+        "model",
+        "data",
+        "args",
+        "main",
+        "forward",
+        "training",
+        "parameters",
+        "modules",
+        "children",
+        "state_dict",
+        "to",
+        "cuda",
+        "cpu",
+        "eval",
+        "train",
+        "device",
+        "dtype",
+        "register_buffer",
+        "register_parameter",
+        "apply",
+        "zero_grad",
+        "half",
+        "float",
+        "double",
+        "type",
+        "extra_repr",
+        "named_parameters",
+    }
 )
 
 
 def snake(text: str, fallback: str = "node") -> str:
     """``"Conv 1 (3×3)"`` → ``"conv_1_3_3"``; never empty, never starts with a digit."""
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", str(text))
-                   if not unicodedata.combining(ch))  # é → e
+    text = "".join(
+        ch for ch in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(ch)
+    )  # é → e
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
     text = re.sub(r"_+", "_", text)

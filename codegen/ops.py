@@ -214,9 +214,13 @@ def _gram(inputs: Inputs, params: Params) -> str:
     # [B, C, *] → [B, C, C]: products summed over the trailing dims, divided by C·H·W (one
     # sample's size). bmm rather than einsum: ONNX runtimes refuse einsum's "..." here, and
     # TorchScript cannot script torch.Size.numel()
-    return _bind(inputs["x"], lambda x: (
-        f"torch.bmm({_atom(x)}.flatten(2), {_atom(x)}.flatten(2).transpose(1, 2)) "
-        f"/ {_atom(x)}[0].numel()"))
+    return _bind(
+        inputs["x"],
+        lambda x: (
+            f"torch.bmm({_atom(x)}.flatten(2), {_atom(x)}.flatten(2).transpose(1, 2)) "
+            f"/ {_atom(x)}[0].numel()"
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- attention

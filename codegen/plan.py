@@ -50,8 +50,9 @@ def _single(graph: Graph, kind: str, what: str, hint: str) -> Node:
     if not nodes:
         raise CodegenError(f"no {what}: {hint}")
     if len(nodes) > 1:
-        raise CodegenError(f"{nodes[1].label}: a project has one {what}; remove the extra one",
-                           nodes[1].id)
+        raise CodegenError(
+            f"{nodes[1].label}: a project has one {what}; remove the extra one", nodes[1].id
+        )
     return nodes[0]
 
 
@@ -73,21 +74,35 @@ def training_plan(graph: Graph) -> TrainPlan:
         if not any(e.dst == optimizer.id for e in graph.out_edges(node.id)):
             raise CodegenError(f"{node.label}: wire this loss into {optimizer.label}", node.id)
         target = ends[ports.index("target")] if "target" in ports else ends[1]
-        terms.append(LossTerm(node, ends[0], target, node.params["scale"],
-                              tuple(ends) if ports != ["input", "target"] else ()))
+        terms.append(
+            LossTerm(
+                node,
+                ends[0],
+                target,
+                node.params["scale"],
+                tuple(ends) if ports != ["input", "target"] else (),
+            )
+        )
     task = terms[0].node.spec.extra["task"]
     if data.params.get("weighted_sampling") and task not in ("classification", "binary"):
-        raise CodegenError(f"{data.label}: weighted_sampling balances classes, but "
-                           f"{terms[0].node.label} is a {task} loss; turn it off", data.id)
+        raise CodegenError(
+            f"{data.label}: weighted_sampling balances classes, but "
+            f"{terms[0].node.label} is a {task} loss; turn it off",
+            data.id,
+        )
     schedulers = graph.nodes_of_kind("scheduler")
     if len(schedulers) > 1:
-        raise CodegenError(f"{schedulers[1].label}: one scheduler per optimizer",
-                           schedulers[1].id)
+        raise CodegenError(f"{schedulers[1].label}: one scheduler per optimizer", schedulers[1].id)
     for node in schedulers + graph.nodes_of_kind("clip"):
         if graph.input_edge(node.id, "optimizer") is None:
             raise CodegenError(f"{node.label}: wire the optimizer into it", node.id)
-    plan = TrainPlan(data, tuple(terms), optimizer, schedulers[0] if schedulers else None,
-                     tuple(graph.nodes_of_kind("clip")))
+    plan = TrainPlan(
+        data,
+        tuple(terms),
+        optimizer,
+        schedulers[0] if schedulers else None,
+        tuple(graph.nodes_of_kind("clip")),
+    )
     if plan.optimises_image:
         from torchcanvas.codegen.style import check_style_plan
 

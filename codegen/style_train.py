@@ -37,7 +37,8 @@ import torch
 from torch import nn
 """
 
-HELPERS = '''
+HELPERS = (
+    '''
 
 def current_image(model: nn.Module) -> torch.Tensor:
     """The picture being optimised: the model's (first) trainable parameter."""
@@ -55,7 +56,9 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-''' + SAVE_CHECKPOINT + '''
+'''
+    + SAVE_CHECKPOINT
+    + """
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,7 +119,8 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
-'''
+"""
+)
 
 
 def generate_style_train(

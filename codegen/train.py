@@ -120,7 +120,7 @@ def make_loader(dataset, *, train, epoch=0, start_batch=0, rank=0, world=1, weig
 '''
 
 # the same in every generated train.py (the style-transfer one too)
-SAVE_CHECKPOINT = '''\
+SAVE_CHECKPOINT = """\
 def save_checkpoint(path, model, optimizer, scheduler, scaler, epoch, batch, history) -> None:
     state = {
         "model": model.state_dict(),
@@ -137,7 +137,7 @@ def save_checkpoint(path, model, optimizer, scheduler, scaler, epoch, batch, his
     tmp = Path(str(path) + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-'''
+"""
 
 # the speed settings: the same in every generated train.py (the style-transfer one too); the
 # checks an optimizer adds go where {optimizer_checks} stands
@@ -225,14 +225,14 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device, non_blocking=True)
 '''
 
-LBFGS_CHECKS = '''    if precision == "fp16":
+LBFGS_CHECKS = """    if precision == "fp16":
         raise ValueError(
             "precision: L-BFGS re-evaluates the loss in a closure, which the fp16 gradient "
             "scaler cannot scale; use bf16"
         )
     if SETTINGS["channels_last"]:
         raise ValueError("channels_last: L-BFGS needs contiguous parameters; turn it off")
-'''
+"""
 
 
 def speed_section(plan: TrainPlan) -> str:
@@ -241,7 +241,8 @@ def speed_section(plan: TrainPlan) -> str:
     return SPEED.replace("{optimizer_checks}", LBFGS_CHECKS if lbfgs else "")
 
 
-MAIN = '''
+MAIN = (
+    '''
 
 def pick_device(setting: str, local_rank: int = 0) -> torch.device:
     """auto: CUDA when present, then Apple MPS, else the CPU."""
@@ -256,7 +257,9 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
     return torch.device(setting)
 
 
-''' + SAVE_CHECKPOINT + '''
+'''
+    + SAVE_CHECKPOINT
+    + '''
 
 def weights_digest(model: nn.Module) -> str:
     """SHA-256 of every parameter and buffer: the same on all ranks while they agree."""
@@ -384,6 +387,7 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     main()
 '''
+)
 
 
 LOAD_TRAINED = '''
@@ -399,7 +403,7 @@ def load_trained(folder: Path, device: str = "auto"):
 # what train.py of a text project adds to main(): the vocabulary saved beside the weights, and
 # generating (language model) or predicting (classifier) with trained weights instead of training
 _TEXT_ARGS = {
-    "generate": '''    parser.add_argument(
+    "generate": """    parser.add_argument(
         "--generate",
         metavar="PROMPT",
         help="continue PROMPT with the weights in --out instead of training",
@@ -407,27 +411,27 @@ _TEXT_ARGS = {
     parser.add_argument("--length", type=int, default=200, help="tokens to generate")
     parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
     parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest (0: all)")
-''',
-    "classify": '''    parser.add_argument(
+""",
+    "classify": """    parser.add_argument(
         "--predict",
         metavar="TEXT",
         help="classify TEXT with the weights in --out instead of training",
     )
-''',
+""",
 }
 _TEXT_RUN = {
-    "generate": '''    if args.generate is not None:
+    "generate": """    if args.generate is not None:
         model, vocab = load_trained(args.out, args.device)
         text = generate(model, vocab, args.generate, args.length, args.temperature, args.top_k)
         print(args.generate + text)
         return
-''',
-    "classify": '''    if args.predict is not None:
+""",
+    "classify": """    if args.predict is not None:
         model, vocab = load_trained(args.out, args.device)
         label, probability = predict(model, vocab, args.predict)
         print(f"{label} ({probability:.1%})")
         return
-''',
+""",
 }
 _PARSED = "    args = parser.parse_args(argv)\n"
 _DATA = "    train_set, val_set, _ = make_datasets(args.data_dir)\n"
@@ -436,10 +440,15 @@ _DATA = "    train_set, val_set, _ = make_datasets(args.data_dir)\n"
 def _text_main(main: str, task: str) -> str:
     assert _PARSED in main and _DATA in main
     main = main.replace(_PARSED, _TEXT_ARGS[task] + _PARSED + _TEXT_RUN[task])
-    return main.replace(_DATA, _DATA + (
-        "    if rank == 0:\n"
-        "        args.out.mkdir(parents=True, exist_ok=True)\n"
-        '        train_set.vocab.save(args.out / "vocab.json")\n'))
+    return main.replace(
+        _DATA,
+        _DATA
+        + (
+            "    if rank == 0:\n"
+            "        args.out.mkdir(parents=True, exist_ok=True)\n"
+            '        train_set.vocab.save(args.out / "vocab.json")\n'
+        ),
+    )
 
 
 @dataclass
@@ -473,8 +482,9 @@ class ScriptLines:
         return GeneratedTrain("\n".join(text for text, _ in kept) + "\n", line_map)
 
 
-def generate_project_train(graph: Graph, ir: ModelIR, project_dir: Path | None = None,
-                           title: str = "") -> tuple[TrainPlan, GeneratedTrain]:
+def generate_project_train(
+    graph: Graph, ir: ModelIR, project_dir: Path | None = None, title: str = ""
+) -> tuple[TrainPlan, GeneratedTrain]:
     """The training plan and train.py of ``graph``, with data paths made absolute against the
     project's folder: what the app trains and what export writes."""
     plan = training_plan(graph)
@@ -499,13 +509,27 @@ def _imports(*blocks: str) -> str:
             else:
                 mod, names = line.removeprefix("from ").split(" import ")
                 froms.setdefault(mod, set()).update(n.strip() for n in names.split(","))
-    stdlib = {"argparse", "collections", "csv", "hashlib", "json", "math", "os", "pathlib",
-              "random", "re", "sys"}
+    stdlib = {
+        "argparse",
+        "collections",
+        "csv",
+        "hashlib",
+        "json",
+        "math",
+        "os",
+        "pathlib",
+        "random",
+        "re",
+        "sys",
+    }
 
     def group(std: bool) -> list[str]:
         lines = sorted(line for line in plain if (line.split()[1].split(".")[0] in stdlib) == std)
-        lines += [f"from {m} import {', '.join(sorted(froms[m], key=_member_key))}"
-                  for m in sorted(froms) if (m.split(".")[0] in stdlib) == std]
+        lines += [
+            f"from {m} import {', '.join(sorted(froms[m], key=_member_key))}"
+            for m in sorted(froms)
+            if (m.split(".")[0] in stdlib) == std
+        ]
         return lines
 
     return "\n".join(group(True)) + "\n\n" + "\n".join(group(False)) + "\n"
@@ -517,8 +541,9 @@ def _member_key(name: str) -> tuple:
     return (kind, base.lower())
 
 
-def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | None = None,
-                   title: str = "") -> GeneratedTrain:
+def generate_train(
+    graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | None = None, title: str = ""
+) -> GeneratedTrain:
     """The train.py source for ``graph``. ``ir`` is the model IR from codegen.model."""
     settings = graph.settings
     data_imports, data_body = data_code(plan.data, data_path)
@@ -527,16 +552,27 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
 
     name = ir.class_name
     doc = title or f"Train {name}"
-    add(f'"""{doc_text(doc)}: training script generated by torchcanvas.\n\n'
+    add(
+        f'"""{doc_text(doc)}: training script generated by torchcanvas.\n\n'
         "Run it with `python train.py`, or on several processes or GPUs with\n"
         "`torchrun --nproc_per_node 2 train.py`. Checkpoints go to --out (checkpoints/).\n"
-        '"""\n')
+        '"""\n'
+    )
     add(_imports(_BASE_IMPORTS, data_imports))
     add(MODEL_IMPORT.format(name=name))
     add(f"MODEL_CLASS = {name}")
-    settings_items = {k: settings[k] for k in
-                      ("epochs", "batch_size", "seed", "val_split", "device", "num_workers",
-                       *SPEED_SETTINGS)}
+    settings_items = {
+        k: settings[k]
+        for k in (
+            "epochs",
+            "batch_size",
+            "seed",
+            "val_split",
+            "device",
+            "num_workers",
+            *SPEED_SETTINGS,
+        )
+    }
     add("SETTINGS = {")
     for k, v in settings_items.items():
         add(f'    "{k}": {literal(v)},')
@@ -557,8 +593,6 @@ def generate_train(graph: Graph, plan: TrainPlan, ir: ModelIR, data_path: str | 
     return script.finish()
 
 
-
-
 def _loss_ctor(term) -> str:
     spec = term.node.spec
     args, kwargs = ctor_args(spec, term.node.params, term.node.id)
@@ -568,10 +602,16 @@ def _loss_ctor(term) -> str:
 def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     keys = Namespace()
     loss_keys = [keys.name(t.node.label, key=t.node.id, fallback="loss") for t in plan.losses]
-    out: list = ["", "", "def build_losses() -> nn.ModuleDict:",
-                 '    """The loss modules, by name."""']
-    entries = [(f"{quote(key)}: {_loss_ctor(term)}", term.node.id)
-               for key, term in zip(loss_keys, plan.losses, strict=True)]
+    out: list = [
+        "",
+        "",
+        "def build_losses() -> nn.ModuleDict:",
+        '    """The loss modules, by name."""',
+    ]
+    entries = [
+        (f"{quote(key)}: {_loss_ctor(term)}", term.node.id)
+        for key, term in zip(loss_keys, plan.losses, strict=True)
+    ]
     one_line = f"    return nn.ModuleDict({{{', '.join(e for e, _ in entries)}}})"
     if len(one_line) <= 100:
         out.append((one_line, entries[0][1] if len(entries) == 1 else None))
@@ -584,10 +624,13 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     data_ports = [p.name for p in plan.data.spec.outputs]
     local = Namespace()
     batch_vars = {(plan.data.id, p): local.name(p) for p in data_ports}
-    out += ["", "", "def compute_loss(model, losses, batch, device):",
-            '    """Forward one batch; returns (loss, prediction, target) of the first loss."""',
-            f"    {', '.join(batch_vars.values())} = "
-            "(to_device(t, device) for t in batch)"]
+    out += [
+        "",
+        "",
+        "def compute_loss(model, losses, batch, device):",
+        '    """Forward one batch; returns (loss, prediction, target) of the first loss."""',
+        f"    {', '.join(batch_vars.values())} = (to_device(t, device) for t in batch)",
+    ]
     args = []
     for _, value in ir.inputs:
         if value not in batch_vars:
@@ -602,16 +645,17 @@ def _losses_section(plan: TrainPlan, ir: ModelIR) -> list:
     for i, (key, term) in enumerate(zip(loss_keys, plan.losses, strict=True)):
         for end in term.call_args:
             if end not in env:
-                raise CodegenError(f"{term.node.label}: its inputs must come from the model or "
-                                   "the data node", term.node.id)
+                raise CodegenError(
+                    f"{term.node.label}: its inputs must come from the model or the data node",
+                    term.node.id,
+                )
         expr = f"losses[{quote(key)}]({', '.join(env[end] for end in term.call_args)})"
         if term.node.params.get("reduction") == "none":
             expr += ".mean()"
         if term.scale != 1.0:
             expr = f"{literal(term.scale)} * {expr}"
         # one line per loss, so a fault in a loss points at its node
-        out.append((f"    loss = {expr}" if i == 0 else f"    loss = loss + {expr}",
-                    term.node.id))
+        out.append((f"    loss = {expr}" if i == 0 else f"    loss = loss + {expr}", term.node.id))
     first = plan.losses[0]
     out.append(f"    return loss, {env[first.input]}, {env[first.target]}")
     return out
@@ -622,14 +666,22 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
     _, kwargs = ctor_args(opt.spec, opt.params, opt.id, keywords=True)
     kwargs = {"lr": opt.params["lr"], **kwargs}  # always spelled: the first thing to tune
     opt_call = call(opt.spec.torch_name, [], kwargs).replace("(", "(params, ", 1)
-    out: list = ["", "", "def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:",
-                 '    """The optimizer over every trainable (not frozen) parameter."""',
-                 "    params = [p for p in model.parameters() if p.requires_grad]",
-                 (f"    return {opt_call.replace('(params, )', '(params)')}", opt.id)]
+    out: list = [
+        "",
+        "",
+        "def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:",
+        '    """The optimizer over every trainable (not frozen) parameter."""',
+        "    params = [p for p in model.parameters() if p.requires_grad]",
+        (f"    return {opt_call.replace('(params, )', '(params)')}", opt.id),
+    ]
 
     sched = plan.scheduler
-    out += ["", "", "def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):",
-            '    """The learning-rate scheduler, or None."""']
+    out += [
+        "",
+        "",
+        "def build_scheduler(optimizer, steps_per_epoch: int, epochs: int):",
+        '    """The learning-rate scheduler, or None."""',
+    ]
     step = None
     if sched is None:
         out.append("    return None")
@@ -645,42 +697,60 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
     clip_lines = []
     for clip in plan.clips:
         _, kwargs = ctor_args(clip.spec, clip.params, clip.id, keywords=True)
-        clip_lines.append(("    " + call(clip.spec.torch_name, [], kwargs).replace(
-            "(", "(model.parameters(), ", 1), clip.id))
-    out += ["", "", "def train_step(model, losses, optimizer, scheduler, scaler, batch, device):",
-            '    """One optimisation step; returns (loss, prediction, target), detached."""']
+        clip_lines.append(
+            (
+                "    "
+                + call(clip.spec.torch_name, [], kwargs).replace("(", "(model.parameters(), ", 1),
+                clip.id,
+            )
+        )
+    out += [
+        "",
+        "",
+        "def train_step(model, losses, optimizer, scheduler, scaler, batch, device):",
+        '    """One optimisation step; returns (loss, prediction, target), detached."""',
+    ]
     if opt.type_id == "optim.LBFGS":  # re-evaluates the loss: the step takes a closure
         # (no gradient scaler: configure() refuses fp16 with L-BFGS)
-        out += ["    result = []",
-                "",
-                "    def closure():",
-                "        optimizer.zero_grad(set_to_none=True)",
-                "        with autocast(device):",
-                "            loss, prediction, target = compute_loss(model, losses, batch, device)",
-                "        loss.backward()",
-                *["    " + line if isinstance(line, str) else ("    " + line[0], line[1])
-                  for line in clip_lines],
-                "        if not result:  # report the loss before the step, as other optimizers",
-                "            result.append((loss, prediction, target))",
-                "        return loss",
-                "",
-                "    optimizer.step(closure)",
-                "    loss, prediction, target = result[0]"]
+        out += [
+            "    result = []",
+            "",
+            "    def closure():",
+            "        optimizer.zero_grad(set_to_none=True)",
+            "        with autocast(device):",
+            "            loss, prediction, target = compute_loss(model, losses, batch, device)",
+            "        loss.backward()",
+            *[
+                "    " + line if isinstance(line, str) else ("    " + line[0], line[1])
+                for line in clip_lines
+            ],
+            "        if not result:  # report the loss before the step, as other optimizers",
+            "            result.append((loss, prediction, target))",
+            "        return loss",
+            "",
+            "    optimizer.step(closure)",
+            "    loss, prediction, target = result[0]",
+        ]
     else:
-        out += ["    optimizer.zero_grad(set_to_none=True)",
-                "    with autocast(device):",
-                "        loss, prediction, target = compute_loss(model, losses, batch, device)",
-                "    scaler.scale(loss).backward()",
-                *(["    scaler.unscale_(optimizer)  # clip the true gradients"] if clip_lines
-                  else []),
-                *clip_lines,
-                "    scaler.step(optimizer)",
-                "    scaler.update()"]
+        out += [
+            "    optimizer.zero_grad(set_to_none=True)",
+            "    with autocast(device):",
+            "        loss, prediction, target = compute_loss(model, losses, batch, device)",
+            "    scaler.scale(loss).backward()",
+            *(["    scaler.unscale_(optimizer)  # clip the true gradients"] if clip_lines else []),
+            *clip_lines,
+            "    scaler.step(optimizer)",
+            "    scaler.update()",
+        ]
     if step == "batch":
         out.append("    scheduler.step()")
     out.append("    return loss.detach(), prediction.detach(), target")
-    out += ["", "", "def end_epoch(scheduler, val_loss: float) -> None:",
-            '    """Scheduler work at the end of an epoch."""']
+    out += [
+        "",
+        "",
+        "def end_epoch(scheduler, val_loss: float) -> None:",
+        '    """Scheduler work at the end of an epoch."""',
+    ]
     if step == "epoch":
         out.append("    scheduler.step()")
     elif step == "plateau":
@@ -689,40 +759,53 @@ def _optim_section(plan: TrainPlan, evaluate: bool = True) -> list:
         out.append("    return None")
     if not evaluate:
         return out
-    out += ["", "", "@torch.no_grad()", "def evaluate(model, losses, loader, device):",
-            '    """Mean loss over ``loader``, with all predictions and targets."""',
-            "    model.eval()",
-            "    total, count, predictions, targets = torch.zeros((), device=device), 0, [], []",
-            "    for batch in loader:",
-            "        with autocast(device):",
-            "            loss, prediction, target = compute_loss(model, losses, batch, device)",
-            "        total += loss * len(target)  # float32, whatever the precision",
-            "        count += len(target)",
-            "        # a float32 copy: a compiled model may reuse its outputs' memory",
-            "        predictions.append(prediction.to(torch.float32, copy=True))",
-            "        targets.append(target)",
-            "    model.train()",
-            "    if not count:",
-            '        return float("nan"), torch.empty(0), torch.empty(0)',
-            "    return (total / count).item(), torch.cat(predictions), torch.cat(targets)"]
+    out += [
+        "",
+        "",
+        "@torch.no_grad()",
+        "def evaluate(model, losses, loader, device):",
+        '    """Mean loss over ``loader``, with all predictions and targets."""',
+        "    model.eval()",
+        "    total, count, predictions, targets = torch.zeros((), device=device), 0, [], []",
+        "    for batch in loader:",
+        "        with autocast(device):",
+        "            loss, prediction, target = compute_loss(model, losses, batch, device)",
+        "        total += loss * len(target)  # float32, whatever the precision",
+        "        count += len(target)",
+        "        # a float32 copy: a compiled model may reuse its outputs' memory",
+        "        predictions.append(prediction.to(torch.float32, copy=True))",
+        "        targets.append(target)",
+        "    model.train()",
+        "    if not count:",
+        '        return float("nan"), torch.empty(0), torch.empty(0)',
+        "    return (total / count).item(), torch.cat(predictions), torch.cat(targets)",
+    ]
     return out
 
 
 def _metrics_section(plan: TrainPlan) -> str:
     task = plan.task
-    head = ["", "", "def metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict:",
-            '    """Headline validation metrics."""',
-            "    if not len(target):",
-            "        return {}"]
+    head = [
+        "",
+        "",
+        "def metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict:",
+        '    """Headline validation metrics."""',
+        "    if not len(target):",
+        "        return {}",
+    ]
     if task == "classification":
-        body = ["    predicted = prediction.argmax(1)",
-                '    return {"accuracy": (predicted == target).float().mean().item()}']
+        body = [
+            "    predicted = prediction.argmax(1)",
+            '    return {"accuracy": (predicted == target).float().mean().item()}',
+        ]
     elif task == "binary":
         logits = plan.losses[0].node.type_id == "loss.BCEWithLogits"
         threshold = "0.0  # logits" if logits else "0.5  # probabilities"
-        body = [f"    threshold = {threshold}",
-                "    predicted = (prediction > threshold).to(target.dtype)",
-                '    return {"accuracy": (predicted == target).float().mean().item()}']
+        body = [
+            f"    threshold = {threshold}",
+            "    predicted = (prediction > threshold).to(target.dtype)",
+            '    return {"accuracy": (predicted == target).float().mean().item()}',
+        ]
     elif task == "regression":
         body = ['    return {"mae": (prediction - target).abs().mean().item()}']
     else:

@@ -27,10 +27,17 @@ def copy_fragment(graph: Graph, node_ids) -> dict[str, Any]:
     nodes = {}
     for nid in ids:
         n = graph.node(nid)
-        nodes[nid] = {"type": n.type_id, "label": n.label, "params": copy.deepcopy(n.params),
-                      "pos": list(n.pos)}
-    edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in graph.edges()
-             if e.src in nodes and e.dst in nodes]
+        nodes[nid] = {
+            "type": n.type_id,
+            "label": n.label,
+            "params": copy.deepcopy(n.params),
+            "pos": list(n.pos),
+        }
+    edges = [
+        {"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]}
+        for e in graph.edges()
+        if e.src in nodes and e.dst in nodes
+    ]
     fragment = {"format": FRAGMENT_FORMAT, "nodes": nodes, "edges": edges}
     needed: set[str] = set()
     for nid in ids:
@@ -38,8 +45,9 @@ def copy_fragment(graph: Graph, node_ids) -> dict[str, Any]:
         if n.kind == "block":
             needed |= {n.params["block"], *graph.blocks_within(n.params["block"])}
     if needed:
-        fragment["blocks"] = {name: copy.deepcopy(graph.block(name).to_dict())
-                              for name in sorted(needed)}
+        fragment["blocks"] = {
+            name: copy.deepcopy(graph.block(name).to_dict()) for name in sorted(needed)
+        }
     return fragment
 
 
@@ -52,8 +60,12 @@ def fragment_from_text(text: str) -> dict[str, Any]:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
         raise InvalidProjectError("", "the clipboard does not hold torchcanvas nodes") from None
-    if not isinstance(data, dict) or data.get("format") != FRAGMENT_FORMAT or \
-            not isinstance(data.get("nodes"), dict) or not isinstance(data.get("edges"), list):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FRAGMENT_FORMAT
+        or not isinstance(data.get("nodes"), dict)
+        or not isinstance(data.get("edges"), list)
+    ):
         raise InvalidProjectError("", "the clipboard does not hold torchcanvas nodes")
     return data
 
@@ -67,8 +79,7 @@ class PastePlan:
     # block definitions to add first, in order: (name, body for Graph.add_block_def)
 
 
-def _plan_blocks(graph: Graph, raw: Any) -> tuple[list[tuple[str, dict[str, Any]]],
-                                                  dict[str, str]]:
+def _plan_blocks(graph: Graph, raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
     """Definitions to add and the name each fragment block has in ``graph``."""
     from torchcanvas.graph.serialize import _block_load_order
 
@@ -89,12 +100,14 @@ def _plan_blocks(graph: Graph, raw: Any) -> tuple[list[tuple[str, dict[str, Any]
             if not isinstance(node, dict) or not isinstance(node.get("params"), dict):
                 continue
             params = node["params"]
-            if node.get("type") == "block" and isinstance(params.get("block"), str) \
-                    and params["block"] in names:
+            if (
+                node.get("type") == "block"
+                and isinstance(params.get("block"), str)
+                and params["block"] in names
+            ):
                 params["block"] = names[params["block"]]
         text = json.dumps(body, sort_keys=True)
-        if name in graph.blocks and json.dumps(graph.block(name).to_dict(),
-                                               sort_keys=True) == text:
+        if name in graph.blocks and json.dumps(graph.block(name).to_dict(), sort_keys=True) == text:
             names[name] = name  # the same definition: reuse it
             continue
         new, k = name, 1

@@ -135,8 +135,7 @@ class BlockDef:
 
     def io_nodes(self, which: str) -> list[Node]:
         """The boundary nodes, ``which`` = "input" or "output", in port order."""
-        return [n for n in self.graph.nodes()
-                if n.kind == "io" and n.spec.extra.get("io") == which]
+        return [n for n in self.graph.nodes() if n.kind == "io" and n.spec.extra.get("io") == which]
 
     @property
     def inputs(self) -> list[str]:
@@ -214,9 +213,11 @@ class Graph:
 
     def _check_mutable(self) -> None:
         if self._frozen:
-            raise BlockError(f"block {self._owner}'s body is read-only: edit a copy from "
-                             "scratch_body() and commit it with replace_block_def()",
-                             name=self._owner)
+            raise BlockError(
+                f"block {self._owner}'s body is read-only: edit a copy from "
+                "scratch_body() and commit it with replace_block_def()",
+                name=self._owner,
+            )
 
     # ------------------------------------------------------------------ listeners
     def subscribe(self, listener: Listener) -> None:
@@ -298,14 +299,15 @@ class Graph:
         The whole-graph order is cached until a node or wire changes (param edits keep it)."""
         if node_ids is None:
             if self._topo is None or self._topo[0] != self._structure:
-                self._topo = (self._structure,
-                              list(nx.lexicographical_topological_sort(self._g, key=_id_key)))
+                self._topo = (
+                    self._structure,
+                    list(nx.lexicographical_topological_sort(self._g, key=_id_key)),
+                )
             return list(self._topo[1])
         order = self.topological_order()
         wanted = set(node_ids)
         if len(wanted) * 4 < len(order):  # small subsets: sort just them
-            return list(nx.lexicographical_topological_sort(self._g.subgraph(wanted),
-                                                            key=_id_key))
+            return list(nx.lexicographical_topological_sort(self._g.subgraph(wanted), key=_id_key))
         return [n for n in order if n in wanted]
 
     def ancestors(self, node_id: str) -> set[str]:
@@ -322,8 +324,7 @@ class Graph:
         if node.spec:
             return node.spec.inputs
         # Unknown ports accept several wires of any kind: the file is the only truth about them.
-        return tuple(PortSpec(n, multi=True)
-                     for n in sorted(node.placeholder_ports.get("in", ())))
+        return tuple(PortSpec(n, multi=True) for n in sorted(node.placeholder_ports.get("in", ())))
 
     def output_ports(self, node_id: str) -> tuple[PortSpec, ...]:
         node = self.node(node_id)
@@ -380,8 +381,9 @@ class Graph:
                 self._check_instance(values["block"], nid)
             elif spec.kind == "io":
                 self._check_io_name(spec.extra["io"], values["name"], nid)
-            label = validate_label(label if label is not None
-                                   else self.unique_label(spec.label_base))
+            label = validate_label(
+                label if label is not None else self.unique_label(spec.label_base)
+            )
             xy = _pos(pos)
             if origin is not None:
                 origin = validate_origin(origin)
@@ -391,13 +393,29 @@ class Graph:
         self._insert(Node(nid, type_id, label, values, xy, spec, origin=origin))
         return nid
 
-    def add_placeholder(self, node_id: str, type_id: str, label: str, params: dict[str, Any],
-                        pos: tuple[float, float], ports: dict[str, set[str]]) -> str:
+    def add_placeholder(
+        self,
+        node_id: str,
+        type_id: str,
+        label: str,
+        params: dict[str, Any],
+        pos: tuple[float, float],
+        ports: dict[str, set[str]],
+    ) -> str:
         """Keep a node of an unknown type (from a newer file) so nothing the user made is lost."""
         self._check_mutable()
         _check_new_id(self, node_id)
-        self._insert(Node(node_id, type_id, label, copy.deepcopy(params), _pos(pos), None,
-                          {k: set(v) for k, v in ports.items()}))
+        self._insert(
+            Node(
+                node_id,
+                type_id,
+                label,
+                copy.deepcopy(params),
+                _pos(pos),
+                None,
+                {k: set(v) for k, v in ports.items()},
+            )
+        )
         return node_id
 
     def _insert(self, node: Node) -> None:
@@ -428,8 +446,9 @@ class Graph:
         self._emit(GraphEvent("node_removed", node_id))
         return removed
 
-    def check_connect(self, src: str, src_port: str, dst: str, dst_port: str, *,
-                      check_cycle: bool = True) -> Edge:
+    def check_connect(
+        self, src: str, src_port: str, dst: str, dst_port: str, *, check_cycle: bool = True
+    ) -> Edge:
         """Raise the reason a wire is refused, or return the edge it would make.
         ``check_cycle=False`` is for a caller that has checked the whole graph stays acyclic."""
         a, b = self.node(src), self.node(dst)
@@ -442,11 +461,15 @@ class Graph:
         if out.kind != inp.kind and not (a.is_placeholder or b.is_placeholder):
             raise PortTypeError(
                 f"cannot wire {a.label}.{src_port} ({out.kind}) to {b.label}.{dst_port} "
-                f"({inp.kind})", dst, dst_port)
+                f"({inp.kind})",
+                dst,
+                dst_port,
+            )
         edge = Edge(src, src_port, dst, dst_port)
         if self.has_edge(edge):
-            raise PortError(f"{a.label}.{src_port} is already wired to {b.label}.{dst_port}",
-                            dst, dst_port)
+            raise PortError(
+                f"{a.label}.{src_port} is already wired to {b.label}.{dst_port}", dst, dst_port
+            )
         if not inp.multi and self.input_edge(dst, dst_port) is not None:
             raise PortError(f"{b.label}.{dst_port} already has an input", dst, dst_port)
         if src == dst or (check_cycle and nx.has_path(self._g, dst, src)):
@@ -460,8 +483,9 @@ class Graph:
             return False
         return True
 
-    def connect(self, src: str, src_port: str, dst: str, dst_port: str, *,
-                check_cycle: bool = True) -> Edge:
+    def connect(
+        self, src: str, src_port: str, dst: str, dst_port: str, *, check_cycle: bool = True
+    ) -> Edge:
         self._check_mutable()
         edge = self.check_connect(src, src_port, dst, dst_port, check_cycle=check_cycle)
         self._g.add_edge(src, dst, key=edge.key, edge=edge)
@@ -485,8 +509,9 @@ class Graph:
         self._check_mutable()
         node = self.node(node_id)
         if node.spec is None:
-            raise ParamError(name, "the node's type is unknown; its params cannot be edited",
-                             node_id)
+            raise ParamError(
+                name, "the node's type is unknown; its params cannot be edited", node_id
+            )
         new = node.spec.param(name).validate(value, node_id)
         old = node.params[name]
         if old == new and type(old) is type(new):
@@ -507,18 +532,25 @@ class Graph:
         self._check_mutable()
         node = self.node(node_id)
         if isinstance(label, str) and has_control_chars(label):
-            raise ParamError("label", "a node label is one line of text: tabs, line breaks "
-                                      "and other control characters are not allowed")
+            raise ParamError(
+                "label",
+                "a node label is one line of text: tabs, line breaks "
+                "and other control characters are not allowed",
+            )
         label = validate_label(label)
         if label == node.label:
             return
         if not allow_duplicate:
-            other = next((n for n in self._nodes.values()
-                          if n.label == label and n.id != node_id), None)
+            other = next(
+                (n for n in self._nodes.values() if n.label == label and n.id != node_id), None
+            )
             if other is not None:
                 kind = other.spec.title if other.spec is not None else other.type_id
-                raise ParamError("label", f"{label!r} is already the label of another node "
-                                          f"({kind}); each node needs its own label")
+                raise ParamError(
+                    "label",
+                    f"{label!r} is already the label of another node "
+                    f"({kind}); each node needs its own label",
+                )
         old, node.label = node.label, label
         self._emit(GraphEvent("label_changed", node_id, old=old, new=label))
 
@@ -547,14 +579,20 @@ class Graph:
     # ------------------------------------------------------------------ blocks: checks
     def _check_kind(self, spec: NodeSpec, type_id: str, node_id: str | None) -> None:
         if self._is_body and spec.kind not in (*MODEL_NODE_KINDS, "io"):
-            raise BlockError(f"a block holds layers, ops, blocks and block inputs/outputs, "
-                             f"not {type_id}", node_id, self._owner)
+            raise BlockError(
+                f"a block holds layers, ops, blocks and block inputs/outputs, not {type_id}",
+                node_id,
+                self._owner,
+            )
         if not self._is_body and spec.kind == "io":
             raise BlockError(f"{type_id} belongs inside a block definition", node_id)
 
     def _free_io_name(self, which: str, base: str) -> str:
-        used = {n.params["name"] for n in self._nodes.values()
-                if n.kind == "io" and n.spec.extra["io"] == which}
+        used = {
+            n.params["name"]
+            for n in self._nodes.values()
+            if n.kind == "io" and n.spec.extra["io"] == which
+        }
         k, name = 1, base
         while name in used:
             k += 1
@@ -563,24 +601,31 @@ class Graph:
 
     def _check_io_name(self, which: str, name: str, node_id: str) -> None:
         for n in self._nodes.values():
-            if (n.id != node_id and n.kind == "io" and n.spec.extra["io"] == which
-                    and n.params["name"] == name):
-                raise ParamError("name", f"another block {which} ({n.label}) is named "
-                                 f"{name!r}", node_id)
+            if (
+                n.id != node_id
+                and n.kind == "io"
+                and n.spec.extra["io"] == which
+                and n.params["name"] == name
+            ):
+                raise ParamError(
+                    "name", f"another block {which} ({n.label}) is named {name!r}", node_id
+                )
 
     def _check_instance(self, name: str, node_id: str) -> None:
         """An instance of ``name`` may go here: the definition exists and holding it would not
         make a definition contain itself."""
         if name not in self._root._blocks:
             known = ", ".join(sorted(self._root._blocks)) or "none yet"
-            raise ParamError("block", f"no block definition named {quoted(name)} "
-                             f"(defined: {known})", node_id)
+            raise ParamError(
+                "block", f"no block definition named {quoted(name)} (defined: {known})", node_id
+            )
         owner = self._owner
         if owner is not None and name == owner:
             raise ParamError("block", f"block {owner} cannot contain itself", node_id)
         if owner is not None and owner in self._root.blocks_within(name):
-            raise ParamError("block", f"block {owner} cannot contain {name}, which contains "
-                             f"{owner}", node_id)
+            raise ParamError(
+                "block", f"block {owner} cannot contain {name}, which contains {owner}", node_id
+            )
 
     def blocks_within(self, name: str) -> set[str]:
         """Every definition block ``name`` contains, directly or through other blocks."""
@@ -603,12 +648,18 @@ class Graph:
         ins, outs = set(d.inputs), set(d.outputs)
         for e in graph.in_edges(node_id):
             if e.dst_port not in ins:
-                raise BlockError(f"{node.label}: block {d.name} has no input {e.dst_port!r} "
-                                 "for its wire", node_id, d.name)
+                raise BlockError(
+                    f"{node.label}: block {d.name} has no input {e.dst_port!r} for its wire",
+                    node_id,
+                    d.name,
+                )
         for e in graph.out_edges(node_id):
             if e.src_port not in outs:
-                raise BlockError(f"{node.label}: block {d.name} has no output {e.src_port!r} "
-                                 "for its wire", node_id, d.name)
+                raise BlockError(
+                    f"{node.label}: block {d.name} has no output {e.src_port!r} for its wire",
+                    node_id,
+                    d.name,
+                )
 
     def check_block_name(self, name: Any, *, new: bool = True) -> str:
         """Raise ``BlockError`` unless ``name`` can name a (new) block definition: a Python
@@ -616,11 +667,15 @@ class Graph:
         if not isinstance(name, str) or re.fullmatch(BLOCK_NAME, name) is None:
             raise BlockError(f"block name {quoted(name)}: use {BLOCK_NAME_HINT}", name=str(name))
         if keyword.iskeyword(name) or hasattr(builtins, name) or name in ("Module", "Tensor"):
-            raise BlockError(f"block name {quoted(name)} is a Python or torch name; choose another",
-                             name=name)
+            raise BlockError(
+                f"block name {quoted(name)} is a Python or torch name; choose another", name=name
+            )
         if name == self._root.settings["model_name"]:
-            raise BlockError(f"block name {quoted(name)} is the model's class name "
-                             "(settings.model_name); choose another", name=name)
+            raise BlockError(
+                f"block name {quoted(name)} is the model's class name "
+                "(settings.model_name); choose another",
+                name=name,
+            )
         if new and name in self._root._blocks:
             raise BlockError(f"there is already a block named {name}", name=name)
         return name
@@ -636,12 +691,16 @@ class Graph:
     def _instances(self, name: str) -> list[tuple[Graph, str]]:
         """Every instance of ``name``: (the graph holding it, node id), the document first."""
         root = self._root
-        out = [(root, n.id) for n in root.nodes()
-               if n.kind == "block" and n.params["block"] == name]
+        out = [
+            (root, n.id) for n in root.nodes() if n.kind == "block" and n.params["block"] == name
+        ]
         for other in sorted(root._blocks):
             body = root._blocks[other].graph
-            out += [(body, n.id) for n in body.nodes()
-                    if n.kind == "block" and n.params["block"] == name]
+            out += [
+                (body, n.id)
+                for n in body.nodes()
+                if n.kind == "block" and n.params["block"] == name
+            ]
         return out
 
     # ------------------------------------------------------------------ blocks: queries
@@ -668,8 +727,7 @@ class Graph:
         order: list[str] = []
         placed: set[str] = set()
         while len(placed) < len(names):
-            ready = sorted(n for n in names - placed
-                           if self._blocks[n].uses() & names <= placed)
+            ready = sorted(n for n in names - placed if self._blocks[n].uses() & names <= placed)
             if not ready:  # pragma: no cover - recursion is refused on every way in
                 raise BlockError("block definitions contain each other")
             order.extend(ready)
@@ -720,8 +778,12 @@ class Graph:
         if users:
             graph, nid = users[0]
             where = "" if graph is self._root else f" in block {graph._owner}"
-            raise BlockError(f"block {name} is still used by {graph.node(nid).label}{where}; "
-                             "delete or expand its instances first", nid, name)
+            raise BlockError(
+                f"block {name} is still used by {graph.node(nid).label}{where}; "
+                "delete or expand its instances first",
+                nid,
+                name,
+            )
         del self._root._blocks[name]
         self._root._emit(GraphEvent("block_removed", name=name))
 
@@ -763,8 +825,9 @@ class Graph:
             node = self.node(nid)
             if node.kind not in MODEL_NODE_KINDS:
                 what = "unknown node type" if node.is_placeholder else f"a {node.kind} node"
-                raise BlockError(f"{node.label} is {what}; only layers, ops and blocks go "
-                                 "into a block", nid)
+                raise BlockError(
+                    f"{node.label} is {what}; only layers, ops and blocks go into a block", nid
+                )
         name = self.check_block_name(name)
         sel = set(ids)
         after = set().union(*(nx.descendants(self._g, s) for s in sel)) - sel
@@ -773,7 +836,9 @@ class Graph:
             labels = ", ".join(self.node(o).label for o in via)
             raise SelectionCycleError(
                 f"cannot collapse: {labels} lies on a path that leaves the selection and comes "
-                "back into it; add it to the selection or leave out the nodes after it", via)
+                "back into it; add it to the selection or leave out the nodes after it",
+                via,
+            )
 
         order = self.topological_order(sel)
         inputs: dict[Value, list[tuple[str, str]]] = {}  # outside value → selected consumers
@@ -800,15 +865,17 @@ class Graph:
                 body.connect(e.src, e.src_port, e.dst, e.dst_port)
         for io_name, consumers in zip(in_names, inputs.values(), strict=True):
             xs = [body.node(c).pos for c, _ in consumers]
-            io = body.add_node("io.Input", {"name": io_name}, label=io_name,
-                               pos=(min(p[0] for p in xs) - 240.0,
-                                    sum(p[1] for p in xs) / len(xs)))
+            io = body.add_node(
+                "io.Input",
+                {"name": io_name},
+                label=io_name,
+                pos=(min(p[0] for p in xs) - 240.0, sum(p[1] for p in xs) / len(xs)),
+            )
             for c, port in consumers:
                 body.connect(io, "out", c, port)
         for io_name, (src, port) in zip(out_names, outputs, strict=True):
             x, y = body.node(src).pos
-            io = body.add_node("io.Output", {"name": io_name}, label=io_name,
-                               pos=(x + 240.0, y))
+            io = body.add_node("io.Output", {"name": io_name}, label=io_name, pos=(x + 240.0, y))
             body.connect(src, port, io, "x")
 
         centre = _centre(self.node(n).pos for n in ids)
@@ -856,8 +923,7 @@ class Graph:
                 taken.add(label)
                 pos = (n.pos[0] + shift[0], n.pos[1] + shift[1])
                 if n.is_placeholder:
-                    self.add_placeholder(nid, n.type_id, label, n.params, pos,
-                                         n.placeholder_ports)
+                    self.add_placeholder(nid, n.type_id, label, n.params, pos, n.placeholder_ports)
                 else:
                     self.add_node(n.type_id, n.params, label=label, pos=pos, node_id=nid)
                 new_ids[n.id] = nid
@@ -873,8 +939,9 @@ class Graph:
                 src = outer((e.src, e.src_port))
                 if src is None:
                     continue
-                targets = (wired_out.get(io_name[e.dst], []) if dst_io
-                           else [(new_ids[e.dst], e.dst_port)])
+                targets = (
+                    wired_out.get(io_name[e.dst], []) if dst_io else [(new_ids[e.dst], e.dst_port)]
+                )
                 for dst, dst_port in targets:
                     self.connect(src[0], src[1], dst, dst_port)
             if not self._is_body and not self._instances(d.name):
@@ -929,8 +996,9 @@ class Graph:
     # ------------------------------------------------------------------ helpers
     def nodes_of_kind(self, *kinds: str) -> list[Node]:
         """The nodes of these kinds, sorted by id (only they are sorted: this runs per edit)."""
-        return sorted((n for n in self._nodes.values() if n.kind in kinds),
-                      key=lambda n: _id_key(n.id))
+        return sorted(
+            (n for n in self._nodes.values() if n.kind in kinds), key=lambda n: _id_key(n.id)
+        )
 
     def iter_params(self) -> Iterator[tuple[Node, str, Any]]:
         for n in self.nodes():

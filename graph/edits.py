@@ -57,11 +57,21 @@ class EditRecorder:
         if kind == "node_added":
             n = g.node(event.node_id)
             if n.is_placeholder:
-                ops.append(("placeholder", n.id, n.type_id, n.label, copy.deepcopy(n.params),
-                            n.pos, {k: set(v) for k, v in n.placeholder_ports.items()}))
+                ops.append(
+                    (
+                        "placeholder",
+                        n.id,
+                        n.type_id,
+                        n.label,
+                        copy.deepcopy(n.params),
+                        n.pos,
+                        {k: set(v) for k, v in n.placeholder_ports.items()},
+                    )
+                )
             else:
-                ops.append(("add", n.id, n.type_id, copy.deepcopy(n.params), n.label, n.pos,
-                            n.origin))
+                ops.append(
+                    ("add", n.id, n.type_id, copy.deepcopy(n.params), n.label, n.pos, n.origin)
+                )
         elif kind == "node_removed":
             ops.append(("remove", event.node_id))
         elif kind == "edge_added":

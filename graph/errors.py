@@ -47,9 +47,10 @@ def one_line(text: str) -> str:
     where a message is printed; the ids and labels in it are ``shown`` already."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else
-                   ch.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for ch in text)
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for ch in text
+    )
 
 
 def quoted(value: object, limit: int = 48) -> str:

@@ -47,8 +47,10 @@ def layered_layout(
     if gap is None:  # (along the flow, across it): room for a shape label on every wire
         gap = (80.0, 36.0) if direction == "LR" else (40.0, 70.0)
     if size is None:
+
         def size(g: Graph, n: str) -> Size:
             return default_size(g, n, direction)
+
     ids = set(graph.node_ids() if node_ids is None else node_ids)
     if not ids:
         return {}
@@ -70,8 +72,10 @@ def layered_layout(
 
     layers: list[list[str]] = [[] for _ in range(max(layer.values()) + 1)]
     across = 1 if direction == "LR" else 0  # the coordinate that orders nodes inside a layer
-    for n in sorted(ids, key=lambda n: (graph.node(n).pos[across], graph.node(n).pos[1 - across],
-                                        order.index(n))):
+    for n in sorted(
+        ids,
+        key=lambda n: (graph.node(n).pos[across], graph.node(n).pos[1 - across], order.index(n)),
+    ):
         layers[layer[n]].append(n)
 
     rank = {n: float(i) for lay in layers for i, n in enumerate(lay)}
@@ -79,6 +83,7 @@ def layered_layout(
         forward = sweep % 2 == 0
         sequence = layers[1:] if forward else list(reversed(layers[:-1]))
         for lay in sequence:
+
             def bary(n: str, forward: bool = forward) -> float:
                 nbrs = preds[n] if forward else succs[n]
                 return sum(rank[m] for m in nbrs) / len(nbrs) if nbrs else rank[n]
@@ -111,8 +116,10 @@ def layered_layout(
         if node_ids is None:
             origin = (0.0, 0.0)
         else:
-            origin = (min(graph.node(n).pos[0] for n in ids),
-                      min(graph.node(n).pos[1] for n in ids))
+            origin = (
+                min(graph.node(n).pos[0] for n in ids),
+                min(graph.node(n).pos[1] for n in ids),
+            )
     along_gap, across_gap = gap
     # extent of each layer along the flow, and of each layer's stack across it
     flow, cross = (0, 1) if direction == "LR" else (1, 0)
@@ -120,9 +127,13 @@ def layered_layout(
     def stack(lay: list[str]) -> float:
         return sum(sizes[n][cross] for n in lay) + across_gap * max(len(lay) - 1, 0)
 
-    along = [max((sizes[n][flow] for n in lay + (band_layers[i] if i < len(band_layers)
-                                                    else [])), default=0.0)
-             for i, lay in enumerate(layers)]
+    along = [
+        max(
+            (sizes[n][flow] for n in lay + (band_layers[i] if i < len(band_layers) else [])),
+            default=0.0,
+        )
+        for i, lay in enumerate(layers)
+    ]
     tallest = max(stack(lay) for lay in layers)
     positions: dict[str, tuple[float, float]] = {}
 

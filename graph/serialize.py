@@ -86,8 +86,11 @@ def body_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
-    settings = {k: v for k, v in graph.settings.items()
-                if k not in SPARSE_SETTINGS or v != SETTINGS[k].default}
+    settings = {
+        k: v
+        for k, v in graph.settings.items()
+        if k not in SPARSE_SETTINGS or v != SETTINGS[k].default
+    }
     out = {"format": FORMAT, "version": 2, **body_to_dict(graph), "settings": settings}
     if graph.blocks and not graph.is_block_body:
         out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
@@ -99,23 +102,33 @@ _SCALAR_LIST = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")
 
 def fingerprint(data: dict[str, Any]) -> str:
     """The sha256 of a project dict (``to_dict``) in compact canonical JSON."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def results_to_dict(data: dict[str, Any], shapes: dict[tuple[str, str], tuple],
-                    param_counts: dict[str, int], trainable_counts: dict[str, int],
-                    resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def results_to_dict(
+    data: dict[str, Any],
+    shapes: dict[tuple[str, str], tuple],
+    param_counts: dict[str, int],
+    trainable_counts: dict[str, int],
+    resolved: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The ``results`` section for project ``data`` (``to_dict``) from a shape result's
     fields."""
     by_node: dict[str, dict[str, list]] = {}
     for (nid, port), shape in shapes.items():
         by_node.setdefault(nid, {})[port] = list(shape)
-    return {"version": RESULTS_VERSION, "graph": fingerprint(data), "shapes": by_node,
-            "params": {nid: [count, trainable_counts.get(nid, count)]
-                       for nid, count in param_counts.items()},
-            "resolved": {k: dict(v) for k, v in resolved.items()}}
+    return {
+        "version": RESULTS_VERSION,
+        "graph": fingerprint(data),
+        "shapes": by_node,
+        "params": {
+            nid: [count, trainable_counts.get(nid, count)] for nid, count in param_counts.items()
+        },
+        "resolved": {k: dict(v) for k, v in resolved.items()},
+    }
 
 
 def dumps(graph: Graph, results: dict[str, Any] | None = None) -> str:
@@ -126,8 +139,9 @@ def dumps(graph: Graph, results: dict[str, Any] | None = None) -> str:
         data = {**data, "version": 3, "results": results}
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     # JSON strings never hold a raw newline, so ",\n" only separates items here.
-    text = _SCALAR_LIST.sub(lambda m: "[" + ", ".join(
-        item.strip() for item in m.group(1).split(",\n")) + "]", text)
+    text = _SCALAR_LIST.sub(
+        lambda m: "[" + ", ".join(item.strip() for item in m.group(1).split(",\n")) + "]", text
+    )
     return text + "\n"
 
 
@@ -217,18 +231,19 @@ def _int(text: str) -> int | _HugeInt:
 def loads(text: str) -> Graph:
     marks = _marks[0]
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_int,
-                          object_pairs_hook=_object)
+        data = json.loads(
+            text, parse_constant=_refuse_constant, parse_int=_int, object_pairs_hook=_object
+        )
     except json.JSONDecodeError as exc:
-        raise InvalidProjectError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}): "
-                                      f"{exc.msg}") from None
+        raise InvalidProjectError(
+            "", f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
     except RecursionError:
         raise InvalidProjectError("", "JSON nested too deeply") from None
     # parsed JSON has text keys; a marker, or a lone surrogate (from a \udXXX escape or the
     # text itself), is found by the walk over every value, skipped when there can be none
     # (a tenth of a big project's load)
-    odd = (_marks[0] != marks or _SURROGATE_ESCAPE.search(text) is not None
-           or not is_utf8(text))
+    odd = _marks[0] != marks or _SURROGATE_ESCAPE.search(text) is not None or not is_utf8(text)
     return from_dict(data, check_text=odd)
 
 
@@ -264,12 +279,14 @@ def from_dict(data: Any, check_text: bool = True) -> Graph:
     if check_text:
         _check_text(data)
     if data.get("format") != FORMAT:
-        raise InvalidProjectError("format",
-                                  f"expected {FORMAT!r}, got {short_repr(data.get('format'))}")
+        raise InvalidProjectError(
+            "format", f"expected {FORMAT!r}, got {short_repr(data.get('format'))}"
+        )
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidProjectError("version",
-                                  f"expected a positive whole number, got {short_repr(version)}")
+        raise InvalidProjectError(
+            "version", f"expected a positive whole number, got {short_repr(version)}"
+        )
     if version > VERSION:
         raise UnsupportedVersionError(version, VERSION)
     extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks", "results"}
@@ -313,23 +330,27 @@ def _load_results(graph: Graph, raw: Any) -> dict[str, Any] | None:
         return None  # made for another graph: the file was changed since
     shapes, counts = raw.get("shapes"), raw.get("params")
     resolved = raw.get("resolved")
-    if not (isinstance(shapes, dict) and isinstance(counts, dict)
-            and isinstance(resolved, dict)):
+    if not (isinstance(shapes, dict) and isinstance(counts, dict) and isinstance(resolved, dict)):
         return None
-    out: dict[str, Any] = {"shapes": {}, "param_counts": {}, "trainable_counts": {},
-                           "resolved": {}}
+    out: dict[str, Any] = {"shapes": {}, "param_counts": {}, "trainable_counts": {}, "resolved": {}}
     for nid, ports in shapes.items():
         if nid not in graph or not isinstance(ports, dict):
             return None
         for port, shape in ports.items():
-            if not isinstance(port, str) or not isinstance(shape, list) \
-                    or not all(_is_dim(d) for d in shape):
+            if (
+                not isinstance(port, str)
+                or not isinstance(shape, list)
+                or not all(_is_dim(d) for d in shape)
+            ):
                 return None
             out["shapes"][(nid, port)] = tuple(shape)
     for nid, pair in counts.items():
-        if nid not in graph or not isinstance(pair, list) or len(pair) != 2 \
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
-                           for c in pair):
+        if (
+            nid not in graph
+            or not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in pair)
+        ):
             return None
         out["param_counts"][nid], out["trainable_counts"][nid] = pair
     for key, params in resolved.items():
@@ -346,7 +367,7 @@ def _is_dim(d: Any) -> bool:
     if isinstance(d, bool):
         return False
     if isinstance(d, int):
-        return 0 <= d < 2 ** 63
+        return 0 <= d < 2**63
     return isinstance(d, str) and _DIM.fullmatch(d) is not None
 
 
@@ -376,8 +397,12 @@ def _block_load_order(blocks: dict[str, Any]) -> list[str]:
                 if not isinstance(node, dict):
                     continue
                 params = node.get("params")
-                if (node.get("type") == "block" and isinstance(params, dict)
-                        and isinstance(params.get("block"), str) and params["block"] in blocks):
+                if (
+                    node.get("type") == "block"
+                    and isinstance(params, dict)
+                    and isinstance(params.get("block"), str)
+                    and params["block"] in blocks
+                ):
                     found.append((nid, params["block"]))
         uses[name] = found
     order: list[str] = []
@@ -388,10 +413,11 @@ def _block_load_order(blocks: dict[str, Any]) -> list[str]:
         for nid, used in uses[name]:
             if state.get(used) == "open":
                 names = [*(n for n, _ in path), name]
-                loop = [*names[names.index(used):], used]
+                loop = [*names[names.index(used) :], used]
                 raise InvalidProjectError(
                     f"blocks.{_text(name)}.nodes.{_text(nid)}.params.block",
-                    f"block {used} contains itself ({' → '.join(loop)})")
+                    f"block {used} contains itself ({' → '.join(loop)})",
+                )
             if used not in state:
                 visit(used, [*path, (name, nid)])
         state[name] = "done"
@@ -417,8 +443,11 @@ def _load_graph(graph: Graph, nodes: Any, edges: Any, prefix: str) -> None:
         ends = []
         for end in ("from", "to"):
             v = e[end]
-            if (not isinstance(v, list) or len(v) != 2
-                    or not all(isinstance(s, str) and s for s in v)):
+            if (
+                not isinstance(v, list)
+                or len(v) != 2
+                or not all(isinstance(s, str) and s for s in v)
+            ):
                 raise InvalidProjectError(f"{where}.{end}", "must be [node_id, port]")
             if v[0] not in nodes:
                 raise InvalidProjectError(f"{where}.{end}", f"no node with id {quoted(v[0])}")
@@ -485,9 +514,13 @@ def _load_node(graph: Graph, nid: Any, raw: Any, edges: list, prefix: str = "") 
     params = raw.get("params", {})
     _expect(params, dict, f"{where}.params", "must be an object")
     pos = raw.get("pos", [0, 0])
-    if (not isinstance(pos, list) or len(pos) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and _finite(v) for v in pos)):
+    if (
+        not isinstance(pos, list)
+        or len(pos) != 2
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in pos
+        )
+    ):
         raise InvalidProjectError(f"{where}.pos", "must be [x, y] finite numbers")
     origin = raw.get("origin")
     if origin is not None:
@@ -549,7 +582,8 @@ def _check_text(data: Any) -> None:
                 raise InvalidProjectError(
                     _spell((link, value.duplicate)),
                     f"the key {quoted(value.duplicate)} appears twice in this object; a "
-                    "project file holds each key once (keep one of the two)")
+                    "project file holds each key once (keep one of the two)",
+                )
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise InvalidProjectError(_spell((link, repr(k))), "keys must be text")
@@ -559,11 +593,14 @@ def _check_text(data: Any) -> None:
         elif isinstance(value, list):
             stack.extend((v, (link, i)) for i, v in enumerate(value))
         elif isinstance(value, _Constant):
-            raise InvalidProjectError(_spell(link), f"{value.name} is not allowed in a project "
-                                      "file; numbers must be finite")
+            raise InvalidProjectError(
+                _spell(link),
+                f"{value.name} is not allowed in a project file; numbers must be finite",
+            )
         elif isinstance(value, _HugeInt):
-            raise InvalidProjectError(_spell(link), f"a number of {value.digits:,} digits is "
-                                      "too large for any field")
+            raise InvalidProjectError(
+                _spell(link), f"a number of {value.digits:,} digits is too large for any field"
+            )
         elif isinstance(value, str) and not is_utf8(value):
             raise InvalidProjectError(_spell(link), "text is not valid Unicode (lone surrogate)")
 

@@ -36,8 +36,18 @@ PARAM_TYPES = (
 
 PORT_KINDS = ("tensor", "loss", "optimizer")
 
-NODE_KINDS = ("data", "io", "layer", "op", "block", "code", "loss", "optimizer", "scheduler",
-              "clip")
+NODE_KINDS = (
+    "data",
+    "io",
+    "layer",
+    "op",
+    "block",
+    "code",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "clip",
+)
 
 CATEGORIES = (
     "Data",
@@ -118,8 +128,10 @@ class ParamSpec:
         if t in ("str", "path"):
             if isinstance(value, str):
                 if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-                    raise fail(f"{short_repr(value)} is not allowed; use "
-                               f"{self.pattern_hint or 'text matching ' + self.pattern}")
+                    raise fail(
+                        f"{short_repr(value)} is not allowed; use "
+                        f"{self.pattern_hint or 'text matching ' + self.pattern}"
+                    )
                 return self._text(value, fail)
             raise fail(f"expected text, got {short_repr(value)}")
         if t == "choice":
@@ -197,7 +209,8 @@ class ParamSpec:
             if too_low:
                 raise fail(f"{short_repr(value)} is out of range; must be {self.describe_range()}")
         if self.maximum is not None and (
-                value >= self.maximum if self.max_exclusive else value > self.maximum):
+            value >= self.maximum if self.max_exclusive else value > self.maximum
+        ):
             raise fail(f"{short_repr(value)} is out of range; must be {self.describe_range()}")
         return value
 

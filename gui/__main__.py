@@ -19,10 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="torchcanvas",
         description="Visual model builder for PyTorch. Headless commands: "
-                    + ", ".join(SUBCOMMANDS) + " (see `torchcanvas COMMAND --help`).")
+        + ", ".join(SUBCOMMANDS)
+        + " (see `torchcanvas COMMAND --help`).",
+    )
     parser.add_argument("file", nargs="?", type=Path, help="a project (.json) to open")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="open the project, wait for shapes, save an image of the window, exit")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="open the project, wait for shapes, save an image of the window, exit",
+    )
     args = parser.parse_args(argv)
     from torchcanvas.runtime.shape_service import prestart
 

@@ -52,8 +52,9 @@ class _StartupReport(QObject):
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.Paint and not self.painted:
             self.painted = True
-            QTimer.singleShot(0, lambda: self._say("first_paint",
-                                                   saved=self.window.doc.shapes is not None))
+            QTimer.singleShot(
+                0, lambda: self._say("first_paint", saved=self.window.doc.shapes is not None)
+            )
         return False
 
     def follow(self, doc) -> None:
@@ -68,8 +69,18 @@ class _StartupReport(QObject):
 
     @staticmethod
     def _say(moment: str, **extra) -> None:
-        print(json.dumps({"moment": moment, "time": time.time(), "cpu": time.process_time(),
-                          "torch": "torch" in sys.modules, **extra}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "moment": moment,
+                    "time": time.time(),
+                    "cpu": time.process_time(),
+                    "torch": "torch" in sys.modules,
+                    **extra,
+                }
+            ),
+            flush=True,
+        )
 
 
 def run(file: Path | None = None, screenshot: Path | None = None) -> int:
@@ -89,6 +100,7 @@ def run(file: Path | None = None, screenshot: Path | None = None) -> int:
     if file is None and screenshot is None:
         window.offer_startup_recovery()
     if screenshot is not None:
+
         def grab() -> None:
             window.wait_for_shapes()
             window.view.fit_all()

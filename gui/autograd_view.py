@@ -635,9 +635,13 @@ class AutogradPanel(QWidget):
         if self.bars is not None:
             self.chart.removeItem(self.bars)
         self.bars = pg.BarGraphItem(
-            x=list(range(len(owners))), y0=bottom, height=[v - bottom for v in logs], width=0.6,
+            x=list(range(len(owners))),
+            y0=bottom,
+            height=[v - bottom for v in logs],
+            width=0.6,
             brushes=[self.scene.colour(o).darker(110) for o in owners],
-            pens=[pg.mkPen(self.scene.colour(o).darker(150)) for o in owners])
+            pens=[pg.mkPen(self.scene.colour(o).darker(150)) for o in owners],
+        )
         self.bar_layers = owners
         self.chart.addItem(self.bars)
         axis = plot.getAxis("bottom")

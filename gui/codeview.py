@@ -55,21 +55,26 @@ class Blocked(Exception):
         self.reasons = reasons
 
 
-def reason_block(file_name: str, reasons: list[tuple[str, str | None]]
-                 ) -> tuple[str, dict[int, str]]:
+def reason_block(
+    file_name: str, reasons: list[tuple[str, str | None]]
+) -> tuple[str, dict[int, str]]:
     """A comment block saying why ``file_name`` cannot be generated; reason lines map to nodes."""
     what = "The model" if file_name == "model.py" else f"The training script ({file_name})"
     lines = [f"# {what} cannot be generated yet:"]
     line_map: dict[int, str] = {}
     for message, node_id in reasons:
-        wrapped = textwrap.wrap(message, WRAP - 4, break_long_words=False,
-                                break_on_hyphens=False) or [""]
+        wrapped = textwrap.wrap(
+            message, WRAP - 4, break_long_words=False, break_on_hyphens=False
+        ) or [""]
         for i, part in enumerate(wrapped):
             lines.append(("# " if i == 0 else "#   ") + part)
             if node_id:
                 line_map[len(lines)] = node_id
-    lines += ["#", "# Fix it on the canvas (click a reason to select its node);",
-              "# the code follows every edit."]
+    lines += [
+        "#",
+        "# Fix it on the canvas (click a reason to select its node);",
+        "# the code follows every edit.",
+    ]
     return "\n".join(lines) + "\n", line_map
 
 
@@ -81,8 +86,10 @@ class CodeEditor(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setReadOnly(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.setFont(font)
@@ -135,9 +142,14 @@ class CodeEditor(QPlainTextEdit):
                     painter.setPen(self.palette().color(self.palette().ColorRole.Text))
                 else:
                     painter.setPen(muted)
-                painter.drawText(0, top, width - 8, height,
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 str(line))
+                painter.drawText(
+                    0,
+                    top,
+                    width - 8,
+                    height,
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    str(line),
+                )
             block = block.next()
             top = bottom
             bottom = top + round(self.blockBoundingRect(block).height())
@@ -275,8 +287,9 @@ class CodeView(QWidget):
         text = editor.fontMetrics().horizontalAdvance("x" * CODE_COLUMNS)
         margins = 2 * editor.document().documentMargin() + 2 * editor.frameWidth()
         scrollbar = editor.verticalScrollBar().sizeHint().width()
-        return QSize(int(editor.gutter_width() + text + margins + scrollbar) + 4,
-                     super().sizeHint().height())
+        return QSize(
+            int(editor.gutter_width() + text + margins + scrollbar) + 4, super().sizeHint().height()
+        )
 
     # ------------------------------------------------------------------ public
     def mode(self) -> str:
@@ -349,11 +362,15 @@ class CodeView(QWidget):
         graph = self.doc.graph
         errors = [p for p in result.problems if p.severity == "error"]
         if self._mode == "model":
-            errors = [p for p in errors if p.node_id not in graph
-                      or graph.node(p.node_id).kind not in TRAINING_KINDS]
+            errors = [
+                p
+                for p in errors
+                if p.node_id not in graph or graph.node(p.node_id).kind not in TRAINING_KINDS
+            ]
         if errors:
-            raise Blocked([(problem_message(graph, p.node_id, p.message), p.node_id)
-                           for p in errors])
+            raise Blocked(
+                [(problem_message(graph, p.node_id, p.message), p.node_id) for p in errors]
+            )
         if self._mode == "model":
             ready = self.doc.model_code  # made beside the shapes, off the UI thread
             if result is self.doc.shapes and ready is not None:
@@ -364,8 +381,9 @@ class CodeView(QWidget):
             return generated.source, dict(generated.line_map)
         from torchcanvas.codegen.train import generate_project_train
 
-        _, generated = generate_project_train(graph, build_ir(graph, result.resolved),
-                                              self.doc.project_dir, self._title())
+        _, generated = generate_project_train(
+            graph, build_ir(graph, result.resolved), self.doc.project_dir, self._title()
+        )
         return generated.source, dict(generated.line_map)
 
     def _set_text(self, text: str, line_map: dict[int, str], scroll: int | None = None) -> None:

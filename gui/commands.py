@@ -20,15 +20,22 @@ class GraphCommand(QUndoCommand):
 
 
 class AddNode(GraphCommand):
-    def __init__(self, graph: Graph, type_id: str, pos: tuple[float, float],
-                 params: dict[str, Any] | None = None, label: str | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        type_id: str,
+        pos: tuple[float, float],
+        params: dict[str, Any] | None = None,
+        label: str | None = None,
+    ):
         super().__init__(graph, f"Add {type_id}")
         self.type_id, self.pos, self.params, self.label = type_id, pos, params, label
         self.node_id: str | None = None
 
     def redo(self) -> None:
-        self.node_id = self.graph.add_node(self.type_id, self.params, label=self.label,
-                                           pos=self.pos, node_id=self.node_id)
+        self.node_id = self.graph.add_node(
+            self.type_id, self.params, label=self.label, pos=self.pos, node_id=self.node_id
+        )
         self.label = self.graph.node(self.node_id).label
 
     def undo(self) -> None:
@@ -76,8 +83,9 @@ class RemoveNode(GraphCommand):
 
     def undo(self) -> None:
         type_id, params, label, pos, origin = self.state
-        self.graph.add_node(type_id, params, label=label, pos=pos, node_id=self.node_id,
-                            origin=origin)
+        self.graph.add_node(
+            type_id, params, label=label, pos=pos, node_id=self.node_id, origin=origin
+        )
         for e in self.edges:
             if not self.graph.has_edge(e):
                 self.graph.connect(e.src, e.src_port, e.dst, e.dst_port)
@@ -114,9 +122,12 @@ class SetLabel(GraphCommand):
 class MoveNodes(GraphCommand):
     """One drag of one or more nodes is one undo step."""
 
-    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple[float, float],
-                                                            tuple[float, float]]],
-                 text: str = "Move"):
+    def __init__(
+        self,
+        graph: Graph,
+        moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+        text: str = "Move",
+    ):
         super().__init__(graph, text)
         self.moves = moves  # node id → (old, new)
 

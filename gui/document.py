@@ -83,8 +83,12 @@ class ShapeService(QObject):
             from torchcanvas.runtime import shape_service
 
             self._process, self._conn = shape_service.take()
-            threading.Thread(target=self._read, args=(self._process, self._conn),
-                             name="torchcanvas-shapes-reader", daemon=True).start()
+            threading.Thread(
+                target=self._read,
+                args=(self._process, self._conn),
+                name="torchcanvas-shapes-reader",
+                daemon=True,
+            ).start()
 
     def stop(self) -> None:
         """End the process (at exit)."""
@@ -149,8 +153,9 @@ class Document(QObject):
     # listener that is being deleted itself when it held the last reference)
     closed = Signal()
 
-    def __init__(self, graph: Graph | None = None, path: Path | None = None,
-                 parent: QObject | None = None):
+    def __init__(
+        self, graph: Graph | None = None, path: Path | None = None, parent: QObject | None = None
+    ):
         super().__init__(parent)
         self.graph = graph or Graph()
         self.path = Path(path) if path else None
@@ -256,8 +261,7 @@ class Document(QObject):
         if self._closed:
             return
         kind, payload = self._edits.take()
-        self._service.send(("sync", self._key, self._generation, kind, payload,
-                            self.project_dir))
+        self._service.send(("sync", self._key, self._generation, kind, payload, self.project_dir))
         self._sent_generation = self._generation
         if self._code_wanted or self._code_asked:  # made right after these shapes
             self._ask_code()
@@ -277,8 +281,16 @@ class Document(QObject):
         self._edits.reset()
         self._unshown = None
         why = f"exit code {exit_code}" if exit_code is not None else "no exit code"
-        self._on_shapes(self._generation, ShapeResult(problems=[Problem(
-            None, f"shape inference stopped ({why}); it restarts with the next edit")]))
+        self._on_shapes(
+            self._generation,
+            ShapeResult(
+                problems=[
+                    Problem(
+                        None, f"shape inference stopped ({why}); it restarts with the next edit"
+                    )
+                ]
+            ),
+        )
 
     # ------------------------------------------------------------------ model.py, when wanted
     def set_code_wanted(self, wanted: bool) -> None:
@@ -301,8 +313,9 @@ class Document(QObject):
             wanted = self._sent_generation == self._generation
         if wanted and self._code_sent != self._generation:
             self._code_sent = self._generation
-            self._service.send(("code", self._key, self._generation,
-                                self.path.stem if self.path else ""))
+            self._service.send(
+                ("code", self._key, self._generation, self.path.stem if self.path else "")
+            )
 
     def _on_code(self, generation: int, code: Any) -> None:
         if generation == self._generation == self._done_generation:
@@ -315,8 +328,7 @@ class Document(QObject):
             result = ShapeResult(problems=[Problem(None, f"shape inference failed: {result}")])
         if generation != self._generation:  # a newer edit is on its way
             if self._unshown is not None:
-                self._unshown = None if result.changed is None \
-                    else self._unshown | result.changed
+                self._unshown = None if result.changed is None else self._unshown | result.changed
             return
         if result.changed is not None:
             if self._unshown is None or self.shapes is None or self.shapes.saved:
@@ -362,8 +374,13 @@ class Document(QObject):
         self.undo_stack.push(_Done(command))
         return True
 
-    def add_node(self, type_id: str, pos: tuple[float, float],
-                 params: dict[str, Any] | None = None, label: str | None = None) -> str | None:
+    def add_node(
+        self,
+        type_id: str,
+        pos: tuple[float, float],
+        params: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> str | None:
         command = cmd.AddNode(self.graph, type_id, pos, params, label)
         return command.node_id if self.push(command) else None
 
@@ -386,16 +403,20 @@ class Document(QObject):
             return True
         return self.push(cmd.SetSetting(self.graph, name, value))
 
-    def move_nodes(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
-                   text: str = "Move") -> bool:
+    def move_nodes(
+        self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]], text: str = "Move"
+    ) -> bool:
         moves = {k: v for k, v in moves.items() if v[0] != v[1]}
         return bool(moves) and self.push(cmd.MoveNodes(self.graph, moves, text))
 
     def remove(self, node_ids: list[str], edges: list[Edge] = ()) -> bool:
         """Delete nodes and wires as one undo step."""
         node_ids = [n for n in node_ids if n in self.graph]
-        edges = [e for e in edges if self.graph.has_edge(e)
-                 and e.src not in node_ids and e.dst not in node_ids]
+        edges = [
+            e
+            for e in edges
+            if self.graph.has_edge(e) and e.src not in node_ids and e.dst not in node_ids
+        ]
         if not node_ids and not edges:
             return False
         self.undo_stack.beginMacro("Delete")
@@ -436,15 +457,15 @@ class Document(QObject):
             self.request_shapes()  # relative data paths resolve against the new folder
         self.undo_stack.setClean()
 
-
     def results_to_save(self) -> dict[str, Any] | None:
         """The latest inferred shapes in the file's ``results`` form, or None when they are
         not in yet for this state of the graph."""
         if not self.shapes_ready or self.shapes.saved:
             return None
         r = self.shapes
-        return results_to_dict(to_dict(self.graph), r.shapes, r.param_counts,
-                               r.trainable_counts, r.resolved)
+        return results_to_dict(
+            to_dict(self.graph), r.shapes, r.param_counts, r.trainable_counts, r.resolved
+        )
 
 
 class _Done(QUndoCommand):
@@ -482,6 +503,10 @@ def _saved_result(saved: dict[str, Any] | None) -> ShapeResult | None:
     inference has run (``saved``)."""
     if not saved:
         return None
-    return ShapeResult(shapes=dict(saved["shapes"]), resolved=dict(saved["resolved"]),
-                       param_counts=dict(saved["param_counts"]),
-                       trainable_counts=dict(saved["trainable_counts"]), saved=True)
+    return ShapeResult(
+        shapes=dict(saved["shapes"]),
+        resolved=dict(saved["resolved"]),
+        param_counts=dict(saved["param_counts"]),
+        trainable_counts=dict(saved["trainable_counts"]),
+        saved=True,
+    )

@@ -78,8 +78,14 @@ class ExportDialog(QDialog):
     nodeRequested = Signal(str)  # a result concerns this canvas node
     exported = Signal(object)  # the ExportReport
 
-    def __init__(self, compile_project: Callable[[], object], runs: list[RunInfo], seed: int,
-                 folder: Path | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        compile_project: Callable[[], object],
+        runs: list[RunInfo],
+        seed: int,
+        folder: Path | None = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self._compile = compile_project
@@ -102,8 +108,9 @@ class ExportDialog(QDialog):
         box = QGroupBox("Weights")
         grid = QGridLayout(box)
         self.weights_group = QButtonGroup(self)
-        self.fresh_radio = QRadioButton(f"Fresh: untrained, initialised with the project seed "
-                                        f"({seed})")
+        self.fresh_radio = QRadioButton(
+            f"Fresh: untrained, initialised with the project seed ({seed})"
+        )
         self.run_radio = QRadioButton("From a run:")
         self.file_radio = QRadioButton("From a file:")
         for i, button in enumerate((self.fresh_radio, self.run_radio, self.file_radio)):
@@ -113,8 +120,9 @@ class ExportDialog(QDialog):
         for info in runs:
             if run_has_weights(info):
                 self.run_combo.addItem(run_text(info), str(info.folder))
-        self.run_combo.setToolTip("A run's best.pt (lowest validation loss) is used, else its "
-                                  "last checkpoint")
+        self.run_combo.setToolTip(
+            "A run's best.pt (lowest validation loss) is used, else its last checkpoint"
+        )
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText("checkpoint.pt, a state_dict (.pt) or .safetensors")
         file_browse = QPushButton("Browse…")
@@ -165,8 +173,7 @@ class ExportDialog(QDialog):
         buttons = QDialogButtonBox()
         self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setDefault(True)
-        self.open_button = buttons.addButton("Open Folder",
-                                             QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = buttons.addButton("Open Folder", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.setEnabled(False)
         close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.export)
@@ -196,15 +203,19 @@ class ExportDialog(QDialog):
 
     def browse_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
-            self, "Weights", self.file_edit.text(),
-            "Weights (*.pt *.pth *.safetensors);;All files (*)")
+            self,
+            "Weights",
+            self.file_edit.text(),
+            "Weights (*.pt *.pth *.safetensors);;All files (*)",
+        )
         if name:
             self.file_edit.setText(name)
             self.file_radio.setChecked(True)
 
     def _update_buttons(self) -> None:
-        self.export_button.setEnabled(bool(self.folder_edit.text().strip()) and
-                                      bool(self.formats()))
+        self.export_button.setEnabled(
+            bool(self.folder_edit.text().strip()) and bool(self.formats())
+        )
 
     # ------------------------------------------------------------------ export
     def _error(self, text: str) -> None:
@@ -260,8 +271,7 @@ class ExportDialog(QDialog):
         done = len(report.results) - len(failed)
         text = f"Exported {done} of {len(report.results)} formats to {report.out_dir}"
         self.status.setText(f"{text}.\nWeights: {report.weights}.")
-        self.status.setStyleSheet("" if not failed else
-                                  f"color: {theme.current().warning.name()};")
+        self.status.setStyleSheet("" if not failed else f"color: {theme.current().warning.name()};")
         bad = theme.current().error.name()
         self.rows, html = [], ["<table cellspacing='0' cellpadding='3'>"]
         for name, result in report.results.items():

@@ -30,9 +30,9 @@ class _Refusing:
     def _bare(self, text: str) -> str:
         prefix, suffix = self.prefix(), self.suffix()
         if prefix and text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
         if suffix and text.endswith(suffix):
-            text = text[:-len(suffix)]
+            text = text[: -len(suffix)]
         return text.strip()
 
     def validate(self, text: str, pos: int):

@@ -22,20 +22,33 @@ from torchcanvas.gui import theme
 
 # GitHub's light and dark code palettes: readable on white and on near-black.
 LIGHT = {
-    "keyword": "#cf222e", "builtin": "#8250df", "string": "#0a3069", "number": "#0550ae",
-    "comment": "#6e7781", "self": "#953800", "decorator": "#8250df", "definition": "#8250df",
+    "keyword": "#cf222e",
+    "builtin": "#8250df",
+    "string": "#0a3069",
+    "number": "#0550ae",
+    "comment": "#6e7781",
+    "self": "#953800",
+    "decorator": "#8250df",
+    "definition": "#8250df",
     "constant": "#0550ae",
 }
 DARK = {
-    "keyword": "#ff7b72", "builtin": "#d2a8ff", "string": "#a5d6ff", "number": "#79c0ff",
-    "comment": "#8b949e", "self": "#ffa657", "decorator": "#d2a8ff", "definition": "#d2a8ff",
+    "keyword": "#ff7b72",
+    "builtin": "#d2a8ff",
+    "string": "#a5d6ff",
+    "number": "#79c0ff",
+    "comment": "#8b949e",
+    "self": "#ffa657",
+    "decorator": "#d2a8ff",
+    "definition": "#d2a8ff",
     "constant": "#79c0ff",
 }
 
 KEYWORDS = frozenset(keyword.kwlist) - {"True", "False", "None"}
 SOFT_KEYWORDS = frozenset({"match", "case"})  # coloured only where they start a statement
-CONSTANTS = frozenset({"True", "False", "None", "NotImplemented", "Ellipsis", "__name__",
-                       "__file__"})
+CONSTANTS = frozenset(
+    {"True", "False", "None", "NotImplemented", "Ellipsis", "__name__", "__file__"}
+)
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - CONSTANTS
 
 _PREFIX = r"(?:[rRbBfFuU]|[rR][bBfF]|[bBfF][rR])?"
@@ -114,9 +127,12 @@ class PythonHighlighter(QSyntaxHighlighter):
     def highlightBlock(self, text: str) -> None:
         if self._deferring or self._formatting:
             number = self.currentBlock().blockNumber()
-            if ((self._deferring or number > self._limit)
-                    and self.previousBlockState() not in _QUOTE_OF
-                    and '"""' not in text and "'''" not in text):
+            if (
+                (self._deferring or number > self._limit)
+                and self.previousBlockState() not in _QUOTE_OF
+                and '"""' not in text
+                and "'''" not in text
+            ):
                 self.setCurrentBlockState(UNCOLOURED)
                 self.unformatted.add(number)
                 return
@@ -157,8 +173,7 @@ class PythonHighlighter(QSyntaxHighlighter):
             elif kind == "name":
                 if expect_definition:
                     fmt = self.formats["definition"]
-                elif word in KEYWORDS or (word in SOFT_KEYWORDS
-                                          and not text[:start].strip()):
+                elif word in KEYWORDS or (word in SOFT_KEYWORDS and not text[:start].strip()):
                     fmt = self.formats["keyword"]
                 elif word in CONSTANTS:
                     fmt = self.formats["constant"]

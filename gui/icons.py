@@ -17,8 +17,13 @@ _cache: dict[tuple, QIcon] = {}
 
 def _glyph(p: QPainter, category: str) -> None:
     """Draw the category's pictogram in a 16×16 box (the painter is already scaled)."""
-    pen = QPen(QColor("white"), 1.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-               Qt.PenJoinStyle.RoundJoin)
+    pen = QPen(
+        QColor("white"),
+        1.5,
+        Qt.PenStyle.SolidLine,
+        Qt.PenCapStyle.RoundCap,
+        Qt.PenJoinStyle.RoundJoin,
+    )
     p.setPen(pen)
     p.setBrush(Qt.BrushStyle.NoBrush)
     if category == "Data":  # a database cylinder
@@ -101,6 +106,7 @@ def dot_icon(color: QColor | str, radius: float = 3.5) -> QIcon:
     key = ("dot", color.name(), radius)
     icon = _cache.get(key)
     if icon is None:
+
         def draw(p: QPainter) -> None:
             p.setPen(QPen(color.darker(130), 0.8))
             p.setBrush(color)

@@ -29,8 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COMMON_MODELS = ("resnet18", "resnet50", "vgg11", "alexnet", "mobilenet_v2",
-                 "mobilenet_v3_small", "squeezenet1_0", "densenet121", "efficientnet_b0")
+COMMON_MODELS = (
+    "resnet18",
+    "resnet50",
+    "vgg11",
+    "alexnet",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "squeezenet1_0",
+    "densenet121",
+    "efficientnet_b0",
+)
 
 
 class ImportDialog(QDialog):
@@ -48,8 +57,9 @@ class ImportDialog(QDialog):
         self.tv_name = QComboBox()
         self.tv_name.setEditable(True)
         self.tv_name.addItems(COMMON_MODELS)
-        self.tv_name.setToolTip("A torchvision classification model; it starts untrained "
-                                "(no weights are downloaded)")
+        self.tv_name.setToolTip(
+            "A torchvision classification model; it starts untrained (no weights are downloaded)"
+        )
         tv_form.addRow("Model", self.tv_name)
         tv_form.addRow(_note("Untrained (weights=None): nothing is downloaded."))
         self.tabs.addTab(tv, "torchvision")
@@ -107,9 +117,12 @@ class ImportDialog(QDialog):
 
     # ------------------------------------------------------------------ inputs
     def browse(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Python file with the model",
-                                              self.file_path.text() or str(Path.home()),
-                                              "Python files (*.py)")
+        name, _ = QFileDialog.getOpenFileName(
+            self,
+            "Python file with the model",
+            self.file_path.text() or str(Path.home()),
+            "Python files (*.py)",
+        )
         if name:
             self.file_path.setText(name)
 
@@ -130,8 +143,7 @@ class ImportDialog(QDialog):
             return f"{path}:{cls}"
         spec = self.module_spec.text().strip()
         if ":" not in spec:
-            raise ValueError("Enter package.module:name (a colon before the class or "
-                             "function).")
+            raise ValueError("Enter package.module:name (a colon before the class or function).")
         return spec
 
     def shape(self) -> tuple[int, ...]:
@@ -139,8 +151,9 @@ class ImportDialog(QDialog):
         try:
             dims = tuple(int(d) for d in text.split(",") if d.strip())
         except ValueError:
-            raise ValueError(f"Input shape {self.input_shape.text()!r}: use whole numbers "
-                             "such as 3, 64, 64.") from None
+            raise ValueError(
+                f"Input shape {self.input_shape.text()!r}: use whole numbers such as 3, 64, 64."
+            ) from None
         if not dims or min(dims) < 1:
             raise ValueError("Input shape: use positive whole numbers such as 3, 64, 64.")
         return dims

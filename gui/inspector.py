@@ -217,9 +217,11 @@ def _small(widget: QWidget, factor: float = 0.88) -> None:
 def _subtle_color(widget: QWidget) -> QColor:
     pal = widget.palette()
     text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
-    return QColor((text.red() * 3 + window.red() * 2) // 5,
-                  (text.green() * 3 + window.green() * 2) // 5,
-                  (text.blue() * 3 + window.blue() * 2) // 5)
+    return QColor(
+        (text.red() * 3 + window.red() * 2) // 5,
+        (text.green() * 3 + window.green() * 2) // 5,
+        (text.blue() * 3 + window.blue() * 2) // 5,
+    )
 
 
 def _set_subtle(label: QLabel) -> None:
@@ -257,9 +259,15 @@ class ParamRow(QWidget):
     autoToggled = Signal(bool)  # True: back to auto; False: make the inferred value concrete
     browseRequested = Signal()
 
-    def __init__(self, spec: ParamSpec, *, title: str | None = None,
-                 suggestions: tuple[str, ...] = (), path_file: bool | None = None,
-                 parent: QWidget | None = None):
+    def __init__(
+        self,
+        spec: ParamSpec,
+        *,
+        title: str | None = None,
+        suggestions: tuple[str, ...] = (),
+        path_file: bool | None = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.spec = spec
         self.name = spec.name
@@ -318,7 +326,8 @@ class ParamRow(QWidget):
             charset = _CHARSETS.get(spec.type)
             if charset is not None:
                 self.line.setValidator(
-                    QRegularExpressionValidator(QRegularExpression(charset), self.line))
+                    QRegularExpressionValidator(QRegularExpression(charset), self.line)
+                )
                 self.line.inputRejected.connect(self._input_rejected)
             self._placeholder = _placeholder(spec, path_file)
             self.line.setPlaceholderText(self._placeholder)
@@ -342,8 +351,7 @@ class ParamRow(QWidget):
             self.auto_display.setReadOnly(True)
             self.auto_display.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
             self.auto_display.setToolTip(tip)
-            self.auto_display.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                            QSizePolicy.Policy.Fixed)
+            self.auto_display.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             self.auto_display.setMinimumWidth(90)
             _italic(self.auto_display)
             self.auto_display.hide()
@@ -376,15 +384,17 @@ class ParamRow(QWidget):
         allowed = compact_range(spec)
         if allowed:
             self.range_label = QLabel(allowed)
-            self.range_label.setAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
+            self.range_label.setAlignment(
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
             _small(self.range_label, 0.82)
             _set_subtle(self.range_label)
             self.range_label.setToolTip(tip)
             row.addWidget(self.range_label)
 
-        self.name_label.setFixedHeight(max(self.editor.sizeHint().height(),
-                                           self.name_label.sizeHint().height()))
+        self.name_label.setFixedHeight(
+            max(self.editor.sizeHint().height(), self.name_label.sizeHint().height())
+        )
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -394,8 +404,9 @@ class ParamRow(QWidget):
         outer.addWidget(self.error_label)
 
     # ------------------------------------------------------------------ display
-    def show_value(self, value: Any, inferred: Any = None, *, mixed: bool = False,
-                   force: bool = False) -> None:
+    def show_value(
+        self, value: Any, inferred: Any = None, *, mixed: bool = False, force: bool = False
+    ) -> None:
         """Display ``value``; skipped when it is already shown (keeps text being typed)."""
         key = (repr(value), repr(inferred), mixed)
         if key == self._shown and not force:
@@ -406,8 +417,9 @@ class ParamRow(QWidget):
         font = self.name_label.font()
         font.setItalic(mixed)
         self.name_label.setFont(font)
-        self.name_label.setToolTip(("the selected nodes differ here<br>" if mixed else "")
-                                   + self._tip)
+        self.name_label.setToolTip(
+            ("the selected nodes differ here<br>" if mixed else "") + self._tip
+        )
         is_auto = self.spec.auto is not None and value == AUTO
         if self.auto_box is not None:
             self.auto_box.setChecked(is_auto)
@@ -474,8 +486,9 @@ class ParamRow(QWidget):
         return focus is not None and (focus is self or self.isAncestorOf(focus))
 
     def focus_editor(self) -> None:
-        (self.auto_display if self.editor.isHidden() and self.auto_display else
-         self.editor).setFocus()
+        (
+            self.auto_display if self.editor.isHidden() and self.auto_display else self.editor
+        ).setFocus()
 
     def pending_edit(self) -> bool:
         """Text typed but not yet applied (focus still in the field)."""
@@ -568,8 +581,14 @@ def _italic(widget: QWidget) -> None:
 
 def _choice_text(choice: Any) -> str:
     if isinstance(choice, str):
-        names = {"\t": "tab (\\t)", " ": "space", "": "(empty)", ",": ", (comma)",
-                 ";": "; (semicolon)", "|": "| (pipe)"}
+        names = {
+            "\t": "tab (\\t)",
+            " ": "space",
+            "": "(empty)",
+            ",": ", (comma)",
+            ";": "; (semicolon)",
+            "|": "| (pipe)",
+        }
         return names.get(choice, choice if choice.isprintable() else repr(choice))
     return repr(choice)
 
@@ -642,12 +661,14 @@ class InspectorWidget(QWidget):
 
     # ------------------------------------------------------------------ document signals
     def _disconnect(self, doc: Document) -> None:
-        for signal, slot in ((doc.nodeChanged, self._on_node_changed),
-                             (doc.nodeRemoved, self._on_node_removed),
-                             (doc.graphReset, self._on_graph_reset),
-                             (doc.settingsChanged, self._on_settings_changed),
-                             (doc.shapesUpdated, self._on_shapes),
-                             (doc.closed, self._on_doc_destroyed)):
+        for signal, slot in (
+            (doc.nodeChanged, self._on_node_changed),
+            (doc.nodeRemoved, self._on_node_removed),
+            (doc.graphReset, self._on_graph_reset),
+            (doc.settingsChanged, self._on_settings_changed),
+            (doc.shapesUpdated, self._on_shapes),
+            (doc.closed, self._on_doc_destroyed),
+        ):
             with contextlib.suppress(RuntimeError, TypeError):  # gone with the document
                 signal.disconnect(slot)
 
@@ -657,8 +678,11 @@ class InspectorWidget(QWidget):
     def _on_node_changed(self, node_id: str) -> None:
         if node_id in self._node_ids:
             node = self.doc.graph.node(node_id)
-            if self._mode == "node" and node.spec.extra.get("backbone") and \
-                    node.params.get("arch") != getattr(self, "_built_arch", None):
+            if (
+                self._mode == "node"
+                and node.spec.extra.get("backbone")
+                and node.params.get("arch") != getattr(self, "_built_arch", None)
+            ):
                 self._rebuild()  # another architecture: other stages and weights files
                 return
             self._refresh()
@@ -714,8 +738,9 @@ class InspectorWidget(QWidget):
         self._scroll.setWidget(page)  # deletes the previous page
         self._refresh()
 
-    def _header(self, box: QVBoxLayout, title: str, subtitle: str, color: QColor,
-                help_text: str = "") -> None:
+    def _header(
+        self, box: QVBoxLayout, title: str, subtitle: str, color: QColor, help_text: str = ""
+    ) -> None:
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.setSpacing(8)
@@ -757,8 +782,7 @@ class InspectorWidget(QWidget):
         self._header_problems = QLabel()
         self._header_problems.setWordWrap(True)
         self._header_problems.setTextFormat(Qt.TextFormat.PlainText)
-        self._header_problems.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._header_problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         _small(self._header_problems)
         self._header_problems.hide()
         box.addWidget(self._header_problems)
@@ -812,13 +836,22 @@ class InspectorWidget(QWidget):
         spec: NodeSpec | None = node.spec
         self._type_id = node.type_id
         if spec is None:
-            self._header(box, node.label, f"unknown type · {node.type_id}",
-                         theme.category_color(""),
-                         "This node's type is not in this version's catalogue (a file from a "
-                         "newer torchcanvas?). It is kept as it is; its params cannot be edited.")
+            self._header(
+                box,
+                node.label,
+                f"unknown type · {node.type_id}",
+                theme.category_color(""),
+                "This node's type is not in this version's catalogue (a file from a "
+                "newer torchcanvas?). It is kept as it is; its params cannot be edited.",
+            )
         else:
-            self._header(box, node.label, f"{spec.title} · {spec.type_id}",
-                         theme.category_color(spec.category), spec.help)
+            self._header(
+                box,
+                node.label,
+                f"{spec.title} · {spec.type_id}",
+                theme.category_color(spec.category),
+                spec.help,
+            )
         form = self._section(box, "Node")
         self.label_edit = QLineEdit(node.label)
         self.label_edit.setToolTip("the node's name: also the attribute name in model.py")
@@ -873,8 +906,10 @@ class InspectorWidget(QWidget):
         view.setMinimumHeight(140)
         view.setToolTip("Imported code, written into model.py as it is")
         self.code_view = view
-        note = QLabel("Kept as code at import. It runs only when you compile, train or export "
-                      "the model; shapes come from the import.")
+        note = QLabel(
+            "Kept as code at import. It runs only when you compile, train or export "
+            "the model; shapes come from the import."
+        )
         note.setWordWrap(True)
         _small(note, 0.82)
         _set_subtle(note)
@@ -883,8 +918,12 @@ class InspectorWidget(QWidget):
 
     def _build_params(self, box: QVBoxLayout, spec: NodeSpec) -> None:
         if spec.kind == "code":  # the code itself is shown read-only below the params
-            spec = dataclasses.replace(spec, params=tuple(
-                p for p in spec.params if p.name not in ("init", "expr", "imports", "source")))
+            spec = dataclasses.replace(
+                spec,
+                params=tuple(
+                    p for p in spec.params if p.name not in ("init", "expr", "imports", "source")
+                ),
+            )
         if not spec.params:
             note = QLabel("No parameters.")
             _set_subtle(note)
@@ -893,8 +932,9 @@ class InspectorWidget(QWidget):
         form = self._section(box, "Parameters")
         for p in spec.params:
             path_file = path_is_file(spec.type_id, p) if p.type == "path" else None
-            self._add_row(form, ParamRow(p, path_file=path_file,
-                                         suggestions=self._suggestions(spec, p)))
+            self._add_row(
+                form, ParamRow(p, path_file=path_file, suggestions=self._suggestions(spec, p))
+            )
 
     def _suggestions(self, spec: NodeSpec, p: ParamSpec) -> tuple[str, ...]:
         """Values offered in an editable list: a backbone's stages (freeze) and the weights
@@ -927,12 +967,14 @@ class InspectorWidget(QWidget):
             subtitle = f"all {spec.title} · {spec.type_id}"
             color = theme.category_color(spec.category)
         else:
-            subtitle = f"{len(types)} types: " + ", ".join(types[:4]) + (
-                "…" if len(types) > 4 else "")
+            subtitle = (
+                f"{len(types)} types: " + ", ".join(types[:4]) + ("…" if len(types) > 4 else "")
+            )
             color = theme.category_color("")
         self._header(box, count, subtitle, color, spec.help if same else "")
-        self._summary = QLabel(", ".join(n.label for n in nodes[:12])
-                               + ("…" if len(nodes) > 12 else ""))
+        self._summary = QLabel(
+            ", ".join(n.label for n in nodes[:12]) + ("…" if len(nodes) > 12 else "")
+        )
         self._summary.setWordWrap(True)
         self._summary.setTextFormat(Qt.TextFormat.PlainText)
         _small(self._summary)
@@ -953,9 +995,13 @@ class InspectorWidget(QWidget):
 
     def _build_settings(self, box: QVBoxLayout) -> None:
         self._type_id = None
-        self._header(box, "Training settings", "project · nothing selected",
-                     QColor(self.palette().color(QPalette.ColorRole.Highlight)),
-                     "How the model is trained and exported. Select a node to edit it.")
+        self._header(
+            box,
+            "Training settings",
+            "project · nothing selected",
+            QColor(self.palette().color(QPalette.ColorRole.Highlight)),
+            "How the model is trained and exported. Select a node to edit it.",
+        )
         form = self._section(box, "Run")
         for name, spec in SETTINGS.items():
             if name == "flow":  # a canvas setting: View ▸ Flow changes it and re-lays out
@@ -1009,8 +1055,12 @@ class InspectorWidget(QWidget):
                     parts.append(f"{info.n_train:,} train / {info.n_val:,} val")
             self._header_info.setText(html.escape(" · ".join(parts)))
             errors = [p for p in shapes.problems if p.severity == "error"] if shapes else []
-            self._show_problems([f"{len(errors)} problem{'s' * (len(errors) != 1)} in the "
-                                 "graph (see Problems)"] if errors else [], True)
+            self._show_problems(
+                [f"{len(errors)} problem{'s' * (len(errors) != 1)} in the graph (see Problems)"]
+                if errors
+                else [],
+                True,
+            )
             return
         nodes = [graph.node(n) for n in self._node_ids if n in graph]
         if not nodes:
@@ -1033,8 +1083,9 @@ class InspectorWidget(QWidget):
             self._header_info.setText(f"{total:,} params in all" if total else "")
             self._header_info.setVisible(bool(total))
             if self._summary is not None:
-                self._summary.setText(", ".join(n.label for n in nodes[:12])
-                                      + ("…" if len(nodes) > 12 else ""))
+                self._summary.setText(
+                    ", ".join(n.label for n in nodes[:12]) + ("…" if len(nodes) > 12 else "")
+                )
             self._show_problems([], False)
 
     def _show_problems(self, messages: list[str], error: bool) -> None:
@@ -1067,8 +1118,9 @@ class InspectorWidget(QWidget):
             if trainable == count:
                 parts.append(f"{count:,} params")
             else:  # a frozen backbone: what trains and what does not
-                parts.append(f"{count:,} params: {trainable:,} trainable, "
-                             f"❄ {count - trainable:,} frozen")
+                parts.append(
+                    f"{count:,} params: {trainable:,} trainable, ❄ {count - trainable:,} frozen"
+                )
         elif node.kind == "data" and shapes.data_info is not None and self._feeds(node, shapes):
             info = shapes.data_info
             classes = f", {len(info.classes)} classes" if info.classes else ""
@@ -1216,10 +1268,14 @@ class InspectorWidget(QWidget):
         if not start.is_absolute() and base is not None:
             start = base / start
         if row.path_file:
-            kinds = ("PyTorch weights (*.pth *.pt)" if self._type_id == "tv.Backbone"
-                     else "CSV tables (*.csv *.tsv *.txt)")
+            kinds = (
+                "PyTorch weights (*.pth *.pt)"
+                if self._type_id == "tv.Backbone"
+                else "CSV tables (*.csv *.tsv *.txt)"
+            )
             chosen, _ = QFileDialog.getOpenFileName(
-                self, f"Choose {row.name}", str(start), f"{kinds};;All files (*)")
+                self, f"Choose {row.name}", str(start), f"{kinds};;All files (*)"
+            )
         else:
             chosen = QFileDialog.getExistingDirectory(self, f"Choose {row.name}", str(start))
         if not chosen:
@@ -1235,8 +1291,11 @@ class InspectorWidget(QWidget):
         for row in self.rows.values():
             if row.has_focus():
                 row.commit_pending()
-        if (self.label_edit is not None and self.label_edit.hasFocus()
-                and self.label_edit.isModified()):
+        if (
+            self.label_edit is not None
+            and self.label_edit.hasFocus()
+            and self.label_edit.isModified()
+        ):
             self._label_committed()
 
     def _focused_name(self) -> str | None:
@@ -1272,8 +1331,10 @@ def compact_range(spec: ParamSpec) -> str:
     if lo is not None and hi is not None:
         if not spec.min_exclusive and not spec.max_exclusive:
             return f"{_short_number(lo)} – {_short_number(hi)}"
-        return (f"{_short_number(lo)} {'<' if spec.min_exclusive else '≤'} x "
-                f"{'<' if spec.max_exclusive else '≤'} {_short_number(hi)}")
+        return (
+            f"{_short_number(lo)} {'<' if spec.min_exclusive else '≤'} x "
+            f"{'<' if spec.max_exclusive else '≤'} {_short_number(hi)}"
+        )
     if lo is not None:
         return f"{'>' if spec.min_exclusive else '≥'} {_short_number(lo)}"
     return f"{'<' if spec.max_exclusive else '≤'} {_short_number(hi)}"

@@ -75,6 +75,8 @@ def _plain_clipboard_at_exit() -> None:
     mime = clipboard.mimeData()
     if mime is not None and mime.hasFormat(FRAGMENT_MIME):
         clipboard.setText(mime.text())
+
+
 AUTOSAVE_MS = 15_000
 SPARE_FALLBACK_MS = 8_000  # the spare worker starts by then even if no shapes came
 RESULTS_DEFER_MS = 40  # an epoch's results are drawn this long after it, at most once
@@ -123,8 +125,9 @@ class MainWindow(QMainWindow):
         self.imported_name: str | None = None  # example_name of an imported model
         self.settings = QSettings("torchcanvas", "torchcanvas")
         self.setWindowTitle("torchcanvas")
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
-                            | QMainWindow.DockOption.AllowTabbedDocks)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+        )
 
         self.palette = PaletteWidget()
         self.palette.activated.connect(self._add_from_palette)
@@ -189,9 +192,13 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self._fit_bottom_docks)
 
     def _fit_bottom_docks(self) -> None:
-        docks = [d for d in (self.training_dock, self.autograd.dock)
-                 if d.isVisible() and not d.isFloating()
-                 and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        docks = [
+            d
+            for d in (self.training_dock, self.autograd.dock)
+            if d.isVisible()
+            and not d.isFloating()
+            and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea
+        ]
         if not docks:
             return
         most = int(self.height() * BOTTOM_SHARE)
@@ -220,14 +227,18 @@ class MainWindow(QMainWindow):
         self._results_timer = QTimer(self, singleShot=True, interval=RESULTS_DEFER_MS)
         self._results_timer.timeout.connect(self._show_results)
         self.training_tabs.currentChanged.connect(
-            lambda _: self._results.built and self.training_tabs.currentWidget() is self.results
-            and self._show_results())
+            lambda _: (
+                self._results.built
+                and self.training_tabs.currentWidget() is self.results
+                and self._show_results()
+            )
+        )
         self.runs = RunsWidget()
         self.training_tabs.addTab(self.runs, "Runs")
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
         self.runs.compareChanged.connect(lambda runs: self.plots.set_overlays(runs))
         self.try_it = TryItPanel()  # text projects: generate or classify with a trained run
-        self.try_it.selected_run = lambda: (r.folder if (r := self.runs.current_run()) else None)
+        self.try_it.selected_run = lambda: r.folder if (r := self.runs.current_run()) else None
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
         # the run settings scroll when the dock is short, so the canvas keeps its height
@@ -237,8 +248,10 @@ class MainWindow(QMainWindow):
         settings.setWidgetResizable(True)
         settings.setFrameShape(QScrollArea.Shape.NoFrame)
         settings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        settings.setMinimumWidth(self.run_panel.minimumSizeHint().width()
-                                 + settings.verticalScrollBar().sizeHint().width())
+        settings.setMinimumWidth(
+            self.run_panel.minimumSizeHint().width()
+            + settings.verticalScrollBar().sizeHint().width()
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(settings)
         split.addWidget(self.training_tabs)
@@ -316,8 +329,11 @@ class MainWindow(QMainWindow):
         self._results_timer.stop()
         self.run_panel.run_started(event)
         first = event.start_epoch * event.steps_per_epoch + event.start_batch
-        self.plots.reset(event.task, list(event.classes) if event.classes else None,
-                         steps=(first, event.epochs * event.steps_per_epoch))
+        self.plots.reset(
+            event.task,
+            list(event.classes) if event.classes else None,
+            steps=(first, event.epochs * event.steps_per_epoch),
+        )
         QTimer.singleShot(0, self, self._clear_results)  # its own turn, before any epoch's
 
     def _forget_run_views(self) -> None:
@@ -335,21 +351,34 @@ class MainWindow(QMainWindow):
 
     def _steps_arrived(self, events: list) -> None:
         self.run_panel.steps(events)
-        self.plots.add_steps([e.global_step for e in events], [e.loss for e in events],
-                             [e.lr for e in events])
+        self.plots.add_steps(
+            [e.global_step for e in events], [e.loss for e in events], [e.lr for e in events]
+        )
 
     def _epoch_done(self, event) -> None:
         values = {k: v for k, v in event.metrics.items() if isinstance(v, float)}
-        self.plots.add_epoch(event.global_step, event.epoch, event.train_loss, event.val_loss,
-                             values)
-        self._latest_results = (self._run_task, list(self._run_classes or []) or None,
-                                event.metrics, event.predictions, event.samples)
+        self.plots.add_epoch(
+            event.global_step, event.epoch, event.train_loss, event.val_loss, values
+        )
+        self._latest_results = (
+            self._run_task,
+            list(self._run_classes or []) or None,
+            event.metrics,
+            event.predictions,
+            event.samples,
+        )
         if getattr(event, "image", None) is not None:  # style transfer: the picture so far
-            self._latest_results += (event.image, f"after epoch {event.epoch}: "
-                                     f"{event.train_loss:.4g} loss · saved as result.png in "
-                                     "the run folder")
-        if self.training_tabs.currentWidget() is self.results and \
-                self.training_dock.isVisible() and not self._results_timer.isActive():
+            self._latest_results += (
+                event.image,
+                f"after epoch {event.epoch}: "
+                f"{event.train_loss:.4g} loss · saved as result.png in "
+                "the run folder",
+            )
+        if (
+            self.training_tabs.currentWidget() is self.results
+            and self.training_dock.isVisible()
+            and not self._results_timer.isActive()
+        ):
             self._results_timer.start()
         self.try_it.refresh()  # its checkpoint can be tried from the first epoch on
 
@@ -397,14 +426,19 @@ class MainWindow(QMainWindow):
         self._quick_add_at(self.view.mapToScene(centre), self.view.mapToGlobal(centre))
 
     def _update_try_it(self) -> None:
-        self.try_it.set_project(project_text_task(self.doc.graph),
-                                self.doc.runs_root(), self.doc.project_dir)
+        self.try_it.set_project(
+            project_text_task(self.doc.graph), self.doc.runs_root(), self.doc.project_dir
+        )
 
     def ask_stop_training(self) -> bool:
-        return QMessageBox.question(
-            self, "Training in progress",
-            "A run is still training. Stop it (its checkpoint is kept) and close?"
-        ) == QMessageBox.StandardButton.Yes
+        return (
+            QMessageBox.question(
+                self,
+                "Training in progress",
+                "A run is still training. Stop it (its checkpoint is kept) and close?",
+            )
+            == QMessageBox.StandardButton.Yes
+        )
 
     def set_document(self, doc: Document) -> None:
         """Show ``doc``; the previous document's thread is stopped."""
@@ -425,8 +459,12 @@ class MainWindow(QMainWindow):
             self.start_card.exampleRequested.connect(self.open_example)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
-        for dock in (self.inspector_dock, self.code_dock, self.problems_dock,
-                     self.history_dock):  # the previous document's widgets
+        for dock in (
+            self.inspector_dock,
+            self.code_dock,
+            self.problems_dock,
+            self.history_dock,
+        ):  # the previous document's widgets
             if dock.widget() is not None:
                 dock.widget().deleteLater()
         self.inspector = InspectorWidget(doc)
@@ -449,12 +487,17 @@ class MainWindow(QMainWindow):
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
         self.runs.set_root(doc.runs_root())
-        doc.pathChanged.connect(
-            lambda _: self.runs.set_root(self.doc.runs_root()))
+        doc.pathChanged.connect(lambda _: self.runs.set_root(self.doc.runs_root()))
         self._update_try_it()
         doc.pathChanged.connect(lambda _: self._update_try_it())
-        for signal in (doc.nodeAdded, doc.nodeRemoved, doc.edgeAdded, doc.edgeRemoved,
-                       doc.nodeChanged, doc.graphReset):
+        for signal in (
+            doc.nodeAdded,
+            doc.nodeRemoved,
+            doc.edgeAdded,
+            doc.edgeRemoved,
+            doc.nodeChanged,
+            doc.graphReset,
+        ):
             signal.connect(self._graph_edited)
         self._update_start_card()
         self.inspector.show_nodes([])
@@ -501,14 +544,23 @@ class MainWindow(QMainWindow):
             act = QAction(path.stem.replace("_", " "), self)
             act.triggered.connect(lambda _=False, p=path: self.open_example(p))
             examples.addAction(act)
-        self._action("&Import PyTorch model…", self.import_model, None, file_menu,
-                     "Trace a PyTorch model (torchvision, a .py file or a module) onto a new "
-                     "canvas")
+        self._action(
+            "&Import PyTorch model…",
+            self.import_model,
+            None,
+            file_menu,
+            "Trace a PyTorch model (torchvision, a .py file or a module) onto a new canvas",
+        )
         file_menu.addSeparator()
         self._action("&Save", self.save, keys.Save, file_menu)
         self._action("Save &As…", self.save_as, keys.SaveAs, file_menu)
-        self._action("&Export…", self.export_project, QKeySequence("Ctrl+E"), file_menu,
-                     "Write model.py, train.py, weights, TorchScript and ONNX to a folder")
+        self._action(
+            "&Export…",
+            self.export_project,
+            QKeySequence("Ctrl+E"),
+            file_menu,
+            "Write model.py, train.py, weights, TorchScript and ONNX to a folder",
+        )
         file_menu.addSeparator()
         self._action("&Quit", self.close, keys.Quit, file_menu)
 
@@ -519,42 +571,76 @@ class MainWindow(QMainWindow):
         self._action("&Copy", self.copy, keys.Copy, edit)
         self._action("&Paste", self.paste, keys.Paste, edit)
         self._action("&Duplicate", self.duplicate, QKeySequence("Ctrl+D"), edit)
-        self._action("&Delete", self.delete_selection,
-                     [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)], edit)
+        self._action(
+            "&Delete",
+            self.delete_selection,
+            [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)],
+            edit,
+        )
         edit.addSeparator()
         self._action("Select &All", self.select_all, keys.SelectAll, edit)
         self._action("&Find node type…", self.palette_focus, QKeySequence("Ctrl+F"), edit)
 
         view = bar.addMenu("&View")
-        self._action("&Fit All", lambda: self.view.fit_all(),
-                     [QKeySequence("F"), QKeySequence(Qt.Key.Key_Home)], view)
-        self._action("Zoom &In", lambda: self.view.set_zoom(self.view.zoom * 1.25),
-                     keys.ZoomIn, view)
-        self._action("Zoom &Out", lambda: self.view.set_zoom(self.view.zoom / 1.25),
-                     keys.ZoomOut, view)
-        self._action("&Actual Size", lambda: self.view.set_zoom(1.0), QKeySequence("Ctrl+0"),
-                     view)
+        self._action(
+            "&Fit All",
+            lambda: self.view.fit_all(),
+            [QKeySequence("F"), QKeySequence(Qt.Key.Key_Home)],
+            view,
+        )
+        self._action(
+            "Zoom &In", lambda: self.view.set_zoom(self.view.zoom * 1.25), keys.ZoomIn, view
+        )
+        self._action(
+            "Zoom &Out", lambda: self.view.set_zoom(self.view.zoom / 1.25), keys.ZoomOut, view
+        )
+        self._action("&Actual Size", lambda: self.view.set_zoom(1.0), QKeySequence("Ctrl+0"), view)
         view.addSeparator()
         shapes = self._action("Show &Shapes on Wires", self._toggle_shapes, None, view)
         shapes.setCheckable(True)
         shapes.setChecked(True)
         view.addSeparator()
-        for dock in (self.palette_dock, self.inspector_dock, self.code_dock, self.problems_dock,
-                     self.history_dock, self.training_dock):
+        for dock in (
+            self.palette_dock,
+            self.inspector_dock,
+            self.code_dock,
+            self.problems_dock,
+            self.history_dock,
+            self.training_dock,
+        ):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.autograd.dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
-        self._action("&Add Node…", lambda: self._quick_add_at(self.view.cursor_scene_pos(),
-                                                               self.cursor().pos()),
-                     None, graph_menu, "Tab or double-click on the canvas")
-        self._action("Auto-&Layout", lambda: self.auto_layout(), QKeySequence("L"), graph_menu,
-                     "Lay out the selection, or everything, along the flow")
+        self._action(
+            "&Add Node…",
+            lambda: self._quick_add_at(self.view.cursor_scene_pos(), self.cursor().pos()),
+            None,
+            graph_menu,
+            "Tab or double-click on the canvas",
+        )
+        self._action(
+            "Auto-&Layout",
+            lambda: self.auto_layout(),
+            QKeySequence("L"),
+            graph_menu,
+            "Lay out the selection, or everything, along the flow",
+        )
         graph_menu.addSeparator()
-        self._action("&Collapse into Block…", self.collapse_selection, QKeySequence("Ctrl+G"),
-                     graph_menu, "Turn the selected layers into a reusable block (nn.Module)")
-        self._action("&Expand Block", self.expand_selection, QKeySequence("Ctrl+Shift+G"),
-                     graph_menu, "Put a block's layers back on the canvas")
+        self._action(
+            "&Collapse into Block…",
+            self.collapse_selection,
+            QKeySequence("Ctrl+G"),
+            graph_menu,
+            "Turn the selected layers into a reusable block (nn.Module)",
+        )
+        self._action(
+            "&Expand Block",
+            self.expand_selection,
+            QKeySequence("Ctrl+Shift+G"),
+            graph_menu,
+            "Put a block's layers back on the canvas",
+        )
         flow_menu = view.addMenu("&Flow")
         self.flow_actions = {}
         for flow, text in (("TB", "&Top → down"), ("LR", "&Left → right")):
@@ -563,13 +649,17 @@ class MainWindow(QMainWindow):
             self.flow_actions[flow] = act
 
         run_menu = bar.addMenu("&Run")
-        self.train_action = self._action("&Train", lambda: self.start_training(),
-                                         QKeySequence("F5"), run_menu,
-                                         "Train the graph as it is now, in the background")
-        self.pause_action = self._action("&Pause", self._toggle_pause, QKeySequence("F6"),
-                                         run_menu)
-        self.stop_action = self._action("&Stop", lambda: self.training.stop(),
-                                        QKeySequence("Shift+F5"), run_menu)
+        self.train_action = self._action(
+            "&Train",
+            lambda: self.start_training(),
+            QKeySequence("F5"),
+            run_menu,
+            "Train the graph as it is now, in the background",
+        )
+        self.pause_action = self._action("&Pause", self._toggle_pause, QKeySequence("F6"), run_menu)
+        self.stop_action = self._action(
+            "&Stop", lambda: self.training.stop(), QKeySequence("Shift+F5"), run_menu
+        )
         self.pause_action.setEnabled(False)
         self.stop_action.setEnabled(False)
 
@@ -604,8 +694,9 @@ class MainWindow(QMainWindow):
             return
         errors = [p for p in result.problems if p.severity == "error"]
         if errors:
-            self.status_label.setText(f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · "
-                                      f"{result.total_params:,} params")
+            self.status_label.setText(
+                f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · {result.total_params:,} params"
+            )
         else:
             self.status_label.setText(f"✓ valid · {result.total_params:,} params")
 
@@ -647,7 +738,8 @@ class MainWindow(QMainWindow):
             "<tr><td>Delete</td><td>delete the selection</td></tr>"
             "<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>"
             "<tr><td>Ctrl+F</td><td>search the palette</td></tr>"
-            "</table>")
+            "</table>"
+        )
         QMessageBox.information(self, "Keyboard shortcuts", text)
 
     # ------------------------------------------------------------------ selection
@@ -679,13 +771,19 @@ class MainWindow(QMainWindow):
         self.quick_add.popup(global_pos)
 
     def _wire_dropped(self, node_id: str, port: str, from_input: bool, pos: QPointF) -> None:
-        ports = self.doc.graph.input_ports(node_id) if from_input else \
-            self.doc.graph.output_ports(node_id)
+        ports = (
+            self.doc.graph.input_ports(node_id)
+            if from_input
+            else self.doc.graph.output_ports(node_id)
+        )
         spec = next(p for p in ports if p.name == port)
         self._quick_add_target = (pos, (node_id, port, from_input, spec.kind))
         global_pos = self.view.mapToGlobal(self.view.mapFromScene(pos))
-        self.quick_add.popup(global_pos, compatible_types(spec.kind, want_input=not from_input),
-                             hint=f"connect to {self.doc.graph.node(node_id).label}.{port}")
+        self.quick_add.popup(
+            global_pos,
+            compatible_types(spec.kind, want_input=not from_input),
+            hint=f"connect to {self.doc.graph.node(node_id).label}.{port}",
+        )
 
     def _quick_add_chosen(self, type_id: str) -> None:
         if self._quick_add_target is None:
@@ -730,24 +828,33 @@ class MainWindow(QMainWindow):
         if self.copy():
             self.delete_selection(text="Cut")
 
-    def paste(self, fragment: dict | None = None, offset: tuple[float, float] | None = None
-              ) -> list[str]:
+    def paste(
+        self, fragment: dict | None = None, offset: tuple[float, float] | None = None
+    ) -> list[str]:
         if fragment is None:
             mime = QApplication.clipboard().mimeData()
-            raw = bytes(mime.data(FRAGMENT_MIME)).decode("utf-8") \
-                if mime.hasFormat(FRAGMENT_MIME) else mime.text()
+            raw = (
+                bytes(mime.data(FRAGMENT_MIME)).decode("utf-8")
+                if mime.hasFormat(FRAGMENT_MIME)
+                else mime.text()
+            )
             try:
                 fragment = fragment_from_text(raw)
             except GraphError as exc:
                 self.show_message(str(exc))
                 return []
         if offset is None:
-            positions = [n["pos"] for n in fragment["nodes"].values()
-                         if isinstance(n, dict) and isinstance(n.get("pos"), list)]
+            positions = [
+                n["pos"]
+                for n in fragment["nodes"].values()
+                if isinstance(n, dict) and isinstance(n.get("pos"), list)
+            ]
             target = self.view.cursor_scene_pos()
             if positions:
-                offset = (round(target.x() - min(p[0] for p in positions), -1),
-                          round(target.y() - min(p[1] for p in positions), -1))
+                offset = (
+                    round(target.x() - min(p[0] for p in positions), -1),
+                    round(target.y() - min(p[1] for p in positions), -1),
+                )
             else:
                 offset = (40.0, 40.0)
         plan = plan_paste(self.doc.graph, fragment, offset)
@@ -781,8 +888,9 @@ class MainWindow(QMainWindow):
     def ask_block_name(self, default: str) -> str | None:
         from PySide6.QtWidgets import QInputDialog
 
-        name, ok = QInputDialog.getText(self, "Collapse into block",
-                                        "Class name of the block (e.g. ConvBlock):", text=default)
+        name, ok = QInputDialog.getText(
+            self, "Collapse into block", "Class name of the block (e.g. ConvBlock):", text=default
+        )
         return name.strip() if ok and name.strip() else None
 
     def collapse_selection(self) -> str | None:
@@ -802,8 +910,9 @@ class MainWindow(QMainWindow):
         return instance
 
     def expand_selection(self) -> list[str]:
-        blocks = [n for n in self.scene.selected_node_ids()
-                  if self.doc.graph.node(n).type_id == "block"]
+        blocks = [
+            n for n in self.scene.selected_node_ids() if self.doc.graph.node(n).type_id == "block"
+        ]
         if not blocks:
             self.show_message("Select a block to expand")
             return []
@@ -832,8 +941,9 @@ class MainWindow(QMainWindow):
     def auto_layout(self, direction: str | None = None, all_nodes: bool = False) -> None:
         selected = [] if all_nodes else self.scene.selected_node_ids()
         ids = selected if len(selected) > 1 else None
-        positions = layered_layout(self.doc.graph, ids, direction or self.scene.flow,
-                                   size=self.scene.node_size)
+        positions = layered_layout(
+            self.doc.graph, ids, direction or self.scene.flow, size=self.scene.node_size
+        )
         moves = {nid: (self.doc.graph.node(nid).pos, pos) for nid, pos in positions.items()}
         if self.doc.move_nodes(moves, "Auto-layout") and ids is None:
             QTimer.singleShot(0, self.view.fit_all)
@@ -850,16 +960,26 @@ class MainWindow(QMainWindow):
 
     def ask_save_changes(self) -> QMessageBox.StandardButton:
         return QMessageBox.question(
-            self, "Unsaved changes", "Save the changes to this project first?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            self,
+            "Unsaved changes",
+            "Save the changes to this project first?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
 
     def ask_restore(self, saved_at: float) -> bool:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved_at))
-        return QMessageBox.question(
-            self, "Recover unsaved work",
-            f"torchcanvas closed without saving changes to this project ({when}). Restore them?"
-        ) == QMessageBox.StandardButton.Yes
+        return (
+            QMessageBox.question(
+                self,
+                "Recover unsaved work",
+                f"torchcanvas closed without saving changes to this project ({when}). "
+                "Restore them?",
+            )
+            == QMessageBox.StandardButton.Yes
+        )
 
     def new_file(self) -> None:
         if self.confirm_discard():
@@ -870,8 +990,9 @@ class MainWindow(QMainWindow):
 
     def ask_open(self) -> None:
         start = str(self.doc.project_dir or Path.home())
-        name, _ = QFileDialog.getOpenFileName(self, "Open project", start,
-                                              "torchcanvas projects (*.json)")
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open project", start, "torchcanvas projects (*.json)"
+        )
         if name:
             self.open_file(Path(name))
 
@@ -894,7 +1015,8 @@ class MainWindow(QMainWindow):
         if code:  # opening never runs it; compiling does: say so before anyone trains
             self.show_message(
                 f"This project has {code} code node{'s' if code > 1 else ''}: their Python "
-                "code (shown in the Inspector) runs when you train or export the model.")
+                "code (shown in the Inspector) runs when you train or export the model."
+            )
         return True
 
     def open_example(self, path: Path) -> bool:
@@ -931,8 +1053,9 @@ class MainWindow(QMainWindow):
         doc.unsaved_name = f"imported-{self.example_name}"
         self.set_document(doc)
         QTimer.singleShot(0, self._show_start)  # after set_document's fit_all
-        self.show_message(" · ".join([f"Imported {dialog.spec}: {len(result.graph)} nodes",
-                                      *result.notes]))
+        self.show_message(
+            " · ".join([f"Imported {dialog.spec}: {len(result.graph)} nodes", *result.notes])
+        )
         return True
 
     def _show_start(self) -> None:
@@ -962,8 +1085,9 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         start = str(self.doc.path or Path.home() / f"{self.example_name or 'untitled'}.json")
-        name, _ = QFileDialog.getSaveFileName(self, "Save project", start,
-                                              "torchcanvas projects (*.json)")
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Save project", start, "torchcanvas projects (*.json)"
+        )
         if not name:
             return False
         path = Path(name) if name.endswith(".json") else Path(name + ".json")
@@ -986,10 +1110,13 @@ class MainWindow(QMainWindow):
 
         doc = self.doc
         title = doc.path.stem if doc.path else (self.example_name or "")
-        dialog = ExportDialog(lambda: compile_project(doc.graph, doc.project_dir, title=title),
-                              self.runs.runs, doc.graph.settings["seed"],
-                              folder=default_export_folder(doc.path, self.example_name),
-                              parent=self)
+        dialog = ExportDialog(
+            lambda: compile_project(doc.graph, doc.project_dir, title=title),
+            self.runs.runs,
+            doc.graph.settings["seed"],
+            folder=default_export_folder(doc.path, self.example_name),
+            parent=self,
+        )
         dialog.nodeRequested.connect(self.focus_node)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -1021,8 +1148,11 @@ class MainWindow(QMainWindow):
         """Write unsaved changes to the recovery folder (never over the user's file)."""
         if self.doc is None or not self.doc.modified:
             return False
-        data = {"path": str(self.doc.path) if self.doc.path else None, "saved_at": time.time(),
-                "project": json.loads(dumps(self.doc.graph))}
+        data = {
+            "path": str(self.doc.path) if self.doc.path else None,
+            "saved_at": time.time(),
+            "project": json.loads(dumps(self.doc.graph)),
+        }
         target = recovery_file(self.doc.path)
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")

@@ -76,8 +76,9 @@ def _haystack(spec: NodeSpec) -> tuple[str, str]:
     key = spec.type_id
     hay = _haystacks.get(key)
     if hay is None or CATALOGUE.get(key) is not spec:
-        text = " ".join((spec.title, spec.type_id, spec.category, spec.extra.get("group", ""),
-                         spec.help)).lower()
+        text = " ".join(
+            (spec.title, spec.type_id, spec.category, spec.extra.get("group", ""), spec.help)
+        ).lower()
         hay = (text, _fold(text))
         _haystacks[key] = hay
     return hay
@@ -133,13 +134,13 @@ def spec_tooltip(spec: NodeSpec) -> str:
         return ", ".join(
             f"{esc(p.name)} <span style='color:gray'>({esc(p.kind)}"
             f"{', optional' if p.optional else ''}{', many' if p.multi else ''})</span>"
-            for p in items)
+            for p in items
+        )
 
     text = f"<b>{esc(spec.title)}</b> &nbsp;<code>{esc(spec.type_id)}</code>"
     if spec.help:
         text += f"<br>{esc(spec.help)}"
-    text += (f"<br><br><i>Inputs:</i> {ports(spec.inputs)}"
-             f"<br><i>Outputs:</i> {ports(spec.outputs)}")
+    text += f"<br><br><i>Inputs:</i> {ports(spec.inputs)}<br><i>Outputs:</i> {ports(spec.outputs)}"
     return f"<qt>{text}</qt>"
 
 
@@ -258,8 +259,12 @@ class _SearchEdit(QLineEdit):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
-        steps = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1,
-                 Qt.Key.Key_PageDown: 10, Qt.Key.Key_PageUp: -10}
+        steps = {
+            Qt.Key.Key_Down: 1,
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_PageDown: 10,
+            Qt.Key.Key_PageUp: -10,
+        }
         if key in steps:
             self.moveRequested.emit(steps[key])
             event.accept()
@@ -335,15 +340,19 @@ class PaletteWidget(QWidget):
                     parent = QTreeWidgetItem(group, [name, str(len(members))])
                     parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
                     parent.setForeground(1, muted)
-                    parent.setTextAlignment(1, Qt.AlignmentFlag.AlignRight
-                                            | Qt.AlignmentFlag.AlignVCenter)
+                    parent.setTextAlignment(
+                        1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                     parent.setToolTip(0, f"{len(members)} {category.lower()}: {name.lower()}")
                     self._subgroups[(category, name)] = parent
                     self._members[id(parent)] = []
                 for spec in members:
                     item = QTreeWidgetItem(parent, [spec.title, ""])
-                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                                  | Qt.ItemFlag.ItemIsDragEnabled)
+                    item.setFlags(
+                        Qt.ItemFlag.ItemIsEnabled
+                        | Qt.ItemFlag.ItemIsSelectable
+                        | Qt.ItemFlag.ItemIsDragEnabled
+                    )
                     item.setData(0, TYPE_ROLE, spec.type_id)
                     item.setIcon(0, icons.type_icon(category))
                     item.setToolTip(0, spec_tooltip(spec))
@@ -418,9 +427,13 @@ class PaletteWidget(QWidget):
         return shown
 
     def _visible_items(self) -> list[QTreeWidgetItem]:
-        return [item for item in self._items.values()
-                if not item.isHidden() and not item.parent().isHidden()
-                and not (item.parent().parent() and item.parent().parent().isHidden())]
+        return [
+            item
+            for item in self._items.values()
+            if not item.isHidden()
+            and not item.parent().isHidden()
+            and not (item.parent().parent() and item.parent().parent().isHidden())
+        ]
 
     @staticmethod
     def _reveal(item: QTreeWidgetItem) -> None:

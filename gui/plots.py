@@ -71,11 +71,16 @@ METRIC_COLORS = {
     "mae": theme.CATEGORY_COLORS["Schedulers"],  # indigo
     "r2": theme.CATEGORY_COLORS["Layers"],  # green
 }
-METRIC_SYMBOLS = {"accuracy": "o", "precision": "s", "recall": "t", "f1": "d", "mae": "o",
-                  "r2": "s"}
+METRIC_SYMBOLS = {
+    "accuracy": "o",
+    "precision": "s",
+    "recall": "t",
+    "f1": "d",
+    "mae": "o",
+    "r2": "s",
+}
 METRIC_LABELS = {"mae": "MAE", "r2": "R²"}
-READOUT_NAMES = {"accuracy": "acc", "precision": "prec", "recall": "rec", "mae": "MAE",
-                 "r2": "R²"}
+READOUT_NAMES = {"accuracy": "acc", "precision": "prec", "recall": "rec", "mae": "MAE", "r2": "R²"}
 # Runs drawn for comparison: one colour per run, dimmed.
 OVERLAY_COLORS = ("#14b8a6", "#64748b", "#d946ef", "#84cc16", "#0ea5e9", "#a16207")
 OVERLAY_OPACITY = 0.55  # blended into the background: opaque pens draw much faster
@@ -100,8 +105,9 @@ def _nice_step(span: float) -> float:
     return 10.0 * scale
 
 
-def steady_range(data: tuple[float, float], current: tuple[float, float], padding: float = 0.0,
-                 snap: bool = True) -> tuple[float, float]:
+def steady_range(
+    data: tuple[float, float], current: tuple[float, float], padding: float = 0.0, snap: bool = True
+) -> tuple[float, float]:
     """A view range for ``data`` (lowest, highest value) that changes rarely as the data grows:
     ``current`` while it holds the data and the data fills at least half of it; otherwise the
     data widened to multiples of a nice step (``snap``) plus ``padding`` (a fraction of the span)
@@ -140,8 +146,9 @@ class _SteadyViewBox(pg.ViewBox):
         finally:
             self._auto = False
 
-    def setRange(self, rect=None, xRange=None, yRange=None, padding=None, update=True,
-                 disableAutoRange=True) -> None:
+    def setRange(
+        self, rect=None, xRange=None, yRange=None, padding=None, update=True, disableAutoRange=True
+    ) -> None:
         if self._auto and rect is None:  # called by updateAutoRange, padding included
             (x0, x1), (y0, y1) = self.viewRange()
             if xRange is not None:
@@ -221,8 +228,8 @@ class CurveBuffer:
             return
         n = self._n
         self._reserve(n + k)
-        self._x[n:n + k] = xs
-        self._y[n:n + k] = ys
+        self._x[n : n + k] = xs
+        self._y[n : n + k] = ys
         self._n = n + k
 
     def view(self) -> tuple[np.ndarray, np.ndarray]:
@@ -239,8 +246,9 @@ class CurveBuffer:
 _EMA_CHUNK = 256
 
 
-def ema(values: Sequence[float] | np.ndarray, smoothing: float,
-        prev: float | None = None) -> np.ndarray:
+def ema(
+    values: Sequence[float] | np.ndarray, smoothing: float, prev: float | None = None
+) -> np.ndarray:
     """Exponential moving average ``s[t] = a·s[t-1] + (1-a)·x[t]`` with ``a = smoothing``,
     continuing from ``prev`` (the last smoothed value) or starting at ``s[0] = x[0]``.
 
@@ -285,12 +293,12 @@ def _ema_finite(x: np.ndarray, a: float, prev: float | None) -> np.ndarray:
     padded[:n] = x
     xs = padded.reshape(chunks, length)
     k = np.arange(length, dtype=np.float64)
-    local = np.cumsum(xs * a ** -k, axis=1)
-    local *= (1.0 - a) * a ** k  # each chunk's average started from zero
+    local = np.cumsum(xs * a**-k, axis=1)
+    local *= (1.0 - a) * a**k  # each chunk's average started from zero
     decay = a ** (k + 1)
     starts = np.empty(chunks)
     s = s0
-    carry = a ** length
+    carry = a**length
     ends = local[:, -1].tolist()
     for c in range(chunks):
         starts[c] = s
@@ -329,7 +337,7 @@ class _MinMaxPyramid:
                 size *= 2
             for store in (self._mins, self._maxs):
                 grown = np.empty(size)
-                grown[:self._lens[level]] = store[level][:self._lens[level]]
+                grown[: self._lens[level]] = store[level][: self._lens[level]]
                 store[level] = grown
         self._mins[level][start:end] = mins
         self._maxs[level][start:end] = maxs
@@ -342,7 +350,7 @@ class _MinMaxPyramid:
             return
         block = self.BASE
         start = self.count // block  # the last, partial block is recomputed
-        segment = y[start * block:n]
+        segment = y[start * block : n]
         offsets = np.arange(0, len(segment), block)
         mins = np.fmin.reduceat(segment, offsets)
         maxs = np.fmax.reduceat(segment, offsets)
@@ -351,16 +359,21 @@ class _MinMaxPyramid:
         while self._lens[level] > 1:
             start //= 2
             length = self._lens[level]
-            seg_min = self._mins[level][2 * start:length]
-            seg_max = self._maxs[level][2 * start:length]
+            seg_min = self._mins[level][2 * start : length]
+            seg_max = self._maxs[level][2 * start : length]
             offsets = np.arange(0, len(seg_min), 2)
-            self._write(level + 1, start, np.fmin.reduceat(seg_min, offsets),
-                        np.fmax.reduceat(seg_max, offsets))
+            self._write(
+                level + 1,
+                start,
+                np.fmin.reduceat(seg_min, offsets),
+                np.fmax.reduceat(seg_max, offsets),
+            )
             level += 1
         self.count = n
 
-    def query(self, x: np.ndarray, y: np.ndarray, i0: int, i1: int,
-              pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    def query(
+        self, x: np.ndarray, y: np.ndarray, i0: int, i1: int, pixels: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Points to draw ``x[i0:i1], y[i0:i1]`` on ``pixels`` columns: the slice itself (a view)
         when it is short, else a (max, min) pair per block of about one pixel, ending on the
         exact last point."""
@@ -382,14 +395,14 @@ class _MinMaxPyramid:
             j1 = min(-(-i1 // size), self._lens[level])
             maxs = self._maxs[level][j0:j1]
             mins = self._mins[level][j0:j1]
-            xs = x[j0 * size:min(j1 * size, len(x)):size]
+            xs = x[j0 * size : min(j1 * size, len(x)) : size]
         m = len(maxs)
         xd = np.empty(2 * m + 1)
         yd = np.empty(2 * m + 1)
-        xd[0:2 * m:2] = xs
-        xd[1:2 * m:2] = xs
-        yd[0:2 * m:2] = maxs
-        yd[1:2 * m:2] = mins
+        xd[0 : 2 * m : 2] = xs
+        xd[1 : 2 * m : 2] = xs
+        yd[0 : 2 * m : 2] = maxs
+        yd[1 : 2 * m : 2] = mins
         xd[-1] = x[i1 - 1]
         yd[-1] = y[i1 - 1]
         return xd, yd
@@ -477,8 +490,12 @@ def _blend(color: str | QColor, background: QColor, opacity: float) -> QColor:
     """``color`` at ``opacity`` over ``background``, as an opaque colour. Qt's raster engine
     draws translucent lines many times slower than opaque ones."""
     fg = QColor(color)
-    return QColor.fromRgbF(*(opacity * a + (1.0 - opacity) * b for a, b in
-                             zip(fg.getRgbF()[:3], background.getRgbF()[:3], strict=True)))
+    return QColor.fromRgbF(
+        *(
+            opacity * a + (1.0 - opacity) * b
+            for a, b in zip(fg.getRgbF()[:3], background.getRgbF()[:3], strict=True)
+        )
+    )
 
 
 class SparseLogAxis(pg.AxisItem):
@@ -522,8 +539,17 @@ class _Grid(pg.GraphicsObject):
         (x0, x1), (y0, y1) = vb.viewRange()
         if rect.width() <= 0 or rect.height() <= 0 or x0 == x1 or y0 == y1:
             return
-        key = (x0, x1, y0, y1, rect.x(), rect.y(), rect.width(), rect.height(),
-               self._plot.getAxis("left").logMode)
+        key = (
+            x0,
+            x1,
+            y0,
+            y1,
+            rect.x(),
+            rect.y(),
+            rect.width(),
+            rect.height(),
+            self._plot.getAxis("left").logMode,
+        )
         if self._lines is None or self._lines[0] != key:  # ticks move only with the view
             self._lines = (key, self._grid_lines(rect, x0, x1, y0, y1))
         painter.setRenderHint(painter.RenderHint.Antialiasing, False)
@@ -532,8 +558,9 @@ class _Grid(pg.GraphicsObject):
                 painter.setPen(pen)
                 painter.drawLines(lines)
 
-    def _grid_lines(self, rect: QRectF, x0: float, x1: float, y0: float, y1: float
-                    ) -> list[list[QLineF]]:
+    def _grid_lines(
+        self, rect: QRectF, x0: float, x1: float, y0: float, y1: float
+    ) -> list[list[QLineF]]:
         """Lines per tick level (major, minor) at the axes' tick positions."""
         out: list[list[QLineF]] = [[], []]
         for name, vertical in (("bottom", True), ("left", False)):
@@ -604,8 +631,9 @@ class LivePlots(QWidget):
         self.smoothing_box.setSingleStep(0.05)
         self.smoothing_box.setDecimals(2)
         self.smoothing_box.setValue(DEFAULT_SMOOTHING)
-        self.smoothing_box.setToolTip("Exponential moving average of the training loss "
-                                      "(0 = raw, 0.99 = very smooth)")
+        self.smoothing_box.setToolTip(
+            "Exponential moving average of the training loss (0 = raw, 0.99 = very smooth)"
+        )
         self.smoothing_box.valueChanged.connect(self.set_smoothing)
         label.setBuddy(self.smoothing_box)
         self.log_box = QCheckBox("Log loss")
@@ -628,8 +656,9 @@ class LivePlots(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(0)
-        self.loss_plot = self.graphics.addPlot(row=0, col=0, viewBox=_SteadyViewBox(),
-                                               axisItems={"left": SparseLogAxis("left")})
+        self.loss_plot = self.graphics.addPlot(
+            row=0, col=0, viewBox=_SteadyViewBox(), axisItems={"left": SparseLogAxis("left")}
+        )
         self.metrics_plot = self.graphics.addPlot(row=1, col=0, viewBox=_SteadyViewBox())
         self.lr_plot = self.graphics.addPlot(row=2, col=0, viewBox=_SteadyViewBox())
         self.plots = (self.loss_plot, self.metrics_plot, self.lr_plot)
@@ -660,8 +689,7 @@ class LivePlots(QWidget):
         # training loss: raw (thin, light) under the smoothed line, validation on top
         self.raw_curve = self._dense_item(self.loss_plot, name="train loss")
         self.smooth_curve = self._dense_item(self.loss_plot, name="smoothed")
-        self.val_curve = pg.PlotDataItem(name="val loss", antialias=True, symbol="o",
-                                         symbolSize=7)
+        self.val_curve = pg.PlotDataItem(name="val loss", antialias=True, symbol="o", symbolSize=7)
         self.loss_plot.addItem(self.val_curve)
         self.lr_curve = self._dense_item(self.lr_plot, name="learning rate")
         self.lr_plot.vb.y_floor = 0.0  # a schedule reads best against zero
@@ -725,8 +753,10 @@ class LivePlots(QWidget):
         text = t.node_text
         self.graphics.setBackground(background)
         axis_pen = pg.mkPen(_blend(text, background, 0.3))
-        grid_pens = (pg.mkPen(_blend(text, background, 0.15 if t.dark else 0.12)),
-                     pg.mkPen(_blend(text, background, 0.08 if t.dark else 0.06)))
+        grid_pens = (
+            pg.mkPen(_blend(text, background, 0.15 if t.dark else 0.12)),
+            pg.mkPen(_blend(text, background, 0.08 if t.dark else 0.06)),
+        )
         for plot, grid in zip(self.plots, self._grids, strict=True):
             for name in ("left", "bottom", "right"):
                 axis = plot.getAxis(name)
@@ -822,8 +852,9 @@ class LivePlots(QWidget):
             curve.dirty = True
         self._schedule()
 
-    def add_epoch(self, global_step: int, epoch: int, train_loss: float, val_loss: float,
-                  metrics: dict) -> None:
+    def add_epoch(
+        self, global_step: int, epoch: int, train_loss: float, val_loss: float, metrics: dict
+    ) -> None:
         """Append a finished epoch (validation loss and the task's metrics, at the step where
         the epoch ended); drawn at the next refresh."""
         x = float(global_step)
@@ -905,8 +936,7 @@ class LivePlots(QWidget):
         self.cycle_ms = 0.8 * self.cycle_ms + 0.2 * cost_ms if self.cycle_ms else cost_ms
         # The UI thread shares the GIL with a training thread (and painting holds it): keep the
         # share of time spent on the curves within DRAW_BUDGET, at 20 Hz when that is cheap.
-        interval = int(min(max(REFRESH_INTERVAL_MS, self.cycle_ms / DRAW_BUDGET),
-                           MAX_INTERVAL_MS))
+        interval = int(min(max(REFRESH_INTERVAL_MS, self.cycle_ms / DRAW_BUDGET), MAX_INTERVAL_MS))
         if interval != self._timer.interval():
             self._timer.setInterval(interval)
 
@@ -986,10 +1016,15 @@ class LivePlots(QWidget):
             self.metrics_plot.setLabel("left", "val metrics")
         for name in names:
             color = METRIC_COLORS.get(name, "#64748b")
-            item = pg.PlotDataItem(name=METRIC_LABELS.get(name, name), antialias=True,
-                                   pen=pg.mkPen(color, width=2), symbol=METRIC_SYMBOLS.get(
-                                       name, "o"), symbolSize=6, symbolBrush=pg.mkBrush(color),
-                                   symbolPen=None)
+            item = pg.PlotDataItem(
+                name=METRIC_LABELS.get(name, name),
+                antialias=True,
+                pen=pg.mkPen(color, width=2),
+                symbol=METRIC_SYMBOLS.get(name, "o"),
+                symbolSize=6,
+                symbolBrush=pg.mkBrush(color),
+                symbolPen=None,
+            )
             owner = self.metrics_right if regression and name == "r2" else self.metrics_plot
             owner.addItem(item)
             self._metric_owner[name] = owner
@@ -1019,8 +1054,9 @@ class LivePlots(QWidget):
         self._overlay_dense = []
         self._overlay_samples = []
         for index, (name, data) in enumerate(self._overlay_runs):
-            color = _blend(OVERLAY_COLORS[index % len(OVERLAY_COLORS)], self._background,
-                           OVERLAY_OPACITY)
+            color = _blend(
+                OVERLAY_COLORS[index % len(OVERLAY_COLORS)], self._background, OVERLAY_OPACITY
+            )
             steps = np.asarray(data.get("steps", ()), dtype=np.float64).reshape(-1)
             losses = np.asarray(data.get("losses", ()), dtype=np.float64).reshape(-1)
             n = min(len(steps), len(losses))
@@ -1045,17 +1081,30 @@ class LivePlots(QWidget):
                     x, y = epoch_steps[:m], values[:m]
                     keep = np.isfinite(y)
                     item = pg.PlotDataItem(
-                        x=x[keep], y=y[keep], antialias=True,
-                        pen=pg.mkPen(color, width=1.5,
-                                     style=Qt.PenStyle.SolidLine if key == "train_loss"
-                                     else Qt.PenStyle.DashLine),
+                        x=x[keep],
+                        y=y[keep],
+                        antialias=True,
+                        pen=pg.mkPen(
+                            color,
+                            width=1.5,
+                            style=Qt.PenStyle.SolidLine
+                            if key == "train_loss"
+                            else Qt.PenStyle.DashLine,
+                        ),
                         symbol={"val_loss": "o", "train_loss": "t"}.get(
-                            key, METRIC_SYMBOLS.get(key, "o")),
-                        symbolSize=5, symbolBrush=pg.mkBrush(color), symbolPen=None)
+                            key, METRIC_SYMBOLS.get(key, "o")
+                        ),
+                        symbolSize=5,
+                        symbolBrush=pg.mkBrush(color),
+                        symbolPen=None,
+                    )
                     if plot is None:
                         has_metrics = True
-                        owner = (self.metrics_right if self._task == "regression"
-                                 and key == "r2" else self.metrics_plot)
+                        owner = (
+                            self.metrics_right
+                            if self._task == "regression" and key == "r2"
+                            else self.metrics_plot
+                        )
                     else:
                         owner = plot
                     self._add_overlay(owner, item)
@@ -1119,20 +1168,28 @@ class LivePlots(QWidget):
                 i -= 1
             step = float(x[i])
             k = int(np.searchsorted(ex, step, "left"))  # the epoch this step belongs to
-            epoch = self._epochs[k] if k < len(self._epochs) else (
-                self._epochs[-1] + 1 if self._epochs else 1)
-            parts = [f"step {step:,.0f} (epoch {epoch})",
-                     f"loss {_fmt(raw[i])}",
-                     f"smoothed {_fmt(self._smooth.buffer.view()[1][i])}",
-                     f"lr {_fmt(self._lr.buffer.view()[1][i])}"]
+            epoch = (
+                self._epochs[k]
+                if k < len(self._epochs)
+                else (self._epochs[-1] + 1 if self._epochs else 1)
+            )
+            parts = [
+                f"step {step:,.0f} (epoch {epoch})",
+                f"loss {_fmt(raw[i])}",
+                f"smoothed {_fmt(self._smooth.buffer.view()[1][i])}",
+                f"lr {_fmt(self._lr.buffer.view()[1][i])}",
+            ]
         text = "   ".join(parts)
         j = int(np.searchsorted(ex, step, "right")) - 1
         if j >= 0:
             values = [f"val loss {_fmt(val[j])}"]
             for name, curve in self._metrics.items():
                 value = float(curve.buffer.view()[1][j])
-                shown = f"{value:.3f}" if name in UNIT_INTERVAL_METRICS and math.isfinite(
-                    value) else _fmt(value)
+                shown = (
+                    f"{value:.3f}"
+                    if name in UNIT_INTERVAL_METRICS and math.isfinite(value)
+                    else _fmt(value)
+                )
                 values.append(f"{READOUT_NAMES.get(name, name)} {shown}")
             text += f"    |    epoch {self._epochs[j]}: " + "   ".join(values)
         self.readout.setText(text)

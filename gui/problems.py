@@ -46,7 +46,7 @@ def problem_message(graph, node_id: str | None, message: str) -> str:
 
 def _strip_label(message: str, label: str) -> str:
     if label and message.startswith(f"{label}:"):
-        return message[len(label) + 1:].strip()
+        return message[len(label) + 1 :].strip()
     return message
 
 
@@ -65,8 +65,9 @@ def collect_rows(graph, result) -> list[Row]:
         except CodegenError as exc:
             nid = exc.node_id if exc.node_id in graph else None
             label = graph.node(nid).label if nid else ""
-            rows.append(Row("warning", nid, label,
-                            f"cannot train yet: {_strip_label(str(exc), label)}"))
+            rows.append(
+                Row("warning", nid, label, f"cannot train yet: {_strip_label(str(exc), label)}")
+            )
     return rows
 
 
@@ -95,8 +96,13 @@ def severity_icon(kind: str, size: int = 16) -> QIcon:
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(color)
     p.drawEllipse(r)
-    pen = QPen(QColor("white"), 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-               Qt.PenJoinStyle.RoundJoin)
+    pen = QPen(
+        QColor("white"),
+        1.8,
+        Qt.PenStyle.SolidLine,
+        Qt.PenCapStyle.RoundCap,
+        Qt.PenJoinStyle.RoundJoin,
+    )
     p.setPen(pen)
     c = r.center()
     k = size * 0.18
@@ -131,8 +137,9 @@ class _WrapDelegate(QStyledItemDelegate):
         text = index.data(Qt.ItemDataRole.DisplayRole) or ""
         if width <= 20 or not text:
             return size
-        rect = option.fontMetrics.boundingRect(QRect(0, 0, width, 100_000),
-                                               Qt.TextFlag.TextWordWrap, text)
+        rect = option.fontMetrics.boundingRect(
+            QRect(0, 0, width, 100_000), Qt.TextFlag.TextWordWrap, text
+        )
         return QSize(size.width(), max(size.height(), rect.height() + 6))
 
 

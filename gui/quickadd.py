@@ -33,12 +33,36 @@ CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1
 
 # What people reach for most, in this order, when nothing is typed yet.
 COMMON_TYPES = (
-    "nn.Linear", "nn.Conv2d", "nn.ReLU", "nn.MaxPool2d", "nn.Flatten", "nn.Dropout",
-    "nn.BatchNorm2d", "nn.BatchNorm1d", "nn.LayerNorm", "nn.GELU", "nn.Sigmoid", "nn.Tanh",
-    "nn.Softmax", "nn.Embedding", "nn.LSTM", "op.add", "op.concat", "op.reshape",
-    "loss.CrossEntropy", "loss.MSE", "loss.BCEWithLogits", "optim.Adam", "optim.SGD",
-    "optim.AdamW", "sched.StepLR", "sched.CosineAnnealingLR", "clip.GradNorm", "data.Digits",
-    "data.Iris", "data.CSV",
+    "nn.Linear",
+    "nn.Conv2d",
+    "nn.ReLU",
+    "nn.MaxPool2d",
+    "nn.Flatten",
+    "nn.Dropout",
+    "nn.BatchNorm2d",
+    "nn.BatchNorm1d",
+    "nn.LayerNorm",
+    "nn.GELU",
+    "nn.Sigmoid",
+    "nn.Tanh",
+    "nn.Softmax",
+    "nn.Embedding",
+    "nn.LSTM",
+    "op.add",
+    "op.concat",
+    "op.reshape",
+    "loss.CrossEntropy",
+    "loss.MSE",
+    "loss.BCEWithLogits",
+    "optim.Adam",
+    "optim.SGD",
+    "optim.AdamW",
+    "sched.StepLR",
+    "sched.CosineAnnealingLR",
+    "clip.GradNorm",
+    "data.Digits",
+    "data.Iris",
+    "data.CSV",
 )
 _COMMON_RANK = {type_id: i for i, type_id in enumerate(COMMON_TYPES)}
 
@@ -58,8 +82,9 @@ def _category_order(category: str) -> int:
     return CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)
 
 
-def ranked_specs(query: str = "",
-                 accept: Callable[[NodeSpec], bool] | None = None) -> list[NodeSpec]:
+def ranked_specs(
+    query: str = "", accept: Callable[[NodeSpec], bool] | None = None
+) -> list[NodeSpec]:
     """The specs the popup offers for ``query``, best first.
 
     Empty query: the common types (``COMMON_TYPES``), then the rest by category and title.
@@ -101,8 +126,9 @@ class _RowDelegate(QStyledItemDelegate):
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         pal = opt.palette
-        text_color = pal.color(QPalette.ColorRole.HighlightedText if selected
-                               else QPalette.ColorRole.Text)
+        text_color = pal.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
         muted = QColor(text_color)
         muted.setAlphaF(0.7 if selected else 0.55)
         rect = opt.rect
@@ -117,14 +143,19 @@ class _RowDelegate(QStyledItemDelegate):
         cat_w = fm.horizontalAdvance(category)
         right = rect.right() - 8
         painter.setPen(muted)
-        painter.drawText(QRect(right - cat_w, rect.top(), cat_w, rect.height()),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, category)
+        painter.drawText(
+            QRect(right - cat_w, rect.top(), cat_w, rect.height()),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+            category,
+        )
         left = rect.left() + 8 + h + 8
         avail = right - cat_w - 12 - left
         painter.setPen(text_color)
-        painter.drawText(QRect(left, rect.top(), max(0, avail), rect.height()),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         fm.elidedText(title, Qt.TextElideMode.ElideRight, max(0, avail)))
+        painter.drawText(
+            QRect(left, rect.top(), max(0, avail), rect.height()),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            fm.elidedText(title, Qt.TextElideMode.ElideRight, max(0, avail)),
+        )
         painter.restore()
 
 
@@ -147,9 +178,17 @@ class _SearchEdit(QLineEdit):
     """Forwards navigation keys to the popup; everything else edits the text."""
 
     navigate = Signal(int)  # a Qt.Key value
-    _KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
-             Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape, Qt.Key.Key_Tab,
-             Qt.Key.Key_Backtab)
+    _KEYS = (
+        Qt.Key.Key_Up,
+        Qt.Key.Key_Down,
+        Qt.Key.Key_PageUp,
+        Qt.Key.Key_PageDown,
+        Qt.Key.Key_Return,
+        Qt.Key.Key_Enter,
+        Qt.Key.Key_Escape,
+        Qt.Key.Key_Tab,
+        Qt.Key.Key_Backtab,
+    )
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in self._KEYS:
@@ -216,8 +255,9 @@ class QuickAddPopup(QFrame):
         self.resize(self.WIDTH, 360)
 
     # ------------------------------------------------------------------ API
-    def popup(self, global_pos: QPoint, accept: Callable[[NodeSpec], bool] | None = None,
-              hint: str = "") -> None:
+    def popup(
+        self, global_pos: QPoint, accept: Callable[[NodeSpec], bool] | None = None, hint: str = ""
+    ) -> None:
         """Show at ``global_pos`` (top-left, kept on screen) offering the types ``accept``
         allows (all when None); ``hint`` is a short line above the search box."""
         self._accept = accept
@@ -297,9 +337,14 @@ class QuickAddPopup(QFrame):
             return
         if not n:
             return
-        step = {Qt.Key.Key_Down: 1, Qt.Key.Key_Tab: 1, Qt.Key.Key_Up: -1,
-                Qt.Key.Key_Backtab: -1, Qt.Key.Key_PageDown: self.VISIBLE_ROWS - 1,
-                Qt.Key.Key_PageUp: -(self.VISIBLE_ROWS - 1)}[key]
+        step = {
+            Qt.Key.Key_Down: 1,
+            Qt.Key.Key_Tab: 1,
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_Backtab: -1,
+            Qt.Key.Key_PageDown: self.VISIBLE_ROWS - 1,
+            Qt.Key.Key_PageUp: -(self.VISIBLE_ROWS - 1),
+        }[key]
         row = self.list.currentRow()
         # single steps wrap around; page steps stop at the ends
         row = (row + step) % n if abs(step) == 1 else max(0, min(n - 1, row + step))

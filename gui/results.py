@@ -40,8 +40,10 @@ CELL_TEXT_MAX_CLASSES = 20  # counts are written in the cells up to this many cl
 MAX_TILES = 16
 MAX_SCATTER_POINTS = 50_000  # beyond this a fixed random subset is drawn (setData ~0.1 s)
 EMPTY_HINT = "Train to see results"
-EMPTY_DETAIL = ("The confusion matrix, per-class scores, predicted-vs-true plots and sample "
-                "predictions appear here after each validation pass.")
+EMPTY_DETAIL = (
+    "The confusion matrix, per-class scores, predicted-vs-true plots and sample "
+    "predictions appear here after each validation pass."
+)
 
 # Sequential blues (light: matplotlib's "Blues"; dark: the same hue rising from the panel colour).
 _LIGHT_STOPS = ("#f7fbff", "#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b")
@@ -93,8 +95,7 @@ def confusion_matrix(task: str, prediction, target, k: int | None = None) -> np.
     predicted = predicted_labels(task, to_numpy(prediction))
     true = to_numpy(target).reshape(-1).astype(np.int64)
     if k is None:
-        k = 2 if task == "binary" else int(max(predicted.max(initial=-1),
-                                                true.max(initial=-1)) + 1)
+        k = 2 if task == "binary" else int(max(predicted.max(initial=-1), true.max(initial=-1)) + 1)
         p = to_numpy(prediction)
         if task == "classification" and p.ndim >= 2 and p.shape[1] > 1:
             k = max(k, p.shape[1])
@@ -130,9 +131,13 @@ def _lut(dark: bool) -> list[QColor]:
             j = min(int(t), len(stops) - 2)
             f = t - j
             a, b = stops[j], stops[j + 1]
-            lut.append(QColor(round(a.red() + (b.red() - a.red()) * f),
-                              round(a.green() + (b.green() - a.green()) * f),
-                              round(a.blue() + (b.blue() - a.blue()) * f)))
+            lut.append(
+                QColor(
+                    round(a.red() + (b.red() - a.red()) * f),
+                    round(a.green() + (b.green() - a.green()) * f),
+                    round(a.blue() + (b.blue() - a.blue()) * f),
+                )
+            )
         _LUTS[dark] = lut
     return _LUTS[dark]
 
@@ -322,8 +327,9 @@ class ConfusionMatrixWidget(QWidget):
             for j in range(k):
                 v = image[i, j]
                 t = 0.0 if v <= 0 else max(0.1, min(1.0, v * scale))
-                painter.fillRect(QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
-                                 lut[round(t * 255)])
+                painter.fillRect(
+                    QRectF(x0 + j * cell, y0 + i * cell, cell, cell), lut[round(t * 255)]
+                )
         if cell >= 6:  # thin gaps between cells, in the panel colour
             painter.setPen(QPen(pal.color(pal.ColorRole.Window), 1))
             for i in range(1, k):
@@ -342,8 +348,7 @@ class ConfusionMatrixWidget(QWidget):
             while size >= 7:
                 font.setPixelSize(size)
                 fm = QFontMetrics(font)
-                if max(fm.horizontalAdvance(t) for t in widest) <= cell - 3 \
-                        and fm.height() <= cell:
+                if max(fm.horizontalAdvance(t) for t in widest) <= cell - 3 and fm.height() <= cell:
                     break
                 size -= 1
             if size >= 7:
@@ -360,8 +365,11 @@ class ConfusionMatrixWidget(QWidget):
                         painter.setFont(font)
                         font.setBold(False)
                         painter.setPen(color)
-                        painter.drawText(QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
-                                         Qt.AlignmentFlag.AlignCenter, texts[i][j])
+                        painter.drawText(
+                            QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
+                            Qt.AlignmentFlag.AlignCenter,
+                            texts[i][j],
+                        )
 
         # hovered cell
         if self._hover is not None:
@@ -376,9 +384,11 @@ class ConfusionMatrixWidget(QWidget):
         fh = fm.height()
         painter.setPen(text_color)
         for i in range(0, k, step):
-            painter.drawText(QRectF(x0 - 200 - 6, y0 + i * cell + cell / 2 - fh / 2, 200, fh),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             names[i])
+            painter.drawText(
+                QRectF(x0 - 200 - 6, y0 + i * cell + cell / 2 - fh / 2, 200, fh),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                names[i],
+            )
         base_y = y0 + side + 4
         for j in range(0, k, step):
             cx = x0 + j * cell + cell / 2
@@ -387,27 +397,33 @@ class ConfusionMatrixWidget(QWidget):
                 painter.translate(cx + fh * 0.35, base_y + fh * 0.35)
                 painter.rotate(-45)
                 tw = fm.horizontalAdvance(names[j])
-                painter.drawText(QRectF(-tw - 2, -fh / 2, tw + 2, fh),
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 names[j])
+                painter.drawText(
+                    QRectF(-tw - 2, -fh / 2, tw + 2, fh),
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    names[j],
+                )
                 painter.restore()
             else:
-                painter.drawText(QRectF(cx - 100, base_y, 200, fh),
-                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                                 names[j])
+                painter.drawText(
+                    QRectF(cx - 100, base_y, 200, fh),
+                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                    names[j],
+                )
 
         # axis titles
         title_font = QFont(label_font)
         title_font.setBold(True)
         painter.setFont(title_font)
         painter.setPen(muted)
-        painter.drawText(QRectF(x0, base_y + col_h - 4, side, fh + 4),
-                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, "predicted")
+        painter.drawText(
+            QRectF(x0, base_y + col_h - 4, side, fh + 4),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            "predicted",
+        )
         painter.save()
         painter.translate(x0 - row_w - 4 - fh / 2, y0 + side / 2)
         painter.rotate(-90)
-        painter.drawText(QRectF(-side / 2, -fh / 2, side, fh), Qt.AlignmentFlag.AlignCenter,
-                         "true")
+        painter.drawText(QRectF(-side / 2, -fh / 2, side, fh), Qt.AlignmentFlag.AlignCenter, "true")
         painter.restore()
 
     # ------------------------------------------------------------------ interaction
@@ -415,8 +431,7 @@ class ConfusionMatrixWidget(QWidget):
         count = int(self._counts[row, col])
         total = int(self._counts[row].sum())
         share = f" ({count / total:.1%} of true {self._names[row]})" if total else ""
-        return (f"true: {self._names[row]}\npredicted: {self._names[col]}\n"
-                f"count: {count}{share}")
+        return f"true: {self._names[row]}\npredicted: {self._names[col]}\ncount: {count}{share}"
 
     def mouseMoveEvent(self, event) -> None:
         hit = self._cell_at(event.position())
@@ -489,14 +504,16 @@ class ImageResult(QWidget):
             return
         painter = QPainter(self)
         rect = self.image_rect()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
-                              rect.width() < self._image.width())
+        painter.setRenderHint(
+            QPainter.RenderHint.SmoothPixmapTransform, rect.width() < self._image.width()
+        )
         painter.drawImage(rect, self._image)
         painter.setPen(self.palette().text().color())
-        painter.drawText(QRectF(0, rect.bottom() + 6, self.width(),
-                                QFontMetrics(self.font()).height() + 4),
-                         int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
-                         self.caption)
+        painter.drawText(
+            QRectF(0, rect.bottom() + 6, self.width(), QFontMetrics(self.font()).height() + 4),
+            int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
+            self.caption,
+        )
         painter.end()
 
 
@@ -568,10 +585,12 @@ class PerClassTable(QTableWidget):
         the middle); a Stretch section would stay wide when the panel narrows."""
         header = self.horizontalHeader()
         last = len(self.COLUMNS) - 1
-        numbers = sum(max(self.sizeHintForColumn(c), header.sectionSizeHint(c))
-                      for c in range(1, last))
-        numbers += max(self.sizeHintForColumn(last), header.sectionSizeHint(last),
-                       header.defaultSectionSize())  # the stretched last column's floor
+        numbers = sum(
+            max(self.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(1, last)
+        )
+        numbers += max(
+            self.sizeHintForColumn(last), header.sectionSizeHint(last), header.defaultSectionSize()
+        )  # the stretched last column's floor
         room = self.viewport().width() - numbers
         self.setColumnWidth(0, max(60, room))
 
@@ -591,8 +610,9 @@ class SampleGrid(QWidget):
         self._captions: list[tuple[str, str]] = []  # (predicted, true)
         self._wrong: list[bool] = []
 
-    def set_samples(self, images: list[QImage], captions: list[tuple[str, str]],
-                    wrong: list[bool]) -> None:
+    def set_samples(
+        self, images: list[QImage], captions: list[tuple[str, str]], wrong: list[bool]
+    ) -> None:
         self._images, self._captions, self._wrong = images, captions, wrong
         self.updateGeometry()
         self.update()
@@ -646,16 +666,26 @@ class SampleGrid(QWidget):
         fm = QFontMetrics(self._caption_font(True))  # bold (wrong) is the widest
         fh = fm.height()
         pad = 6
-        need = {style: max(fm.horizontalAdvance(line) for p, t in self._captions
-                           for line in self.caption_lines(p, t, style))
-                for style in ("one", "two", "compact")}
+        need = {
+            style: max(
+                fm.horizontalAdvance(line)
+                for p, t in self._captions
+                for line in self.caption_lines(p, t, style)
+            )
+            for style in ("one", "two", "compact")
+        }
         best = None
         for cols in range(1, n + 1):
             rows = math.ceil(n / cols)
             tile_w = (self.width() - pad * (cols + 1)) / cols
-            style, worth = next(((s, w) for s, w in (("one", 1.0), ("two", 1.0),
-                                                      ("compact", 0.9))
-                                 if need[s] <= tile_w), ("two", 0.6))  # else elided
+            style, worth = next(
+                (
+                    (s, w)
+                    for s, w in (("one", 1.0), ("two", 1.0), ("compact", 0.9))
+                    if need[s] <= tile_w
+                ),
+                ("two", 0.6),
+            )  # else elided
             cap_h = fh * (2 if style == "two" else 1) + 2
             side = min(tile_w, (self.height() - pad * (rows + 1)) / rows - cap_h - 2)
             if best is None or side * worth > best[0] + 0.5:
@@ -672,8 +702,12 @@ class SampleGrid(QWidget):
             img = self._images[idx]
             aspect = img.width() / max(1, img.height())
             iw, ih = (side, side / aspect) if aspect >= 1 else (side * aspect, side)
-            rects.append((QRectF(x + (col_w - iw) / 2, y + (side - ih) / 2, iw, ih),
-                          QRectF(x, y + side + 2, col_w, cap_h)))
+            rects.append(
+                (
+                    QRectF(x + (col_w - iw) / 2, y + (side - ih) / 2, iw, ih),
+                    QRectF(x, y + side + 2, col_w, cap_h),
+                )
+            )
         return rects, style
 
     def paintEvent(self, event) -> None:
@@ -693,8 +727,9 @@ class SampleGrid(QWidget):
         for idx, (img_rect, cap_rect) in enumerate(rects):
             image = self._images[idx]
             # enlarge small images pixel by pixel; shrink large ones smoothly
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
-                                  img_rect.width() < image.width())
+            painter.setRenderHint(
+                QPainter.RenderHint.SmoothPixmapTransform, img_rect.width() < image.width()
+            )
             painter.drawImage(img_rect, image)
             wrong = self._wrong[idx] if idx < len(self._wrong) else False
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -712,10 +747,13 @@ class SampleGrid(QWidget):
             width = int(cap_rect.width())
             for li, line in enumerate(self.caption_lines(pred, true, style)):
                 shown = fm.elidedText(line, Qt.TextElideMode.ElideRight, width)
-                painter.drawText(QRectF(cap_rect.x(), cap_rect.y() + li * fm.height(),
-                                        cap_rect.width(), fm.height()),
-                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                                 shown)
+                painter.drawText(
+                    QRectF(
+                        cap_rect.x(), cap_rect.y() + li * fm.height(), cap_rect.width(), fm.height()
+                    ),
+                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                    shown,
+                )
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ToolTip:
@@ -793,8 +831,9 @@ class ResultsView(QWidget):
         self._info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         header.addWidget(self._info)
         self.normalise = QCheckBox("normalise")
-        self.normalise.setToolTip("Divide each row by its number of samples: the diagonal is "
-                                  "then each class's recall")
+        self.normalise.setToolTip(
+            "Divide each row by its number of samples: the diagonal is then each class's recall"
+        )
         self.normalise.toggled.connect(self._normalise_toggled)
         header.addWidget(self.normalise)
         outer.addWidget(self._header)
@@ -884,8 +923,9 @@ class ResultsView(QWidget):
             item.setLabel("left", "predicted")
             item.showGrid(x=True, y=True, alpha=0.25)
             item.setMenuEnabled(False)
-            self._points = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, symbol="o",
-                                              antialias=False)
+            self._points = pg.ScatterPlotItem(
+                pxMode=True, size=4, pen=None, symbol="o", antialias=False
+            )
             self._reference = pg.PlotDataItem([], [])
             self._reference.setZValue(10)  # over the cloud of points
             item.addItem(self._points)
@@ -916,8 +956,16 @@ class ResultsView(QWidget):
     def clear(self) -> None:
         self._show_empty(EMPTY_HINT, EMPTY_DETAIL)
 
-    def show_epoch(self, task: str, classes: list[str] | None, metrics: dict,
-                   predictions=None, samples=None, image=None, caption: str = "") -> None:
+    def show_epoch(
+        self,
+        task: str,
+        classes: list[str] | None,
+        metrics: dict,
+        predictions=None,
+        samples=None,
+        image=None,
+        caption: str = "",
+    ) -> None:
         """Show one validation pass. ``predictions``: (prediction, target) for the whole
         validation set; ``samples``: (inputs, predicted, targets) for a few of its inputs.
         ``image``: the picture a run optimises (uint8 [H, W, 3]), shown instead."""
@@ -930,9 +978,11 @@ class ResultsView(QWidget):
         elif task == "regression":
             names = self._show_regression(metrics, predictions)
         else:
-            self._show_empty("No result view for this task",
-                             f"Task {task!r} has no confusion matrix or scatter plot; the "
-                             "loss curves show how it trains.")
+            self._show_empty(
+                "No result view for this task",
+                f"Task {task!r} has no confusion matrix or scatter plot; the "
+                "loss curves show how it trains.",
+            )
             return
         if names is None:
             return
@@ -969,8 +1019,9 @@ class ResultsView(QWidget):
             if entry is not None:
                 card.set(*entry)
 
-    def _show_classification(self, task: str, classes, metrics: dict, predictions
-                             ) -> list[str] | None:
+    def _show_classification(
+        self, task: str, classes, metrics: dict, predictions
+    ) -> list[str] | None:
         cm = metrics.get("confusion_matrix")
         cm = to_numpy(cm) if cm is not None else None
         if cm is None or cm.ndim != 2 or cm.shape[0] != cm.shape[1] or not cm.size:
@@ -981,8 +1032,10 @@ class ResultsView(QWidget):
                     k = len(classes) if classes else None
                     cm = confusion_matrix(task, pred, target, k)
         if cm is None or not cm.size:
-            self._show_empty("No validation results",
-                             "The validation set is empty, so there is nothing to score yet.")
+            self._show_empty(
+                "No validation results",
+                "The validation set is empty, so there is nothing to score yet.",
+            )
             return None
         cm = np.rint(cm).astype(np.int64)
         k = len(cm)
@@ -995,13 +1048,18 @@ class ResultsView(QWidget):
             recall = np.asarray(given_r, dtype=np.float64)
         support = cm.sum(1)
         self._counts = cm
-        self._rows = [(names[i], float(precision[i]), float(recall[i]), int(support[i]))
-                      for i in range(k)]
+        self._rows = [
+            (names[i], float(precision[i]), float(recall[i]), int(support[i])) for i in range(k)
+        ]
 
         n = int(cm.sum())
         present = support > 0
-        f1 = np.divide(2 * precision * recall, precision + recall,
-                       out=np.zeros_like(precision), where=(precision + recall) > 0)
+        f1 = np.divide(
+            2 * precision * recall,
+            precision + recall,
+            out=np.zeros_like(precision),
+            where=(precision + recall) > 0,
+        )
 
         def headline(key: str, fallback: float) -> float:
             value = _number(metrics.get(key))
@@ -1009,15 +1067,26 @@ class ResultsView(QWidget):
 
         macro = (lambda a: float(a[present].mean())) if present.any() else (lambda a: 0.0)
         accuracy = headline("accuracy", float(np.trace(cm) / n) if n else 0.0)
-        self._set_cards([
-            ("Accuracy", f"{accuracy:.1%}" if math.isfinite(accuracy) else "–",
-             f"{int(np.trace(cm)):,} of {n:,} validation samples right"),
-            ("Precision", _fmt(headline("precision", macro(precision))),
-             "macro average over the classes present"),
-            ("Recall", _fmt(headline("recall", macro(recall))),
-             "macro average over the classes present"),
-            ("F1", _fmt(headline("f1", macro(f1))), "macro average over the classes present"),
-        ])
+        self._set_cards(
+            [
+                (
+                    "Accuracy",
+                    f"{accuracy:.1%}" if math.isfinite(accuracy) else "–",
+                    f"{int(np.trace(cm)):,} of {n:,} validation samples right",
+                ),
+                (
+                    "Precision",
+                    _fmt(headline("precision", macro(precision))),
+                    "macro average over the classes present",
+                ),
+                (
+                    "Recall",
+                    _fmt(headline("recall", macro(recall))),
+                    "macro average over the classes present",
+                ),
+                ("F1", _fmt(headline("f1", macro(f1))), "macro average over the classes present"),
+            ]
+        )
         self._info.setText(f"{n:,} validation samples · {k} classes")
         self.normalise.show()
         self.matrix.set_matrix(cm, names)
@@ -1045,8 +1114,10 @@ class ResultsView(QWidget):
                 if not finite.all():
                     true, pred = true[finite], pred[finite]
         if not true.size and not metrics:
-            self._show_empty("No validation results",
-                             "The validation set is empty, so there is nothing to score yet.")
+            self._show_empty(
+                "No validation results",
+                "The validation set is empty, so there is nothing to score yet.",
+            )
             return None
 
         def metric(key: str, fallback) -> float:
@@ -1055,16 +1126,21 @@ class ResultsView(QWidget):
 
         err = pred - true
         mae = metric("mae", lambda: float(np.abs(err).mean()) if err.size else math.nan)
-        mse = metric("mse", lambda: float((err ** 2).mean()) if err.size else math.nan)
+        mse = metric("mse", lambda: float((err**2).mean()) if err.size else math.nan)
         var = float(true.var()) if true.size else 0.0
         r2 = metric("r2", lambda: 1 - mse / var if var > 0 else 0.0)
         n = len(true)
-        self._set_cards([
-            ("MAE", fmt_quantity(mae), "mean absolute error"),
-            ("RMSE", fmt_quantity(math.sqrt(mse)) if math.isfinite(mse) and mse >= 0 else "–",
-             "root mean squared error"),
-            ("R²", _fmt(r2), "coefficient of determination: 1 is perfect, 0 is the mean"),
-        ])
+        self._set_cards(
+            [
+                ("MAE", fmt_quantity(mae), "mean absolute error"),
+                (
+                    "RMSE",
+                    fmt_quantity(math.sqrt(mse)) if math.isfinite(mse) and mse >= 0 else "–",
+                    "root mean squared error",
+                ),
+                ("R²", _fmt(r2), "coefficient of determination: 1 is perfect, 0 is the mean"),
+            ]
+        )
         self._info.setText(f"{n:,} validation values")
         self.normalise.hide()
         self._counts = np.zeros((0, 0), dtype=np.int64)
@@ -1080,14 +1156,20 @@ class ResultsView(QWidget):
             shown_true, shown_pred = true[pick], pred[pick]
         self._scatter = (shown_true, shown_pred)
         # few points: larger and more opaque; many: small and see-through (one brush for all)
-        size, alpha = (7, 200) if len(shown_true) < 1_000 else \
-            (5, 150) if len(shown_true) < 10_000 else (4, 110)
+        size, alpha = (
+            (7, 200)
+            if len(shown_true) < 1_000
+            else (5, 150)
+            if len(shown_true) < 10_000
+            else (4, 110)
+        )
         self._point_alpha = alpha
         self._regression_plot()
         import pyqtgraph as pg
 
-        self._points.setData(x=shown_true, y=shown_pred, size=size,
-                             brush=pg.mkBrush(self._point_color(alpha)))
+        self._points.setData(
+            x=shown_true, y=shown_pred, size=size, brush=pg.mkBrush(self._point_color(alpha))
+        )
         if n:
             lo = float(min(true.min(), pred.min()))
             hi = float(max(true.max(), pred.max()))
@@ -1095,8 +1177,9 @@ class ResultsView(QWidget):
                 lo, hi = lo - 1.0, hi + 1.0
             self._reference.setData([lo, hi], [lo, hi])
             pad = (hi - lo) * 0.04
-            self.plot.getPlotItem().setRange(xRange=(lo - pad, hi + pad),
-                                             yRange=(lo - pad, hi + pad), padding=0)
+            self.plot.getPlotItem().setRange(
+                xRange=(lo - pad, hi + pad), yRange=(lo - pad, hi + pad), padding=0
+            )
         else:
             self._reference.setData([], [])
         finite = math.isfinite(mae) and math.isfinite(r2)
@@ -1112,13 +1195,19 @@ class ResultsView(QWidget):
         images, captions, wrong = [], [], []
         if samples is not None and len(samples) == 3:
             inputs, predicted, targets = (to_numpy(a) for a in samples)
-            if inputs is not None and inputs.ndim == 4 and inputs.shape[1] in (1, 3) \
-                    and predicted is not None and targets is not None:
+            if (
+                inputs is not None
+                and inputs.ndim == 4
+                and inputs.shape[1] in (1, 3)
+                and predicted is not None
+                and targets is not None
+            ):
                 n = min(MAX_TILES, len(inputs), len(predicted), len(targets))
                 images = [image_to_qimage(inputs[i]) for i in range(n)]
                 if task == "regression":
-                    captions = [(_fmt_value(predicted[i]), _fmt_value(targets[i]))
-                                for i in range(n)]
+                    captions = [
+                        (_fmt_value(predicted[i]), _fmt_value(targets[i])) for i in range(n)
+                    ]
                     wrong = [False] * n
                 else:
                     pred_labels = self._sample_labels(task, predicted[:n])
@@ -1126,8 +1215,7 @@ class ResultsView(QWidget):
                     if pred_labels.size != n or true_labels.size != n:  # per-pixel labels
                         images = []
                         n = 0
-                    for p, t in zip(pred_labels[:n], true_labels[:n].astype(np.int64),
-                                    strict=True):
+                    for p, t in zip(pred_labels[:n], true_labels[:n].astype(np.int64), strict=True):
                         captions.append((self._name(names, int(p)), self._name(names, int(t))))
                         wrong.append(int(p) != int(t))
         self.samples.set_samples(images, captions, wrong)
@@ -1137,8 +1225,11 @@ class ResultsView(QWidget):
         if key != self._side_key and images and not self.table.isHidden():
             # the table as tall as its rows (at most 40 %), the images get the rest
             total = max(self._side.height(), 300)
-            rows_h = (self.table.horizontalHeader().sizeHint().height() + 4
-                      + self.table.rowCount() * self.table.verticalHeader().defaultSectionSize())
+            rows_h = (
+                self.table.horizontalHeader().sizeHint().height()
+                + 4
+                + self.table.rowCount() * self.table.verticalHeader().defaultSectionSize()
+            )
             table_h = max(90, min(rows_h, int(total * 0.4)))
             self._side.setSizes([table_h, total - table_h])
         self._side_key = key  # a new run re-divides; within a run the user's split stays
@@ -1180,8 +1271,11 @@ class ResultsView(QWidget):
                 axis.setTextPen(pg.mkPen(fg))
             item.titleLabel.setAttr("color", fg.name())
             self._points.setBrush(pg.mkBrush(self._point_color(self._point_alpha)))
-            self._reference.setPen(pg.mkPen(QColor("#f59e0b" if dark else "#d97706"), width=2,
-                                            style=Qt.PenStyle.DashLine))
+            self._reference.setPen(
+                pg.mkPen(
+                    QColor("#f59e0b" if dark else "#d97706"), width=2, style=Qt.PenStyle.DashLine
+                )
+            )
         muted = theme.current().node_subtext
         for card in self._cards:
             card.set_muted(muted)
@@ -1192,7 +1286,8 @@ class ResultsView(QWidget):
         self.samples.update()
 
     def changeEvent(self, event) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ThemeChange) \
-                and hasattr(self, "image_view"):
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ThemeChange) and hasattr(
+            self, "image_view"
+        ):
             self._apply_theme()
         super().changeEvent(event)

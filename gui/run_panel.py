@@ -70,10 +70,13 @@ class RunPanel(QWidget):
         self.epochs = CheckedSpinBox(minimum=1, maximum=100_000)
         self.batch_size = CheckedSpinBox(minimum=1, maximum=1_000_000)
         self.seed = CheckedSpinBox(minimum=0, maximum=2**31 - 1)
-        self.val_split = CheckedDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05,
-                                              decimals=2)
-        self._fields = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
-                        "val_split": self.val_split}
+        self.val_split = CheckedDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self._fields = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "val_split": self.val_split,
+        }
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("device", self.device)
@@ -100,15 +103,19 @@ class RunPanel(QWidget):
         self._choices = {"precision": self.precision, "compile_mode": self.compile_mode}
         for name, combo in self._choices.items():
             combo.setToolTip(SETTINGS[name].help)
-            combo.activated.connect(lambda _i, n=name, c=combo: self._setting_edited(
-                n, c.currentText()))
+            combo.activated.connect(
+                lambda _i, n=name, c=combo: self._setting_edited(n, c.currentText())
+            )
         self.compile = QCheckBox("compile")
         self.channels_last = QCheckBox("channels last")
         self.pin_memory = QCheckBox("pinned memory")
         self.cudnn_benchmark = QCheckBox("cuDNN benchmark")
-        self._switches = {"compile": self.compile, "channels_last": self.channels_last,
-                          "pin_memory": self.pin_memory,
-                          "cudnn_benchmark": self.cudnn_benchmark}
+        self._switches = {
+            "compile": self.compile,
+            "channels_last": self.channels_last,
+            "pin_memory": self.pin_memory,
+            "cudnn_benchmark": self.cudnn_benchmark,
+        }
         for name, check in self._switches.items():
             check.setToolTip(SETTINGS[name].help)
             check.toggled.connect(lambda on, n=name: self._setting_edited(n, on))
@@ -142,8 +149,9 @@ class RunPanel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.linkActivated.connect(lambda _: self._fault_node
-                                           and self.nodeClicked.emit(self._fault_node))
+        self.message.linkActivated.connect(
+            lambda _: self._fault_node and self.nodeClicked.emit(self._fault_node)
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
@@ -214,8 +222,9 @@ class RunPanel(QWidget):
             reason = exc.reason if isinstance(exc, ParamError) else "type a number"
             self._show_settings_error(f"{name}: {reason}")
         else:  # allowed, but more than the box holds (a seed beyond 2**31 - 1)
-            self._show_settings_error(f"{name}: {text} is out of range; must be "
-                                      f"≤ {self._fields[name].maximum()} here")
+            self._show_settings_error(
+                f"{name}: {text} is out of range; must be ≤ {self._fields[name].maximum()} here"
+            )
 
     def _device_chosen(self, _index: int) -> None:
         if not self.doc.set_setting("device", self.device.currentText()):
@@ -276,13 +285,17 @@ class RunPanel(QWidget):
             self.message.setText("")
         elif seconds == 0:
             self.progress.setFormat("ending the step…")
-            self.message.setText("The current step did not answer Stop: ending the training "
-                                 "process (the last checkpoint is kept).")
+            self.message.setText(
+                "The current step did not answer Stop: ending the training "
+                "process (the last checkpoint is kept)."
+            )
         else:
             left = math.ceil(seconds)
             self.progress.setFormat(f"stopping… {left} s")
-            self.message.setText(f"Waiting for the current step to finish: it is ended in "
-                                 f"{left} s unless it answers Stop.")
+            self.message.setText(
+                f"Waiting for the current step to finish: it is ended in "
+                f"{left} s unless it answers Stop."
+            )
 
     def run_started(self, event) -> None:
         self._total_steps = max(1, event.epochs * event.steps_per_epoch)
@@ -290,8 +303,9 @@ class RunPanel(QWidget):
         self._epochs, self._per_epoch = event.epochs, event.steps_per_epoch
         self.progress.setRange(0, self._total_steps)
         self.progress.setValue(event.start_epoch * event.steps_per_epoch + event.start_batch)
-        self.position.setText(f"on {event.device} · {event.n_train:,} training samples · "
-                              f"{event.params:,} parameters")
+        self.position.setText(
+            f"on {event.device} · {event.n_train:,} training samples · {event.params:,} parameters"
+        )
         self._run_notices = " · ".join(getattr(event, "notices", ()))
         self.notice.setText(self._run_notices)
 
@@ -310,10 +324,13 @@ class RunPanel(QWidget):
         elapsed = time.monotonic() - self._started_at
         done = last.global_step - (self.progress.minimum())
         left = (self._total_steps - last.global_step) * elapsed / max(done, 1)
-        self.position.setText(f"epoch {last.epoch + 1}/{self._epochs} · step {last.step}/"
-                              f"{self._per_epoch} · loss {last.loss:.4g}")
-        self.speed.setText(f"{last.samples_per_s:,.0f} samples/s · {_clock(elapsed)} elapsed · "
-                           f"{_clock(left)} left")
+        self.position.setText(
+            f"epoch {last.epoch + 1}/{self._epochs} · step {last.step}/"
+            f"{self._per_epoch} · loss {last.loss:.4g}"
+        )
+        self.speed.setText(
+            f"{last.samples_per_s:,.0f} samples/s · {_clock(elapsed)} elapsed · {_clock(left)} left"
+        )
 
     def run_ended(self, event) -> None:
         from torchcanvas.runtime.events import RunFailed
@@ -328,16 +345,19 @@ class RunPanel(QWidget):
             self._fault_node = event.node_id
             self.progress.setFormat("failed")
             link = " <a href='#node'>show the node</a>" if event.node_id else ""
-            self.message.setText(f"<span style='color:#dc2626'>{escape(event.message)}</span>"
-                                 f"{link}")
+            self.message.setText(
+                f"<span style='color:#dc2626'>{escape(event.message)}</span>{link}"
+            )
             self.message.setTextFormat(Qt.TextFormat.RichText)
             self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         else:
             self.progress.setFormat(f"{event.status} · {event.epochs_done} epochs")
-            self.message.setText(f"{event.status} after {event.global_step:,} steps in "
-                                 f"{_clock(event.elapsed)}")
+            self.message.setText(
+                f"{event.status} after {event.global_step:,} steps in {_clock(event.elapsed)}"
+            )
 
     def graph_edited_during_run(self) -> None:
-        self.notice.setText("The graph changed: edits apply to the next run; this run trains "
-                            "the graph as it was when it started.")
-
+        self.notice.setText(
+            "The graph changed: edits apply to the next run; this run trains "
+            "the graph as it was when it started."
+        )

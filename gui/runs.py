@@ -55,16 +55,24 @@ CHECKPOINT_FILE = "checkpoint.pt"
 # Final figures shown as columns, in this order, when at least one listed run has them.
 HEADLINE = ("val_loss", "accuracy", "mae", "r2")
 HEADLINE_TITLES = {"val_loss": "val loss", "accuracy": "accuracy", "mae": "MAE", "r2": "R²"}
-HEADLINE_TIPS = {"val_loss": "Validation loss after the last epoch",
-                 "accuracy": "Validation accuracy after the last epoch",
-                 "mae": "Validation mean absolute error after the last epoch",
-                 "r2": "Validation R² after the last epoch"}
+HEADLINE_TIPS = {
+    "val_loss": "Validation loss after the last epoch",
+    "accuracy": "Validation accuracy after the last epoch",
+    "mae": "Validation mean absolute error after the last epoch",
+    "r2": "Validation R² after the last epoch",
+}
 UNIT_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "r2"})
 # history keys that are not drawn as metric curves
 _NOT_METRICS = frozenset({"epoch", "train_loss", "val_loss", "lr"})
 
-STATUS_COLORS = {"completed": "#16a34a", "running": "#2563eb", "stopped": "#d97706",
-                 "failed": "#dc2626", "unreadable": "#dc2626", "unknown": "#6b7280"}
+STATUS_COLORS = {
+    "completed": "#16a34a",
+    "running": "#2563eb",
+    "stopped": "#d97706",
+    "failed": "#dc2626",
+    "unreadable": "#dc2626",
+    "unknown": "#6b7280",
+}
 STATUS_TIPS = {
     "completed": "Trained every epoch it was asked for",
     "running": "Training now (or the app closed while it trained)",
@@ -75,9 +83,11 @@ STATUS_TIPS = {
 }
 
 EMPTY_HINT = "No runs yet: press Train"
-EMPTY_DETAIL = ("Every training run keeps its curves, final figures and checkpoint here. Tick "
-                "runs to draw them beside the current run on the Curves tab, or resume one "
-                "from its checkpoint.")
+EMPTY_DETAIL = (
+    "Every training run keeps its curves, final figures and checkpoint here. Tick "
+    "runs to draw them beside the current run on the Curves tab, or resume one "
+    "from its checkpoint."
+)
 COMPARE_HINT = "Tick runs to compare their curves on the Curves tab."
 
 
@@ -110,8 +120,7 @@ class RunInfo:
     def ends_on_epoch(self) -> bool:
         """metrics.json was written at the end of an epoch ("completed", or "running" after
         each epoch), so ``global_step / epochs`` is the exact steps per epoch."""
-        return self.status in ("completed", "running") and self.epochs > 0 \
-            and self.global_step > 0
+        return self.status in ("completed", "running") and self.epochs > 0 and self.global_step > 0
 
     @property
     def steps_per_epoch(self) -> float:
@@ -207,8 +216,7 @@ def read_run(folder: Path, root: Path | None = None) -> RunInfo | None:
     if isinstance(metrics.get("error"), str):
         info.error = metrics["error"]
     history = metrics.get("history")
-    info.history = [h for h in history if isinstance(h, dict)] if isinstance(history,
-                                                                               list) else []
+    info.history = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
     info.epochs = max(0, _int(metrics.get("epochs"), len(info.history)))
     info.global_step = max(0, _int(metrics.get("global_step")))
     if isinstance(metrics.get("settings"), dict):
@@ -308,7 +316,9 @@ def overlay_data(info: RunInfo) -> dict[str, list[float]]:
         epoch = _number(record.get("epoch"))
         epochs.append(epoch if epoch is not None else float(i + 1))
     data: dict[str, list[float]] = {
-        "epochs": epochs, "epoch_steps": [round(e * per_step, 3) for e in epochs]}
+        "epochs": epochs,
+        "epoch_steps": [round(e * per_step, 3) for e in epochs],
+    }
     keys = ["train_loss", "val_loss", "lr"]
     for record in info.history:
         for key, value in record.items():
@@ -354,8 +364,10 @@ class _RunItem(QTreeWidgetItem):
         column = tree.sortColumn() if tree is not None else 0
         a, b = self.data(column, SORT_ROLE), other.data(column, SORT_ROLE)
         if a is None or b is None:
-            descending = tree is not None and \
-                tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+            descending = (
+                tree is not None
+                and tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+            )
             return (a is None) == descending and (a is None) != (b is None)
         if isinstance(a, str) != isinstance(b, str):
             return isinstance(a, str)
@@ -401,25 +413,36 @@ class RunsWidget(QWidget):
     def _build(self) -> None:
         # The shortcuts are shown in the context menu; the keys themselves are handled by
         # the tree (eventFilter), so the window's Delete (canvas nodes) never fires here.
-        self.rename_action = self._make_action("Rename…", self.rename_current, "F2",
-                                               "Give the selected run a name (F2)")
-        self.delete_action = self._make_action("Delete…", self.delete_current, "Del",
-                                               "Delete the selected run's folder")
+        self.rename_action = self._make_action(
+            "Rename…", self.rename_current, "F2", "Give the selected run a name (F2)"
+        )
+        self.delete_action = self._make_action(
+            "Delete…", self.delete_current, "Del", "Delete the selected run's folder"
+        )
         self.resume_action = self._make_action(
-            "Resume", self.resume_current, None,
+            "Resume",
+            self.resume_current,
+            None,
             "Train on from the selected run's checkpoint (a new run; the epochs setting "
-            "says how far)")
-        self.open_action = self._make_action("Open folder", self.open_current, None,
-                                             "Show the selected run's files")
-        self.reload_action = self._make_action("Refresh", self.reload, "F5",
-                                               "Read the runs folder again (F5)")
+            "says how far)",
+        )
+        self.open_action = self._make_action(
+            "Open folder", self.open_current, None, "Show the selected run's files"
+        )
+        self.reload_action = self._make_action(
+            "Refresh", self.reload, "F5", "Read the runs folder again (F5)"
+        )
 
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 4, 6, 0)
         bar.setSpacing(6)
         self.buttons: dict[str, QPushButton] = {}
-        for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
-                            ("resume", self.resume_action), ("open", self.open_action)):
+        for key, action in (
+            ("rename", self.rename_action),
+            ("delete", self.delete_action),
+            ("resume", self.resume_action),
+            ("open", self.open_action),
+        ):
             button = QPushButton(action.text())
             button.setToolTip(action.toolTip())
             button.clicked.connect(action.trigger)
@@ -445,8 +468,10 @@ class RunsWidget(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setAllColumnsShowFocus(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
-                                  | QAbstractItemView.EditTrigger.DoubleClicked)
+        self.tree.setEditTriggers(
+            QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.DoubleClicked
+        )
         self.tree.setItemDelegate(_NameDelegate(self.tree))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu_at)
@@ -521,15 +546,16 @@ class RunsWidget(QWidget):
         self.tree.setColumnCount(len(titles))
         self.tree.setHeaderLabels(titles)
         header_item = self.tree.headerItem()
-        header_item.setToolTip(0, "The run's name (double-click or F2 to rename); tick to "
-                                  "compare it on the Curves tab")
+        header_item.setToolTip(
+            0, "The run's name (double-click or F2 to rename); tick to compare it on the Curves tab"
+        )
         header_item.setToolTip(3, "Epochs finished")
         for i, key in enumerate(metric_keys, start=len(COLUMNS)):
             header_item.setToolTip(i, HEADLINE_TIPS[key])
-            header_item.setTextAlignment(i, Qt.AlignmentFlag.AlignRight
-                                         | Qt.AlignmentFlag.AlignVCenter)
-        header_item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight
-                                     | Qt.AlignmentFlag.AlignVCenter)
+            header_item.setTextAlignment(
+                i, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
+        header_item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
     # ---------------------------------------------------------------- public
     @property
@@ -562,13 +588,19 @@ class RunsWidget(QWidget):
         keep = current.folder if current is not None else None
         self._runs = load_runs(self._root)
         for info in self._runs:
-            if self._active is not None and info.folder == self._active and \
-                    info.status in ("unknown", "running"):
+            if (
+                self._active is not None
+                and info.folder == self._active
+                and info.status in ("unknown", "running")
+            ):
                 info.status = "running"
         present = {info.folder for info in self._runs}
         self._checked &= present
-        keys = [k for k in HEADLINE
-                if any(_number(info.final.get(k)) is not None for info in self._runs)]
+        keys = [
+            k
+            for k in HEADLINE
+            if any(_number(info.final.get(k)) is not None for info in self._runs)
+        ]
         self._fill(keys, keep)
         self._emit_compare()
 
@@ -621,11 +653,13 @@ class RunsWidget(QWidget):
     def confirm_delete(self, info: RunInfo) -> bool:
         figures = f"{info.epochs} epochs" if info.epochs else "no finished epoch"
         answer = QMessageBox.question(
-            self, "Delete run",
+            self,
+            "Delete run",
             f"Delete the run “{info.name}” ({figures}) and its folder?\n\n{info.folder}\n\n"
             "Its checkpoint and weights go too; this cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def open_url(self, url: QUrl) -> bool:
@@ -695,8 +729,12 @@ class RunsWidget(QWidget):
     def context_menu(self) -> QMenu:
         """The menu for the current run (shown at the cursor by a right-click)."""
         menu = QMenu(self)
-        for action in (self.rename_action, self.delete_action, self.resume_action,
-                       self.open_action):
+        for action in (
+            self.rename_action,
+            self.delete_action,
+            self.resume_action,
+            self.open_action,
+        ):
             menu.addAction(action)
         menu.addSeparator()
         compare = menu.addAction("Compare")
@@ -711,8 +749,7 @@ class RunsWidget(QWidget):
 
     # ---------------------------------------------------------------- internals
     def _can_resume(self, info: RunInfo) -> bool:
-        return (info.has_checkpoint and info.status != "unreadable"
-                and self._active is None)
+        return info.has_checkpoint and info.status != "unreadable" and self._active is None
 
     def _context_menu_at(self, pos) -> None:
         item = self.tree.itemAt(pos)
@@ -740,8 +777,12 @@ class RunsWidget(QWidget):
         else:
             tip = self.resume_action.statusTip()
         self.buttons["resume"].setToolTip(tip)
-        for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
-                            ("resume", self.resume_action), ("open", self.open_action)):
+        for key, action in (
+            ("rename", self.rename_action),
+            ("delete", self.delete_action),
+            ("resume", self.resume_action),
+            ("open", self.open_action),
+        ):
             self.buttons[key].setEnabled(action.isEnabled())
         self.clear_button.setVisible(bool(self._checked))
 
@@ -796,21 +837,24 @@ class RunsWidget(QWidget):
 
     def _make_item(self, info: RunInfo) -> _RunItem:
         item = _RunItem(info)
-        flags = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                 | Qt.ItemFlag.ItemIsUserCheckable)
+        flags = (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsUserCheckable
+        )
         if info.status != "unreadable":
             flags |= Qt.ItemFlag.ItemIsEditable
         item.setFlags(flags)
-        item.setCheckState(0, Qt.CheckState.Checked if info.folder in self._checked
-                           else Qt.CheckState.Unchecked)
+        item.setCheckState(
+            0, Qt.CheckState.Checked if info.folder in self._checked else Qt.CheckState.Unchecked
+        )
         self._set_name_text(item)
         item.setText(1, info.started_text())
         item.setData(1, SORT_ROLE, _sort_time(info))
         item.setText(2, info.status)
         item.setData(2, SORT_ROLE, info.status)
         item.setForeground(2, QColor(STATUS_COLORS.get(info.status, "#6b7280")))
-        item.setToolTip(2, info.problem or info.error or STATUS_TIPS.get(info.status,
-                                                                          info.status))
+        item.setToolTip(2, info.problem or info.error or STATUS_TIPS.get(info.status, info.status))
         item.setText(3, str(info.epochs) if info.epochs or info.status != "unreadable" else "–")
         item.setData(3, SORT_ROLE, info.epochs)
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -819,8 +863,9 @@ class RunsWidget(QWidget):
             value = _number(info.final.get(key))
             item.setText(column, _format(key, value))
             item.setTextAlignment(column, right)
-            item.setData(column, SORT_ROLE,
-                         value if value is not None and math.isfinite(value) else None)
+            item.setData(
+                column, SORT_ROLE, value if value is not None and math.isfinite(value) else None
+            )
         return item
 
     def _set_name_text(self, item: _RunItem) -> None:
@@ -857,8 +902,8 @@ class RunsWidget(QWidget):
         runs = self.checked_runs()
         n = len(runs)
         self.compare_label.setText(
-            f"Comparing {n} run{'s' if n != 1 else ''} on the Curves tab" if n else
-            COMPARE_HINT)
+            f"Comparing {n} run{'s' if n != 1 else ''} on the Curves tab" if n else COMPARE_HINT
+        )
         self.clear_button.setVisible(bool(n))
         key = [(str(r.folder), r.name, r.status, r.epochs, r.global_step) for r in runs]
         if key == self._last_compare:
@@ -869,23 +914,35 @@ class RunsWidget(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
         self._message_error = error
-        self.message.setStyleSheet(f"color: {STATUS_COLORS['failed']};" if error else
-                                   _subtle())
+        self.message.setStyleSheet(f"color: {STATUS_COLORS['failed']};" if error else _subtle())
         self.message.setVisible(bool(text))
 
-    _KEYS = {Qt.Key.Key_Delete: "delete", Qt.Key.Key_Backspace: "delete",
-             Qt.Key.Key_F2: "rename", Qt.Key.Key_F5: "reload"}
+    _KEYS = {
+        Qt.Key.Key_Delete: "delete",
+        Qt.Key.Key_Backspace: "delete",
+        Qt.Key.Key_F2: "rename",
+        Qt.Key.Key_F5: "reload",
+    }
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.tree and event.type() in (QEvent.Type.ShortcutOverride,
-                                                      QEvent.Type.KeyPress):
-            what = self._KEYS.get(event.key()) if event.modifiers() in (
-                Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) else None
+        if watched is self.tree and event.type() in (
+            QEvent.Type.ShortcutOverride,
+            QEvent.Type.KeyPress,
+        ):
+            what = (
+                self._KEYS.get(event.key())
+                if event.modifiers()
+                in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+                else None
+            )
             if what is not None:
                 event.accept()  # ShortcutOverride: the key comes here, not to the window
                 if event.type() == QEvent.Type.KeyPress:
-                    {"delete": self.delete_current, "rename": self.rename_current,
-                     "reload": self.reload}[what]()
+                    {
+                        "delete": self.delete_current,
+                        "rename": self.rename_current,
+                        "reload": self.reload,
+                    }[what]()
                 return True
         return super().eventFilter(watched, event)
 

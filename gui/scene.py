@@ -77,8 +77,9 @@ _ELIDE = Qt.TextElideMode.ElideRight
 _ANTIALIAS = QPainter.RenderHint.Antialiasing
 _NO_PEN = Qt.PenStyle.NoPen
 _NO_BRUSH = Qt.BrushStyle.NoBrush
-_NODE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsMovable \
-    | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_NODE_FLAGS = (
+    QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+)
 _EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
 _LEFT = Qt.MouseButton.LeftButton
 NODE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
@@ -129,11 +130,19 @@ class _Look:
         self._layout_metrics()
         self.label_pixmaps: dict[tuple[str, float], tuple[QPixmap, QRectF]] = {}
 
-        self.border = {None: QPen(t.node_border, 1.2), "error": QPen(t.error, 2.4),
-                       "warning": QPen(t.warning, 2.0), "selected": QPen(t.selection, 2.6)}
+        self.border = {
+            None: QPen(t.node_border, 1.2),
+            "error": QPen(t.error, 2.4),
+            "warning": QPen(t.warning, 2.0),
+            "selected": QPen(t.selection, 2.6),
+        }
         self.box_border = {}  # zoomed out: cosmetic pens, one or two device pixels wide
-        for key, color, width in ((None, t.node_border, 1), ("error", t.error, 2),
-                                  ("warning", t.warning, 2), ("selected", t.selection, 2)):
+        for key, color, width in (
+            (None, t.node_border, 1),
+            ("error", t.error, 2),
+            ("warning", t.warning, 2),
+            ("selected", t.selection, 2),
+        ):
             pen = QPen(color, width)
             pen.setCosmetic(True)
             self.box_border[key] = pen
@@ -157,8 +166,9 @@ class _Look:
         dim = QColor("#94a3b8")
         dim.setAlpha(60)
         self.port_fill_dim[""] = dim
-        self.wire_pens = {kind: QPen(QColor(color), 1.8)
-                          for kind, color in theme.PORT_COLORS.items()}
+        self.wire_pens = {
+            kind: QPen(QColor(color), 1.8) for kind, color in theme.PORT_COLORS.items()
+        }
         self.wire_pens["tensor"] = QPen(t.wire, 1.8)
         self.wire_pen_other = QPen(QColor("#94a3b8"), 1.8)
         self.wire_pen_selected = QPen(t.selection, 2.6)
@@ -182,10 +192,14 @@ class _Look:
         self.sub_h = ceil(self.sub_fm.height())
         self.foot_line = ceil(self.foot_fm.height()) + 2
         texts = self.title_h + self.sub_h
-        self.header = {"LR": max(HEADER, texts + 2 * HEADER_PAD),
-                       "TB": max(TB_HEADER, PORT_HOVER_R + 1 + texts + HEADER_PAD - 1)}
-        self.footer = {"LR": max(FOOTER, self.foot_line + 2),
-                       "TB": max(TB_FOOTER, self.foot_line + PORT_HOVER_R + 1)}
+        self.header = {
+            "LR": max(HEADER, texts + 2 * HEADER_PAD),
+            "TB": max(TB_HEADER, PORT_HOVER_R + 1 + texts + HEADER_PAD - 1),
+        }
+        self.footer = {
+            "LR": max(FOOTER, self.foot_line + 2),
+            "TB": max(TB_FOOTER, self.foot_line + PORT_HOVER_R + 1),
+        }
         self.row = max(ROW, ceil(self.port_fm["LR"].height()) + 4)
         self.tb_labels = max(TB_LABELS, ceil(self.port_fm["TB"].height()) + 3)
 
@@ -257,8 +271,9 @@ def _header_path(top: float, head: float, height: float) -> QPainterPath:
     if path is None:
         inset = 0.6  # half the plain border's width
         body = QPainterPath()
-        body.addRoundedRect(QRectF(inset, inset, NODE_WIDTH - 2 * inset, height - 2 * inset),
-                            7 - inset, 7 - inset)
+        body.addRoundedRect(
+            QRectF(inset, inset, NODE_WIDTH - 2 * inset, height - 2 * inset), 7 - inset, 7 - inset
+        )
         band = QPainterPath()
         band.addRect(QRectF(0, top, NODE_WIDTH, head))
         path = _header_paths[key] = body.intersected(band).simplified()
@@ -286,8 +301,9 @@ class Port:
 
     def tooltip(self) -> str:
         kind = "input" if self.is_input else "output"
-        return (f"{self.node.label}.{self.name} ({self.spec.kind} {kind})"
-                + (f": {self.spec.help}" if self.spec.help else ""))
+        return f"{self.node.label}.{self.name} ({self.spec.kind} {kind})" + (
+            f": {self.spec.help}" if self.spec.help else ""
+        )
 
     def __repr__(self) -> str:
         return f"<Port {self.node.node_id}.{self.name} {'in' if self.is_input else 'out'}>"
@@ -338,11 +354,14 @@ class NodeItem(QGraphicsItem):
             # the footer keeps clear of a lone output's circle; a strip of names does already
             self._footer_h = look.foot_line + 2 if bottom else look.footer["TB"]
             height = top + self._header_h + self._footer_h + bottom
-            for specs, ports, y, is_input in ((ins, self.inputs, 0.0, True),
-                                              (outs, self.outputs, height, False)):
+            for specs, ports, y, is_input in (
+                (ins, self.inputs, 0.0, True),
+                (outs, self.outputs, height, False),
+            ):
                 for i, spec in enumerate(specs):
-                    ports[spec.name] = Port(self, spec, is_input,
-                                            QPointF(NODE_WIDTH * (i + 1) / (len(specs) + 1), y))
+                    ports[spec.name] = Port(
+                        self, spec, is_input, QPointF(NODE_WIDTH * (i + 1) / (len(specs) + 1), y)
+                    )
         else:
             rows = max(len(ins), len(outs), 1)
             head, row = look.header["LR"], look.row
@@ -350,14 +369,18 @@ class NodeItem(QGraphicsItem):
             self._row = row
             height = head + rows * row + self._footer_h
             for i, spec in enumerate(ins):
-                self.inputs[spec.name] = Port(self, spec, True, QPointF(0, head + (i + .5) * row))
+                self.inputs[spec.name] = Port(self, spec, True, QPointF(0, head + (i + 0.5) * row))
             for i, spec in enumerate(outs):
-                self.outputs[spec.name] = Port(self, spec, False,
-                                               QPointF(NODE_WIDTH, head + (i + 0.5) * row))
+                self.outputs[spec.name] = Port(
+                    self, spec, False, QPointF(NODE_WIDTH, head + (i + 0.5) * row)
+                )
         self._height = height
         # the footer: below the header top → down, below the port rows left → right
-        self._foot_top = self._header_top + self._header_h if self.canvas.flow == "TB" \
+        self._foot_top = (
+            self._header_top + self._header_h
+            if self.canvas.flow == "TB"
             else height - self._footer_h
+        )
         self._ports = [*self.inputs.values(), *self.outputs.values()]
         self._body = QRectF(0, 0, NODE_WIDTH, height)
         pad = PORT_HIT
@@ -386,8 +409,9 @@ class NodeItem(QGraphicsItem):
                 room = NODE_WIDTH / (len(ports) + 1) - 2 * clear
                 for port in ports.values():
                     name = fm.elidedText(port.name, _ELIDE, room)
-                    labels.append((QRectF(port.local.x() + clear, y + 1, room, strip - 2),
-                                   _ALIGN_LEFT, name))
+                    labels.append(
+                        (QRectF(port.local.x() + clear, y + 1, room, strip - 2), _ALIGN_LEFT, name)
+                    )
         else:
             fm = look.port_fm["LR"]
             row = self._row
@@ -395,12 +419,22 @@ class NodeItem(QGraphicsItem):
             room = NODE_WIDTH / 2 - inner - 2
             for port in self.inputs.values():
                 y = port.local.y()
-                labels.append((QRectF(inner, y - row / 2, room, row), _ALIGN_LEFT,
-                               fm.elidedText(port.name, _ELIDE, room)))
+                labels.append(
+                    (
+                        QRectF(inner, y - row / 2, room, row),
+                        _ALIGN_LEFT,
+                        fm.elidedText(port.name, _ELIDE, room),
+                    )
+                )
             for port in self.outputs.values():
                 y = port.local.y()
-                labels.append((QRectF(NODE_WIDTH - inner - room, y - row / 2, room, row),
-                               _ALIGN_RIGHT, fm.elidedText(port.name, _ELIDE, room)))
+                labels.append(
+                    (
+                        QRectF(NODE_WIDTH - inner - room, y - row / 2, room, row),
+                        _ALIGN_RIGHT,
+                        fm.elidedText(port.name, _ELIDE, room),
+                    )
+                )
         return labels
 
     def toolTip(self) -> str:
@@ -486,9 +520,12 @@ class NodeItem(QGraphicsItem):
         self._texts = (
             look.title_fm.elidedText(node.label, _ELIDE, width),
             look.sub_fm.elidedText(subtitle, _ELIDE, width),
-            look.foot_fm.elidedText(foot, _ELIDE, width), error,
+            look.foot_fm.elidedText(foot, _ELIDE, width),
+            error,
             QRectF(10, top, width, look.title_h),
-            QRectF(10, top + look.title_h, width, look.sub_h), foot_rect)
+            QRectF(10, top + look.title_h, width, look.sub_h),
+            foot_rect,
+        )
         self._texts_look = look
         return self._texts
 
@@ -503,8 +540,10 @@ class NodeItem(QGraphicsItem):
         title, subtitle, foot, _error, title_rect, sub_rect, foot_rect = texts
         if self._port_labels is None:
             self._port_labels = self._layout_port_labels(look)
-        out = [(look.title, title_rect, _ALIGN_VCENTER, title),
-               (look.sub, sub_rect, _ALIGN_VCENTER, subtitle)]
+        out = [
+            (look.title, title_rect, _ALIGN_VCENTER, title),
+            (look.sub, sub_rect, _ALIGN_VCENTER, subtitle),
+        ]
         if foot:
             out.append((look.foot, foot_rect, _ALIGN_LEFT, foot))
         port_font = look.port[self.canvas.flow]
@@ -524,8 +563,9 @@ class NodeItem(QGraphicsItem):
             return "selected"
         return self.problem[0] if self.problem else None
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         look = _look()
         lod = painter.worldTransform().m11()
         band = look.band(self._category, self._placeholder)
@@ -575,8 +615,11 @@ class NodeItem(QGraphicsItem):
         wiring = canvas.wiring
         for port in self._ports:
             kind = port.spec.kind
-            state = canvas.port_state(port) if wiring else (
-                "hover" if port is self.hover_port else "normal")
+            state = (
+                canvas.port_state(port)
+                if wiring
+                else ("hover" if port is self.hover_port else "normal")
+            )
             r = PORT_R
             fill = look.port_fill.get(kind) or look.port_fill[""]
             if state == "dim":
@@ -695,18 +738,25 @@ class EdgeItem(QGraphicsItem):
             self._shape = stroker.createStroke(self._path)
         return self._shape
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         look = _look()
         selected = self.isSelected()
         if painter.worldTransform().m11() < LOD_BOXES:
             painter.setRenderHint(_ANTIALIAS, False)
-            pen = look.wire_pen_thin_selected if selected else \
-                look.wire_pens_thin.get(self._kind, look.wire_pens_thin["tensor"])
+            pen = (
+                look.wire_pen_thin_selected
+                if selected
+                else look.wire_pens_thin.get(self._kind, look.wire_pens_thin["tensor"])
+            )
         else:
             painter.setRenderHint(_ANTIALIAS, True)
-            pen = look.wire_pen_selected if selected else \
-                look.wire_pens.get(self._kind, look.wire_pen_other)
+            pen = (
+                look.wire_pen_selected
+                if selected
+                else look.wire_pens.get(self._kind, look.wire_pen_other)
+            )
         painter.setPen(pen)
         painter.setBrush(_NO_BRUSH)
         painter.drawPath(self._path)
@@ -982,8 +1032,13 @@ class CanvasScene(QGraphicsScene):
         prev = self._applied
         by_node = _problems_by_node(result)
         # results are not changed once made: the previous one is kept as it is, not copied
-        self._applied = (result.shapes, result.param_counts, result.trainable_counts, by_node,
-                         result.data_info)
+        self._applied = (
+            result.shapes,
+            result.param_counts,
+            result.trainable_counts,
+            by_node,
+            result.data_info,
+        )
         changed = result.changed
         if prev is not None and changed is not None and prev[4] == result.data_info:
             node_edges = self._node_edges
@@ -1006,8 +1061,11 @@ class CanvasScene(QGraphicsScene):
                 for edge_item in self._node_edges.get(nid, ()):
                     if edge_item.edge.src == nid and edge_item.edge.src_port == port:
                         self._label_edge(edge_item, result)
-        items = self.nodes.values() if nodes is None else \
-            [self.nodes[n] for n in nodes if n in self.nodes]
+        items = (
+            self.nodes.values()
+            if nodes is None
+            else [self.nodes[n] for n in nodes if n in self.nodes]
+        )
         for item in items:
             self._apply_node(item, result, by_node)
 
@@ -1027,8 +1085,11 @@ class CanvasScene(QGraphicsScene):
                 text = f"❄ frozen: {_count(count)} params"
             else:
                 text = f"❄ frozen: {_count(count - trainable)} of {_count(count)}"
-        elif result.data_info is not None and (nid, "x") in result.shapes and \
-                self.doc.graph.node(nid).kind == "data":  # the data node that was described
+        elif (
+            result.data_info is not None
+            and (nid, "x") in result.shapes
+            and self.doc.graph.node(nid).kind == "data"
+        ):  # the data node that was described
             info = result.data_info
             classes = f", {len(info.classes)} classes" if info.classes else ""
             text = f"{info.n_train:,} train / {info.n_val:,} val{classes}"
@@ -1160,8 +1221,9 @@ class CanvasScene(QGraphicsScene):
                 return
         super().mousePressEvent(event)
         if event.button() == _LEFT:
-            self._press_positions = {i.node_id: i.pos() for i in self.selectedItems()
-                                     if isinstance(i, NodeItem)}
+            self._press_positions = {
+                i.node_id: i.pos() for i in self.selectedItems() if isinstance(i, NodeItem)
+            }
             self.dragging_nodes = bool(self._press_positions)
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
@@ -1269,8 +1331,7 @@ class CanvasScene(QGraphicsScene):
     def _update_wire(self, pos: QPointF) -> None:
         origin = self._wire_from
         target = self.port_at(pos)
-        end = target.scene_pos() if target is not None and \
-            self.port_state(target) == "ok" else pos
+        end = target.scene_pos() if target is not None and self.port_state(target) == "ok" else pos
         a, b = (end, origin.scene_pos()) if origin.is_input else (origin.scene_pos(), end)
         self._wire.setPath(bezier(a, b, self.flow))
 
@@ -1303,7 +1364,11 @@ class CanvasScene(QGraphicsScene):
                 return
             cand = self._candidate(origin, target)
             if picked is not None and (cand[0], cand[1], cand[2], cand[3]) == (
-                    picked.src, picked.src_port, picked.dst, picked.dst_port):
+                picked.src,
+                picked.src_port,
+                picked.dst,
+                picked.dst_port,
+            ):
                 return  # dropped back where it was
             with self.doc.macro("Connect"):
                 if picked is not None:

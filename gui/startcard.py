@@ -26,8 +26,10 @@ class StartCard(QFrame):
         self.setAcceptDrops(False)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
-        self.setStyleSheet("QFrame#startCard { background: palette(base); "
-                           "border: 1px solid palette(mid); border-radius: 8px; }")
+        self.setStyleSheet(
+            "QFrame#startCard { background: palette(base); "
+            "border: 1px solid palette(mid); border-radius: 8px; }"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 16)
         layout.setSpacing(8)
@@ -40,7 +42,8 @@ class StartCard(QFrame):
         self.steps = QLabel(
             "• Drag a layer, a loss or a dataset from the <b>Palette</b> onto the canvas<br>"
             "• or press <b>Tab</b> (or double-click the canvas) to add a node by name<br>"
-            "• or open an example and change it")
+            "• or open an example and change it"
+        )
         self.steps.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.steps)
 

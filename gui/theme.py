@@ -110,15 +110,38 @@ def current() -> Theme:
 
 def _build(dark: bool) -> Theme:
     if dark:
-        return Theme(True, QColor("#1e1f22"), QColor("#26282c"), QColor("#30333a"),
-                     QColor("#2b2d31"), QColor("#45484f"), QColor("#e8e8ea"),
-                     QColor("#9a9ca3"), QColor("#f5c542"), QColor("#f04646"),
-                     QColor("#f97316"), QColor("#8a93a6"), QColor("#33363c"),
-                     QColor("#d7dae0"))
-    return Theme(False, QColor("#f6f7f9"), QColor("#eceef2"), QColor("#dfe2e8"),
-                 QColor("#ffffff"), QColor("#c5c9d2"), QColor("#1f2328"), QColor("#6b7280"),
-                 QColor("#e0a100"), QColor("#dc2626"), QColor("#ea580c"), QColor("#7b8497"),
-                 QColor("#ffffff"), QColor("#374151"))
+        return Theme(
+            True,
+            QColor("#1e1f22"),
+            QColor("#26282c"),
+            QColor("#30333a"),
+            QColor("#2b2d31"),
+            QColor("#45484f"),
+            QColor("#e8e8ea"),
+            QColor("#9a9ca3"),
+            QColor("#f5c542"),
+            QColor("#f04646"),
+            QColor("#f97316"),
+            QColor("#8a93a6"),
+            QColor("#33363c"),
+            QColor("#d7dae0"),
+        )
+    return Theme(
+        False,
+        QColor("#f6f7f9"),
+        QColor("#eceef2"),
+        QColor("#dfe2e8"),
+        QColor("#ffffff"),
+        QColor("#c5c9d2"),
+        QColor("#1f2328"),
+        QColor("#6b7280"),
+        QColor("#e0a100"),
+        QColor("#dc2626"),
+        QColor("#ea580c"),
+        QColor("#7b8497"),
+        QColor("#ffffff"),
+        QColor("#374151"),
+    )
 
 
 def category_color(category: str) -> QColor:
@@ -134,13 +157,19 @@ def apply_palette(app) -> None:
     roles = {
         # fields (Base) a little lighter than the window, so Fusion's outlines of empty check
         # boxes and inputs, drawn darker than the window, stay visible
-        QPalette.ColorRole.Window: "#202124", QPalette.ColorRole.WindowText: "#e8e8ea",
-        QPalette.ColorRole.Base: "#2d2f34", QPalette.ColorRole.AlternateBase: "#33363c",
-        QPalette.ColorRole.ToolTipBase: "#2b2d31", QPalette.ColorRole.ToolTipText: "#e8e8ea",
-        QPalette.ColorRole.Text: "#e8e8ea", QPalette.ColorRole.Button: "#2b2d31",
-        QPalette.ColorRole.ButtonText: "#e8e8ea", QPalette.ColorRole.Highlight: "#3b82f6",
-        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText:
-        "#7c7f87", QPalette.ColorRole.Link: "#60a5fa",
+        QPalette.ColorRole.Window: "#202124",
+        QPalette.ColorRole.WindowText: "#e8e8ea",
+        QPalette.ColorRole.Base: "#2d2f34",
+        QPalette.ColorRole.AlternateBase: "#33363c",
+        QPalette.ColorRole.ToolTipBase: "#2b2d31",
+        QPalette.ColorRole.ToolTipText: "#e8e8ea",
+        QPalette.ColorRole.Text: "#e8e8ea",
+        QPalette.ColorRole.Button: "#2b2d31",
+        QPalette.ColorRole.ButtonText: "#e8e8ea",
+        QPalette.ColorRole.Highlight: "#3b82f6",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.PlaceholderText: "#7c7f87",
+        QPalette.ColorRole.Link: "#60a5fa",
     }
     for role, color in roles.items():
         p.setColor(role, QColor(color))

@@ -79,8 +79,10 @@ class _Reader(QThread):
             except (EOFError, OSError):
                 break
             except Exception as exc:  # a message that cannot be read: said, then skipped
-                sys.stderr.write(f"training: a message from the worker could not be read: "
-                                 f"{type(exc).__name__}: {exc}\n")
+                sys.stderr.write(
+                    f"training: a message from the worker could not be read: "
+                    f"{type(exc).__name__}: {exc}\n"
+                )
                 continue
             self.message.emit(self.serial, message)
         worker.process.join()
@@ -159,20 +161,34 @@ class TrainingController(QObject):
         self.run_dir = new_run_dir(doc.path, doc.unsaved_name)
         text = dumps(doc.graph)
         (self.run_dir / "project.json").write_text(text, encoding="utf-8")
-        (self.run_dir / "run.json").write_text(json.dumps({
-            "name": self.run_dir.name, "project": str(doc.path) if doc.path else None,
-            "started": datetime.now().isoformat(timespec="seconds"),
-            "resumed_from": str(resume) if resume else None}, indent=2), encoding="utf-8")
+        (self.run_dir / "run.json").write_text(
+            json.dumps(
+                {
+                    "name": self.run_dir.name,
+                    "project": str(doc.path) if doc.path else None,
+                    "started": datetime.now().isoformat(timespec="seconds"),
+                    "resumed_from": str(resume) if resume else None,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         self._labels = {n.id: n.label for n in doc.graph.nodes()}
         self._settings = dict(doc.graph.settings)
         self._lines, self._ended, self.started_event = {}, False, None
         worker, self.warm = take_worker()
         self.control = RemoteControl(worker, self.grads_every, self.graph_every)
-        job = Job(json.loads(text), TrainOptions(out_dir=self.run_dir, resume=resume,
-                                                 epochs=epochs),
-                  doc.project_dir, doc.path.stem if doc.path else "",
-                  fault_log=self.run_dir / FAULT_LOG, environ=environ(), threads=self.threads,
-                  grads_every=self.grads_every, graph_every=self.graph_every)
+        job = Job(
+            json.loads(text),
+            TrainOptions(out_dir=self.run_dir, resume=resume, epochs=epochs),
+            doc.project_dir,
+            doc.path.stem if doc.path else "",
+            fault_log=self.run_dir / FAULT_LOG,
+            environ=environ(),
+            threads=self.threads,
+            grads_every=self.grads_every,
+            graph_every=self.graph_every,
+        )
         reader = _Reader(next(_serials), worker, self.run_dir)
         reader.message.connect(self._on_message)
         reader.exited.connect(self._on_exited)
@@ -269,12 +285,18 @@ class TrainingController(QObject):
             stacks = ""
         node_id = fault_node(stacks, self._lines)
         where = f" in {self._labels.get(node_id, node_id)}" if node_id else ""
-        message = death_message(exitcode, reader.worker.ended_by, self.grace_s, where,
-                                started=self.started_event is not None)
+        message = death_message(
+            exitcode,
+            reader.worker.ended_by,
+            self.grace_s,
+            where,
+            started=self.started_event is not None,
+        )
         history = self._mark_failed(run_dir, message)
         checkpoint = run_dir / "checkpoint.pt"
-        return RunFailed(message, node_id, stacks,
-                         str(checkpoint) if checkpoint.exists() else None, history)
+        return RunFailed(
+            message, node_id, stacks, str(checkpoint) if checkpoint.exists() else None, history
+        )
 
     def _mark_failed(self, run_dir: Path, message: str) -> tuple:
         """metrics.json says the run failed (its history stays); returns the history."""
@@ -282,8 +304,13 @@ class TrainingController(QObject):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            data = {"epochs": 0, "global_step": 0, "final": {}, "history": [],
-                    "settings": self._settings}
+            data = {
+                "epochs": 0,
+                "global_step": 0,
+                "final": {},
+                "history": [],
+                "settings": self._settings,
+            }
         if not isinstance(data, dict):
             return ()
         data["status"], data["error"] = "failed", message

@@ -30,7 +30,7 @@ def _offsets(along_x: bool) -> tuple[tuple[float, float], ...]:
     for i in span:
         for j in span:
             along, across = (i, j) if along_x else (j, i)
-            cost = (2 * along if along < 0 else along) ** 2 + across ** 2
+            cost = (2 * along if along < 0 else along) ** 2 + across**2
             offsets.append((cost, -along, abs(across), i * _STEP, j * _STEP))
     offsets.sort()
     return tuple((dx, dy) for *_, dx, dy in offsets)
@@ -42,8 +42,7 @@ class CanvasView(QGraphicsView):
     def __init__(self, scene: CanvasScene, parent=None):
         super().__init__(scene, parent)
         self.canvas = scene
-        self.setRenderHints(QPainter.RenderHint.Antialiasing
-                            | QPainter.RenderHint.TextAntialiasing)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
@@ -69,7 +68,7 @@ class CanvasView(QGraphicsView):
         steps = event.angleDelta().y() / 120.0
         if not steps:
             return
-        self.set_zoom(self.zoom * (1.15 ** steps))
+        self.set_zoom(self.zoom * (1.15**steps))
         event.accept()
 
     def fit_all(self) -> None:
@@ -101,7 +100,8 @@ class CanvasView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.MiddleButton or (
-                event.button() == Qt.MouseButton.LeftButton and self._space):
+            event.button() == Qt.MouseButton.LeftButton and self._space
+        ):
             self._start_pan(event.position().toPoint())
             event.accept()
             return
@@ -123,19 +123,24 @@ class CanvasView(QGraphicsView):
         self.centerOn(center - QPointF(dx, dy) / self.zoom)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
-                                                              Qt.MouseButton.LeftButton):
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._pan_from = None
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space
-                                      else Qt.CursorShape.ArrowCursor)
+            self.viewport().setCursor(
+                Qt.CursorShape.OpenHandCursor if self._space else Qt.CursorShape.ArrowCursor
+            )
             event.accept()
             return
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         scene_pos = self.mapToScene(event.position().toPoint())
-        if not any(isinstance(i, NodeItem) for i in self.canvas.items(scene_pos)) and \
-                event.button() == Qt.MouseButton.LeftButton:
+        if (
+            not any(isinstance(i, NodeItem) for i in self.canvas.items(scene_pos))
+            and event.button() == Qt.MouseButton.LeftButton
+        ):
             self.quickAddRequested.emit(scene_pos, event.globalPosition().toPoint())
             event.accept()
             return
@@ -223,15 +228,16 @@ class CanvasView(QGraphicsView):
             selection = selection.united(item.body_rect().translated(item.pos()))
         if not selection.isNull() and selection.intersects(visible):
             if self.canvas.flow == "TB":
-                centre = QPointF(selection.center().x(), selection.bottom() + FLOW_GAP
-                                 + height / 2)
+                centre = QPointF(selection.center().x(), selection.bottom() + FLOW_GAP + height / 2)
             else:
-                centre = QPointF(selection.right() + FLOW_GAP + NODE_WIDTH / 2,
-                                 selection.center().y())
+                centre = QPointF(
+                    selection.right() + FLOW_GAP + NODE_WIDTH / 2, selection.center().y()
+                )
         else:
             centre = visible.center()
-        return self.add_node_at(type_id, QPointF(centre.x(), centre.y() - height / 2 + 20),
-                                free=True)
+        return self.add_node_at(
+            type_id, QPointF(centre.x(), centre.y() - height / 2 + 20), free=True
+        )
 
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchcanvas",
         description="Visual model builder for PyTorch. With no command (or a project file) it "
-                    "opens the app; these commands work without a display.")
+        "opens the app; these commands work without a display.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="validate a project and print its layers and shapes")
@@ -36,49 +37,86 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override the project's epochs")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int, help="override the project's seed")
-    train.add_argument("--out", type=Path, help="folder for model.py, train.py, weights.pt, "
-                       "checkpoint.pt and metrics.json")
+    train.add_argument(
+        "--out",
+        type=Path,
+        help="folder for model.py, train.py, weights.pt, checkpoint.pt and metrics.json",
+    )
     train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
     _limit_option(train)
     on_off = argparse.BooleanOptionalAction  # --compile / --no-compile; absent: the project's
     speed = train.add_argument_group(
-        "speed settings", "override the project's; CUDA-only ones are refused on other devices")
-    speed.add_argument("--precision", choices=PRECISIONS,
-                       help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off")
-    speed.add_argument("--compile", action=on_off, default=None,
-                       help="torch.compile the model (needs a C/C++ compiler)")
+        "speed settings", "override the project's; CUDA-only ones are refused on other devices"
+    )
+    speed.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="mixed precision: bf16 (CPU or CUDA), fp16 (CUDA) or off",
+    )
+    speed.add_argument(
+        "--compile",
+        action=on_off,
+        default=None,
+        help="torch.compile the model (needs a C/C++ compiler)",
+    )
     speed.add_argument("--compile-mode", choices=COMPILE_MODES, help="torch.compile mode")
-    speed.add_argument("--channels-last", action=on_off, default=None,
-                       help="channels-last memory format for conv nets")
-    speed.add_argument("--pin-memory", action=on_off, default=None,
-                       help="CUDA: page-locked batches, copied without blocking")
-    speed.add_argument("--cudnn-benchmark", action=on_off, default=None,
-                       help="CUDA: let cuDNN pick the fastest convolution algorithms")
+    speed.add_argument(
+        "--channels-last",
+        action=on_off,
+        default=None,
+        help="channels-last memory format for conv nets",
+    )
+    speed.add_argument(
+        "--pin-memory",
+        action=on_off,
+        default=None,
+        help="CUDA: page-locked batches, copied without blocking",
+    )
+    speed.add_argument(
+        "--cudnn-benchmark",
+        action=on_off,
+        default=None,
+        help="CUDA: let cuDNN pick the fastest convolution algorithms",
+    )
 
     export = sub.add_parser(
-        "export", help="write a folder with model.py, train.py, weights, TorchScript and ONNX")
+        "export", help="write a folder with model.py, train.py, weights, TorchScript and ONNX"
+    )
     export.add_argument("file", type=Path)
     export.add_argument("--out", type=Path, required=True, help="the folder to write")
-    export.add_argument("--weights", type=Path, metavar="RUN_OR_CKPT",
-                        help="a run folder (its best.pt, else its last checkpoint), a "
-                             "checkpoint.pt or a state_dict file; without it, the model's "
-                             "fresh weights from the project seed")
-    export.add_argument("--formats", default=",".join(EXPORT_FORMATS),
-                        help=f"comma-separated, from {','.join(EXPORT_FORMATS)} (default: all)")
+    export.add_argument(
+        "--weights",
+        type=Path,
+        metavar="RUN_OR_CKPT",
+        help="a run folder (its best.pt, else its last checkpoint), a "
+        "checkpoint.pt or a state_dict file; without it, the model's "
+        "fresh weights from the project seed",
+    )
+    export.add_argument(
+        "--formats",
+        default=",".join(EXPORT_FORMATS),
+        help=f"comma-separated, from {','.join(EXPORT_FORMATS)} (default: all)",
+    )
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     _limit_option(export)
 
-    run_help = ("run folder, or the name of a run of this project (default: the latest run "
-                "with weights)")
+    run_help = (
+        "run folder, or the name of a run of this project (default: the latest run with weights)"
+    )
     generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
     generate.add_argument("file", type=Path)
     generate.add_argument("--run", help=run_help)
     generate.add_argument("--prompt", required=True, help="text to continue")
     generate.add_argument("--length", type=int, default=200, help="tokens to generate")
-    generate.add_argument("--temperature", type=float, default=0.8,
-                          help="below 1: safer choices; above 1: more surprising ones")
-    generate.add_argument("--top-k", type=int, default=0,
-                          help="sample only from the k likeliest tokens (0: all)")
+    generate.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1: safer choices; above 1: more surprising ones",
+    )
+    generate.add_argument(
+        "--top-k", type=int, default=0, help="sample only from the k likeliest tokens (0: all)"
+    )
     generate.add_argument("--seed", type=int, help="seed for the same text every time")
 
     predict = sub.add_parser("predict", help="label a text with a trained text classifier")
@@ -87,23 +125,33 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", required=True, help="text to classify")
 
     imp = sub.add_parser("import", help="turn a PyTorch model into a project (runs its code)")
-    imp.add_argument("spec", help="path/to/file.py:ClassName, package.module:function, or a "
-                     "torchvision model name such as resnet18 (untrained; nothing downloads)")
+    imp.add_argument(
+        "spec",
+        help="path/to/file.py:ClassName, package.module:function, or a "
+        "torchvision model name such as resnet18 (untrained; nothing downloads)",
+    )
     imp.add_argument("--out", type=Path, required=True, help="the project file to write")
-    imp.add_argument("--input-shape", default="3,64,64",
-                     help="shape of one input sample, without the batch (default 3,64,64)")
-    imp.add_argument("--args", default=None,
-                     help="JSON object of keyword arguments for the class or function")
+    imp.add_argument(
+        "--input-shape",
+        default="3,64,64",
+        help="shape of one input sample, without the batch (default 3,64,64)",
+    )
+    imp.add_argument(
+        "--args", default=None, help="JSON object of keyword arguments for the class or function"
+    )
     add_sweep_parser(sub)
     return parser
 
 
 def _limit_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--max-params", type=int, metavar="N",
+        "--max-params",
+        type=int,
+        metavar="N",
         help="size limit for this command: the most parameters the model may have and the "
-             "most values one tensor may hold for a batch (default: the project's max_params "
-             f"setting, {MAX_PARAMS:,} unless raised)")
+        "most values one tensor may hold for a batch (default: the project's max_params "
+        f"setting, {MAX_PARAMS:,} unless raised)",
+    )
 
 
 def _fail(message: str, node: str | None = None, graph: Graph | None = None) -> int:
@@ -146,18 +194,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = checked.shapes
     rows = []
     for node in graph.nodes():
-        shapes = {port: format_shape(s) for (nid, port), s in result.shapes.items()
-                  if nid == node.id}
+        shapes = {
+            port: format_shape(s) for (nid, port), s in result.shapes.items() if nid == node.id
+        }
         params = {**node.params, **result.resolved.get(node.id, {})}
-        rows.append({"id": node.id, "label": node.label, "type": node.type_id,
-                     "outputs": shapes, "params": result.param_counts.get(node.id, 0),
-                     "settings": params})
-    problems = [{"node": p.node_id, "message": p.message, "severity": p.severity}
-                for p in checked.problems]
-    report = {"file": str(args.file), "valid": checked.ok, "nodes": rows,
-              "total_params": result.total_params,
-              "trainable_params": sum(result.trainable_counts.values()),
-              "problems": problems}
+        rows.append(
+            {
+                "id": node.id,
+                "label": node.label,
+                "type": node.type_id,
+                "outputs": shapes,
+                "params": result.param_counts.get(node.id, 0),
+                "settings": params,
+            }
+        )
+    problems = [
+        {"node": p.node_id, "message": p.message, "severity": p.severity} for p in checked.problems
+    ]
+    report = {
+        "file": str(args.file),
+        "valid": checked.ok,
+        "nodes": rows,
+        "total_params": result.total_params,
+        "trainable_params": sum(result.trainable_counts.values()),
+        "problems": problems,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -172,20 +233,26 @@ def _print_table(report: dict) -> None:
     header = ("Node", "Type", "Output shape", "Params")
     lines = []
     for r in report["nodes"]:
-        shape = ", ".join(f"{p}: {s}" if len(r["outputs"]) > 1 else s
-                          for p, s in r["outputs"].items()) or "-"
-        lines.append((shown(r["label"]), shown(r["type"]), shape,
-                      f"{r['params']:,}" if r["params"] else "-"))
+        shape = (
+            ", ".join(f"{p}: {s}" if len(r["outputs"]) > 1 else s for p, s in r["outputs"].items())
+            or "-"
+        )
+        lines.append(
+            (shown(r["label"]), shown(r["type"]), shape, f"{r['params']:,}" if r["params"] else "-")
+        )
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     rule = "  ".join("-" * w for w in widths)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print(rule)
     for row in lines:
-        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print(rule)
-    print(f"Total params: {report['total_params']:,} "
-          f"(trainable: {report['trainable_params']:,})")
+    print(f"Total params: {report['total_params']:,} (trainable: {report['trainable_params']:,})")
     for p in report["problems"]:
         print(f"{p['severity']}: {shown(p['node'] or '-')}: {p['message']}")
 
@@ -226,49 +293,71 @@ def cmd_train(args: argparse.Namespace) -> int:
     project = _compile(graph, args.file)
     if args.out:
         export_code(project, args.out)
-    options = TrainOptions(epochs=args.epochs, out_dir=args.out, resume=args.resume,
-                           keep_predictions=False)
+    options = TrainOptions(
+        epochs=args.epochs, out_dir=args.out, resume=args.resume, keep_predictions=False
+    )
     bar = None
     status = 0
     for event in Trainer(project, options):
         if isinstance(event, RunStarted):
             if event.task == "style":  # an image is optimised, not weights
-                print(f"optimising the image of {args.file.name} on {event.device}: "
-                      f"{event.params:,} values, {event.steps_per_epoch} steps an epoch",
-                      file=sys.stderr)
+                print(
+                    f"optimising the image of {args.file.name} on {event.device}: "
+                    f"{event.params:,} values, {event.steps_per_epoch} steps an epoch",
+                    file=sys.stderr,
+                )
             else:
-                print(f"training {args.file.name} on {event.device}: {event.n_train} training / "
-                      f"{event.n_val} validation samples, {event.params:,} parameters",
-                      file=sys.stderr)
+                print(
+                    f"training {args.file.name} on {event.device}: {event.n_train} training / "
+                    f"{event.n_val} validation samples, {event.params:,} parameters",
+                    file=sys.stderr,
+                )
             for notice in event.notices:
                 print(notice, file=sys.stderr)
             total = event.epochs * event.steps_per_epoch
             done = event.start_epoch * event.steps_per_epoch + event.start_batch
-            bar = tqdm(total=total, initial=done, unit="step", dynamic_ncols=True,
-                       file=sys.stderr, disable=None)
+            bar = tqdm(
+                total=total,
+                initial=done,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                disable=None,
+            )
         elif isinstance(event, StepEvent) and bar is not None:
             bar.update(event.global_step - bar.n)
-            bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.4g}",
-                            samples_s=f"{event.samples_per_s:,.0f}", refresh=False)
+            bar.set_postfix(
+                epoch=event.epoch + 1,
+                loss=f"{event.loss:.4g}",
+                samples_s=f"{event.samples_per_s:,.0f}",
+                refresh=False,
+            )
         elif isinstance(event, EpochEvent):
             shown = {k: round(v, 4) for k, v in event.metrics.items() if isinstance(v, float)}
             val = "" if math.isnan(event.val_loss) else f"val_loss {event.val_loss:.4g}  "
-            line = (f"epoch {event.epoch}: train_loss {event.train_loss:.4g}  {val}"
-                    + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+            line = f"epoch {event.epoch}: train_loss {event.train_loss:.4g}  {val}" + "  ".join(
+                f"{k} {v:.4g}" for k, v in shown.items()
+            )
             (bar.write if bar is not None else print)(line)
         elif isinstance(event, RunFinished):
             if bar is not None:
                 bar.close()
-            print(f"{event.status}: {event.epochs_done} epochs, {event.global_step} steps in "
-                  f"{event.elapsed:.1f} s", file=sys.stderr)
+            print(
+                f"{event.status}: {event.epochs_done} epochs, {event.global_step} steps in "
+                f"{event.elapsed:.1f} s",
+                file=sys.stderr,
+            )
         elif isinstance(event, RunFailed):
             if bar is not None:
                 bar.close()
             status = _fail(event.message, event.node_id, graph)
     if args.out and status == 0:
         result = ", result.png" if (args.out / "result.png").exists() else ""
-        print(f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json"
-              f"{result}", file=sys.stderr)
+        print(
+            f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json"
+            f"{result}",
+            file=sys.stderr,
+        )
     return status
 
 
@@ -307,8 +396,12 @@ def _trained_text(args: argparse.Namespace):
     if args.run is None:
         run_dir = latest_run(root)
         if run_dir is None:
-            raise SystemExit(_fail(f"{args.file}: no trained run in {root}; train it first "
-                                   "(in the app, or with train --out DIR and then --run DIR)"))
+            raise SystemExit(
+                _fail(
+                    f"{args.file}: no trained run in {root}; train it first "
+                    "(in the app, or with train --out DIR and then --run DIR)"
+                )
+            )
     else:
         run_dir = Path(args.run)
         if not run_dir.is_dir() and (root / args.run).is_dir():
@@ -358,7 +451,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         return _fail(f"--args is not valid JSON: {exc}")
     if not isinstance(kwargs, dict):
-        return _fail("--args must be a JSON object such as {\"num_classes\": 10}")
+        return _fail('--args must be a JSON object such as {"num_classes": 10}')
     try:
         result = import_model(args.spec, shape, args=kwargs)
     except ModelImportError as exc:
@@ -372,9 +465,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"check": cmd_check, "train": cmd_train, "export": cmd_export,
-               "import": cmd_import, "generate": cmd_generate,
-               "predict": cmd_predict, "sweep": cmd_sweep}[args.command]
+    handler = {
+        "check": cmd_check,
+        "train": cmd_train,
+        "export": cmd_export,
+        "import": cmd_import,
+        "generate": cmd_generate,
+        "predict": cmd_predict,
+        "sweep": cmd_sweep,
+    }[args.command]
     try:
         return handler(args)
     except SystemExit as exc:

@@ -56,8 +56,9 @@ class CompiledProject:
         return self.functions[name]
 
 
-def _shapes(graph: Graph, project_dir: Path | None, inferencer: ShapeInferencer | None
-            ) -> ShapeResult:
+def _shapes(
+    graph: Graph, project_dir: Path | None, inferencer: ShapeInferencer | None
+) -> ShapeResult:
     result = (inferencer or ShapeInferencer()).infer(graph, project_dir)
     error = result.first_error() or next(iter(size_problems(graph, result)), None)
     if error is not None:
@@ -65,8 +66,12 @@ def _shapes(graph: Graph, project_dir: Path | None, inferencer: ShapeInferencer 
     return result
 
 
-def compile_model(graph: Graph, project_dir: Path | None = None,
-                  inferencer: ShapeInferencer | None = None, title: str = "") -> CompiledModel:
+def compile_model(
+    graph: Graph,
+    project_dir: Path | None = None,
+    inferencer: ShapeInferencer | None = None,
+    title: str = "",
+) -> CompiledModel:
     shapes = _shapes(graph, project_dir, inferencer)
     try:
         source = print_model(build_ir(graph, shapes.resolved), title)
@@ -81,23 +86,29 @@ def compile(graph: Graph, project_dir: Path | None = None) -> nn.Module:
     return compile_model(graph, project_dir).new()
 
 
-def compile_project(graph: Graph, project_dir: Path | None = None,
-                    inferencer: ShapeInferencer | None = None, title: str = "",
-                    max_params: int | None = None) -> CompiledProject:
+def compile_project(
+    graph: Graph,
+    project_dir: Path | None = None,
+    inferencer: ShapeInferencer | None = None,
+    title: str = "",
+    max_params: int | None = None,
+) -> CompiledProject:
     """Everything a training run needs, from a snapshot of ``graph``. It passes the checks of
     ``torchcanvas check`` first (``runtime.validate.check_project``: the same function), and
     raises ``CompileError`` with the first problem they find. ``max_params`` overrides the
     project's size limit."""
     graph = graph.copy()
-    checked = check_project(graph, project_dir, inferencer=inferencer, title=title,
-                            max_params=max_params)
+    checked = check_project(
+        graph, project_dir, inferencer=inferencer, title=title, max_params=max_params
+    )
     error = checked.first_error()
     if error is not None:
         raise CompileError(error.message, error.node_id)
     source, plan, train = checked.model, checked.plan, checked.train
     assert source is not None and plan is not None and train is not None
-    model = CompiledModel(source, checked.shapes,
-                          run_source(source.source, "model.py")[source.ir.class_name])
+    model = CompiledModel(
+        source, checked.shapes, run_source(source.source, "model.py")[source.ir.class_name]
+    )
     import_line = MODEL_IMPORT.format(name=model.source.ir.class_name)
     # the exported file imports the model class; here it is handed in (same line count)
     body = train.source.replace(import_line, "\n", 1)

@@ -114,16 +114,24 @@ class DataInfo:
         return {"num_classes": self.num_classes, "vocab_size": self.vocab_size}.get(name)
 
 
-def load_module(node: Node, settings: dict[str, Any], project_dir: Path | None = None
-                ) -> dict[str, Any]:
+def load_module(
+    node: Node, settings: dict[str, Any], project_dir: Path | None = None
+) -> dict[str, Any]:
     """Execute the node's generated data code; returns its namespace (with make_datasets)."""
     imports, code = data_code(node, resolve_path(node, project_dir))
-    return run_source(f"import torch\nfrom pathlib import Path\n{imports}\n\n{code}", "data",
-                      {"SETTINGS": dict(settings)})
+    return run_source(
+        f"import torch\nfrom pathlib import Path\n{imports}\n\n{code}",
+        "data",
+        {"SETTINGS": dict(settings)},
+    )
 
 
-def make_datasets(node: Node, settings: dict[str, Any], project_dir: Path | None = None,
-                  data_dir: Path | None = None):
+def make_datasets(
+    node: Node,
+    settings: dict[str, Any],
+    project_dir: Path | None = None,
+    data_dir: Path | None = None,
+):
     """(train_set, val_set, classes) for a data node, as the generated code builds them."""
     path = resolve_path(node, project_dir)
     if path is not None and not Path(path).exists():
@@ -140,8 +148,7 @@ def make_datasets(node: Node, settings: dict[str, Any], project_dir: Path | None
 
 def _data_error(node: Node, exc: Exception) -> DataError:
     plain = isinstance(exc, OSError | ValueError | RuntimeError)
-    return DataError(f"{node.label}: {exc if plain else f'{type(exc).__name__}: {exc}'}",
-                     node.id)
+    return DataError(f"{node.label}: {exc if plain else f'{type(exc).__name__}: {exc}'}", node.id)
 
 
 _INFO_CACHE: dict[str, DataInfo] = {}
@@ -163,12 +170,16 @@ def _info_key(node: Node, settings: dict[str, Any], project_dir: Path | None) ->
     if node.spec.extra["source"] == "style_images":
         paths = list(resolve_image_paths(node, project_dir).values())
     stamps = [_stamp(Path(p)) if p and Path(p).exists() else None for p in paths]
-    return json.dumps([node.type_id, node.params, settings["seed"], settings["val_split"],
-                       paths, stamps], sort_keys=True, default=str)
+    return json.dumps(
+        [node.type_id, node.params, settings["seed"], settings["val_split"], paths, stamps],
+        sort_keys=True,
+        default=str,
+    )
 
 
-def make_images(node: Node, project_dir: Path | None = None, data_dir: Path | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def make_images(
+    node: Node, project_dir: Path | None = None, data_dir: Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The content and style pictures of a ``data.StyleImages`` node, as the generated code
     loads them."""
     paths = resolve_image_paths(node, project_dir)
@@ -186,8 +197,17 @@ def make_images(node: Node, project_dir: Path | None = None, data_dir: Path | No
 
 def _describe_images(node: Node, project_dir: Path | None) -> DataInfo:
     content, style = make_images(node, project_dir)
-    return DataInfo(tuple(content.shape), content.dtype, tuple(style.shape), style.dtype, None,
-                    1, 0, ports=("content", "style"), batched=False)
+    return DataInfo(
+        tuple(content.shape),
+        content.dtype,
+        tuple(style.shape),
+        style.dtype,
+        None,
+        1,
+        0,
+        ports=("content", "style"),
+        batched=False,
+    )
 
 
 def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = None) -> DataInfo:
@@ -207,8 +227,15 @@ def describe(node: Node, settings: dict[str, Any], project_dir: Path | None = No
         raise _data_error(node, exc) from exc
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     vocab = getattr(train_set, "vocab", None)
-    info = DataInfo(tuple(x.shape), x.dtype, tuple(y.shape), y.dtype,
-                    tuple(classes) if classes else None, len(train_set), len(val_set),
-                    len(vocab) if vocab is not None else None)
+    info = DataInfo(
+        tuple(x.shape),
+        x.dtype,
+        tuple(y.shape),
+        y.dtype,
+        tuple(classes) if classes else None,
+        len(train_set),
+        len(val_set),
+        len(vocab) if vocab is not None else None,
+    )
     _INFO_CACHE[key] = info
     return info

@@ -88,8 +88,9 @@ class AutogradSnapshot:
     graph: Any = None  # autograd.AutogradGraph, or None
 
 
-Event = (RunStarted | StepEvent | EpochEvent | StateChanged | RunFinished | RunFailed
-         | AutogradSnapshot)
+Event = (
+    RunStarted | StepEvent | EpochEvent | StateChanged | RunFinished | RunFailed | AutogradSnapshot
+)
 
 
 class RunControl:
@@ -111,8 +112,9 @@ class RunControl:
 
     def autograd_due(self, step: int) -> tuple[bool, bool]:
         """(gradient norms, graph) to report after ``step``."""
-        graph = self._graph_wanted.is_set() or (self.graph_every > 0
-                                                 and step % self.graph_every == 0)
+        graph = self._graph_wanted.is_set() or (
+            self.graph_every > 0 and step % self.graph_every == 0
+        )
         grads = graph or (self.grads_every > 0 and step % self.grads_every == 0)
         if graph:
             self._graph_wanted.clear()

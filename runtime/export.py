@@ -43,8 +43,13 @@ FORMAT_LABELS = {
     "torchscript": "TorchScript (model.torchscript.pt)",
     "onnx": "ONNX (model.onnx)",
 }
-FORMAT_TITLES = {"code": "Code", "weights": "Weights", "safetensors": "safetensors",
-                 "torchscript": "TorchScript", "onnx": "ONNX"}
+FORMAT_TITLES = {
+    "code": "Code",
+    "weights": "Weights",
+    "safetensors": "safetensors",
+    "torchscript": "TorchScript",
+    "onnx": "ONNX",
+}
 EXPORT_BATCH = 2  # batch size of the example inputs that TorchScript tracing and ONNX see
 CHECK_BATCH = 3  # a different batch size for checking the files: the batch axis is dynamic
 ONNX_OPSET = 18
@@ -141,8 +146,11 @@ def _quiet():
     (torch.export prints whole FX graphs when it gives up on a model, before the other
     exporter takes it) are not the user's business: a failure comes back as an exception."""
     disabled = logging.root.manager.disable
-    with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
-          contextlib.redirect_stderr(io.StringIO())):  # torch.export prints failed graphs
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):  # torch.export prints failed graphs
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)  # torch's loggers set their own levels: all of them
         try:
@@ -193,8 +201,9 @@ def _from_checkpoint(obj: Any, where: str) -> tuple[dict[str, torch.Tensor], str
             text += f" from epoch {epoch + 1}, stopped after {batch} batches"
         elif isinstance(epoch, int):
             text += f" after epoch {epoch}"
-            record = next((h for h in history if isinstance(h, dict)
-                           and h.get("epoch") == epoch), None)
+            record = next(
+                (h for h in history if isinstance(h, dict) and h.get("epoch") == epoch), None
+            )
             val = record.get("val_loss") if record else None
             if isinstance(val, float) and math.isfinite(val):
                 text += f", validation loss {val:.4g}"
@@ -202,8 +211,11 @@ def _from_checkpoint(obj: Any, where: str) -> tuple[dict[str, torch.Tensor], str
         obj = obj["model"]
     else:
         text = f"{where} (a state_dict)"
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         raise ExportError(f"{where} holds neither a checkpoint nor a state_dict", "weights")
     return obj, text
 
@@ -222,15 +234,21 @@ def load_weights(source: Path) -> Weights:
     weights.pt), a checkpoint file, a state_dict file or a .safetensors file."""
     source = Path(source)
     if source.is_dir():
-        for name, why in (("best.pt", "the epoch with the lowest validation loss"),
-                          ("checkpoint.pt", "the last checkpoint"),
-                          ("weights.pt", "the final weights")):
+        for name, why in (
+            ("best.pt", "the epoch with the lowest validation loss"),
+            ("checkpoint.pt", "the last checkpoint"),
+            ("weights.pt", "the final weights"),
+        ):
             if (source / name).is_file():
                 weights = load_weights(source / name)
-                return Weights(weights.state_dict, f"Run {_run_name(source)}: "
-                               f"{weights.description}, {why}")
-        raise ExportError(f"{source}: no best.pt, checkpoint.pt or weights.pt in this folder "
-                          "(is it a run folder?)", "weights")
+                return Weights(
+                    weights.state_dict, f"Run {_run_name(source)}: {weights.description}, {why}"
+                )
+        raise ExportError(
+            f"{source}: no best.pt, checkpoint.pt or weights.pt in this folder "
+            "(is it a run folder?)",
+            "weights",
+        )
     if not source.is_file():
         raise ExportError(f"{source}: no such file or folder", "weights")
     try:
@@ -241,8 +259,7 @@ def load_weights(source: Path) -> Weights:
         else:
             state = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file: say so, never crash
-        raise ExportError(f"{source}: cannot read weights: {_first_line(exc)}",
-                          "weights") from exc
+        raise ExportError(f"{source}: cannot read weights: {_first_line(exc)}", "weights") from exc
     state, text = _from_checkpoint(state, source.name)
     return Weights(state, text)
 
@@ -272,11 +289,15 @@ def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
             problems.append("missing " + ", ".join(missing[:5]) + (" …" if missing[5:] else ""))
         if extra:
             problems.append("unexpected " + ", ".join(extra[:5]) + (" …" if extra[5:] else ""))
-        problems += [f"{k} has shape {tuple(state[k].shape)}, the model {tuple(v.shape)}"
-                     for k, v in own.items() if k in state and state[k].shape != v.shape][:5]
+        problems += [
+            f"{k} has shape {tuple(state[k].shape)}, the model {tuple(v.shape)}"
+            for k, v in own.items()
+            if k in state and state[k].shape != v.shape
+        ][:5]
         if problems:
-            raise ExportError(f"{weights.description} does not fit this model: "
-                              + "; ".join(problems), "weights")
+            raise ExportError(
+                f"{weights.description} does not fit this model: " + "; ".join(problems), "weights"
+            )
         model.load_state_dict(state)
     return model.eval()
 
@@ -306,8 +327,10 @@ def example_inputs(project: CompiledProject, batch: int) -> tuple[torch.Tensor, 
 
 def _batch_axes(project: CompiledProject) -> list[int | None]:
     shapes = project.shapes.shapes
-    return [shapes[v].index("B") if "B" in shapes[v] else None
-            for _, v in project.model.source.ir.inputs]
+    return [
+        shapes[v].index("B") if "B" in shapes[v] else None
+        for _, v in project.model.source.ir.inputs
+    ]
 
 
 def _outputs(value: Any) -> list[torch.Tensor]:
@@ -339,8 +362,9 @@ def _tolerance(expected: Sequence[torch.Tensor]) -> float:
 
 
 # ----------------------------------------------------------------------------- formats
-def _export_torchscript(model: nn.Module, examples, check_inputs, expected
-                        ) -> tuple[bytes, str, float]:
+def _export_torchscript(
+    model: nn.Module, examples, check_inputs, expected
+) -> tuple[bytes, str, float]:
     """Script the model; if scripting fails, trace it. Checked on another batch size."""
     how = "scripted"
     with _quiet():
@@ -350,16 +374,19 @@ def _export_torchscript(model: nn.Module, examples, check_inputs, expected
             try:
                 module = torch.jit.trace(model, examples, check_trace=False)
             except Exception as trace_exc:
-                raise RuntimeError(f"cannot script the model ({_first_line(script_exc)}) nor "
-                                   f"trace it ({_first_line(trace_exc)})") from trace_exc
+                raise RuntimeError(
+                    f"cannot script the model ({_first_line(script_exc)}) nor "
+                    f"trace it ({_first_line(trace_exc)})"
+                ) from trace_exc
             how = f"traced; scripting failed: {_first_line(script_exc, 160)}"
         data = _saved(module, torch.jit.save)
         loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
         with torch.no_grad():
             diff = max_abs_diff(_outputs(loaded(*check_inputs)), expected)
     if diff > _tolerance(expected):
-        raise RuntimeError(f"the {how.split(';')[0]} model's outputs differ from the model's "
-                           f"by up to {diff:.3g}")
+        raise RuntimeError(
+            f"the {how.split(';')[0]} model's outputs differ from the model's by up to {diff:.3g}"
+        )
     return data, how, diff
 
 
@@ -368,9 +395,11 @@ def _onnx_reason(exc: BaseException, legacy: BaseException | None) -> tuple[str,
     texts = [str(exc)] + ([str(legacy)] if legacy is not None else [])
     op = None
     for text in texts:
-        found = re.search(r"No ONNX function found for <OpOverload\(op='([\w.]+)'", text) \
-            or re.search(r"ONNX export of operator ([\w.]+)", text) \
+        found = (
+            re.search(r"No ONNX function found for <OpOverload\(op='([\w.]+)'", text)
+            or re.search(r"ONNX export of operator ([\w.]+)", text)
             or re.search(r"Exporting the operator '?([\w:.]+)'? to ONNX", text)
+        )
         if found:
             op = found.group(1).replace("aten::", "aten.")
             break
@@ -386,8 +415,13 @@ def _onnx_reason(exc: BaseException, legacy: BaseException | None) -> tuple[str,
     return detail, None
 
 
-def _export_onnx(model: nn.Module, examples, input_names: list[str], output_names: list[str],
-                 batch_axes: list[int | None]) -> tuple[Any, str]:
+def _export_onnx(
+    model: nn.Module,
+    examples,
+    input_names: list[str],
+    output_names: list[str],
+    batch_axes: list[int | None],
+) -> tuple[Any, str]:
     """The model as an ONNX ModelProto with a dynamic batch axis (torch.export-based exporter,
     falling back to the TorchScript-based one)."""
     import onnx
@@ -397,20 +431,38 @@ def _export_onnx(model: nn.Module, examples, input_names: list[str], output_name
             batch = torch.export.Dim("batch")
             dynamic = tuple({axis: batch} if axis is not None else None for axis in batch_axes)
             program = torch.onnx.export(
-                model, examples, None, input_names=input_names, output_names=output_names,
-                dynamic_shapes=dynamic, opset_version=ONNX_OPSET, dynamo=True, verbose=False,
-                report=False)
+                model,
+                examples,
+                None,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_shapes=dynamic,
+                opset_version=ONNX_OPSET,
+                dynamo=True,
+                verbose=False,
+                report=False,
+            )
             return program.model_proto, "torch.export-based exporter"
         except Exception as exc:
             first = exc
-        axes = {name: {axis: "batch"} for name, axis in zip(input_names, batch_axes,
-                                                           strict=True) if axis is not None}
+        axes = {
+            name: {axis: "batch"}
+            for name, axis in zip(input_names, batch_axes, strict=True)
+            if axis is not None
+        }
         axes.update({name: {0: "batch"} for name in output_names})
         buffer = io.BytesIO()
         try:
-            torch.onnx.export(model, examples, buffer, input_names=input_names,
-                              output_names=output_names, dynamic_axes=axes,
-                              opset_version=ONNX_OPSET, dynamo=False)
+            torch.onnx.export(
+                model,
+                examples,
+                buffer,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
         except Exception as legacy:
             reason, op = _onnx_reason(first, legacy)
             raise OnnxExportError(reason, op) from first
@@ -484,21 +536,24 @@ def _shape_text(project: CompiledProject, batch: str = "1") -> list[str]:
     return out
 
 
-def readme_text(project: CompiledProject, weights: str, results: dict[str, FormatResult]
-                ) -> str:
+def readme_text(project: CompiledProject, weights: str, results: dict[str, FormatResult]) -> str:
     ir = project.model.source.ir
     cls = ir.class_name
     settings = project.graph.settings
     args = ", ".join(name for name, _ in ir.inputs)
     ok = {name for name, r in results.items() if r.ok}
     title = project.model.source.source.splitlines()[0].strip('"').split(":")[0] or cls
-    lines = [f"# {title}", "",
-             f"The `{cls}` model, exported as plain PyTorch code that needs only the packages in "
-             "`requirements.txt`.", "",
-             "## Files", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"The `{cls}` model, exported as plain PyTorch code that needs only the packages in "
+        "`requirements.txt`.",
+        "",
+        "## Files",
+        "",
+    ]
     describe = {
-        "code": "`model.py` (the model), `train.py` (its training) and `data/` (the data it "
-                "reads)",
+        "code": "`model.py` (the model), `train.py` (its training) and `data/` (the data it reads)",
         "weights": "`weights.pt`: the weights as a `state_dict`",
         "safetensors": "`weights.safetensors`: the same weights in safetensors format",
         "torchscript": "`model.torchscript.pt`: TorchScript, runs without model.py",
@@ -513,39 +568,78 @@ def readme_text(project: CompiledProject, weights: str, results: dict[str, Forma
         lines += [f"- {FORMAT_TITLES[r.format]}: {r.error}" for r in failed]
         lines.append("")
     if "code" in ok:
-        lines += ["## Train", "", "```bash",
-                  "python train.py                  # "
-                  f"{settings['epochs']} epochs, checkpoints in checkpoints/",
-                  "python train.py --epochs 20 --device cpu",
-                  "python train.py --resume checkpoints/checkpoint.pt --epochs 20  # continue",
-                  "torchrun --nproc_per_node 2 train.py  # DistributedDataParallel, one process "
-                  "per GPU (or CPU)",
-                  "```", "",
-                  "Each epoch prints one JSON line of metrics and writes "
-                  "`checkpoints/checkpoint.pt` and `checkpoints/weights.pt`. Under torchrun, "
-                  "rank 0 writes the checkpoints and prints; the processes use NCCL on CUDA "
-                  "and Gloo on the CPU.", ""]
+        lines += [
+            "## Train",
+            "",
+            "```bash",
+            "python train.py                  # "
+            f"{settings['epochs']} epochs, checkpoints in checkpoints/",
+            "python train.py --epochs 20 --device cpu",
+            "python train.py --resume checkpoints/checkpoint.pt --epochs 20  # continue",
+            "torchrun --nproc_per_node 2 train.py  # DistributedDataParallel, one process "
+            "per GPU (or CPU)",
+            "```",
+            "",
+            "Each epoch prints one JSON line of metrics and writes "
+            "`checkpoints/checkpoint.pt` and `checkpoints/weights.pt`. Under torchrun, "
+            "rank 0 writes the checkpoints and prints; the processes use NCCL on CUDA "
+            "and Gloo on the CPU.",
+            "",
+        ]
     example = _shape_text(project)
     if "code" in ok and "weights" in ok:
-        lines += ["## Load the weights", "", "```python", "import torch", "",
-                  f"from model import {cls}", "",
-                  f"model = {cls}()",
-                  'model.load_state_dict(torch.load("weights.pt", weights_only=True))',
-                  "model.eval()", *example, f"output = model({args})", "```", ""]
+        lines += [
+            "## Load the weights",
+            "",
+            "```python",
+            "import torch",
+            "",
+            f"from model import {cls}",
+            "",
+            f"model = {cls}()",
+            'model.load_state_dict(torch.load("weights.pt", weights_only=True))',
+            "model.eval()",
+            *example,
+            f"output = model({args})",
+            "```",
+            "",
+        ]
         if "safetensors" in ok:
-            lines += ["With safetensors: `from safetensors.torch import load_file` and "
-                      '`model.load_state_dict(load_file("weights.safetensors"))`.', ""]
+            lines += [
+                "With safetensors: `from safetensors.torch import load_file` and "
+                '`model.load_state_dict(load_file("weights.safetensors"))`.',
+                "",
+            ]
     if "torchscript" in ok:
-        lines += ["## TorchScript", "", "```python", "import torch", "",
-                  'model = torch.jit.load("model.torchscript.pt")', *example,
-                  f"output = model({args})", "```", ""]
+        lines += [
+            "## TorchScript",
+            "",
+            "```python",
+            "import torch",
+            "",
+            'model = torch.jit.load("model.torchscript.pt")',
+            *example,
+            f"output = model({args})",
+            "```",
+            "",
+        ]
     if "onnx" in ok:
         names = ", ".join(f'"{name}": {name}.numpy()' for name, _ in ir.inputs)
-        lines += ["## ONNX", "", "```python", "import onnxruntime", "import torch", "",
-                  'session = onnxruntime.InferenceSession("model.onnx")', *example,
-                  f"(output,) = session.run(None, {{{names}}})"
-                  if len(ir.outputs) == 1 else f"outputs = session.run(None, {{{names}}})",
-                  "```", ""]
+        lines += [
+            "## ONNX",
+            "",
+            "```python",
+            "import onnxruntime",
+            "import torch",
+            "",
+            'session = onnxruntime.InferenceSession("model.onnx")',
+            *example,
+            f"(output,) = session.run(None, {{{names}}})"
+            if len(ir.outputs) == 1
+            else f"outputs = session.run(None, {{{names}}})",
+            "```",
+            "",
+        ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -592,24 +686,32 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     chosen = {item.strip().lower() for item in items if item.strip()}
     unknown = sorted(chosen - set(FORMATS))
     if unknown:
-        raise ExportError(f"unknown format {', '.join(map(repr, unknown))}; choose from "
-                          f"{', '.join(FORMATS)}", "formats")
+        raise ExportError(
+            f"unknown format {', '.join(map(repr, unknown))}; choose from {', '.join(FORMATS)}",
+            "formats",
+        )
     if not chosen:
         raise ExportError("no format chosen", "formats")
     return tuple(f for f in FORMATS if f in chosen)
 
 
-def export_project(project: CompiledProject, out_dir: Path,
-                   formats: str | Iterable[str] = FORMATS,
-                   weights: Path | Weights | None = None) -> ExportReport:
+def export_project(
+    project: CompiledProject,
+    out_dir: Path,
+    formats: str | Iterable[str] = FORMATS,
+    weights: Path | Weights | None = None,
+) -> ExportReport:
     """Write the chosen ``formats`` of ``project`` into ``out_dir``, with ``weights`` (a run
     folder, checkpoint or state_dict file) or, without, the model freshly initialised with the
     project's seed. Raises ExportError before writing anything when the formats or weights are
     wrong; a format that fails afterwards is reported in the result and the rest go on."""
     chosen = parse_formats(formats)
     if weights is None:
-        source = Weights(None, "Freshly initialised (untrained) with the project's seed "
-                         f"{project.graph.settings['seed']}, as train.py starts")
+        source = Weights(
+            None,
+            "Freshly initialised (untrained) with the project's seed "
+            f"{project.graph.settings['seed']}, as train.py starts",
+        )
     elif isinstance(weights, Weights):
         source = weights
     else:
@@ -619,23 +721,28 @@ def export_project(project: CompiledProject, out_dir: Path,
     except ExportError:
         raise
     except Exception as exc:  # a code node's code, or memory: say which node, never a traceback
-        raise ExportError(f"the model cannot be built: {type(exc).__name__}: "
-                          f"{_first_line(exc)}", node_id=_node_of(project, exc)) from None
+        raise ExportError(
+            f"the model cannot be built: {type(exc).__name__}: {_first_line(exc)}",
+            node_id=_node_of(project, exc),
+        ) from None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     ir = project.model.source.ir
     input_names = [name for name, _ in ir.inputs]
-    output_names = (["output"] if len(ir.outputs) == 1
-                    else [f"output_{i}" for i in range(len(ir.outputs))])
+    output_names = (
+        ["output"] if len(ir.outputs) == 1 else [f"output_{i}" for i in range(len(ir.outputs))]
+    )
     examples = example_inputs(project, EXPORT_BATCH)
     check_inputs = example_inputs(project, CHECK_BATCH)
     try:
         with torch.no_grad():
             expected = [t.detach() for t in _outputs(model(*check_inputs))]
     except Exception as exc:
-        raise ExportError(f"the model fails on an example batch: {type(exc).__name__}: "
-                          f"{_first_line(exc)}", node_id=_node_of(project, exc)) from None
+        raise ExportError(
+            f"the model fails on an example batch: {type(exc).__name__}: {_first_line(exc)}",
+            node_id=_node_of(project, exc),
+        ) from None
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
     results: dict[str, FormatResult] = {}
@@ -661,8 +768,17 @@ def export_project(project: CompiledProject, out_dir: Path,
                 _write_bytes(path, data)
                 result.files, result.note, result.max_abs_diff = [path], how, diff
             elif name == "onnx":
-                _onnx(project, model, result, out_dir, examples, check_inputs, expected,
-                      input_names, output_names)
+                _onnx(
+                    project,
+                    model,
+                    result,
+                    out_dir,
+                    examples,
+                    check_inputs,
+                    expected,
+                    input_names,
+                    output_names,
+                )
         except OnnxExportError as exc:
             result.error = str(exc)
             result.node_id = _node_for_op(project, exc.op) if exc.op else None
@@ -677,25 +793,34 @@ def export_project(project: CompiledProject, out_dir: Path,
     return ExportReport(out_dir, source.description, results, [*files, readme, requirements])
 
 
-def _onnx(project, model, result: FormatResult, out_dir: Path, examples, check_inputs,
-          expected, input_names, output_names) -> None:
+def _onnx(
+    project,
+    model,
+    result: FormatResult,
+    out_dir: Path,
+    examples,
+    check_inputs,
+    expected,
+    input_names,
+    output_names,
+) -> None:
     import onnx
 
-    proto, how = _export_onnx(model, examples, input_names, output_names,
-                              _batch_axes(project))
+    proto, how = _export_onnx(model, examples, input_names, output_names, _batch_axes(project))
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString(deterministic=True)
-    got, runner = run_onnx(data, {name: t.numpy() for name, t in
-                                  zip(input_names, check_inputs, strict=True)})
+    got, runner = run_onnx(
+        data, {name: t.numpy() for name, t in zip(input_names, check_inputs, strict=True)}
+    )
     diff = max_abs_diff(got, expected)
     if diff > _tolerance(expected):
-        raise RuntimeError(f"the ONNX model's outputs differ from the model's by up to "
-                           f"{diff:.3g}")
+        raise RuntimeError(f"the ONNX model's outputs differ from the model's by up to {diff:.3g}")
     path = out_dir / "model.onnx"
     _write_bytes(path, data)
     result.files, result.max_abs_diff = [path], diff
-    result.note = (f"{how}, opset {ONNX_OPSET}, passes onnx.checker; outputs match the model "
-                   f"with {runner}")
+    result.note = (
+        f"{how}, opset {ONNX_OPSET}, passes onnx.checker; outputs match the model with {runner}"
+    )
 
 
 def digest(path: Path) -> str:
@@ -705,8 +830,20 @@ def digest(path: Path) -> str:
 
 def report_json(report: ExportReport) -> str:
     """The report as JSON, for scripts."""
-    return json.dumps({
-        "out_dir": str(report.out_dir), "weights": report.weights,
-        "formats": {name: {"ok": r.ok, "files": [_rel(p, report.out_dir) for p in r.files],
-                           "error": r.error, "note": r.note, "max_abs_diff": r.max_abs_diff}
-                    for name, r in report.results.items()}}, indent=2)
+    return json.dumps(
+        {
+            "out_dir": str(report.out_dir),
+            "weights": report.weights,
+            "formats": {
+                name: {
+                    "ok": r.ok,
+                    "files": [_rel(p, report.out_dir) for p in r.files],
+                    "error": r.error,
+                    "note": r.note,
+                    "max_abs_diff": r.max_abs_diff,
+                }
+                for name, r in report.results.items()
+            },
+        },
+        indent=2,
+    )

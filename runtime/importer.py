@@ -58,8 +58,7 @@ from torchcanvas.graph.layout import layered_layout
 
 DEFAULT_INPUT = (3, 64, 64)
 # catalogue layers that return several values or need more than their constructor: kept as code
-NOT_MAPPED = {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention",
-              "nn.TransformerEncoderLayer"}
+NOT_MAPPED = {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention", "nn.TransformerEncoderLayer"}
 _USER_PREFIX = "torchcanvas_user_"
 
 
@@ -98,13 +97,16 @@ def load_spec(spec: str, args: dict[str, Any] | None = None) -> nn.Module:
     if ":" not in spec:
         names = torchvision_names()
         if spec not in names:
-            raise ModelImportError(f"{spec!r} is not a torchvision model name; use "
-                                   "file.py:ClassName or package.module:name for your own model")
+            raise ModelImportError(
+                f"{spec!r} is not a torchvision model name; use "
+                "file.py:ClassName or package.module:name for your own model"
+            )
         import torchvision
 
         if "weights" in args:
-            raise ModelImportError("weights cannot be set: imported torchvision models start "
-                                   "untrained (weights=None)")
+            raise ModelImportError(
+                "weights cannot be set: imported torchvision models start untrained (weights=None)"
+            )
         return _checked(torchvision.models.get_model(spec, weights=None, **args), spec)
     where, _, name = spec.rpartition(":")
     if not name.isidentifier() and not all(p.isidentifier() for p in name.split(".")):
@@ -115,8 +117,9 @@ def load_spec(spec: str, args: dict[str, Any] | None = None) -> nn.Module:
         try:
             module = importlib.import_module(where)
         except Exception as exc:
-            raise ModelImportError(f"cannot import {where}: {type(exc).__name__}: {exc}",
-                                   _user_where(exc)) from None
+            raise ModelImportError(
+                f"cannot import {where}: {type(exc).__name__}: {exc}", _user_where(exc)
+            ) from None
     obj: Any = module
     for part in name.split("."):
         if not hasattr(obj, part):
@@ -129,8 +132,9 @@ def load_spec(spec: str, args: dict[str, Any] | None = None) -> nn.Module:
     try:
         made = obj(**args)
     except Exception as exc:
-        raise ModelImportError(f"{spec}: building the model failed: {type(exc).__name__}: "
-                               f"{exc}", _user_where(exc)) from None
+        raise ModelImportError(
+            f"{spec}: building the model failed: {type(exc).__name__}: {exc}", _user_where(exc)
+        ) from None
     return _checked(made, spec)
 
 
@@ -154,14 +158,18 @@ def _load_file(path: Path):
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise ModelImportError(f"{path}: running the file failed: {type(exc).__name__}: {exc}",
-                               _user_where(exc)) from None
+        raise ModelImportError(
+            f"{path}: running the file failed: {type(exc).__name__}: {exc}", _user_where(exc)
+        ) from None
     return module
 
 
 # ---------------------------------------------------------------------------- errors in user code
-_OWN_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(__file__),
-             os.path.dirname(importlib.__file__))
+_OWN_DIRS = (
+    os.path.dirname(torch.__file__),
+    os.path.dirname(__file__),
+    os.path.dirname(importlib.__file__),
+)
 
 
 def _user_frame(tb) -> traceback.FrameSummary | None:
@@ -184,25 +192,33 @@ def _trace_failure(exc: BaseException) -> ModelImportError:
     frame = _user_frame(exc.__traceback__)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, fx.proxy.TraceError) or "symbolically traced variables" in text:
-        reason = ("the forward branches, loops or converts on tensor values (data-dependent "
-                  "control flow), which tracing cannot follow")
+        reason = (
+            "the forward branches, loops or converts on tensor values (data-dependent "
+            "control flow), which tracing cannot follow"
+        )
     else:
         reason = f"{type(exc).__name__}: {text}"
     if frame is None:
         return ModelImportError(f"tracing the model failed: {reason}")
     where = f"{frame.filename}:{frame.lineno}"
     code = f" `{frame.line.strip()}`" if frame.line else ""
-    return ModelImportError(f"tracing failed at {where} (in {frame.name}){code}: {reason}. "
-                            "Rewrite that line without the tensor-dependent branch, or keep "
-                            "that part in a separate module.", where)
+    return ModelImportError(
+        f"tracing failed at {where} (in {frame.name}){code}: {reason}. "
+        "Rewrite that line without the tensor-dependent branch, or keep "
+        "that part in a separate module.",
+        where,
+    )
 
 
 def _run_failure(exc: BaseException, shape: list[int]) -> ModelImportError:
     where = _user_where(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return ModelImportError(f"running the model on a batch of shape {shape} failed"
-                            f"{f' at {where}' if where else ''}: {type(exc).__name__}: {text}; "
-                            "check the input shape", where)
+    return ModelImportError(
+        f"running the model on a batch of shape {shape} failed"
+        f"{f' at {where}' if where else ''}: {type(exc).__name__}: {text}; "
+        "check the input shape",
+        where,
+    )
 
 
 # ---------------------------------------------------------------------------- layers
@@ -239,8 +255,12 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
             v = v is not None  # bias=True leaves a Parameter, bias=False None
         params[p.name] = _value(v)
     # (3, 3) → 3 where torch turns it back into (3, 3): what a person writes
-    short = {k: v[0] if spec.param(k).type == "size" and isinstance(v, list) and v
-             and all(x == v[0] for x in v) else v for k, v in params.items()}
+    short = {
+        k: v[0]
+        if spec.param(k).type == "size" and isinstance(v, list) and v and all(x == v[0] for x in v)
+        else v
+        for k, v in params.items()
+    }
     for candidate in (short, params):
         try:
             candidate = spec.validate_params(candidate)
@@ -296,8 +316,11 @@ def module_code(module: nn.Module) -> _Code | None:
         has_default = prm.default is not inspect.Parameter.empty
         if name in ("device", "dtype") and has_default:
             continue
-        v = getattr(module, name, inspect.Parameter.empty) if not name.startswith("_") \
+        v = (
+            getattr(module, name, inspect.Parameter.empty)
+            if not name.startswith("_")
             else inspect.Parameter.empty
+        )
         if isinstance(v, torch.Tensor | type(None)) and isinstance(prm.default, bool):
             v = v is not None
         if isinstance(v, torch.Size):
@@ -424,8 +447,7 @@ def _import_line(name: str, value: Any) -> str | None:
     mod = _importable(value)
     if mod is None:
         return None
-    return f"from {mod} import {value.__name__}" + (
-        f" as {name}" if name != value.__name__ else "")
+    return f"from {mod} import {value.__name__}" + (f" as {name}" if name != value.__name__ else "")
 
 
 # ---------------------------------------------------------------------------- tracing
@@ -447,8 +469,11 @@ class _Tracer(fx.Tracer):
 
 def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[str, _Code]]:
     # decided before tracing: while it runs, reading a parameter records a graph node
-    codes = {name: module_code(m) for name, m in model.named_modules()
-             if name and type(m) not in LAYER_TYPES and not any(True for _ in m.children())}
+    codes = {
+        name: module_code(m)
+        for name, m in model.named_modules()
+        if name and type(m) not in LAYER_TYPES and not any(True for _ in m.children())
+    }
     tracer = _Tracer(codes)
     concrete = _concrete_args(model)
     try:
@@ -469,16 +494,19 @@ def _concrete_args(model: nn.Module) -> dict[str, Any]:
         if prm.kind in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD):
             continue
         if prm.default is inspect.Parameter.empty:
-            raise ModelImportError(f"the model's forward takes more than one input "
-                                   f"({prm.name!r}); import supports one input tensor")
+            raise ModelImportError(
+                f"the model's forward takes more than one input "
+                f"({prm.name!r}); import supports one input tensor"
+            )
         out[prm.name] = prm.default
     return out
 
 
 # ---------------------------------------------------------------------------- graph building
 class _Builder:
-    def __init__(self, gm: fx.GraphModule, codes: dict[str, _Code], graph: Graph,
-                 data_id: str, batch: int):
+    def __init__(
+        self, gm: fx.GraphModule, codes: dict[str, _Code], graph: Graph, data_id: str, batch: int
+    ):
         self.gm = gm
         self.codes = codes
         self.g = graph
@@ -493,12 +521,19 @@ class _Builder:
     # -------------------------------------------------------------- helpers
     @staticmethod
     def is_tensor(node: Any) -> bool:
-        return isinstance(node, fx.Node) and isinstance(node.meta.get("tensor_meta"),
-                                                          TensorMetadata)
+        return isinstance(node, fx.Node) and isinstance(
+            node.meta.get("tensor_meta"), TensorMetadata
+        )
 
-    def add(self, type_id: str, params: dict[str, Any], label: str,
-            inputs: list[tuple[str, fx.Node | tuple[str, str]]], node: fx.Node | None,
-            origin: str | None = None) -> str:
+    def add(
+        self,
+        type_id: str,
+        params: dict[str, Any],
+        label: str,
+        inputs: list[tuple[str, fx.Node | tuple[str, str]]],
+        node: fx.Node | None,
+        origin: str | None = None,
+    ) -> str:
         nid = self.g.add_node(type_id, params, label=label, origin=origin)
         for port, src in inputs:
             value = self.values[src] if isinstance(src, fx.Node) else src
@@ -528,9 +563,11 @@ class _Builder:
                 output = node.args[0]
             elif not self.is_tensor(node):
                 if node.op == "call_module":
-                    raise ModelImportError(f"{node.target}: returns a "
-                                           f"{_kind_of(node)}, not one tensor; import supports "
-                                           "modules that return a tensor")
+                    raise ModelImportError(
+                        f"{node.target}: returns a "
+                        f"{_kind_of(node)}, not one tensor; import supports "
+                        "modules that return a tensor"
+                    )
                 continue  # sizes, tuples…: written inline where a tensor op uses them
             elif node.op == "call_module":
                 self.module(node)
@@ -540,44 +577,75 @@ class _Builder:
             else:
                 self.function(node)
         if not self.is_tensor(output) or output not in self.values:
-            raise ModelImportError("the model must return one tensor (it returns "
-                                   f"{_kind_of(output)})")
+            raise ModelImportError(
+                f"the model must return one tensor (it returns {_kind_of(output)})"
+            )
         return output
 
     def module(self, node: fx.Node) -> None:
         path = node.target
         m = self.gm.get_submodule(path)
         if path in self.called and any(True for _ in m.parameters()):
-            raise ModelImportError(f"{path} is called more than once and has parameters "
-                                   "(shared weights); import gives every node its own weights, "
-                                   "so it supports each such module being called once")
+            raise ModelImportError(
+                f"{path} is called more than once and has parameters "
+                "(shared weights); import gives every node its own weights, "
+                "so it supports each such module being called once"
+            )
         if any(t.startswith(path + ".") for t in self.tensors):
-            raise ModelImportError(f"{path} is called and its tensors are also read directly "
-                                   "(shared weights); import gives every node its own weights")
+            raise ModelImportError(
+                f"{path} is called and its tensors are also read directly "
+                "(shared weights); import gives every node its own weights"
+            )
         self.called.add(path)
         tensors = [a for a in node.args if isinstance(a, fx.Node)]
         type_id = LAYER_TYPES.get(type(m))
         params = layer_params(type_id, m) if type_id else None
         spec = CATALOGUE[type_id] if type_id else None
-        if params is not None and not node.kwargs and len(node.args) == len(spec.inputs) \
-                and all(self.is_tensor(a) for a in node.args):
+        if (
+            params is not None
+            and not node.kwargs
+            and len(node.args) == len(spec.inputs)
+            and all(self.is_tensor(a) for a in node.args)
+        ):
             ports = [p.name for p in spec.inputs]
-            self.add(type_id, params, path, list(zip(ports, node.args, strict=True)), node,
-                     origin=_origin(path, m))
+            self.add(
+                type_id,
+                params,
+                path,
+                list(zip(ports, node.args, strict=True)),
+                node,
+                origin=_origin(path, m),
+            )
             return
         code = self.codes.get(path) or module_code(m)
         if code is None:
-            raise ModelImportError(f"{path}: cannot rebuild this {type(m).__name__} from its "
-                                   "constructor arguments")
-        if node.kwargs or not all(self.is_tensor(a) for a in node.args) \
-                or len(node.args) > len(CODE_INPUTS):
-            raise ModelImportError(f"{path}: import supports modules called with up to "
-                                   f"{len(CODE_INPUTS)} tensors")
-        params = {"title": code.title, "init": code.init, "imports": code.imports,
-                  "source": code.source, **self.recorded(node),
-                  "param_count": sum(p.numel() for p in m.parameters())}
-        self.add("code.Module", params, path, list(zip(CODE_INPUTS, tensors, strict=False)),
-                 node, origin=_origin(path, m))
+            raise ModelImportError(
+                f"{path}: cannot rebuild this {type(m).__name__} from its constructor arguments"
+            )
+        if (
+            node.kwargs
+            or not all(self.is_tensor(a) for a in node.args)
+            or len(node.args) > len(CODE_INPUTS)
+        ):
+            raise ModelImportError(
+                f"{path}: import supports modules called with up to {len(CODE_INPUTS)} tensors"
+            )
+        params = {
+            "title": code.title,
+            "init": code.init,
+            "imports": code.imports,
+            "source": code.source,
+            **self.recorded(node),
+            "param_count": sum(p.numel() for p in m.parameters()),
+        }
+        self.add(
+            "code.Module",
+            params,
+            path,
+            list(zip(CODE_INPUTS, tensors, strict=False)),
+            node,
+            origin=_origin(path, m),
+        )
         self.code_nodes.append(path)
 
     def tensor(self, node: fx.Node) -> None:
@@ -588,23 +656,33 @@ class _Builder:
             return
         owner = path.rpartition(".")[0]
         if path not in self.state_keys:
-            raise ModelImportError(f"{path}: the forward reads a tensor that is not in the "
-                                   "state_dict (a constant or a non-persistent buffer); import "
-                                   "cannot keep its values")
+            raise ModelImportError(
+                f"{path}: the forward reads a tensor that is not in the "
+                "state_dict (a constant or a non-persistent buffer); import "
+                "cannot keep its values"
+            )
         if any(owner == c or owner.startswith(c + ".") for c in self.called):
-            raise ModelImportError(f"{path} is read directly and also used by its module "
-                                   f"{owner} (shared weights); import gives every node its "
-                                   "own weights")
-        t = self.gm.get_parameter(path) if isinstance(
-            _resolve(self.gm, path), nn.Parameter) else self.gm.get_buffer(path)
+            raise ModelImportError(
+                f"{path} is read directly and also used by its module "
+                f"{owner} (shared weights); import gives every node its "
+                "own weights"
+            )
+        t = (
+            self.gm.get_parameter(path)
+            if isinstance(_resolve(self.gm, path), nn.Parameter)
+            else self.gm.get_buffer(path)
+        )
         dtype = str(t.dtype).removeprefix("torch.")
         if dtype not in DTYPES:
             raise ModelImportError(f"{path}: tensor type {dtype} is not supported")
         param = isinstance(t, nn.Parameter)
-        params = {"title": "Parameter" if param else "Buffer",
-                  "role": "parameter" if param else "buffer",
-                  "requires_grad": bool(t.requires_grad) if param else True,
-                  "shape": list(t.shape), "dtype": dtype}
+        params = {
+            "title": "Parameter" if param else "Buffer",
+            "role": "parameter" if param else "buffer",
+            "requires_grad": bool(t.requires_grad) if param else True,
+            "shape": list(t.shape),
+            "dtype": dtype,
+        }
         self.add("code.Tensor", params, path, [], node, origin=path)
         self.tensors[path] = self.values[node]
         self.code_nodes.append(path)
@@ -618,14 +696,17 @@ class _Builder:
         try:
             expr = _Render(self, ports, imports).node(node, top=True)
         except _TooManyInputs:
-            raise ModelImportError(f"{node.name} ({_title(node)}): a call with more than "
-                                   f"{len(CODE_INPUTS)} tensor inputs cannot be kept as code; "
-                                   "wrap it in an nn.Module") from None
+            raise ModelImportError(
+                f"{node.name} ({_title(node)}): a call with more than "
+                f"{len(CODE_INPUTS)} tensor inputs cannot be kept as code; "
+                "wrap it in an nn.Module"
+            ) from None
         if not ports:
-            raise ModelImportError(f"{node.name}: {node.format_node()} uses no input tensor; "
-                                   "import supports values computed from the input")
-        params = {"title": _title(node), "expr": expr, "imports": imports,
-                  **self.recorded(node)}
+            raise ModelImportError(
+                f"{node.name}: {node.format_node()} uses no input tensor; "
+                "import supports values computed from the input"
+            )
+        params = {"title": _title(node), "expr": expr, "imports": imports, **self.recorded(node)}
         self.add("code.Function", params, node.name, [(p, n) for n, p in ports.items()], node)
         self.code_nodes.append(node.name)
 
@@ -679,9 +760,14 @@ def _is_batch_size(a: Any, x: Any) -> bool:
         return a.args[0] is x and (a.args[1:] == (0,) or a.kwargs == {"dim": 0})
     if a.target is operator.getitem and a.args[1] == 0:
         src = a.args[0]
-        return isinstance(src, fx.Node) and src.args[:1] == (x,) and (
-            (src.op == "call_method" and src.target == "size" and len(src.args) == 1)
-            or (src.target is builtins.getattr and src.args[1:] == ("shape",)))
+        return (
+            isinstance(src, fx.Node)
+            and src.args[:1] == (x,)
+            and (
+                (src.op == "call_method" and src.target == "size" and len(src.args) == 1)
+                or (src.target is builtins.getattr and src.args[1:] == ("shape",))
+            )
+        )
     return False
 
 
@@ -728,9 +814,12 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
                 b.add("op.scale", {"factor": float(k)}, label, [("x", x)], node)
                 return True
             return None
-    if _is(node, (torch.cat, torch.concat)) and isinstance(args[0], list | tuple) \
-            and all(isinstance(t, fx.Node) and b.is_tensor(t) for t in args[0]) \
-            and set(node.kwargs) <= {"dim"}:
+    if (
+        _is(node, (torch.cat, torch.concat))
+        and isinstance(args[0], list | tuple)
+        and all(isinstance(t, fx.Node) and b.is_tensor(t) for t in args[0])
+        and set(node.kwargs) <= {"dim"}
+    ):
         dim = _arg(node, 1, "dim", 0)
         items: list[Any] = list(args[0])
         if not items or not isinstance(dim, int):
@@ -742,16 +831,16 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
         while items:
             take = 4 if prev is None else 3
             chunk, items = items[:take], items[take:]
-            ins = ([("a", prev)] if prev is not None else []) + list(zip(
-                "abcd"[1 if prev is not None else 0:], chunk, strict=False))
+            ins = ([("a", prev)] if prev is not None else []) + list(
+                zip("abcd"[1 if prev is not None else 0 :], chunk, strict=False)
+            )
             nid = b.add("op.concat", {"dim": dim}, label, ins, node if not items else None)
             prev = (nid, "out")
         return True
     if _is(node, (torch.flatten,), ("flatten",)) and len(tensors) == 1:
         start, end = _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1)
         if isinstance(start, int) and isinstance(end, int):
-            b.add("nn.Flatten", {"start_dim": start, "end_dim": end}, label, [("x", args[0])],
-                  node)
+            b.add("nn.Flatten", {"start_dim": start, "end_dim": end}, label, [("x", args[0])], node)
             return True
         return None
     if _is(node, (F.adaptive_avg_pool2d,)) and len(tensors) == 1:
@@ -769,16 +858,25 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
             if extra or len(args) > 2 or not isinstance(inplace, bool):
                 return None
             spec = CATALOGUE[type_id]
-            params = {"inplace": inplace} if any(p.name == "inplace" for p in spec.params) \
-                else {}
+            params = {"inplace": inplace} if any(p.name == "inplace" for p in spec.params) else {}
             if inplace and not params:
                 return None
             b.add(type_id, params, label, [("x", args[0])], node)
             return True
-    if _is(node, (F.gelu,), ("gelu",)) and len(tensors) == 1 and args[0] is tensors[0] \
-            and len(args) == 1 and set(node.kwargs) <= {"approximate"}:
-        b.add("nn.GELU", {"approximate": node.kwargs.get("approximate", "none")}, label,
-              [("x", args[0])], node)
+    if (
+        _is(node, (F.gelu,), ("gelu",))
+        and len(tensors) == 1
+        and args[0] is tensors[0]
+        and len(args) == 1
+        and set(node.kwargs) <= {"approximate"}
+    ):
+        b.add(
+            "nn.GELU",
+            {"approximate": node.kwargs.get("approximate", "none")},
+            label,
+            [("x", args[0])],
+            node,
+        )
         return True
     if _is(node, (torch.reshape,), ("reshape", "view")) and len(used) == 1:
         shape = list(args[1:])
@@ -787,20 +885,27 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
         keep = bool(shape) and _is_batch_size(shape[0], args[0])
         if keep:
             shape = shape[1:]
-        if shape and all(isinstance(d, int) and not isinstance(d, bool) for d in shape) \
-                and not node.kwargs:
-            b.add("op.reshape", {"shape": shape, "keep_batch": keep}, label, [("x", args[0])],
-                  node)
+        if (
+            shape
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+            and not node.kwargs
+        ):
+            b.add("op.reshape", {"shape": shape, "keep_batch": keep}, label, [("x", args[0])], node)
             return True
         return None
-    if _is(node, (torch.mean, torch.sum), ("mean", "sum")) and len(tensors) == 1 \
-            and set(node.kwargs) <= {"dim", "keepdim"} and len(args) <= 3:
+    if (
+        _is(node, (torch.mean, torch.sum), ("mean", "sum"))
+        and len(tensors) == 1
+        and set(node.kwargs) <= {"dim", "keepdim"}
+        and len(args) <= 3
+    ):
         dim = _value(_arg(node, 1, "dim"))
         keep = _arg(node, 2, "keepdim", False)
         if isinstance(dim, int):
             dim = [dim]
-        if not (isinstance(dim, list) and dim and all(isinstance(d, int) for d in dim)) \
-                or not isinstance(keep, bool):
+        if not (
+            isinstance(dim, list) and dim and all(isinstance(d, int) for d in dim)
+        ) or not isinstance(keep, bool):
             return None
         kind = "op.mean" if node.target in (torch.mean, "mean") else "op.sum"
         b.add(kind, {"dim": dim, "keepdim": keep}, label, [("x", args[0])], node)
@@ -832,12 +937,29 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
 
 
 # ---------------------------------------------------------------------------- code expressions
-_BINARY = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
-           operator.floordiv: "//", operator.mod: "%", operator.pow: "**",
-           operator.matmul: "@", operator.iadd: "+", operator.imul: "*", operator.isub: "-",
-           operator.itruediv: "/", operator.and_: "&", operator.or_: "|", operator.xor: "^",
-           operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">=",
-           operator.eq: "==", operator.ne: "!="}
+_BINARY = {
+    operator.add: "+",
+    operator.sub: "-",
+    operator.mul: "*",
+    operator.truediv: "/",
+    operator.floordiv: "//",
+    operator.mod: "%",
+    operator.pow: "**",
+    operator.matmul: "@",
+    operator.iadd: "+",
+    operator.imul: "*",
+    operator.isub: "-",
+    operator.itruediv: "/",
+    operator.and_: "&",
+    operator.or_: "|",
+    operator.xor: "^",
+    operator.lt: "<",
+    operator.le: "<=",
+    operator.gt: ">",
+    operator.ge: ">=",
+    operator.eq: "==",
+    operator.ne: "!=",
+}
 _UNARY = {operator.neg: "-", operator.pos: "+", operator.invert: "~"}
 
 
@@ -856,8 +978,10 @@ def _qualified(fn: Any) -> tuple[str, str | None]:
         return name, None
     mod = _importable(fn)
     if mod is None:
-        raise ModelImportError(f"{name}: cannot write this function as code (it is not "
-                               "importable); wrap it in an nn.Module")
+        raise ModelImportError(
+            f"{name}: cannot write this function as code (it is not "
+            "importable); wrap it in an nn.Module"
+        )
     return f"{mod}.{name}", f"import {mod}"
 
 
@@ -908,8 +1032,9 @@ class _Render:
         return self.arg(a)
 
     def call_args(self, args: tuple, kwargs: dict) -> str:
-        return ", ".join([self.arg(a) for a in args]
-                         + [f"{k}={self.arg(v)}" for k, v in kwargs.items()])
+        return ", ".join(
+            [self.arg(a) for a in args] + [f"{k}={self.arg(v)}" for k, v in kwargs.items()]
+        )
 
     def node(self, n: fx.Node, top: bool = False) -> str:
         from torchcanvas.codegen.ops import _atom
@@ -937,9 +1062,15 @@ class _Render:
 
 
 # ---------------------------------------------------------------------------- import
-def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INPUT,
-                 *, args: dict[str, Any] | None = None, batch: int = 2,
-                 name: str | None = None, verify: bool = True) -> ImportResult:
+def import_model(
+    model: nn.Module | str,
+    input_shape: tuple[int, ...] = DEFAULT_INPUT,
+    *,
+    args: dict[str, Any] | None = None,
+    batch: int = 2,
+    name: str | None = None,
+    verify: bool = True,
+) -> ImportResult:
     """Trace ``model`` (or load it from a SPEC, see ``load_spec``) and build its graph.
 
     ``input_shape`` is one sample's shape (no batch dim); the model runs once on a random batch
@@ -972,8 +1103,7 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
         if not model_name.isidentifier() or model_name in {c.title for c in codes.values()}:
             model_name = "ImportedNet"
         graph = Graph({"model_name": model_name})
-        data_id = graph.add_node("data.RandomImages", {"shape": list(input_shape)},
-                                 label="input")
+        data_id = graph.add_node("data.RandomImages", {"shape": list(input_shape)}, label="input")
         builder = _Builder(gm, codes, graph, data_id, batch)
         output = builder.run()
         out_meta = output.meta["tensor_meta"]
@@ -992,15 +1122,20 @@ def import_model(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_
         model.train(was_training)
     notes = []
     used = set(builder.called)
-    unused = sorted(name for name, m in model.named_children()
-                    if any(True for _ in m.parameters())
-                    and not any(u == name or u.startswith(name + ".") for u in used))
+    unused = sorted(
+        name
+        for name, m in model.named_children()
+        if any(True for _ in m.parameters())
+        and not any(u == name or u.startswith(name + ".") for u in used)
+    )
     if unused:
         notes.append("not used by the traced forward, so not imported: " + ", ".join(unused))
     if builder.code_nodes:
-        notes.append(f"{len(builder.code_nodes)} part(s) kept as code: "
-                     + ", ".join(builder.code_nodes[:8])
-                     + (" …" if len(builder.code_nodes) > 8 else ""))
+        notes.append(
+            f"{len(builder.code_nodes)} part(s) kept as code: "
+            + ", ".join(builder.code_nodes[:8])
+            + (" …" if len(builder.code_nodes) > 8 else "")
+        )
     result = ImportResult(graph, model, input_shape, builder.code_nodes, notes)
     if verify:
         _verify(result, batch)
@@ -1019,8 +1154,9 @@ def _verify(result: ImportResult, batch: int) -> None:
         result.notes.append(str(exc))
         return
     except Exception as exc:  # code nodes run the user's code
-        result.notes.append(f"the generated model failed on a test batch: "
-                            f"{type(exc).__name__}: {exc}")
+        result.notes.append(
+            f"the generated model failed on a test batch: {type(exc).__name__}: {exc}"
+        )
         return
     result.max_abs_diff = diff
     if diff <= 1e-5 * max(1.0, size):
@@ -1059,8 +1195,15 @@ class RoundtripResult:
         return dict(self.__dict__)
 
 
-def compare(original: nn.Module, graph: Graph, input_shape: tuple[int, ...], *,
-            batch: int = 2, seed: int = 0, title: str = "") -> tuple[int, int, float, float]:
+def compare(
+    original: nn.Module,
+    graph: Graph,
+    input_shape: tuple[int, ...],
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    title: str = "",
+) -> tuple[int, int, float, float]:
     """Compile ``graph``, load ``original``'s state_dict into it as it is (strictly: every key
     of the imported modules) and run both on one random batch in evaluation mode: (original
     params, generated params, max |difference|, max |output|). Raises ``CompileError`` or
@@ -1072,8 +1215,9 @@ def compare(original: nn.Module, graph: Graph, input_shape: tuple[int, ...], *,
     try:
         rebuilt.load_state_dict(imported_keys(graph, original.state_dict()))
     except RuntimeError as exc:
-        raise ModelImportError(f"the original weights do not load into the generated model: "
-                               f"{exc}") from None
+        raise ModelImportError(
+            f"the original weights do not load into the generated model: {exc}"
+        ) from None
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
     was = original.training
     original.eval()
@@ -1089,8 +1233,14 @@ def compare(original: nn.Module, graph: Graph, input_shape: tuple[int, ...], *,
     return n_orig, n_new, diff, float(want.abs().max())
 
 
-def roundtrip(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INPUT, *,
-              batch: int = 2, seed: int = 0, tolerance: float = 1e-5) -> RoundtripResult:
+def roundtrip(
+    model: nn.Module | str,
+    input_shape: tuple[int, ...] = DEFAULT_INPUT,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    tolerance: float = 1e-5,
+) -> RoundtripResult:
     """Import ``model``, compile the graph, load the original state_dict into the generated
     model and compare parameter counts and outputs (evaluation mode, one random batch).
     ``ok`` when the counts match and outputs agree within ``tolerance`` × max(1, |output|)."""
@@ -1102,19 +1252,34 @@ def roundtrip(model: nn.Module | str, input_shape: tuple[int, ...] = DEFAULT_INP
         torch.manual_seed(seed)
         original = load_spec(model) if isinstance(model, str) else model
         result = import_model(original, input_shape, batch=batch, name=name, verify=False)
-        n_orig, n_new, diff, size = compare(original, result.graph, input_shape, batch=batch,
-                                            seed=seed, title=name)
-        return RoundtripResult(name, n_orig, n_new, diff,
-                               n_orig == n_new and diff <= tolerance * max(1.0, size),
-                               len(result.graph), len(result.code_nodes),
-                               time.perf_counter() - start)
+        n_orig, n_new, diff, size = compare(
+            original, result.graph, input_shape, batch=batch, seed=seed, title=name
+        )
+        return RoundtripResult(
+            name,
+            n_orig,
+            n_new,
+            diff,
+            n_orig == n_new and diff <= tolerance * max(1.0, size),
+            len(result.graph),
+            len(result.code_nodes),
+            time.perf_counter() - start,
+        )
     except (ModelImportError, CompileError) as exc:
-        return RoundtripResult(name, 0, 0, math.inf, False,
-                               seconds=time.perf_counter() - start, error=str(exc))
+        return RoundtripResult(
+            name, 0, 0, math.inf, False, seconds=time.perf_counter() - start, error=str(exc)
+        )
 
 
-ROUNDTRIP_MODELS = ("resnet18", "vgg11", "alexnet", "mobilenet_v2", "squeezenet1_0",
-                    "densenet121", "efficientnet_b0")
+ROUNDTRIP_MODELS = (
+    "resnet18",
+    "vgg11",
+    "alexnet",
+    "mobilenet_v2",
+    "squeezenet1_0",
+    "densenet121",
+    "efficientnet_b0",
+)
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 
 
-def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_classes: int | None
-                           ) -> dict[str, Any]:
+def classification_metrics(
+    logits: torch.Tensor, target: torch.Tensor, num_classes: int | None
+) -> dict[str, Any]:
     """Accuracy, macro precision/recall/F1, per-class precision/recall and the confusion matrix
     (rows: true class, columns: predicted class)."""
     if logits.dim() > 2:  # [B, C, T...] → [B*T..., C]
@@ -33,12 +34,15 @@ def _from_predictions(predicted: torch.Tensor, target: torch.Tensor, k: int) -> 
     tp = cm.diag().double()
     predicted_count = cm.sum(0).double()
     true_count = cm.sum(1).double()
-    precision = torch.where(predicted_count > 0, tp / predicted_count.clamp_min(1),
-                            torch.zeros_like(tp))
+    precision = torch.where(
+        predicted_count > 0, tp / predicted_count.clamp_min(1), torch.zeros_like(tp)
+    )
     recall = torch.where(true_count > 0, tp / true_count.clamp_min(1), torch.zeros_like(tp))
-    f1 = torch.where(precision + recall > 0,
-                     2 * precision * recall / (precision + recall).clamp_min(1e-12),
-                     torch.zeros_like(tp))
+    f1 = torch.where(
+        precision + recall > 0,
+        2 * precision * recall / (precision + recall).clamp_min(1e-12),
+        torch.zeros_like(tp),
+    )
     present = true_count > 0  # macro averages over classes that occur
     n = int(cm.sum())
     return {
@@ -53,8 +57,9 @@ def _from_predictions(predicted: torch.Tensor, target: torch.Tensor, k: int) -> 
 
 
 def regression_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-    prediction = prediction.reshape(target.shape) if prediction.numel() == target.numel() \
-        else prediction
+    prediction = (
+        prediction.reshape(target.shape) if prediction.numel() == target.numel() else prediction
+    )
     err = (prediction - target).double()
     mae = err.abs().mean()
     mse = (err**2).mean()
@@ -64,8 +69,13 @@ def regression_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[s
     return {"mae": values[0], "mse": values[1], "r2": values[2]}
 
 
-def compute(task: str, prediction: torch.Tensor, target: torch.Tensor,
-            num_classes: int | None = None, logits: bool = True) -> dict[str, Any]:
+def compute(
+    task: str,
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int | None = None,
+    logits: bool = True,
+) -> dict[str, Any]:
     if len(target) == 0:
         return {}
     if task == "classification":

@@ -26,8 +26,9 @@ def safe_folder_name(name: str) -> str:
     return cleaned[:80]
 
 
-def runs_root(project_path: Path | None, create: bool = False,
-              unsaved_name: str = UNTITLED) -> Path:
+def runs_root(
+    project_path: Path | None, create: bool = False, unsaved_name: str = UNTITLED
+) -> Path:
     """The runs folder of the project saved at ``project_path``, or of the unsaved project
     called ``unsaved_name`` (``project_path`` None). Only a run creates it (``create``);
     listing runs does not."""

@@ -88,9 +88,18 @@ def portable(result):
     info = result.data_info
     if info is None or isinstance(info, DataSummary):
         return result
-    summary = DataSummary(tuple(info.x_shape), tuple(info.y_shape), str(info.x_dtype),
-                          str(info.y_dtype), info.classes, info.n_train, info.n_val,
-                          info.vocab_size, info.ports, info.batched)
+    summary = DataSummary(
+        tuple(info.x_shape),
+        tuple(info.y_shape),
+        str(info.x_dtype),
+        str(info.y_dtype),
+        info.classes,
+        info.n_train,
+        info.n_val,
+        info.vocab_size,
+        info.ports,
+        info.batched,
+    )
     return dataclasses.replace(result, data_info=summary)
 
 
@@ -129,8 +138,12 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
         send(("shapes", key, engine.inferred, result))
     for key, (generation, title) in code.items():
         engine = engines.get(key)
-        if engine is not None and engine.result is not None \
-                and engine.inferred == engine.applied == generation and engine.result.ok:
+        if (
+            engine is not None
+            and engine.result is not None
+            and engine.inferred == engine.applied == generation
+            and engine.result.ok
+        ):
             send(("code", key, generation, engine.code(title)))
     return True
 
@@ -155,7 +168,7 @@ def serve(conn) -> None:
             return
         try:
             gc.disable()  # a batch makes many objects (a whole graph on open): collect later,
-            try:          # not before the window has its answer
+            try:  # not before the window has its answer
                 if not handle(engines, messages, conn.send):
                     return
             finally:
@@ -176,8 +189,7 @@ def start() -> tuple[Any, Any]:
     """A new shape process (spawned: nothing of this process's state is copied) and this
     side's end of its pipe."""
     ours, theirs = SPAWN.Pipe()
-    process = SpawnProcess(target=serve, args=(theirs,), name="torchcanvas-shapes",
-                           daemon=True)
+    process = SpawnProcess(target=serve, args=(theirs,), name="torchcanvas-shapes", daemon=True)
     process.start()
     theirs.close()
     return process, ours

@@ -55,30 +55,36 @@ _SIZE_MISMATCH = "that is different to the input size"
 # the param that sets a layer's output size along a dim: where a loss mismatch is fixed
 _SIZE_PARAMS = (("out_features", -1), ("out_channels", 1))
 # how a shape param reads in a message ("expects 100 input features but gets 512")
-_SIZE_NOUNS = {"in_features": "input features", "in_channels": "input channels",
-               "num_features": "features", "input_size": "input features",
-               "embed_dim": "embedding features"}
+_SIZE_NOUNS = {
+    "in_features": "input features",
+    "in_channels": "input channels",
+    "num_features": "features",
+    "input_size": "input features",
+    "embed_dim": "embedding features",
+}
 
 
 class _LossMismatch(ShapeError):
     """A loss's input and target shapes differ (display shapes, with B)."""
 
     def __init__(self, node: Node, inp: tuple[Dim, ...], target: tuple[Dim, ...]):
-        super().__init__(f"{node.label}: input {format_shape(inp)} and target "
-                         f"{format_shape(target)} differ; {node.spec.title} compares them "
-                         "element by element, so they must have the same shape", node.id)
+        super().__init__(
+            f"{node.label}: input {format_shape(inp)} and target "
+            f"{format_shape(target)} differ; {node.spec.title} compares them "
+            "element by element, so they must have the same shape",
+            node.id,
+        )
         self.input, self.target = inp, target
 
 
-def _shown(ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor], port: str
-           ) -> tuple[Dim, ...]:
+def _shown(
+    ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor], port: str
+) -> tuple[Dim, ...]:
     """The shape of input ``port`` in the user's terms (B for the batch)."""
-    return _display(ins[port].shape, other[port].shape) if port in other else \
-        tuple(ins[port].shape)
+    return _display(ins[port].shape, other[port].shape) if port in other else tuple(ins[port].shape)
 
 
-def _user_terms(text: str, ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor]
-                ) -> str:
+def _user_terms(text: str, ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> str:
     """``text`` from torch about the probe batch ``ins``, with its input shapes written as
     the user knows them: ``[3, 512]``, ``torch.Size([3, 512])`` and ``3x512`` become
     ``[B, 512]`` / ``Bx512`` (``other`` is the same inputs at the other probe batch size)."""
@@ -91,8 +97,7 @@ def _user_terms(text: str, ins: dict[str, torch.Tensor], other: dict[str, torch.
         text = text.replace(f"torch.Size({dims})", listed).replace(str(dims), listed)
         if len(dims) > 1:
             crossed = "x".join(str(d) for d in dims)
-            text = re.sub(rf"(?<![\w.]){crossed}(?![\w.])", "x".join(str(d) for d in shown),
-                          text)
+            text = re.sub(rf"(?<![\w.]){crossed}(?![\w.])", "x".join(str(d) for d in shown), text)
     return text
 
 
@@ -120,8 +125,9 @@ class _NodeRun:
         """What the nodes after this one read: each output's shapes and dtype."""
         if self._sig is None:
             b0, b1 = self.outputs
-            self._sig = tuple((port, tuple(t.shape), tuple(b1[port].shape), t.dtype)
-                              for port, t in b0.items())
+            self._sig = tuple(
+                (port, tuple(t.shape), tuple(b1[port].shape), t.dtype) for port, t in b0.items()
+            )
         return self._sig
 
 
@@ -193,17 +199,40 @@ def _forward_fn(expr: str, ports: list[str]):
 # computed directly when the input is clearly valid; anything else, including every error case,
 # still runs on meta so the message is torch's own. tests/test_shapes.py checks each rule
 # against meta execution.
-ELEMENTWISE = frozenset({
-    "nn.ReLU", "nn.ReLU6", "nn.LeakyReLU", "nn.ELU", "nn.SELU", "nn.GELU", "nn.SiLU",
-    "nn.Sigmoid", "nn.Tanh", "nn.Softplus", "nn.Softsign", "nn.Hardswish", "nn.Hardsigmoid",
-    "nn.Hardtanh", "nn.Mish", "nn.Threshold", "nn.Dropout", "nn.Identity",
-    "nn.CELU", "nn.RReLU", "nn.LogSigmoid", "nn.Hardshrink", "nn.Softshrink", "nn.Tanhshrink",
-    "nn.AlphaDropout",
-})
+ELEMENTWISE = frozenset(
+    {
+        "nn.ReLU",
+        "nn.ReLU6",
+        "nn.LeakyReLU",
+        "nn.ELU",
+        "nn.SELU",
+        "nn.GELU",
+        "nn.SiLU",
+        "nn.Sigmoid",
+        "nn.Tanh",
+        "nn.Softplus",
+        "nn.Softsign",
+        "nn.Hardswish",
+        "nn.Hardsigmoid",
+        "nn.Hardtanh",
+        "nn.Mish",
+        "nn.Threshold",
+        "nn.Dropout",
+        "nn.Identity",
+        "nn.CELU",
+        "nn.RReLU",
+        "nn.LogSigmoid",
+        "nn.Hardshrink",
+        "nn.Softshrink",
+        "nn.Tanhshrink",
+        "nn.AlphaDropout",
+    }
+)
 
 
-def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
-              ) -> tuple[tuple[int, ...], int] | None:
+def fast_rule(
+    type_id: str, params: dict[str, Any], x: torch.Tensor
+) -> tuple[tuple[int, ...], int] | None:
     """(output shape, parameter count) for a single-input node, or None to run it on meta."""
     if not x.dtype.is_floating_point:
         return None
@@ -231,9 +260,9 @@ def fast_rule(type_id: str, params: dict[str, Any], x: torch.Tensor
         if start > end:
             return None
         size = 1
-        for d in shape[start:end + 1]:
+        for d in shape[start : end + 1]:
             size *= d
-        return (*shape[:start], size, *shape[end + 1:]), 0
+        return (*shape[:start], size, *shape[end + 1 :]), 0
     return None
 
 
@@ -251,8 +280,9 @@ def _window_out(size: int, k: int, s: int, p: int, d: int) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _conv2d_rule(params: dict[str, Any], shape: tuple[int, ...]
-                 ) -> tuple[tuple[int, ...], int] | None:
+def _conv2d_rule(
+    params: dict[str, Any], shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], int] | None:
     """Conv2d on a batched [N, C, H, W] input with zero padding given as sizes. (On meta its
     checks import sympy on first use: a second at start-up.)"""
     if len(shape) != 4 or params.get("padding_mode") != "zeros":
@@ -265,21 +295,29 @@ def _conv2d_rule(params: dict[str, Any], shape: tuple[int, ...]
     if shape[1] != c_in or c_in % groups or c_out % groups or 0 in shape:
         return None
     h, w = _window_out(shape[2], kh, sh, ph, dh), _window_out(shape[3], kw, sw, pw, dw)
-    if h < 1 or w < 1 or shape[2] + 2 * ph < dh * (kh - 1) + 1 \
-            or shape[3] + 2 * pw < dw * (kw - 1) + 1:
+    if (
+        h < 1
+        or w < 1
+        or shape[2] + 2 * ph < dh * (kh - 1) + 1
+        or shape[3] + 2 * pw < dw * (kw - 1) + 1
+    ):
         return None
     count = c_out * (c_in // groups) * kh * kw + (c_out if params["bias"] else 0)
     return (shape[0], c_out, h, w), count
 
 
-def _max_pool2d_rule(params: dict[str, Any], shape: tuple[int, ...]
-                     ) -> tuple[tuple[int, ...], int] | None:
+def _max_pool2d_rule(
+    params: dict[str, Any], shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], int] | None:
     if len(shape) != 4 or params.get("ceil_mode") or 0 in shape:
         return None
     stride = params.get("stride")
-    sizes = [_pair(params.get("kernel_size")), _pair(params["kernel_size"] if stride is None
-                                                      else stride),
-             _pair(params.get("padding")), _pair(params.get("dilation"))]
+    sizes = [
+        _pair(params.get("kernel_size")),
+        _pair(params["kernel_size"] if stride is None else stride),
+        _pair(params.get("padding")),
+        _pair(params.get("dilation")),
+    ]
     if any(v is None for v in sizes):
         return None
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = sizes
@@ -337,8 +375,11 @@ def no_meta_loss_rule(node: Node, params: dict[str, Any], ins: dict) -> tuple[in
         for port in ("input_lengths", "target_lengths"):
             if shapes[port] not in (batch, ()) or ins[port].dtype.is_floating_point:
                 raise fail(f"{port} must be integer lengths, one per sequence {list(batch)}")
-        if ins["targets"].dtype.is_floating_point or len(targets) not in (1, 2) or (
-                len(targets) == 2 and batch and targets[0] != batch[0]):
+        if (
+            ins["targets"].dtype.is_floating_point
+            or len(targets) not in (1, 2)
+            or (len(targets) == 2 and batch and targets[0] != batch[0])
+        ):
             raise fail("targets must be integer class indices [B, S] or concatenated [sum S]")
         return batch if per_item else ()
     inp, target, var = shapes["input"], shapes["target"], shapes["var"]
@@ -356,8 +397,10 @@ def _support_class(name: str):
     """A class that model.py defines itself (codegen/style.py), compiled once."""
     if name not in _SUPPORT:
         imports, sources = module_support([name])
-        ns = run_source("\n".join(imports) + "\nfrom torch import nn\n\n\n"
-                        + "\n\n\n".join(sources) + "\n", f"model_{name}")
+        ns = run_source(
+            "\n".join(imports) + "\nfrom torch import nn\n\n\n" + "\n\n\n".join(sources) + "\n",
+            f"model_{name}",
+        )
         _SUPPORT[name] = ns[name]
     return _SUPPORT[name]
 
@@ -434,8 +477,12 @@ class ShapeInferencer:
         for nid in order:
             node = graph.node(nid)
             prev = old.get(nid)
-            if (prev is not None and not run_all and nid not in dirty
-                    and not (rerun_blocks and node.kind == "block")):
+            if (
+                prev is not None
+                and not run_all
+                and nid not in dirty
+                and not (rerun_blocks and node.kind == "block")
+            ):
                 rec = prev
                 if rec.data_info is not None:
                     data_info = rec.data_info
@@ -482,14 +529,21 @@ class ShapeInferencer:
                 result.block_shapes.update(rec.block_shapes)
         return result
 
-    def _node_record(self, graph: Graph, node: Node, records: dict[str, _Record],
-                     data_info: DataInfo | None, seen: dict[str, tuple[dict, str]],
-                     project_dir: Path | None) -> _Record:
+    def _node_record(
+        self,
+        graph: Graph,
+        node: Node,
+        records: dict[str, _Record],
+        data_info: DataInfo | None,
+        seen: dict[str, tuple[dict, str]],
+        project_dir: Path | None,
+    ) -> _Record:
         """One document node's part of the result, run (or taken from the cache) now."""
         nid = node.id
         if node.is_placeholder:
-            return _Record(failed=True,
-                           problems=[Problem(nid, f"unknown node type {node.type_id!r}")])
+            return _Record(
+                failed=True, problems=[Problem(nid, f"unknown node type {node.type_id!r}")]
+            )
         for e in graph._in[nid]:
             if records[e.src].failed:
                 return _FAILED
@@ -507,8 +561,7 @@ class ShapeInferencer:
                 try:
                     run = self._run_node(node, inputs, data_info)
                 except _LossMismatch as exc:
-                    raise ShapeError(str(exc) + _loss_fix(graph, node, exc, records),
-                                     nid) from None
+                    raise ShapeError(str(exc) + _loss_fix(graph, node, exc, records), nid) from None
                 if kind == "loss":
                     _check_text_classes(graph, node, inputs[0], data_info)
             elif kind == "block":
@@ -525,8 +578,7 @@ class ShapeInferencer:
             rec.failed = True
             rec.problems = [Problem(getattr(exc, "node_id", None) or nid, str(exc))]
             rec.sig = _FAILED_SIG
-            rec.shown = (rec.problems, None, None, None, None, rec.block_shapes,
-                         rec.inner_resolved)
+            rec.shown = (rec.problems, None, None, None, None, rec.block_shapes, rec.inner_resolved)
             return rec
         if run.warnings:
             rec.problems = [Problem(nid, w, "warning") for w in run.warnings]
@@ -537,13 +589,21 @@ class ShapeInferencer:
         shapes, dtypes = run.display(nid)
         rec.shapes, rec.dtypes = shapes, dtypes
         rec.sig = run.signature()
-        rec.shown = (rec.problems, rec.resolved, rec.params, rec.trainable, shapes,
-                     rec.block_shapes, rec.inner_resolved)
+        rec.shown = (
+            rec.problems,
+            rec.resolved,
+            rec.params,
+            rec.trainable,
+            shapes,
+            rec.block_shapes,
+            rec.inner_resolved,
+        )
         return rec
 
     @staticmethod
-    def _top_inputs(graph: Graph, node: Node, records: dict[str, _Record]
-                    ) -> list[dict[str, torch.Tensor]]:
+    def _top_inputs(
+        graph: Graph, node: Node, records: dict[str, _Record]
+    ) -> list[dict[str, torch.Tensor]]:
         per_batch: list[dict[str, torch.Tensor]] = [{} for _ in BATCHES]
         for port in graph.input_ports(node.id):
             e = graph.input_edge(node.id, port.name)
@@ -553,8 +613,10 @@ class ShapeInferencer:
                 raise ShapeError(f"{node.label}: input {port.name!r} is not connected", node.id)
             outs = records[e.src].outputs
             if outs is None or e.src_port not in outs[0]:
-                raise ShapeError(f"{node.label}: input {port.name!r} has no shape (its "
-                                 "source is not a tensor)", node.id)
+                raise ShapeError(
+                    f"{node.label}: input {port.name!r} has no shape (its source is not a tensor)",
+                    node.id,
+                )
             for ins, out in zip(per_batch, outs, strict=True):
                 ins[port.name] = out[e.src_port]
         return per_batch
@@ -566,10 +628,12 @@ class ShapeInferencer:
         x, y = info.ports
         for b in BATCHES:
             lead = (b,) if info.batched else ()  # unbatched: the shapes are whole tensors
-            outs.append({
-                x: torch.empty((*lead, *info.x_shape), dtype=info.x_dtype, device="meta"),
-                y: torch.empty((*lead, *info.y_shape), dtype=info.y_dtype, device="meta"),
-            })
+            outs.append(
+                {
+                    x: torch.empty((*lead, *info.x_shape), dtype=info.x_dtype, device="meta"),
+                    y: torch.empty((*lead, *info.y_shape), dtype=info.y_dtype, device="meta"),
+                }
+            )
         return _NodeRun(outs, {}, 0, 0, [])
 
     @staticmethod
@@ -582,26 +646,35 @@ class ShapeInferencer:
                 if e is None:
                     if port.optional:
                         continue
-                    raise ShapeError(f"{node.label}: input {port.name!r} is not connected",
-                                     node.id)
+                    raise ShapeError(f"{node.label}: input {port.name!r} is not connected", node.id)
                 if (e.src, e.src_port) not in vals:
-                    raise ShapeError(f"{node.label}: input {port.name!r} has no shape (its "
-                                     "source is not a tensor)", node.id)
+                    raise ShapeError(
+                        f"{node.label}: input {port.name!r} has no shape (its "
+                        "source is not a tensor)",
+                        node.id,
+                    )
                 inputs[port.name] = vals[(e.src, e.src_port)]
             per_batch.append(inputs)
         return per_batch
 
-    def _run_node(self, node: Node, inputs: list[dict[str, torch.Tensor]],
-                  data_info: DataInfo | None, cache_id: str | None = None) -> _NodeRun:
+    def _run_node(
+        self,
+        node: Node,
+        inputs: list[dict[str, torch.Tensor]],
+        data_info: DataInfo | None,
+        cache_id: str | None = None,
+    ) -> _NodeRun:
         """Run one node; ``cache_id`` keys the cache (a path for nodes inside blocks)."""
         cache_id = cache_id or node.id
         # a plain tuple: the values' types count too (True is not 1 to the module)
-        key = (node.type_id,
-               tuple((k, v.__class__, v) for k, v in node.params.items()),
-               tuple((k, tuple(t.shape), t.dtype) for k, t in inputs[0].items()),
-               tuple(tuple(t.shape) for t in inputs[1].values()),
-               (data_info.num_classes, data_info.vocab_size) if data_info else None,
-               self._project_dir if node.spec.extra.get("backbone") else None)
+        key = (
+            node.type_id,
+            tuple((k, v.__class__, v) for k, v in node.params.items()),
+            tuple((k, tuple(t.shape), t.dtype) for k, t in inputs[0].items()),
+            tuple(tuple(t.shape) for t in inputs[1].values()),
+            (data_info.num_classes, data_info.vocab_size) if data_info else None,
+            self._project_dir if node.spec.extra.get("backbone") else None,
+        )
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
@@ -610,9 +683,16 @@ class ShapeInferencer:
         self._cache[cache_id] = run
         return run
 
-    def _run_block(self, graph: Graph, node: Node, inputs: list[dict[str, torch.Tensor]],
-                   data_info: DataInfo | None, into: _Record, path: str,
-                   seen: dict[str, tuple[dict, str]]) -> _NodeRun:
+    def _run_block(
+        self,
+        graph: Graph,
+        node: Node,
+        inputs: list[dict[str, torch.Tensor]],
+        data_info: DataInfo | None,
+        into: _Record,
+        path: str,
+        seen: dict[str, tuple[dict, str]],
+    ) -> _NodeRun:
         """Run block instance ``node`` of ``graph``: its definition's nodes on ``inputs``.
 
         ``path`` names the instance from the document down ("n5", "n5/n3"): it keys the
@@ -645,8 +725,7 @@ class ShapeInferencer:
                     raise ShapeError(f"unknown node type {inner.type_id!r}", nid)
                 ins = self._inputs(body, inner, values)
                 if inner.kind == "block":
-                    run = self._run_block(body, inner, ins, data_info, into, f"{path}/{nid}",
-                                          seen)
+                    run = self._run_block(body, inner, ins, data_info, into, f"{path}/{nid}", seen)
                 else:
                     run = self._run_node(inner, ins, data_info, f"{path}/{nid}")
             except (ShapeError, CodegenError) as exc:
@@ -670,32 +749,39 @@ class ShapeInferencer:
         for io in ios:
             e = body.input_edge(io.id, "x")
             if e is None:
-                raise ShapeError(f"{node.label} › block output {io.params['name']!r} is not "
-                                 "connected", node.id)
+                raise ShapeError(
+                    f"{node.label} › block output {io.params['name']!r} is not connected", node.id
+                )
             for out, vals in zip(outs, values, strict=True):
                 if (e.src, e.src_port) not in vals:  # an input left unwired, passed through
-                    raise ShapeError(f"{node.label}: input {e.src_port!r} is not connected",
-                                     node.id)
+                    raise ShapeError(
+                        f"{node.label}: input {e.src_port!r} is not connected", node.id
+                    )
                 out[io.params["name"]] = vals[(e.src, e.src_port)]
 
         described = ", ".join(
             (f"{port} " if len(inputs[0]) > 1 else "")
             + format_shape(_display(t.shape, inputs[1][port].shape))
-            for port, t in inputs[0].items())
+            for port, t in inputs[0].items()
+        )
         first = seen.get(d.name)
         if first is None:
             seen[d.name] = (resolved, described)
             for nid, params in resolved.items():
                 into.inner_resolved[block_key(d.name, nid)] = params
         elif first[0] != resolved:
-            raise ShapeError(f"{node.label}: {d.name} is used with inputs {first[1]} and "
-                             f"{described}; its layers would need different sizes: make a "
-                             "second block", node.id)
+            raise ShapeError(
+                f"{node.label}: {d.name} is used with inputs {first[1]} and "
+                f"{described}; its layers would need different sizes: make a "
+                "second block",
+                node.id,
+            )
         into.block_shapes[path] = shapes
         return _NodeRun(outs, {}, n_params, n_trainable, caught)
 
-    def _execute(self, node: Node, inputs: list[dict[str, torch.Tensor]],
-                 data_info: DataInfo | None) -> _NodeRun:
+    def _execute(
+        self, node: Node, inputs: list[dict[str, torch.Tensor]], data_info: DataInfo | None
+    ) -> _NodeRun:
         spec = node.spec
         if spec.kind == "code":
             return _recorded(node, inputs)
@@ -708,9 +794,11 @@ class ShapeInferencer:
                 continue
             values = [self._auto_value(node, p, ins, data_info) for ins in inputs]
             if values[0] != values[1]:
-                raise ShapeError(f"{node.label}: {p.name} would depend on the batch size "
-                                 f"({values[0]} vs {values[1]}); check the layers before it",
-                                 node.id)
+                raise ShapeError(
+                    f"{node.label}: {p.name} would depend on the batch size "
+                    f"({values[0]} vs {values[1]}); check the layers before it",
+                    node.id,
+                )
             resolved[p.name] = values[0]
         params = {**node.params, **resolved} if resolved else node.params
         if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0]:
@@ -719,14 +807,22 @@ class ShapeInferencer:
             r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None
             if r1 is not None:
                 port = spec.outputs[0].name
-                return _NodeRun([{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}],
-                                resolved, r0[1], r0[1], [])
+                return _NodeRun(
+                    [{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}],
+                    resolved,
+                    r0[1],
+                    r0[1],
+                    [],
+                )
         if spec.kind == "loss" and set(inputs[0]) == {"input", "target"}:
-            rules = [fast_loss_rule(spec.type_id, params, ins["input"], ins["target"])
-                     for ins in inputs]
+            rules = [
+                fast_loss_rule(spec.type_id, params, ins["input"], ins["target"]) for ins in inputs
+            ]
             if all(r is not None for r in rules):
-                outs = [{spec.outputs[0].name: _Shape(r, ins["input"].dtype)}
-                        for r, ins in zip(rules, inputs, strict=True)]
+                outs = [
+                    {spec.outputs[0].name: _Shape(r, ins["input"].dtype)}
+                    for r, ins in zip(rules, inputs, strict=True)
+                ]
                 return _NodeRun(outs, resolved, 0, 0, [])
         module = None
         n_params = n_trainable = 0
@@ -739,8 +835,11 @@ class ShapeInferencer:
         elif spec.kind in ("layer", "loss"):
             args, kwargs = ctor_args(spec, params, node.id)
             try:
-                cls = (_support_class(spec.extra["module"]) if spec.extra.get("module")
-                       else _torch_class(spec.torch_name))
+                cls = (
+                    _support_class(spec.extra["module"])
+                    if spec.extra.get("module")
+                    else _torch_class(spec.torch_name)
+                )
                 with torch.device("meta"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     module = cls(*args, **kwargs)
@@ -751,15 +850,21 @@ class ShapeInferencer:
         if spec.kind == "loss":
             ports = [p.name for p in spec.inputs]
             if spec.type_id in NO_META_LOSSES:  # torch has no meta kernel for these
-                outs = [{spec.outputs[0].name: _Shape(
-                    no_meta_loss_rule(node, params, ins), ins[ports[0]].dtype)}
-                    for ins in inputs]
+                outs = [
+                    {
+                        spec.outputs[0].name: _Shape(
+                            no_meta_loss_rule(node, params, ins), ins[ports[0]].dtype
+                        )
+                    }
+                    for ins in inputs
+                ]
                 return _NodeRun(outs, resolved, n_params, n_trainable, [])
             expr = f"m({', '.join(ports)})"
         else:
             ports = [p.name for p in spec.inputs if p.name in inputs[0]]
-            expr = forward_expr(spec, params, {p: p for p in ports},
-                                "m" if module is not None else None, node.id)
+            expr = forward_expr(
+                spec, params, {p: p for p in ports}, "m" if module is not None else None, node.id
+            )
         fn = _forward_fn(expr, ports)
         outputs = []
         caught: list[str] = notes
@@ -773,36 +878,50 @@ class ShapeInferencer:
                     out = fn(module, *(_real(ins[p]) for p in ports))
             except Exception as exc:
                 if spec.kind == "loss" and _SIZE_MISMATCH in str(exc):
-                    raise _LossMismatch(node, _shown(ins, other, "input"),
-                                        _shown(ins, other, "target")) from None
+                    raise _LossMismatch(
+                        node, _shown(ins, other, "input"), _shown(ins, other, "target")
+                    ) from None
                 shapes = ", ".join(f"{p} {format_shape(_shown(ins, other, p))}" for p in ports)
                 hint = self._hint(node, ins, other, data_info)
                 if hint:  # the usual mistake, in the user's terms: torch's words add nothing
                     raise ShapeError(f"{node.label}: {hint}", node.id) from None
-                raise ShapeError(f"{node.label}: {_user_terms(_message(exc), ins, other)} "
-                                 f"(inputs: {shapes})", node.id) from None
+                raise ShapeError(
+                    f"{node.label}: {_user_terms(_message(exc), ins, other)} (inputs: {shapes})",
+                    node.id,
+                ) from None
             for x in w:
                 text = _user_terms(str(x.message), ins, other)
                 if spec.kind == "loss" and _SIZE_MISMATCH in text:
-                    raise _LossMismatch(node, _shown(ins, other, "input"),
-                                        _shown(ins, other, "target"))
+                    raise _LossMismatch(
+                        node, _shown(ins, other, "input"), _shown(ins, other, "target")
+                    )
                 if text not in caught:  # the same warning at both probe batch sizes: once
                     caught.append(text)
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
                 computed = getattr(module, "stages", None)  # VGG16Features: the rest are empty
-                outputs.append({p.name: t for p, t in zip(spec.outputs, out, strict=True)
-                                if isinstance(t, torch.Tensor)
-                                and (computed is None or p.name in computed)})
+                outputs.append(
+                    {
+                        p.name: t
+                        for p, t in zip(spec.outputs, out, strict=True)
+                        if isinstance(t, torch.Tensor) and (computed is None or p.name in computed)
+                    }
+                )
                 continue
             if not isinstance(out, torch.Tensor):
-                raise ShapeError(f"{node.label}: produced {type(out).__name__}, not a tensor",
-                                 node.id)
+                raise ShapeError(
+                    f"{node.label}: produced {type(out).__name__}, not a tensor", node.id
+                )
             port = spec.outputs[0].name if spec.outputs else "out"
             outputs.append({port: out})
         return _NodeRun(outputs, resolved, n_params, n_trainable, caught)
 
-    def _hint(self, node: Node, ins: dict[str, torch.Tensor], other: dict[str, torch.Tensor],
-              data_info: DataInfo | None) -> str:
+    def _hint(
+        self,
+        node: Node,
+        ins: dict[str, torch.Tensor],
+        other: dict[str, torch.Tensor],
+        data_info: DataInfo | None,
+    ) -> str:
         """Name a shape param set by hand that disagrees with the input (the usual mistake),
         in the user's terms: "expects 100 input features but gets 512 (input [B, 512]); set
         in_features to auto or 512"."""
@@ -816,12 +935,18 @@ class ShapeInferencer:
             if expected != node.params[p.name]:
                 noun = _SIZE_NOUNS.get(p.name)
                 value = node.params[p.name]
-                said = (f"expects {value} {noun} but gets {expected}" if noun else
-                        f"{p.name} is {value} but the input gives {expected}")
+                said = (
+                    f"expects {value} {noun} but gets {expected}"
+                    if noun
+                    else f"{p.name} is {value} but the input gives {expected}"
+                )
                 port = p.auto.port
-                where = (f" ({port if port != 'x' else 'input'} "
-                         f"{format_shape(_shown(ins, other, port))})"
-                         if not p.auto.from_data and port in ins else "")
+                where = (
+                    f" ({port if port != 'x' else 'input'} "
+                    f"{format_shape(_shown(ins, other, port))})"
+                    if not p.auto.from_data and port in ins
+                    else ""
+                )
                 return f"{said}{where}; set {p.name} to auto or {expected}"
         return ""
 
@@ -831,16 +956,23 @@ class ShapeInferencer:
         if rule.from_data:
             value = data_info.fact(rule.from_data) if data_info else None
             if value is None:
-                raise ShapeError(f"{node.label}: {p.name} is auto but the data source does not "
-                                 f"tell its {rule.from_data}; set it by hand", node.id)
+                raise ShapeError(
+                    f"{node.label}: {p.name} is auto but the data source does not "
+                    f"tell its {rule.from_data}; set it by hand",
+                    node.id,
+                )
             return value
         t = ins.get(rule.port)
         if t is None:
-            raise ShapeError(f"{node.label}: {p.name} is auto but input {rule.port!r} is not "
-                             "connected", node.id)
+            raise ShapeError(
+                f"{node.label}: {p.name} is auto but input {rule.port!r} is not connected", node.id
+            )
         if t.dim() == 0 or not -t.dim() <= rule.dim < t.dim():
-            raise ShapeError(f"{node.label}: {p.name} is auto but the input has shape "
-                             f"{list(t.shape)}, which has no dim {rule.dim}", node.id)
+            raise ShapeError(
+                f"{node.label}: {p.name} is auto but the input has shape "
+                f"{list(t.shape)}, which has no dim {rule.dim}",
+                node.id,
+            )
         value = int(t.shape[rule.dim])
         return [value] if rule.as_list else value
 
@@ -855,8 +987,10 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
     weights = resolve_weights(node.params["weights"], project_dir)
     notes = []
     if not weights:
-        notes.append("no weights file: the backbone starts from random weights (choose a "
-                     ".pth file, e.g. from the torch hub cache, to start from pretrained ones)")
+        notes.append(
+            "no weights file: the backbone starts from random weights (choose a "
+            ".pth file, e.g. from the torch hub cache, to start from pretrained ones)"
+        )
     elif not Path(weights).is_file():
         raise ShapeError(f"{node.label}: weights: file not found: {weights}", node.id)
     code = backbone_code("build", node.params, node.id, node.label, load=False)
@@ -873,12 +1007,16 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
     return module, weights, notes
 
 
-def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor],
-                        data_info: DataInfo | None) -> None:
+def _check_text_classes(
+    graph: Graph, node: Node, inputs: dict[str, torch.Tensor], data_info: DataInfo | None
+) -> None:
     """A class-index loss fed by a text source's targets needs one score per class (labelled
     text) or per vocabulary token (a corpus): a wrong count would only fail while training."""
-    if data_info is None or data_info.vocab_size is None \
-            or node.spec.extra.get("task") != "classification":
+    if (
+        data_info is None
+        or data_info.vocab_size is None
+        or node.spec.extra.get("task") != "classification"
+    ):
         return
     edge = graph.input_edge(node.id, "target")
     if edge is None or graph.node(edge.src).kind != "data" or inputs["input"].dim() < 2:
@@ -889,9 +1027,12 @@ def _check_text_classes(graph: Graph, node: Node, inputs: dict[str, torch.Tensor
     if scores != expected:
         src = graph.input_edge(node.id, "input")
         feeder = graph.node(src.src).label if src is not None else "the model"
-        raise ShapeError(f"{node.label}: the data has {expected} {what} but the model gives "
-                         f"{scores} scores (dim 1 of its input from {feeder}); make the last "
-                         f"layer's output size {expected}", node.id)
+        raise ShapeError(
+            f"{node.label}: the data has {expected} {what} but the model gives "
+            f"{scores} scores (dim 1 of its input from {feeder}); make the last "
+            f"layer's output size {expected}",
+            node.id,
+        )
 
 
 def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
@@ -899,10 +1040,11 @@ def _recorded(node: Node, inputs: list[dict[str, torch.Tensor]]) -> _NodeRun:
     params = node.params
     shape = tuple(params["shape"])
     outs = []
-    for batch in BATCHES[:len(inputs)]:
+    for batch in BATCHES[: len(inputs)]:
         full = (batch, *shape) if params.get("batched", False) else shape
-        outs.append({"out": torch.empty(full, dtype=getattr(torch, params["dtype"]),
-                                        device="meta")})
+        outs.append(
+            {"out": torch.empty(full, dtype=getattr(torch, params["dtype"]), device="meta")}
+        )
     if node.spec.extra["code"] == "tensor":
         count = math.prod(shape) if params["role"] == "parameter" else 0
         return _NodeRun(outs, {}, count, count if params["requires_grad"] else 0, [])

@@ -10,8 +10,9 @@ from torchcanvas.graph.document import Graph
 from torchcanvas.graph.settings import MAX_PARAMS
 from torchcanvas.runtime.shape_result import Dim, Problem, ShapeResult, format_shape
 
-LIMIT_HINT = ("if this machine has the memory, raise the max_params training setting (or "
-              "pass --max-params)")
+LIMIT_HINT = (
+    "if this machine has the memory, raise the max_params training setting (or pass --max-params)"
+)
 
 
 def _values(shape: tuple[Dim, ...], batch: int) -> int | None:
@@ -54,8 +55,10 @@ def size_problems(graph: Graph, result: ShapeResult, limit: int | None = None) -
     total = result.total_params
     if total > limit and not found and result.param_counts:
         nid = max(result.param_counts, key=lambda n: result.param_counts[n])
-        found[nid] = (f"the model has {total:,} parameters ({_size(total)} in float32), the "
-                      f"most of them here ({result.param_counts[nid]:,}); {where}")
+        found[nid] = (
+            f"the model has {total:,} parameters ({_size(total)} in float32), the "
+            f"most of them here ({result.param_counts[nid]:,}); {where}"
+        )
     info = result.data_info
     x_shape = getattr(info, "x_shape", None)
     if x_shape is not None:
@@ -63,11 +66,15 @@ def size_problems(graph: Graph, result: ShapeResult, limit: int | None = None) -
         data = samples * math.prod(x_shape)
         data_nodes = [n.id for n in graph.nodes() if n.kind == "data"]
         if data > limit and data_nodes:
-            found.setdefault(data_nodes[0], f"its data holds {data:,} values ({_size(data)}) "
-                                            f"in {samples:,} samples; {where}")
+            found.setdefault(
+                data_nodes[0],
+                f"its data holds {data:,} values ({_size(data)}) in {samples:,} samples; {where}",
+            )
     for (nid, port), shape in result.shapes.items():
         values = _values(shape, batch)
         if values is not None and values > limit and nid not in found:
-            found[nid] = (f"output {port} {format_shape(shape)} holds {values:,} values "
-                          f"({_size(values)}) for a batch of {batch:,}; {where}")
+            found[nid] = (
+                f"output {port} {format_shape(shape)} holds {values:,} values "
+                f"({_size(values)}) for a batch of {batch:,}; {where}"
+            )
     return [Problem(nid, message) for nid, message in found.items()]

@@ -23,8 +23,11 @@ def register(source: str, kind: str) -> str:
 def run_source(source: str, kind: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute generated ``source`` (never user text) in ``namespace`` and return it."""
     filename = register(source, kind)
-    ns: dict[str, Any] = {"__name__": f"torchcanvas_{kind}", "__file__": filename,
-                          "__builtins__": __builtins__}
+    ns: dict[str, Any] = {
+        "__name__": f"torchcanvas_{kind}",
+        "__file__": filename,
+        "__builtins__": __builtins__,
+    }
     if namespace:
         ns.update(namespace)
     exec(compile(source, filename, "exec"), ns)

@@ -99,23 +99,29 @@ class Space:
     seed: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dimensions": [d.to_dict() for d in self.dimensions],
-                "objective": {"metric": self.metric, "direction": self.direction},
-                "strategy": self.strategy, "trials": self.trials, "timeout_s": self.timeout_s,
-                "pruner": self.pruner, "seed": self.seed}
+        return {
+            "dimensions": [d.to_dict() for d in self.dimensions],
+            "objective": {"metric": self.metric, "direction": self.direction},
+            "strategy": self.strategy,
+            "trials": self.trials,
+            "timeout_s": self.timeout_s,
+            "pruner": self.pruner,
+            "seed": self.seed,
+        }
 
 
 # ---------------------------------------------------------------------------- targets
 def _split_target(target: str) -> tuple[str, str | None, str]:
     """("settings", None, name) or ("node", node_id, param); ValueError saying what is wrong."""
     if target.startswith("settings."):
-        return "settings", None, target[len("settings."):]
+        return "settings", None, target[len("settings.") :]
     if target.startswith("nodes."):
-        node_id, sep, name = target[len("nodes."):].rpartition(".params.")
+        node_id, sep, name = target[len("nodes.") :].rpartition(".params.")
         if sep and node_id and name:
             return "node", node_id, name
-    raise ValueError(f"{target!r} is not a target; use settings.<name> or "
-                     "nodes.<node id>.params.<name>")
+    raise ValueError(
+        f"{target!r} is not a target; use settings.<name> or nodes.<node id>.params.<name>"
+    )
 
 
 def _param_spec(graph: Graph, target: str):
@@ -170,8 +176,9 @@ def apply_best(graph: Graph, sweep_dir: Path) -> dict[str, Any]:
 def _number(raw: Any, where: str, integer: bool = False) -> float | int:
     ok = isinstance(raw, int) if integer else isinstance(raw, (int, float))
     if isinstance(raw, bool) or not ok or (isinstance(raw, float) and not math.isfinite(raw)):
-        raise SweepError(f"{where}: expected {'an integer' if integer else 'a number'}, "
-                         f"got {json.dumps(raw)}")
+        raise SweepError(
+            f"{where}: expected {'an integer' if integer else 'a number'}, got {json.dumps(raw)}"
+        )
     return raw
 
 
@@ -202,12 +209,13 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
         raise SweepError(f"{at}.target: {exc}") from None
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise SweepError(f"{at}.kind: {json.dumps(kind)} is not a kind; use "
-                         f"{', '.join(KINDS)}")
+        raise SweepError(f"{at}.kind: {json.dumps(kind)} is not a kind; use {', '.join(KINDS)}")
     fits = _KINDS_FOR_TYPE.get(spec.type, ("choice",))
     if kind not in fits:
-        raise SweepError(f"{at}.kind: {kind!r} does not fit {target} ({spec.type} param); "
-                         f"use {' or '.join(fits)}")
+        raise SweepError(
+            f"{at}.kind: {kind!r} does not fit {target} ({spec.type} param); "
+            f"use {' or '.join(fits)}"
+        )
     low = high = step = None
     log = False
     choices: tuple[Any, ...] = ()
@@ -236,8 +244,10 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
             raise SweepError(f"{at}.low: {low} is above high ({high})")
         log = kind == "log" or (integer and raw.get("log") is True)
         if "log" in raw and (not integer or not isinstance(raw["log"], bool)):
-            raise SweepError(f"{at}.log: only an int dimension takes log (true or false); "
-                             "for floats use kind log")
+            raise SweepError(
+                f"{at}.log: only an int dimension takes log (true or false); "
+                "for floats use kind log"
+            )
         if log and low <= 0:
             raise SweepError(f"{at}.low: a log range needs low > 0, got {low}")
         if "step" in raw:
@@ -248,8 +258,9 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
                 raise SweepError(f"{at}.step: must be > 0, got {step}")
             span = (high - low) / step
             if abs(span - round(span)) > 1e-9:
-                raise SweepError(f"{at}.step: high - low ({high - low}) is not a multiple of "
-                                 f"step ({step})")
+                raise SweepError(
+                    f"{at}.step: high - low ({high - low}) is not a multiple of step ({step})"
+                )
         _try_value(graph, target, low, f"{at}.low")
         _try_value(graph, target, high, f"{at}.high")
     grid: tuple[Any, ...] = ()
@@ -261,15 +272,18 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
             if kind != "choice":
                 _number(value, f"{at}.grid[{j}]", kind == "int")
                 if not low <= value <= high:
-                    raise SweepError(f"{at}.grid[{j}]: {value} is outside low..high "
-                                     f"({low}..{high})")
+                    raise SweepError(
+                        f"{at}.grid[{j}]: {value} is outside low..high ({low}..{high})"
+                    )
             elif value not in choices:
                 raise SweepError(f"{at}.grid[{j}]: {json.dumps(value)} is not among choices")
             _try_value(graph, target, value, f"{at}.grid[{j}]")
         grid = tuple(raw_grid)
     if strategy == "grid" and kind in ("log", "linear") and not grid:
-        raise SweepError(f"{at}: a grid sweep needs a list of values for a {kind} range; add "
-                         f"\"grid\": [...] (e.g. [{low}, {high}])")
+        raise SweepError(
+            f"{at}: a grid sweep needs a list of values for a {kind} range; add "
+            f'"grid": [...] (e.g. [{low}, {high}])'
+        )
     return Dimension(target, kind, low, high, step, log, choices, grid)
 
 
@@ -282,8 +296,9 @@ def parse_space(raw: Any, graph: Graph) -> Space:
         raise SweepError(f"{unknown[0]}: unknown field; use {', '.join(sorted(_SPACE_KEYS))}")
     strategy = raw.get("strategy", "tpe")
     if strategy not in STRATEGIES:
-        raise SweepError(f"strategy: {json.dumps(strategy)} is not a strategy; use "
-                         f"{', '.join(STRATEGIES)}")
+        raise SweepError(
+            f"strategy: {json.dumps(strategy)} is not a strategy; use {', '.join(STRATEGIES)}"
+        )
     dims_raw = raw.get("dimensions")
     if not isinstance(dims_raw, list) or not dims_raw:
         raise SweepError("dimensions: expected a non-empty list")
@@ -291,21 +306,23 @@ def parse_space(raw: Any, graph: Graph) -> Space:
     seen: dict[str, int] = {}
     for i, d in enumerate(dims):
         if d.target in seen:
-            raise SweepError(f"dimensions[{i}].target: {d.target} is already "
-                             f"dimensions[{seen[d.target]}]")
+            raise SweepError(
+                f"dimensions[{i}].target: {d.target} is already dimensions[{seen[d.target]}]"
+            )
         seen[d.target] = i
     objective = raw.get("objective", {})
     if not isinstance(objective, dict) or set(objective) - {"metric", "direction"}:
-        raise SweepError("objective: expected {\"metric\": ..., \"direction\": ...}")
+        raise SweepError('objective: expected {"metric": ..., "direction": ...}')
     metric = objective.get("metric", "val_loss")
     known = _metrics(graph)
     if metric not in known:
-        raise SweepError(f"objective.metric: {json.dumps(metric)} is not recorded for this "
-                         f"project; use {', '.join(known)}")
+        raise SweepError(
+            f"objective.metric: {json.dumps(metric)} is not recorded for this "
+            f"project; use {', '.join(known)}"
+        )
     direction = objective.get("direction", "minimize")
     if direction not in DIRECTIONS:
-        raise SweepError(f"objective.direction: {json.dumps(direction)}; use minimize or "
-                         "maximize")
+        raise SweepError(f"objective.direction: {json.dumps(direction)}; use minimize or maximize")
     trials = raw.get("trials", 20)
     if _number(trials, "trials", integer=True) < 1:
         raise SweepError(f"trials: must be at least 1, got {trials}")
@@ -314,8 +331,7 @@ def parse_space(raw: Any, graph: Graph) -> Space:
         raise SweepError(f"timeout_s: must be > 0 seconds or null, got {timeout}")
     pruner = raw.get("pruner", "median")
     if pruner not in PRUNERS:
-        raise SweepError(f"pruner: {json.dumps(pruner)} is not a pruner; use "
-                         f"{', '.join(PRUNERS)}")
+        raise SweepError(f"pruner: {json.dumps(pruner)} is not a pruner; use {', '.join(PRUNERS)}")
     seed = raw.get("seed", 0)
     if seed is not None and _number(seed, "seed", integer=True) < 0:
         raise SweepError(f"seed: must be ≥ 0 or null, got {seed}")
@@ -331,9 +347,11 @@ def _metrics(graph: Graph) -> tuple[str, ...]:
         task = training_plan(graph).task
     except CodegenError as exc:
         raise SweepError(f"project: {exc}") from None
-    extra = {"classification": ("accuracy", "precision", "recall", "f1"),
-             "binary": ("accuracy", "precision", "recall", "f1"),
-             "regression": ("mae", "mse", "r2")}.get(task, ())
+    extra = {
+        "classification": ("accuracy", "precision", "recall", "f1"),
+        "binary": ("accuracy", "precision", "recall", "f1"),
+        "regression": ("mae", "mse", "r2"),
+    }.get(task, ())
     return ("val_loss", "train_loss", *extra)
 
 
@@ -360,9 +378,16 @@ class TrialResult:
     run_dir: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "params": self.params, "state": self.state,
-                "objective": self.objective, "duration_s": self.duration_s,
-                "epochs": self.epochs, "message": self.message, "run_dir": self.run_dir}
+        return {
+            "number": self.number,
+            "params": self.params,
+            "state": self.state,
+            "objective": self.objective,
+            "duration_s": self.duration_s,
+            "epochs": self.epochs,
+            "message": self.message,
+            "run_dir": self.run_dir,
+        }
 
 
 @dataclass
@@ -392,12 +417,14 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best
-        return {"study": self.out_dir.name, "objective": {"metric": self.space.metric,
-                                                          "direction": self.space.direction},
-                "budget": self.space.trials,
-                "counted": sum(1 for t in self.trials if _counts(t)),
-                "best": best.to_dict() if best else None,
-                "trials": [t.to_dict() for t in self.trials]}
+        return {
+            "study": self.out_dir.name,
+            "objective": {"metric": self.space.metric, "direction": self.space.direction},
+            "budget": self.space.trials,
+            "counted": sum(1 for t in self.trials if _counts(t)),
+            "best": best.to_dict() if best else None,
+            "trials": [t.to_dict() for t in self.trials],
+        }
 
 
 def _counts(t: TrialResult) -> bool:
@@ -463,14 +490,20 @@ def _distributions(space: Space) -> dict[str, Any]:
     out = {}
     for d in space.dimensions:
         if space.strategy == "grid" or d.kind == "choice":
-            out[d.target] = CategoricalDistribution(d.grid_values() if space.strategy == "grid"
-                                                    else list(d.choices))
+            out[d.target] = CategoricalDistribution(
+                d.grid_values() if space.strategy == "grid" else list(d.choices)
+            )
         elif d.kind == "int":
-            out[d.target] = IntDistribution(int(d.low), int(d.high), log=d.log,
-                                            step=int(d.step or 1))
+            out[d.target] = IntDistribution(
+                int(d.low), int(d.high), log=d.log, step=int(d.step or 1)
+            )
         else:
-            out[d.target] = FloatDistribution(float(d.low), float(d.high), log=d.kind == "log",
-                                              step=None if d.step is None else float(d.step))
+            out[d.target] = FloatDistribution(
+                float(d.low),
+                float(d.high),
+                log=d.kind == "log",
+                step=None if d.step is None else float(d.step),
+            )
     return out
 
 
@@ -486,9 +519,16 @@ def _record(trial) -> TrialResult:
     attrs = trial.user_attrs
     objective = trial.value if trial.state.name == "COMPLETE" else None
     duration = attrs.get("duration_s")
-    return TrialResult(trial.number, dict(trial.params), trial.state.name, objective, duration,
-                       attrs.get("epochs", -1), attrs.get("message", ""),
-                       attrs.get("run_dir", ""))
+    return TrialResult(
+        trial.number,
+        dict(trial.params),
+        trial.state.name,
+        objective,
+        duration,
+        attrs.get("epochs", -1),
+        attrs.get("message", ""),
+        attrs.get("run_dir", ""),
+    )
 
 
 class Sweep:
@@ -498,8 +538,16 @@ class Sweep:
     ``RunControl``) stops the running trial and the sweep when stopped.
     """
 
-    def __init__(self, graph: Graph, project_path: Path, space: Space, out_dir: Path, *,
-                 resume: bool = False, device: str | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        project_path: Path,
+        space: Space,
+        out_dir: Path,
+        *,
+        resume: bool = False,
+        device: str | None = None,
+    ):
         self.graph = graph
         self.project_path = Path(project_path)
         self.space = space
@@ -510,8 +558,10 @@ class Sweep:
         self._control = None
         db = self.out_dir / "sweep.db"
         if db.exists() and not resume:
-            raise SweepError(f"--out: {self.out_dir} already holds a sweep; continue it with "
-                             "--resume or choose another folder")
+            raise SweepError(
+                f"--out: {self.out_dir} already holds a sweep; continue it with "
+                "--resume or choose another folder"
+            )
         if resume and not db.exists():
             raise SweepError(f"--resume: {self.out_dir} holds no sweep (no sweep.db)")
         if resume:
@@ -520,8 +570,10 @@ class Sweep:
                 budget = {"trials": None, "timeout_s": None}  # these may change on resume
                 old = json.loads(saved.read_text(encoding="utf-8")) | budget
                 if old != space.to_dict() | budget:
-                    raise SweepError(f"--space: differs from the space of the sweep in "
-                                     f"{self.out_dir} (space.json); resume with the same space")
+                    raise SweepError(
+                        f"--space: differs from the space of the sweep in "
+                        f"{self.out_dir} (space.json); resume with the same space"
+                    )
 
     def stop(self) -> None:
         """Stop the running trial (recorded as it stands) and start no more."""
@@ -535,10 +587,14 @@ class Sweep:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}"
-        return optuna.create_study(storage=storage, study_name=self.out_dir.name,
-                                   direction=self.space.direction,
-                                   sampler=_sampler(self.space, offset),
-                                   pruner=_pruner(self.space), load_if_exists=self.resume)
+        return optuna.create_study(
+            storage=storage,
+            study_name=self.out_dir.name,
+            direction=self.space.direction,
+            sampler=_sampler(self.space, offset),
+            pruner=_pruner(self.space),
+            load_if_exists=self.resume,
+        )
 
     def results(self, study) -> SweepResult:
         result = SweepResult(self.out_dir, self.space)
@@ -550,8 +606,9 @@ class Sweep:
             return min(self.space.trials, grid_size(self.space))
         return self.space.trials
 
-    def run(self, on_trial: Callable[[TrialResult, SweepResult], None] | None = None
-            ) -> SweepResult:
+    def run(
+        self, on_trial: Callable[[TrialResult, SweepResult], None] | None = None
+    ) -> SweepResult:
         from optuna.trial import TrialState
 
         offset = 0
@@ -572,8 +629,10 @@ class Sweep:
             result = self.results(study)
             if sum(1 for t in result.trials if _counts(t)) >= self.budget():
                 break
-            if (self.space.timeout_s is not None
-                    and time.perf_counter() - started >= self.space.timeout_s):
+            if (
+                self.space.timeout_s is not None
+                and time.perf_counter() - started >= self.space.timeout_s
+            ):
                 break
             trial = study.ask(distributions)
             row = self._run_trial(study, trial)
@@ -588,8 +647,12 @@ class Sweep:
     def _mark_interrupted(self, number: int, params: dict[str, Any]) -> None:
         run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
         if run_dir.is_dir():
-            _write_json(run_dir / "trial.json", TrialResult(
-                number, params, "FAIL", None, None, 0, INTERRUPTED, str(run_dir)).to_dict())
+            _write_json(
+                run_dir / "trial.json",
+                TrialResult(
+                    number, params, "FAIL", None, None, 0, INTERRUPTED, str(run_dir)
+                ).to_dict(),
+            )
 
     def _run_trial(self, study, trial) -> TrialResult:
         from optuna.trial import TrialState
@@ -615,8 +678,7 @@ class Sweep:
         try:
             apply_values(graph, params)
             save(graph, run_dir / "project.json")
-            project = compile_project(graph, self.project_path.parent,
-                                      title=self.project_path.stem)
+            project = compile_project(graph, self.project_path.parent, title=self.project_path.stem)
         except (GraphError, ValueError, CompileError) as exc:
             message = str(exc)
         else:
@@ -629,8 +691,11 @@ class Sweep:
             for event in Trainer(project, options, control):
                 if isinstance(event, EpochEvent):
                     epochs = event.epoch
-                    record = {"train_loss": event.train_loss, "val_loss": event.val_loss,
-                              **event.metrics}
+                    record = {
+                        "train_loss": event.train_loss,
+                        "val_loss": event.val_loss,
+                        **event.metrics,
+                    }
                     last = record.get(self.space.metric)
                     if isinstance(last, (int, float)) and math.isfinite(last):
                         trial.report(float(last), event.epoch)
@@ -649,8 +714,10 @@ class Sweep:
                     elif isinstance(last, (int, float)) and math.isfinite(last):
                         state, objective = TrialState.COMPLETE, float(last)
                     else:
-                        message = (f"objective {self.space.metric} is {last}; the project "
-                                   "records no finite value for it")
+                        message = (
+                            f"objective {self.space.metric} is {last}; the project "
+                            "records no finite value for it"
+                        )
             self._control = None
         duration = time.perf_counter() - start
         trial.set_user_attr("duration_s", round(duration, 3))
@@ -658,13 +725,29 @@ class Sweep:
         if message:
             trial.set_user_attr("message", message)
         if stopped:
-            row = TrialResult(trial.number, params, "RUNNING", None, round(duration, 3), epochs,
-                              "stopped with the sweep; retried on resume", str(run_dir))
+            row = TrialResult(
+                trial.number,
+                params,
+                "RUNNING",
+                None,
+                round(duration, 3),
+                epochs,
+                "stopped with the sweep; retried on resume",
+                str(run_dir),
+            )
             _write_json(run_dir / "trial.json", row.to_dict())
             return row
         study.tell(trial, objective if state == TrialState.COMPLETE else None, state=state)
-        row = TrialResult(trial.number, params, state.name, objective, round(duration, 3),
-                          epochs, message, str(run_dir))
+        row = TrialResult(
+            trial.number,
+            params,
+            state.name,
+            objective,
+            round(duration, 3),
+            epochs,
+            message,
+            str(run_dir),
+        )
         _write_json(run_dir / "trial.json", row.to_dict())
         return row
 
@@ -672,9 +755,13 @@ class Sweep:
 def iter_rows(result: SweepResult) -> Iterator[tuple[str, ...]]:
     for t in result.ranked():
         params = ", ".join(f"{k.rpartition('.')[2]}={_short(v)}" for k, v in t.params.items())
-        yield (str(t.number), t.state.lower(), params,
-               "-" if t.objective is None else f"{t.objective:.6g}",
-               "-" if t.duration_s is None else f"{t.duration_s:.1f} s")
+        yield (
+            str(t.number),
+            t.state.lower(),
+            params,
+            "-" if t.objective is None else f"{t.objective:.6g}",
+            "-" if t.duration_s is None else f"{t.duration_s:.1f} s",
+        )
 
 
 def _short(value: Any) -> str:
@@ -684,16 +771,26 @@ def _short(value: Any) -> str:
 def format_table(result: SweepResult) -> str:
     header = ("Trial", "State", "Params", result.space.metric, "Duration")
     rows = list(iter_rows(result))
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) if i in (1, 2) else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(
+            c.ljust(w) if i in (1, 2) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     best = result.best
     if best is not None:
-        lines.append(f"best: trial {best.number}, {result.space.metric} {best.objective:.6g} "
-                     f"({result.space.direction})")
+        lines.append(
+            f"best: trial {best.number}, {result.space.metric} {best.objective:.6g} "
+            f"({result.space.direction})"
+        )
     return "\n".join(lines)
 
 
@@ -702,20 +799,37 @@ def add_sweep_parser(sub) -> None:
     """``torchcanvas sweep``, added to the headless commands' subparsers."""
     sweep = sub.add_parser("sweep", help="search settings and params of a project with Optuna")
     sweep.add_argument("file", type=Path)
-    sweep.add_argument("--space", type=Path,
-                       help="the sweep space (JSON); with --resume, the sweep folder's own "
-                            "space.json when left out")
+    sweep.add_argument(
+        "--space",
+        type=Path,
+        help="the sweep space (JSON); with --resume, the sweep folder's own "
+        "space.json when left out",
+    )
     sweep.add_argument("--trials", type=int, help="override the space's trial budget")
-    sweep.add_argument("--timeout", type=float, metavar="S",
-                       help="start no trial after S seconds (overrides timeout_s)")
-    sweep.add_argument("--out", type=Path,
-                       help="the sweep folder (default: a new sweep-DATE-TIME folder in the "
-                            "project's runs folder)")
-    sweep.add_argument("--resume", action="store_true",
-                       help="continue the sweep in --out until its trial budget is reached")
+    sweep.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="start no trial after S seconds (overrides timeout_s)",
+    )
+    sweep.add_argument(
+        "--out",
+        type=Path,
+        help="the sweep folder (default: a new sweep-DATE-TIME folder in the "
+        "project's runs folder)",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out until its trial budget is reached",
+    )
     sweep.add_argument("--strategy", choices=STRATEGIES, help="override the space's strategy")
-    sweep.add_argument("--jobs", type=int, default=1,
-                       help="trials at a time (only 1 for now: trials run one after another)")
+    sweep.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="trials at a time (only 1 for now: trials run one after another)",
+    )
 
 
 def cmd_sweep(args) -> int:
@@ -728,8 +842,10 @@ def cmd_sweep(args) -> int:
         return 1
 
     if args.jobs != 1:
-        return fail(f"--jobs {args.jobs}: trials run one at a time; parallel trials are not "
-                    "supported yet (use --jobs 1)")
+        return fail(
+            f"--jobs {args.jobs}: trials run one at a time; parallel trials are not "
+            "supported yet (use --jobs 1)"
+        )
     if args.resume and args.out is None:
         return fail("--resume: name the sweep folder to continue with --out DIR")
     try:
@@ -750,8 +866,11 @@ def cmd_sweep(args) -> int:
     except json.JSONDecodeError as exc:
         return fail(f"--space: {space_path} is not valid JSON ({exc})")
     if isinstance(raw, dict):
-        for key, value in (("trials", args.trials), ("timeout_s", args.timeout),
-                           ("strategy", args.strategy)):
+        for key, value in (
+            ("trials", args.trials),
+            ("timeout_s", args.timeout),
+            ("strategy", args.strategy),
+        ):
             if value is not None:
                 raw[key] = value
     out = args.out
@@ -773,18 +892,27 @@ def cmd_sweep(args) -> int:
     def on_trial(row: TrialResult, result: SweepResult) -> None:
         bar.n = min(budget, sum(1 for t in result.trials if _counts(t)))
         best = result.best
-        bar.set_postfix(trial=row.number, state=row.state.lower(),
-                        best="-" if best is None else f"{best.objective:.4g}", refresh=False)
+        bar.set_postfix(
+            trial=row.number,
+            state=row.state.lower(),
+            best="-" if best is None else f"{best.objective:.4g}",
+            refresh=False,
+        )
         bar.refresh()
 
-    print(f"sweep of {args.file.name}: {budget} trials ({space.strategy}), {space.metric} "
-          f"({space.direction}), into {out}", file=sys.stderr)
+    print(
+        f"sweep of {args.file.name}: {budget} trials ({space.strategy}), {space.metric} "
+        f"({space.direction}), into {out}",
+        file=sys.stderr,
+    )
     try:
         result = sweep.run(on_trial)
     except KeyboardInterrupt:
         bar.close()
-        print(f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
-              file=sys.stderr)
+        print(
+            f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
+            file=sys.stderr,
+        )
         return 130
     bar.close()
     print(format_table(result))

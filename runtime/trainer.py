@@ -54,8 +54,9 @@ def pick_device(setting: str) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device {setting!r}: CUDA is not available on this machine")
         if (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"device {setting!r}: only {torch.cuda.device_count()} CUDA "
-                             "device(s) present")
+            raise ValueError(
+                f"device {setting!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {setting!r}: MPS is not available on this machine")
     return device
@@ -80,8 +81,12 @@ class _State:
 
 
 class Trainer:
-    def __init__(self, project: CompiledProject, options: TrainOptions | None = None,
-                 control: RunControl | None = None):
+    def __init__(
+        self,
+        project: CompiledProject,
+        options: TrainOptions | None = None,
+        control: RunControl | None = None,
+    ):
         self.project = project
         self.options = options or TrainOptions()
         self.control = control or RunControl()
@@ -130,8 +135,9 @@ class Trainer:
         try:
             train_set, val_set, classes = fn("make_datasets")(data_dir)
         except (OSError, ValueError, RuntimeError, IndexError, KeyError) as exc:
-            raise DataError(f"{self.project.plan.data.label}: {exc}",
-                            self.project.plan.data.id) from exc
+            raise DataError(
+                f"{self.project.plan.data.label}: {exc}", self.project.plan.data.id
+            ) from exc
         vocab = getattr(train_set, "vocab", None)
         if vocab is not None and out_dir is not None:  # text: generation needs this vocabulary
             vocab.save(out_dir / "vocab.json")
@@ -153,21 +159,34 @@ class Trainer:
                 scaler.load_state_dict(ckpt["scaler"])
             state.epoch, state.batch = ckpt["epoch"], ckpt["batch"]
             state.history = list(ckpt.get("history", []))
-            state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch
-                                         + state.batch)
-            state.best_val = min((h["val_loss"] for h in state.history
-                                  if math.isfinite(h.get("val_loss", math.nan))),
-                                 default=math.inf)
+            state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch + state.batch)
+            state.best_val = min(
+                (
+                    h["val_loss"]
+                    for h in state.history
+                    if math.isfinite(h.get("val_loss", math.nan))
+                ),
+                default=math.inf,
+            )
             # the generated make_loader seeds its own generator, so restoring the global RNG
             # here continues dropout and augmentation exactly, even mid-epoch
             self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
 
         task = self.project.plan.task
         logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
-        yield RunStarted(str(device), self.epochs, steps_per_epoch, len(train_set), len(val_set),
-                         task, tuple(classes) if classes else None,
-                         sum(p.numel() for p in model.parameters()), state.epoch, state.batch,
-                         notices)
+        yield RunStarted(
+            str(device),
+            self.epochs,
+            steps_per_epoch,
+            len(train_set),
+            len(val_set),
+            task,
+            tuple(classes) if classes else None,
+            sum(p.numel() for p in model.parameters()),
+            state.epoch,
+            state.batch,
+            notices,
+        )
 
         start = time.perf_counter()
         train_step, evaluate, make_loader = fn("train_step"), fn("evaluate"), fn("make_loader")
@@ -189,15 +208,23 @@ class Trainer:
                     pending.clear()
                     pending_lr.clear()
                     raise NonFiniteLoss(value, first_step + i)
-                yield StepEvent(epoch, first_step + i - (epoch * steps_per_epoch),
-                                first_step + i, value, lr, rate, now - start)
+                yield StepEvent(
+                    epoch,
+                    first_step + i - (epoch * steps_per_epoch),
+                    first_step + i,
+                    value,
+                    lr,
+                    rate,
+                    now - start,
+                )
             pending.clear()
             pending_lr.clear()
 
         for epoch in range(state.epoch, self.epochs):
             state.epoch = epoch
-            loader = make_loader(train_set, train=True, epoch=epoch, start_batch=state.batch,
-                                 weights=weights)
+            loader = make_loader(
+                train_set, train=True, epoch=epoch, start_batch=state.batch, weights=weights
+            )
             total = torch.zeros((), device=device)
             count = 0
             first_pending = state.global_step + 1
@@ -220,11 +247,11 @@ class Trainer:
                             yield StateChanged("running")
                             window_start = time.perf_counter()
                     if self.control.stopped:
-                        yield from self._stop(model, optimizer, scheduler, state, out_dir,
-                                              start)
+                        yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                         return
-                loss, _, target = train_step(model, losses, optimizer, scheduler, scaler, batch,
-                                             device)
+                loss, _, target = train_step(
+                    model, losses, optimizer, scheduler, scaler, batch, device
+                )
                 n = len(target)
                 total += loss * n
                 count += n
@@ -255,10 +282,16 @@ class Trainer:
                 raise NonFiniteLoss(val_loss, state.global_step, "validation loss")
             epoch_lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
             fn("end_epoch")(scheduler, val_loss)
-            values = metric_fns.compute(task, prediction, target,
-                                        len(classes) if classes else None, logits)
-            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                      "lr": epoch_lr, **values}
+            values = metric_fns.compute(
+                task, prediction, target, len(classes) if classes else None, logits
+            )
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": epoch_lr,
+                **values,
+            }
             state.history.append(record)
             state.epoch, state.batch = epoch + 1, 0
             is_best = math.isfinite(val_loss) and val_loss < state.best_val
@@ -273,17 +306,27 @@ class Trainer:
             if opts.keep_predictions:
                 preds = (prediction.detach().cpu(), target.detach().cpu())
                 samples = self._image_samples(model, val_set, task, logits, device)
-            yield EpochEvent(epoch + 1, state.global_step, train_loss, val_loss, values,
-                             epoch_lr, time.perf_counter() - start,
-                             is_best, preds, samples)
+            yield EpochEvent(
+                epoch + 1,
+                state.global_step,
+                train_loss,
+                val_loss,
+                values,
+                epoch_lr,
+                time.perf_counter() - start,
+                is_best,
+                preds,
+                samples,
+            )
             if self.control.stopped:
                 yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                 return
 
         yield self._finished("completed", model, state, out_dir, start)
 
-    def _run_image(self, state: _State, device: torch.device, out_dir: Path | None
-                   ) -> Iterator[Event]:
+    def _run_image(
+        self, state: _State, device: torch.device, out_dir: Path | None
+    ) -> Iterator[Event]:
         """Optimise an image (style transfer): epochs of ``STEPS_PER_EPOCH`` steps on one pair
         of pictures, as the generated main() does. No validation and no metrics; every epoch
         sends the current picture, and result.png is written to the run folder."""
@@ -294,8 +337,11 @@ class Trainer:
         torch.manual_seed(self.project.graph.settings["seed"])
         model = fn("prepare_model")(self.project.model.new().to(device))
         self.model = model
-        notices = tuple(dict.fromkeys(notices + tuple(m.notice for m in model.modules()
-                                                      if getattr(m, "notice", None))))
+        notices = tuple(
+            dict.fromkeys(
+                notices + tuple(m.notice for m in model.modules() if getattr(m, "notice", None))
+            )
+        )
         try:
             images = fn("make_images")(materialize(data, opts.data_dir))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -317,11 +363,25 @@ class Trainer:
             state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch)
             self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        yield RunStarted(str(device), self.epochs, steps_per_epoch, 1, 0, "style", None,
-                         trainable, state.epoch, 0, notices)
+        yield RunStarted(
+            str(device),
+            self.epochs,
+            steps_per_epoch,
+            1,
+            0,
+            "style",
+            None,
+            trainable,
+            state.epoch,
+            0,
+            notices,
+        )
         start = time.perf_counter()
-        train_step, current_image, to_pixels = fn("train_step"), fn("current_image"), \
-            fn("to_pixels")
+        train_step, current_image, to_pixels = (
+            fn("train_step"),
+            fn("current_image"),
+            fn("to_pixels"),
+        )
         pending: list[torch.Tensor] = []
         window = [start]  # when the current window of steps began
 
@@ -338,8 +398,15 @@ class Trainer:
             for i, value in enumerate(values):
                 if not math.isfinite(value):
                     raise NonFiniteLoss(value, first + i)
-                yield StepEvent(epoch, first + i - epoch * steps_per_epoch, first + i, value,
-                                lr, rate, now - start)
+                yield StepEvent(
+                    epoch,
+                    first + i - epoch * steps_per_epoch,
+                    first + i,
+                    value,
+                    lr,
+                    rate,
+                    now - start,
+                )
 
         for epoch in range(state.epoch, self.epochs):
             state.epoch = epoch
@@ -354,11 +421,11 @@ class Trainer:
                         if not self.control.stopped:
                             yield StateChanged("running")
                     if self.control.stopped:
-                        yield from self._stop_image(model, optimizer, scheduler, state, out_dir,
-                                                    start)
+                        yield from self._stop_image(
+                            model, optimizer, scheduler, state, out_dir, start
+                        )
                         return
-                loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images,
-                                        device)
+                loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images, device)
                 total += loss
                 count += 1
                 state.global_step += 1
@@ -375,24 +442,34 @@ class Trainer:
             train_loss = (total / count).item()
             epoch_lr = optimizer.param_groups[0]["lr"]
             fn("end_epoch")(scheduler, train_loss)
-            state.history.append({"epoch": epoch + 1, "train_loss": train_loss,
-                                  "val_loss": math.nan, "lr": epoch_lr})
+            state.history.append(
+                {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": math.nan, "lr": epoch_lr}
+            )
             state.epoch = epoch + 1
             image = current_image(model)
             if out_dir is not None:
                 self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
                 fn("save_image")(image, out_dir / "result.png")
                 self._write_metrics(out_dir, state, "running")
-            yield EpochEvent(epoch + 1, state.global_step, train_loss, math.nan, {}, epoch_lr,
-                             time.perf_counter() - start, False,
-                             image=to_pixels(image).numpy())
+            yield EpochEvent(
+                epoch + 1,
+                state.global_step,
+                train_loss,
+                math.nan,
+                {},
+                epoch_lr,
+                time.perf_counter() - start,
+                False,
+                image=to_pixels(image).numpy(),
+            )
             if self.control.stopped:
                 yield from self._stop_image(model, optimizer, scheduler, state, out_dir, start)
                 return
         yield self._finished("completed", model, state, out_dir, start)
 
-    def _stop_image(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
-                    start: float) -> Iterator[Event]:
+    def _stop_image(
+        self, model, optimizer, scheduler, state: _State, out_dir: Path | None, start: float
+    ) -> Iterator[Event]:
         if out_dir is not None:
             image = self.project.fn("current_image")(model)
             self.project.fn("save_image")(image, out_dir / "result.png")
@@ -425,11 +502,13 @@ class Trainer:
 
         if graph:
             with self._eager():
-                captured = autograd.capture_during_training(self.project, model, batch, device,
-                                                            step)
+                captured = autograd.capture_during_training(
+                    self.project, model, batch, device, step
+                )
             return AutogradSnapshot(step, captured.grads, captured)
-        stats = autograd.grad_stats(model.named_parameters(),
-                                    autograd.project_owner(self.project), step)
+        stats = autograd.grad_stats(
+            model.named_parameters(), autograd.project_owner(self.project), step
+        )
         return AutogradSnapshot(step, stats)
 
     @staticmethod
@@ -472,33 +551,46 @@ class Trainer:
             predicted = out
         return x.cpu(), predicted.detach().cpu(), y
 
-    def _stop(self, model, optimizer, scheduler, state: _State, out_dir: Path | None,
-              start: float) -> Iterator[Event]:
+    def _stop(
+        self, model, optimizer, scheduler, state: _State, out_dir: Path | None, start: float
+    ) -> Iterator[Event]:
         if out_dir is not None:
             self._save(out_dir / "checkpoint.pt", model, optimizer, scheduler, state)
         yield self._finished("stopped", model, state, out_dir, start)
 
-    def _finished(self, status: str, model, state: _State, out_dir: Path | None,
-                  start: float) -> RunFinished:
+    def _finished(
+        self, status: str, model, state: _State, out_dir: Path | None, start: float
+    ) -> RunFinished:
         """The end of a run: the final weights and metrics.json written, and its event."""
         if out_dir is not None:
             torch.save(model.state_dict(), out_dir / "weights.pt")
             self._write_metrics(out_dir, state, status)
-        return RunFinished(status, state.epoch, state.global_step, tuple(state.history),
-                           str(self.checkpoint) if self.checkpoint else None,
-                           time.perf_counter() - start)
+        return RunFinished(
+            status,
+            state.epoch,
+            state.global_step,
+            tuple(state.history),
+            str(self.checkpoint) if self.checkpoint else None,
+            time.perf_counter() - start,
+        )
 
     def _save(self, path: Path, model, optimizer, scheduler, state: _State) -> None:
-        self.project.fn("save_checkpoint")(path, model, optimizer, scheduler, self.scaler,
-                                           state.epoch, state.batch, state.history)
+        self.project.fn("save_checkpoint")(
+            path, model, optimizer, scheduler, self.scaler, state.epoch, state.batch, state.history
+        )
         if path.name == "checkpoint.pt":
             self.checkpoint = path
 
     def _write_metrics(self, out_dir: Path, state: _State, status: str) -> None:
         final = state.history[-1] if state.history else {}
-        data = {"status": status, "epochs": state.epoch, "global_step": state.global_step,
-                "final": final, "history": state.history,
-                "settings": self.project.graph.settings}
+        data = {
+            "status": status,
+            "epochs": state.epoch,
+            "global_step": state.global_step,
+            "final": final,
+            "history": state.history,
+            "settings": self.project.graph.settings,
+        }
         tmp = out_dir / "metrics.json.tmp"
         tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n", encoding="utf-8")
         tmp.replace(out_dir / "metrics.json")
@@ -511,30 +603,41 @@ class Trainer:
         elif self.project.graph.settings["compile"] and _compile_failure(exc):
             cause = getattr(exc, "inner_exception", None) or exc  # what the backend raised
             first = (str(cause).strip() or "?").splitlines()[0]
-            message = (f"compile: torch.compile failed ({type(cause).__name__}: {first}); turn "
-                       "compile off in the training settings to train without it")
+            message = (
+                f"compile: torch.compile failed ({type(cause).__name__}: {first}); turn "
+                "compile off in the training settings to train without it"
+            )
         elif isinstance(exc, NonFiniteLoss):
             node_id = self.project.plan.losses[0].node.id
             opt = self.project.plan.optimizer
-            message = (f"the {exc.what} became {exc.value} at step {exc.step}; training "
-                       f"diverged. Try a lower learning rate in {opt.label} "
-                       f"(lr={opt.params['lr']}) or add gradient clipping")
+            message = (
+                f"the {exc.what} became {exc.value} at step {exc.step}; training "
+                f"diverged. Try a lower learning rate in {opt.label} "
+                f"(lr={opt.params['lr']}) or add gradient clipping"
+            )
         elif isinstance(exc, torch.OutOfMemoryError):
-            message = ("out of memory on the device: lower the batch size (training settings) "
-                       "or the model's size")
+            message = (
+                "out of memory on the device: lower the batch size (training settings) "
+                "or the model's size"
+            )
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         elif node_id is None:
             node_id = self._node_of(exc)
             label = self.project.graph.node(node_id).label if node_id else None
-            message = f"{label}: {type(exc).__name__}: {exc}" if label else \
-                f"{type(exc).__name__}: {exc}"
+            message = (
+                f"{label}: {type(exc).__name__}: {exc}" if label else f"{type(exc).__name__}: {exc}"
+            )
         if self.options.out_dir is not None:
             with contextlib.suppress(OSError):
                 self._write_metrics(self.options.out_dir, state, "failed")
-        return RunFailed(message, node_id, "".join(traceback.format_exception(exc)),
-                         str(self.checkpoint) if self.checkpoint else None,
-                         tuple(state.history))
+        return RunFailed(
+            message,
+            node_id,
+            "".join(traceback.format_exception(exc)),
+            str(self.checkpoint) if self.checkpoint else None,
+            tuple(state.history),
+        )
 
     def _node_of(self, exc: BaseException) -> str | None:
         """The canvas node whose generated line raised, from the traceback."""
@@ -558,14 +661,28 @@ def missing_compiler(device: torch.device) -> str | None:
     On the CPU its inductor backend compiles C++; on CUDA Triton builds a small C launcher.
     """
     if device.type == "cuda":
-        found = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") \
+        found = (
+            os.environ.get("CC")
+            or shutil.which("cc")
+            or shutil.which("gcc")
             or shutil.which("clang")
+        )
         return None if found else "torch.compile needs a C compiler (gcc or clang) on the PATH"
     if device.type == "cpu":
-        found = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++") \
+        found = (
+            os.environ.get("CXX")
+            or shutil.which("g++")
+            or shutil.which("clang++")
             or shutil.which("c++")
-        return None if found else ("torch.compile needs a C++ compiler (g++ or clang++) on "
-                                   "the PATH to compile for the CPU")
+        )
+        return (
+            None
+            if found
+            else (
+                "torch.compile needs a C++ compiler (g++ or clang++) on "
+                "the PATH to compile for the CPU"
+            )
+        )
     return None
 
 

@@ -46,9 +46,14 @@ class Checked:
         return next((p for p in self.problems if p.severity == "error"), None)
 
 
-def check_project(graph: Graph, project_dir: Path | None = None, *,
-                  inferencer: ShapeInferencer | None = None, title: str = "",
-                  max_params: int | None = None) -> Checked:
+def check_project(
+    graph: Graph,
+    project_dir: Path | None = None,
+    *,
+    inferencer: ShapeInferencer | None = None,
+    title: str = "",
+    max_params: int | None = None,
+) -> Checked:
     """Every check of ``check``, ``train`` and ``export``, in the order they build: shapes,
     sizes, model.py, train.py. Later steps run only when the earlier ones found no error.
     ``max_params`` overrides the project's size limit."""
@@ -63,7 +68,8 @@ def check_project(graph: Graph, project_dir: Path | None = None, *,
     try:
         checked.model = print_model(build_ir(graph, shapes.resolved), title)
         checked.plan, checked.train = generate_project_train(
-            graph, checked.model.ir, project_dir, title)
+            graph, checked.model.ir, project_dir, title
+        )
     except CodegenError as exc:
         node = exc.node_id if exc.node_id in graph else None
         checked.problems.insert(0, Problem(node, str(exc)))

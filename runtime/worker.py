@@ -103,8 +103,7 @@ def _warm_up() -> None:
         from torchcanvas.runtime.trainer import Trainer, TrainOptions
 
         project = compile_project(load(assets_dir() / "examples" / "digits_cnn.json"))
-        for _ in Trainer(project, TrainOptions(device="cpu", max_steps=2,
-                                               keep_predictions=False)):
+        for _ in Trainer(project, TrainOptions(device="cpu", max_steps=2, keep_predictions=False)):
             pass
 
 
@@ -127,10 +126,12 @@ def _portable(event):
     """The event as the window reads it: result tensors as numpy arrays."""
     from torchcanvas.runtime.events import EpochEvent
 
-    if isinstance(event, EpochEvent) and (event.predictions is not None
-                                          or event.samples is not None):
-        return dataclasses.replace(event, predictions=_numpy(event.predictions),
-                                   samples=_numpy(event.samples))
+    if isinstance(event, EpochEvent) and (
+        event.predictions is not None or event.samples is not None
+    ):
+        return dataclasses.replace(
+            event, predictions=_numpy(event.predictions), samples=_numpy(event.samples)
+        )
     return event
 
 
@@ -195,8 +196,10 @@ def _line_maps(project) -> dict[str, dict[int, str]]:
     from torchcanvas.runtime.source import register
 
     model = project.model.source
-    return {register(model.source, "model.py"): dict(model.line_map),
-            project.functions["__file__"]: dict(project.train.line_map)}
+    return {
+        register(model.source, "model.py"): dict(model.line_map),
+        project.functions["__file__"]: dict(project.train.line_map),
+    }
 
 
 def _apply_environ(environ: dict[str, str] | None) -> None:
@@ -232,8 +235,13 @@ def _run(job: Job, control_conn: Connection, events: Connection) -> None:
         _send(events, ("event", RunFailed(str(exc), exc.node_id, "", None)))
         return
     except Exception as exc:
-        _send(events, ("event", RunFailed(f"{type(exc).__name__}: {exc}", None,
-                                          traceback.format_exc(), None)))
+        _send(
+            events,
+            (
+                "event",
+                RunFailed(f"{type(exc).__name__}: {exc}", None, traceback.format_exc(), None),
+            ),
+        )
         return
     _send(events, ("lines", _line_maps(project)))
     pending: list = []
@@ -252,9 +260,18 @@ def _run(job: Job, control_conn: Connection, events: Connection) -> None:
         try:
             message = pickle.dumps(("event", _portable(event)), protocol=_PROTOCOL)
         except Exception as exc:  # an event holding something that cannot travel
-            message = pickle.dumps(("event", RunFailed(
-                f"the training process could not send {type(event).__name__}: {exc}", None,
-                traceback.format_exc(), None)), protocol=_PROTOCOL)
+            message = pickle.dumps(
+                (
+                    "event",
+                    RunFailed(
+                        f"the training process could not send {type(event).__name__}: {exc}",
+                        None,
+                        traceback.format_exc(),
+                        None,
+                    ),
+                ),
+                protocol=_PROTOCOL,
+            )
         events.send_bytes(message)
 
 
@@ -294,8 +311,13 @@ def _serve(control_conn: Connection, events: Connection) -> None:
         from torchcanvas.runtime.events import RunFailed
 
         with contextlib.suppress(Exception):
-            _send(events, ("event", RunFailed(f"{type(exc).__name__}: {exc}", None,
-                                              traceback.format_exc(), None)))
+            _send(
+                events,
+                (
+                    "event",
+                    RunFailed(f"{type(exc).__name__}: {exc}", None, traceback.format_exc(), None),
+                ),
+            )
     finally:
         with contextlib.suppress(OSError):
             events.close()
@@ -308,8 +330,9 @@ class WorkerProcess:
     def __init__(self) -> None:
         control_r, self._control = SPAWN.Pipe(duplex=False)
         self.events, events_w = SPAWN.Pipe(duplex=False)
-        self.process = SpawnProcess(target=main, args=(control_r, events_w),
-                                name="torchcanvas-training")
+        self.process = SpawnProcess(
+            target=main, args=(control_r, events_w), name="torchcanvas-training"
+        )
         self.spawned_at = time.monotonic()
         self.process.start()
         control_r.close()
@@ -484,17 +507,26 @@ def fault_node(text: str, lines: dict[str, dict[int, str]]) -> str | None:
     return None
 
 
-def death_message(exitcode: int | None, ended_by: str | None = None,
-                  grace_s: float | None = None, where: str = "", started: bool = True) -> str:
+def death_message(
+    exitcode: int | None,
+    ended_by: str | None = None,
+    grace_s: float | None = None,
+    where: str = "",
+    started: bool = True,
+) -> str:
     """Why a worker ended without a final event, in words; ``where`` (" in conv1") places it;
     ``started``: whether the run had begun its steps (else it was still compiling, building
     the model or loading data)."""
     if ended_by is not None and not started:
-        return (f"the run was still starting{where} (compiling, building the model or loading "
-                f"data) {grace_s:g} s after Stop, so the training process was ended")
+        return (
+            f"the run was still starting{where} (compiling, building the model or loading "
+            f"data) {grace_s:g} s after Stop, so the training process was ended"
+        )
     if ended_by is not None:
-        return (f"the current step{where} did not finish within {grace_s:g} s of Stop, so "
-                "the training process was ended")
+        return (
+            f"the current step{where} did not finish within {grace_s:g} s of Stop, so "
+            "the training process was ended"
+        )
     if exitcode is None:
         return f"the training process ended{where} without a word"
     if exitcode < 0:

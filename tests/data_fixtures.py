@@ -19,13 +19,24 @@ import numpy as np
 
 from torchcanvas.graph import Graph
 
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck"]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 # ---------------------------------------------------------------------------- files
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence], delimiter: str = ","
-              ) -> Path:
+def write_csv(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence], delimiter: str = ","
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter=delimiter)
@@ -34,8 +45,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence], delim
     return path
 
 
-def write_image_folder(root: Path, classes: Sequence[str] = ("dog", "cat", "bird"),
-                       per_class: int = 6, seed: int = 0) -> Path:
+def write_image_folder(
+    root: Path, classes: Sequence[str] = ("dog", "cat", "bird"), per_class: int = 6, seed: int = 0
+) -> Path:
     """One sub-folder of RGB PNGs per class; every image has a different size, and each class
     has a dominant colour channel."""
     from PIL import Image
@@ -62,8 +74,9 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         f.write(array.tobytes())
 
 
-def write_mnist(root: Path, name: str = "MNIST", n_train: int = 40, n_test: int = 12,
-                seed: int = 1) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_mnist(
+    root: Path, name: str = "MNIST", n_train: int = 40, n_test: int = 12, seed: int = 1
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``root/<name>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``; returns the arrays."""
     raw = root / name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -78,8 +91,9 @@ def write_mnist(root: Path, name: str = "MNIST", n_train: int = 40, n_test: int 
     return out
 
 
-def write_cifar10(root: Path, per_batch: int = 6, n_test: int = 8, seed: int = 2
-                  ) -> dict[str, tuple[np.ndarray, list[int]]]:
+def write_cifar10(
+    root: Path, per_batch: int = 6, n_test: int = 8, seed: int = 2
+) -> dict[str, tuple[np.ndarray, list[int]]]:
     """``root/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}`` as the python
     version of CIFAR-10 stores them (pickled dicts; rows of 3072 bytes, channel-major).
     Returns the train and test arrays."""
@@ -101,8 +115,9 @@ def write_cifar10(root: Path, per_batch: int = 6, n_test: int = 8, seed: int = 2
         train_labels += labels
     test = batch("test_batch", n_test, 0)
     with open(base / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch,
-                     "num_vis": 3072}, f)
+        pickle.dump(
+            {"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f
+        )
     return {"train": (np.concatenate(train_rows), train_labels), "test": test}
 
 
@@ -117,13 +132,19 @@ def _train_nodes(g: Graph, data: str, last: str, classification: bool, lr: float
     loss = g.add_node("loss.CrossEntropy" if classification else "loss.MSE", label="loss")
     g.connect(last, "out", loss, "input")
     g.connect(data, "y", loss, "target")
-    opt = g.add_node("optim.Adam" if classification else "optim.SGD", {"lr": lr},
-                     label="optimizer")
+    opt = g.add_node("optim.Adam" if classification else "optim.SGD", {"lr": lr}, label="optimizer")
     g.connect(loss, "loss", opt, "loss")
 
 
-def table_project(data_type: str, params: dict | None = None, *, out_features: int,
-                  classification: bool, lr: float = 0.01, batch_size: int = 8) -> Graph:
+def table_project(
+    data_type: str,
+    params: dict | None = None,
+    *,
+    out_features: int,
+    classification: bool,
+    lr: float = 0.01,
+    batch_size: int = 8,
+) -> Graph:
     """data → Linear → CrossEntropy + Adam (classification) or MSE + SGD (regression)."""
     g = Graph({"batch_size": batch_size, "epochs": 1})
     data = g.add_node(data_type, params or {}, label="table")
@@ -133,15 +154,15 @@ def table_project(data_type: str, params: dict | None = None, *, out_features: i
     return g
 
 
-def cnn_project(data_type: str, params: dict | None = None, *, classes: int,
-                batch_size: int = 8) -> Graph:
+def cnn_project(
+    data_type: str, params: dict | None = None, *, classes: int, batch_size: int = 8
+) -> Graph:
     """data → Conv2d → ReLU → AdaptiveAvgPool2d(1) → Flatten → Linear, CrossEntropy + Adam."""
     g = Graph({"batch_size": batch_size, "epochs": 1})
     data = g.add_node(data_type, params or {}, label="images")
     chain = [
         data,
-        g.add_node("nn.Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1},
-                   label="conv"),
+        g.add_node("nn.Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1}, label="conv"),
         g.add_node("nn.ReLU", label="relu"),
         g.add_node("nn.AdaptiveAvgPool2d", {"output_size": 1}, label="pool"),
         g.add_node("nn.Flatten", label="flatten"),

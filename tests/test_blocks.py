@@ -73,8 +73,14 @@ def residual_graph() -> Graph:
     add("head", "nn.Linear", (1600, 0), out_features=10)
     add("loss", "loss.CrossEntropy", (1800, 100))
     add("opt", "optim.Adam", (2000, 100))
-    for a, b in (("stem", "conv_a"), ("conv_a", "relu_a"), ("relu_a", "conv_b"),
-                 ("add", "relu"), ("relu", "flatten"), ("flatten", "head")):
+    for a, b in (
+        ("stem", "conv_a"),
+        ("conv_a", "relu_a"),
+        ("relu_a", "conv_b"),
+        ("add", "relu"),
+        ("relu", "flatten"),
+        ("flatten", "head"),
+    ):
         g.connect(nodes[a], "out", nodes[b], "x")
     g.connect(nodes["digits"], "x", nodes["stem"], "x")
     g.connect(nodes["conv_b"], "out", nodes["add"], "a")
@@ -90,8 +96,9 @@ RESIDUAL = ("conv_a", "relu_a", "conv_b", "add")
 
 def structure(graph: Graph) -> tuple[Counter, Counter]:
     """Nodes by (type, params, label) and wires by labels: equal for equivalent graphs."""
-    nodes = Counter((n.type_id, json.dumps(n.params, sort_keys=True), n.label)
-                    for n in graph.nodes())
+    nodes = Counter(
+        (n.type_id, json.dumps(n.params, sort_keys=True), n.label) for n in graph.nodes()
+    )
     label = {n.id: n.label for n in graph.nodes()}
     edges = Counter((label[e.src], e.src_port, label[e.dst], e.dst_port) for e in graph.edges())
     return nodes, edges
@@ -104,14 +111,17 @@ def test_collapse_conv_relu_in_digits():
     g = load(DIGITS)
     conv1, relu1, conv2 = (by_label(g, x) for x in ("conv1", "relu1", "conv2"))
     data = by_label(g, "digits")
-    centre = tuple((a + b) / 2 for a, b in zip(g.node(conv1).pos, g.node(relu1).pos,
-                                               strict=True))
+    centre = tuple((a + b) / 2 for a, b in zip(g.node(conv1).pos, g.node(relu1).pos, strict=True))
     rec = Recorder(g)
     inst = g.collapse([relu1, conv1], "ConvBlock")
 
     node = g.node(inst)
-    assert (node.type_id, node.kind, node.label, node.params) == \
-        ("block", "block", "block1", {"block": "ConvBlock"})
+    assert (node.type_id, node.kind, node.label, node.params) == (
+        "block",
+        "block",
+        "block1",
+        {"block": "ConvBlock"},
+    )
     assert node.pos == centre
     assert conv1 not in g and relu1 not in g
     assert [p.name for p in g.input_ports(inst)] == ["x"]
@@ -126,8 +136,11 @@ def test_collapse_conv_relu_in_digits():
     assert body.node(conv1).pos == load(DIGITS).node(conv1).pos  # inner nodes keep ids and places
     x_in, out = d.io_node("input", "x"), d.io_node("output", "out")
     assert x_in.pos[0] < body.node(conv1).pos[0] and out.pos[0] > body.node(relu1).pos[0]
-    assert {(e.src, e.dst) for e in body.edges()} == {(x_in.id, conv1), (conv1, relu1),
-                                                      (relu1, out.id)}
+    assert {(e.src, e.dst) for e in body.edges()} == {
+        (x_in.id, conv1),
+        (conv1, relu1),
+        (relu1, out.id),
+    }
     # events: the definition first, then the plain node and wire events the scene follows
     assert rec.kinds[0] == "block_added"
     assert rec.kinds.count("node_removed") == 2 and rec.kinds.count("node_added") == 1
@@ -159,10 +172,15 @@ def test_collapse_with_several_inputs_and_outputs():
     inst = g.collapse([by_label(g, "conv_b"), by_label(g, "add")], "Tail")
     d = g.blocks["Tail"]
     assert d.inputs == ["x1", "x2"] and d.outputs == ["out1", "out2"]
-    assert {(g.node(e.src).label, e.dst_port) for e in g.in_edges(inst)} == \
-        {("relu_a", "x1"), ("stem", "x2")}
-    assert {(e.src_port, g.node(e.dst).label, e.dst_port) for e in g.out_edges(inst)} == \
-        {("out1", "aux", "input"), ("out1", "aux", "target"), ("out2", "relu", "x")}
+    assert {(g.node(e.src).label, e.dst_port) for e in g.in_edges(inst)} == {
+        ("relu_a", "x1"),
+        ("stem", "x2"),
+    }
+    assert {(e.src_port, g.node(e.dst).label, e.dst_port) for e in g.out_edges(inst)} == {
+        ("out1", "aux", "input"),
+        ("out1", "aux", "target"),
+        ("out2", "relu", "x"),
+    }
 
 
 def test_collapse_refuses_a_path_through_the_outside():
@@ -177,15 +195,18 @@ def test_collapse_refuses_a_path_through_the_outside():
     assert dumps(g) == before and rec.events == [] and not g.blocks
 
 
-@pytest.mark.parametrize("labels, name, error, match", [
-    (("digits",), "B", BlockError, "data node"),
-    (("loss",), "B", BlockError, "loss node"),
-    ((), "B", BlockError, "select"),
-    (("stem",), "lowercase", BlockError, "class name"),
-    (("stem",), "ResNetish", BlockError, "model's class name"),
-    (("stem",), "None", BlockError, "class name|Python"),
-    (("stem",), "Exception", BlockError, "Python"),
-])
+@pytest.mark.parametrize(
+    "labels, name, error, match",
+    [
+        (("digits",), "B", BlockError, "data node"),
+        (("loss",), "B", BlockError, "loss node"),
+        ((), "B", BlockError, "select"),
+        (("stem",), "lowercase", BlockError, "class name"),
+        (("stem",), "ResNetish", BlockError, "model's class name"),
+        (("stem",), "None", BlockError, "class name|Python"),
+        (("stem",), "Exception", BlockError, "Python"),
+    ],
+)
 def test_collapse_refusals_change_nothing(labels, name, error, match):
     g = residual_graph()
     before = dumps(g)
@@ -371,8 +392,9 @@ def test_blocks_round_trip_through_the_file(tmp_project):
     again = load(tmp_project)
     assert dumps(again) == text
     assert structure(again) == structure(g)
-    assert structure(again.blocks["ResidualBlock"].graph) == \
-        structure(g.blocks["ResidualBlock"].graph)
+    assert structure(again.blocks["ResidualBlock"].graph) == structure(
+        g.blocks["ResidualBlock"].graph
+    )
     assert "blocks" not in json.loads(dumps(residual_graph()))  # none: no field
 
 
@@ -412,16 +434,20 @@ def _mutations():
     def self_containing(d):
         body = d["blocks"]["ResidualBlock"]["nodes"]
         body["z9"] = {"type": "block", "params": {"block": "ResidualBlock"}}
-        return "blocks.ResidualBlock.nodes.z9.params.block", \
-            "ResidualBlock contains itself (ResidualBlock → ResidualBlock)"
+        return (
+            "blocks.ResidualBlock.nodes.z9.params.block",
+            "ResidualBlock contains itself (ResidualBlock → ResidualBlock)",
+        )
 
     def mutual(d):
-        d["blocks"]["Other"] = {"nodes": {"a": {"type": "block",
-                                                "params": {"block": "ResidualBlock"}}}}
-        d["blocks"]["ResidualBlock"]["nodes"]["z9"] = {"type": "block",
-                                                      "params": {"block": "Other"}}
-        return "blocks.ResidualBlock.nodes.z9.params.block", \
-            "Other → ResidualBlock → Other"
+        d["blocks"]["Other"] = {
+            "nodes": {"a": {"type": "block", "params": {"block": "ResidualBlock"}}}
+        }
+        d["blocks"]["ResidualBlock"]["nodes"]["z9"] = {
+            "type": "block",
+            "params": {"block": "Other"},
+        }
+        return "blocks.ResidualBlock.nodes.z9.params.block", "Other → ResidualBlock → Other"
 
     def bad_name(d):
         d["blocks"]["lower"] = {"nodes": {}, "edges": []}
@@ -462,9 +488,21 @@ def _mutations():
         d["blocks"] = []
         return "blocks", "must be an object"
 
-    return [missing_definition, bad_inner_param, self_containing, mutual, bad_name,
-            model_name, io_at_top, data_in_block, duplicate_io, bad_port, inner_edge,
-            unknown_field, not_object]
+    return [
+        missing_definition,
+        bad_inner_param,
+        self_containing,
+        mutual,
+        bad_name,
+        model_name,
+        io_at_top,
+        data_in_block,
+        duplicate_io,
+        bad_port,
+        inner_edge,
+        unknown_field,
+        not_object,
+    ]
 
 
 @pytest.mark.parametrize("mutate", _mutations(), ids=lambda f: f.__name__)
@@ -495,7 +533,7 @@ def test_copying_an_instance_copies_a_reference():
     assert [name for name, _ in plan.blocks] == ["ResidualBlock2"]
     for name, body in plan.blocks:
         other.add_block_def(name, body)
-    (nid, type_id, params, label, pos), = plan.nodes
+    ((nid, type_id, params, label, pos),) = plan.nodes
     other.add_node(type_id, params, label=label, pos=pos, node_id=nid)
     assert other.node(nid).params == {"block": "ResidualBlock2"}
     assert other.blocks["ResidualBlock2"].to_dict() == g.blocks["ResidualBlock"].to_dict()
@@ -518,13 +556,16 @@ def test_two_instances_generate_one_class_and_two_attributes():
     text = src.source
     assert text.count("class ResidualBlock(nn.Module):") == 1
     assert text.index("class ResidualBlock") < text.index("class ResNetish")
-    assert "        self.block1 = ResidualBlock()\n        self.block2 = ResidualBlock()\n" \
-        in text
+    assert "        self.block1 = ResidualBlock()\n        self.block2 = ResidualBlock()\n" in text
     assert "        x = self.block1(x)\n        x = self.block2(x)\n" in text
     assert "self.conv_a = nn.Conv2d(8, 8, 3, padding=1)" in text  # auto resolved per block
     # ruff-clean like every generated file
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "-"],
-                          input=text, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # lines of the block's class point at its first instance; block_lines name the inner node
     lines = text.splitlines()
@@ -543,10 +584,14 @@ def test_several_outputs_unpack():
     g.connect(by_label(g, "conv_b"), "out", mse, "target")
     g.collapse([by_label(g, x) for x in RESIDUAL], "ResidualBlock")
     text = _compile(g).source.source
-    assert "        conv_a = self.conv_b(conv_a)\n        add = conv_a + x\n" \
-        "        return conv_a, add\n" in text  # the block returns both values
-    assert "        x = self.stem(x)\n        block1_out1, block1_out2 = self.block1(x)\n" \
+    assert (
+        "        conv_a = self.conv_b(conv_a)\n        add = conv_a + x\n"
+        "        return conv_a, add\n" in text
+    )  # the block returns both values
+    assert (
+        "        x = self.stem(x)\n        block1_out1, block1_out2 = self.block1(x)\n"
         "        block1_out2 = self.relu(block1_out2)\n" in text
+    )
     assert text.endswith("        return block1_out1, block1_out2\n")
 
 
@@ -571,13 +616,14 @@ def test_inner_problems_are_reported_on_the_instance():
     result = infer_shapes(g)
     error = result.first_error()
     assert error.node_id == inst
-    assert error.message == ("block1 › conv_a: expects 3 input channels but gets 8 (input "
-                             "[B, 8, 8, 8]); set in_channels to auto or 8")
+    assert error.message == (
+        "block1 › conv_a: expects 3 input channels but gets 8 (input "
+        "[B, 8, 8, 8]); set in_channels to auto or 8"
+    )
     # codegen problems inside a block name the instance too
     scratch.disconnect(scratch.in_edges(conv_a)[0])
     g.replace_block_def("ResidualBlock", scratch)
-    with pytest.raises(CodegenError, match=r"^block1 › conv_a: input 'x' is not connected") \
-            as err:
+    with pytest.raises(CodegenError, match=r"^block1 › conv_a: input 'x' is not connected") as err:
         build_ir(g, resolved)
     assert err.value.node_id == inst
 
@@ -601,14 +647,16 @@ def test_instances_must_agree_on_inner_sizes():
     assert error.node_id == second
     assert error.message == (
         "block2: ConvBlock is used with inputs [B, 1, 8, 8] and [B, 16, 8, 8]; its layers "
-        "would need different sizes: make a second block")
+        "would need different sizes: make a second block"
+    )
 
 
 # ---------------------------------------------------------------------------- runtime
 
 
-def _flat_state(blocked, graph: Graph, flat_ir, blocked_ir,
-                mapping: dict[str, dict[str, str]]) -> dict:
+def _flat_state(
+    blocked, graph: Graph, flat_ir, blocked_ir, mapping: dict[str, dict[str, str]]
+) -> dict:
     """The blocked model's weights under the flat model's keys (``block1.conv_a.weight`` →
     ``conv_a.weight``), through the node ids: ``mapping`` is instance id → inner node id →
     node id after expansion."""
@@ -651,8 +699,9 @@ def test_blocked_model_computes_what_the_flat_model_computes(torch_deterministic
     assert n_blocked == sum(p.numel() for p in m_flat.parameters())
     assert n_blocked == blocked.shapes.total_params == flat_model.shapes.total_params
     # every flat weight receives exactly one blocked weight (strict load), then same outputs
-    m_flat.load_state_dict(_flat_state(m_blocked, g, flat_model.source.ir, blocked.source.ir,
-                                       mapping), strict=True)
+    m_flat.load_state_dict(
+        _flat_state(m_blocked, g, flat_model.source.ir, blocked.source.ir, mapping), strict=True
+    )
     x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(m_blocked(x), m_flat(x))
@@ -691,8 +740,7 @@ def test_a_block_in_the_digits_cnn_trains_and_exports(tmp_path, torch_determinis
         f"torch.save(m(x).detach(), {str(tmp_path / 'y.pt')!r})\n"
         "assert not any(k.startswith('torchcanvas') for k in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=out, capture_output=True,
-                          text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=out, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert torch.equal(torch.load(tmp_path / "y.pt", weights_only=True), expected)
 
@@ -709,15 +757,25 @@ def test_print_model_without_blocks_is_unchanged():
 # ---------------------------------------------------------------------------- loader fuzzing
 
 _VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
     | st.sampled_from(["block", "io.Input", "io.Output", "ResidualBlock", "Nested", "x", "out"]),
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 def _paths(value, prefix=()):
-    items = value.items() if isinstance(value, dict) else \
-        enumerate(value) if isinstance(value, list) else ()
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for k, v in items:
         yield (*prefix, k)
         yield from _paths(v, (*prefix, k))
@@ -726,16 +784,18 @@ def _paths(value, prefix=()):
 def _nested_file() -> dict:
     g = residual_graph()
     inner = g.collapse([by_label(g, "relu_a")], "Nested")
-    g.collapse([by_label(g, "conv_a"), inner, by_label(g, "conv_b"), by_label(g, "add")],
-               "ResidualBlock")
+    g.collapse(
+        [by_label(g, "conv_a"), inner, by_label(g, "conv_b"), by_label(g, "add")], "ResidualBlock"
+    )
     return json.loads(dumps(g))
 
 
 NESTED = _nested_file()
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.data())
 def test_mutated_block_files_load_or_are_refused(data):
     """Whatever a file's blocks hold, loading refuses it with InvalidProjectError or gives a
@@ -755,8 +815,7 @@ def test_mutated_block_files_load_or_are_refused(data):
         elif op == "replace" or not isinstance(parent, dict):
             parent[path[-1]] = data.draw(_VALUES)
         else:
-            parent[data.draw(_VALUES.filter(lambda v: isinstance(v, str)))] = \
-                parent.pop(path[-1])
+            parent[data.draw(_VALUES.filter(lambda v: isinstance(v, str)))] = parent.pop(path[-1])
     try:
         graph = from_dict(copy.deepcopy(doc))
     except InvalidProjectError as exc:
@@ -776,8 +835,11 @@ def test_nested_blocks_compute_what_the_flat_model_computes(torch_deterministic)
     g.collapse([by_label(g, "conv_a"), inner, by_label(g, "add")], "ResidualBlock")
     blocked = _compile(g)
     text = blocked.source.source
-    assert text.index("class Nested(") < text.index("class ResidualBlock(") < \
-        text.index("class ResNetish(")
+    assert (
+        text.index("class Nested(")
+        < text.index("class ResidualBlock(")
+        < text.index("class ResNetish(")
+    )
     assert "self.block1 = Nested()" in text and "self.block1 = ResidualBlock()" in text
     torch.manual_seed(7)
     m_flat = flat.new()

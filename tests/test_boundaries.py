@@ -64,7 +64,11 @@ def run_isolated(package: str, blocked: tuple[str, ...], cwd: Path) -> subproces
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run(
         [sys.executable, "-I", "-c", IMPORT_ALL, package, ",".join(blocked)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -73,12 +77,15 @@ def test_package_imports_without_forbidden_modules(folder, tmp_path):
     package = f"torchcanvas.{folder}"
     result = run_isolated(package, FORBIDDEN[folder], tmp_path)
     assert result.returncode == 0, (
-        f"{package} needs something it must not import:\n{result.stderr[-4000:]}")
+        f"{package} needs something it must not import:\n{result.stderr[-4000:]}"
+    )
     imported = set(result.stdout.split())
     expected = {package} | {
-        f"{package}.{'.'.join(p.relative_to(ROOT / folder).with_suffix('').parts)}"
-        .removesuffix(".__init__")
-        for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts
+        f"{package}.{'.'.join(p.relative_to(ROOT / folder).with_suffix('').parts)}".removesuffix(
+            ".__init__"
+        )
+        for p in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in p.parts
     }
     # every module in the folder was imported (so new modules are covered automatically)
     assert expected <= imported, sorted(expected - imported)
@@ -92,8 +99,9 @@ def test_the_blocker_really_blocks(tmp_path):
 
 
 def source_files(*folders: str) -> list[Path]:
-    return sorted(p for f in folders for p in (ROOT / f).rglob("*.py")
-                  if "__pycache__" not in p.parts)
+    return sorted(
+        p for f in folders for p in (ROOT / f).rglob("*.py") if "__pycache__" not in p.parts
+    )
 
 
 def imported_names(path: Path) -> list[tuple[int, str]]:
@@ -140,7 +148,8 @@ def test_no_bare_package_imports():
 def test_static_check_sees_lazy_and_bare_imports(tmp_path):
     """The static pass itself: it must see imports inside functions and skip TYPE_CHECKING."""
     sample = tmp_path / "sample.py"
-    sample.write_text(textwrap.dedent("""
+    sample.write_text(
+        textwrap.dedent("""
         from typing import TYPE_CHECKING
         if TYPE_CHECKING:
             import PySide6
@@ -148,7 +157,9 @@ def test_static_check_sees_lazy_and_bare_imports(tmp_path):
             import torch.nn
             from graph.document import Graph
             return "import gui"
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     names = [name for _, name in imported_names(sample)]
     assert "torch.nn" in names and "graph.document" in names
     assert "PySide6" not in names and "gui" not in names

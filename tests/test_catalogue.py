@@ -29,27 +29,110 @@ KIND_CATEGORIES = {
     "clip": {"Optimizers"},
     "code": {"Code"},
 }
-TYPE_PREFIX = {"layer": "nn.", "op": "op.", "loss": "loss.", "optimizer": "optim.",
-               "scheduler": "sched.", "clip": "clip.", "data": "data.", "io": "io.",
-               "block": "block", "code": "code."}
+TYPE_PREFIX = {
+    "layer": "nn.",
+    "op": "op.",
+    "loss": "loss.",
+    "optimizer": "optim.",
+    "scheduler": "sched.",
+    "clip": "clip.",
+    "data": "data.",
+    "io": "io.",
+    "block": "block",
+    "code": "code.",
+}
 
 # types the palette must offer (data types are added by their own module)
 REQUIRED = [
-    "nn.Linear", "nn.Conv1d", "nn.Conv2d", "nn.Conv3d", "nn.ConvTranspose2d", "nn.MaxPool1d",
-    "nn.MaxPool2d", "nn.AvgPool1d", "nn.AvgPool2d", "nn.AdaptiveAvgPool1d", "nn.AdaptiveAvgPool2d",
-    "nn.AdaptiveMaxPool2d", "nn.BatchNorm1d", "nn.BatchNorm2d", "nn.LayerNorm", "nn.GroupNorm",
-    "nn.InstanceNorm2d", "nn.Dropout", "nn.Dropout2d", "nn.Embedding", "nn.RNN", "nn.LSTM",
-    "nn.GRU", "nn.Flatten", "nn.Unflatten", "nn.Identity", "nn.Upsample", "nn.MultiheadAttention",
-    "nn.TransformerEncoderLayer", "nn.ReLU", "nn.ReLU6", "nn.LeakyReLU", "nn.PReLU", "nn.ELU",
-    "nn.SELU", "nn.GELU", "nn.SiLU", "nn.Sigmoid", "nn.Tanh", "nn.Softmax", "nn.LogSoftmax",
-    "nn.Softplus", "nn.Softsign", "nn.Hardswish", "nn.Hardsigmoid", "nn.Hardtanh", "nn.Mish",
-    "op.add", "op.sub", "op.multiply", "op.divide", "op.matmul", "op.concat", "op.stack",
-    "op.reshape", "op.permute", "op.transpose", "op.squeeze", "op.unsqueeze", "op.mean", "op.sum",
-    "op.max", "op.select", "op.slice", "op.scale", "op.gram", "op.detach", "op.clamp", "loss.MSE",
-    "loss.L1", "loss.SmoothL1", "loss.Huber", "loss.CrossEntropy", "loss.NLL", "loss.BCE",
-    "loss.BCEWithLogits", "loss.KLDiv", "optim.SGD", "optim.Adam", "optim.AdamW", "optim.RMSprop",
-    "optim.Adagrad", "sched.StepLR", "sched.MultiStepLR", "sched.ExponentialLR",
-    "sched.CosineAnnealingLR", "sched.ReduceLROnPlateau", "sched.OneCycleLR", "clip.GradNorm",
+    "nn.Linear",
+    "nn.Conv1d",
+    "nn.Conv2d",
+    "nn.Conv3d",
+    "nn.ConvTranspose2d",
+    "nn.MaxPool1d",
+    "nn.MaxPool2d",
+    "nn.AvgPool1d",
+    "nn.AvgPool2d",
+    "nn.AdaptiveAvgPool1d",
+    "nn.AdaptiveAvgPool2d",
+    "nn.AdaptiveMaxPool2d",
+    "nn.BatchNorm1d",
+    "nn.BatchNorm2d",
+    "nn.LayerNorm",
+    "nn.GroupNorm",
+    "nn.InstanceNorm2d",
+    "nn.Dropout",
+    "nn.Dropout2d",
+    "nn.Embedding",
+    "nn.RNN",
+    "nn.LSTM",
+    "nn.GRU",
+    "nn.Flatten",
+    "nn.Unflatten",
+    "nn.Identity",
+    "nn.Upsample",
+    "nn.MultiheadAttention",
+    "nn.TransformerEncoderLayer",
+    "nn.ReLU",
+    "nn.ReLU6",
+    "nn.LeakyReLU",
+    "nn.PReLU",
+    "nn.ELU",
+    "nn.SELU",
+    "nn.GELU",
+    "nn.SiLU",
+    "nn.Sigmoid",
+    "nn.Tanh",
+    "nn.Softmax",
+    "nn.LogSoftmax",
+    "nn.Softplus",
+    "nn.Softsign",
+    "nn.Hardswish",
+    "nn.Hardsigmoid",
+    "nn.Hardtanh",
+    "nn.Mish",
+    "op.add",
+    "op.sub",
+    "op.multiply",
+    "op.divide",
+    "op.matmul",
+    "op.concat",
+    "op.stack",
+    "op.reshape",
+    "op.permute",
+    "op.transpose",
+    "op.squeeze",
+    "op.unsqueeze",
+    "op.mean",
+    "op.sum",
+    "op.max",
+    "op.select",
+    "op.slice",
+    "op.scale",
+    "op.gram",
+    "op.detach",
+    "op.clamp",
+    "loss.MSE",
+    "loss.L1",
+    "loss.SmoothL1",
+    "loss.Huber",
+    "loss.CrossEntropy",
+    "loss.NLL",
+    "loss.BCE",
+    "loss.BCEWithLogits",
+    "loss.KLDiv",
+    "optim.SGD",
+    "optim.Adam",
+    "optim.AdamW",
+    "optim.RMSprop",
+    "optim.Adagrad",
+    "sched.StepLR",
+    "sched.MultiStepLR",
+    "sched.ExponentialLR",
+    "sched.CosineAnnealingLR",
+    "sched.ReduceLROnPlateau",
+    "sched.OneCycleLR",
+    "clip.GradNorm",
     "clip.GradValue",
 ]
 
@@ -66,11 +149,14 @@ def test_required_types_present(type_id):
 
 
 def test_catalogue_and_codegen_import_no_torch():
-    code = ("import sys; import torchcanvas.graph, torchcanvas.codegen.emit, torchcanvas.codegen; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')); "
-            "assert not bad, bad")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False)
+    code = (
+        "import sys; import torchcanvas.graph, torchcanvas.codegen.emit, torchcanvas.codegen; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')); "
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -104,8 +190,7 @@ def test_spec_is_complete(spec):
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_defaults_pass_validation(spec):
-    assert spec.validate_params({}) == {
-        p.name: p.validate(p.default) for p in spec.params}
+    assert spec.validate_params({}) == {p.name: p.validate(p.default) for p in spec.params}
     for p in spec.params:
         where = f"{spec.type_id}.{p.name}"
         value = p.validate(p.default)
@@ -124,8 +209,9 @@ def test_auto_and_required_params(spec):
             assert p.validate(AUTO) == AUTO
             rule = p.auto
             if rule.from_data is None:
-                assert rule.port in {q.name for q in spec.inputs}, \
+                assert rule.port in {q.name for q in spec.inputs}, (
                     f"{where}: auto rule reads port {rule.port!r}, which does not exist"
+                )
         elif p.default == AUTO:
             pytest.fail(f"{where}: defaults to auto without an auto rule")
         if p.required:
@@ -134,8 +220,9 @@ def test_auto_and_required_params(spec):
     # required params come first among constructor params (they are passed positionally)
     ctor = [p for p in spec.params if p.ctor]
     flags = [p.required for p in ctor]
-    assert flags == sorted(flags, reverse=True), \
+    assert flags == sorted(flags, reverse=True), (
         f"{spec.type_id}: required params after optional ones"
+    )
 
 
 def test_layers_and_ops():
@@ -150,8 +237,7 @@ def test_layers_and_ops():
         elif spec.kind == "layer" and spec.extra.get("module"):  # a class model.py defines
             assert spec.torch_name is None, spec.type_id
         elif spec.kind == "layer":
-            assert spec.torch_name == "torch.nn." + spec.type_id.removeprefix("nn."), \
-                spec.type_id
+            assert spec.torch_name == "torch.nn." + spec.type_id.removeprefix("nn."), spec.type_id
             assert spec.outputs, spec.type_id
         elif spec.kind in ("loss", "optimizer", "scheduler", "clip"):
             assert spec.torch_name, f"{spec.type_id}: no torch_name"
@@ -234,24 +320,27 @@ def test_shape_derived_params():
 
 
 # ---------------------------------------------------------------------------- ParamSpec.validate
-@pytest.mark.parametrize(("spec", "value", "fragment"), [
-    (ParamSpec("units", "int", 1, minimum=1), 0, "out of range"),
-    (ParamSpec("units", "int", 1, minimum=1, maximum=8), 9, "out of range"),
-    (ParamSpec("units", "int", 1), 1.5, "whole number"),
-    (ParamSpec("units", "int", 1), True, "whole number"),
-    (ParamSpec("units", "int", 1), "3", "whole number"),
-    (ParamSpec("rate", "float", 0.1, minimum=0.0, min_exclusive=True), 0.0, "> 0"),
-    (ParamSpec("rate", "float", 0.1), "fast", "number"),
-    (ParamSpec("rate", "float", 0.1), float("nan"), "finite"),
-    (ParamSpec("flag", "bool", False), 1, "true or false"),
-    (ParamSpec("mode", "choice", "a", choices=("a", "b")), "c", "not allowed"),
-    (ParamSpec("kernel", "size", 3, minimum=1, length=(2, 2)), [3, 3, 3], "2 values"),
-    (ParamSpec("kernel", "size", 3, minimum=1), [3, 0], "out of range"),
-    (ParamSpec("dims", "ints", [1]), 1, "a list"),
-    (ParamSpec("names", "strs", []), [1], "text"),
-    (ParamSpec("text", "str", ""), 3, "text"),
-    (ParamSpec("units", "int", 1), None, "required"),
-])
+@pytest.mark.parametrize(
+    ("spec", "value", "fragment"),
+    [
+        (ParamSpec("units", "int", 1, minimum=1), 0, "out of range"),
+        (ParamSpec("units", "int", 1, minimum=1, maximum=8), 9, "out of range"),
+        (ParamSpec("units", "int", 1), 1.5, "whole number"),
+        (ParamSpec("units", "int", 1), True, "whole number"),
+        (ParamSpec("units", "int", 1), "3", "whole number"),
+        (ParamSpec("rate", "float", 0.1, minimum=0.0, min_exclusive=True), 0.0, "> 0"),
+        (ParamSpec("rate", "float", 0.1), "fast", "number"),
+        (ParamSpec("rate", "float", 0.1), float("nan"), "finite"),
+        (ParamSpec("flag", "bool", False), 1, "true or false"),
+        (ParamSpec("mode", "choice", "a", choices=("a", "b")), "c", "not allowed"),
+        (ParamSpec("kernel", "size", 3, minimum=1, length=(2, 2)), [3, 3, 3], "2 values"),
+        (ParamSpec("kernel", "size", 3, minimum=1), [3, 0], "out of range"),
+        (ParamSpec("dims", "ints", [1]), 1, "a list"),
+        (ParamSpec("names", "strs", []), [1], "text"),
+        (ParamSpec("text", "str", ""), 3, "text"),
+        (ParamSpec("units", "int", 1), None, "required"),
+    ],
+)
 def test_validate_refuses(spec, value, fragment):
     with pytest.raises(ParamError, match=fragment) as info:
         spec.validate(value, node_id="n1")

@@ -31,22 +31,27 @@ EXCLUDED: dict[str, str] = {
     "DataParallel": "wraps a whole model to split batches over GPUs: a run setting, not a layer",
     # module arguments
     "TransformerEncoder": "built from a TransformerEncoderLayer module passed in, not from "
-                          "values: chain TransformerEncoderLayer nodes (or make a block)",
+    "values: chain TransformerEncoderLayer nodes (or make a block)",
     "TransformerDecoder": "built from a TransformerDecoderLayer module passed in, not from "
-                          "values: chain TransformerDecoderLayer nodes (or make a block)",
+    "values: chain TransformerDecoderLayer nodes (or make a block)",
     # one output per node today
     "LSTMCell": f"{NEEDS_MULTI_OUTPUT} (h, c)",
     "AdaptiveLogSoftmaxWithLoss": f"{NEEDS_MULTI_OUTPUT} (output, loss)",
-    **{f"MaxUnpool{n}d": "needs the indices a max pool returns beside its output "
-                         f"(return_indices=True), which {NEEDS_MULTI_OUTPUT}" for n in (1, 2, 3)},
+    **{
+        f"MaxUnpool{n}d": "needs the indices a max pool returns beside its output "
+        f"(return_indices=True), which {NEEDS_MULTI_OUTPUT}"
+        for n in (1, 2, 3)
+    },
     # losses
     "NLLLoss2d": "deprecated alias of NLLLoss",
     "LinearCrossEntropyLoss": "a loss with learned weights (a Linear head inside it); the "
-                              "optimizer trains the model's parameters only: use Linear and "
-                              "Cross-entropy loss nodes",
+    "optimizer trains the model's parameters only: use Linear and "
+    "Cross-entropy loss nodes",
 }
-LAZY = ("lazy modules infer their sizes at the first forward; the non-lazy node does the same "
-        "with auto params that shape inference fills")
+LAZY = (
+    "lazy modules infer their sizes at the first forward; the non-lazy node does the same "
+    "with auto params that shape inference fills"
+)
 
 
 def public_modules() -> dict[str, type]:
@@ -60,9 +65,11 @@ def public_modules() -> dict[str, type]:
 
 
 def catalogued() -> set[str]:
-    return {s.torch_name.removeprefix("torch.nn.") for s in CATALOGUE.values()
-            if s.torch_name and s.torch_name.startswith("torch.nn.")
-            and s.kind in ("layer", "loss")}
+    return {
+        s.torch_name.removeprefix("torch.nn.")
+        for s in CATALOGUE.values()
+        if s.torch_name and s.torch_name.startswith("torch.nn.") and s.kind in ("layer", "loss")
+    }
 
 
 def test_every_torch_nn_module_is_catalogued_or_excluded():
@@ -97,13 +104,23 @@ def test_catalogued_names_are_torch_nn_modules():
 
 def test_multi_input_modules_have_one_port_per_tensor_argument():
     """Modules that take several tensors have a port for each, in forward's order."""
-    ports = {t: [p.name for p in CATALOGUE[t].inputs] for t in (
-        "nn.Transformer", "nn.TransformerDecoderLayer", "nn.Bilinear", "nn.CosineSimilarity",
-        "nn.PairwiseDistance", "nn.EmbeddingBag", "nn.RNNCell", "nn.GRUCell")}
+    ports = {
+        t: [p.name for p in CATALOGUE[t].inputs]
+        for t in (
+            "nn.Transformer",
+            "nn.TransformerDecoderLayer",
+            "nn.Bilinear",
+            "nn.CosineSimilarity",
+            "nn.PairwiseDistance",
+            "nn.EmbeddingBag",
+            "nn.RNNCell",
+            "nn.GRUCell",
+        )
+    }
     assert ports["nn.Transformer"] == ["src", "tgt"]
     assert ports["nn.TransformerDecoderLayer"] == ["tgt", "memory"]
     alias = {"input": "x", "input1": "x1", "input2": "x2"}  # torch's names, the ports' names
     for type_id, names in ports.items():
         forward = inspect.signature(getattr(nn, type_id[3:]).forward).parameters
-        first = [alias.get(n, n) for n in forward if n != "self"][:len(names)]
+        first = [alias.get(n, n) for n in forward if n != "self"][: len(names)]
         assert names == first, f"{type_id}: ports {names}, forward takes {first}"

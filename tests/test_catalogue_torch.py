@@ -32,39 +32,79 @@ TORCH_SPECS = [s for s in SPECS if s.torch_name]
 # ---------------------------------------------------------------------------- signatures
 # Constructor args that make no sense on a canvas, for every type that has them.
 SKIPPED_EVERYWHERE = {
-    "device", "dtype",  # the trainer moves the model
-    "foreach", "fused", "capturable", "differentiable", "maximize",  # optimizer internals
+    "device",
+    "dtype",  # the trainer moves the model
+    "foreach",
+    "fused",
+    "capturable",
+    "differentiable",
+    "maximize",  # optimizer internals
     "last_epoch",  # schedulers start fresh; resuming restores their state dict
-    "size_average", "reduce",  # deprecated loss args (reduction replaces them)
+    "size_average",
+    "reduce",  # deprecated loss args (reduction replaces them)
 }
 # Per type: the name and why it is left out.
 SKIPPED: dict[str, dict[str, str]] = {
-    **{t: {"return_indices": "a node has one output"}
-       for t in ("nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d", "nn.AdaptiveMaxPool1d",
-                 "nn.AdaptiveMaxPool2d", "nn.AdaptiveMaxPool3d")},
-    **{t: {"return_indices": "a node has one output",
-           "_random_samples": "private: fixed window positions, a tensor"}
-       for t in ("nn.FractionalMaxPool2d", "nn.FractionalMaxPool3d")},
-    **{t: {"bias": "keyword-only, newer torch only; affine covers it"}
-       for t in ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d", "nn.GroupNorm",
-                 "nn.InstanceNorm1d", "nn.InstanceNorm2d", "nn.InstanceNorm3d")},
-    **{t: {"proj_size": "LSTM-only projection; changes the hidden state's shape"}
-       for t in ("nn.RNN", "nn.LSTM", "nn.GRU")},
-    **{f"nn.ConvTranspose{n}d": {"padding_mode": "torch supports only 'zeros' here"}
-       for n in (1, 2, 3)},
-    "nn.Embedding": {"_weight": "a tensor", "_freeze": "private", "sparse":
-                     "sparse gradients break most optimizers"},
-    "nn.EmbeddingBag": {"_weight": "a tensor", "sparse":
-                        "sparse gradients break most optimizers"},
-    "nn.SyncBatchNorm": {"process_group": "a torch.distributed object; the run's default "
-                                          "group is used",
-                         "bias": "keyword-only, newer torch only; affine covers it"},
-    "nn.Transformer": {"custom_encoder": "a module, not a value",
-                       "custom_decoder": "a module, not a value"},
-    "nn.MultiheadAttention": {"kdim": "key and value have embed_dim features",
-                              "vdim": "key and value have embed_dim features"},
-    "nn.Hardtanh": {"min_value": "deprecated alias of min_val",
-                    "max_value": "deprecated alias of max_val"},
+    **{
+        t: {"return_indices": "a node has one output"}
+        for t in (
+            "nn.MaxPool1d",
+            "nn.MaxPool2d",
+            "nn.MaxPool3d",
+            "nn.AdaptiveMaxPool1d",
+            "nn.AdaptiveMaxPool2d",
+            "nn.AdaptiveMaxPool3d",
+        )
+    },
+    **{
+        t: {
+            "return_indices": "a node has one output",
+            "_random_samples": "private: fixed window positions, a tensor",
+        }
+        for t in ("nn.FractionalMaxPool2d", "nn.FractionalMaxPool3d")
+    },
+    **{
+        t: {"bias": "keyword-only, newer torch only; affine covers it"}
+        for t in (
+            "nn.BatchNorm1d",
+            "nn.BatchNorm2d",
+            "nn.BatchNorm3d",
+            "nn.GroupNorm",
+            "nn.InstanceNorm1d",
+            "nn.InstanceNorm2d",
+            "nn.InstanceNorm3d",
+        )
+    },
+    **{
+        t: {"proj_size": "LSTM-only projection; changes the hidden state's shape"}
+        for t in ("nn.RNN", "nn.LSTM", "nn.GRU")
+    },
+    **{
+        f"nn.ConvTranspose{n}d": {"padding_mode": "torch supports only 'zeros' here"}
+        for n in (1, 2, 3)
+    },
+    "nn.Embedding": {
+        "_weight": "a tensor",
+        "_freeze": "private",
+        "sparse": "sparse gradients break most optimizers",
+    },
+    "nn.EmbeddingBag": {"_weight": "a tensor", "sparse": "sparse gradients break most optimizers"},
+    "nn.SyncBatchNorm": {
+        "process_group": "a torch.distributed object; the run's default group is used",
+        "bias": "keyword-only, newer torch only; affine covers it",
+    },
+    "nn.Transformer": {
+        "custom_encoder": "a module, not a value",
+        "custom_decoder": "a module, not a value",
+    },
+    "nn.MultiheadAttention": {
+        "kdim": "key and value have embed_dim features",
+        "vdim": "key and value have embed_dim features",
+    },
+    "nn.Hardtanh": {
+        "min_value": "deprecated alias of min_val",
+        "max_value": "deprecated alias of max_val",
+    },
     "nn.Upsample": {"recompute_scale_factor": "rarely useful; torch's default is right"},
     "loss.CrossEntropy": {"weight": "a tensor"},
     "loss.NLL": {"weight": "a tensor"},
@@ -72,19 +112,24 @@ SKIPPED: dict[str, dict[str, str]] = {
     "loss.BCEWithLogits": {"weight": "a tensor", "pos_weight": "a tensor"},
     "loss.MultiLabelSoftMargin": {"weight": "a tensor"},
     "loss.MultiMargin": {"weight": "a tensor"},
-    "loss.TripletMarginWithDistance": {"distance_function": "a Python function; torch's "
-                                       "default, the pairwise distance, is used"},
+    "loss.TripletMarginWithDistance": {
+        "distance_function": "a Python function; torch's default, the pairwise distance, is used"
+    },
     "optim.Adam": {"decoupled_weight_decay": "that is AdamW, a node of its own"},
-    "sched.OneCycleLR": {"total_steps": "the trainer passes epochs and steps_per_epoch",
-                         "epochs": "filled by the trainer from the run settings",
-                         "steps_per_epoch": "filled by the trainer from the data loader"},
+    "sched.OneCycleLR": {
+        "total_steps": "the trainer passes epochs and steps_per_epoch",
+        "epochs": "filled by the trainer from the run settings",
+        "steps_per_epoch": "filled by the trainer from the data loader",
+    },
 }
 # The first argument is the object being worked on, not a param.
 FIRST_ARG = {"optimizer": "params", "scheduler": "optimizer", "clip": "parameters"}
 # Torch defaults that are not plain values, and the choice that means the same.
 SPECIAL_DEFAULTS = {
-    **{(t, "activation"): (torch.nn.functional.relu, "relu")
-       for t in ("nn.Transformer", "nn.TransformerEncoderLayer", "nn.TransformerDecoderLayer")},
+    **{
+        (t, "activation"): (torch.nn.functional.relu, "relu")
+        for t in ("nn.Transformer", "nn.TransformerEncoderLayer", "nn.TransformerDecoderLayer")
+    },
 }
 
 
@@ -101,17 +146,25 @@ def torch_params(spec: NodeSpec) -> list[inspect.Parameter]:
     obj = resolve(spec.torch_name)
     if spec.type_id in ("nn.RNN", "nn.LSTM", "nn.GRU"):
         # nn.RNN/LSTM/GRU are declared (*args, **kwargs); RNNBase.__init__ has the real list.
-        params = [p for p in inspect.signature(nn.RNNBase.__init__).parameters.values()
-                  if p.name not in ("self", "mode")]
+        params = [
+            p
+            for p in inspect.signature(nn.RNNBase.__init__).parameters.values()
+            if p.name not in ("self", "mode")
+        ]
         if spec.type_id == "nn.RNN":
             # RNN takes nonlinearity after num_layers (documented; popped from kwargs)
             assert nn.RNN(2, 3).nonlinearity == "tanh"
             at = [p.name for p in params].index("num_layers") + 1
-            params.insert(at, inspect.Parameter("nonlinearity", inspect.Parameter.KEYWORD_ONLY,
-                                                default="tanh"))
+            params.insert(
+                at,
+                inspect.Parameter("nonlinearity", inspect.Parameter.KEYWORD_ONLY, default="tanh"),
+            )
         return params
-    params = [p for p in inspect.signature(obj).parameters.values()
-              if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    params = [
+        p
+        for p in inspect.signature(obj).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     if spec.kind in FIRST_ARG:
         assert params[0].name == FIRST_ARG[spec.kind], spec.type_id
         params = params[1:]
@@ -150,8 +203,9 @@ def test_matches_torch_signature(spec):
     # nothing torch offers is forgotten: it is either declared or skipped, with a reason
     declared = {p.name for p in ours}
     for name in theirs:
-        assert name in declared or name in skipped or name in SKIPPED_EVERYWHERE, \
+        assert name in declared or name in skipped or name in SKIPPED_EVERYWHERE, (
             f"{t}: torch param {name!r} is neither in the spec nor in SKIPPED"
+        )
     # the same order as torch's signature
     order = [n for n in theirs if n in declared]
     assert [p.name for p in ours] == order, f"{t}: params not in torch's order {order}"
@@ -160,8 +214,9 @@ def test_matches_torch_signature(spec):
     for name in torch_required:
         assert name in declared, f"{t}: torch requires {name!r} but the spec lacks it"
     spec_required = {p.name for p in ours if p.required}
-    assert spec_required == torch_required, \
+    assert spec_required == torch_required, (
         f"{t}: required params {sorted(spec_required)} but torch requires {sorted(torch_required)}"
+    )
     # our idea of torch's default is torch's default
     for p in ours:
         if p.required:
@@ -171,8 +226,9 @@ def test_matches_torch_signature(spec):
         if special is not None:
             assert theirs_default is special[0], f"{t}.{p.name}: torch's default changed"
             theirs_default = special[1]
-        assert same(p.upstream_default, theirs_default), \
+        assert same(p.upstream_default, theirs_default), (
             f"{t}.{p.name}: upstream default {p.upstream_default!r}, torch has {theirs_default!r}"
+        )
 
 
 def test_every_skip_names_a_spec():
@@ -206,26 +262,44 @@ ACT = [({}, VEC, (4, 8))]
 LAYER_CASES: dict[str, list[Case]] = {
     "nn.Linear": [({}, VEC, (4, 10)), ({"out_features": 3, "bias": False}, SEQ, (4, 7, 3))],
     "nn.Bilinear": [({}, {"x1": (4, 8), "x2": (4, 6)}, (4, 10))],
-    "nn.Conv1d": [({}, {"x": (2, 3, 16)}, (2, 16, 14)),
-                  ({"kernel_size": 5, "padding": 2, "padding_mode": "reflect"},
-                   {"x": (2, 3, 16)}, (2, 16, 16))],
-    "nn.Conv2d": [({}, IMG, (2, 16, 14, 14)),
-                  ({"kernel_size": [3, 5], "stride": 2, "padding": [1, 2], "groups": 3,
-                    "out_channels": 6}, IMG, (2, 6, 8, 8))],
+    "nn.Conv1d": [
+        ({}, {"x": (2, 3, 16)}, (2, 16, 14)),
+        (
+            {"kernel_size": 5, "padding": 2, "padding_mode": "reflect"},
+            {"x": (2, 3, 16)},
+            (2, 16, 16),
+        ),
+    ],
+    "nn.Conv2d": [
+        ({}, IMG, (2, 16, 14, 14)),
+        (
+            {"kernel_size": [3, 5], "stride": 2, "padding": [1, 2], "groups": 3, "out_channels": 6},
+            IMG,
+            (2, 6, 8, 8),
+        ),
+    ],
     "nn.Conv3d": [({}, {"x": (2, 3, 8, 8, 8)}, (2, 16, 6, 6, 6))],
-    "nn.ConvTranspose2d": [({}, {"x": (2, 3, 8, 8)}, (2, 16, 10, 10)),
-                           ({"kernel_size": 2, "stride": 2}, {"x": (2, 3, 8, 8)},
-                            (2, 16, 16, 16)),
-                           ({"kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
-                            {"x": (2, 3, 8, 8)}, (2, 16, 16, 16))],
+    "nn.ConvTranspose2d": [
+        ({}, {"x": (2, 3, 8, 8)}, (2, 16, 10, 10)),
+        ({"kernel_size": 2, "stride": 2}, {"x": (2, 3, 8, 8)}, (2, 16, 16, 16)),
+        (
+            {"kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+            {"x": (2, 3, 8, 8)},
+            (2, 16, 16, 16),
+        ),
+    ],
     "nn.MaxPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
-    "nn.MaxPool2d": [({}, IMG, (2, 3, 8, 8)), ({"kernel_size": 3, "stride": 1, "padding": 1},
-                                              IMG, (2, 3, 16, 16))],
+    "nn.MaxPool2d": [
+        ({}, IMG, (2, 3, 8, 8)),
+        ({"kernel_size": 3, "stride": 1, "padding": 1}, IMG, (2, 3, 16, 16)),
+    ],
     "nn.AvgPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
     "nn.AvgPool2d": [({}, IMG, (2, 3, 8, 8)), ({"divisor_override": 3}, IMG, (2, 3, 8, 8))],
     "nn.AdaptiveAvgPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 1))],
-    "nn.AdaptiveAvgPool2d": [({}, {"x": (2, 3, 7, 9)}, (2, 3, 1, 1)),
-                             ({"output_size": [2, 3]}, {"x": (2, 3, 7, 9)}, (2, 3, 2, 3))],
+    "nn.AdaptiveAvgPool2d": [
+        ({}, {"x": (2, 3, 7, 9)}, (2, 3, 1, 1)),
+        ({"output_size": [2, 3]}, {"x": (2, 3, 7, 9)}, (2, 3, 2, 3)),
+    ],
     "nn.AdaptiveMaxPool2d": [({}, {"x": (2, 3, 7, 9)}, (2, 3, 1, 1))],
     "nn.BatchNorm1d": [({}, VEC, (4, 8)), ({"momentum": 0.2}, {"x": (4, 8, 5)}, (4, 8, 5))],
     "nn.BatchNorm2d": [({}, IMG, IMG["x"]), ({"affine": False, "eps": 1e-3}, IMG, IMG["x"])],
@@ -234,8 +308,10 @@ LAYER_CASES: dict[str, list[Case]] = {
     "nn.InstanceNorm2d": [({}, IMG, IMG["x"]), ({"affine": True}, IMG, IMG["x"])],
     "nn.Dropout": [({}, VEC, (4, 8)), ({"p": 0.1}, SEQ, SEQ["x"])],
     "nn.Dropout2d": [({}, IMG, IMG["x"])],
-    "nn.Embedding": [({}, {"x": ("long", (4, 7))}, (4, 7, 32)),
-                     ({"padding_idx": 0, "max_norm": 1.0}, {"x": ("long", (4, 7))}, (4, 7, 32))],
+    "nn.Embedding": [
+        ({}, {"x": ("long", (4, 7))}, (4, 7, 32)),
+        ({"padding_idx": 0, "max_norm": 1.0}, {"x": ("long", (4, 7))}, (4, 7, 32)),
+    ],
     "nn.RNN": [*recurrent_cases(), ({"nonlinearity": "relu"}, SEQ, (4, 7, 64))],
     "nn.LSTM": recurrent_cases(),
     "nn.GRU": recurrent_cases(),
@@ -244,110 +320,203 @@ LAYER_CASES: dict[str, list[Case]] = {
         ({}, {"query": (4, 7, 32), "key": (4, 9, 32)}, (4, 7, 32)),
         ({}, {"query": (4, 7, 32), "key": (4, 9, 32), "value": (4, 9, 32)}, (4, 7, 32)),
         ({"batch_first": False, "num_heads": 2}, {"query": (7, 4, 32)}, (7, 4, 32)),
-        ({"add_bias_kv": True, "add_zero_attn": True, "dropout": 0.1},
-         {"query": (4, 7, 32)}, (4, 7, 32)),
+        (
+            {"add_bias_kv": True, "add_zero_attn": True, "dropout": 0.1},
+            {"query": (4, 7, 32)},
+            (4, 7, 32),
+        ),
     ],
     "nn.TransformerEncoderLayer": [
         ({}, {"x": (4, 7, 32)}, (4, 7, 32)),
-        ({"activation": "gelu", "norm_first": True, "dim_feedforward": 64},
-         {"x": (4, 7, 32)}, (4, 7, 32)),
+        (
+            {"activation": "gelu", "norm_first": True, "dim_feedforward": 64},
+            {"x": (4, 7, 32)},
+            (4, 7, 32),
+        ),
     ],
     "nn.Flatten": [({}, IMG, (2, 768)), ({"start_dim": 2}, IMG, (2, 3, 256))],
-    "nn.Unflatten": [({}, {"x": (2, 48)}, (2, 1, 48)),
-                     ({"unflattened_size": [3, 4, 4]}, {"x": (2, 48)}, (2, 3, 4, 4))],
+    "nn.Unflatten": [
+        ({}, {"x": (2, 48)}, (2, 1, 48)),
+        ({"unflattened_size": [3, 4, 4]}, {"x": (2, 48)}, (2, 3, 4, 4)),
+    ],
     "nn.Identity": [({}, VEC, (4, 8))],
-    "nn.Upsample": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16)),
-                    ({"size": [5, 6], "scale_factor": None, "mode": "bilinear",
-                      "align_corners": False}, {"x": (2, 3, 8, 8)}, (2, 3, 5, 6)),
-                    ({"mode": "linear"}, {"x": (2, 3, 8)}, (2, 3, 16))],
+    "nn.Upsample": [
+        ({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16)),
+        (
+            {"size": [5, 6], "scale_factor": None, "mode": "bilinear", "align_corners": False},
+            {"x": (2, 3, 8, 8)},
+            (2, 3, 5, 6),
+        ),
+        ({"mode": "linear"}, {"x": (2, 3, 8)}, (2, 3, 16)),
+    ],
     # activations
-    **{t: ACT for t in (
-        "nn.ReLU", "nn.ReLU6", "nn.LeakyReLU", "nn.ELU", "nn.SELU", "nn.GELU", "nn.SiLU",
-        "nn.Sigmoid", "nn.Tanh", "nn.Softmax", "nn.LogSoftmax", "nn.Softplus", "nn.Softsign",
-        "nn.Hardswish", "nn.Hardsigmoid", "nn.Hardtanh", "nn.Mish", "nn.Threshold")},
+    **{
+        t: ACT
+        for t in (
+            "nn.ReLU",
+            "nn.ReLU6",
+            "nn.LeakyReLU",
+            "nn.ELU",
+            "nn.SELU",
+            "nn.GELU",
+            "nn.SiLU",
+            "nn.Sigmoid",
+            "nn.Tanh",
+            "nn.Softmax",
+            "nn.LogSoftmax",
+            "nn.Softplus",
+            "nn.Softsign",
+            "nn.Hardswish",
+            "nn.Hardsigmoid",
+            "nn.Hardtanh",
+            "nn.Mish",
+            "nn.Threshold",
+        )
+    },
     "nn.PReLU": [*ACT, ({"num_parameters": 3}, {"x": (2, 3, 4)}, (2, 3, 4))],
 }
 SIG = {"x": (2, 3, 16)}
 VOL = {"x": (2, 3, 8, 8, 8)}
-LAYER_CASES.update({
-    "nn.ConvTranspose1d": [({}, {"x": (2, 3, 8)}, (2, 16, 10))],
-    "nn.ConvTranspose3d": [({"kernel_size": 2, "stride": 2}, {"x": (2, 3, 4, 4, 4)},
-                            (2, 16, 8, 8, 8))],
-    "nn.MaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
-    "nn.AvgPool3d": [({}, VOL, (2, 3, 4, 4, 4)), ({"divisor_override": 2}, VOL, (2, 3, 4, 4, 4))],
-    "nn.AdaptiveAvgPool3d": [({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1)),
-                             ({"output_size": [2, 3, 4]}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 2, 3, 4))],
-    "nn.AdaptiveMaxPool1d": [({}, SIG, (2, 3, 1)), ({"output_size": 4}, SIG, (2, 3, 4))],
-    "nn.AdaptiveMaxPool3d": [({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1))],
-    "nn.LPPool1d": [({}, SIG, (2, 3, 8)), ({"norm_type": 1.0, "kernel_size": 4, "stride": 2},
-                                           SIG, (2, 3, 7))],
-    "nn.LPPool2d": [({}, IMG, (2, 3, 8, 8))],
-    "nn.LPPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
-    "nn.FractionalMaxPool2d": [({}, IMG, (2, 3, 8, 8)),
-                               ({"output_size": [5, 6], "output_ratio": None, "kernel_size": 3},
-                                IMG, (2, 3, 5, 6))],
-    "nn.FractionalMaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
-    "nn.BatchNorm3d": [({}, VOL, VOL["x"])],
-    "nn.SyncBatchNorm": [({}, IMG, IMG["x"]), ({"momentum": 0.2}, SEQ, SEQ["x"])],
-    "nn.RMSNorm": [({}, SEQ, SEQ["x"]), ({"eps": 1e-6, "normalized_shape": [7, 5]}, SEQ,
-                                         SEQ["x"])],
-    "nn.InstanceNorm1d": [({}, SIG, SIG["x"])],
-    "nn.InstanceNorm3d": [({"affine": True}, VOL, VOL["x"])],
-    "nn.LocalResponseNorm": [({}, IMG, IMG["x"]), ({"size": 2, "k": 2.0}, SIG, SIG["x"])],
-    "nn.CrossMapLRN2d": [({}, IMG, IMG["x"])],
-    "nn.Dropout1d": [({}, SIG, SIG["x"])],
-    "nn.Dropout3d": [({}, VOL, VOL["x"])],
-    "nn.AlphaDropout": [({}, VEC, VEC["x"])],
-    "nn.FeatureAlphaDropout": [({"p": 0.2}, IMG, IMG["x"])],
-    "nn.EmbeddingBag": [({}, {"x": ("long", (4, 7))}, (4, 32)),
-                        ({"mode": "sum", "embedding_dim": 8},
-                         {"x": ("long", (12,)), "offsets": ("long", (4,))}, (4, 8)),
-                        ({"mode": "max", "padding_idx": 0}, {"x": ("long", (4, 7))}, (4, 32))],
-    "nn.RNNCell": [({}, {"x": (4, 5)}, (4, 64)),
-                   ({"nonlinearity": "relu", "hidden_size": 8},
-                    {"x": (4, 5), "hx": (4, 8)}, (4, 8))],
-    "nn.GRUCell": [({}, {"x": (4, 5)}, (4, 64)),
-                   ({"bias": False, "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8))],
-    "nn.TransformerDecoderLayer": [
-        ({}, {"tgt": (4, 7, 32), "memory": (4, 9, 32)}, (4, 7, 32)),
-        ({"norm_first": True, "dim_feedforward": 64, "batch_first": False},
-         {"tgt": (7, 4, 32), "memory": (9, 4, 32)}, (7, 4, 32)),
-    ],
-    "nn.Transformer": [
-        ({"nhead": 4, "num_encoder_layers": 1, "num_decoder_layers": 1, "dim_feedforward": 64},
-         {"src": (4, 9, 32), "tgt": (4, 7, 32)}, (4, 7, 32)),
-        ({"num_encoder_layers": 2, "num_decoder_layers": 1, "activation": "gelu"},
-         {"src": (4, 9, 16), "tgt": (4, 7, 16)}, (4, 7, 16)),
-    ],
-    "nn.CosineSimilarity": [({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
-                            ({"dim": -1}, {"x1": (4, 7, 8), "x2": (4, 7, 8)}, (4, 7))],
-    "nn.PairwiseDistance": [({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
-                            ({"p": 1.0, "keepdim": True}, {"x1": (4, 8), "x2": (4, 8)}, (4, 1))],
-    "nn.PixelShuffle": [({}, {"x": (2, 12, 4, 4)}, (2, 3, 8, 8))],
-    "nn.PixelUnshuffle": [({}, {"x": (2, 3, 8, 8)}, (2, 12, 4, 4))],
-    "nn.ChannelShuffle": [({}, {"x": (2, 4, 3, 3)}, (2, 4, 3, 3))],
-    "nn.Unfold": [({}, IMG, (2, 27, 196)), ({"kernel_size": [2, 4], "stride": 2}, IMG,
-                                            (2, 24, 56))],
-    "nn.Fold": [({}, {"x": (2, 27, 36)}, (2, 3, 8, 8)),
-                ({"output_size": [4, 6], "kernel_size": 2, "stride": 2}, {"x": (2, 12, 6)},
-                 (2, 3, 4, 6))],
-    "nn.UpsamplingNearest2d": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16)),
-                               ({"size": [5, 6], "scale_factor": None}, {"x": (2, 3, 8, 8)},
-                                (2, 3, 5, 6))],
-    "nn.UpsamplingBilinear2d": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16))],
-    **{t: ACT for t in ("nn.CELU", "nn.RReLU", "nn.LogSigmoid", "nn.Softmin", "nn.Hardshrink",
-                        "nn.Softshrink", "nn.Tanhshrink")},
-    "nn.GLU": [({}, VEC, (4, 4)), ({"dim": 1}, {"x": (2, 6, 5)}, (2, 3, 5))],
-    "nn.Softmax2d": [({}, IMG, IMG["x"])],
-})
-PAD_CASES = {1: ({"x": (2, 3, 8)}, (2, 3, 10), [1, 2], (2, 3, 11)),
-             2: (IMG, (2, 3, 18, 18), [1, 2, 3, 4], (2, 3, 23, 19)),
-             3: ({"x": (2, 3, 4, 4, 4)}, (2, 3, 6, 6, 6), [1, 0, 0, 1, 2, 1], (2, 3, 7, 5, 5))}
+LAYER_CASES.update(
+    {
+        "nn.ConvTranspose1d": [({}, {"x": (2, 3, 8)}, (2, 16, 10))],
+        "nn.ConvTranspose3d": [
+            ({"kernel_size": 2, "stride": 2}, {"x": (2, 3, 4, 4, 4)}, (2, 16, 8, 8, 8))
+        ],
+        "nn.MaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+        "nn.AvgPool3d": [
+            ({}, VOL, (2, 3, 4, 4, 4)),
+            ({"divisor_override": 2}, VOL, (2, 3, 4, 4, 4)),
+        ],
+        "nn.AdaptiveAvgPool3d": [
+            ({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1)),
+            ({"output_size": [2, 3, 4]}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 2, 3, 4)),
+        ],
+        "nn.AdaptiveMaxPool1d": [({}, SIG, (2, 3, 1)), ({"output_size": 4}, SIG, (2, 3, 4))],
+        "nn.AdaptiveMaxPool3d": [({}, {"x": (2, 3, 5, 6, 7)}, (2, 3, 1, 1, 1))],
+        "nn.LPPool1d": [
+            ({}, SIG, (2, 3, 8)),
+            ({"norm_type": 1.0, "kernel_size": 4, "stride": 2}, SIG, (2, 3, 7)),
+        ],
+        "nn.LPPool2d": [({}, IMG, (2, 3, 8, 8))],
+        "nn.LPPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+        "nn.FractionalMaxPool2d": [
+            ({}, IMG, (2, 3, 8, 8)),
+            ({"output_size": [5, 6], "output_ratio": None, "kernel_size": 3}, IMG, (2, 3, 5, 6)),
+        ],
+        "nn.FractionalMaxPool3d": [({}, VOL, (2, 3, 4, 4, 4))],
+        "nn.BatchNorm3d": [({}, VOL, VOL["x"])],
+        "nn.SyncBatchNorm": [({}, IMG, IMG["x"]), ({"momentum": 0.2}, SEQ, SEQ["x"])],
+        "nn.RMSNorm": [
+            ({}, SEQ, SEQ["x"]),
+            ({"eps": 1e-6, "normalized_shape": [7, 5]}, SEQ, SEQ["x"]),
+        ],
+        "nn.InstanceNorm1d": [({}, SIG, SIG["x"])],
+        "nn.InstanceNorm3d": [({"affine": True}, VOL, VOL["x"])],
+        "nn.LocalResponseNorm": [({}, IMG, IMG["x"]), ({"size": 2, "k": 2.0}, SIG, SIG["x"])],
+        "nn.CrossMapLRN2d": [({}, IMG, IMG["x"])],
+        "nn.Dropout1d": [({}, SIG, SIG["x"])],
+        "nn.Dropout3d": [({}, VOL, VOL["x"])],
+        "nn.AlphaDropout": [({}, VEC, VEC["x"])],
+        "nn.FeatureAlphaDropout": [({"p": 0.2}, IMG, IMG["x"])],
+        "nn.EmbeddingBag": [
+            ({}, {"x": ("long", (4, 7))}, (4, 32)),
+            (
+                {"mode": "sum", "embedding_dim": 8},
+                {"x": ("long", (12,)), "offsets": ("long", (4,))},
+                (4, 8),
+            ),
+            ({"mode": "max", "padding_idx": 0}, {"x": ("long", (4, 7))}, (4, 32)),
+        ],
+        "nn.RNNCell": [
+            ({}, {"x": (4, 5)}, (4, 64)),
+            ({"nonlinearity": "relu", "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),
+        ],
+        "nn.GRUCell": [
+            ({}, {"x": (4, 5)}, (4, 64)),
+            ({"bias": False, "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),
+        ],
+        "nn.TransformerDecoderLayer": [
+            ({}, {"tgt": (4, 7, 32), "memory": (4, 9, 32)}, (4, 7, 32)),
+            (
+                {"norm_first": True, "dim_feedforward": 64, "batch_first": False},
+                {"tgt": (7, 4, 32), "memory": (9, 4, 32)},
+                (7, 4, 32),
+            ),
+        ],
+        "nn.Transformer": [
+            (
+                {
+                    "nhead": 4,
+                    "num_encoder_layers": 1,
+                    "num_decoder_layers": 1,
+                    "dim_feedforward": 64,
+                },
+                {"src": (4, 9, 32), "tgt": (4, 7, 32)},
+                (4, 7, 32),
+            ),
+            (
+                {"num_encoder_layers": 2, "num_decoder_layers": 1, "activation": "gelu"},
+                {"src": (4, 9, 16), "tgt": (4, 7, 16)},
+                (4, 7, 16),
+            ),
+        ],
+        "nn.CosineSimilarity": [
+            ({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
+            ({"dim": -1}, {"x1": (4, 7, 8), "x2": (4, 7, 8)}, (4, 7)),
+        ],
+        "nn.PairwiseDistance": [
+            ({}, {"x1": (4, 8), "x2": (4, 8)}, (4,)),
+            ({"p": 1.0, "keepdim": True}, {"x1": (4, 8), "x2": (4, 8)}, (4, 1)),
+        ],
+        "nn.PixelShuffle": [({}, {"x": (2, 12, 4, 4)}, (2, 3, 8, 8))],
+        "nn.PixelUnshuffle": [({}, {"x": (2, 3, 8, 8)}, (2, 12, 4, 4))],
+        "nn.ChannelShuffle": [({}, {"x": (2, 4, 3, 3)}, (2, 4, 3, 3))],
+        "nn.Unfold": [
+            ({}, IMG, (2, 27, 196)),
+            ({"kernel_size": [2, 4], "stride": 2}, IMG, (2, 24, 56)),
+        ],
+        "nn.Fold": [
+            ({}, {"x": (2, 27, 36)}, (2, 3, 8, 8)),
+            (
+                {"output_size": [4, 6], "kernel_size": 2, "stride": 2},
+                {"x": (2, 12, 6)},
+                (2, 3, 4, 6),
+            ),
+        ],
+        "nn.UpsamplingNearest2d": [
+            ({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16)),
+            ({"size": [5, 6], "scale_factor": None}, {"x": (2, 3, 8, 8)}, (2, 3, 5, 6)),
+        ],
+        "nn.UpsamplingBilinear2d": [({}, {"x": (2, 3, 8, 8)}, (2, 3, 16, 16))],
+        **{
+            t: ACT
+            for t in (
+                "nn.CELU",
+                "nn.RReLU",
+                "nn.LogSigmoid",
+                "nn.Softmin",
+                "nn.Hardshrink",
+                "nn.Softshrink",
+                "nn.Tanhshrink",
+            )
+        },
+        "nn.GLU": [({}, VEC, (4, 4)), ({"dim": 1}, {"x": (2, 6, 5)}, (2, 3, 5))],
+        "nn.Softmax2d": [({}, IMG, IMG["x"])],
+    }
+)
+PAD_CASES = {
+    1: ({"x": (2, 3, 8)}, (2, 3, 10), [1, 2], (2, 3, 11)),
+    2: (IMG, (2, 3, 18, 18), [1, 2, 3, 4], (2, 3, 23, 19)),
+    3: ({"x": (2, 3, 4, 4, 4)}, (2, 3, 6, 6, 6), [1, 0, 0, 1, 2, 1], (2, 3, 7, 5, 5)),
+}
 for _kind in ("Zero", "Constant", "Reflection", "Replication", "Circular"):
     for _n, (_x, _out, _sides, _out2) in PAD_CASES.items():
         _value = {"value": 0.5} if _kind == "Constant" else {}
-        LAYER_CASES[f"nn.{_kind}Pad{_n}d"] = [({**_value}, _x, _out),
-                                              ({**_value, "padding": _sides}, _x, _out2)]
+        LAYER_CASES[f"nn.{_kind}Pad{_n}d"] = [
+            ({**_value}, _x, _out),
+            ({**_value, "padding": _sides}, _x, _out2),
+        ]
 LAYER_CASES["nn.GELU"] = [*ACT, ({"approximate": "tanh"}, VEC, (4, 8))]
 LAYER_CASES["nn.Softmax"] = [*ACT, ({"dim": 1}, SEQ, SEQ["x"])]
 LAYER_CASES["nn.LeakyReLU"] = [*ACT, ({"negative_slope": 0.2, "inplace": True}, VEC, (4, 8))]
@@ -386,8 +555,7 @@ def layer_cases():
 def test_every_layer_and_op_has_cases():
     for spec in SPECS:
         # (torchvision backbones: test_backbone_*; model.py's own classes: test_style_transfer)
-        if spec.kind == "layer" and not spec.extra.get("backbone") and \
-                not spec.extra.get("module"):
+        if spec.kind == "layer" and not spec.extra.get("backbone") and not spec.extra.get("module"):
             assert spec.type_id in LAYER_CASES, f"{spec.type_id}: no sample in LAYER_CASES"
         if spec.kind == "op":
             assert spec.type_id in OP_CASES, f"{spec.type_id}: no sample in OP_CASES"
@@ -451,39 +619,70 @@ OP_CASES: dict[str, list[Case]] = {
     "op.sub": [({}, AB, (4, 8))],
     "op.multiply": [({}, AB, (4, 8)), ({}, {**AB, "c": (4, 8)}, (4, 8))],
     "op.divide": [({}, AB, (4, 8))],
-    "op.matmul": [({}, {"a": (4, 3, 5), "b": (4, 5, 2)}, (4, 3, 2)),
-                  ({}, {"a": (4, 5), "b": (5, 2)}, (4, 2))],
+    "op.matmul": [
+        ({}, {"a": (4, 3, 5), "b": (4, 5, 2)}, (4, 3, 2)),
+        ({}, {"a": (4, 5), "b": (5, 2)}, (4, 2)),
+    ],
     "op.scale": [({}, X3, (4, 7, 5)), ({"factor": -2.0}, X3, (4, 7, 5))],
     "op.pow": [({}, X3, (4, 7, 5)), ({"exponent": -1.0}, X3, (4, 7, 5))],
-    "op.clamp": [({}, X3, (4, 7, 5)), ({"min": None}, X3, (4, 7, 5)),
-                 ({"max": None, "min": -1.0}, X3, (4, 7, 5))],
+    "op.clamp": [
+        ({}, X3, (4, 7, 5)),
+        ({"min": None}, X3, (4, 7, 5)),
+        ({"max": None, "min": -1.0}, X3, (4, 7, 5)),
+    ],
     "op.detach": [({}, X3, (4, 7, 5))],
-    "op.concat": [({}, {"a": (4, 3), "b": (4, 5)}, (4, 8)),
-                  ({"dim": -1}, {"a": (4, 2, 3), "b": (4, 2, 5), "c": (4, 2, 1)}, (4, 2, 9))],
-    "op.stack": [({}, {"a": (4, 3), "b": (4, 3)}, (4, 2, 3)),
-                 ({"dim": -1}, {"a": (4, 3), "b": (4, 3), "c": (4, 3), "d": (4, 3)},
-                  (4, 3, 4))],
-    "op.reshape": [({}, X3, (4, 35)), ({"shape": [4, 16]}, {"x": (3, 64)}, (3, 4, 16)),
-                   ({"shape": [-1, 8]}, {"x": (3, 64)}, (3, 8, 8)),
-                   ({"shape": [16, 12], "keep_batch": False}, {"x": (3, 64)}, (16, 12))],
-    "op.permute": [({}, X3, (4, 5, 7)), ({"dims": [0, 3, 1, 2]}, {"x": (2, 4, 5, 3)},
-                                         (2, 3, 4, 5))],
+    "op.concat": [
+        ({}, {"a": (4, 3), "b": (4, 5)}, (4, 8)),
+        ({"dim": -1}, {"a": (4, 2, 3), "b": (4, 2, 5), "c": (4, 2, 1)}, (4, 2, 9)),
+    ],
+    "op.stack": [
+        ({}, {"a": (4, 3), "b": (4, 3)}, (4, 2, 3)),
+        ({"dim": -1}, {"a": (4, 3), "b": (4, 3), "c": (4, 3), "d": (4, 3)}, (4, 3, 4)),
+    ],
+    "op.reshape": [
+        ({}, X3, (4, 35)),
+        ({"shape": [4, 16]}, {"x": (3, 64)}, (3, 4, 16)),
+        ({"shape": [-1, 8]}, {"x": (3, 64)}, (3, 8, 8)),
+        ({"shape": [16, 12], "keep_batch": False}, {"x": (3, 64)}, (16, 12)),
+    ],
+    "op.permute": [
+        ({}, X3, (4, 5, 7)),
+        ({"dims": [0, 3, 1, 2]}, {"x": (2, 4, 5, 3)}, (2, 3, 4, 5)),
+    ],
     "op.transpose": [({}, X3, (4, 5, 7)), ({"dim0": 0, "dim1": -1}, X3, (5, 7, 4))],
-    "op.squeeze": [({}, {"x": (4, 3, 1)}, (4, 3)), ({"dim": None}, {"x": (4, 1, 3)}, (4, 3)),
-                   ({"dim": 1}, {"x": (4, 1, 3)}, (4, 3))],
+    "op.squeeze": [
+        ({}, {"x": (4, 3, 1)}, (4, 3)),
+        ({"dim": None}, {"x": (4, 1, 3)}, (4, 3)),
+        ({"dim": 1}, {"x": (4, 1, 3)}, (4, 3)),
+    ],
     "op.unsqueeze": [({}, {"x": (4, 3)}, (4, 1, 3)), ({"dim": -1}, {"x": (4, 3)}, (4, 3, 1))],
-    "op.mean": [({}, X3, (4, 5)), ({"dim": [1, 2]}, X3, (4,)), ({"keepdim": True}, X3, (4, 1, 5)),
-                ({"dim": None}, X3, ()), ({"dim": None, "keepdim": True}, X3, (1, 1, 1))],
-    "op.sum": [({}, X3, (4, 5)), ({"dim": [-1], "keepdim": True}, X3, (4, 7, 1)),
-               ({"dim": None}, X3, ())],
+    "op.mean": [
+        ({}, X3, (4, 5)),
+        ({"dim": [1, 2]}, X3, (4,)),
+        ({"keepdim": True}, X3, (4, 1, 5)),
+        ({"dim": None}, X3, ()),
+        ({"dim": None, "keepdim": True}, X3, (1, 1, 1)),
+    ],
+    "op.sum": [
+        ({}, X3, (4, 5)),
+        ({"dim": [-1], "keepdim": True}, X3, (4, 7, 1)),
+        ({"dim": None}, X3, ()),
+    ],
     "op.max": [({}, X3, (4, 5)), ({"dim": -1, "keepdim": True}, X3, (4, 7, 1))],
     "op.min": [({}, X3, (4, 5)), ({"dim": 2}, X3, (4, 7))],
-    "op.select": [({}, X3, (4, 5)), ({"dim": -1, "index": 0}, X3, (4, 7)),
-                  ({"dim": -2, "index": 2}, X3, (4, 5)), ({"dim": 0, "index": 1}, X3, (7, 5))],
-    "op.slice": [({}, X3, (4, 7, 5)), ({"start": 2, "end": 6, "step": 2}, X3, (4, 2, 5)),
-                 ({"dim": -1, "start": 1}, X3, (4, 7, 4)),
-                 ({"dim": -2, "start": None, "end": -1}, X3, (4, 6, 5)),
-                 ({"dim": 2, "start": -2}, X3, (4, 7, 2))],
+    "op.select": [
+        ({}, X3, (4, 5)),
+        ({"dim": -1, "index": 0}, X3, (4, 7)),
+        ({"dim": -2, "index": 2}, X3, (4, 5)),
+        ({"dim": 0, "index": 1}, X3, (7, 5)),
+    ],
+    "op.slice": [
+        ({}, X3, (4, 7, 5)),
+        ({"start": 2, "end": 6, "step": 2}, X3, (4, 2, 5)),
+        ({"dim": -1, "start": 1}, X3, (4, 7, 4)),
+        ({"dim": -2, "start": None, "end": -1}, X3, (4, 6, 5)),
+        ({"dim": 2, "start": -2}, X3, (4, 7, 2)),
+    ],
     "op.gram": [({}, {"x": (2, 3, 4, 5)}, (2, 3, 3)), ({}, {"x": (2, 3, 7)}, (2, 3, 3))],
 }
 
@@ -518,8 +717,9 @@ def test_op_runs(type_id, overrides, shapes, expected):
     torch.testing.assert_close(eval(expr2, {**ns, "seen": seen}), out)
     assert all(n == 1 for n in seen.count.values()), f"{type_id}: {expr2} evaluates {seen.count}"
     expr3 = forward_expr(spec, params, {p: f"2 * {p} - {p}" for p in tensors}, None)
-    torch.testing.assert_close(eval(expr3, {**ns, **tensors}), out,
-                               msg=lambda m: f"{type_id}: {expr3}: {m}")
+    torch.testing.assert_close(
+        eval(expr3, {**ns, **tensors}), out, msg=lambda m: f"{type_id}: {expr3}: {m}"
+    )
 
 
 def test_op_values():
@@ -537,8 +737,9 @@ def test_op_values():
     torch.testing.assert_close(run("op.reshape", {"x": y}, shape=[4, 16]), y.reshape(3, 4, 16))
     torch.testing.assert_close(run("op.max", {"x": x}), x.max(dim=1).values)
     torch.testing.assert_close(run("op.select", {"x": x}, dim=-2, index=1), x[:, :, 1])
-    torch.testing.assert_close(run("op.slice", {"x": x}, dim=-1, start=1, end=4, step=2),
-                               x[..., 1:4:2])
+    torch.testing.assert_close(
+        run("op.slice", {"x": x}, dim=-1, start=1, end=4, step=2), x[..., 1:4:2]
+    )
     torch.testing.assert_close(run("op.clamp", {"x": x}), x.clamp(0, 1))
     torch.testing.assert_close(run("op.sub", {"a": x, "b": x * 3}), -2 * x)
 
@@ -564,10 +765,14 @@ def test_generated_op_code_reads_well():
 def test_attention_call():
     spec = CATALOGUE["nn.MultiheadAttention"]
     params = spec.validate_params({"embed_dim": 32})
-    assert forward_expr(spec, params, {"query": "x"}, "self.attn") == \
-        "self.attn(x, x, x, need_weights=False)[0]"
-    assert forward_expr(spec, params, {"query": "x", "key": "m"}, "self.attn") == \
-        "self.attn(x, m, m, need_weights=False)[0]"
+    assert (
+        forward_expr(spec, params, {"query": "x"}, "self.attn")
+        == "self.attn(x, x, x, need_weights=False)[0]"
+    )
+    assert (
+        forward_expr(spec, params, {"query": "x", "key": "m"}, "self.attn")
+        == "self.attn(x, m, m, need_weights=False)[0]"
+    )
 
 
 # ---------------------------------------------------------------------------- losses, optim
@@ -591,19 +796,27 @@ LOSS_SAMPLES = {
     "loss.PoissonNLL": lambda: (torch.randn(4, 3), torch.poisson(torch.full((4, 3), 2.0))),
     "loss.GaussianNLL": lambda: (torch.randn(4, 3), torch.randn(4, 3), torch.rand(4, 3) + 0.1),
     "loss.MultiLabelSoftMargin": lambda: (torch.randn(4, 5), (torch.rand(4, 5) > 0.5).float()),
-    "loss.MultiLabelMargin": lambda: (torch.randn(4, 5),
-                                      torch.tensor([[0, 3, -1, 0, 0], [1, -1, 0, 0, 0],
-                                                    [4, 2, 1, -1, 0], [2, -1, 0, 0, 0]])),
+    "loss.MultiLabelMargin": lambda: (
+        torch.randn(4, 5),
+        torch.tensor([[0, 3, -1, 0, 0], [1, -1, 0, 0, 0], [4, 2, 1, -1, 0], [2, -1, 0, 0, 0]]),
+    ),
     "loss.SoftMargin": lambda: (torch.randn(4), _signs()),
     "loss.HingeEmbedding": lambda: (torch.rand(4), _signs()),
     "loss.CosineEmbedding": lambda: (torch.randn(4, 8), torch.randn(4, 8), _signs()),
     "loss.MarginRanking": lambda: (torch.randn(4), torch.randn(4), _signs()),
     "loss.TripletMargin": lambda: (torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)),
-    "loss.TripletMarginWithDistance": lambda: (torch.randn(4, 8), torch.randn(4, 8),
-                                               torch.randn(4, 8)),
+    "loss.TripletMarginWithDistance": lambda: (
+        torch.randn(4, 8),
+        torch.randn(4, 8),
+        torch.randn(4, 8),
+    ),
     # 12 time steps, 4 sequences, 6 classes (0 the blank); targets of length 3 or 5
-    "loss.CTC": lambda: (torch.randn(12, 4, 6).log_softmax(2), torch.randint(1, 6, (4, 5)),
-                         torch.full((4,), 12), torch.tensor([5, 3, 5, 3])),
+    "loss.CTC": lambda: (
+        torch.randn(12, 4, 6).log_softmax(2),
+        torch.randint(1, 6, (4, 5)),
+        torch.full((4,), 12),
+        torch.tensor([5, 3, 5, 3]),
+    ),
 }
 
 
@@ -633,11 +846,15 @@ def test_loss_runs(spec):
 
 
 OPTIM_CASES = [
-    ("optim.SGD", {}), ("optim.SGD", {"momentum": 0.9, "nesterov": True, "lr": 0.1}),
-    ("optim.Adam", {}), ("optim.Adam", {"amsgrad": True, "betas": [0.8, 0.99]}),
-    ("optim.AdamW", {}), ("optim.RMSprop", {}),
+    ("optim.SGD", {}),
+    ("optim.SGD", {"momentum": 0.9, "nesterov": True, "lr": 0.1}),
+    ("optim.Adam", {}),
+    ("optim.Adam", {"amsgrad": True, "betas": [0.8, 0.99]}),
+    ("optim.AdamW", {}),
+    ("optim.RMSprop", {}),
     ("optim.RMSprop", {"centered": True, "momentum": 0.9}),
-    ("optim.Adagrad", {}), ("optim.Adagrad", {"lr_decay": 0.01}),
+    ("optim.Adagrad", {}),
+    ("optim.Adagrad", {"lr_decay": 0.01}),
 ]
 
 
@@ -691,7 +908,7 @@ def _module(model: nn.Module, path: str) -> nn.Module:
     for part in path.split("."):
         if ":" in part:
             a, b = part.split(":")
-            model = model[int(a):int(b)]
+            model = model[int(a) : int(b)]
         else:
             model = model[int(part)] if part.isdigit() else getattr(model, part)
     return model
@@ -742,10 +959,12 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
     if name in ("resnet18", "vgg16", "densenet121"):
         cases.update({"none": set(), "all": "all"})
     for freeze, expected in cases.items():
-        code = backbone_code("build", {"arch": name, "weights": "", "drop_head": True,
-                                       "freeze": freeze})
-        build = run_source("\n".join(code.lines) + "\n", "backbone",
-                           {"nn": nn, "models": torchvision.models})["build"]
+        code = backbone_code(
+            "build", {"arch": name, "weights": "", "drop_head": True, "freeze": freeze}
+        )
+        build = run_source(
+            "\n".join(code.lines) + "\n", "backbone", {"nn": nn, "models": torchvision.models}
+        )["build"]
         with torch.device("meta"):
             model = build()
         frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
@@ -758,15 +977,27 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         assert isinstance(_module(model, arch.head), nn.Identity)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "alexnet", "mobilenet_v3_small",
-                                  "efficientnet_b0", "densenet121", "convnext_tiny",
-                                  "shufflenet_v2_x0_5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet18",
+        "vgg11_bn",
+        "alexnet",
+        "mobilenet_v3_small",
+        "efficientnet_b0",
+        "densenet121",
+        "convnext_tiny",
+        "shufflenet_v2_x0_5",
+    ],
+)
 @pytest.mark.parametrize("drop_head", [True, False])
 def test_backbone_output_width(name, drop_head):
-    code = backbone_code("build", {"arch": name, "weights": "", "drop_head": drop_head,
-                                   "freeze": "none"})
-    build = run_source("\n".join(code.lines) + "\n", "backbone",
-                       {"nn": nn, "models": torchvision.models})["build"]
+    code = backbone_code(
+        "build", {"arch": name, "weights": "", "drop_head": drop_head, "freeze": "none"}
+    )
+    build = run_source(
+        "\n".join(code.lines) + "\n", "backbone", {"nn": nn, "models": torchvision.models}
+    )["build"]
     with torch.device("meta"):
         model = build().eval()
         out = model(torch.empty(2, 3, 224, 224))

@@ -34,16 +34,19 @@ def digits_graph() -> tuple[Graph, dict[str, str]]:
     g.set_setting("model_name", "NewLayers")
     g.set_setting("batch_size", 16)
     data = g.add_node("data.Digits")
-    head = _chain(g, (data, "x"),
-                  ("nn.ZeroPad2d", {"padding": 1}),
-                  ("nn.Conv2d", {"out_channels": 8}),
-                  ("nn.CELU", {}),
-                  ("nn.PixelUnshuffle", {"downscale_factor": 2}),
-                  ("nn.LPPool2d", {"norm_type": 2.0, "kernel_size": 2}),
-                  ("nn.Flatten", {}),
-                  ("nn.RMSNorm", {}),
-                  ("nn.AlphaDropout", {"p": 0.1}),
-                  ("nn.Linear", {"out_features": 10}))
+    head = _chain(
+        g,
+        (data, "x"),
+        ("nn.ZeroPad2d", {"padding": 1}),
+        ("nn.Conv2d", {"out_channels": 8}),
+        ("nn.CELU", {}),
+        ("nn.PixelUnshuffle", {"downscale_factor": 2}),
+        ("nn.LPPool2d", {"norm_type": 2.0, "kernel_size": 2}),
+        ("nn.Flatten", {}),
+        ("nn.RMSNorm", {}),
+        ("nn.AlphaDropout", {"p": 0.1}),
+        ("nn.Linear", {"out_features": 10}),
+    )
     loss = g.add_node("loss.MultiMargin")
     g.connect(head, "out", loss, "input")
     g.connect(data, "y", loss, "target")
@@ -74,13 +77,28 @@ def transformer_graph() -> tuple[Graph, dict[str, str]]:
     g = Graph()
     g.set_setting("model_name", "TinyTransformer")
     data = g.add_node("data.RandomRegression", {"n_samples": 64, "in_features": 4})
-    src = _chain(g, (data, "x"), ("nn.Linear", {"out_features": 32}),
-                 ("nn.Unflatten", {"dim": 1, "unflattened_size": [4, 8]}))
-    tgt = _chain(g, (data, "x"), ("nn.Linear", {"out_features": 24}),
-                 ("nn.Unflatten", {"dim": 1, "unflattened_size": [3, 8]}))
-    model = g.add_node("nn.Transformer", {"nhead": 2, "num_encoder_layers": 1,
-                                          "num_decoder_layers": 1, "dim_feedforward": 16,
-                                          "dropout": 0.0})
+    src = _chain(
+        g,
+        (data, "x"),
+        ("nn.Linear", {"out_features": 32}),
+        ("nn.Unflatten", {"dim": 1, "unflattened_size": [4, 8]}),
+    )
+    tgt = _chain(
+        g,
+        (data, "x"),
+        ("nn.Linear", {"out_features": 24}),
+        ("nn.Unflatten", {"dim": 1, "unflattened_size": [3, 8]}),
+    )
+    model = g.add_node(
+        "nn.Transformer",
+        {
+            "nhead": 2,
+            "num_encoder_layers": 1,
+            "num_decoder_layers": 1,
+            "dim_feedforward": 16,
+            "dropout": 0.0,
+        },
+    )
     g.connect(src, "out", model, "src")
     g.connect(tgt, "out", model, "tgt")
     head = _chain(g, (model, "out"), ("nn.Flatten", {}), ("nn.Linear", {"out_features": 1}))
@@ -94,8 +112,9 @@ def transformer_graph() -> tuple[Graph, dict[str, str]]:
 
 def _train(graph: Graph, tmp_path, steps: int = 3):
     project = compile_project(graph, title=graph.settings["model_name"])
-    trainer = Trainer(project, TrainOptions(out_dir=tmp_path / "run", max_steps=steps,
-                                            keep_predictions=False))
+    trainer = Trainer(
+        project, TrainOptions(out_dir=tmp_path / "run", max_steps=steps, keep_predictions=False)
+    )
     before = {k: v.clone() for k, v in project.model.new().state_dict().items()}
     events = trainer.run()
     assert isinstance(events[-1], RunFinished), events[-1]
@@ -115,8 +134,14 @@ def test_new_layers_train_and_export_to_torchscript(tmp_path):
     project = _train(graph, tmp_path)
     source = project.model.source.source
     # readable constructor calls with only the arguments that differ from torch's defaults
-    for line in ("nn.ZeroPad2d(1)", "nn.CELU()", "nn.PixelUnshuffle(2)", "nn.LPPool2d(2.0, 2)",
-                 "nn.RMSNorm((128,))", "nn.AlphaDropout(p=0.1)"):
+    for line in (
+        "nn.ZeroPad2d(1)",
+        "nn.CELU()",
+        "nn.PixelUnshuffle(2)",
+        "nn.LPPool2d(2.0, 2)",
+        "nn.RMSNorm((128,))",
+        "nn.AlphaDropout(p=0.1)",
+    ):
         assert line in source, line
     assert "loss.MultiMargin" not in source and "nn.MultiMarginLoss()" in project.train.source
     report = export_project(project, tmp_path / "export", formats="code,torchscript")
@@ -149,8 +174,9 @@ def test_a_multi_input_loss_names_its_unconnected_port():
     edge = graph.input_edge(ids["loss"], "var")
     graph.disconnect(edge)
     result = infer_shapes(graph)
-    assert any(p.node_id == ids["loss"] and "'var' is not connected" in p.message
-               for p in result.problems), result.problems
+    assert any(
+        p.node_id == ids["loss"] and "'var' is not connected" in p.message for p in result.problems
+    ), result.problems
 
 
 def test_an_encoder_decoder_transformer_trains_and_exports(tmp_path):
@@ -162,8 +188,10 @@ def test_an_encoder_decoder_transformer_trains_and_exports(tmp_path):
     project = _train(graph, tmp_path)
     source = project.model.source.source
     # (written over several lines, as ruff format would)
-    assert ("nn.Transformer(d_model=8,nhead=2,num_encoder_layers=1,num_decoder_layers=1,"
-            "dim_feedforward=16,dropout=0.0,batch_first=True,)") in "".join(source.split())
+    assert (
+        "nn.Transformer(d_model=8,nhead=2,num_encoder_layers=1,num_decoder_layers=1,"
+        "dim_feedforward=16,dropout=0.0,batch_first=True,)"
+    ) in "".join(source.split())
     assert "self.transformer1(fc1, x)" in source
     report = export_project(project, tmp_path / "export", formats="code,torchscript")
     assert report.ok, report.lines()

@@ -21,19 +21,27 @@ from torchcanvas.runtime.data import assets_dir
 EXAMPLES = assets_dir() / "examples"
 DIGITS = EXAMPLES / "digits_cnn.json"
 LINEAR = EXAMPLES / "linear_regression.json"
-SCRIPT = (shutil.which("torchcanvas", path=str(Path(sys.executable).parent))
-          or shutil.which("torchcanvas"))
+SCRIPT = shutil.which("torchcanvas", path=str(Path(sys.executable).parent)) or shutil.which(
+    "torchcanvas"
+)
 
 
 def torchcanvas(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     assert SCRIPT, "the torchcanvas console script is not installed next to this Python"
-    return subprocess.run([SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=os.environ.copy())
+    return subprocess.run(
+        [SCRIPT, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
 
 
 def python(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def metrics_of(folder: Path) -> dict:
@@ -105,8 +113,7 @@ def test_check_json_of_an_invalid_project(wrong_in_features, capsys):
 
 def test_missing_csv_names_the_data_node(tmp_path, capsys):
     graph = load(LINEAR)
-    csv = graph.add_node("data.CSV", {"path": "missing.csv", "target_column": "y"},
-                         label="table")
+    csv = graph.add_node("data.CSV", {"path": "missing.csv", "target_column": "y"}, label="table")
     for edge in graph.out_edges("n1"):
         graph.disconnect(edge)
         graph.connect(csv, edge.src_port, edge.dst, edge.dst_port)
@@ -148,7 +155,12 @@ def test_train_linear_regression(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "completed: 150 epochs, 3000 steps" in done.stderr
     assert {p.name for p in out.iterdir()} >= {
-        "model.py", "train.py", "weights.pt", "checkpoint.pt", "metrics.json"}
+        "model.py",
+        "train.py",
+        "weights.pt",
+        "checkpoint.pt",
+        "metrics.json",
+    }
     weights = torch.load(out / "weights.pt", weights_only=True)
     assert weights["linear.weight"].item() == pytest.approx(2.0, abs=0.1)
     assert weights["linear.bias"].item() == pytest.approx(0.0, abs=0.1)
@@ -207,8 +219,9 @@ def test_train_overrides_and_resume(tmp_path, digits_run):
     source = (out / "train.py").read_text()
     assert '"seed": 3,' in source and '"epochs": 1,' in source
 
-    done = torchcanvas("train", DIGITS, "--epochs", 3, "--seed", 3, "--out", out,
-                       "--resume", out / "checkpoint.pt")
+    done = torchcanvas(
+        "train", DIGITS, "--epochs", 3, "--seed", 3, "--out", out, "--resume", out / "checkpoint.pt"
+    )
     assert done.returncode == 0, done.stderr
     metrics = metrics_of(out)
     assert metrics["status"] == "completed"
@@ -218,11 +231,14 @@ def test_train_overrides_and_resume(tmp_path, digits_run):
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (["--epochs", "0"], "epochs: 0 is out of range"),
-    (["--seed", "-1"], "seed: -1 is out of range"),
-    (["--device", "gpu"], "'gpu' is not a device"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--epochs", "0"], "epochs: 0 is out of range"),
+        (["--seed", "-1"], "seed: -1 is out of range"),
+        (["--device", "gpu"], "'gpu' is not a device"),
+    ],
+)
 def test_train_refuses_bad_overrides(option, message, capsys):
     assert cli_main(["train", str(LINEAR), *option]) == 1
     assert message in capsys.readouterr().err
@@ -240,8 +256,9 @@ def test_train_on_missing_cuda_fails_cleanly(tmp_path, capsys):
 # ------------------------------------------------------------------------- export
 def test_export_runs_standalone(tmp_path, digits_run):
     out = tmp_path / "export"
-    done = torchcanvas("export", DIGITS, "--out", out, "--formats", "code,weights",
-                       "--weights", digits_run)
+    done = torchcanvas(
+        "export", DIGITS, "--out", out, "--formats", "code,weights", "--weights", digits_run
+    )
     assert done.returncode == 0, done.stderr
     assert "Code: model.py, train.py, data/digits.pt" in done.stdout
     assert "weights: Run run: best.pt" in done.stdout
@@ -249,9 +266,20 @@ def test_export_runs_standalone(tmp_path, digits_run):
     exported = torch.load(out / "weights.pt", weights_only=True)
     assert all(torch.equal(exported[k], v) for k, v in best.items())
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "data", "model.py", "requirements.txt", "train.py", "weights.pt"]
-    ran = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--out", "ck"], cwd=out,
-                         capture_output=True, text=True, timeout=300)
+        "README.md",
+        "data",
+        "model.py",
+        "requirements.txt",
+        "train.py",
+        "weights.pt",
+    ]
+    ran = subprocess.run(
+        [sys.executable, "train.py", "--epochs", "1", "--out", "ck"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert len(lines) == 1

@@ -28,9 +28,17 @@ def _project(name: str):
 
 
 def test_examples_are_the_issue_set():
-    assert {"linear_regression", "house_prices", "mlp_regression", "iris_mlp",
-            "digits_cnn", "transfer_learning", "char_rnn", "sentiment_lstm",
-            "sentiment_cnn"} <= set(EXAMPLES)
+    assert {
+        "linear_regression",
+        "house_prices",
+        "mlp_regression",
+        "iris_mlp",
+        "digits_cnn",
+        "transfer_learning",
+        "char_rnn",
+        "sentiment_lstm",
+        "sentiment_cnn",
+    } <= set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -45,14 +53,18 @@ def test_golden_files(name):
             (folder / file).write_text(text, encoding="utf-8")
     for file, text in got.items():
         expected = (folder / file).read_text(encoding="utf-8")
-        assert text == expected, f"{name}/{file} differs from its golden file " \
-                                 "(UPDATE_GOLDEN=1 rewrites them; review the diff)"
+        assert text == expected, (
+            f"{name}/{file} differs from its golden file "
+            "(UPDATE_GOLDEN=1 rewrites them; review the diff)"
+        )
 
 
 def test_model_docstring_says_which_project_and_what_it_is_made_of():
     src = _project("mlp_regression").model.source.source
-    assert src.startswith('"""MLP: the model of the torchcanvas project mlp_regression.\n\n'
-                          '3 layers: 2 Linear, ReLU.\n"""\n')
+    assert src.startswith(
+        '"""MLP: the model of the torchcanvas project mlp_regression.\n\n'
+        '3 layers: 2 Linear, ReLU.\n"""\n'
+    )
     graph = Graph()
     data = graph.add_node("data.LinearSynthetic")
     fc = graph.add_node("nn.Linear", {"in_features": 1, "out_features": 1})
@@ -83,7 +95,9 @@ def test_line_map_points_at_nodes():
     conv = next(n for n in project.graph.nodes() if n.label == "conv1")
     hits = gen.lines_of(conv.id)
     assert [lines[i - 1].strip() for i in hits] == [
-        "self.conv1 = nn.Conv2d(1, 16, 3, padding=1)", "x = self.conv1(x)"]
+        "self.conv1 = nn.Conv2d(1, 16, 3, padding=1)",
+        "x = self.conv1(x)",
+    ]
     loss = project.plan.losses[0].node
     train_lines = project.train.source.splitlines()
     mapped = [train_lines[i - 1] for i, nid in project.train.line_map.items() if nid == loss.id]
@@ -95,11 +109,16 @@ def test_exported_code_is_ruff_clean_and_formatted(name, tmp_path):
     export_code(_project(name), tmp_path)
     ruff = [sys.executable, "-m", "ruff"]
     common = ["--isolated", "--line-length", "100"]
-    check = subprocess.run([*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
-                           cwd=tmp_path, capture_output=True, text=True)
+    check = subprocess.run(
+        [*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    fmt = subprocess.run([*ruff, "format", *common, "--diff", "."], cwd=tmp_path,
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [*ruff, "format", *common, "--diff", "."], cwd=tmp_path, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -122,8 +141,18 @@ def test_namespace_makes_unique_legal_names():
 
 
 # ---------------------------------------------------------------------------- injection
-HOSTILE = ['x"); import os', "__import__('os').system('echo hi')", "'''", '"""',
-           "a\nb", "eval(input())", "\\", "self.__class__", "😀 emoji", "class"]
+HOSTILE = [
+    'x"); import os',
+    "__import__('os').system('echo hi')",
+    "'''",
+    '"""',
+    "a\nb",
+    "eval(input())",
+    "\\",
+    "self.__class__",
+    "😀 emoji",
+    "class",
+]
 
 
 def _hostile_graph() -> Graph:
@@ -152,8 +181,10 @@ def _identifiers(source: str) -> tuple[set[str], set[str]]:
 def test_hostile_labels_never_become_code(tmp_path):
     clean = _project("digits_cnn")
     project = compile_project(_hostile_graph(), title='evil"""; import os')
-    for got, ref in ((project.model.source.source, clean.model.source.source),
-                     (project.train.source, clean.train.source)):
+    for got, ref in (
+        (project.model.source.source, clean.model.source.source),
+        (project.train.source, clean.train.source),
+    ):
         names, imported = _identifiers(got)
         ref_names, ref_imported = _identifiers(ref)
         assert imported == ref_imported  # a label cannot add an import
@@ -166,9 +197,16 @@ def test_hostile_labels_never_become_code(tmp_path):
         assert not bare & {"__import__", "eval", "exec", "system", "input", "open"}
     export_code(project, tmp_path)
     # and the code still runs: the labels only named things
-    out = subprocess.run([sys.executable, "-c", "import model, torch; "
-                          "m = model.DigitsCNN(); print(m(torch.zeros(2, 1, 8, 8)).shape)"],
-                         cwd=tmp_path, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import model, torch; m = model.DigitsCNN(); print(m(torch.zeros(2, 1, 8, 8)).shape)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "torch.Size([2, 10])" in out.stdout
 
@@ -181,13 +219,14 @@ def test_hostile_model_name_is_refused():
 
 
 def test_hostile_csv_path_and_columns_stay_strings(tmp_path):
-    evil = tmp_path / 'a"b\'c; import os'
+    evil = tmp_path / "a\"b'c; import os"
     evil.mkdir()
     csv_file = evil / "t.csv"
-    csv_file.write_text('f"1,t\'\n1,2\n3,4\n5,6\n7,8\n9,10\n', encoding="utf-8")
+    csv_file.write_text("f\"1,t'\n1,2\n3,4\n5,6\n7,8\n9,10\n", encoding="utf-8")
     g = Graph({"batch_size": 2})
-    d = g.add_node("data.CSV", {"path": str(csv_file), "feature_columns": ['f"1'],
-                                "target_column": "t'"})
+    d = g.add_node(
+        "data.CSV", {"path": str(csv_file), "feature_columns": ['f"1'], "target_column": "t'"}
+    )
     fc = g.add_node("nn.Linear", {"out_features": 1})
     loss = g.add_node("loss.MSE")
     opt = g.add_node("optim.SGD")

@@ -53,8 +53,9 @@ def data_cache(tmp_path, monkeypatch):
     return folder
 
 
-def node_of(type_id: str, params: dict | None = None, label: str = "my data",
-            settings: dict | None = None):
+def node_of(
+    type_id: str, params: dict | None = None, label: str = "my data", settings: dict | None = None
+):
     """A data node in a fresh graph, and that graph's settings."""
     g = Graph(settings)
     node = g.node(g.add_node(type_id, params or {}, label=label))
@@ -107,12 +108,15 @@ def test_digits_rotation_augments_the_training_split_only():
     assert any(not torch.equal(d, plain[5][0]) for d in draws)  # rotated at random
 
 
-@pytest.mark.parametrize(("type_id", "n", "features", "n_classes"), [
-    ("data.Iris", 150, 4, 3),
-    ("data.Wine", 178, 13, 3),
-    ("data.BreastCancer", 569, 30, 2),
-    ("data.Diabetes", 442, 10, None),
-])
+@pytest.mark.parametrize(
+    ("type_id", "n", "features", "n_classes"),
+    [
+        ("data.Iris", 150, 4, 3),
+        ("data.Wine", 178, 13, 3),
+        ("data.BreastCancer", 569, 30, 2),
+        ("data.Diabetes", 442, 10, None),
+    ],
+)
 def test_sklearn_tables(type_id, n, features, n_classes):
     node, settings = node_of(type_id)
     info = describe(node, settings)
@@ -204,8 +208,9 @@ def test_house_prices_reads_the_bundled_csv(data_cache):
 
     train, val, classes = datasets_of("data.HousePrices")
     assert classes is None
-    assert (data_cache / "house_prices.csv").read_bytes() == \
-        (rd.assets_dir() / "data" / "house_prices.csv").read_bytes()
+    assert (data_cache / "house_prices.csv").read_bytes() == (
+        rd.assets_dir() / "data" / "house_prices.csv"
+    ).read_bytes()
     x = torch.cat([train.tensors[0], val.tensors[0]])
     y = torch.cat([train.tensors[1], val.tensors[1]])
     assert x.shape == (200, 1) and y.shape == (200, 1)
@@ -217,12 +222,16 @@ def test_csv_regression(tmp_path):
     rows = [(i, 10 - i, 3 * i - 2 * (10 - i) + 0.5) for i in range(20)]
     path = write_csv(tmp_path / "t.csv", ["a", "b", "y"], rows)
     train, val, classes = datasets_of(
-        "data.CSV", {"path": str(path), "target_column": "y", "standardize": False})
+        "data.CSV", {"path": str(path), "target_column": "y", "standardize": False}
+    )
     assert classes is None
     assert train.tensors[0].shape == (16, 2) and train.tensors[1].shape == (16, 1)
     assert train.tensors[1].dtype == torch.float32
-    got = sorted(tuple(x.tolist() + y.tolist()) for ds in (train, val) for x, y in zip(
-        *ds.tensors, strict=True))
+    got = sorted(
+        tuple(x.tolist() + y.tolist())
+        for ds in (train, val)
+        for x, y in zip(*ds.tensors, strict=True)
+    )
     assert got == sorted(tuple(map(float, r)) for r in rows)
 
 
@@ -239,13 +248,23 @@ def test_csv_classification_string_labels(tmp_path):
     names = ["virginica", "setosa", "versicolor"]
     rows = [(i, i % 4, names[i % 3]) for i in range(30)]
     path = write_csv(tmp_path / "t.csv", ["f1", "f2", "species"], rows)
-    node, settings = node_of("data.CSV", {"path": str(path), "target_column": "species",
-                                          "task": "classification", "standardize": False})
+    node, settings = node_of(
+        "data.CSV",
+        {
+            "path": str(path),
+            "target_column": "species",
+            "task": "classification",
+            "standardize": False,
+        },
+    )
     train, val, classes = make_datasets(node, settings)
     assert classes == sorted(names)
     assert train.tensors[1].dtype == torch.int64
-    got = sorted((*x.tolist(), classes[int(y)]) for ds in (train, val)
-                 for x, y in zip(*ds.tensors, strict=True))
+    got = sorted(
+        (*x.tolist(), classes[int(y)])
+        for ds in (train, val)
+        for x, y in zip(*ds.tensors, strict=True)
+    )
     assert got == sorted((float(a), float(b), c) for a, b, c in rows)
     assert describe(node, settings).num_classes == 3
 
@@ -253,8 +272,15 @@ def test_csv_classification_string_labels(tmp_path):
 def test_csv_numeric_class_labels_sort_as_numbers(tmp_path):
     rows = [(i, [2, 10, 1][i % 3]) for i in range(12)]
     path = write_csv(tmp_path / "t.csv", ["x", "digit"], rows)
-    train, _, classes = datasets_of("data.CSV", {"path": str(path), "target_column": "digit",
-                                                 "task": "classification", "standardize": False})
+    train, _, classes = datasets_of(
+        "data.CSV",
+        {
+            "path": str(path),
+            "target_column": "digit",
+            "task": "classification",
+            "standardize": False,
+        },
+    )
     assert classes == ["1", "2", "10"]
     for x, y in zip(*train.tensors, strict=True):
         assert classes[int(y)] == str([2, 10, 1][int(x.item()) % 3])
@@ -279,8 +305,9 @@ def test_csv_feature_columns_subset_and_default(tmp_path):
 def test_csv_delimiters(tmp_path, delimiter):
     rows = [(f"{i}.5", i * 2, i) for i in range(10)]
     path = write_csv(tmp_path / "t.csv", ["a", "b", "target"], rows, delimiter=delimiter)
-    node, settings = node_of("data.CSV", {"path": str(path), "delimiter": delimiter,
-                                          "standardize": False})
+    node, settings = node_of(
+        "data.CSV", {"path": str(path), "delimiter": delimiter, "standardize": False}
+    )
     info = describe(node, settings)
     assert info.x_shape == (2,) and info.n_train + info.n_val == 10
     train, _, _ = make_datasets(node, settings)
@@ -291,8 +318,9 @@ def test_csv_delimiters(tmp_path, delimiter):
 def test_csv_with_byte_order_mark_and_blank_lines(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_text("\ufefftarget,x\r\n1,2\r\n\r\n3,4\r\n5,6\r\n7,8\r\n,\r\n", encoding="utf-8")
-    train, val, _ = datasets_of("data.CSV", {"path": str(path), "standardize": False},
-                                val_split=0.0)
+    train, val, _ = datasets_of(
+        "data.CSV", {"path": str(path), "standardize": False}, val_split=0.0
+    )
     assert len(val) == 0
     assert sorted(train.tensors[0].flatten().tolist()) == [2, 4, 6, 8]
 
@@ -327,20 +355,24 @@ def test_csv_missing_target_column_lists_the_columns(tmp_path):
 
 
 def test_csv_missing_feature_column(tmp_path):
-    error = csv_error(tmp_path, "area,price\n1,2\n", target_column="price",
-                      feature_columns=["area", "rooms"])
+    error = csv_error(
+        tmp_path, "area,price\n1,2\n", target_column="price", feature_columns=["area", "rooms"]
+    )
     assert "no column 'rooms' (columns: area, price)" in str(error)
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    ("a,b,target\n1,2,3\n4,five,6\n", "line 3: column 'b' is 'five', not a number"),
-    ("a,b,target\n1,2,3\n\n\n4,x,6\n", "line 5: column 'b' is 'x'"),  # physical line number
-    ("a,b,target\n1,2,3\n4,,6\n", "line 3: column 'b' is empty"),
-    ("a,b,target\n1,2,3\n4\n", "line 3: column 'b' is empty"),
-    ("a,b,target\n1,2,3\n4,5\n", "line 3: column 'target' is empty"),
-    ("a,b,target\n1,2,3\n4,5,high\n", "line 3: column 'target' is 'high', not a number"),
-    ("a,b,target\n1,nan,3\n", "line 2: column 'b' is 'nan', not a number"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a,b,target\n1,2,3\n4,five,6\n", "line 3: column 'b' is 'five', not a number"),
+        ("a,b,target\n1,2,3\n\n\n4,x,6\n", "line 5: column 'b' is 'x'"),  # physical line number
+        ("a,b,target\n1,2,3\n4,,6\n", "line 3: column 'b' is empty"),
+        ("a,b,target\n1,2,3\n4\n", "line 3: column 'b' is empty"),
+        ("a,b,target\n1,2,3\n4,5\n", "line 3: column 'target' is empty"),
+        ("a,b,target\n1,2,3\n4,5,high\n", "line 3: column 'target' is 'high', not a number"),
+        ("a,b,target\n1,nan,3\n", "line 2: column 'b' is 'nan', not a number"),
+    ],
+)
 def test_csv_bad_values_name_file_line_and_column(tmp_path, text, where):
     error = csv_error(tmp_path, text)
     assert f"bad.csv, {where}" in str(error)
@@ -371,8 +403,7 @@ def image_root(tmp_path):
 
 
 def test_image_folder_classes_sizes_and_labels(image_root):
-    node, settings = node_of("data.ImageFolder", {"path": str(image_root),
-                                                  "image_size": [16, 12]})
+    node, settings = node_of("data.ImageFolder", {"path": str(image_root), "image_size": [16, 12]})
     info = describe(node, settings)
     assert info.classes == ("bird", "cat", "dog")  # folder names, sorted
     assert (info.n_train, info.n_val) == (14, 4)
@@ -390,8 +421,10 @@ def test_image_folder_classes_sizes_and_labels(image_root):
 
 
 def test_image_folder_grayscale(image_root):
-    node, settings = node_of("data.ImageFolder", {"path": str(image_root), "grayscale": True,
-                                                  "image_size": [10, 10], "normalize": False})
+    node, settings = node_of(
+        "data.ImageFolder",
+        {"path": str(image_root), "grayscale": True, "image_size": [10, 10], "normalize": False},
+    )
     assert describe(node, settings).x_shape == (1, 10, 10)
     train, _, _ = make_datasets(node, settings)
     x, _ = stack(train)
@@ -419,8 +452,13 @@ def test_image_folder_normalizes_with_training_statistics(image_root):
 
 
 def test_image_folder_augmentation_on_the_training_split_only(image_root):
-    params = {"path": str(image_root), "image_size": [12, 12], "random_crop_padding": 2,
-              "horizontal_flip": True, "rotation_degrees": 10.0}
+    params = {
+        "path": str(image_root),
+        "image_size": [12, 12],
+        "random_crop_padding": 2,
+        "horizontal_flip": True,
+        "rotation_degrees": 10.0,
+    }
     train, val, _ = datasets_of("data.ImageFolder", params)
     steps = transforms_of(train.dataset.transform)
     crop = next(t for t in steps if isinstance(t, v2.RandomCrop))
@@ -451,8 +489,9 @@ def test_image_folder_errors_name_the_node(tmp_path):
     root = write_image_folder(tmp_path / "broken", per_class=2)
     for png in root.rglob("*.png"):
         png.write_bytes(b"not a png")
-    node, settings = node_of("data.ImageFolder", {"path": str(root), "normalize": False},
-                             label="photos")
+    node, settings = node_of(
+        "data.ImageFolder", {"path": str(root), "normalize": False}, label="photos"
+    )
     with pytest.raises(DataError, match=r"^photos: .*img") as info:
         describe(node, settings)  # the first image is only opened when a sample is read
     assert info.value.node_id == node.id
@@ -462,8 +501,7 @@ def test_image_folder_errors_name_the_node(tmp_path):
 @pytest.mark.parametrize("name", MNIST_LIKE)
 def test_mnist_like_files(tmp_path, name):
     arrays = write_mnist(tmp_path / "files", name)
-    node, settings = node_of(f"data.{name}", {"path": str(tmp_path / "files"),
-                                              "normalize": False})
+    node, settings = node_of(f"data.{name}", {"path": str(tmp_path / "files"), "normalize": False})
     info = describe(node, settings)
     assert info.x_shape == (1, 28, 28) and info.x_dtype == torch.float32
     assert (info.n_train, info.n_val) == (40, 12)  # the test split validates
@@ -480,8 +518,9 @@ def test_mnist_like_files(tmp_path, name):
 
 def test_mnist_normalize_and_augment(tmp_path):
     arrays = write_mnist(tmp_path / "files")
-    train, val, _ = datasets_of("data.MNIST", {"path": str(tmp_path / "files"),
-                                               "random_crop_padding": 4})
+    train, val, _ = datasets_of(
+        "data.MNIST", {"path": str(tmp_path / "files"), "random_crop_padding": 4}
+    )
     crop = [t for t in transforms_of(train.transform) if isinstance(t, v2.RandomCrop)]
     assert len(crop) == 1 and tuple(crop[0].size) == (28, 28) and list(crop[0].padding) == [4] * 4
     assert not any(isinstance(t, v2.RandomCrop) for t in transforms_of(val.transform))
@@ -492,8 +531,9 @@ def test_mnist_normalize_and_augment(tmp_path):
         assert norm.mean == pytest.approx([pixels.mean().item()], abs=1e-5)
         assert norm.std == pytest.approx([pixels.std().item()], abs=1e-5)
     x, _ = stack(val)
-    expected = (torch.tensor(arrays["t10k"][0], dtype=torch.float32) / 255 - pixels.mean()) \
-        / pixels.std()
+    expected = (
+        torch.tensor(arrays["t10k"][0], dtype=torch.float32) / 255 - pixels.mean()
+    ) / pixels.std()
     torch.testing.assert_close(x[:, 0], expected, atol=1e-4, rtol=1e-4)
 
 
@@ -569,8 +609,11 @@ def test_torchvision_missing_folder_or_files(tmp_path, type_id):
     with pytest.raises(DataError) as info:
         describe(node, settings)
     assert info.value.node_id == node.id
-    expected = "cifar-10-batches-py/data_batch_1" if type_id == "data.CIFAR10" else \
-        f"{type_id.removeprefix('data.')}/raw/train-images-idx3-ubyte"
+    expected = (
+        "cifar-10-batches-py/data_batch_1"
+        if type_id == "data.CIFAR10"
+        else f"{type_id.removeprefix('data.')}/raw/train-images-idx3-ubyte"
+    )
     assert f"no file {expected}" in str(info.value)
     assert "download=True" not in str(info.value)
 
@@ -635,8 +678,9 @@ def test_epoch_sampler_shards_cover_the_padded_epoch(loop, n, world):
     padded = full + full[: per_rank * world - n]
     shards = [order(loop, n, seed=2, epoch=5, rank=r, world=world) for r in range(world)]
     assert all(len(s) == per_rank for s in shards)
-    assert [len(loop["EpochSampler"](n, seed=2, epoch=5, rank=r, world=world))
-            for r in range(world)] == [per_rank] * world
+    assert [
+        len(loop["EpochSampler"](n, seed=2, epoch=5, rank=r, world=world)) for r in range(world)
+    ] == [per_rank] * world
     # rank r takes positions r, r + world, …: disjoint, and together the whole padded epoch
     interleaved = [shards[p % world][p // world] for p in range(per_rank * world)]
     assert interleaved == padded
@@ -654,9 +698,18 @@ def imbalanced(tmp_path, data_cache):
     path = write_csv(tmp_path / "imbalanced.csv", ["x", "label"], rows)
 
     def build(weighted: bool):
-        g = table_project("data.CSV", {"path": str(path), "target_column": "label",
-                                       "task": "classification", "weighted_sampling": weighted},
-                          out_features=2, classification=True, batch_size=40)
+        g = table_project(
+            "data.CSV",
+            {
+                "path": str(path),
+                "target_column": "label",
+                "task": "classification",
+                "weighted_sampling": weighted,
+            },
+            out_features=2,
+            classification=True,
+            batch_size=40,
+        )
         project = compile_project(g, tmp_path)
         fn = project.functions
         train, val, classes = fn["make_datasets"](data_cache)
@@ -678,9 +731,12 @@ def test_weighted_sampling_draws_classes_evenly(imbalanced):
     per_class = [weights[targets == c].sum().item() for c in (0, 1)]
     assert per_class[0] == pytest.approx(per_class[1])
 
-    drawn = torch.cat([torch.tensor(list(fn["EpochSampler"](len(train), seed=0, epoch=e,
-                                                            weights=weights)))
-                       for e in range(10)])
+    drawn = torch.cat(
+        [
+            torch.tensor(list(fn["EpochSampler"](len(train), seed=0, epoch=e, weights=weights)))
+            for e in range(10)
+        ]
+    )
     share = (targets[drawn] == rare).float().mean().item()
     assert 0.44 < share < 0.56
 
@@ -723,40 +779,63 @@ def test_targets_of_every_kind_of_dataset(tmp_path, loop):
 
 # ============================================================================ training runs
 PROJECTS = {
-    "digits": lambda: cnn_project("data.Digits", {"rotation_degrees": 10.0,
-                                                  "weighted_sampling": True}, classes=10),
+    "digits": lambda: cnn_project(
+        "data.Digits", {"rotation_degrees": 10.0, "weighted_sampling": True}, classes=10
+    ),
     "iris": lambda: table_project("data.Iris", out_features=3, classification=True),
     "wine": lambda: table_project("data.Wine", out_features=3, classification=True),
-    "breast_cancer": lambda: table_project("data.BreastCancer", out_features=2,
-                                           classification=True),
-    "diabetes": lambda: table_project("data.Diabetes", out_features=1,
-                                      classification=False),
-    "linear": lambda: table_project("data.LinearSynthetic", out_features=1,
-                                    classification=False),
+    "breast_cancer": lambda: table_project(
+        "data.BreastCancer", out_features=2, classification=True
+    ),
+    "diabetes": lambda: table_project("data.Diabetes", out_features=1, classification=False),
+    "linear": lambda: table_project("data.LinearSynthetic", out_features=1, classification=False),
     "random_regression": lambda: table_project(
-        "data.RandomRegression", {"in_features": 6, "out_features": 2}, out_features=2,
-        classification=False),
-    "house_prices": lambda: table_project("data.HousePrices", {"standardize": True},
-                                          out_features=1, classification=False),
+        "data.RandomRegression",
+        {"in_features": 6, "out_features": 2},
+        out_features=2,
+        classification=False,
+    ),
+    "house_prices": lambda: table_project(
+        "data.HousePrices", {"standardize": True}, out_features=1, classification=False
+    ),
     "csv_regression": lambda: table_project(
-        "data.CSV", {"path": "t.csv", "target_column": "y", "feature_columns": ["a", "b"]},
+        "data.CSV",
+        {"path": "t.csv", "target_column": "y", "feature_columns": ["a", "b"]},
         out_features=1,
-        classification=False),
+        classification=False,
+    ),
     "csv_classification": lambda: table_project(
-        "data.CSV", {"path": "t.csv", "target_column": "label", "task": "classification",
-                     "weighted_sampling": True, "feature_columns": ["a", "b"]},
-        out_features=2, classification=True),
+        "data.CSV",
+        {
+            "path": "t.csv",
+            "target_column": "label",
+            "task": "classification",
+            "weighted_sampling": True,
+            "feature_columns": ["a", "b"],
+        },
+        out_features=2,
+        classification=True,
+    ),
     "image_folder": lambda: cnn_project(
-        "data.ImageFolder", {"path": "pets", "image_size": [12, 12],
-                             "random_crop_padding": 2, "horizontal_flip": True,
-                             "weighted_sampling": True}, classes=3, batch_size=4),
-    "shapes": lambda: cnn_project("data.Shapes", {"image_size": [12, 12],
-                                                  "horizontal_flip": True}, classes=3,
-                                  batch_size=4),
+        "data.ImageFolder",
+        {
+            "path": "pets",
+            "image_size": [12, 12],
+            "random_crop_padding": 2,
+            "horizontal_flip": True,
+            "weighted_sampling": True,
+        },
+        classes=3,
+        batch_size=4,
+    ),
+    "shapes": lambda: cnn_project(
+        "data.Shapes", {"image_size": [12, 12], "horizontal_flip": True}, classes=3, batch_size=4
+    ),
     "mnist": lambda: cnn_project("data.MNIST", {"path": "files"}, classes=10),
     "fashion_mnist": lambda: cnn_project("data.FashionMNIST", {"path": "files"}, classes=10),
-    "cifar10": lambda: cnn_project("data.CIFAR10", {"path": "cifar", "horizontal_flip": True},
-                                   classes=10),
+    "cifar10": lambda: cnn_project(
+        "data.CIFAR10", {"path": "cifar", "horizontal_flip": True}, classes=10
+    ),
 }
 
 
@@ -764,8 +843,11 @@ PROJECTS = {
 def test_short_training_run(source, tmp_path, monkeypatch, torch_deterministic):
     project_dir = tmp_path / "project"
     project_dir.mkdir()
-    write_csv(project_dir / "t.csv", ["a", "b", "y", "label"],
-              [(i, i % 7, 2 * i + 1, "yes" if i % 5 == 0 else "no") for i in range(40)])
+    write_csv(
+        project_dir / "t.csv",
+        ["a", "b", "y", "label"],
+        [(i, i % 7, 2 * i + 1, "yes" if i % 5 == 0 else "no") for i in range(40)],
+    )
     write_image_folder(project_dir / "pets", per_class=4)
     write_mnist(project_dir / "files", "MNIST", n_train=24, n_test=8)
     write_mnist(project_dir / "files", "FashionMNIST", n_train=24, n_test=8)
@@ -775,8 +857,9 @@ def test_short_training_run(source, tmp_path, monkeypatch, torch_deterministic):
     graph = PROJECTS[source]()
     project = compile_project(graph, project_dir)
     info = project.shapes.data_info
-    events = Trainer(project, TrainOptions(max_steps=3, device="cpu",
-                                           data_dir=tmp_path / "data")).run()
+    events = Trainer(
+        project, TrainOptions(max_steps=3, device="cpu", data_dir=tmp_path / "data")
+    ).run()
 
     failed = [e for e in events if isinstance(e, RunFailed)]
     assert not failed, failed[0].message + "\n" + failed[0].traceback
@@ -804,8 +887,9 @@ def test_a_bad_row_found_while_training_fails_the_run_at_the_data_node(tmp_path)
 
 # ============================================================================ describe() cache
 def test_describe_notices_an_edited_csv(tmp_path):
-    path = write_csv(tmp_path / "t.csv", ["a", "b", "c", "target"],
-                     [(1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12)])
+    path = write_csv(
+        tmp_path / "t.csv", ["a", "b", "c", "target"], [(1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12)]
+    )
     node, settings = node_of("data.CSV", {"path": str(path)})
     first = describe(node, settings)
     assert first.x_shape == (3,)
@@ -825,8 +909,7 @@ def test_describe_notices_an_edited_csv(tmp_path):
 
 
 def test_describe_notices_images_added_to_a_class(image_root):
-    node, settings = node_of("data.ImageFolder", {"path": str(image_root),
-                                                  "image_size": [8, 8]})
+    node, settings = node_of("data.ImageFolder", {"path": str(image_root), "image_size": [8, 8]})
     before = describe(node, settings)
     assert before.n_train + before.n_val == 18
     cat = image_root / "cat"

@@ -61,7 +61,7 @@ class Unchanged:
 
     def check(self) -> None:
         assert dumps(self.graph) == self.text
-        assert self.rec.events[self.n_events:] == []
+        assert self.rec.events[self.n_events :] == []
 
 
 def chain(g: Graph, *type_ids: str) -> list[str]:
@@ -89,8 +89,9 @@ def test_add_node_takes_spec_defaults(g):
 
 
 def test_add_node_params_override_defaults_and_are_normalised(g):
-    nid = g.add_node("nn.Conv2d", {"out_channels": 32, "kernel_size": [5, 5], "stride": 2.0},
-                     pos=(3, 4))
+    nid = g.add_node(
+        "nn.Conv2d", {"out_channels": 32, "kernel_size": [5, 5], "stride": 2.0}, pos=(3, 4)
+    )
     node = g.node(nid)
     assert node.params["out_channels"] == 32
     assert node.params["kernel_size"] == [5, 5]
@@ -121,11 +122,27 @@ def test_labels_are_unique_per_label_base(g):
     assert g.node(g.add_node("nn.Linear")).label == "fc3"
 
 
-@pytest.mark.parametrize("type_id", ["nn.Linear", "nn.Conv2d", "nn.ReLU", "nn.Flatten",
-                                     "nn.MaxPool2d", "nn.LSTM", "nn.Softmax", "op.add",
-                                     "op.concat", "loss.MSE", "loss.CrossEntropy", "optim.SGD",
-                                     "optim.Adam", "sched.StepLR", "sched.OneCycleLR",
-                                     "clip.GradNorm"])
+@pytest.mark.parametrize(
+    "type_id",
+    [
+        "nn.Linear",
+        "nn.Conv2d",
+        "nn.ReLU",
+        "nn.Flatten",
+        "nn.MaxPool2d",
+        "nn.LSTM",
+        "nn.Softmax",
+        "op.add",
+        "op.concat",
+        "loss.MSE",
+        "loss.CrossEntropy",
+        "optim.SGD",
+        "optim.Adam",
+        "sched.StepLR",
+        "sched.OneCycleLR",
+        "clip.GradNorm",
+    ],
+)
 def test_default_label_comes_from_label_base(g, type_id):
     spec = CATALOGUE[type_id]
     nid = g.add_node(type_id)
@@ -203,8 +220,9 @@ def test_unknown_type_raises_and_changes_nothing(g, rec):
         ("clip.GradNorm", {"max_norm": 0.0}, "max_norm", "> 0"),
     ],
 )
-def test_bad_param_names_param_and_range_and_changes_nothing(g, rec, type_id, params, name,
-                                                             allowed):
+def test_bad_param_names_param_and_range_and_changes_nothing(
+    g, rec, type_id, params, name, allowed
+):
     g.add_node("nn.ReLU")
     snap = Unchanged(g, rec)
     with pytest.raises(ParamError) as info:
@@ -262,8 +280,12 @@ def test_node_lookup_errors(g):
         g.node("n1")
     assert isinstance(info.value, KeyError)
     assert str(info.value) == "no node with id 'n1'"
-    for call in (lambda: g.remove_node("n1"), lambda: g.set_param("n1", "x", 1),
-                 lambda: g.set_label("n1", "a"), lambda: g.in_edges("n1")):
+    for call in (
+        lambda: g.remove_node("n1"),
+        lambda: g.set_param("n1", "x", 1),
+        lambda: g.set_label("n1", "a"),
+        lambda: g.in_edges("n1"),
+    ):
         with pytest.raises(NodeNotFoundError):
             call()
 
@@ -304,8 +326,9 @@ def test_set_param_list_is_copied(g):
     assert g.node(nid).params["kernel_size"] == [5, 5]
 
 
-@pytest.mark.parametrize(("name", "value"), [("out_features", 0), ("bias", 1),
-                                             ("nope", 3), ("out_features", None)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("out_features", 0), ("bias", 1), ("nope", 3), ("out_features", None)]
+)
 def test_refused_set_param_changes_nothing(g, rec, name, value):
     nid = g.add_node("nn.Linear")
     snap = Unchanged(g, rec)
@@ -321,8 +344,9 @@ def test_a_label_another_node_has_is_refused_and_the_old_one_kept(g, rec):
     rec.clear()
     with pytest.raises(ParamError) as info:
         g.set_label(relu, " fc1 ")
-    assert str(info.value) == ("label: 'fc1' is already the label of another node (Linear); "
-                               "each node needs its own label")
+    assert str(info.value) == (
+        "label: 'fc1' is already the label of another node (Linear); each node needs its own label"
+    )
     assert g.node(relu).label == "relu1" and g.node(fc).label == "fc1" and rec.events == []
     g.set_label(fc, "fc1")  # its own label: no change, no refusal
     # restoring a label exactly as it was (undo) may meet a twin a project file held
@@ -419,8 +443,7 @@ def test_one_output_feeds_many_inputs(g):
         ("nn.Linear", "out", "clip.GradNorm", "optimizer"),  # tensor -> optimizer
     ],
 )
-def test_port_kind_mismatch_raises_port_type_error(g, rec, src_type, src_port, dst_type,
-                                                    dst_port):
+def test_port_kind_mismatch_raises_port_type_error(g, rec, src_type, src_port, dst_type, dst_port):
     a, b = g.add_node(src_type), g.add_node(dst_type)
     snap = Unchanged(g, rec)
     with pytest.raises(PortTypeError) as info:
@@ -512,8 +535,7 @@ def test_cycle_through_loss_and_optimizer_kinds(g):
     loss = g.add_node("loss.MSE")
     opt = g.add_node("optim.SGD")
     g.connect(loss, "loss", opt, "loss")
-    g.add_placeholder("p1", "future.Thing", "thing", {}, (0, 0),
-                      {"in": {"opt"}, "out": {"out"}})
+    g.add_placeholder("p1", "future.Thing", "thing", {}, (0, 0), {"in": {"opt"}, "out": {"out"}})
     g.connect(opt, "optimizer", "p1", "opt")
     with pytest.raises(CycleError):
         g.connect("p1", "out", loss, "input")
@@ -582,8 +604,13 @@ def test_listener_sees_the_state_after_the_change(g):
     a, b = g.add_node("nn.Linear"), g.add_node("nn.ReLU")
     g.connect(a, "out", b, "x")
     g.remove_node(b)
-    assert seen == [("node_added", True, 0), ("node_added", True, 0), ("edge_added", True, 1),
-                    ("edge_removed", True, 0), ("node_removed", False, 0)]
+    assert seen == [
+        ("node_added", True, 0),
+        ("node_added", True, 0),
+        ("edge_added", True, 1),
+        ("edge_removed", True, 0),
+        ("node_removed", False, 0),
+    ]
 
 
 def test_unsubscribe(g):
@@ -633,8 +660,14 @@ def test_topological_order_does_not_depend_on_insertion_order():
         graph = Graph()
         for i in order:
             graph.add_node("op.add", node_id=f"n{i}")
-        for src, dst, port in ((1, 5, "a"), (2, 5, "b"), (5, 12, "a"), (3, 12, "b"),
-                               (12, 20, "a"), (4, 20, "b")):
+        for src, dst, port in (
+            (1, 5, "a"),
+            (2, 5, "b"),
+            (5, 12, "a"),
+            (3, 12, "b"),
+            (12, 20, "a"),
+            (4, 20, "b"),
+        ):
             graph.connect(f"n{src}", "out", f"n{dst}", port)
         return graph
 
@@ -653,15 +686,32 @@ def test_ancestors_and_descendants(g):
 
 
 def test_default_settings(g):
-    expected = {"epochs": 10, "batch_size": 64, "seed": 0, "device": "auto", "val_split": 0.2,
-                "model_name": "Net", "log_every": 10, "num_workers": 0}
+    expected = {
+        "epochs": 10,
+        "batch_size": 64,
+        "seed": 0,
+        "device": "auto",
+        "val_split": 0.2,
+        "model_name": "Net",
+        "log_every": 10,
+        "num_workers": 0,
+    }
     assert {k: g.settings[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize(("name", "value"), [("device", "cuda:1"), ("device", "cpu"),
-                                             ("device", "cuda"), ("device", "mps"),
-                                             ("model_name", "DigitsCNN"), ("epochs", 1),
-                                             ("val_split", 0), ("seed", 2**32 - 1)])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("device", "cuda:1"),
+        ("device", "cpu"),
+        ("device", "cuda"),
+        ("device", "mps"),
+        ("model_name", "DigitsCNN"),
+        ("epochs", 1),
+        ("val_split", 0),
+        ("seed", 2**32 - 1),
+    ],
+)
 def test_set_setting_accepts(g, rec, name, value):
     g.set_setting(name, value)
     assert g.settings[name] == value
@@ -709,8 +759,14 @@ def test_graph_settings_are_validated_on_construction():
 
 
 def test_placeholder_ports_accept_any_kind_and_several_wires(g):
-    g.add_placeholder("p1", "loss.Future", "future", {"k": [1, {"a": None}]}, (1, 2),
-                      {"in": {"input"}, "out": {"loss"}})
+    g.add_placeholder(
+        "p1",
+        "loss.Future",
+        "future",
+        {"k": [1, {"a": None}]},
+        (1, 2),
+        {"in": {"input"}, "out": {"loss"}},
+    )
     node = g.node("p1")
     assert node.is_placeholder and node.kind == "unknown"
     assert [p.name for p in g.input_ports("p1")] == ["input"]
@@ -738,9 +794,14 @@ def test_edges_with_arrow_like_port_names_stay_distinct(g):
     assert not g.has_edge(e1)
 
 
-@pytest.mark.parametrize(("name", "value"), [("path", "data\ud800.csv"),
-                                             ("target_column", "\udfff"),
-                                             ("feature_columns", ["a", "b\ud800"])])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("path", "data\ud800.csv"),
+        ("target_column", "\udfff"),
+        ("feature_columns", ["a", "b\ud800"]),
+    ],
+)
 def test_text_params_must_be_saveable_unicode(g, rec, name, value):
     nid = g.add_node("data.CSV")
     snap = Unchanged(g, rec)

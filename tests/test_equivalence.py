@@ -48,8 +48,7 @@ def test_model_py_and_weights_reproduce_in_app_outputs(tmp_path):
         f"torch.save(m(x).detach(), {str(tmp_path / 'y.pt')!r})\n"
         "assert not any(k.startswith('torchcanvas') for k in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=out, capture_output=True,
-                          text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=out, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     got = torch.load(tmp_path / "y.pt", weights_only=True)
     assert torch.equal(got, expected)
@@ -58,11 +57,17 @@ def test_model_py_and_weights_reproduce_in_app_outputs(tmp_path):
 @pytest.mark.parametrize("name", ["digits_cnn", "iris_mlp", "linear_regression"])
 def test_train_py_gives_the_apps_losses(name, tmp_path):
     project = _project(name, epochs=2)
-    history = [(e.train_loss, e.val_loss) for e in Trainer(project).run()
-               if isinstance(e, EpochEvent)]
+    history = [
+        (e.train_loss, e.val_loss) for e in Trainer(project).run() if isinstance(e, EpochEvent)
+    ]
     export_code(project, tmp_path)
-    done = subprocess.run([sys.executable, "train.py", "--out", "ck"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "train.py", "--out", "ck"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     script = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [(r["train_loss"], r["val_loss"]) for r in script] == history
@@ -102,9 +107,23 @@ def _torchrun(folder, wrapper, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(wrapper), "train.py", *args],
-        cwd=folder, capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(wrapper),
+            "train.py",
+            *args,
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -135,18 +154,19 @@ def test_torchrun_two_processes_on_cpu_agree_and_resume(tmp_path):
     # both ranks computed this digest (train.py fails if they differ); rank 0 saved these weights
     assert final["weights_sha256"] == _weights_digest(state["model"])
     assert final["weights_sha256"] == _weights_digest(
-        torch.load(out / "ck" / "weights.pt", weights_only=True))
+        torch.load(out / "ck" / "weights.pt", weights_only=True)
+    )
     # each rank took half of every epoch: 160 samples, 8 a batch, 2 ranks -> 10 steps each
     assert state["optimizer"]["state"][0]["step"].item() == 10
 
-    lines = _torchrun(out, wrapper, "--epochs", "2", "--out", "ck", "--resume",
-                      "ck/checkpoint.pt")
+    lines = _torchrun(out, wrapper, "--epochs", "2", "--out", "ck", "--resume", "ck/checkpoint.pt")
     records = [r for r in lines if "epoch" in r]
     assert [r["epoch"] for r in records] == [2]
     resumed = torch.load(out / "ck" / "checkpoint.pt", weights_only=True)
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
     assert resumed["history"][0] == state["history"][0]
     assert next(r for r in lines if "world_size" in r)["weights_sha256"] == _weights_digest(
-        resumed["model"])
+        resumed["model"]
+    )
     assert resumed["optimizer"]["state"][0]["step"].item() == 20
     assert records[0]["train_loss"] < state["history"][0]["train_loss"]

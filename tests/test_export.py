@@ -56,16 +56,22 @@ def _project(name: str, **settings):
 
 def run_standalone(folder: Path, code: str, *args: str, timeout: int = 300):
     """Run ``code`` with ``python -I`` in ``folder``, where importing torchcanvas fails."""
-    done = subprocess.run([sys.executable, "-I", "-c", BLOCK_TORCHCANVAS + code, *args],
-                          cwd=folder, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", BLOCK_TORCHCANVAS + code, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
 
 def _trained(name: str, run_dir: Path, steps: int = 30):
     project = _project(name, epochs=1)
-    trainer = Trainer(project, TrainOptions(out_dir=run_dir, max_steps=steps,
-                                            keep_predictions=False))
+    trainer = Trainer(
+        project, TrainOptions(out_dir=run_dir, max_steps=steps, keep_predictions=False)
+    )
     events = trainer.run()
     assert events[-1].__class__.__name__ == "RunFinished", events[-1]
     return project, trainer.model.eval()
@@ -78,8 +84,16 @@ def test_every_format_reproduces_the_app_model(name, tmp_path):
     report = export_project(project, out, weights=tmp_path / "run")
     assert report.ok, report.lines()
     assert list(report.results) == list(FORMATS)
-    for f in ("model.py", "train.py", "weights.pt", "weights.safetensors",
-              "model.torchscript.pt", "model.onnx", "README.md", "requirements.txt"):
+    for f in (
+        "model.py",
+        "train.py",
+        "weights.pt",
+        "weights.safetensors",
+        "model.torchscript.pt",
+        "model.onnx",
+        "README.md",
+        "requirements.txt",
+    ):
         assert (out / f).is_file(), f
     assert report.weights.startswith("Run run: ")  # best.pt, or checkpoint.pt when stopped
 
@@ -91,8 +105,11 @@ def test_every_format_reproduces_the_app_model(name, tmp_path):
     # the exported folder, copied away from the project, without torchcanvas
     away = tmp_path / "away"
     shutil.copytree(out, away)
-    x = torch.randn(5, *project.shapes.shapes[project.model.source.ir.inputs[0][1]][1:],
-                    generator=torch.Generator().manual_seed(3))
+    x = torch.randn(
+        5,
+        *project.shapes.shapes[project.model.source.ir.inputs[0][1]][1:],
+        generator=torch.Generator().manual_seed(3),
+    )
     torch.save(x, tmp_path / "x.pt")
     with torch.no_grad():
         expected = model(x)
@@ -243,8 +260,10 @@ def test_weights_from_run_folders_and_files(tmp_path):
     state = torch.load(run / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(w.state_dict[k], v) for k, v in state.items())
     (run / "best.pt").unlink()
-    assert "checkpoint.pt (a checkpoint after epoch 1, validation loss" in \
-        load_weights(run).description
+    assert (
+        "checkpoint.pt (a checkpoint after epoch 1, validation loss"
+        in load_weights(run).description
+    )
     plain = load_weights(run / "weights.pt")
     assert plain.description == "weights.pt (a state_dict)"
     export_project(project, tmp_path / "st", formats="safetensors")
@@ -252,10 +271,13 @@ def test_weights_from_run_folders_and_files(tmp_path):
     assert again.state_dict.keys() == plain.state_dict.keys()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a checkpoint", "cannot read weights"),
-    (None, "no such file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a checkpoint", "cannot read weights"),
+        (None, "no such file"),
+    ],
+)
 def test_bad_weights_are_refused_before_writing(tmp_path, content, message):
     path = tmp_path / "w.pt"
     if content is not None:
@@ -287,9 +309,19 @@ def test_parse_formats():
 def test_cli_export_with_weights(tmp_path, capsys):
     _trained("linear_regression", tmp_path / "run", steps=None)
     project_file = assets_dir() / "examples" / "linear_regression.json"
-    rc = cli_main(["export", str(project_file), "--out", str(tmp_path / "out"),
-                   "--weights", str(tmp_path / "run"), "--formats", "code,weights,onnx",
-                   "--json"])
+    rc = cli_main(
+        [
+            "export",
+            str(project_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--weights",
+            str(tmp_path / "run"),
+            "--formats",
+            "code,weights,onnx",
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["formats"]) == {"code", "weights", "onnx"}
@@ -303,8 +335,12 @@ def test_cli_export_errors_name_the_option(tmp_path, capsys):
     project_file = str(assets_dir() / "examples" / "linear_regression.json")
     assert cli_main(["export", project_file, "--out", str(tmp_path), "--formats", "zip"]) == 1
     assert "--formats: unknown format 'zip'" in capsys.readouterr().err
-    assert cli_main(["export", project_file, "--out", str(tmp_path),
-                     "--weights", str(tmp_path / "none.pt")]) == 1
+    assert (
+        cli_main(
+            ["export", project_file, "--out", str(tmp_path), "--weights", str(tmp_path / "none.pt")]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "--weights:" in err and "none.pt: no such file" in err
 
@@ -335,6 +371,7 @@ def test_every_bundled_example_exports_every_format(name, tmp_path, capsys):
     assert printed.out == printed.err == ""
     failed = {r.format: r.error for r in report.failed()}
     assert not failed, failed
-    assert report.results["torchscript"].note.startswith("scripted"), \
-        report.results["torchscript"].note
+    assert report.results["torchscript"].note.startswith("scripted"), report.results[
+        "torchscript"
+    ].note
     assert "outputs match the model" in report.results["onnx"].note

@@ -23,7 +23,7 @@ from torchcanvas.runtime.importer import (
 )
 from torchcanvas.runtime.shapes import infer_shapes
 
-USER_FILE = '''
+USER_FILE = """
 import math
 
 import torch
@@ -87,7 +87,7 @@ class Branchy(nn.Module):
         if x.sum() > 0:
             return self.fc(x)
         return x
-'''
+"""
 
 
 @pytest.fixture
@@ -98,8 +98,9 @@ def user_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------- torchvision
-@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0", "mobilenet_v2",
-                                  "efficientnet_b0", "alexnet"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "squeezenet1_0", "mobilenet_v2", "efficientnet_b0", "alexnet"]
+)
 def test_torchvision_round_trip(name):
     result = roundtrip(name)
     assert result.error is None, result.error
@@ -120,8 +121,10 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     assert not result.code_nodes
     labels = {n.label for n in graph.nodes()}
     assert {"layer1.0.conv1", "layer2.0.downsample.0", "fc"} <= labels  # original paths
-    assert graph.node(next(n.id for n in graph.nodes() if n.label == "fc")).params[
-        "out_features"] == 1000
+    assert (
+        graph.node(next(n.id for n in graph.nodes() if n.label == "fc")).params["out_features"]
+        == 1000
+    )
     kinds = {n.kind for n in graph.nodes()}
     assert {"data", "loss", "optimizer"} <= kinds  # trains as it is (random images)
     # laid out: no two nodes at the same place
@@ -148,8 +151,9 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     model.eval()
     with torch.no_grad():
         assert torch.equal(original(x), model(x))
-    assert compiled.shapes.shapes[next((n.id, "out") for n in graph.nodes()
-                                       if n.label == "fc")] == ("B", 1000)
+    assert compiled.shapes.shapes[
+        next((n.id, "out") for n in graph.nodes() if n.label == "fc")
+    ] == ("B", 1000)
 
 
 def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_file, tmp_path):
@@ -161,8 +165,10 @@ def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_fi
     from torchcanvas.graph import save
 
     torch.manual_seed(0)
-    cases = [("resnet18", load_spec("resnet18"), (3, 32, 32)),
-             ("nested", load_spec(f"{user_file}:Nested"), (3, 8, 8))]
+    cases = [
+        ("resnet18", load_spec("resnet18"), (3, 32, 32)),
+        ("nested", load_spec(f"{user_file}:Nested"), (3, 8, 8)),
+    ]
     script = ["import torch", ""]
     for name, original, shape in cases:
         original.eval()
@@ -172,7 +178,10 @@ def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_fi
         assert origins == owners | ({"extra.shift"} if name == "nested" else set())
         if name == "nested":  # code nodes keep where they came from too
             assert {n.origin for n in graph.nodes() if n.kind == "code"} == {
-                "blocks.0", "blocks.1", "extra.shift"}
+                "blocks.0",
+                "blocks.1",
+                "extra.shift",
+            }
         # the user renames a node: its weights still load from the original key
         conv = next(n for n in graph.nodes() if n.origin in ("layer1.0.conv1", "stem.0"))
         graph.set_label(conv.id, "first conv")
@@ -194,24 +203,30 @@ def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_fi
         torch.save(model.state_dict(), folder / "weights.pt")  # generated keys, as Export saves
         torch.save((x, want), folder / "check.pt")
         cls = compiled.source.ir.class_name
-        script += [f"sys.path.insert(0, {str(folder)!r})",
-                   f"from model import {cls}",
-                   "del sys.modules['model']",
-                   f"x, want = torch.load({str(folder / 'check.pt')!r})",
-                   "for weights in ('original.pt', 'weights.pt'):",
-                   f"    m = {cls}().eval()",
-                   f"    sd = torch.load({str(folder)!r} + '/' + weights)",
-                   "    m.load_state_dict(sd)",
-                   "    with torch.no_grad():",
-                   "        assert torch.equal(m(x), want), (weights, (m(x) - want).abs().max())",
-                   ]
+        script += [
+            f"sys.path.insert(0, {str(folder)!r})",
+            f"from model import {cls}",
+            "del sys.modules['model']",
+            f"x, want = torch.load({str(folder / 'check.pt')!r})",
+            "for weights in ('original.pt', 'weights.pt'):",
+            f"    m = {cls}().eval()",
+            f"    sd = torch.load({str(folder)!r} + '/' + weights)",
+            "    m.load_state_dict(sd)",
+            "    with torch.no_grad():",
+            "        assert torch.equal(m(x), want), (weights, (m(x) - want).abs().max())",
+        ]
         ruff = [sys.executable, "-m", "ruff"]
         common = ["--isolated", "--line-length", "100"]
-        check = subprocess.run([*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
-                               cwd=folder, capture_output=True, text=True)
+        check = subprocess.run(
+            [*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
-        fmt = subprocess.run([*ruff, "format", *common, "--diff", "."], cwd=folder,
-                             capture_output=True, text=True)
+        fmt = subprocess.run(
+            [*ruff, "format", *common, "--diff", "."], cwd=folder, capture_output=True, text=True
+        )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     script.append("print('ok')")
     assert run_standalone(tmp_path, "\n".join(script)).stdout.strip() == "ok"
@@ -223,7 +238,8 @@ def test_efficientnet_keeps_stochastic_depth_as_code():
     assert code and all(n.type_id == "code.Module" for n in code)
     assert code[0].params["title"] == "StochasticDepth"
     assert code[0].params["imports"] == [
-        "from torchvision.ops.stochastic_depth import StochasticDepth"]
+        "from torchvision.ops.stochastic_depth import StochasticDepth"
+    ]
     assert code[0].params["init"].startswith("StochasticDepth(p=")
     source = compile_model(result.graph).source.source
     assert "from torchvision.ops.stochastic_depth import StochasticDepth\n" in source
@@ -245,8 +261,9 @@ def test_user_file_copies_source_and_round_trips(user_file, tmp_path):
     # the catalogue covers gelu, mean and the batch-keeping view; flip/getitem stay code
     types = {n.label: n.type_id for n in imported.graph.nodes()}
     assert types["gelu"] == "nn.GELU" and types["view"] == "op.reshape"
-    assert any(n.type_id == "code.Function" and "flip(1)" in n.params["expr"]
-               for n in code.values())
+    assert any(
+        n.type_id == "code.Function" and "flip(1)" in n.params["expr"] for n in code.values()
+    )
 
     # the generated file runs on its own and is ruff-clean and formatted
     compiled = compile_model(imported.graph)
@@ -254,15 +271,31 @@ def test_user_file_copies_source_and_round_trips(user_file, tmp_path):
     (tmp_path / "out" / "model.py").write_text(compiled.source.source)
     ruff = [sys.executable, "-m", "ruff"]
     common = ["--isolated", "--line-length", "100"]
-    check = subprocess.run([*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
-                           cwd=tmp_path / "out", capture_output=True, text=True)
+    check = subprocess.run(
+        [*ruff, "check", *common, "--select", "E,F,W,I,B,UP,SIM", "."],
+        cwd=tmp_path / "out",
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout + check.stderr + compiled.source.source
-    fmt = subprocess.run([*ruff, "format", *common, "--diff", "."], cwd=tmp_path / "out",
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [*ruff, "format", *common, "--diff", "."],
+        cwd=tmp_path / "out",
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    run = subprocess.run([sys.executable, "-c", "import torch, model; "
-                          "print(tuple(model.MyNet()(torch.randn(2, 3, 8, 8)).shape))"],
-                         cwd=tmp_path / "out", capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import torch, model; print(tuple(model.MyNet()(torch.randn(2, 3, 8, 8)).shape))",
+        ],
+        cwd=tmp_path / "out",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.stdout.strip() == "(2, 3)", run.stderr
 
 
@@ -276,13 +309,16 @@ def test_data_dependent_control_flow_names_the_line(user_file):
     assert info.value.where == f"{user_file}:{line}"
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("resnet1234", "not a torchvision model name"),
-    ("/nonexistent/model.py:Net", "no such file"),
-    ("torchvision.models:nothing_here", "has no 'nothing_here'"),
-    ("no_such_package_xyz:Net", "cannot import no_such_package_xyz"),
-    ("math:pi", "not a class or function"),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("resnet1234", "not a torchvision model name"),
+        ("/nonexistent/model.py:Net", "no such file"),
+        ("torchvision.models:nothing_here", "has no 'nothing_here'"),
+        ("no_such_package_xyz:Net", "cannot import no_such_package_xyz"),
+        ("math:pi", "not a class or function"),
+    ],
+)
 def test_bad_specs_say_what_is_wrong(spec, expected):
     with pytest.raises(ModelImportError, match=expected):
         load_spec(spec)
@@ -315,8 +351,11 @@ def _code_graph(expr: str = "x * 2", source: str = "") -> tuple[Graph, str]:
     data = g.add_node("data.RandomImages", {"shape": [4], "num_classes": 2})
     fc = g.add_node("nn.Linear", {"out_features": 6})
     g.connect(data, "x", fc, "x")
-    code = g.add_node("code.Module", {"init": "Twice()", "source": source, "shape": [6],
-                                      "title": "Twice"}, label="twice")
+    code = g.add_node(
+        "code.Module",
+        {"init": "Twice()", "source": source, "shape": [6], "title": "Twice"},
+        label="twice",
+    )
     g.connect(fc, "out", code, "x")
     fn = g.add_node("code.Function", {"expr": expr, "shape": [6]}, label="fn")
     g.connect(code, "out", fn, "x")
@@ -363,17 +402,16 @@ def test_code_expressions_are_checked():
     with pytest.raises(CodegenError, match="is not allowed"):
         check_imports(["import os; os.system('x')"])
     assert check_imports([" import math "]) == ["import math"]
-    assert import_block({"from torch import nn", "import math", "import torch",
-                         "from typing import Any"}) == [
-        "import math", "from typing import Any", "", "import torch", "from torch import nn"]
+    assert import_block(
+        {"from torch import nn", "import math", "import torch", "from typing import Any"}
+    ) == ["import math", "from typing import Any", "", "import torch", "from torch import nn"]
 
 
 def test_random_images_source():
     from torchcanvas.runtime.data import make_datasets
 
     g = Graph()
-    nid = g.add_node("data.RandomImages", {"shape": [1, 5, 5], "num_classes": 3,
-                                           "n_samples": 10})
+    nid = g.add_node("data.RandomImages", {"shape": [1, 5, 5], "num_classes": 3, "n_samples": 10})
     train, val, classes = make_datasets(g.node(nid), g.settings)
     x, y = train[0]
     assert tuple(x.shape) == (1, 5, 5) and 0 <= int(y) < 3
@@ -383,8 +421,21 @@ def test_random_images_source():
 # ---------------------------------------------------------------------------- command line
 def test_cli_import_writes_a_project_that_checks(tmp_path, capsys):
     out = tmp_path / "sq.json"
-    assert cli_main(["import", "squeezenet1_0", "--out", str(out), "--input-shape",
-                     "3,64,64", "--args", '{"num_classes": 4}']) == 0
+    assert (
+        cli_main(
+            [
+                "import",
+                "squeezenet1_0",
+                "--out",
+                str(out),
+                "--input-shape",
+                "3,64,64",
+                "--args",
+                '{"num_classes": 4}',
+            ]
+        )
+        == 0
+    )
     graph = load(out)
     assert any(n.label == "features.0" and n.type_id == "nn.Conv2d" for n in graph.nodes())
     capsys.readouterr()
@@ -397,8 +448,9 @@ def test_cli_import_writes_a_project_that_checks(tmp_path, capsys):
 
 def test_cli_import_errors(tmp_path, capsys, user_file):
     out = tmp_path / "x.json"
-    assert cli_main(["import", f"{user_file}:Branchy", "--out", str(out),
-                     "--input-shape", "4"]) == 1
+    assert (
+        cli_main(["import", f"{user_file}:Branchy", "--out", str(out), "--input-shape", "4"]) == 1
+    )
     err = capsys.readouterr().err
     assert "error: tracing failed at" in err and "mynet.py:" in err
     assert not out.exists()
@@ -443,8 +495,10 @@ def test_shared_weights_and_unused_modules_are_explained():
 
     model = WithAux()
     result = import_model(model, (4,))
-    assert result.notes == ["not used by the traced forward, so not imported: aux",
-                            "outputs match the original model"]
+    assert result.notes == [
+        "not used by the traced forward, so not imported: aux",
+        "outputs match the original model",
+    ]
     assert result.max_abs_diff == 0.0
     assert model.training  # the import traced in evaluation mode and put the mode back
 

@@ -40,8 +40,11 @@ def test_layout_left_to_right_follows_the_wires(digits):
     assert by["conv1"][0] < by["relu1"][0] < by["classifier"][0]
     # the loss sits under the layer that feeds it; the optimizer follows it in the band
     assert by["loss1"][0] == by["classifier"][0] < by["optimizer1"][0]
-    model_bottom = max(y + default_size(digits, n)[1] for n, (x, y) in pos.items()
-                       if digits.node(n).kind not in TRAINING)
+    model_bottom = max(
+        y + default_size(digits, n)[1]
+        for n, (x, y) in pos.items()
+        if digits.node(n).kind not in TRAINING
+    )
     assert all(pos[n][1] > model_bottom for n in pos if digits.node(n).kind in TRAINING)
 
 
@@ -57,7 +60,7 @@ def test_layout_top_down_and_no_overlaps(digits):
         assert pos[e.src][1] <= pos[e.dst][1]
     boxes = [(x, y, *default_size(digits, n)) for n, (x, y) in pos.items()]
     for i, (x, y, w, h) in enumerate(boxes):
-        for x2, y2, w2, h2 in boxes[i + 1:]:
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
             assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
 
 
@@ -111,10 +114,14 @@ def test_paste_refuses_foreign_text_and_skips_unknown_types(digits):
     for text in ("hello", "{}", '{"format": "x"}', "[" * 5000):
         with pytest.raises(InvalidProjectError):
             fragment_from_text(text)
-    fragment = {"format": "torchcanvas-fragment",
-                "nodes": {"a": {"type": "nn.Evil", "params": {}},
-                          "b": {"type": "nn.ReLU", "params": {"inplace": "yes"}},
-                          "c": {"type": "nn.ReLU", "params": {}, "pos": [1, 2]}},
-                "edges": [{"from": ["a", "out"], "to": ["c", "x"]}, {"bad": 1}]}
+    fragment = {
+        "format": "torchcanvas-fragment",
+        "nodes": {
+            "a": {"type": "nn.Evil", "params": {}},
+            "b": {"type": "nn.ReLU", "params": {"inplace": "yes"}},
+            "c": {"type": "nn.ReLU", "params": {}, "pos": [1, 2]},
+        },
+        "edges": [{"from": ["a", "out"], "to": ["c", "x"]}, {"bad": 1}],
+    }
     plan = plan_paste(digits, fragment, (0, 0))
     assert [t for _, t, *_ in plan.nodes] == ["nn.ReLU"] and plan.edges == []

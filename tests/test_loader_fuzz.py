@@ -24,8 +24,12 @@ from torchcanvas.graph import (
 from torchcanvas.graph.serialize import from_dict, to_dict
 from torchcanvas.graph.settings import SETTINGS
 
-FUZZ = settings(max_examples=200, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def check(make) -> Graph | None:
@@ -54,15 +58,17 @@ def note_outcome(what: str) -> None:
 
 # --------------------------------------------------------------------------- strategies
 
-SCALARS = (st.none() | st.booleans() | st.integers() | st.floats()
-           | st.text(max_size=12))
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 JSON = st.recursive(
     SCALARS,
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
     max_leaves=12,
 )
 FINITE_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
     max_leaves=12,
@@ -70,22 +76,61 @@ FINITE_JSON = st.recursive(
 
 TYPE_IDS = sorted(CATALOGUE)
 PARAM_NAMES = sorted({p.name for spec in CATALOGUE.values() for p in spec.params})
-PORT_NAMES = sorted({p.name for spec in CATALOGUE.values() for p in (*spec.inputs,
-                                                                    *spec.outputs)})
-CHOICES = sorted({c for spec in CATALOGUE.values() for p in spec.params for c in p.choices
-                  if isinstance(c, str)})
+PORT_NAMES = sorted({p.name for spec in CATALOGUE.values() for p in (*spec.inputs, *spec.outputs)})
+CHOICES = sorted(
+    {c for spec in CATALOGUE.values() for p in spec.params for c in p.choices if isinstance(c, str)}
+)
 IDS = ["n1", "n2", "n3", "n10", "a", "b-1"]
 
-SPECIAL = st.sampled_from([
-    0, -1, 1, 2, -(2**63), 2**63, 10**30, 10**400, -(10**400), 1e308, -1e308, 1e-320, 0.5,
-    float("inf"), float("-inf"), float("nan"), True, False, None, "", " ", "auto", "x" * 200,
-    "☃" * 81, "\ud800", "a\udfffb", "\x00", "\n", "ünï", "n1", "out", "x", "loss", [], {}, [3],
-    [3, 3], [3, 3, 3], [0.9, 0.999], ["a"], {"a": 1},
-])
+SPECIAL = st.sampled_from(
+    [
+        0,
+        -1,
+        1,
+        2,
+        -(2**63),
+        2**63,
+        10**30,
+        10**400,
+        -(10**400),
+        1e308,
+        -1e308,
+        1e-320,
+        0.5,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        True,
+        False,
+        None,
+        "",
+        " ",
+        "auto",
+        "x" * 200,
+        "☃" * 81,
+        "\ud800",
+        "a\udfffb",
+        "\x00",
+        "\n",
+        "ünï",
+        "n1",
+        "out",
+        "x",
+        "loss",
+        [],
+        {},
+        [3],
+        [3, 3],
+        [3, 3, 3],
+        [0.9, 0.999],
+        ["a"],
+        {"a": 1},
+    ]
+)
 HUGE = st.sampled_from([10**400, -(10**400), 2**64, -(2**64), 1e308, -1e308, 5e-324])
 DEEP = st.integers(1, 60).map(lambda n: json.loads("[" * n + "1" + "]" * n))
-VALUE = JSON | SPECIAL | DEEP | st.sampled_from(CHOICES) | st.lists(st.integers(-3, 70),
-                                                                      max_size=4)
+VALUE = JSON | SPECIAL | DEEP | st.sampled_from(CHOICES) | st.lists(st.integers(-3, 70), max_size=4)
+
 
 def mostly(right):
     """``right`` nine times in ten, else any value."""
@@ -94,23 +139,34 @@ def mostly(right):
 
 NODE_ID = st.sampled_from(IDS) | st.text(max_size=8)
 PORT = st.sampled_from(PORT_NAMES) | st.text(max_size=6)
-NODE = st.fixed_dictionaries({}, optional={
-    "type": st.sampled_from(TYPE_IDS) | st.sampled_from(["x.Future", "", "nn."]) | VALUE,
-    "label": st.text(max_size=10) | VALUE,
-    "params": st.dictionaries(st.sampled_from(PARAM_NAMES) | st.text(max_size=5), VALUE,
-                              max_size=4) | VALUE,
-    "pos": st.lists(st.integers() | st.floats(), min_size=0, max_size=3) | VALUE,
-})
-EDGE = st.fixed_dictionaries({"from": st.tuples(NODE_ID, PORT).map(list),
-                              "to": st.tuples(NODE_ID, PORT).map(list)}) | VALUE
+NODE = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(TYPE_IDS) | st.sampled_from(["x.Future", "", "nn."]) | VALUE,
+        "label": st.text(max_size=10) | VALUE,
+        "params": st.dictionaries(
+            st.sampled_from(PARAM_NAMES) | st.text(max_size=5), VALUE, max_size=4
+        )
+        | VALUE,
+        "pos": st.lists(st.integers() | st.floats(), min_size=0, max_size=3) | VALUE,
+    },
+)
+EDGE = (
+    st.fixed_dictionaries(
+        {"from": st.tuples(NODE_ID, PORT).map(list), "to": st.tuples(NODE_ID, PORT).map(list)}
+    )
+    | VALUE
+)
 PROJECT = st.fixed_dictionaries(
     # mostly a right header, so the fuzzing reaches the nodes and edges
     {"format": mostly("torchcanvas"), "version": mostly(1)},
     optional={
         "nodes": st.dictionaries(NODE_ID, NODE, max_size=5) | VALUE,
         "edges": st.lists(EDGE, max_size=6) | VALUE,
-        "settings": st.dictionaries(st.sampled_from(sorted(SETTINGS)) | st.text(max_size=5),
-                                    VALUE, max_size=4) | VALUE,
+        "settings": st.dictionaries(
+            st.sampled_from(sorted(SETTINGS)) | st.text(max_size=5), VALUE, max_size=4
+        )
+        | VALUE,
     },
 )
 
@@ -174,8 +230,14 @@ def base_project() -> dict:
     g.connect(mse, "loss", opt, "loss")
     g.connect(opt, "optimizer", sched, "optimizer")
     g.connect(opt, "optimizer", clip, "optimizer")
-    g.add_placeholder("p1", "nn.FromTheFuture", "future", {"k": [1, {"z": None}]}, (0, 0),
-                      {"in": {"q"}, "out": {"out"}})
+    g.add_placeholder(
+        "p1",
+        "nn.FromTheFuture",
+        "future",
+        {"k": [1, {"z": None}]},
+        (0, 0),
+        {"in": {"q"}, "out": {"out"}},
+    )
     g.connect(add, "out", "p1", "q")
     g.connect("p1", "out", lstm, "x")
     return to_dict(g)
@@ -211,11 +273,29 @@ def parent_of(doc, path):
 
 def mutate(doc: dict, data) -> None:
     """Apply one random mutation to ``doc`` in place."""
-    op = data.draw(st.sampled_from([
-        "delete", "replace", "special", "retype", "rename_id", "swap_ids", "port", "dup_edge",
-        "back_edge", "node_type", "deep", "unicode_label", "huge_number", "param", "param",
-        "pos", "label",
-    ]))
+    op = data.draw(
+        st.sampled_from(
+            [
+                "delete",
+                "replace",
+                "special",
+                "retype",
+                "rename_id",
+                "swap_ids",
+                "port",
+                "dup_edge",
+                "back_edge",
+                "node_type",
+                "deep",
+                "unicode_label",
+                "huge_number",
+                "param",
+                "param",
+                "pos",
+                "label",
+            ]
+        )
+    )
     all_paths = list(paths(doc))
     nodes = doc.get("nodes") if isinstance(doc.get("nodes"), dict) else None
     edges = doc.get("edges") if isinstance(doc.get("edges"), list) else None
@@ -233,16 +313,24 @@ def mutate(doc: dict, data) -> None:
             parent[key] = data.draw(DEEP)
         else:  # change the type but keep the content recognisable
             old = parent[key]
-            parent[key] = data.draw(st.sampled_from([
-                str(old), [old], {"v": old}, bool(old) if not isinstance(old, dict) else None,
-            ]))
+            parent[key] = data.draw(
+                st.sampled_from(
+                    [
+                        str(old),
+                        [old],
+                        {"v": old},
+                        bool(old) if not isinstance(old, dict) else None,
+                    ]
+                )
+            )
     elif op == "rename_id" and nodes:
         old = data.draw(st.sampled_from(sorted(nodes)))
         new = data.draw(NODE_ID)
         nodes[new] = nodes.pop(old)
     elif op == "swap_ids" and nodes and len(nodes) > 1:
-        a, b = data.draw(st.lists(st.sampled_from(sorted(nodes)), min_size=2, max_size=2,
-                                  unique=True))
+        a, b = data.draw(
+            st.lists(st.sampled_from(sorted(nodes)), min_size=2, max_size=2, unique=True)
+        )
         nodes[a], nodes[b] = nodes[b], nodes[a]
     elif op == "port" and edges:
         edge = data.draw(st.sampled_from(edges))
@@ -251,13 +339,15 @@ def mutate(doc: dict, data) -> None:
             if isinstance(edge.get(end), list) and len(edge[end]) == 2:
                 edge[end][1] = data.draw(PORT)
     elif op == "dup_edge" and edges:
-        edges.insert(data.draw(st.integers(0, len(edges))),
-                     copy.deepcopy(data.draw(st.sampled_from(edges))))
+        edges.insert(
+            data.draw(st.integers(0, len(edges))), copy.deepcopy(data.draw(st.sampled_from(edges)))
+        )
     elif op == "back_edge" and edges:
         edge = data.draw(st.sampled_from(edges))
         if isinstance(edge, dict) and "from" in edge and "to" in edge:
-            edges.append({"from": [edge["to"][0], data.draw(PORT)],
-                          "to": [edge["from"][0], data.draw(PORT)]})
+            edges.append(
+                {"from": [edge["to"][0], data.draw(PORT)], "to": [edge["from"][0], data.draw(PORT)]}
+            )
     elif op == "node_type" and nodes:
         node = nodes[data.draw(st.sampled_from(sorted(nodes)))]
         if isinstance(node, dict):
@@ -286,8 +376,12 @@ def mutate(doc: dict, data) -> None:
         parent_of(doc, path)[path[-1]] = data.draw(HUGE)
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.data())
 def test_mutated_projects(data):
     doc = copy.deepcopy(BASE)
@@ -305,32 +399,57 @@ def test_mutated_text(data):
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(text)))
         j = data.draw(st.integers(i, min(len(text), i + 20)))
-        insert = data.draw(st.text(max_size=5) | st.sampled_from(
-            ["{", "}", "[", "]", ",", '"', ":", "NaN", "1e999", "-", "\\u", "\\ud800", "null"]))
+        insert = data.draw(
+            st.text(max_size=5)
+            | st.sampled_from(
+                ["{", "}", "[", "]", ",", '"', ":", "NaN", "1e999", "-", "\\u", "\\ud800", "null"]
+            )
+        )
         text = text[:i] + insert + text[j:]
     check(lambda: loads(text))
 
 
 # --------------------------------------------------------------------------- built graphs
 
-SOME_TYPES = ["nn.Linear", "nn.Conv2d", "nn.ReLU", "nn.Flatten", "nn.MaxPool2d", "nn.LSTM",
-              "op.add", "op.concat", "loss.MSE", "loss.CrossEntropy", "optim.SGD",
-              "optim.Adam", "sched.StepLR", "clip.GradNorm"]
+SOME_TYPES = [
+    "nn.Linear",
+    "nn.Conv2d",
+    "nn.ReLU",
+    "nn.Flatten",
+    "nn.MaxPool2d",
+    "nn.LSTM",
+    "op.add",
+    "op.concat",
+    "loss.MSE",
+    "loss.CrossEntropy",
+    "optim.SGD",
+    "optim.Adam",
+    "sched.StepLR",
+    "clip.GradNorm",
+]
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.data())
 def test_graphs_built_through_the_api_round_trip(data):
     g = Graph()
     for _ in range(data.draw(st.integers(1, 25))):
-        op = data.draw(st.sampled_from(["add", "add", "connect", "connect", "param", "label",
-                                        "move", "remove", "setting"]))
+        op = data.draw(
+            st.sampled_from(
+                ["add", "add", "connect", "connect", "param", "label", "move", "remove", "setting"]
+            )
+        )
         ids = g.node_ids()
         try:
             if op == "add" or not ids:
-                g.add_node(data.draw(st.sampled_from(SOME_TYPES)),
-                           pos=(data.draw(st.floats(-1e6, 1e6)), 0))
+                g.add_node(
+                    data.draw(st.sampled_from(SOME_TYPES)), pos=(data.draw(st.floats(-1e6, 1e6)), 0)
+                )
             elif op == "connect":
                 src, dst = data.draw(st.sampled_from(ids)), data.draw(st.sampled_from(ids))
                 outs = [p.name for p in g.output_ports(src)]
@@ -351,8 +470,10 @@ def test_graphs_built_through_the_api_round_trip(data):
             elif op == "label":
                 g.set_label(data.draw(st.sampled_from(ids)), data.draw(st.text(max_size=90)))
             elif op == "move":
-                g.set_position(data.draw(st.sampled_from(ids)),
-                               (data.draw(st.floats()), data.draw(st.floats())))
+                g.set_position(
+                    data.draw(st.sampled_from(ids)),
+                    (data.draw(st.floats()), data.draw(st.floats())),
+                )
             elif op == "remove":
                 g.remove_node(data.draw(st.sampled_from(ids)))
             else:
@@ -364,5 +485,6 @@ def test_graphs_built_through_the_api_round_trip(data):
     assert g2 is not None
     assert to_dict(g2) == json.loads(text)
     assert g2.edges() == g.edges()
-    assert [(n.id, n.type_id, n.label, n.params) for n in g2.nodes()] == \
-        [(n.id, n.type_id, n.label, n.params) for n in g.nodes()]
+    assert [(n.id, n.type_id, n.label, n.params) for n in g2.nodes()] == [
+        (n.id, n.type_id, n.label, n.params) for n in g.nodes()
+    ]

@@ -27,8 +27,9 @@ def sample_graph() -> Graph:
     """A small but complete training graph: data, layers, loss, optimizer, scheduler, clip."""
     g = Graph()
     data = g.add_node("data.Digits", pos=(-100, 0))
-    conv = g.add_node("nn.Conv2d", {"out_channels": 8, "kernel_size": [3, 3], "padding": 1},
-                      pos=(0, 10.25))
+    conv = g.add_node(
+        "nn.Conv2d", {"out_channels": 8, "kernel_size": [3, 3], "padding": 1}, pos=(0, 10.25)
+    )
     relu = g.add_node("nn.ReLU")
     pool = g.add_node("nn.MaxPool2d")
     flat = g.add_node("nn.Flatten")
@@ -135,8 +136,7 @@ def test_numbers_and_text_survive():
 def test_output_is_stable_across_insertion_orders():
     def build(reverse: bool) -> Graph:
         g = Graph()
-        specs = [("n1", "nn.Linear"), ("n2", "nn.ReLU"), ("n10", "nn.Linear"),
-                 ("n3", "op.add")]
+        specs = [("n1", "nn.Linear"), ("n2", "nn.ReLU"), ("n10", "nn.Linear"), ("n3", "op.add")]
         for nid, type_id in reversed(specs) if reverse else specs:
             g.add_node(type_id, node_id=nid, label=f"L{nid}")
         wires = [("n1", "n2", "x"), ("n2", "n3", "a"), ("n10", "n3", "b")]
@@ -266,12 +266,17 @@ def placeholder_project() -> dict:
     """A file from a 'newer' torchcanvas: unknown node types wired to known ones."""
     data = sample_dict()
     data["nodes"]["n20"] = {
-        "type": "nn.FancyAttention", "label": "attn", "pos": [1.5, 2.0],
-        "params": {"heads": 4, "mode": "flash", "sizes": [1, [2, 3]], "opts": {"a": None,
-                                                                              "b": True}},
+        "type": "nn.FancyAttention",
+        "label": "attn",
+        "pos": [1.5, 2.0],
+        "params": {
+            "heads": 4,
+            "mode": "flash",
+            "sizes": [1, [2, 3]],
+            "opts": {"a": None, "b": True},
+        },
     }
-    data["nodes"]["n21"] = {"type": "loss.Future", "label": "aux", "pos": [0.0, 0.0],
-                            "params": {}}
+    data["nodes"]["n21"] = {"type": "loss.Future", "label": "aux", "pos": [0.0, 0.0], "params": {}}
     # n5 (flatten) -> n20 -> n21 (loss kind out) -> n8 (Adam's multi loss port)
     data["edges"] += [
         {"from": ["n5", "out"], "to": ["n20", "query"]},
@@ -328,6 +333,7 @@ def _set(path):
         for key in head:
             target = target[key]
         target[last] = value
+
     return apply
 
 
@@ -338,12 +344,14 @@ def _delete(path):
         for key in head:
             target = target[key]
         del target[last]
+
     return apply
 
 
 def _add_edge(src, dst):
     def apply(data, _value):
         data["edges"].append({"from": src, "to": dst})
+
     return apply
 
 
@@ -362,28 +370,72 @@ CASES = [
     ("edges-dict", _set(["edges"]), {}, "edges", "list"),
     ("settings-list", _set(["settings"]), [], "settings", "object"),
     ("settings-epochs", _set(["settings", "epochs"]), 0, "settings.epochs", "≥ 1"),
-    ("settings-epochs-type", _set(["settings", "epochs"]), "ten", "settings.epochs",
-     "whole number"),
+    (
+        "settings-epochs-type",
+        _set(["settings", "epochs"]),
+        "ten",
+        "settings.epochs",
+        "whole number",
+    ),
     ("settings-device", _set(["settings", "device"]), "gpu", "settings.device", "not a device"),
-    ("settings-model-name", _set(["settings", "model_name"]), "class", "settings.model_name",
-     "class name"),
+    (
+        "settings-model-name",
+        _set(["settings", "model_name"]),
+        "class",
+        "settings.model_name",
+        "class name",
+    ),
     ("settings-unknown", _set(["settings", "lr"]), 0.1, "settings.lr", "no such"),
-    ("settings-overflow", _set(["settings", "val_split"]), 10**400, "settings.val_split",
-     "finite"),
-    ("param-range", _set(["nodes", "n6", "params", "out_features"]), 0,
-     "nodes.n6.params.out_features", "≥ 1"),
-    ("param-type", _set(["nodes", "n3", "params", "inplace"]), "yes",
-     "nodes.n3.params.inplace", "true or false"),
-    ("param-unknown", _set(["nodes", "n6", "params", "units"]), 3, "nodes.n6.params.units",
-     "no parameter"),
-    ("param-length", _set(["nodes", "n2", "params", "kernel_size"]), [3],
-     "nodes.n2.params.kernel_size", "2 values"),
-    ("param-choice", _set(["nodes", "n7", "params", "reduction"]), "avg",
-     "nodes.n7.params.reduction", "'mean'"),
-    ("param-huge-float", _set(["nodes", "n8", "params", "lr"]), 10**400,
-     "nodes.n8.params.lr", "finite"),
-    ("param-huge-int", _set(["nodes", "n6", "params", "out_features"]), 10**30,
-     "nodes.n6.params.out_features", "too large"),
+    ("settings-overflow", _set(["settings", "val_split"]), 10**400, "settings.val_split", "finite"),
+    (
+        "param-range",
+        _set(["nodes", "n6", "params", "out_features"]),
+        0,
+        "nodes.n6.params.out_features",
+        "≥ 1",
+    ),
+    (
+        "param-type",
+        _set(["nodes", "n3", "params", "inplace"]),
+        "yes",
+        "nodes.n3.params.inplace",
+        "true or false",
+    ),
+    (
+        "param-unknown",
+        _set(["nodes", "n6", "params", "units"]),
+        3,
+        "nodes.n6.params.units",
+        "no parameter",
+    ),
+    (
+        "param-length",
+        _set(["nodes", "n2", "params", "kernel_size"]),
+        [3],
+        "nodes.n2.params.kernel_size",
+        "2 values",
+    ),
+    (
+        "param-choice",
+        _set(["nodes", "n7", "params", "reduction"]),
+        "avg",
+        "nodes.n7.params.reduction",
+        "'mean'",
+    ),
+    (
+        "param-huge-float",
+        _set(["nodes", "n8", "params", "lr"]),
+        10**400,
+        "nodes.n8.params.lr",
+        "finite",
+    ),
+    (
+        "param-huge-int",
+        _set(["nodes", "n6", "params", "out_features"]),
+        10**30,
+        "nodes.n6.params.out_features",
+        "too large",
+    ),
     ("params-list", _set(["nodes", "n6", "params"]), [], "nodes.n6.params", "object"),
     ("node-not-object", _set(["nodes", "n6"]), "fc", "nodes.n6", "object"),
     ("node-type-missing", _delete(["nodes", "n6", "type"]), None, "nodes.n6.type", "type id"),
@@ -391,41 +443,73 @@ CASES = [
     ("node-extra", _set(["nodes", "n6", "colour"]), "red", "nodes.n6.colour", "unknown field"),
     ("label-empty", _set(["nodes", "n6", "label"]), " ", "nodes.n6.label", "empty"),
     ("label-long", _set(["nodes", "n6", "label"]), "x" * 81, "nodes.n6.label", "80"),
-    ("label-surrogate", _set(["nodes", "n6", "label"]), "fc\ud800", "nodes.n6.label",
-     "Unicode"),
+    ("label-surrogate", _set(["nodes", "n6", "label"]), "fc\ud800", "nodes.n6.label", "Unicode"),
     ("pos-short", _set(["nodes", "n6", "pos"]), [1], "nodes.n6.pos", "[x, y]"),
     ("pos-bool", _set(["nodes", "n6", "pos"]), [True, 0], "nodes.n6.pos", "[x, y]"),
     ("pos-huge", _set(["nodes", "n6", "pos"]), [10**400, 0], "nodes.n6.pos", "finite"),
     ("node-id", _set(["nodes", "bad id"]), {"type": "nn.ReLU"}, "nodes.bad id", "node id"),
-    ("placeholder-deep", _set(["nodes", "n9"]),
-     {"type": "x.Y", "params": {"a": [[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]}},
-     "nodes.n9.params.a" + "[0]" * 20, "nested too deeply"),
+    (
+        "placeholder-deep",
+        _set(["nodes", "n9"]),
+        {"type": "x.Y", "params": {"a": [[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]}},
+        "nodes.n9.params.a" + "[0]" * 20,
+        "nested too deeply",
+    ),
     ("edges-not-object", _set(["edges", 0]), ["n1", "n2"], "edges[0]", "'from' and 'to'"),
     ("edges-extra", _set(["edges", 0, "via"]), 1, "edges[0]", "exactly the fields"),
-    ("edges-to-missing-node", _set(["edges", 0, "to"]), ["n99", "x"], "edges[0].to",
-     "no node with id 'n99'"),
-    ("edges-from-missing-node", _set(["edges", 0, "from"]), ["n99", "x"], "edges[0].from",
-     "no node"),
+    (
+        "edges-to-missing-node",
+        _set(["edges", 0, "to"]),
+        ["n99", "x"],
+        "edges[0].to",
+        "no node with id 'n99'",
+    ),
+    (
+        "edges-from-missing-node",
+        _set(["edges", 0, "from"]),
+        ["n99", "x"],
+        "edges[0].from",
+        "no node",
+    ),
     ("edges-to-short", _set(["edges", 0, "to"]), ["n2"], "edges[0].to", "[node_id, port]"),
-    ("edges-to-empty-port", _set(["edges", 0, "to"]), ["n2", ""], "edges[0].to",
-     "[node_id, port]"),
-    ("edges-bad-in-port", _set(["edges", 0, "to"]), ["n2", "input"], "edges[0].to",
-     "no input 'input'"),
-    ("edges-bad-out-port", _set(["edges", 0, "from"]), ["n1", "out"], "edges[0].from",
-     "no output 'out'"),
-    ("edges-kind", _add_edge(["n7", "loss"], ["n6", "x"]), None, "edges[10].to",
-     "cannot wire"),
-    ("edges-second-input", _add_edge(["n1", "x"], ["n3", "x"]), None, "edges[10].to",
-     "already has an input"),
-    ("edges-duplicate", _add_edge(["n7", "loss"], ["n8", "loss"]), None, "edges[10]",
-     "the same wire as edges[7]"),
+    ("edges-to-empty-port", _set(["edges", 0, "to"]), ["n2", ""], "edges[0].to", "[node_id, port]"),
+    (
+        "edges-bad-in-port",
+        _set(["edges", 0, "to"]),
+        ["n2", "input"],
+        "edges[0].to",
+        "no input 'input'",
+    ),
+    (
+        "edges-bad-out-port",
+        _set(["edges", 0, "from"]),
+        ["n1", "out"],
+        "edges[0].from",
+        "no output 'out'",
+    ),
+    ("edges-kind", _add_edge(["n7", "loss"], ["n6", "x"]), None, "edges[10].to", "cannot wire"),
+    (
+        "edges-second-input",
+        _add_edge(["n1", "x"], ["n3", "x"]),
+        None,
+        "edges[10].to",
+        "already has an input",
+    ),
+    (
+        "edges-duplicate",
+        _add_edge(["n7", "loss"], ["n8", "loss"]),
+        None,
+        "edges[10]",
+        "the same wire as edges[7]",
+    ),
     # n6 -> n2 closes n2 -> n3 -> n4 -> n5 -> n6; found when edges[5] (n5 -> n6) is wired
     ("edges-cycle", _set(["edges", 0, "from"]), ["n6", "out"], "edges[5]", "cycle"),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "value", "path", "fragment"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mutate", "value", "path", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_errors_name_the_bad_field(mutate, value, path, fragment):
     if mutate is None:
         data = value
@@ -442,10 +526,18 @@ def test_errors_name_the_bad_field(mutate, value, path, fragment):
 def test_sample_wiring_matches_the_error_cases():
     # the cases above rely on these ids; fail loudly if sample_graph changes
     types = {nid: n["type"] for nid, n in sample_dict()["nodes"].items()}
-    assert types == {"n1": "data.Digits", "n2": "nn.Conv2d", "n3": "nn.ReLU",
-                     "n4": "nn.MaxPool2d", "n5": "nn.Flatten", "n6": "nn.Linear",
-                     "n7": "loss.CrossEntropy", "n8": "optim.Adam", "n9": "sched.StepLR",
-                     "n10": "clip.GradNorm"}
+    assert types == {
+        "n1": "data.Digits",
+        "n2": "nn.Conv2d",
+        "n3": "nn.ReLU",
+        "n4": "nn.MaxPool2d",
+        "n5": "nn.Flatten",
+        "n6": "nn.Linear",
+        "n7": "loss.CrossEntropy",
+        "n8": "optim.Adam",
+        "n9": "sched.StepLR",
+        "n10": "clip.GradNorm",
+    }
     edges = [(*e["from"], *e["to"]) for e in sample_dict()["edges"]]
     assert edges[0] == ("n1", "x", "n2", "x")
     assert edges[5] == ("n5", "out", "n6", "x")
@@ -471,10 +563,13 @@ def test_nan_and_infinity_are_refused(constant):
     assert info.value.path == "nodes.n8.params.lr"  # where it is, not only what
 
 
-@pytest.mark.parametrize(("old", "new", "path"), [
-    ('"lr": 0.01', '"lr": 1e400', "nodes.n8.params.lr"),
-    ('"pos": [400.5, -3.25]', '"pos": [1e999, 0]', "nodes.n6.pos"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ('"lr": 0.01', '"lr": 1e400', "nodes.n8.params.lr"),
+        ('"pos": [400.5, -3.25]', '"pos": [1e999, 0]', "nodes.n6.pos"),
+    ],
+)
 def test_overflowing_literals_are_refused(old, new, path):
     text = dumps(sample_graph()).replace(old, new)
     assert new in text
@@ -563,8 +658,13 @@ def test_bundled_examples_load_and_are_canonical(path):
     # saved by dumps (with the shape results it opens with), so a re-save gives no diff
     saved = g.saved_results
     assert saved is not None, "refresh with assets/examples/refresh_results.py"
-    results = results_to_dict(to_dict(g), saved["shapes"], saved["param_counts"],
-                              saved["trainable_counts"], saved["resolved"])
+    results = results_to_dict(
+        to_dict(g),
+        saved["shapes"],
+        saved["param_counts"],
+        saved["trainable_counts"],
+        saved["resolved"],
+    )
     assert dumps(g, results) == path.read_text(encoding="utf-8")
 
 
@@ -590,19 +690,27 @@ def test_origin_of_an_imported_node_survives_the_file_and_is_checked():
 
 # ---------------------------------------------------------------------------- saved results
 SAMPLE_RESULTS = {
-    "shapes": {("n1", "x"): ("B", 1, 8, 8), ("n1", "y"): ("B",), ("n2", "out"): ("B", 8, 8, 8),
-               ("n7", "loss"): ()},
+    "shapes": {
+        ("n1", "x"): ("B", 1, 8, 8),
+        ("n1", "y"): ("B",),
+        ("n2", "out"): ("B", 8, 8, 8),
+        ("n7", "loss"): (),
+    },
     "param_counts": {"n2": 80, "n6": 1290},
     "trainable_counts": {"n2": 80, "n6": 0},
-    "resolved": {"n2": {"in_channels": 1}, "n6": {"in_features": 128},
-                 "Res/n3": {"num_features": 4}},
+    "resolved": {
+        "n2": {"in_channels": 1},
+        "n6": {"in_features": 128},
+        "Res/n3": {"num_features": 4},
+    },
 }
 
 
 def sample_results(g: Graph) -> dict:
     r = SAMPLE_RESULTS
-    return results_to_dict(to_dict(g), r["shapes"], r["param_counts"], r["trainable_counts"],
-                           r["resolved"])
+    return results_to_dict(
+        to_dict(g), r["shapes"], r["param_counts"], r["trainable_counts"], r["resolved"]
+    )
 
 
 def test_saved_results_round_trip_in_a_version_3_file(tmp_path):

@@ -42,19 +42,29 @@ def _shape(result, nid, port="out"):
 
 def test_shapes_on_every_wire_with_batch_dim():
     g, d, (conv, relu, pool, flat, fc) = _chain(
-        ("nn.Conv2d", {"out_channels": 16, "padding": 1}), ("nn.ReLU", {}),
-        ("nn.MaxPool2d", {}), ("nn.Flatten", {}), ("nn.Linear", {"out_features": 10}))
+        ("nn.Conv2d", {"out_channels": 16, "padding": 1}),
+        ("nn.ReLU", {}),
+        ("nn.MaxPool2d", {}),
+        ("nn.Flatten", {}),
+        ("nn.Linear", {"out_features": 10}),
+    )
     r = infer_shapes(g)
     assert r.ok
     assert _shape(r, d, "x") == "[B, 1, 8, 8]" and _shape(r, d, "y") == "[B]"
     assert [_shape(r, n) for n in (conv, relu, pool, flat, fc)] == [
-        "[B, 16, 8, 8]", "[B, 16, 8, 8]", "[B, 16, 4, 4]", "[B, 256]", "[B, 10]"]
+        "[B, 16, 8, 8]",
+        "[B, 16, 8, 8]",
+        "[B, 16, 4, 4]",
+        "[B, 256]",
+        "[B, 10]",
+    ]
     assert r.dtypes[(d, "y")] == "int64"
 
 
 def test_auto_params_are_filled_and_counted():
-    g, _, (conv, flat, fc) = _chain(("nn.Conv2d", {"out_channels": 4}), ("nn.Flatten", {}),
-                                    ("nn.Linear", {"out_features": 3}))
+    g, _, (conv, flat, fc) = _chain(
+        ("nn.Conv2d", {"out_channels": 4}), ("nn.Flatten", {}), ("nn.Linear", {"out_features": 3})
+    )
     r = infer_shapes(g)
     assert r.resolved[conv] == {"in_channels": 1}
     assert r.resolved[fc] == {"in_features": 4 * 6 * 6}
@@ -64,16 +74,17 @@ def test_auto_params_are_filled_and_counted():
 
 
 def test_failing_node_is_named_with_torchs_message_and_stops_downstream():
-    g, _, (flat, fc, relu) = _chain(("nn.Flatten", {}), ("nn.Linear", {"in_features": 100,
-                                                                        "out_features": 5}),
-                                    ("nn.ReLU", {}))
+    g, _, (flat, fc, relu) = _chain(
+        ("nn.Flatten", {}), ("nn.Linear", {"in_features": 100, "out_features": 5}), ("nn.ReLU", {})
+    )
     r = infer_shapes(g)
     assert not r.ok
     err = r.first_error()
     assert err.node_id == fc
     # in the user's terms: no torch internals of the probe batch ("got [3, 64] X [100, 5]")
-    assert err.message == ("fc1: expects 100 input features but gets 64 (input [B, 64]); set "
-                           "in_features to auto or 64")
+    assert err.message == (
+        "fc1: expects 100 input features but gets 64 (input [B, 64]); set in_features to auto or 64"
+    )
     assert (fc, "out") not in r.shapes and (relu, "out") not in r.shapes
     assert (flat, "out") in r.shapes
 
@@ -104,7 +115,8 @@ def test_loss_shape_mismatch_is_an_error_on_the_loss():
     assert r.problems[0].node_id == loss and r.problems[0].severity == "error"
     assert r.problems[0].message == (
         "loss1: input [B, 1] and target [B] differ; MSE loss compares them element by element, "
-        "so they must have the same shape")
+        "so they must have the same shape"
+    )
 
 
 @pytest.mark.parametrize("between", [(), ("nn.ReLU", "nn.Dropout")])
@@ -126,12 +138,14 @@ def test_loss_shape_mismatch_names_the_layer_and_param_that_fix_it(between):
     assert [(p.node_id, p.severity) for p in r.problems] == [("n5", "error")]
     assert r.problems[0].message == (
         "loss1: input [B, 10] and target [B, 1] differ; MSE loss compares them element by "
-        "element, so they must have the same shape; set output.out_features to 1")
+        "element, so they must have the same shape; set output.out_features to 1"
+    )
 
 
 def test_cache_reuses_unchanged_nodes_and_sees_edits():
-    g, _, (fc1, relu, fc2) = _chain(("nn.Flatten", {}), ("nn.ReLU", {}),
-                                    ("nn.Linear", {"out_features": 7}))
+    g, _, (fc1, relu, fc2) = _chain(
+        ("nn.Flatten", {}), ("nn.ReLU", {}), ("nn.Linear", {"out_features": 7})
+    )
     inf = ShapeInferencer()
     assert _shape(inf.infer(g), fc2) == "[B, 7]"
     g.set_param(fc2, "out_features", 9)
@@ -178,8 +192,9 @@ SHAPES = [(3, 5), (3, 4, 6), (2, 3, 4, 5), (7,)]
 @pytest.mark.parametrize("type_id", sorted(ELEMENTWISE))
 def test_elementwise_rules_match_meta(type_id):
     for shape in SHAPES:
-        assert fast_rule(type_id, {}, torch.empty(shape, device="meta")) == \
-            _meta_run(type_id, {}, shape)
+        assert fast_rule(type_id, {}, torch.empty(shape, device="meta")) == _meta_run(
+            type_id, {}, shape
+        )
 
 
 def test_linear_rule_matches_meta_and_defers_on_mismatch():
@@ -190,20 +205,23 @@ def test_linear_rule_matches_meta_and_defers_on_mismatch():
     wrong = {"in_features": 9, "out_features": 2, "bias": True}
     assert fast_rule("nn.Linear", wrong, torch.empty(3, 8, device="meta")) is None
     ints = torch.empty(3, 8, dtype=torch.long, device="meta")
-    assert fast_rule("nn.Linear", {"in_features": 8, "out_features": 2, "bias": True}, ints) \
-        is None
+    assert fast_rule("nn.Linear", {"in_features": 8, "out_features": 2, "bias": True}, ints) is None
 
 
 @pytest.mark.parametrize("type_id", sorted(SAME_SHAPE_LOSSES | INDEX_LOSSES))
 def test_loss_rules_match_meta_and_defer_otherwise(type_id):
     spec = get_spec(type_id)
     cls = getattr(nn, spec.torch_name.removeprefix("torch.nn."))
-    cases = [((3, 5), (3, 5), torch.float32), ((3, 5), (3,), torch.int64),
-             ((3, 5, 2), (3, 2), torch.int64), ((3, 5), (3, 1), torch.float32),
-             ((4,), (4,), torch.float32), ((3, 5), (4,), torch.int64)]
+    cases = [
+        ((3, 5), (3, 5), torch.float32),
+        ((3, 5), (3,), torch.int64),
+        ((3, 5, 2), (3, 2), torch.int64),
+        ((3, 5), (3, 1), torch.float32),
+        ((4,), (4,), torch.float32),
+        ((3, 5), (4,), torch.int64),
+    ]
     checked = 0
-    for (x_shape, t_shape, t_dtype), reduction in itertools.product(cases,
-                                                                  ("mean", "sum", "none")):
+    for (x_shape, t_shape, t_dtype), reduction in itertools.product(cases, ("mean", "sum", "none")):
         params = {**spec.default_params(), "reduction": reduction}
         x = torch.empty(x_shape, device="meta")
         t = torch.empty(t_shape, dtype=t_dtype, device="meta")
@@ -216,16 +234,23 @@ def test_loss_rules_match_meta_and_defer_otherwise(type_id):
         assert rule == tuple(out.shape), (x_shape, t_shape, reduction)
         checked += 1
     assert checked >= 3  # the rule covers the usual case at each reduction
-    assert fast_loss_rule(type_id, {"reduction": "mean"},
-                          torch.empty(3, 5, dtype=torch.int64, device="meta"),
-                          torch.empty(3, 5, device="meta")) is None
+    assert (
+        fast_loss_rule(
+            type_id,
+            {"reduction": "mean"},
+            torch.empty(3, 5, dtype=torch.int64, device="meta"),
+            torch.empty(3, 5, device="meta"),
+        )
+        is None
+    )
 
 
 def _rule_matches_meta(type_id: str, params: dict, shape: tuple) -> bool:
     """Asserts that the fast rule of ``type_id`` agrees with a meta run (None where torch
     refuses); True when the rule applied and was compared."""
-    rule = fast_rule(type_id, {**get_spec(type_id).default_params(), **params},
-                     torch.empty(shape, device="meta"))
+    rule = fast_rule(
+        type_id, {**get_spec(type_id).default_params(), **params}, torch.empty(shape, device="meta")
+    )
     try:
         expected = _meta_run(type_id, params, shape)
     except RuntimeError:
@@ -241,18 +266,33 @@ def test_conv2d_and_max_pool2d_rules_match_meta():
     checked = 0
     shapes = [(2, 4, 9, 7), (1, 4, 3, 3), (2, 4, 1, 5)]
     for shape, k, s, pad, d, groups, bias in itertools.product(
-            shapes, (1, 3, [2, 3]), (1, 2, [1, 3]), (0, 1, [2, 0]), (1, 2), (1, 2, 4),
-            (True, False)):
-        params = {"in_channels": 4, "out_channels": 8, "kernel_size": k, "stride": s,
-                  "padding": pad, "dilation": d, "groups": groups, "bias": bias}
+        shapes, (1, 3, [2, 3]), (1, 2, [1, 3]), (0, 1, [2, 0]), (1, 2), (1, 2, 4), (True, False)
+    ):
+        params = {
+            "in_channels": 4,
+            "out_channels": 8,
+            "kernel_size": k,
+            "stride": s,
+            "padding": pad,
+            "dilation": d,
+            "groups": groups,
+            "bias": bias,
+        }
         checked += _rule_matches_meta("nn.Conv2d", params, shape)
-    for shape, k, s, pad, d in itertools.product(shapes, (1, 2, [3, 2]), (None, 1, 2),
-                                                 (0, 1), (1, 2)):
+    for shape, k, s, pad, d in itertools.product(
+        shapes, (1, 2, [3, 2]), (None, 1, 2), (0, 1), (1, 2)
+    ):
         params = {"kernel_size": k, "stride": s, "padding": pad, "dilation": d}
         checked += _rule_matches_meta("nn.MaxPool2d", params, shape)
     assert checked > 300
-    assert fast_rule("nn.Conv2d", {**get_spec("nn.Conv2d").default_params(), "in_channels": 3},
-                     torch.empty(2, 4, 8, 8, device="meta")) is None  # wrong channels: torch says
+    assert (
+        fast_rule(
+            "nn.Conv2d",
+            {**get_spec("nn.Conv2d").default_params(), "in_channels": 3},
+            torch.empty(2, 4, 8, 8, device="meta"),
+        )
+        is None
+    )  # wrong channels: torch says
 
 
 def test_flatten_and_softmax_rules_match_meta():
@@ -265,8 +305,9 @@ def test_flatten_and_softmax_rules_match_meta():
                 assert rule == _meta_run("nn.Flatten", params, shape), (shape, start, end)
         for dim in range(-len(shape), len(shape)):
             for t in ("nn.Softmax", "nn.Softmin"):
-                assert fast_rule(t, {"dim": dim}, torch.empty(shape, device="meta")) == \
-                    _meta_run(t, {"dim": dim}, shape)
+                assert fast_rule(t, {"dim": dim}, torch.empty(shape, device="meta")) == _meta_run(
+                    t, {"dim": dim}, shape
+                )
     for t in ("nn.Softmax", "nn.Softmin"):
         assert fast_rule(t, {"dim": 5}, torch.empty(3, 4, device="meta")) is None
 
@@ -279,7 +320,9 @@ def test_bundled_examples_open_with_the_results_inference_gives(path, tmp_path, 
     monkeypatch.setenv("TORCHCANVAS_DATA_DIR", str(tmp_path))
     g = load(path)
     result = infer_shapes(g)
-    assert g.saved_results == {"shapes": result.shapes, "param_counts": result.param_counts,
-                               "trainable_counts": result.trainable_counts,
-                               "resolved": result.resolved}, \
-        "stale: refresh with assets/examples/refresh_results.py"
+    assert g.saved_results == {
+        "shapes": result.shapes,
+        "param_counts": result.param_counts,
+        "trainable_counts": result.trainable_counts,
+        "resolved": result.resolved,
+    }, "stale: refresh with assets/examples/refresh_results.py"

@@ -51,15 +51,18 @@ def _accuracies(events) -> list[float]:
 
 
 # ---------------------------------------------------------------------------- validation
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("precision", "fp8", "precision: 'fp8' is not allowed"),
-    ("precision", "BF16", "precision: 'BF16' is not allowed"),
-    ("compile", "yes", "compile: expected true or false"),
-    ("compile_mode", "fast", "compile_mode: 'fast' is not allowed"),
-    ("channels_last", 1, "channels_last: expected true or false"),
-    ("pin_memory", None, "pin_memory: a value is required"),
-    ("cudnn_benchmark", "on", "cudnn_benchmark: expected true or false"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("precision", "fp8", "precision: 'fp8' is not allowed"),
+        ("precision", "BF16", "precision: 'BF16' is not allowed"),
+        ("compile", "yes", "compile: expected true or false"),
+        ("compile_mode", "fast", "compile_mode: 'fast' is not allowed"),
+        ("channels_last", 1, "channels_last: expected true or false"),
+        ("pin_memory", None, "pin_memory: a value is required"),
+        ("cudnn_benchmark", "on", "cudnn_benchmark: expected true or false"),
+    ],
+)
 def test_bad_values_name_the_setting(name, value, message):
     with pytest.raises(ParamError) as err:
         validate_settings({name: value})
@@ -72,10 +75,20 @@ def test_bad_values_name_the_setting(name, value, message):
 def test_defaults_and_a_bad_project_file():
     settings = validate_settings({})
     assert (settings["precision"], settings["compile"], settings["compile_mode"]) == (
-        "off", False, "default")
+        "off",
+        False,
+        "default",
+    )
     assert not any(settings[k] for k in ("channels_last", "pin_memory", "cudnn_benchmark"))
-    text = json.dumps({"format": "torchcanvas", "version": 1, "nodes": {}, "edges": [],
-                       "settings": {"precision": "half"}})
+    text = json.dumps(
+        {
+            "format": "torchcanvas",
+            "version": 1,
+            "nodes": {},
+            "edges": [],
+            "settings": {"precision": "half"},
+        }
+    )
     with pytest.raises(InvalidProjectError) as err:
         loads(text)
     assert "settings.precision" in str(err.value)
@@ -84,12 +97,21 @@ def test_defaults_and_a_bad_project_file():
 def test_settings_round_trip_through_the_project_file(tmp_path):
     from torchcanvas.graph import save
 
-    graph = _graph("digits_cnn", precision="bf16", compile=True, compile_mode="max-autotune",
-                   channels_last=True, cudnn_benchmark=True)
+    graph = _graph(
+        "digits_cnn",
+        precision="bf16",
+        compile=True,
+        compile_mode="max-autotune",
+        channels_last=True,
+        cudnn_benchmark=True,
+    )
     save(graph, tmp_path / "p.json")
     again = load(tmp_path / "p.json").settings
     assert (again["precision"], again["compile"], again["compile_mode"]) == (
-        "bf16", True, "max-autotune")
+        "bf16",
+        True,
+        "max-autotune",
+    )
     assert again["channels_last"] and again["cudnn_benchmark"] and not again["pin_memory"]
 
 
@@ -147,8 +169,11 @@ def test_channels_last_reaches_the_weights_and_the_inputs():
     labels = project.fn("to_device")(torch.zeros(2), torch.device("cpu"))
     assert labels.is_contiguous()
     plain = compile_project(_graph("digits_cnn"))
-    conv = [m for m in plain.fn("prepare_model")(plain.model.new()).modules()
-            if isinstance(m, torch.nn.Conv2d)][-1]
+    conv = [
+        m
+        for m in plain.fn("prepare_model")(plain.model.new()).modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ][-1]
     assert conv.weight.is_contiguous()
 
 
@@ -160,8 +185,9 @@ def test_recurrent_models_train_in_bf16_on_the_cpu(name):
 
 
 def test_style_transfer_optimises_its_image_in_bf16_channels_last():
-    events = _run(_graph("style_transfer", epochs=1, precision="bf16", channels_last=True),
-                  max_steps=3)
+    events = _run(
+        _graph("style_transfer", epochs=1, precision="bf16", channels_last=True), max_steps=3
+    )
     assert isinstance(events[-1], RunFinished), events[-1]
     losses = [e.loss for e in events if type(e).__name__ == "StepEvent"]
     assert len(losses) == 3 and losses[-1] < losses[0]
@@ -185,10 +211,13 @@ def test_lbfgs_trains_in_bf16_and_refuses_channels_last():
 
 
 @cpu_only
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"precision": "fp16"}, "precision: fp16 needs a CUDA device; on cpu use bf16"),
-    ({"pin_memory": True}, "pin_memory: pinned memory speeds up copies to a CUDA device"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"precision": "fp16"}, "precision: fp16 needs a CUDA device; on cpu use bf16"),
+        ({"pin_memory": True}, "pin_memory: pinned memory speeds up copies to a CUDA device"),
+    ],
+)
 def test_cuda_only_settings_are_refused_on_the_cpu(settings, message, tmp_path):
     events = _run(_graph("iris_mlp", **settings), out_dir=tmp_path)
     assert len(events) == 1 and isinstance(events[0], RunFailed)
@@ -235,9 +264,22 @@ def test_a_compile_failure_names_the_setting(monkeypatch):
 # ---------------------------------------------------------------------------- CLI and train.py
 def test_cli_flags_set_what_runs(tmp_path, capsys):
     out = tmp_path / "run"
-    code = cli_main(["train", str(assets_dir() / "examples" / "iris_mlp.json"), "--device",
-                     "cpu", "--epochs", "1", "--precision", "bf16", "--channels-last",
-                     "--no-compile", "--out", str(out)])
+    code = cli_main(
+        [
+            "train",
+            str(assets_dir() / "examples" / "iris_mlp.json"),
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--precision",
+            "bf16",
+            "--channels-last",
+            "--no-compile",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     settings = json.loads((out / "metrics.json").read_text())["settings"]
     assert settings["precision"] == "bf16" and settings["channels_last"] is True
@@ -247,8 +289,18 @@ def test_cli_flags_set_what_runs(tmp_path, capsys):
 
 @cpu_only
 def test_cli_refuses_fp16_on_the_cpu(tmp_path, capsys):
-    code = cli_main(["train", str(assets_dir() / "examples" / "iris_mlp.json"), "--device",
-                     "cpu", "--precision", "fp16", "--out", str(tmp_path)])
+    code = cli_main(
+        [
+            "train",
+            str(assets_dir() / "examples" / "iris_mlp.json"),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp16",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "error: precision: fp16 needs a CUDA device" in err
     assert "Traceback" not in err
@@ -261,16 +313,26 @@ def test_cli_rejects_an_unknown_precision(capsys):
 
 
 def _train_py(folder, *args: str):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=folder,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=folder, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow
 def test_exported_train_py_runs_with_bf16_and_compile(tmp_path):
     project = compile_project(_graph("digits_cnn"), title="digits")
     export_code(project, tmp_path)
-    done = _train_py(tmp_path, "--epochs", "2", "--precision", "bf16", "--compile",
-                     "--channels-last", "--out", "ck")
+    done = _train_py(
+        tmp_path,
+        "--epochs",
+        "2",
+        "--precision",
+        "bf16",
+        "--compile",
+        "--channels-last",
+        "--out",
+        "ck",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [r["epoch"] for r in records] == [1, 2]
@@ -299,9 +361,27 @@ def test_torchrun_with_one_process_still_forms_a_process_group(tmp_path):
     export_code(compile_project(_graph("iris_mlp"), title="iris"), tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-         "train.py", "--epochs", "1", "--precision", "bf16", "--out", "ck"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "1",
+            "train.py",
+            "--epochs",
+            "1",
+            "--precision",
+            "bf16",
+            "--out",
+            "ck",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert next(r for r in lines if "world_size" in r)["world_size"] == 1

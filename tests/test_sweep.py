@@ -41,9 +41,15 @@ def project(tmp_path: Path) -> Path:
 
 
 def space(**overrides) -> dict:
-    raw = {"dimensions": [{"target": LR, "kind": "choice", "choices": [0.1, 0.01, 1e-5]}],
-           "objective": {"metric": "val_loss", "direction": "minimize"},
-           "strategy": "grid", "trials": 10, "timeout_s": None, "pruner": "none", "seed": 0}
+    raw = {
+        "dimensions": [{"target": LR, "kind": "choice", "choices": [0.1, 0.01, 1e-5]}],
+        "objective": {"metric": "val_loss", "direction": "minimize"},
+        "strategy": "grid",
+        "trials": 10,
+        "timeout_s": None,
+        "pruner": "none",
+        "seed": 0,
+    }
     return raw | overrides
 
 
@@ -72,7 +78,8 @@ def test_grid_finds_the_best_lr_and_each_trial_is_a_run_folder(project, tmp_path
     for d in runs:
         trial = json.loads((d / "trial.json").read_text())
         assert {"checkpoint.pt", "weights.pt", "metrics.json", "project.json"} <= {
-            p.name for p in d.iterdir()}
+            p.name for p in d.iterdir()
+        }
         # the run folder's project holds the trial's value, and its metrics the objective
         assert load(d / "project.json").node("n4").params["lr"] == trial["params"][LR]
         assert trial["objective"] == final_metric(d)
@@ -80,8 +87,10 @@ def test_grid_finds_the_best_lr_and_each_trial_is_a_run_folder(project, tmp_path
     results = json.loads((out / "results.json").read_text())
     assert results["best"]["objective"] == min(own.values())
     assert results["best"]["params"] == {LR: 0.1}  # the highest lr fits a line in 2 epochs
-    assert json.loads((out / "space.json").read_text()) == parse_space(
-        space(), load(project)).to_dict()
+    assert (
+        json.loads((out / "space.json").read_text())
+        == parse_space(space(), load(project)).to_dict()
+    )
     assert (out / "sweep.db").is_file()
     # a second sweep into the same folder is refused; --resume continues it
     with pytest.raises(SweepError, match="already holds a sweep"):
@@ -103,8 +112,10 @@ def test_apply_best_writes_the_best_values_and_the_project_still_checks(project,
 
 
 def test_seeded_tpe_and_random_sweeps_repeat(project, tmp_path):
-    dims = [{"target": LR, "kind": "log", "low": 1e-4, "high": 0.1},
-            {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 32, "step": 8}]
+    dims = [
+        {"target": LR, "kind": "log", "low": 1e-4, "high": 0.1},
+        {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 32, "step": 8},
+    ]
     for strategy in ("tpe", "random"):
         raw = space(dimensions=dims, strategy=strategy, trials=3)
         first = run(project, raw, tmp_path / f"{strategy}-a")
@@ -119,8 +130,11 @@ def test_seeded_tpe_and_random_sweeps_repeat(project, tmp_path):
 
 def test_a_stopped_sweep_resumes_to_its_budget_without_rerunning(project, tmp_path):
     out = tmp_path / "resume"
-    raw = space(dimensions=[{"target": LR, "kind": "log", "low": 1e-3, "high": 0.1}],
-                strategy="random", trials=4)
+    raw = space(
+        dimensions=[{"target": LR, "kind": "log", "low": 1e-3, "high": 0.1}],
+        strategy="random",
+        trials=4,
+    )
     graph = load(project)
     sweep = Sweep(graph, project, parse_space(raw, graph), out)
     first = sweep.run(lambda row, result: sweep.stop() if len(result.trials) == 2 else None)
@@ -153,9 +167,21 @@ def test_a_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path):
     (tmp_path / "space.json").write_text(json.dumps(raw))
     out = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torchcanvas.runtime.cli", "sweep", str(project), "--space",
-         str(tmp_path / "space.json"), "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        [
+            sys.executable,
+            "-m",
+            "torchcanvas.runtime.cli",
+            "sweep",
+            str(project),
+            "--space",
+            str(tmp_path / "space.json"),
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     metrics = out / "trials" / "trial-0000" / "metrics.json"
     deadline = time.monotonic() + 120
     while not metrics.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -180,8 +206,11 @@ def test_stop_in_the_middle_of_a_trial_keeps_finished_trials_and_resume_retries(
     graph.set_setting("epochs", 150)
     project = tmp_path / "long.json"
     save(graph, project)
-    raw = space(dimensions=[{"target": LR, "kind": "choice", "choices": [0.05, 0.02]}],
-                trials=2, pruner="none")
+    raw = space(
+        dimensions=[{"target": LR, "kind": "choice", "choices": [0.05, 0.02]}],
+        trials=2,
+        pruner="none",
+    )
     out = tmp_path / "stopped"
     sweep = Sweep(graph, project, parse_space(raw, graph), out)
     second = out / "trials" / "trial-0001" / "metrics.json"
@@ -207,7 +236,10 @@ def test_stop_in_the_middle_of_a_trial_keeps_finished_trials_and_resume_retries(
     save(graph, project)
     resumed = run(project, raw, out, resume=True)
     assert [(t.number, t.state) for t in resumed.trials] == [
-        (0, "COMPLETE"), (1, "FAIL"), (2, "COMPLETE")]
+        (0, "COMPLETE"),
+        (1, "FAIL"),
+        (2, "COMPLETE"),
+    ]
     assert resumed.trials[2].params == resumed.trials[1].params
     assert (out / "trials" / "trial-0000" / "trial.json").read_text() == done
 
@@ -217,8 +249,9 @@ def test_a_pruner_stops_a_clearly_bad_trial(project, tmp_path, pruner):
     out = tmp_path / "pruned"
     lrs = [0.05, 0.1, 1e-6, 2e-6]
     # seed 4 runs this grid as good, better, bad, bad: the bad ones meet finished good ones
-    raw = space(dimensions=[{"target": LR, "kind": "choice", "choices": lrs}], pruner=pruner,
-                seed=4)
+    raw = space(
+        dimensions=[{"target": LR, "kind": "choice", "choices": lrs}], pruner=pruner, seed=4
+    )
     graph = load(project)
     graph.set_setting("epochs", 3)
     save(graph, project)
@@ -250,75 +283,129 @@ def test_a_diverging_trial_fails_with_its_message_and_uses_up_budget(project, tm
 
 
 BAD = [
-    ({"target": "nodes.fc9.params.lr", "kind": "log", "low": 1e-4, "high": 0.1},
-     "dimensions[1].target: no node 'fc9'"),
-    ({"target": "nodes.n4.params.lrr", "kind": "log", "low": 1e-4, "high": 0.1},
-     "dimensions[1].target: node 'n4' (optim.SGD) has no param 'lrr'"),
-    ({"target": "settings.speed", "kind": "int", "low": 1, "high": 2},
-     "dimensions[1].target: no training setting 'speed'"),
-    ({"target": "n4.lr", "kind": "log", "low": 1e-4, "high": 0.1},
-     "dimensions[1].target: 'n4.lr' is not a target"),
-    ({"target": "settings.batch_size", "kind": "log", "low": 8, "high": 64},
-     "dimensions[1].kind: 'log' does not fit settings.batch_size (int param)"),
-    ({"target": "nodes.n4.params.lr", "kind": "int", "low": 1, "high": 2},
-     "dimensions[1].kind: 'int' does not fit nodes.n4.params.lr (float param)"),
-    ({"target": "nodes.n4.params.nesterov", "kind": "linear", "low": 0, "high": 1},
-     "dimensions[1].kind: 'linear' does not fit"),
-    ({"target": "nodes.n4.params.lr", "kind": "loglog", "low": 1e-4, "high": 0.1},
-     "dimensions[1].kind: \"loglog\" is not a kind"),
-    ({"target": "nodes.n4.params.lr", "kind": "log", "low": 0.1, "high": 1e-4},
-     "dimensions[1].low: 0.1 is above high (0.0001)"),
-    ({"target": "nodes.n4.params.lr", "kind": "log", "low": 0, "high": 0.1},
-     "dimensions[1].low: a log range needs low > 0"),
-    ({"target": "nodes.n4.params.lr", "kind": "linear", "low": -1.0, "high": 0.1},
-     "dimensions[1].low: -1.0 is refused: "),
-    ({"target": "nodes.n4.params.lr", "kind": "linear", "high": 0.1},
-     "dimensions[1].low: required"),
-    ({"target": "settings.batch_size", "kind": "int", "low": 8, "high": 20, "step": 8},
-     "dimensions[1].step: high - low (12) is not a multiple of step (8)"),
-    ({"target": "settings.batch_size", "kind": "int", "low": 8.5, "high": 20},
-     "dimensions[1].low: expected an integer"),
-    ({"target": "settings.batch_size", "kind": "int", "low": 0, "high": 8},
-     "dimensions[1].low: 0 is refused"),
-    ({"target": "settings.batch_size", "kind": "choice", "choices": []},
-     "dimensions[1].choices: expected a non-empty list"),
-    ({"target": "settings.precision", "kind": "choice", "choices": ["off", "fp64"]},
-     "dimensions[1].choices[1]: \"fp64\" is refused"),
-    ({"target": "settings.batch_size", "kind": "choice", "choices": [8, 8]},
-     "dimensions[1].choices: a value is listed twice"),
-    ({"target": "settings.batch_size", "kind": "choice", "choices": [8], "low": 1},
-     "dimensions[1].low: a choice dimension takes choices"),
-    ({"target": "nodes.n4.params.lr", "kind": "log", "low": 1e-4, "high": 0.1, "steps": 2},
-     "dimensions[1].steps: unknown field"),
-    ({"target": "nodes.n4.params.lr", "kind": "choice", "choices": [0.1, 0.2]},
-     "dimensions[1].target: nodes.n4.params.lr is already dimensions[0]"),
+    (
+        {"target": "nodes.fc9.params.lr", "kind": "log", "low": 1e-4, "high": 0.1},
+        "dimensions[1].target: no node 'fc9'",
+    ),
+    (
+        {"target": "nodes.n4.params.lrr", "kind": "log", "low": 1e-4, "high": 0.1},
+        "dimensions[1].target: node 'n4' (optim.SGD) has no param 'lrr'",
+    ),
+    (
+        {"target": "settings.speed", "kind": "int", "low": 1, "high": 2},
+        "dimensions[1].target: no training setting 'speed'",
+    ),
+    (
+        {"target": "n4.lr", "kind": "log", "low": 1e-4, "high": 0.1},
+        "dimensions[1].target: 'n4.lr' is not a target",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "log", "low": 8, "high": 64},
+        "dimensions[1].kind: 'log' does not fit settings.batch_size (int param)",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "int", "low": 1, "high": 2},
+        "dimensions[1].kind: 'int' does not fit nodes.n4.params.lr (float param)",
+    ),
+    (
+        {"target": "nodes.n4.params.nesterov", "kind": "linear", "low": 0, "high": 1},
+        "dimensions[1].kind: 'linear' does not fit",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "loglog", "low": 1e-4, "high": 0.1},
+        'dimensions[1].kind: "loglog" is not a kind',
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "log", "low": 0.1, "high": 1e-4},
+        "dimensions[1].low: 0.1 is above high (0.0001)",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "log", "low": 0, "high": 0.1},
+        "dimensions[1].low: a log range needs low > 0",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "linear", "low": -1.0, "high": 0.1},
+        "dimensions[1].low: -1.0 is refused: ",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "linear", "high": 0.1},
+        "dimensions[1].low: required",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 20, "step": 8},
+        "dimensions[1].step: high - low (12) is not a multiple of step (8)",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "int", "low": 8.5, "high": 20},
+        "dimensions[1].low: expected an integer",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "int", "low": 0, "high": 8},
+        "dimensions[1].low: 0 is refused",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "choice", "choices": []},
+        "dimensions[1].choices: expected a non-empty list",
+    ),
+    (
+        {"target": "settings.precision", "kind": "choice", "choices": ["off", "fp64"]},
+        'dimensions[1].choices[1]: "fp64" is refused',
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "choice", "choices": [8, 8]},
+        "dimensions[1].choices: a value is listed twice",
+    ),
+    (
+        {"target": "settings.batch_size", "kind": "choice", "choices": [8], "low": 1},
+        "dimensions[1].low: a choice dimension takes choices",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "log", "low": 1e-4, "high": 0.1, "steps": 2},
+        "dimensions[1].steps: unknown field",
+    ),
+    (
+        {"target": "nodes.n4.params.lr", "kind": "choice", "choices": [0.1, 0.2]},
+        "dimensions[1].target: nodes.n4.params.lr is already dimensions[0]",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("dim", "message"), BAD, ids=[m.split(":")[1].strip()[:30]
-                                                       for _, m in BAD])
+@pytest.mark.parametrize(
+    ("dim", "message"), BAD, ids=[m.split(":")[1].strip()[:30] for _, m in BAD]
+)
 def test_a_bad_dimension_is_named(project, dim, message):
-    raw = space(dimensions=[{"target": "nodes.n4.params.lr", "kind": "log", "low": 1e-4,
-                             "high": 0.1}, dim], strategy="tpe")
+    raw = space(
+        dimensions=[{"target": "nodes.n4.params.lr", "kind": "log", "low": 1e-4, "high": 0.1}, dim],
+        strategy="tpe",
+    )
     with pytest.raises(SweepError) as info:
         parse_space(raw, load(project))
     assert str(info.value).startswith(message), str(info.value)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"strategy": "grid", "dimensions": [{"target": LR, "kind": "log", "low": 1e-4,
-                                          "high": 0.1}]},
-     "dimensions[0]: a grid sweep needs a list of values for a log range"),
-    ({"objective": {"metric": "accuracy", "direction": "maximize"}},
-     "objective.metric: \"accuracy\" is not recorded for this project"),
-    ({"objective": {"metric": "val_loss", "direction": "up"}}, "objective.direction"),
-    ({"strategy": "bayes"}, "strategy: \"bayes\" is not a strategy"),
-    ({"pruner": "hyperband"}, "pruner: \"hyperband\" is not a pruner"),
-    ({"trials": 0}, "trials: must be at least 1"),
-    ({"timeout_s": -5}, "timeout_s: must be > 0"),
-    ({"dimensions": []}, "dimensions: expected a non-empty list"),
-    ({"budget": 3}, "budget: unknown field"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {
+                "strategy": "grid",
+                "dimensions": [{"target": LR, "kind": "log", "low": 1e-4, "high": 0.1}],
+            },
+            "dimensions[0]: a grid sweep needs a list of values for a log range",
+        ),
+        (
+            {"objective": {"metric": "accuracy", "direction": "maximize"}},
+            'objective.metric: "accuracy" is not recorded for this project',
+        ),
+        ({"objective": {"metric": "val_loss", "direction": "up"}}, "objective.direction"),
+        ({"strategy": "bayes"}, 'strategy: "bayes" is not a strategy'),
+        ({"pruner": "hyperband"}, 'pruner: "hyperband" is not a pruner'),
+        ({"trials": 0}, "trials: must be at least 1"),
+        ({"timeout_s": -5}, "timeout_s: must be > 0"),
+        ({"dimensions": []}, "dimensions: expected a non-empty list"),
+        ({"budget": 3}, "budget: unknown field"),
+    ],
+)
 def test_a_bad_space_field_is_named(project, overrides, message):
     with pytest.raises(SweepError) as info:
         parse_space(space(**overrides), load(project))
@@ -326,9 +413,12 @@ def test_a_bad_space_field_is_named(project, overrides, message):
 
 
 def test_a_grid_takes_int_ranges_and_listed_values(project):
-    raw = space(dimensions=[
-        {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 24, "step": 8},
-        {"target": LR, "kind": "log", "low": 1e-3, "high": 0.1, "grid": [1e-3, 0.1]}])
+    raw = space(
+        dimensions=[
+            {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 24, "step": 8},
+            {"target": LR, "kind": "log", "low": 1e-3, "high": 0.1, "grid": [1e-3, 0.1]},
+        ]
+    )
     parsed = parse_space(raw, load(project))
     assert [d.grid_values() for d in parsed.dimensions] == [[8, 16, 24], [1e-3, 0.1]]
 
@@ -337,29 +427,39 @@ def test_the_command_prints_a_best_first_table(project, tmp_path, capsys):
     space_file = tmp_path / "space.json"
     space_file.write_text(json.dumps(space()))
     out = tmp_path / "cli"
-    assert cli_main(["sweep", str(project), "--space", str(space_file), "--out", str(out),
-                     "--trials", "2"]) == 0
+    assert (
+        cli_main(
+            ["sweep", str(project), "--space", str(space_file), "--out", str(out), "--trials", "2"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split() == ["Trial", "State", "Params", "val_loss", "Duration"]
     rows = [line.split() for line in printed[2:4]]
     values = [float(r[3]) for r in rows]
     assert values == sorted(values) and all(r[1] == "complete" for r in rows)
     best = json.loads((out / "results.json").read_text())["best"]
-    assert printed[4] == f"best: trial {best['number']}, val_loss {best['objective']:.6g} " \
-                         "(minimize)"
+    assert (
+        printed[4] == f"best: trial {best['number']}, val_loss {best['objective']:.6g} (minimize)"
+    )
     # --resume with more trials continues the same folder, reading its space.json
-    assert cli_main(["sweep", str(project), "--out", str(out), "--resume",
-                     "--trials", "3"]) == 0
+    assert cli_main(["sweep", str(project), "--out", str(out), "--resume", "--trials", "3"]) == 0
     assert len(json.loads((out / "results.json").read_text())["trials"]) == 3
 
 
 def test_the_command_refuses_a_bad_space_in_one_line(project, tmp_path, capsys):
     space_file = tmp_path / "space.json"
-    space_file.write_text(json.dumps(space(dimensions=[
-        {"target": "nodes.fc9.params.lr", "kind": "log", "low": 1e-4, "high": 0.1}])))
+    space_file.write_text(
+        json.dumps(
+            space(
+                dimensions=[
+                    {"target": "nodes.fc9.params.lr", "kind": "log", "low": 1e-4, "high": 0.1}
+                ]
+            )
+        )
+    )
     out = tmp_path / "bad"
-    assert cli_main(["sweep", str(project), "--space", str(space_file), "--out",
-                     str(out)]) == 1
+    assert cli_main(["sweep", str(project), "--space", str(space_file), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: dimensions[0].target: no node 'fc9'"]
     assert not out.exists()  # nothing ran

@@ -82,9 +82,17 @@ def test_digits_events_metrics_and_files(tmp_path):
 
     started = events[0]
     assert started == RunStarted(
-        device="cpu", epochs=2, steps_per_epoch=12, n_train=DIGITS_TRAIN, n_val=DIGITS_VAL,
-        task="classification", classes=tuple(str(i) for i in range(10)), params=9930,
-        start_epoch=0, start_batch=0)
+        device="cpu",
+        epochs=2,
+        steps_per_epoch=12,
+        n_train=DIGITS_TRAIN,
+        n_val=DIGITS_VAL,
+        task="classification",
+        classes=tuple(str(i) for i in range(10)),
+        params=9930,
+        start_epoch=0,
+        start_batch=0,
+    )
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.status == "completed"
     assert (finished.epochs_done, finished.global_step) == (2, 24)
@@ -94,8 +102,13 @@ def test_digits_events_metrics_and_files(tmp_path):
     # epoch event follows the epoch's last step
     check_steps(events, 1, 24, 12)
     kinds = [type(e).__name__ for e in events]
-    assert kinds == (["RunStarted"] + ["StepEvent"] * 12 + ["EpochEvent"] + ["StepEvent"] * 12
-                     + ["EpochEvent", "RunFinished"])
+    assert kinds == (
+        ["RunStarted"]
+        + ["StepEvent"] * 12
+        + ["EpochEvent"]
+        + ["StepEvent"] * 12
+        + ["EpochEvent", "RunFinished"]
+    )
     assert [e.global_step for e in of(events, EpochEvent)] == [12, 24]  # where each one ended
     step_losses = losses(events)
     assert step_losses[-1] < step_losses[0]  # it learns
@@ -107,10 +120,11 @@ def test_digits_events_metrics_and_files(tmp_path):
     sizes = [128] * 11 + [30]
     for epoch in of(events, EpochEvent):
         i = epoch.epoch - 1
-        window = step_losses[12 * i:12 * (i + 1)]
+        window = step_losses[12 * i : 12 * (i + 1)]
         # the epoch's train loss is the sample-weighted mean of its step losses (float32 sums)
         assert epoch.train_loss == pytest.approx(
-            sum(v * n for v, n in zip(window, sizes, strict=True)) / DIGITS_TRAIN, rel=1e-5)
+            sum(v * n for v, n in zip(window, sizes, strict=True)) / DIGITS_TRAIN, rel=1e-5
+        )
         m = epoch.metrics
         assert {"accuracy", "precision", "recall", "f1", "confusion_matrix"} <= m.keys()
         cm = torch.tensor(m["confusion_matrix"])
@@ -119,7 +133,8 @@ def test_digits_events_metrics_and_files(tmp_path):
         prediction, target = epoch.predictions
         assert prediction.shape == (DIGITS_VAL, 10) and target.shape == (DIGITS_VAL,)
         assert m["accuracy"] == pytest.approx(
-            (prediction.argmax(1) == target).double().mean().item())
+            (prediction.argmax(1) == target).double().mean().item()
+        )
         for key in ("precision", "recall", "f1"):
             assert 0.0 < m[key] <= 1.0
         assert math.isfinite(epoch.val_loss) and epoch.lr == 0.001
@@ -130,7 +145,11 @@ def test_digits_events_metrics_and_files(tmp_path):
 
     # files
     assert sorted(p.name for p in out.iterdir()) == [
-        "best.pt", "checkpoint.pt", "metrics.json", "weights.pt"]
+        "best.pt",
+        "checkpoint.pt",
+        "metrics.json",
+        "weights.pt",
+    ]
     assert finished.checkpoint == str(out / "checkpoint.pt")
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert (ckpt["epoch"], ckpt["batch"]) == (2, 0)
@@ -161,7 +180,7 @@ def test_regression_metrics():
     epochs = of(events, EpochEvent)
     assert [e.epoch for e in epochs] == [1, 2, 3]
     for e in epochs:
-        window = step_losses[20 * (e.epoch - 1):20 * e.epoch]  # 20 full batches of 8
+        window = step_losses[20 * (e.epoch - 1) : 20 * e.epoch]  # 20 full batches of 8
         assert e.train_loss == pytest.approx(sum(window) / 20, rel=1e-5)
         m = e.metrics
         prediction, target = (t.double() for t in e.predictions)
@@ -264,7 +283,7 @@ def test_control_from_another_thread_while_iterating_here(tmp_path):
     kinds = [type(e).__name__ for e in events]
     i = kinds.index("StateChanged")
     assert events[i - 1].global_step == 6
-    assert events[i:i + 2] == [StateChanged("paused"), StateChanged("running")]
+    assert events[i : i + 2] == [StateChanged("paused"), StateChanged("running")]
     assert isinstance(events[i + 2], StepEvent) and events[i + 2].global_step == 7
     assert stamps[i + 1] - stamps[i] >= 0.25  # it waited for the resume
     # paused at step 27, then stopped while paused: no "running", straight to the end
@@ -310,8 +329,7 @@ def uninterrupted(dropout_project):
 
 
 @pytest.mark.parametrize("k", [5, 12, 17], ids=["mid-epoch", "epoch-boundary", "next-epoch"])
-def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterrupted, k,
-                                                      tmp_path):
+def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterrupted, k, tmp_path):
     a_events, a_weights = uninterrupted
     out = tmp_path / "b"
     first = Trainer(dropout_project, TrainOptions(max_steps=k, out_dir=out)).run()
@@ -327,8 +345,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterru
     # Exact equality: same data order (sampler seeded by epoch), same dropout masks (RNG
     # restored), same Adam and StepLR state; CPU kernels here are deterministic.
     assert losses(first) + losses(second) == losses(a_events)
-    assert ([e.lr for e in of(first + second, StepEvent)]
-            == [e.lr for e in of(a_events, StepEvent)])
+    assert [e.lr for e in of(first + second, StepEvent)] == [e.lr for e in of(a_events, StepEvent)]
     for name, value in a_weights.items():
         assert torch.equal(second_trainer.model.state_dict()[name], value), name
     a_history, b_history = a_events[-1].history, second[-1].history

@@ -91,6 +91,7 @@ def test_the_default_limit_is_not_written_to_files():
 def test_one_output_too_large_for_a_batch_is_refused(tmp_path, capsys):
     def wide(raw):  # 3e9 parameters would pass a raised limit, not a 10e9-value batch output
         raw["nodes"]["n2"]["params"]["out_features"] = 200_000_000
+
     path = project(tmp_path, wide)
     assert run("check", path, tmp_path, "--max-params", "3000000000") == 1
     err = capsys.readouterr().err
@@ -130,12 +131,17 @@ def test_float32_bounds_in_the_document():
 
 # --------------------------------------------------------------------------- code nodes
 def refused_import(raw: dict) -> None:
-    raw["nodes"]["c1"] = {"type": "code.Function", "label": "code1", "pos": [0, 0],
-                          "params": {"expr": "x", "imports": ["import os; os.system('ls')"],
-                                     "shape": [5]}}
+    raw["nodes"]["c1"] = {
+        "type": "code.Function",
+        "label": "code1",
+        "pos": [0, 0],
+        "params": {"expr": "x", "imports": ["import os; os.system('ls')"], "shape": [5]},
+    }
     raw["edges"] = [e for e in raw["edges"] if e["to"] != ["n3", "x"]]
-    raw["edges"] += [{"from": ["n2", "out"], "to": ["c1", "x"]},
-                     {"from": ["c1", "out"], "to": ["n3", "x"]}]
+    raw["edges"] += [
+        {"from": ["n2", "out"], "to": ["c1", "x"]},
+        {"from": ["c1", "out"], "to": ["n3", "x"]},
+    ]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -152,6 +158,7 @@ def test_check_fails_where_export_would_for_want_of_an_optimizer(tmp_path, capsy
     def no_optimizer(raw):
         del raw["nodes"]["n6"]
         raw["edges"] = [e for e in raw["edges"] if e["to"][0] != "n6"]
+
     path = project(tmp_path, no_optimizer)
     for command in ("check", "export"):
         assert run(command, path, tmp_path) == 1
@@ -161,8 +168,12 @@ def test_check_fails_where_export_would_for_want_of_an_optimizer(tmp_path, capsy
 # --------------------------------------------------------------------------- the file
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_duplicate_key_is_refused_naming_it(tmp_path, capsys, command):
-    path = project(tmp_path, text=lambda t: t.replace(
-        '"nodes": {', '"nodes": {"n3": {"type": "nn.Tanh", "label": "lost"},', 1))
+    path = project(
+        tmp_path,
+        text=lambda t: t.replace(
+            '"nodes": {', '"nodes": {"n3": {"type": "nn.Tanh", "label": "lost"},', 1
+        ),
+    )
     assert run(command, path, tmp_path) == 1
     err = capsys.readouterr().err
     assert_clean(err)
@@ -181,8 +192,9 @@ def test_duplicate_keys_anywhere_in_the_file():
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_huge_integer_is_refused_with_its_field_path(tmp_path, capsys, command):
-    path = project(tmp_path, text=lambda t: t.replace('"out_features": 5',
-                                                      '"out_features": ' + "9" * 5000, 1))
+    path = project(
+        tmp_path, text=lambda t: t.replace('"out_features": 5', '"out_features": ' + "9" * 5000, 1)
+    )
     assert run(command, path, tmp_path) == 1
     err = capsys.readouterr().err
     assert_clean(err)
@@ -230,6 +242,7 @@ def test_labels_are_shown_escaped_in_messages_and_the_table(tmp_path, capsys):
     def odd_label(raw):
         raw["nodes"]["n2"]["label"] = "hid\nden\u202e"  # the line break loads as a space
         raw["nodes"]["n2"]["params"]["out_features"] = 10**12
+
     path = project(tmp_path, odd_label)
     assert run("check", path, tmp_path) == 1
     captured = capsys.readouterr()
@@ -242,6 +255,7 @@ def test_a_label_inside_torchs_message_cannot_break_the_line(tmp_path, capsys):
     def odd_label(raw):  # shape inference's message starts with the label
         raw["nodes"]["n4"]["label"] = "out\nput\u202e"
         raw["nodes"]["n4"]["params"]["in_features"] = 7  # hidden gives 5
+
     path = project(tmp_path, odd_label)
     assert run("check", path, tmp_path) == 1
     err = capsys.readouterr().err

@@ -25,20 +25,89 @@ from torchcanvas.runtime.cli import main as cli_main
 from torchcanvas.runtime.data import assets_dir
 
 # raw JSON text: what a hand-edited file can hold (some of it Python's json cannot even write)
-INTS = ["0", "-1", "-2147483649", "2147483648", "9007199254740993", "9223372036854775807",
-        "9223372036854775808", "-9223372036854775809", "1000000000000", "9" * 30, "9" * 5000,
-        "-" + "9" * 5000]
-FLOATS = ["0.0", "-0.0", "1e-320", "1e-46", "3.4e38", "3.5e38", "1e308", "-1e308", "1e999",
-          "-1e999", "NaN", "Infinity", "-Infinity", "0.5", "-0.5", "2.5"]
-STRINGS = ['""', '" "', '"auto"', '"\\u202e\\n\\t"', '"\\ud800"', json.dumps("x" * 10_000),
-           '"import os"', '"__import__(\'os\').system(\'ls\')"', '"relu"', '"x"']
-OTHERS = ["true", "false", "null", "[]", "{}", "[0]", "[-1, 9999999999999]", "[1e308]",
-          "[" + "9" * 5000 + "]", '["a\\nb"]', '{"a": 1}', "[[1]]"]
+INTS = [
+    "0",
+    "-1",
+    "-2147483649",
+    "2147483648",
+    "9007199254740993",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1000000000000",
+    "9" * 30,
+    "9" * 5000,
+    "-" + "9" * 5000,
+]
+FLOATS = [
+    "0.0",
+    "-0.0",
+    "1e-320",
+    "1e-46",
+    "3.4e38",
+    "3.5e38",
+    "1e308",
+    "-1e308",
+    "1e999",
+    "-1e999",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "0.5",
+    "-0.5",
+    "2.5",
+]
+STRINGS = [
+    '""',
+    '" "',
+    '"auto"',
+    '"\\u202e\\n\\t"',
+    '"\\ud800"',
+    json.dumps("x" * 10_000),
+    '"import os"',
+    "\"__import__('os').system('ls')\"",
+    '"relu"',
+    '"x"',
+]
+OTHERS = [
+    "true",
+    "false",
+    "null",
+    "[]",
+    "{}",
+    "[0]",
+    "[-1, 9999999999999]",
+    "[1e308]",
+    "[" + "9" * 5000 + "]",
+    '["a\\nb"]',
+    '{"a": 1}',
+    "[[1]]",
+]
 VALUES = INTS + FLOATS + STRINGS + OTHERS
 # the ones a file can hold and a param may take, so that checks past the loader run too
-LOADABLE = ["0", "1", "-1", "2", "3", "7", "64", "2147483648", "1000000000000",
-            "9223372036854775807", "-0.0", "1e-320", "3.4e38", "-3.4e38", "0.999", "true",
-            "false", '"auto"', "[0, 0]", "[1, 1000000000]", "[]"]
+LOADABLE = [
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "7",
+    "64",
+    "2147483648",
+    "1000000000000",
+    "9223372036854775807",
+    "-0.0",
+    "1e-320",
+    "3.4e38",
+    "-3.4e38",
+    "0.999",
+    "true",
+    "false",
+    '"auto"',
+    "[0, 0]",
+    "[1, 1000000000]",
+    "[]",
+]
 
 TRACEBACK = re.compile(r"Traceback|File \"|^\s+\^+$", re.M)
 NAMED = re.compile(r"nodes\.[\w.-]+|node '[^']*' \([\w.]+, id [\w.-]+\)")
@@ -46,8 +115,13 @@ NAMED = re.compile(r"nodes\.[\w.-]+|node '[^']*' \([\w.]+, id [\w.-]+\)")
 
 def _single(type_id: str, name: str, raw: str) -> str:
     """A project of one node of ``type_id`` with param ``name`` set to the JSON text ``raw``."""
-    doc = {"format": "torchcanvas", "version": 2, "edges": [], "settings": {},
-           "nodes": {"n1": {"type": type_id, "label": "node", "params": {name: "@@"}}}}
+    doc = {
+        "format": "torchcanvas",
+        "version": 2,
+        "edges": [],
+        "settings": {},
+        "nodes": {"n1": {"type": type_id, "label": "node", "params": {name: "@@"}}},
+    }
     return json.dumps(doc).replace('"@@"', raw)
 
 
@@ -61,8 +135,13 @@ def test_every_param_of_every_node_type_takes_extremes_cleanly():
                 try:
                     loads(_single(type_id, param.name, raw))
                 except InvalidProjectError as exc:
-                    assert exc.path.startswith(where) or exc.path == "nodes.n1.type", \
-                        (type_id, param.name, raw[:40], exc.path, str(exc))
+                    assert exc.path.startswith(where) or exc.path == "nodes.n1.type", (
+                        type_id,
+                        param.name,
+                        raw[:40],
+                        exc.path,
+                        str(exc),
+                    )
                     assert len(str(exc)) < 1500 and "\n" not in str(exc)
                     outcomes["refused"] += 1
                 else:
@@ -70,8 +149,9 @@ def test_every_param_of_every_node_type_takes_extremes_cleanly():
     assert outcomes["accepted"] > 1000 and outcomes["refused"] > 10_000, outcomes
 
 
-EXAMPLES = {p.stem: json.loads(p.read_text()) for p in sorted(
-    (assets_dir() / "examples").glob("*.json"))}
+EXAMPLES = {
+    p.stem: json.loads(p.read_text()) for p in sorted((assets_dir() / "examples").glob("*.json"))
+}
 for _raw in EXAMPLES.values():
     _raw.pop("results", None)
     _raw["settings"]["epochs"] = 1
@@ -99,8 +179,12 @@ def _run(argv: list[str]) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_check_agrees_with_export_on_extreme_params(case):
     name, nid, param, text = case
@@ -111,8 +195,13 @@ def test_check_agrees_with_export_on_extreme_params(case):
         path.write_text(text, encoding="utf-8")
         rc, err = _run(["check", str(path)])
         assert not TRACEBACK.search(err), err
-        event("check: ok" if rc == 0 else "check: refused on loading" if f"{path}: " in err
-              else "check: refused after loading")
+        event(
+            "check: ok"
+            if rc == 0
+            else "check: refused on loading"
+            if f"{path}: " in err
+            else "check: refused after loading"
+        )
         if rc == 0:
             from torchcanvas.runtime.shapes import infer_shapes
 

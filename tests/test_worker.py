@@ -14,8 +14,10 @@ from torchcanvas.runtime.worker import Job, WorkerProcess, death_message, fault_
 
 
 def test_deaths_are_said_in_words():
-    assert death_message(-signal.SIGSEGV, where=" in fc") == \
-        "the training process crashed in fc: Segmentation fault (SIGSEGV)"
+    assert (
+        death_message(-signal.SIGSEGV, where=" in fc")
+        == "the training process crashed in fc: Segmentation fault (SIGSEGV)"
+    )
     assert "(SIGABRT)" in death_message(-signal.SIGABRT)
     assert "out of memory" in death_message(-signal.SIGKILL)
     assert death_message(3) == "the training process exited with code 3 before the run ended"
@@ -39,8 +41,9 @@ def test_the_node_of_a_crash_is_found_in_the_stacks_faulthandler_wrote(tmp_path)
         print(ns["__file__"] + "|" + other["__file__"], flush=True)
         ns["forward"](1)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == -signal.SIGABRT
     model_file, train_file = done.stdout.strip().split("|")
     lines = {model_file: {4: "n_code"}, train_file: {3: "n_other"}}
@@ -76,8 +79,13 @@ def test_fast_steps_travel_in_batches_and_the_worker_exits(tmp_path):
     from torchcanvas.runtime.trainer import RunFinished, RunStarted, TrainOptions
 
     worker = WorkerProcess()
-    assert worker.run(Job(_digits(log_every=1), TrainOptions(out_dir=tmp_path, max_steps=150),
-                          fault_log=tmp_path / "fault.log"))
+    assert worker.run(
+        Job(
+            _digits(log_every=1),
+            TrainOptions(out_dir=tmp_path, max_steps=150),
+            fault_log=tmp_path / "fault.log",
+        )
+    )
     messages = _messages(worker)
     assert worker.close(10.0) == 0
     kinds = [m[0] for m in messages]
@@ -106,12 +114,12 @@ def test_a_graph_that_does_not_compile_fails_in_words_and_the_worker_exits(tmp_p
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_script_without_a_main_guard_starts_the_shape_process_without_rerunning_itself(
-        tmp_path):
+def test_a_script_without_a_main_guard_starts_the_shape_process_without_rerunning_itself(tmp_path):
     # spawn would import the caller's script again in the child: this one imports Qt and,
     # unguarded, would start another process while the child is still starting
     script = tmp_path / "app.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import time
         from pathlib import Path
 
@@ -130,8 +138,11 @@ def test_a_script_without_a_main_guard_starts_the_shape_process_without_rerunnin
         print("qt" if "QtCore" in text or "libpyside6" in text else "no qt")
         process.terminate()
         process.join(10)
-    """), encoding="utf-8")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=180, cwd=tmp_path)
+    """),
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["alive", "no qt"], out.stdout + out.stderr

@@ -14,8 +14,17 @@ def main() -> None:
     for path in sorted(Path(__file__).resolve().parent.glob("*.json")):
         graph = load(path)
         result = infer_shapes(graph)  # as the window runs it: an example has no folder
-        save(graph, path, results_to_dict(to_dict(graph), result.shapes, result.param_counts,
-                                          result.trainable_counts, result.resolved))
+        save(
+            graph,
+            path,
+            results_to_dict(
+                to_dict(graph),
+                result.shapes,
+                result.param_counts,
+                result.trainable_counts,
+                result.resolved,
+            ),
+        )
         print(f"{path.name}: {len(result.shapes)} shapes, {len(result.problems)} problems")
 
 

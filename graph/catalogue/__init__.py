@@ -38,8 +38,21 @@ def specs_by_category() -> dict[str, list[NodeSpec]]:
 
 # Sub-groups of a category in the palette (``extra["group"]``), in palette order; a spec
 # without a group sits directly under its category, after the groups.
-GROUPS = ("Linear", "Convolution", "Pooling", "Normalization", "Dropout", "Recurrent",
-          "Transformer", "Embedding", "Shape", "Resize", "Padding", "Distance", "Style transfer")
+GROUPS = (
+    "Linear",
+    "Convolution",
+    "Pooling",
+    "Normalization",
+    "Dropout",
+    "Recurrent",
+    "Transformer",
+    "Embedding",
+    "Shape",
+    "Resize",
+    "Padding",
+    "Distance",
+    "Style transfer",
+)
 
 
 def grouped(specs: list[NodeSpec]) -> list[tuple[str | None, list[NodeSpec]]]:
@@ -49,8 +62,9 @@ def grouped(specs: list[NodeSpec]) -> list[tuple[str | None, list[NodeSpec]]]:
     for spec in specs:
         groups.setdefault(spec.extra.get("group"), []).append(spec)
     order = {g: i for i, g in enumerate(GROUPS)}
-    return sorted(groups.items(), key=lambda kv: (kv[0] is None, order.get(kv[0], len(order)),
-                                                  kv[0] or ""))
+    return sorted(
+        groups.items(), key=lambda kv: (kv[0] is None, order.get(kv[0], len(order)), kv[0] or "")
+    )
 
 
 def _load() -> None:

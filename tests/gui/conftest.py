@@ -44,8 +44,9 @@ def no_modal_prompts(monkeypatch):
 
     from torchcanvas.gui import main_window
 
-    monkeypatch.setattr(main_window.MainWindow, "ask_save_changes",
-                        lambda self: QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(
+        main_window.MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Discard
+    )
     monkeypatch.setattr(main_window.MainWindow, "ask_restore", lambda self, saved_at: False)
 
 

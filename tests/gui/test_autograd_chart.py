@@ -61,7 +61,7 @@ def test_one_capture_draws_a_bar_per_layer_with_readable_ticks(window, qtbot):
     assert left.autoSIPrefixScale == 1.0 and "(x" not in left.labelString()
     values = _left_ticks(plot)
     assert len(values) >= 2
-    assert all(10 ** y0 * 0.99 <= v <= 10 ** y1 * 1.01 for v in values), (values, y0, y1)
+    assert all(10**y0 * 0.99 <= v <= 10**y1 * 1.01 for v in values), (values, y0, y1)
 
 
 def test_a_second_reading_turns_the_bars_into_curves_over_the_steps(window, qtbot):

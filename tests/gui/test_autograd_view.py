@@ -273,8 +273,7 @@ def test_opening_another_project_drops_the_graph(window):
     assert "hidden.weight" in panel.graph.leaves()
 
 
-def test_selecting_a_function_of_a_graph_sent_by_training_after_opening_a_project(
-        window, qtbot):
+def test_selecting_a_function_of_a_graph_sent_by_training_after_opening_a_project(window, qtbot):
     """A graph that arrives from a run (no Capture) in a project opened after the window was
     made: clicking one of its functions selects the canvas node (and must not delete the item
     being selected)."""

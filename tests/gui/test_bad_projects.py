@@ -21,16 +21,28 @@ def _bad(tmp_path, text) -> object:
     return path
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (lambda t: t.replace('"nodes": {', '"nodes": {"n3": {"type": "nn.Tanh"},', 1),
-     "nodes.n3: the key 'n3' appears twice"),
-    (lambda t: t.replace('"out_features": 5', '"out_features": ' + "7" * 5000, 1),
-     "nodes.n2.params.out_features: a number of 5,000 digits is too large"),
-    (lambda t: t.replace('"lr": 0.01', '"lr": 1e308', 1),
-     "nodes.n6.params.lr: 1e+308 is too large; a 32-bit float"),
-    (lambda t: t.replace('"n1"', json.dumps("n\n\u202e" + "x" * 10_000)),
-     "nodes.n\\n\\u202exxx"),
-], ids=["duplicate-key", "huge-int", "float32", "odd-id"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            lambda t: t.replace('"nodes": {', '"nodes": {"n3": {"type": "nn.Tanh"},', 1),
+            "nodes.n3: the key 'n3' appears twice",
+        ),
+        (
+            lambda t: t.replace('"out_features": 5', '"out_features": ' + "7" * 5000, 1),
+            "nodes.n2.params.out_features: a number of 5,000 digits is too large",
+        ),
+        (
+            lambda t: t.replace('"lr": 0.01', '"lr": 1e308', 1),
+            "nodes.n6.params.lr: 1e+308 is too large; a 32-bit float",
+        ),
+        (
+            lambda t: t.replace('"n1"', json.dumps("n\n\u202e" + "x" * 10_000)),
+            "nodes.n\\n\\u202exxx",
+        ),
+    ],
+    ids=["duplicate-key", "huge-int", "float32", "odd-id"],
+)
 def test_a_bad_file_shows_the_clean_message(window, tmp_path, text, expected):
     before = window.doc.graph
     path = _bad(tmp_path, text)

@@ -45,8 +45,7 @@ def test_opens_with_the_example_wired_valid_and_shaped(window):
     g = window.doc.graph
     assert len(window.scene.nodes) == len(g) == 11
     assert len(window.scene.edges) == len(g.edges())
-    labels = {window.scene.edges[e].label for e in g.edges()
-              if g.node(e.src).label == "conv1"}
+    labels = {window.scene.edges[e].label for e in g.edges() if g.node(e.src).label == "conv1"}
     assert labels == {"[B, 16, 8, 8]"}
     assert window.doc.shapes.ok
     assert "valid" in window.status_label.text() and "9,930" in window.status_label.text()
@@ -57,8 +56,13 @@ def test_drop_a_palette_item_creates_the_node_where_dropped(window, qtbot):
     vp = window.view.viewport()
     where = QPoint(300, 500)
     mime: QMimeData = mime_for("nn.Dropout")
-    event = QDropEvent(QPointF(where), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(where),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.view.dropEvent(event)
     added = [n for n in window.doc.graph.nodes() if n.type_id == "nn.Dropout"]
     assert len(added) == 1
@@ -235,8 +239,9 @@ def test_collapse_refuses_a_selection_that_would_make_a_cycle(window, monkeypatc
 
 def test_save_and_reopen(window, tmp_path, monkeypatch):
     path = tmp_path / "mine.json"
-    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
-                        lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(
+        "PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), "")
+    )
     window.doc.set_param(_node(window, "conv1").id, "out_channels", 8)
     assert window.doc.modified and window.windowTitle().startswith("digits_cnn (example)")
     assert window.save()
@@ -312,12 +317,20 @@ def test_wire_dropped_on_empty_canvas_offers_compatible_nodes_and_connects(windo
     assert sgd.id not in window.doc.graph
 
 
-OPS = st.lists(st.sampled_from(["add", "param", "label", "move", "delete", "connect",
-                                "disconnect", "undo", "redo"]), min_size=1, max_size=25)
+OPS = st.lists(
+    st.sampled_from(
+        ["add", "param", "label", "move", "delete", "connect", "disconnect", "undo", "redo"]
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=OPS, data=st.data())
 def test_random_edits_undo_and_redo_exactly(window, ops, data):
     """After every do and every undo, the graph equals the state it had at that point."""
@@ -351,8 +364,10 @@ def test_random_edits_undo_and_redo_exactly(window, ops, data):
                 name = "out_features" if n.type_id == "nn.Linear" else "out_channels"
                 doc.set_param(n.id, name, data.draw(st.integers(1, 64)))
         elif op == "label" and ids:
-            doc.set_label(data.draw(st.sampled_from(ids)), data.draw(
-                st.text("abcxyz_ ", min_size=1, max_size=8).filter(str.strip)))
+            doc.set_label(
+                data.draw(st.sampled_from(ids)),
+                data.draw(st.text("abcxyz_ ", min_size=1, max_size=8).filter(str.strip)),
+            )
         elif op == "move" and ids:
             nid = data.draw(st.sampled_from(ids))
             old = g.node(nid).pos
@@ -367,7 +382,7 @@ def test_random_edits_undo_and_redo_exactly(window, ops, data):
         elif op == "disconnect" and g.edges():
             doc.disconnect_edge(data.draw(st.sampled_from(g.edges())))
         if stack.index() != before:
-            del history[before + 1:]
+            del history[before + 1 :]
             history.append(dumps(g))
         assert dumps(g) == history[stack.index()]
         assert set(window.scene.nodes) == set(g.node_ids())

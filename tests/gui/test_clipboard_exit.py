@@ -33,11 +33,20 @@ window.close()
 
 
 def run(tmp_path, mode: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
-               TORCHCANVAS_RECOVERY_DIR=str(tmp_path / "recovery"),
-               TORCHCANVAS_RUNS_DIR=str(tmp_path / "runs"))
-    return subprocess.run([sys.executable, "-c", SCRIPT, mode], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        TORCHCANVAS_RECOVERY_DIR=str(tmp_path / "recovery"),
+        TORCHCANVAS_RUNS_DIR=str(tmp_path / "runs"),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
 
 
 def test_exit_with_copied_nodes_on_the_clipboard(tmp_path):

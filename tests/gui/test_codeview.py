@@ -106,7 +106,8 @@ def test_highlight_nodes_marks_their_lines(code, doc):
     both = [conv1, node_id(doc, "classifier")]
     code.highlight_nodes(both)
     assert code.highlighted_lines() == sorted(
-        generated(doc).lines_of(both[0]) + generated(doc).lines_of(both[1]))
+        generated(doc).lines_of(both[0]) + generated(doc).lines_of(both[1])
+    )
 
     # highlights survive regeneration
     doc.set_param(conv1, "out_channels", 8)
@@ -150,8 +151,11 @@ def test_clicking_a_line_emits_its_node(qtbot, code, doc):
     # a line of no node (the class statement) emits nothing
     class_line = code.text().splitlines().index("class DigitsCNN(nn.Module):") + 1
     with qtbot.assertNotEmitted(code.nodeClicked):
-        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton,
-                         pos=QPoint(80, code.editor.line_top(class_line) + 3))
+        QTest.mouseClick(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            pos=QPoint(80, code.editor.line_top(class_line) + 3),
+        )
 
 
 def test_broken_graph_shows_the_reason(qtbot, code, problems, doc):
@@ -161,8 +165,10 @@ def test_broken_graph_shows_the_reason(qtbot, code, problems, doc):
 
     text = code.text()
     assert code.blocked
-    assert text.startswith("# The model cannot be generated yet:\n# classifier: expects 100 input "
-                           "features but gets 512")
+    assert text.startswith(
+        "# The model cannot be generated yet:\n# classifier: expects 100 input "
+        "features but gets 512"
+    )
     assert "class DigitsCNN" not in text
     assert all(line.startswith("#") for line in text.splitlines())
     assert code.node_at_line(2) == classifier  # the reason points at its node
@@ -181,8 +187,7 @@ def test_broken_graph_shows_the_reason(qtbot, code, problems, doc):
     qtbot.waitExposed(problems)
     rect = problems.tree.visualItemRect(item)
     with qtbot.waitSignal(problems.nodeClicked, timeout=1000) as blocker:
-        QTest.mouseClick(problems.tree.viewport(), Qt.MouseButton.LeftButton,
-                         pos=rect.center())
+        QTest.mouseClick(problems.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == [classifier]
 
     # fixed: code again, no problems

@@ -38,8 +38,9 @@ def _choose(dialog: ExportDialog, *formats: str) -> None:
 
 
 def test_file_export_opens_the_dialog_and_exports_every_format(window, qtbot, tmp_path):
-    action = next(a for a in window.findChildren(type(window.actions()[0]))
-                  if a.text() == "&Export…")
+    action = next(
+        a for a in window.findChildren(type(window.actions()[0])) if a.text() == "&Export…"
+    )
     action.trigger()
     dialog = window.findChild(ExportDialog)
     assert dialog is not None and dialog.isVisible()
@@ -62,8 +63,16 @@ def test_file_export_opens_the_dialog_and_exports_every_format(window, qtbot, tm
     assert "model.onnx" in rows["ONNX"] and "passes onnx.checker" in rows["ONNX"]
     assert "Exported 5 of 5 formats" in dialog.status.text()
     assert "Freshly initialised" in dialog.status.text()
-    for name in ("model.py", "train.py", "weights.pt", "weights.safetensors",
-                 "model.torchscript.pt", "model.onnx", "README.md", "requirements.txt"):
+    for name in (
+        "model.py",
+        "train.py",
+        "weights.pt",
+        "weights.safetensors",
+        "model.torchscript.pt",
+        "model.onnx",
+        "README.md",
+        "requirements.txt",
+    ):
         assert (tmp_path / "out" / name).is_file()
     assert dialog.open_button.isEnabled()
     dialog.resize(760, 560)
@@ -75,8 +84,9 @@ def test_weights_from_a_run_of_the_project(qtbot, tmp_path):
     project = _project("linear_regression")
     run = tmp_path / "runs" / "20250101-120000"
     Trainer(project, TrainOptions(out_dir=run, epochs=2, keep_predictions=False)).run()
-    (run / "run.json").write_text(json.dumps({"name": "first try",
-                                              "started": "2025-01-01T12:00:00"}))
+    (run / "run.json").write_text(
+        json.dumps({"name": "first try", "started": "2025-01-01T12:00:00"})
+    )
     info = read_run(run)
     dialog = ExportDialog(lambda: project, [info], seed=0, folder=tmp_path / "out")
     qtbot.addWidget(dialog)
@@ -128,8 +138,7 @@ def test_a_format_that_cannot_be_produced_says_why(qtbot, tmp_path):
 
 def test_bad_choices_name_the_field(qtbot, tmp_path):
     compiled = []
-    dialog = ExportDialog(lambda: compiled.append(1) or _project("linear_regression"), [],
-                          seed=0)
+    dialog = ExportDialog(lambda: compiled.append(1) or _project("linear_regression"), [], seed=0)
     qtbot.addWidget(dialog)
     assert dialog.export() is None and dialog.status.text().startswith("Folder:")
     dialog.folder_edit.setText(str(tmp_path / "out"))

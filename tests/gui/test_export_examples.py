@@ -36,8 +36,7 @@ def test_a_model_that_cannot_be_built_names_its_node(qtbot, tmp_path):
     before = next(e for e in graph.edges() if e.dst == relu)
     after = next(e for e in graph.edges() if e.src == relu)
     graph.remove_node(relu)
-    code = graph.add_node("code.Module", {"init": "nn.Linear(5, -5)", "shape": [5]},
-                          label="broken")
+    code = graph.add_node("code.Module", {"init": "nn.Linear(5, -5)", "shape": [5]}, label="broken")
     graph.connect(before.src, before.src_port, code, "x")
     graph.connect(code, "out", after.dst, after.dst_port)
     project = compile_project(graph, title="broken")  # its code runs only when built

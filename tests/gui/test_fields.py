@@ -60,7 +60,8 @@ def test_the_run_panel_refuses_a_bad_batch_size_with_a_message(qtbot, doc, typed
     assert doc.graph.settings["batch_size"] == old and panel.batch_size.value() == old
     assert panel.settings_error.isVisible()
     assert panel.settings_error.text().startswith(
-        f"batch_size: {typed} is out of range; must be ≥ 1")
+        f"batch_size: {typed} is out of range; must be ≥ 1"
+    )
     assert doc.undo_stack.count() == 0
     type_into(qtbot, panel.batch_size, "16")  # a good value: in, and the message goes
     assert doc.graph.settings["batch_size"] == 16 and not panel.settings_error.isVisible()

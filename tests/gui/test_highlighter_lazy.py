@@ -25,8 +25,12 @@ def colours(doc: QTextDocument) -> list[list[tuple[int, int, str]]]:
     out = []
     block = doc.begin()
     while block.isValid():
-        out.append([(r.start, r.length, r.format.foreground().color().name())
-                    for r in block.layout().formats()])
+        out.append(
+            [
+                (r.start, r.length, r.format.foreground().color().name())
+                for r in block.layout().formats()
+            ]
+        )
         block = block.next()
     return out
 
@@ -81,14 +85,14 @@ def test_code_view_colours_the_lines_in_view_at_once(qtbot, eager):
     editor = view.editor
     first = editor.firstVisibleBlock().blockNumber()
     shown = colours(editor.document())
-    assert shown[first:first + 10] == eager[first:first + 10]  # before any event runs
+    assert shown[first : first + 10] == eager[first : first + 10]  # before any event runs
     assert view.highlighter.unformatted  # the rest is still to do
     editor.verticalScrollBar().setValue(editor.verticalScrollBar().maximum())
     last = editor.document().blockCount() - 1
-    assert colours(editor.document())[last - 3:last] == eager[last - 3:last]
+    assert colours(editor.document())[last - 3 : last] == eager[last - 3 : last]
     bar = editor.verticalScrollBar()
     for value in range(0, bar.maximum() + 1, max(1, bar.pageStep())):  # page through it
         bar.setValue(value)
     assert not view.highlighter.unformatted
-    assert colours(editor.document()) == eager[:last + 1]  # the view drops the final newline
+    assert colours(editor.document()) == eager[: last + 1]  # the view drops the final newline
     doc.close()

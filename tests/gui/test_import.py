@@ -11,7 +11,7 @@ from torchcanvas.assets import assets_dir
 
 SHOTS = Path("/tmp/import_shots")
 
-BRANCHY = '''from torch import nn
+BRANCHY = """from torch import nn
 
 
 class Branchy(nn.Module):
@@ -23,7 +23,7 @@ class Branchy(nn.Module):
         if x.sum() > 0:
             return self.fc(x)
         return x
-'''
+"""
 
 
 @pytest.fixture

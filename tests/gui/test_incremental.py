@@ -21,15 +21,26 @@ from torchcanvas.gui.document import Document
 from torchcanvas.runtime.shape_service import ShapeEngine
 from torchcanvas.runtime.shapes import ShapeInferencer
 
-FIELDS = ("shapes", "dtypes", "problems", "resolved", "param_counts", "trainable_counts",
-          "block_shapes", "data_info")
+FIELDS = (
+    "shapes",
+    "dtypes",
+    "problems",
+    "resolved",
+    "param_counts",
+    "trainable_counts",
+    "block_shapes",
+    "data_info",
+)
 TYPES = ("nn.Linear", "nn.ReLU", "nn.Flatten", "nn.Softmax", "op.add", "nn.Dropout")
 
 
 def base_graph() -> Graph:
     g = Graph({"batch_size": 8})
-    data = g.add_node("data.RandomRegression", {"in_features": 6, "out_features": 3,
-                                                "n_samples": 16}, node_id="n1")
+    data = g.add_node(
+        "data.RandomRegression",
+        {"in_features": 6, "out_features": 3, "n_samples": 16},
+        node_id="n1",
+    )
     prev, port = data, "x"
     for i, type_id in enumerate(("nn.Linear", "nn.ReLU", "nn.Linear", "nn.ReLU", "nn.Linear")):
         params = {"out_features": 3 if i == 4 else 8} if type_id == "nn.Linear" else {}
@@ -45,20 +56,48 @@ def base_graph() -> Graph:
 
 def view(result, nid: str) -> tuple:
     """What the canvas shows for one node."""
-    return ({k: v for k, v in result.shapes.items() if k[0] == nid},
-            [p for p in result.problems if p.node_id == nid],
-            result.resolved.get(nid), result.param_counts.get(nid),
-            result.trainable_counts.get(nid))
+    return (
+        {k: v for k, v in result.shapes.items() if k[0] == nid},
+        [p for p in result.problems if p.node_id == nid],
+        result.resolved.get(nid),
+        result.param_counts.get(nid),
+        result.trainable_counts.get(nid),
+    )
 
 
-step = st.tuples(st.sampled_from(("add", "remove", "connect", "disconnect", "param", "param",
-                                  "bad_param", "label", "setting", "undo", "undo", "redo",
-                                  "collapse", "expand", "paste", "restore")),
-                 st.integers(0, 10_000), st.integers(0, 10_000), st.integers(-3, 40))
+step = st.tuples(
+    st.sampled_from(
+        (
+            "add",
+            "remove",
+            "connect",
+            "disconnect",
+            "param",
+            "param",
+            "bad_param",
+            "label",
+            "setting",
+            "undo",
+            "undo",
+            "redo",
+            "collapse",
+            "expand",
+            "paste",
+            "restore",
+        )
+    ),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(-3, 40),
+)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(steps=st.lists(step, min_size=1, max_size=14))
 def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, steps):
     doc = Document(base_graph())
@@ -82,8 +121,7 @@ def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, ste
                 outs = g.output_ports(pick)
                 ins = g.input_ports(other)
                 if outs and ins:
-                    doc.connect_ports(pick, outs[b % len(outs)].name,
-                                      other, ins[a % len(ins)].name)
+                    doc.connect_ports(pick, outs[b % len(outs)].name, other, ins[a % len(ins)].name)
             elif what == "disconnect" and g.edges():
                 edges = g.edges()
                 doc.disconnect_edge(edges[a % len(edges)])
@@ -91,11 +129,13 @@ def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, ste
                 node = g.node(pick)
                 if node.type_id == "nn.Linear":
                     name = ("in_features", "out_features")[b % 2]
-                    doc.set_param(pick, name, "auto" if value == 0 and name == "in_features"
-                                  else value)  # 0 and below are refused, 7 may not fit
+                    doc.set_param(
+                        pick, name, "auto" if value == 0 and name == "in_features" else value
+                    )  # 0 and below are refused, 7 may not fit
                 elif node.type_id in ("nn.Softmax", "nn.Flatten"):
-                    doc.set_param(pick, "dim" if node.type_id == "nn.Softmax" else "start_dim",
-                                  value % 5 - 2)
+                    doc.set_param(
+                        pick, "dim" if node.type_id == "nn.Softmax" else "start_dim", value % 5 - 2
+                    )
                 elif node.kind == "data":
                     doc.set_param(pick, "in_features", max(value, 1))
             elif what == "label" and pick:
@@ -109,8 +149,10 @@ def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, ste
             elif what == "collapse" and pick:
                 chosen = [n for n in (pick, other) if g.node(n).kind in ("layer", "op", "block")]
                 if chosen:
-                    doc.change("Collapse", lambda graph, c=chosen, v=value: graph.collapse(
-                        c, f"Block{v % 3}"))
+                    doc.change(
+                        "Collapse",
+                        lambda graph, c=chosen, v=value: graph.collapse(c, f"Block{v % 3}"),
+                    )
             elif what == "expand":
                 blocks = [n.id for n in g.nodes() if n.kind == "block"]
                 if blocks:
@@ -144,8 +186,11 @@ def test_incremental_inference_equals_full_inference_after_every_edit(qtbot, ste
                 assert getattr(result, name) == getattr(full, name), (what, name)
                 assert getattr(replayed, name) == getattr(full, name), (what, name)
             if result.changed is not None:
-                missed = [nid for nid in g.node_ids()
-                          if view(before, nid) != view(full, nid) and nid not in result.changed]
+                missed = [
+                    nid
+                    for nid in g.node_ids()
+                    if view(before, nid) != view(full, nid) and nid not in result.changed
+                ]
                 assert not missed, (what, missed)
             before = full
         recorder.close()

@@ -63,9 +63,14 @@ def test_spin_box_edit_is_one_undo_step(qtbot, doc, insp):
     assert spin.value() == 16  # the field follows the undo
 
 
-@pytest.mark.parametrize(("node", "name", "typed", "old"),
-                         [("n2", "out_channels", "-3", 16), ("n8", "out_features", "-3", 10),
-                          ("n8", "out_features", "0", 10)])
+@pytest.mark.parametrize(
+    ("node", "name", "typed", "old"),
+    [
+        ("n2", "out_channels", "-3", 16),
+        ("n8", "out_features", "-3", 10),
+        ("n8", "out_features", "0", 10),
+    ],
+)
 def test_spin_box_refuses_out_of_range_input_out_loud(qtbot, doc, insp, node, name, typed, old):
     insp.show_nodes([node])
     row = insp.row(name)
@@ -210,8 +215,10 @@ def test_a_label_another_node_has_is_refused(qtbot, doc, insp):
     insp.show_nodes(["n3"])  # relu1, beside the Linear "classifier"
     type_into(qtbot, insp.label_edit, "classifier")
     assert doc.graph.node("n3").label == "relu1" and insp.label_edit.text() == "relu1"
-    assert insp.label_error.text() == ("label: 'classifier' is already the label of another "
-                                       "node (Linear); each node needs its own label")
+    assert insp.label_error.text() == (
+        "label: 'classifier' is already the label of another "
+        "node (Linear); each node needs its own label"
+    )
     assert not insp.label_error.isHidden() and doc.undo_stack.count() == 0
     type_into(qtbot, insp.label_edit, "act1")  # a free one goes in; the refusal goes
     assert doc.graph.node("n3").label == "act1" and insp.label_error.isHidden()
@@ -263,10 +270,23 @@ def test_multi_select_of_different_types_shows_summary_only(qtbot, doc, insp):
 def test_settings_view_edits_epochs_through_the_document(qtbot, doc, insp):
     insp.show_nodes([])
     assert insp.mode == "settings"
-    assert set(insp.rows) == {"epochs", "batch_size", "seed", "device", "val_split",
-                              "model_name", "log_every", "num_workers", "precision", "compile",
-                              "compile_mode", "channels_last", "pin_memory", "cudnn_benchmark",
-                              "max_params"}
+    assert set(insp.rows) == {
+        "epochs",
+        "batch_size",
+        "seed",
+        "device",
+        "val_split",
+        "model_name",
+        "log_every",
+        "num_workers",
+        "precision",
+        "compile",
+        "compile_mode",
+        "channels_last",
+        "pin_memory",
+        "cudnn_benchmark",
+        "max_params",
+    }
     spin = insp.row("epochs").spin
     assert spin.value() == 15
     type_into(qtbot, spin.lineEdit(), "3")
@@ -360,12 +380,19 @@ def test_set_document_switches(qtbot, doc, insp, monkeypatch, tmp_path):
 
 
 def test_path_button_opens_a_file_dialog_for_csv_and_a_folder_dialog_otherwise(
-        qtbot, doc, insp, monkeypatch, tmp_path):
+    qtbot, doc, insp, monkeypatch, tmp_path
+):
     calls = []
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(
-        lambda *a, **k: (calls.append("file"), (str(tmp_path / "t.csv"), ""))[1]))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(
-        lambda *a, **k: (calls.append("folder"), str(tmp_path / "imgs"))[1]))
+    monkeypatch.setattr(
+        QFileDialog,
+        "getOpenFileName",
+        staticmethod(lambda *a, **k: (calls.append("file"), (str(tmp_path / "t.csv"), ""))[1]),
+    )
+    monkeypatch.setattr(
+        QFileDialog,
+        "getExistingDirectory",
+        staticmethod(lambda *a, **k: (calls.append("folder"), str(tmp_path / "imgs"))[1]),
+    )
     csv = doc.add_node("data.CSV", (0, 400))
     insp.show_nodes([csv])
     insp.row("path").browse.click()
@@ -399,8 +426,10 @@ def test_compact_range_and_path_kind():
     assert compact_range(ParamSpec("x", "float", 0.5, minimum=0.0, maximum=0.9)) == "0 – 0.9"
     assert compact_range(ParamSpec("x", "int", 1, minimum=1, maximum=100_000)) == "1 – 100k"
     assert compact_range(ParamSpec("x", "int", 0, minimum=0, maximum=2**32 - 1)) == "0 – 2³²−1"
-    assert compact_range(ParamSpec("x", "float", 0.5, minimum=0.0, maximum=1.0,
-                                   min_exclusive=True)) == "0 < x ≤ 1"
+    assert (
+        compact_range(ParamSpec("x", "float", 0.5, minimum=0.0, maximum=1.0, min_exclusive=True))
+        == "0 < x ≤ 1"
+    )
     assert path_is_file("data.CSV", get_spec("data.CSV").param("path"))
     for type_id in ("data.ImageFolder", "data.MNIST"):
         assert not path_is_file(type_id, get_spec(type_id).param("path"))
@@ -435,8 +464,9 @@ def test_letters_in_a_number_field_are_refused_with_a_hint(qtbot, doc, insp):
 
 
 def test_placeholder_node_is_shown_read_only(qtbot, doc, insp):
-    doc.graph.add_placeholder("x1", "future.Thing", "thing", {"alpha": 3}, (0.0, 0.0),
-                              {"in": {"x"}, "out": {"out"}})
+    doc.graph.add_placeholder(
+        "x1", "future.Thing", "thing", {"alpha": 3}, (0.0, 0.0), {"in": {"x"}, "out": {"out"}}
+    )
     insp.show_nodes(["x1"])
     assert insp.mode == "placeholder" and insp.rows == {}
     shown = [w for w in insp.findChildren(QLineEdit) if w.isReadOnly()]

@@ -9,8 +9,10 @@ import pytest
 
 
 def test_the_main_window_module_does_not_import_pyqtgraph():
-    code = ("import sys; import torchcanvas.gui.main_window; "
-            "assert 'pyqtgraph' not in sys.modules, 'pyqtgraph imported'")
+    code = (
+        "import sys; import torchcanvas.gui.main_window; "
+        "assert 'pyqtgraph' not in sys.modules, 'pyqtgraph imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -27,8 +29,9 @@ def test_curves_are_built_when_a_run_starts_and_show_its_steps(qtbot, window, ru
     assert window.start_training()
     try:
         assert window.training_dock.isVisible()
-        qtbot.waitUntil(lambda: window._curves.built and window.plots.point_count > 0,
-                        timeout=60_000)
+        qtbot.waitUntil(
+            lambda: window._curves.built and window.plots.point_count > 0, timeout=60_000
+        )
         qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
     finally:
         window.training.stop_and_wait()

@@ -31,8 +31,12 @@ def _text_box(font, rect: QRectF, align, text: str) -> QRectF:
 
 
 def _inside(inner: QRectF, outer: QRectF, slack: float = 0.01) -> bool:
-    return (inner.left() >= outer.left() - slack and inner.right() <= outer.right() + slack
-            and inner.top() >= outer.top() - slack and inner.bottom() <= outer.bottom() + slack)
+    return (
+        inner.left() >= outer.left() - slack
+        and inner.right() <= outer.right() + slack
+        and inner.top() >= outer.top() - slack
+        and inner.bottom() <= outer.bottom() + slack
+    )
 
 
 def _circle_hits(box: QRectF, centre: QPointF, r: float) -> bool:
@@ -131,8 +135,9 @@ def test_a_press_on_the_body_beside_a_port_takes_the_node_not_a_wire(window, qtb
     assert not scene.wiring
     for k in range(1, 6):
         QTest.mouseMove(vp, below_port + QPoint(12 * k, 16 * k))
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                       below_port + QPoint(60, 80))
+    QTest.mouseRelease(
+        vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, below_port + QPoint(60, 80)
+    )
     assert item.isSelected()
     assert item.pos() != start  # moved, as one undoable edit
     assert window.doc.graph.node(conv2).pos == (item.pos().x(), item.pos().y())

@@ -105,8 +105,9 @@ def test_layers_sit_in_collapsed_sub_groups_that_a_search_opens(palette, qtbot):
     assert {"Padding", "Transformer", "Recurrent", "Dropout"} <= set(names)
     assert layers.isExpanded() and not any(s.isExpanded() for s in subs)
     padding = subs[names.index("Padding")]
-    assert {padding.child(i).data(0, Qt.ItemDataRole.UserRole)
-            for i in range(padding.childCount())} >= {"nn.ZeroPad2d", "nn.ReflectionPad1d"}
+    assert {
+        padding.child(i).data(0, Qt.ItemDataRole.UserRole) for i in range(padding.childCount())
+    } >= {"nn.ZeroPad2d", "nn.ReflectionPad1d"}
     # a search opens the sub-groups with hits and hides the rest; clearing it closes them
     qtbot.keyClicks(palette.search, "reflection")
     assert padding.isExpanded() and not padding.isHidden()
@@ -128,9 +129,15 @@ def test_layers_sit_in_collapsed_sub_groups_that_a_search_opens(palette, qtbot):
 def test_internal_specs_are_hidden(palette, monkeypatch):
     from torchcanvas.graph.spec import NodeSpec, PortSpec
 
-    hidden = NodeSpec("op._internal_test", "Zz internal", "Ops", "op",
-                      inputs=(PortSpec("x"),), outputs=(PortSpec("out"),),
-                      extra={"internal": True})
+    hidden = NodeSpec(
+        "op._internal_test",
+        "Zz internal",
+        "Ops",
+        "op",
+        inputs=(PortSpec("x"),),
+        outputs=(PortSpec("out"),),
+        extra={"internal": True},
+    )
     monkeypatch.setitem(CATALOGUE, hidden.type_id, hidden)
     palette.reload()
     assert palette.item_for("op._internal_test") is None

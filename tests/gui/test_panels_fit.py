@@ -40,17 +40,19 @@ def test_the_code_dock_shows_each_layer_line_whole_and_scrolls_sideways(window, 
     assert "…" not in editor.toPlainText()
 
 
-def test_export_offers_a_folder_beside_the_project_or_in_home(window, qtbot, tmp_path,
-                                                              monkeypatch):
+def test_export_offers_a_folder_beside_the_project_or_in_home(window, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_export_folder(None, "digits_cnn") == \
-        tmp_path / "home" / "torchcanvas-exports" / "digits_cnn"
+    assert (
+        default_export_folder(None, "digits_cnn")
+        == tmp_path / "home" / "torchcanvas-exports" / "digits_cnn"
+    )
     assert default_export_folder(tmp_path / "p" / "net.json") == tmp_path / "p" / "export"
 
     window.export_project()  # an unsaved example
     dialog = window.findChild(ExportDialog)
-    assert Path(dialog.folder_edit.text()) == \
-        tmp_path / "home" / "torchcanvas-exports" / "digits_cnn"
+    assert (
+        Path(dialog.folder_edit.text()) == tmp_path / "home" / "torchcanvas-exports" / "digits_cnn"
+    )
     assert dialog.export_button.isEnabled()
     dialog.close()
     dialog.deleteLater()
@@ -66,8 +68,9 @@ def test_export_offers_a_folder_beside_the_project_or_in_home(window, qtbot, tmp
 
 
 def test_the_export_results_show_every_row(qtbot, tmp_path):
-    project = compile_project(load(assets_dir() / "examples" / "linear_regression.json"),
-                              title="line")
+    project = compile_project(
+        load(assets_dir() / "examples" / "linear_regression.json"), title="line"
+    )
     dialog = ExportDialog(lambda: project, [], seed=0, folder=tmp_path / "out")
     qtbot.addWidget(dialog)
     dialog.show()

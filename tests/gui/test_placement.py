@@ -19,8 +19,9 @@ def _body(win, nid) -> QRectF:
 def _overlaps(win) -> list[tuple[str, str]]:
     ids = list(win.scene.nodes)
     rects = {n: _body(win, n) for n in ids}
-    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]
-            if rects[a].intersects(rects[b])]
+    return [
+        (a, b) for i, a in enumerate(ids) for b in ids[i + 1 :] if rects[a].intersects(rects[b])
+    ]
 
 
 def _in_view(win, nid) -> bool:
@@ -57,7 +58,8 @@ def test_enter_on_the_palette_adds_after_the_selection_without_stacking(window, 
 
 
 def test_double_click_on_the_palette_with_nothing_selected_adds_mid_view_side_by_side(
-        window, qtbot):
+    window, qtbot
+):
     view = window.view
     view.resetTransform()
     view.centerOn(QPointF(2000, 2000))  # empty canvas in view
@@ -104,8 +106,10 @@ def test_quick_add_near_the_edge_keeps_the_node_in_view_and_off_the_others(windo
     (new,) = {n.id for n in window.doc.graph.nodes()} - before
     assert not _overlaps(window)
     assert _in_view(window, new)
-    assert QPointF.dotProduct(_body(window, new).center() - at,
-                              _body(window, new).center() - at) < 400 ** 2  # nearby
+    assert (
+        QPointF.dotProduct(_body(window, new).center() - at, _body(window, new).center() - at)
+        < 400**2
+    )  # nearby
     window.doc.undo_stack.undo()  # one undo step
     assert new not in {n.id for n in window.doc.graph.nodes()}
 

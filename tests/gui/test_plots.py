@@ -63,10 +63,20 @@ def feed(plots, n=20, start=1, epochs=()):
     plots.add_steps(steps, losses, lrs)
     for e, step in enumerate(epochs, 1):
         acc = 0.5 + 0.1 * e
-        plots.add_epoch(step, e, 1.0 / e, 1.2 / e,
-                        {"accuracy": acc, "precision": acc - 0.05, "recall": acc - 0.1,
-                         "f1": acc - 0.07, "confusion_matrix": [[1, 0], [0, 1]],
-                         "per_class_recall": [0.5, 0.5]})
+        plots.add_epoch(
+            step,
+            e,
+            1.0 / e,
+            1.2 / e,
+            {
+                "accuracy": acc,
+                "precision": acc - 0.05,
+                "recall": acc - 0.1,
+                "f1": acc - 0.07,
+                "confusion_matrix": [[1, 0], [0, 1]],
+                "per_class_recall": [0.5, 0.5],
+            },
+        )
     return steps, losses, lrs
 
 
@@ -107,7 +117,7 @@ def test_ema_matches_the_reference_incrementally(a):
     # in batches, continuing from the last smoothed value
     out, prev, i = [], None, 0
     for size in (1, 7, 300, 1, 2000, 2691):
-        part = ema(values[i:i + size], a, prev)
+        part = ema(values[i : i + size], a, prev)
         prev = part[-1]
         out.append(part)
         i += size
@@ -139,7 +149,7 @@ def test_min_max_pyramid_gives_the_block_extremes():
         size = starts[1] - starts[0]
         assert size >= (i1 - i0) / pixels
         for k, s in enumerate(starts):
-            block = y[s:s + size]
+            block = y[s : s + size]
             if np.isnan(block).all():
                 assert np.isnan(yd[2 * k]) and np.isnan(yd[2 * k + 1])
             else:
@@ -157,11 +167,14 @@ def test_task_metrics_match_the_runtime_headline():
 
 
 def test_plots_module_does_not_import_torch():
-    code = ("import sys, torchcanvas.gui.plots; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={"QT_QPA_PLATFORM": "offscreen", **__import__("os").environ},
-                            timeout=120)
+    code = "import sys, torchcanvas.gui.plots; assert 'torch' not in sys.modules, 'torch imported'"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"QT_QPA_PLATFORM": "offscreen", **__import__("os").environ},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -194,8 +207,9 @@ def test_steps_and_epochs_reach_the_items_on_refresh(plots, qtbot):
     more = feed(plots, n=15, start=21)
     plots.refresh()
     all_losses = np.concatenate([losses, more[1]])
-    np.testing.assert_allclose(data(plots.smooth_curve)[1], reference_ema(all_losses, 0.9),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        data(plots.smooth_curve)[1], reference_ema(all_losses, 0.9), rtol=1e-12
+    )
     assert plots.point_count == 35
 
 
@@ -243,8 +257,13 @@ def test_reset_clears_the_run(plots):
     plots.show_values_at(10)
     plots.reset("classification")
     assert plots.point_count == 0
-    for item in (plots.raw_curve, plots.smooth_curve, plots.lr_curve, plots.val_curve,
-                 *plots.metric_curves.values()):
+    for item in (
+        plots.raw_curve,
+        plots.smooth_curve,
+        plots.lr_curve,
+        plots.val_curve,
+        *plots.metric_curves.values(),
+    ):
         assert len(data(item)[0]) == 0
     assert not any(line.isVisible() for line in plots._crosshair)
     plots.refresh()  # nothing pending: still empty
@@ -276,9 +295,14 @@ def test_log_toggle_sets_log_mode_on_the_loss_plot(plots, qtbot):
 def overlay_run(n=40, epochs=4, scale=1.0):
     steps = np.arange(1, n + 1, dtype=float)
     epoch_steps = np.linspace(n / epochs, n, epochs)
-    return {"steps": steps, "losses": scale * np.exp(-steps / 20), "epoch_steps": epoch_steps,
-            "val_loss": scale * np.linspace(1, 0.5, epochs),
-            "accuracy": np.linspace(0.5, 0.8, epochs), "f1": np.linspace(0.4, 0.7, epochs)}
+    return {
+        "steps": steps,
+        "losses": scale * np.exp(-steps / 20),
+        "epoch_steps": epoch_steps,
+        "val_loss": scale * np.linspace(1, 0.5, epochs),
+        "accuracy": np.linspace(0.5, 0.8, epochs),
+        "f1": np.linspace(0.4, 0.7, epochs),
+    }
 
 
 def test_overlays_appear_dimmed_with_a_legend_and_clear(plots):
@@ -352,7 +376,7 @@ def test_many_points_are_decimated_with_their_extremes(plots, qtbot):
     losses = 1 + rng.random(n)
     losses[123_456] = 50.0  # a spike must survive decimation
     for i in range(0, n, 50_000):
-        plots.add_steps(steps[i:i + 50_000], losses[i:i + 50_000], np.full(50_000, 0.1))
+        plots.add_steps(steps[i : i + 50_000], losses[i : i + 50_000], np.full(50_000, 0.1))
     plots.refresh()
     assert plots.point_count == n
     x, y = data(plots.raw_curve)
@@ -364,12 +388,14 @@ def test_many_points_are_decimated_with_their_extremes(plots, qtbot):
     qtbot.wait(10)
     x, y = data(plots.raw_curve)
     assert x[0] <= 1000 and x[-1] >= 1400 and len(x) <= 410
-    np.testing.assert_array_equal(y, losses[int(x[0]) - 1:int(x[-1])])
+    np.testing.assert_array_equal(y, losses[int(x[0]) - 1 : int(x[-1])])
     # auto-range follows the whole run again
     plots.autorange_button.click()
     assert plots.loss_plot.vb.autoRangeEnabled()[0]
-    qtbot.waitUntil(lambda: data(plots.raw_curve)[0][-1] == n and
-                    len(data(plots.raw_curve)[0]) < 5000, timeout=3000)
+    qtbot.waitUntil(
+        lambda: data(plots.raw_curve)[0][-1] == n and len(data(plots.raw_curve)[0]) < 5000,
+        timeout=3000,
+    )
 
 
 def test_smoothing_box_recomputes_the_smoothed_curves(plots):
@@ -380,8 +406,9 @@ def test_smoothing_box_recomputes_the_smoothed_curves(plots):
     plots.smoothing_box.setValue(0.5)
     assert plots.smoothing == 0.5
     np.testing.assert_allclose(data(plots.smooth_curve)[1], reference_ema(losses, 0.5))
-    np.testing.assert_allclose(data(plots.overlay_items[0])[1],
-                               reference_ema(overlay_run()["losses"], 0.5))
+    np.testing.assert_allclose(
+        data(plots.overlay_items[0])[1], reference_ema(overlay_run()["losses"], 0.5)
+    )
     assert "smoothed (0.50)" in legend_labels(plots.loss_legend)
     plots.set_smoothing(0.0)
     np.testing.assert_allclose(data(plots.smooth_curve)[1], losses)
@@ -461,11 +488,17 @@ def test_followed_axes_move_a_few_times_per_run_not_at_every_refresh(plots, qtbo
     refreshes = 0
     for start in range(1, total, 20):
         steps = np.arange(start, start + 20, dtype=float)
-        plots.add_steps(steps, 2 * np.exp(-steps / 300) + 0.1 * rng.random(20),
-                        1e-3 * 0.99 ** (steps // 50))
+        plots.add_steps(
+            steps, 2 * np.exp(-steps / 300) + 0.1 * rng.random(20), 1e-3 * 0.99 ** (steps // 50)
+        )
         if start % 100 == 1:
-            plots.add_epoch(int(steps[-1]), start // 100, 1.0, 0.9,
-                            dict.fromkeys(CLASSIFICATION, 0.5 + start / (2 * total)))
+            plots.add_epoch(
+                int(steps[-1]),
+                start // 100,
+                1.0,
+                0.9,
+                dict.fromkeys(CLASSIFICATION, 0.5 + start / (2 * total)),
+            )
         plots.refresh()
         plots.graphics.viewport().repaint()  # auto-range runs before a paint
         refreshes += 1

@@ -36,10 +36,15 @@ def metrics_from(cm) -> dict:
     r = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
     f = np.divide(2 * p * r, p + r, out=np.zeros_like(tp), where=p + r > 0)
     present = true > 0
-    return {"accuracy": float(tp.sum() / cm.sum()), "precision": float(p[present].mean()),
-            "recall": float(r[present].mean()), "f1": float(f[present].mean()),
-            "per_class_precision": p.tolist(), "per_class_recall": r.tolist(),
-            "confusion_matrix": cm.tolist()}
+    return {
+        "accuracy": float(tp.sum() / cm.sum()),
+        "precision": float(p[present].mean()),
+        "recall": float(r[present].mean()),
+        "f1": float(f[present].mean()),
+        "per_class_precision": p.tolist(),
+        "per_class_recall": r.tolist(),
+        "confusion_matrix": cm.tolist(),
+    }
 
 
 def digits_matrix(seed: int = 0) -> np.ndarray:
@@ -107,8 +112,13 @@ def test_per_class_rows_headline_and_sortable_table(view):
     table = view.table
     assert table.rowCount() == 10
     assert [table.item(i, 0).text() for i in range(10)] == DIGITS
-    assert [table.horizontalHeaderItem(c).text() for c in range(5)] == \
-        ["Class", "Precision", "Recall", "F1", "Support"]
+    assert [table.horizontalHeaderItem(c).text() for c in range(5)] == [
+        "Class",
+        "Precision",
+        "Recall",
+        "F1",
+        "Support",
+    ]
     assert table.item(3, 1).text() == f"{metrics['per_class_precision'][3]:.3f}"
 
     # sort by recall (numbers, not strings), then back by class
@@ -168,8 +178,10 @@ def test_binary_without_classes_and_matrix_from_predictions(view):
     logits = np.eye(3)[[0, 1, 2, 2, 1]] * 5.0
     view.show_epoch("classification", IRIS, {}, predictions=(logits, np.array([0, 1, 2, 1, 1])))
     np.testing.assert_array_equal(view.confusion_image(), [[1, 0, 0], [0, 2, 1], [0, 0, 1]])
-    assert confusion_matrix("binary", np.array([-2.0, 3.0]), np.array([0, 1])).tolist() == \
-        [[1, 0], [0, 1]]  # logits threshold at 0
+    assert confusion_matrix("binary", np.array([-2.0, 3.0]), np.array([0, 1])).tolist() == [
+        [1, 0],
+        [0, 1],
+    ]  # logits threshold at 0
 
 
 def test_many_classes_paint_without_numbers(view, qtbot):
@@ -189,8 +201,11 @@ def test_regression_scatter_has_every_point_and_the_reference_line(view):
     true = rng.normal(3.0, 2.0, 12_000).astype(np.float32)
     pred = (true + rng.normal(0, 0.5, true.size)).astype(np.float32)
     err = pred.astype(float) - true
-    metrics = {"mae": float(np.abs(err).mean()), "mse": float((err ** 2).mean()),
-               "r2": float(1 - (err ** 2).mean() / true.var())}
+    metrics = {
+        "mae": float(np.abs(err).mean()),
+        "mse": float((err**2).mean()),
+        "r2": float(1 - (err**2).mean() / true.var()),
+    }
     view.show_epoch("regression", None, metrics, predictions=(pred[:, None], true))
     assert view.mode() == "regression"
     xs, ys = view.scatter_points()
@@ -231,11 +246,16 @@ def fake_digits(n: int, seed: int = 0):
 
 def test_image_grid_shows_sixteen_tiles_with_captions_and_marks_wrong_ones(view):
     inputs, predicted, targets = fake_digits(20)
-    view.show_epoch("classification", DIGITS, metrics_from(digits_matrix()),
-                    samples=(inputs, predicted, targets))
+    view.show_epoch(
+        "classification",
+        DIGITS,
+        metrics_from(digits_matrix()),
+        samples=(inputs, predicted, targets),
+    )
     assert view.image_tiles() == MAX_TILES == 16
-    assert view.tile_captions() == [f"pred: {p} / true: {t}"
-                                     for p, t in zip(predicted[:16], targets[:16], strict=True)]
+    assert view.tile_captions() == [
+        f"pred: {p} / true: {t}" for p, t in zip(predicted[:16], targets[:16], strict=True)
+    ]
     wrong = view.wrong_tiles()
     assert [i for i, w in enumerate(wrong) if w] == [1, 5, 9]
     assert view.samples.isVisible()
@@ -244,8 +264,12 @@ def test_image_grid_shows_sixteen_tiles_with_captions_and_marks_wrong_ones(view)
     # logits as predictions and class names in the captions; RGB images
     rgb = np.random.default_rng(1).normal(size=(5, 3, 32, 32)).astype(np.float32)
     logits = np.eye(3)[[0, 1, 2, 0, 0]]
-    view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int) * 5),
-                    samples=(rgb, logits, np.array([0, 1, 2, 1, 0])))
+    view.show_epoch(
+        "classification",
+        IRIS,
+        metrics_from(np.eye(3, dtype=int) * 5),
+        samples=(rgb, logits, np.array([0, 1, 2, 1, 0])),
+    )
     assert view.image_tiles() == 5
     assert view.tile_captions()[3] == "pred: setosa / true: versicolor"
     assert view.wrong_tiles() == [False, False, False, True, False]
@@ -255,19 +279,31 @@ def test_image_grid_shows_sixteen_tiles_with_captions_and_marks_wrong_ones(view)
 
 def test_no_grid_for_inputs_that_are_not_images(view):
     features = np.random.default_rng(0).random((8, 4)).astype(np.float32)
-    view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int)),
-                    samples=(features, np.zeros(8), np.zeros(8)))
+    view.show_epoch(
+        "classification",
+        IRIS,
+        metrics_from(np.eye(3, dtype=int)),
+        samples=(features, np.zeros(8), np.zeros(8)),
+    )
     assert view.image_tiles() == 0 and not view.samples.isVisible()
     seq = np.zeros((4, 5, 8, 8), dtype=np.float32)  # 5 channels: not an image we can show
-    view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int)),
-                    samples=(seq, np.zeros(4), np.zeros(4)))
+    view.show_epoch(
+        "classification",
+        IRIS,
+        metrics_from(np.eye(3, dtype=int)),
+        samples=(seq, np.zeros(4), np.zeros(4)),
+    )
     assert view.image_tiles() == 0
     view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int)))
     assert view.image_tiles() == 0
     # per-pixel labels (segmentation): no caption fits, so no grid, and no error
     images = np.zeros((4, 3, 8, 8), dtype=np.float32)
-    view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int)),
-                    samples=(images, np.zeros((4, 3, 8, 8)), np.zeros((4, 8, 8), dtype=int)))
+    view.show_epoch(
+        "classification",
+        IRIS,
+        metrics_from(np.eye(3, dtype=int)),
+        samples=(images, np.zeros((4, 3, 8, 8)), np.zeros((4, 8, 8), dtype=int)),
+    )
     assert view.image_tiles() == 0 and view.mode() == "classification"
     painted(view)
 
@@ -286,11 +322,18 @@ def test_images_are_normalised_per_image():
 
 def test_regression_samples_show_values(view):
     inputs = np.random.default_rng(0).random((3, 1, 8, 8))
-    view.show_epoch("regression", None, {"mae": 0.1, "mse": 0.02, "r2": 0.9},
-                    predictions=(np.arange(3.0), np.arange(3.0)),
-                    samples=(inputs, np.array([[1.234], [2.0], [3.5]]), np.array([1.0, 2, 3])))
-    assert view.tile_captions() == ["pred: 1.23 / true: 1", "pred: 2 / true: 2",
-                                    "pred: 3.5 / true: 3"]
+    view.show_epoch(
+        "regression",
+        None,
+        {"mae": 0.1, "mse": 0.02, "r2": 0.9},
+        predictions=(np.arange(3.0), np.arange(3.0)),
+        samples=(inputs, np.array([[1.234], [2.0], [3.5]]), np.array([1.0, 2, 3])),
+    )
+    assert view.tile_captions() == [
+        "pred: 1.23 / true: 1",
+        "pred: 2 / true: 2",
+        "pred: 3.5 / true: 3",
+    ]
     assert view.wrong_tiles() == [False] * 3
     painted(view)
 
@@ -300,8 +343,12 @@ def test_clear_and_task_switches(view):
     assert view.mode() == "empty" and view.hint() == EMPTY_HINT
     painted(view)
     inputs, predicted, targets = fake_digits(16)
-    view.show_epoch("classification", DIGITS, metrics_from(digits_matrix()),
-                    samples=(inputs, predicted, targets))
+    view.show_epoch(
+        "classification",
+        DIGITS,
+        metrics_from(digits_matrix()),
+        samples=(inputs, predicted, targets),
+    )
     assert view.mode() == "classification" and view.image_tiles() == 16
     view.clear()
     assert view.mode() == "empty" and view.hint() == EMPTY_HINT
@@ -309,18 +356,25 @@ def test_clear_and_task_switches(view):
     assert view.confusion_image().size == 0 and view.scatter_points()[0].size == 0
     painted(view)
 
-    view.show_epoch("regression", None, {"mae": 1.0, "r2": 0.5},
-                    predictions=(np.arange(5.0), np.arange(5.0) + 1))
+    view.show_epoch(
+        "regression",
+        None,
+        {"mae": 1.0, "r2": 0.5},
+        predictions=(np.arange(5.0), np.arange(5.0) + 1),
+    )
     assert view.mode() == "regression" and view.scatter_points()[0].size == 5
     painted(view)
     view.show_epoch("binary", ["no", "yes"], metrics_from([[3, 1], [0, 4]]))
     assert view.mode() == "classification"
-    assert view.scatter_points()[0].size == 0 and [r[0] for r in view.per_class_rows()] == \
-        ["no", "yes"]
+    assert view.scatter_points()[0].size == 0 and [r[0] for r in view.per_class_rows()] == [
+        "no",
+        "yes",
+    ]
     assert view.table.isVisible() and view.normalise.isVisible()
     painted(view)
-    view.show_epoch("regression", None, {"mae": 1.0, "r2": 0.5},
-                    predictions=(np.arange(5.0), np.arange(5.0)))
+    view.show_epoch(
+        "regression", None, {"mae": 1.0, "r2": 0.5}, predictions=(np.arange(5.0), np.arange(5.0))
+    )
     assert view.mode() == "regression" and view.confusion_image().size == 0
     view.show_epoch("classification", IRIS, metrics_from(np.eye(3, dtype=int)))
     assert view.mode() == "classification" and view.confusion_image().shape == (3, 3)
@@ -343,8 +397,9 @@ def test_several_views_in_one_process(qtbot):
         if i % 2:
             v.show_epoch("regression", None, {}, predictions=(np.arange(50.0), np.arange(50.0)))
         else:
-            v.show_epoch("classification", DIGITS, metrics_from(digits_matrix(i)),
-                         samples=fake_digits(16, i))
+            v.show_epoch(
+                "classification", DIGITS, metrics_from(digits_matrix(i)), samples=fake_digits(16, i)
+            )
         painted(v)
         views.append(v)
     for v in views:
@@ -358,8 +413,10 @@ def test_several_views_in_one_process(qtbot):
 
 
 def test_module_does_not_import_torch():
-    code = ("import sys; import torchcanvas.gui.results; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; import torchcanvas.gui.results; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -391,8 +448,13 @@ def test_a_real_digits_epoch(view, tmp_path, monkeypatch):
         labels = trainer.model(inputs).argmax(1)
     targets = torch.stack([val_set[i][1] for i in range(16)])
 
-    view.show_epoch(started.task, list(started.classes), epoch.metrics, epoch.predictions,
-                    (inputs, labels, targets))
+    view.show_epoch(
+        started.task,
+        list(started.classes),
+        epoch.metrics,
+        epoch.predictions,
+        (inputs, labels, targets),
+    )
     assert view.mode() == "classification"
     np.testing.assert_array_equal(view.confusion_image(), epoch.metrics["confusion_matrix"])
     rows = view.per_class_rows()
@@ -404,8 +466,9 @@ def test_a_real_digits_epoch(view, tmp_path, monkeypatch):
     painted(view)
 
 
-def test_the_window_draws_an_epochs_results_in_a_later_turn_once_per_burst(window, qtbot,
-                                                                          monkeypatch):
+def test_the_window_draws_an_epochs_results_in_a_later_turn_once_per_burst(
+    window, qtbot, monkeypatch
+):
     # the epoch handler itself stays short: the results are drawn from a timer, and epochs
     # that arrive together are drawn once, the latest
     from torchcanvas.runtime.trainer import EpochEvent
@@ -417,9 +480,18 @@ def test_the_window_draws_an_epochs_results_in_a_later_turn_once_per_burst(windo
     window._run_task, window._run_classes = "classification", ["a", "b"]
     for epoch in (1, 2, 3):
         cm = np.array([[epoch, 1], [0, 3]])
-        window._epoch_done(EpochEvent(epoch, epoch * 10, 1.0, 1.0,
-                                      {"accuracy": epoch / 10, "confusion_matrix": cm},
-                                      0.1, 0.0, False))
+        window._epoch_done(
+            EpochEvent(
+                epoch,
+                epoch * 10,
+                1.0,
+                1.0,
+                {"accuracy": epoch / 10, "confusion_matrix": cm},
+                0.1,
+                0.0,
+                False,
+            )
+        )
     assert drawn == []
     qtbot.waitUntil(lambda: bool(drawn), timeout=2_000)
     qtbot.wait(150)

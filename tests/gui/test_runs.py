@@ -47,12 +47,21 @@ def trained(tmp_path_factory) -> Path:
             path = assets_dir() / "examples" / f"{example}.json"
             folder = new_run_dir(path)
             (folder / "project.json").write_text(path.read_text(), encoding="utf-8")
-            (folder / "run.json").write_text(json.dumps({
-                "name": folder.name, "project": str(path),
-                "started": (T0 + timedelta(minutes=minutes)).isoformat(timespec="seconds"),
-                "resumed_from": None}, indent=2), encoding="utf-8")
-            events = Trainer(compile_project(load(path)),
-                             TrainOptions(out_dir=folder, epochs=2)).run()
+            (folder / "run.json").write_text(
+                json.dumps(
+                    {
+                        "name": folder.name,
+                        "project": str(path),
+                        "started": (T0 + timedelta(minutes=minutes)).isoformat(timespec="seconds"),
+                        "resumed_from": None,
+                    },
+                    indent=2,
+                ),
+                encoding="utf-8",
+            )
+            events = Trainer(
+                compile_project(load(path)), TrainOptions(out_dir=folder, epochs=2)
+            ).run()
             assert isinstance(events[-1], RunFinished), events[-1]
             (folder / "example").write_text(example)  # for the tests to tell them apart
     return base / "runs"
@@ -83,8 +92,10 @@ def widget(qtbot, root):
 
 def _rows(w: RunsWidget) -> list[list[str]]:
     tree = w.tree
-    return [[tree.topLevelItem(i).text(c) for c in range(tree.columnCount())]
-            for i in range(tree.topLevelItemCount())]
+    return [
+        [tree.topLevelItem(i).text(c) for c in range(tree.columnCount())]
+        for i in range(tree.topLevelItemCount())
+    ]
 
 
 def _headers(w: RunsWidget) -> list[str]:
@@ -131,9 +142,13 @@ def test_load_runs_tolerates_broken_folders(root):
     list_run = folder("b", run_json="[1, 2]")
     broken_metrics = folder("c", run_json=ok_meta, metrics_json="{not json")
     no_metrics = folder("d", run_json=json.dumps({"name": "starting", "started": "???"}))
-    odd_types = folder("e", run_json=json.dumps({"name": "", "started": 5}),
-                       metrics_json=json.dumps({"status": 3, "epochs": "x", "global_step": None,
-                                                "final": [], "history": {"a": 1}}))
+    odd_types = folder(
+        "e",
+        run_json=json.dumps({"name": "", "started": 5}),
+        metrics_json=json.dumps(
+            {"status": 3, "epochs": "x", "global_step": None, "final": [], "history": {"a": 1}}
+        ),
+    )
     folder("not-a-run", metrics_json="{}")  # no run.json: skipped
     folder("empty")
     (root / "notes.txt").write_text("not a folder")
@@ -165,8 +180,9 @@ def test_a_run_stopped_mid_epoch_uses_its_siblings_steps_per_epoch(root):
     stopped.mkdir()
     (stopped / "run.json").write_text(json.dumps({"name": "s", "started": "2025-03-05T00:00"}))
     metrics = json.loads((iris.folder / "metrics.json").read_text())
-    metrics.update(status="stopped", epochs=1, global_step=per_epoch + 3,
-                   history=metrics["history"][:1])
+    metrics.update(
+        status="stopped", epochs=1, global_step=per_epoch + 3, history=metrics["history"][:1]
+    )
     (stopped / "metrics.json").write_text(json.dumps(metrics))
     info = next(r for r in load_runs(root) if r.folder == stopped)
     assert info.steps_per_epoch == per_epoch
@@ -182,7 +198,8 @@ def test_rename_run_writes_run_json_and_validates(root):
     after = json.loads((info.folder / "run.json").read_text())
     assert info.name == after["name"] == "lr 0.01 baseline"
     assert {k: v for k, v in after.items() if k != "name"} == {
-        k: v for k, v in before.items() if k != "name"}
+        k: v for k, v in before.items() if k != "name"
+    }
     assert info.folder.exists() and load_runs(root)[0].name == "lr 0.01 baseline"
     for bad in ("", "   \n ", "x" * (MAX_NAME + 1)):
         with pytest.raises(ValueError):
@@ -220,8 +237,16 @@ def test_delete_run_refuses_anything_but_a_run_folder_in_the_root(root, tmp_path
 def test_the_tree_lists_runs_newest_first_with_final_figures(widget, root):
     folders = _by_example(root)
     assert widget.tree.objectName() == "runsTree" and widget.pages.currentWidget() is widget.tree
-    assert _headers(widget) == ["Name", "Started", "Status", "Epochs", "val loss", "accuracy",
-                                "MAE", "R²"]
+    assert _headers(widget) == [
+        "Name",
+        "Started",
+        "Status",
+        "Epochs",
+        "val loss",
+        "accuracy",
+        "MAE",
+        "R²",
+    ]
     iris, linear = load_runs(root)
     rows = _rows(widget)
     assert [r[0] for r in rows] == [folders["iris_mlp"].name, folders["linear_regression"].name]
@@ -265,8 +290,9 @@ def test_rename_inline_persists_and_survives_reload(qtbot, widget, root):
 def test_delete_asks_first_and_removes_the_folder(qtbot, widget, root, monkeypatch):
     asked = []
     answer = False
-    monkeypatch.setattr(RunsWidget, "confirm_delete",
-                        lambda self, info: asked.append(info.name) or answer)
+    monkeypatch.setattr(
+        RunsWidget, "confirm_delete", lambda self, info: asked.append(info.name) or answer
+    )
     first = widget.runs[0]
     assert not widget.delete_current()
     assert asked == [first.name] and first.folder.exists() and len(widget.runs) == 2
@@ -292,8 +318,9 @@ def test_ticking_runs_emits_their_overlay_data(qtbot, widget, root):
     assert names == [iris.name, linear.name]
     data = dict(seen[-1])
     assert data[iris.name] == overlay_data(iris) and "accuracy" in data[iris.name]
-    assert "r2" in data[linear.name] and not any(math.isnan(v) for v in
-                                                  data[linear.name]["val_loss"])
+    assert "r2" in data[linear.name] and not any(
+        math.isnan(v) for v in data[linear.name]["val_loss"]
+    )
     assert "2 runs" in widget.compare_label.text() and widget.clear_button.isVisibleTo(widget)
 
     count = len(seen)
@@ -333,8 +360,7 @@ def test_resume_emits_the_checkpoint_path(qtbot, widget, root):
 def test_a_run_without_metrics_shows_as_running_while_it_trains(widget, root):
     new = root / "20250304-100000"
     new.mkdir()
-    (new / "run.json").write_text(json.dumps({"name": new.name,
-                                              "started": "2025-03-04T10:00:00"}))
+    (new / "run.json").write_text(json.dumps({"name": new.name, "started": "2025-03-04T10:00:00"}))
     widget.set_active(new)
     assert _rows(widget)[0][:3] == [new.name, "2025-03-04 10:00", "running"]
     widget.set_active(None)

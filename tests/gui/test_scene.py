@@ -32,8 +32,9 @@ def _vp(win, scene_pos: QPointF) -> QPoint:
 def _main_colour(win) -> QColor:
     """The commonest colour of the canvas: its background."""
     image = win.view.viewport().grab().toImage()
-    counts = Counter(image.pixel(x, y) for x in range(3, image.width(), 7)
-                     for y in range(3, image.height(), 7))
+    counts = Counter(
+        image.pixel(x, y) for x in range(3, image.width(), 7) for y in range(3, image.height(), 7)
+    )
     return QColor.fromRgb(counts.most_common(1)[0][0])
 
 
@@ -208,21 +209,27 @@ def test_a_colour_scheme_change_drops_the_cached_theme(qtbot, monkeypatch):
 
 
 def _state(scene: CanvasScene):
-    return ({e: i.label for e, i in scene.edges.items()},
-            {n: (i.problem, i.params_text) for n, i in scene.nodes.items()})
+    return (
+        {e: i.label for e, i in scene.edges.items()},
+        {n: (i.problem, i.params_text) for n, i in scene.nodes.items()},
+    )
 
 
 def _changed(scene: CanvasScene, before) -> set:
     edges, nodes = _state(scene)
-    return {scene.edges[e] for e, label in edges.items() if before[0].get(e) != label} | \
-        {scene.nodes[n] for n, state in nodes.items() if before[1].get(n) != state}
+    return {scene.edges[e] for e, label in edges.items() if before[0].get(e) != label} | {
+        scene.nodes[n] for n, state in nodes.items() if before[1].get(n) != state
+    }
 
 
 def test_new_shapes_touch_only_the_items_that_changed(window, monkeypatch):
     doc, scene = window.doc, window.scene
     calls = []
-    for cls, name in ((EdgeItem, "set_label"), (NodeItem, "set_params_text"),
-                      (NodeItem, "set_problem")):
+    for cls, name in (
+        (EdgeItem, "set_label"),
+        (NodeItem, "set_params_text"),
+        (NodeItem, "set_problem"),
+    ):
         original = getattr(cls, name)
 
         def spy(self, value, _original=original):
@@ -234,10 +241,13 @@ def test_new_shapes_touch_only_the_items_that_changed(window, monkeypatch):
     classifier, conv1, conv2 = _id(window, "classifier"), _id(window, "conv1"), _id(window, "conv2")
     fresh = None
     try:
-        for node_id, name, value in ((conv2, "out_channels", 8),  # conv2 and what follows
-                                     (classifier, "in_features", 100),  # an error
-                                     (conv1, "kernel_size", 5),
-                                     (None, "undo", None), (None, "undo", None)):
+        for node_id, name, value in (
+            (conv2, "out_channels", 8),  # conv2 and what follows
+            (classifier, "in_features", 100),  # an error
+            (conv1, "kernel_size", 5),
+            (None, "undo", None),
+            (None, "undo", None),
+        ):
             before = _state(scene)
             calls.clear()
             if node_id is None:
@@ -344,7 +354,8 @@ def _looked_at(scene: CanvasScene, monkeypatch) -> tuple[list, list, list]:
 
 
 def test_a_result_that_names_its_changes_touches_only_those_nodes_and_their_wires(
-        window, monkeypatch):
+    window, monkeypatch
+):
     doc, scene = window.doc, window.scene
     conv2, classifier = _id(window, "conv2"), _id(window, "classifier")
     results = []

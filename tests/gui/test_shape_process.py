@@ -75,10 +75,16 @@ def test_a_copy_out_of_step_is_rebuilt_from_the_whole_graph(qtbot, isolated, sen
         expected = dict(doc.shapes.shapes)
         # the process's copy cannot apply this: it answers "resync", and the document sends
         # the whole graph again
-        ShapeService.instance().send(("sync", doc._key, doc._generation, "ops",
-                                      [("remove", "no-such-node")], None))
-        qtbot.waitUntil(lambda: [m[3] for m in syncs(sent, doc._key)][-1:] == ["full"]
-                        and len(syncs(sent, doc._key)) >= 3, timeout=30_000)
+        ShapeService.instance().send(
+            ("sync", doc._key, doc._generation, "ops", [("remove", "no-such-node")], None)
+        )
+        qtbot.waitUntil(
+            lambda: (
+                [m[3] for m in syncs(sent, doc._key)][-1:] == ["full"]
+                and len(syncs(sent, doc._key)) >= 3
+            ),
+            timeout=30_000,
+        )
         assert doc.wait_for_shapes(with_code=False)
         assert doc.shapes.shapes == expected and doc.shapes.ok
     finally:
@@ -171,4 +177,3 @@ def test_code_view_wants_code_only_while_shown(qtbot, window, sent):
     qtbot.waitUntil(lambda: doc.model_code is not None, timeout=30_000)
     assert "self.act" in doc.model_code.source
     qtbot.waitUntil(lambda: "self.act" in window.code_view.editor.toPlainText(), timeout=10_000)
-

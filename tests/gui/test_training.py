@@ -61,8 +61,14 @@ def test_a_run_trains_in_the_background_and_keeps_its_files(qtbot, doc, runs):
     assert [s.global_step for s in rec.steps] == list(range(1, 2 * 45 + 1))
     assert rec.started[0].task == "classification"
     assert rec.epochs[-1].metrics["accuracy"] > 0.5
-    for name in ("project.json", "run.json", "metrics.json", "checkpoint.pt", "best.pt",
-                 "weights.pt"):
+    for name in (
+        "project.json",
+        "run.json",
+        "metrics.json",
+        "checkpoint.pt",
+        "best.pt",
+        "weights.pt",
+    ):
         assert (run_dir / name).exists(), name
     assert run_dir.parent == runs
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -218,8 +224,9 @@ def test_a_fault_selects_its_node(qtbot, window, runs):
     assert item.text(2) == "failed" and "out of bounds" in item.toolTip(2)
 
 
-def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(qtbot, window, runs,
-                                                                        monkeypatch):
+def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(
+    qtbot, window, runs, monkeypatch
+):
     window.doc.set_setting("epochs", 50)
     window.start_training()
     _LIVE.append(window.training)
@@ -249,8 +256,9 @@ def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs)
     window.doc.set_setting("epochs", 2)  # one more epoch, from the first run's checkpoint
     window.runs.resumeRequested.emit(listed[0].checkpoint)
     qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
-    qtbot.waitUntil(lambda: len(load_runs(runs_root(window.doc.path, create=False))) == 2,
-                    timeout=5_000)
+    qtbot.waitUntil(
+        lambda: len(load_runs(runs_root(window.doc.path, create=False))) == 2, timeout=5_000
+    )
     newest = load_runs(runs_root(window.doc.path, create=False))[0]
     assert newest.status == "completed" and newest.epochs == 2
     assert [h["epoch"] for h in newest.history] == [1, 2]
@@ -264,8 +272,9 @@ def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeyp
 
     asked: list[bool] = []
     win = None
-    monkeypatch.setattr(TrainingController, "prepare",
-                        staticmethod(lambda: asked.append(win.doc.shapes_ready)))
+    monkeypatch.setattr(
+        TrainingController, "prepare", staticmethod(lambda: asked.append(win.doc.shapes_ready))
+    )
     monkeypatch.setattr(main_window, "SPARE_FALLBACK_MS", 600_000)
     win = main_window.MainWindow()
     qtbot.addWidget(win)

@@ -16,8 +16,15 @@ def _settle(qtbot) -> None:
 
 def test_every_dock_open_fits_1366x768_and_the_canvas_keeps_room(window, qtbot):
     window.resize(1366, 768)
-    docks = [window.palette_dock, window.inspector_dock, window.code_dock, window.problems_dock,
-             window.history_dock, window.training_dock, window.autograd.dock]
+    docks = [
+        window.palette_dock,
+        window.inspector_dock,
+        window.code_dock,
+        window.problems_dock,
+        window.history_dock,
+        window.training_dock,
+        window.autograd.dock,
+    ]
     for dock in docks:
         dock.show()
     _settle(qtbot)
@@ -42,5 +49,7 @@ def test_the_run_settings_scroll_when_the_training_dock_is_short(window, qtbot):
     window.training_dock.show()
     _settle(qtbot)
     # the run panel's own minimum height no longer sets the dock's
-    assert window.training_dock.minimumSizeHint().height() < window.run_panel.minimumSizeHint(
-    ).height()
+    assert (
+        window.training_dock.minimumSizeHint().height()
+        < window.run_panel.minimumSizeHint().height()
+    )

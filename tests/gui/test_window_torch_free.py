@@ -51,12 +51,21 @@ window.close()
 
 
 def test_a_run_in_the_window_never_imports_torch(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
-               TORCHCANVAS_DATA_DIR=str(tmp_path / "data"),
-               TORCHCANVAS_RECOVERY_DIR=str(tmp_path / "recovery"),
-               TORCHCANVAS_RUNS_DIR=str(tmp_path / "runs"))
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=600, cwd=tmp_path)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        TORCHCANVAS_DATA_DIR=str(tmp_path / "data"),
+        TORCHCANVAS_RECOVERY_DIR=str(tmp_path / "recovery"),
+        TORCHCANVAS_RUNS_DIR=str(tmp_path / "runs"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["status"] == "completed"

@@ -33,8 +33,12 @@ def _insert_code(doc, imports: list[str], expr: str) -> str:
     width = infer_shapes(doc.graph).shapes[(flatten, "out")][1]
     edge = next(e for e in doc.graph.edges() if e.src == flatten and e.dst == classifier)
     assert doc.disconnect_edge(edge)
-    node = doc.add_node("code.Function", (0, 0), {"imports": imports, "expr": expr,
-                                                   "shape": [width]}, label="user_code")
+    node = doc.add_node(
+        "code.Function",
+        (0, 0),
+        {"imports": imports, "expr": expr, "shape": [width]},
+        label="user_code",
+    )
     assert node is not None
     assert doc.connect_ports(flatten, "out", node, "x")
     assert doc.connect_ports(node, "out", classifier, "x")
@@ -68,8 +72,7 @@ def stop_at_teardown(window):
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_a_code_node_that_kills_its_run_leaves_the_window_working(qtbot, stop_at_teardown,
-                                                                  fault):
+def test_a_code_node_that_kills_its_run_leaves_the_window_working(qtbot, stop_at_teardown, fault):
     window = stop_at_teardown
     imports, expr, said = FAULTS[fault]
     node = _insert_code(window.doc, imports, expr)
@@ -102,8 +105,7 @@ def test_a_step_that_hangs_is_ended_after_the_grace_period_shown(qtbot, stop_at_
     node = _insert_code(window.doc, ["import time"], "time.sleep(100_000) or x")
     ended, shown = [], []
     window.training.runEnded.connect(ended.append)
-    window.training.countdown.connect(
-        lambda s: shown.append(window.run_panel.message.text()))
+    window.training.countdown.connect(lambda s: shown.append(window.run_panel.message.text()))
     assert window.start_training()
     qtbot.waitUntil(lambda: window.training.state == "running", timeout=120_000)
     qtbot.wait(300)  # inside the first step's forward, which never returns
@@ -131,9 +133,16 @@ def test_stop_ends_a_run_that_hangs_before_its_first_step(qtbot, stop_at_teardow
     width = infer_shapes(doc.graph).shapes[(flatten, "out")][1]
     edge = next(e for e in doc.graph.edges() if e.src == flatten and e.dst == classifier)
     assert doc.disconnect_edge(edge)
-    node = doc.add_node("code.Module", (0, 0), {"imports": ["import time"],
-                                                 "init": "time.sleep(100_000) or nn.Identity()",
-                                                 "shape": [width]}, label="slow_init")
+    node = doc.add_node(
+        "code.Module",
+        (0, 0),
+        {
+            "imports": ["import time"],
+            "init": "time.sleep(100_000) or nn.Identity()",
+            "shape": [width],
+        },
+        label="slow_init",
+    )
     assert node is not None
     assert doc.connect_ports(flatten, "out", node, "x")
     assert doc.connect_ports(node, "out", classifier, "x")
