@@ -3,6 +3,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= auto
 # The stamp names this checkout, so a venv shared between clones re-links the package.
 STAMP := $(VENV)/.torchcanvas-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 
@@ -20,9 +21,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/torchcanvas $(FILE)
 
+# Tests run in parallel, one worker per core (pytest-xdist); PYTEST_ARGS="-n0" runs them in one process.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
