@@ -49,8 +49,8 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import save
+from torchcanvas.gui.canvas.scene import CanvasScene, bezier
 from torchcanvas.gui.main_window import MainWindow
-from torchcanvas.gui.scene import CanvasScene, bezier
 
 WINDOW = (1440, 900)
 

@@ -39,26 +39,26 @@ from torchcanvas.graph.clipboard import (
 )
 from torchcanvas.graph.layout import layered_layout
 from torchcanvas.graph.serialize import dumps, loads
-from torchcanvas.gui.autograd_view import AutogradDock
-from torchcanvas.gui.codeview import CodeView
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.inspector import InspectorWidget
+from torchcanvas.gui.autograd.view import AutogradDock
+from torchcanvas.gui.canvas.palette import PaletteWidget
+from torchcanvas.gui.canvas.quickadd import QuickAddPopup, compatible_types
+from torchcanvas.gui.canvas.scene import CanvasScene
+from torchcanvas.gui.canvas.startcard import StartCard
+from torchcanvas.gui.canvas.view import CanvasView
 from torchcanvas.gui.lazy import LazyTab
-from torchcanvas.gui.palette import PaletteWidget
-from torchcanvas.gui.problems import ProblemsWidget
-from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types
-from torchcanvas.gui.run_panel import RunPanel
-from torchcanvas.gui.runs import RunsWidget
-from torchcanvas.gui.scene import CanvasScene
-from torchcanvas.gui.startcard import StartCard
-from torchcanvas.gui.training import TrainingController
-from torchcanvas.gui.tryit import TryItPanel
-from torchcanvas.gui.view import CanvasView
+from torchcanvas.gui.panels.codeview import CodeView
+from torchcanvas.gui.panels.inspector import InspectorWidget
+from torchcanvas.gui.panels.problems import ProblemsWidget
+from torchcanvas.gui.project import Document
+from torchcanvas.gui.training.controller import TrainingController
+from torchcanvas.gui.training.run_panel import RunPanel
+from torchcanvas.gui.training.runs import RunsWidget
+from torchcanvas.gui.training.tryit import TryItPanel
 from torchcanvas.runtime.text import project_text_task
 
 if TYPE_CHECKING:
-    from torchcanvas.gui.plots import LivePlots
-    from torchcanvas.gui.results import ResultsView
+    from torchcanvas.gui.training.plots import LivePlots
+    from torchcanvas.gui.training.results import ResultsView
 
 FRAGMENT_MIME = "application/x-torchcanvas-fragment"
 _clipboard_guard: list = []  # the exit handler below, once registered
@@ -287,13 +287,13 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _make_plots() -> LivePlots:
-        from torchcanvas.gui.plots import LivePlots
+        from torchcanvas.gui.training.plots import LivePlots
 
         return LivePlots()
 
     @staticmethod
     def _make_results() -> ResultsView:
-        from torchcanvas.gui.results import ResultsView
+        from torchcanvas.gui.training.results import ResultsView
 
         return ResultsView()
 
@@ -1039,7 +1039,7 @@ class MainWindow(QMainWindow):
 
     def import_model(self) -> bool:
         """File → Import PyTorch model…: the traced model opens as a new, unsaved project."""
-        from torchcanvas.gui.import_dialog import ImportDialog
+        from torchcanvas.gui.dialogs.import_dialog import ImportDialog
 
         if not self.confirm_discard():
             return False
@@ -1105,7 +1105,7 @@ class MainWindow(QMainWindow):
 
     def export_project(self) -> None:
         """File → Export…: the export dialog, with this project's runs to take weights from."""
-        from torchcanvas.gui.export_dialog import ExportDialog, default_export_folder
+        from torchcanvas.gui.dialogs.export_dialog import ExportDialog, default_export_folder
         from torchcanvas.runtime.compile import compile_project
 
         doc = self.doc

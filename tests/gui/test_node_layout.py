@@ -11,10 +11,10 @@ from PySide6.QtTest import QTest
 
 from torchcanvas.assets import assets_dir
 from torchcanvas.graph import load
-from torchcanvas.gui import scene as scene_module
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.scene import PORT_HOVER_R, CanvasScene
+from torchcanvas.gui.canvas import scene as scene_module
+from torchcanvas.gui.canvas.scene import PORT_HOVER_R, CanvasScene
+from torchcanvas.gui.project import Document
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 

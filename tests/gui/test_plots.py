@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 
-from torchcanvas.gui.plots import (
+from torchcanvas.gui.training.plots import (
     TASK_METRICS,
     CurveBuffer,
     LivePlots,
@@ -167,7 +167,10 @@ def test_task_metrics_match_the_runtime_headline():
 
 
 def test_plots_module_does_not_import_torch():
-    code = "import sys, torchcanvas.gui.plots; assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, torchcanvas.gui.training.plots; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

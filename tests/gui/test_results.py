@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
-from torchcanvas.gui.results import (
+from torchcanvas.gui.training.results import (
     EMPTY_HINT,
     MAX_TILES,
     ResultsView,
@@ -414,7 +414,7 @@ def test_several_views_in_one_process(qtbot):
 
 def test_module_does_not_import_torch():
     code = (
-        "import sys; import torchcanvas.gui.results; "
+        "import sys; import torchcanvas.gui.training.results; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -14,9 +14,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from torchcanvas.graph import load, save
-from torchcanvas.gui import scene as scene_module
 from torchcanvas.gui import theme
-from torchcanvas.gui.scene import CanvasScene, EdgeItem, NodeItem
+from torchcanvas.gui.canvas import scene as scene_module
+from torchcanvas.gui.canvas.scene import CanvasScene, EdgeItem, NodeItem
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 

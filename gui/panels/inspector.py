@@ -45,8 +45,8 @@ from torchcanvas.graph.errors import GraphError, ParamError
 from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import AUTO, NodeSpec, ParamSpec
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.fields import CheckedSpinBox, parse_typed
+from torchcanvas.gui.panels.fields import CheckedSpinBox, parse_typed
+from torchcanvas.gui.project import Document
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 

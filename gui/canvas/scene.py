@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph import CycleError, Edge, GraphError, PortSpec
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
+from torchcanvas.gui.project import Document
 
 NODE_WIDTH = 150.0
 HEADER = 40.0  # left → right flow: header, one row per port, footer
