@@ -49,7 +49,8 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import save
-from torchcanvas.gui.canvas.scene import CanvasScene, bezier
+from torchcanvas.gui.canvas.items import bezier
+from torchcanvas.gui.canvas.scene import CanvasScene
 from torchcanvas.gui.main_window import MainWindow
 
 WINDOW = (1440, 900)

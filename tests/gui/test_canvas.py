@@ -12,8 +12,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
 from torchcanvas.graph import dumps, load
+from torchcanvas.gui.canvas.items import NODE_WIDTH
 from torchcanvas.gui.canvas.palette import mime_for
-from torchcanvas.gui.canvas.scene import NODE_WIDTH
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
