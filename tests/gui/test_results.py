@@ -11,14 +11,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
-from torchcanvas.gui.training.results import (
-    EMPTY_HINT,
-    MAX_TILES,
-    ResultsView,
-    confusion_matrix,
-    image_to_qimage,
-    row_normalised,
-)
+from torchcanvas.gui.training.confusion import row_normalised
+from torchcanvas.gui.training.results import EMPTY_HINT, MAX_TILES, ResultsView, confusion_matrix
+from torchcanvas.gui.training.samples import image_to_qimage
 
 # the offscreen platform warns on every show(); that is not ours to fix
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
