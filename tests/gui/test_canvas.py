@@ -264,7 +264,8 @@ def test_close_with_changes_asks_and_cancel_keeps_the_window(window, monkeypatch
 
 
 def test_autosave_and_recovery_after_a_crash(qtbot, isolated, tmp_path, monkeypatch):
-    from torchcanvas.gui.main_window import MainWindow, recovery_file
+    from torchcanvas.gui.files import recovery_file
+    from torchcanvas.gui.main_window import MainWindow
 
     path = tmp_path / "proj.json"
     from torchcanvas.assets import assets_dir
