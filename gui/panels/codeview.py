@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.codegen.emit import CodegenError
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.highlighter import PythonHighlighter
-from torchcanvas.gui.problems import problem_message
+from torchcanvas.gui.panels.highlighter import PythonHighlighter
+from torchcanvas.gui.panels.problems import problem_message
+from torchcanvas.gui.project import Document
 
 MODES = ("model", "train")
 FILE_NAMES = {"model": "model.py", "train": "train.py"}
