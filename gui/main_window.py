@@ -482,6 +482,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             if old_scene is not None:
                 old_scene.dispose()
                 old_scene.deleteLater()
+        self.view.hold_until_shapes(doc)
         self._heap_settled = False
         settle_heap()
         QTimer.singleShot(0, self.view.fit_all)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from torchcanvas.graph import GraphError, get_spec
+from torchcanvas.gui import theme
 from torchcanvas.gui.canvas.items import NODE_WIDTH, NodeItem
 from torchcanvas.gui.canvas.palette import MIME_NODE_TYPE
 from torchcanvas.gui.canvas.scene import CanvasScene
@@ -19,6 +20,8 @@ FLOW_GAP = 60.0  # between a selection and a node added after it: room for the w
 PLACE_MARGIN = 20.0  # kept free around a placed node
 KEEP_IN_VIEW = 40  # pixels between an added node and the view's edge
 _STEP = 20.0
+# after an open the canvas waits this long at most for the graph's shapes before its first draw
+HOLD_FIRST_DRAW_MS = 250
 _BY_BOUNDS = Qt.ItemSelectionMode.IntersectsItemBoundingRect
 
 
@@ -55,6 +58,34 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._pan_from: QPoint | None = None
         self._space = False
+        self._held = False  # hold_until_shapes
+
+    # ------------------------------------------------------------------ first draw
+    def hold_until_shapes(self, doc, limit_ms: int | None = None) -> None:
+        """Draw a newly opened document once its shapes are in (at most ``limit_ms`` later;
+        ``HOLD_FIRST_DRAW_MS`` by default).
+
+        A draw before them is thrown away when they arrive: every wire gains its label and
+        every node its output shape. In a big graph that first draw is the longest piece of an
+        open (a tenth of a second for 1000 nodes) and it holds up the shapes themselves,
+        which the window can only take once the draw is done."""
+        if doc.shapes is not None:  # shapes saved with the project: draw them at once
+            return
+        self._held = True
+
+        def release(*_args) -> None:
+            if self._held:
+                self._held = False
+                self.viewport().update()
+
+        doc.shapesUpdated.connect(release, Qt.ConnectionType.SingleShotConnection)
+        QTimer.singleShot(limit_ms or HOLD_FIRST_DRAW_MS, self, release)
+
+    def paintEvent(self, event) -> None:
+        if self._held:  # the background only, until the shapes are in
+            QPainter(self.viewport()).fillRect(event.rect(), theme.current().background)
+            return
+        super().paintEvent(event)
 
     # ------------------------------------------------------------------ zoom and pan
     @property
