@@ -7,7 +7,7 @@ TEST_WORKERS ?= auto
 # The stamp names this checkout, so a venv shared between clones re-links the package.
 STAMP := $(VENV)/.torchcanvas-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test test-all lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/torchcanvas $(FILE)
 
-# Tests run in parallel, one worker per core (pytest-xdist); PYTEST_ARGS="-n0" runs them in one process.
+# Tests run in parallel, one worker per core (pytest-xdist); PYTEST_ARGS="-n0" runs them in one
+# process. `make test` leaves out the tests marked slow (they train real models for a while);
+# `make test-all` runs every test, as CI does.
 test: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
