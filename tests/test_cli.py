@@ -205,6 +205,7 @@ def test_train_digits_reaches_95_percent(digits_run):
     assert (ckpt["epoch"], ckpt["batch"]) == (15, 0)
 
 
+@pytest.mark.slow
 def test_train_overrides_and_resume(tmp_path, digits_run):
     out = tmp_path / "run"
     done = torchcanvas("train", DIGITS, "--epochs", 1, "--seed", 3, "--out", out)
@@ -254,6 +255,7 @@ def test_train_on_missing_cuda_fails_cleanly(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------- export
+@pytest.mark.slow
 def test_export_runs_standalone(tmp_path, digits_run):
     out = tmp_path / "export"
     done = torchcanvas(

@@ -26,6 +26,7 @@ def _project(name: str, **settings):
     return compile_project(graph, title=name)
 
 
+@pytest.mark.slow
 def test_model_py_and_weights_reproduce_in_app_outputs(tmp_path):
     project = _project("digits_cnn", epochs=1)
     out = tmp_path / "run"
@@ -54,6 +55,7 @@ def test_model_py_and_weights_reproduce_in_app_outputs(tmp_path):
     assert torch.equal(got, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["digits_cnn", "iris_mlp", "linear_regression"])
 def test_train_py_gives_the_apps_losses(name, tmp_path):
     project = _project(name, epochs=2)
@@ -128,6 +130,7 @@ def _torchrun(folder, wrapper, *args):
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu_agree_and_resume(tmp_path):
     """torchrun --nproc_per_node 2 (gloo on the CPU): the ranks end with the same weights, rank
     0 writes the checkpoint, and --resume continues from it."""

@@ -77,6 +77,7 @@ def _trained(name: str, run_dir: Path, steps: int = 30):
     return project, trainer.model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["digits_cnn", "mlp_regression", "linear_regression"])
 def test_every_format_reproduces_the_app_model(name, tmp_path):
     project, model = _trained(name, tmp_path / "run")
@@ -185,6 +186,7 @@ def _with_adaptive_max_pool(graph):
     return graph, new
 
 
+@pytest.mark.slow
 def test_a_format_that_fails_says_why_and_the_rest_export(tmp_path):
     graph, pool = _with_adaptive_max_pool(_graph("digits_cnn"))
     project = compile_project(graph, title="adaptive")
@@ -224,6 +226,7 @@ def test_torchscript_falls_back_to_tracing_then_reports(tmp_path, monkeypatch):
     assert "cannot script the model" in error and "Tracer cannot infer" in error
 
 
+@pytest.mark.slow
 def test_identical_graphs_give_identical_files(tmp_path):
     for folder in ("a", "b"):
         report = export_project(_project("digits_cnn"), tmp_path / folder)
@@ -345,6 +348,7 @@ def test_cli_export_errors_name_the_option(tmp_path, capsys):
     assert "--weights:" in err and "none.pt: no such file" in err
 
 
+@pytest.mark.slow
 def test_cli_export_reports_a_failed_format(tmp_path, capsys):
     graph, _ = _with_adaptive_max_pool(_graph("digits_cnn"))
     from torchcanvas.graph import save

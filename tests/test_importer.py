@@ -156,6 +156,7 @@ def test_resnet18_graph_state_dict_and_file(tmp_path):
     ] == ("B", 1000)
 
 
+@pytest.mark.slow
 def test_original_state_dict_loads_after_renaming_and_into_exported_code(user_file, tmp_path):
     """resnet18 and a model with code nodes at nested paths: the compiled model and model.py,
     run where torchcanvas cannot be imported, load the original state_dict strictly (and their

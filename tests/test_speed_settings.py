@@ -121,6 +121,7 @@ def fp32_accuracy() -> list[float]:
     return _accuracies(_run(_graph("digits_cnn", epochs=3)))
 
 
+@pytest.mark.slow
 def test_bf16_reaches_the_fp32_accuracy_band(fp32_accuracy):
     events = _run(_graph("digits_cnn", epochs=3, precision="bf16", channels_last=True))
     bf16 = _accuracies(events)
@@ -177,6 +178,7 @@ def test_channels_last_reaches_the_weights_and_the_inputs():
     assert conv.weight.is_contiguous()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sentiment_lstm", "char_rnn"])
 def test_recurrent_models_train_in_bf16_on_the_cpu(name):
     events = _run(_graph(name, epochs=1, precision="bf16"), max_steps=6)
@@ -342,6 +344,7 @@ def test_exported_train_py_runs_with_bf16_and_compile(tmp_path):
     assert not any(k.startswith("_orig_mod") for k in state["model"])
 
 
+@pytest.mark.slow
 @cpu_only
 def test_exported_train_py_refuses_cuda_only_flags_on_the_cpu(tmp_path):
     export_code(compile_project(_graph("iris_mlp"), title="iris"), tmp_path)
@@ -354,6 +357,7 @@ def test_exported_train_py_refuses_cuda_only_flags_on_the_cpu(tmp_path):
     assert "cudnn_benchmark: cuDNN is CUDA only; it does nothing on cpu" in done.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_with_one_process_still_forms_a_process_group(tmp_path):
     """One process under torchrun (one GPU) runs the distributed path: nccl on CUDA, gloo here."""
     import os

@@ -113,6 +113,7 @@ def test_shapes_are_whole_pictures_and_vgg_stages():
     assert project.shapes.trainable_counts[vgg] == 0
 
 
+@pytest.mark.slow
 def test_exported_train_py_runs_standalone_with_the_apps_losses(tmp_path):
     graph = example(epochs=1, steps=2)
     project, _, events = run(graph)

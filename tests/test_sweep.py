@@ -111,6 +111,7 @@ def test_apply_best_writes_the_best_values_and_the_project_still_checks(project,
         apply_values(graph, {LR: -1.0})
 
 
+@pytest.mark.slow
 def test_seeded_tpe_and_random_sweeps_repeat(project, tmp_path):
     dims = [
         {"target": LR, "kind": "log", "low": 1e-4, "high": 0.1},
@@ -158,6 +159,7 @@ def test_a_stopped_sweep_resumes_to_its_budget_without_rerunning(project, tmp_pa
         Sweep(graph, project, parse_space(raw | {"seed": 3}, graph), out, resume=True)
 
 
+@pytest.mark.slow
 def test_a_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path):
     graph = load(EXAMPLES / "linear_regression.json")
     graph.set_setting("epochs", 150)  # long enough to be killed mid-trial
@@ -201,6 +203,7 @@ def test_a_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path):
     assert killed["state"] == "FAIL" and killed["message"] == INTERRUPTED
 
 
+@pytest.mark.slow
 def test_stop_in_the_middle_of_a_trial_keeps_finished_trials_and_resume_retries(tmp_path):
     graph = load(EXAMPLES / "linear_regression.json")
     graph.set_setting("epochs", 150)

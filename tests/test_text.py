@@ -207,6 +207,7 @@ def falls(losses: list[float]) -> bool:
     return sum(losses[-k:]) / k < 0.8 * sum(losses[:k]) / k
 
 
+@pytest.mark.slow
 def test_char_rnn_learns_and_generates(tmp_path):
     out = tmp_path / "run"
     losses, _ = train_steps(example("char_rnn", batch_size=32), out, 40)
@@ -227,6 +228,7 @@ def test_char_rnn_learns_and_generates(tmp_path):
         trained.predict("a")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sentiment_lstm", "sentiment_cnn"])
 def test_sentiment_learns_and_predicts(name, tmp_path):
     out = tmp_path / "run"
@@ -242,6 +244,7 @@ def test_sentiment_learns_and_predicts(name, tmp_path):
         trained.predict("  ")
 
 
+@pytest.mark.slow
 def test_sentiment_reaches_good_accuracy_in_its_default_epochs(tmp_path):
     graph = example("sentiment_cnn")
     events = Trainer(compile_project(graph), TrainOptions(out_dir=tmp_path / "r")).run()
@@ -284,6 +287,7 @@ def standalone(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_exported_char_rnn_trains_and_generates_alone(tmp_path):
     graph = example("char_rnn", epochs=1, batch_size=32)
     set_params(graph, "stories", stride=64)
@@ -305,6 +309,7 @@ def test_exported_char_rnn_trains_and_generates_alone(tmp_path):
     assert set(text) <= set(vocab["tokens"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sentiment_lstm", "sentiment_cnn"])
 def test_exported_sentiment_trains_and_predicts_alone(name, tmp_path):
     export_code(compile_project(example(name, epochs=2)), tmp_path)
@@ -315,6 +320,7 @@ def test_exported_sentiment_trains_and_predicts_alone(name, tmp_path):
 
 
 # ------------------------------------------------------------------------- commands
+@pytest.mark.slow
 def test_generate_and_predict_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCHCANVAS_RUNS_DIR", str(tmp_path / "runs"))
     project_file = tmp_path / "chars.json"

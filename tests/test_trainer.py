@@ -328,6 +328,7 @@ def uninterrupted(dropout_project):
     return events, trainer.model.state_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [5, 12, 17], ids=["mid-epoch", "epoch-boundary", "next-epoch"])
 def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterrupted, k, tmp_path):
     a_events, a_weights = uninterrupted
@@ -356,6 +357,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterru
     assert {e.lr for e in of(second, StepEvent) if e.epoch == 1} == {0.0005}
 
 
+@pytest.mark.slow
 def test_resume_with_other_rng_state_differs(dropout_project, uninterrupted, tmp_path):
     """Control for the test above: the dropout masks do depend on the restored RNG state."""
     a_events, _ = uninterrupted

@@ -75,6 +75,7 @@ def _messages(worker: WorkerProcess) -> list[tuple]:
     return out
 
 
+@pytest.mark.slow
 def test_fast_steps_travel_in_batches_and_the_worker_exits(tmp_path):
     from torchcanvas.runtime.trainer import RunFinished, RunStarted, TrainOptions
 
@@ -100,6 +101,7 @@ def test_fast_steps_travel_in_batches_and_the_worker_exits(tmp_path):
     assert (tmp_path / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_a_graph_that_does_not_compile_fails_in_words_and_the_worker_exits(tmp_path):
     from torchcanvas.runtime.trainer import RunFailed, TrainOptions
 

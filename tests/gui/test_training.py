@@ -76,6 +76,7 @@ def test_a_run_trains_in_the_background_and_keeps_its_files(qtbot, doc, runs):
     torch.load(run_dir / "checkpoint.pt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_pause_resume_and_stop(qtbot, doc, runs):
     doc.set_setting("epochs", 40)
     doc.set_setting("log_every", 1)
@@ -97,6 +98,7 @@ def test_pause_resume_and_stop(qtbot, doc, runs):
     assert controller.state == "idle"
 
 
+@pytest.mark.slow
 def test_resume_from_a_runs_checkpoint_continues_the_curve(qtbot, doc, runs):
     doc.set_setting("epochs", 2)
     full, rec_full = _controller(qtbot)
@@ -116,6 +118,7 @@ def test_resume_from_a_runs_checkpoint_continues_the_curve(qtbot, doc, runs):
     assert joined == [s.loss for s in rec_full.steps]
 
 
+@pytest.mark.slow
 def test_a_nan_loss_ends_the_run_with_a_message_on_the_loss(qtbot, isolated, runs):
     from torchcanvas.assets import assets_dir
     from torchcanvas.graph import load
@@ -136,6 +139,7 @@ def test_a_nan_loss_ends_the_run_with_a_message_on_the_loss(qtbot, isolated, run
         doc.close()
 
 
+@pytest.mark.slow
 def test_a_model_error_at_run_time_names_its_node_and_the_app_goes_on(qtbot, doc, runs):
     doc.set_param(_label(doc, "classifier"), "out_features", 5)  # targets go up to 9
     controller, rec = _controller(qtbot)
@@ -162,6 +166,7 @@ def test_a_graph_that_does_not_compile_fails_before_training(qtbot, doc, runs):
     assert not list(runs.iterdir())
 
 
+@pytest.mark.slow
 def test_edits_during_a_run_apply_to_the_next_run(qtbot, doc, runs):
     doc.set_setting("epochs", 3)
     controller, rec = _controller(qtbot)
@@ -224,6 +229,7 @@ def test_a_fault_selects_its_node(qtbot, window, runs):
     assert item.text(2) == "failed" and "out of bounds" in item.toolTip(2)
 
 
+@pytest.mark.slow
 def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(
     qtbot, window, runs, monkeypatch
 ):
@@ -242,6 +248,7 @@ def test_closing_during_a_run_asks_then_stops_and_keeps_the_checkpoint(
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "stopped"
 
 
+@pytest.mark.slow
 def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs):
     window.doc.set_setting("epochs", 1)
     window.start_training()
@@ -319,6 +326,7 @@ def test_validation_and_metric_points_sit_at_the_step_each_epoch_ended(qtbot, wi
         assert list(x) == expected
 
 
+@pytest.mark.slow
 def test_each_unsaved_project_keeps_its_own_runs_list(qtbot, window, isolated, monkeypatch):
     """An example's runs never show in another example's list (nor in a new project's)."""
     from torchcanvas.assets import assets_dir

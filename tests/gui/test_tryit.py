@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from torchcanvas.assets import assets_dir
 from torchcanvas.graph import load
 from torchcanvas.gui.training.tryit import NO_RUN, NOT_TEXT
@@ -39,6 +41,7 @@ def test_not_a_text_project(window):
     assert not panel.generate() and not panel.predict()
 
 
+@pytest.mark.slow
 def test_classify_a_sentence_with_the_latest_run(qtbot, window):
     open_example(window, "sentiment_cnn")
     panel = window.try_it

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = r"""
 import json, sys, time
 from PySide6.QtWidgets import QApplication
@@ -50,6 +52,7 @@ window.close()
 """
 
 
+@pytest.mark.slow
 def test_a_run_in_the_window_never_imports_torch(tmp_path):
     env = dict(
         os.environ,

@@ -71,6 +71,7 @@ def stop_at_teardown(window):
     window.training.stop_and_wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_code_node_that_kills_its_run_leaves_the_window_working(qtbot, stop_at_teardown, fault):
     window = stop_at_teardown
@@ -99,6 +100,7 @@ def test_a_code_node_that_kills_its_run_leaves_the_window_working(qtbot, stop_at
     _train_to_completion(qtbot, window)
 
 
+@pytest.mark.slow
 def test_a_step_that_hangs_is_ended_after_the_grace_period_shown(qtbot, stop_at_teardown):
     window = stop_at_teardown
     window.training.grace_s = 1.5
@@ -122,6 +124,7 @@ def test_a_step_that_hangs_is_ended_after_the_grace_period_shown(qtbot, stop_at_
     _train_to_completion(qtbot, window)
 
 
+@pytest.mark.slow
 def test_stop_ends_a_run_that_hangs_before_its_first_step(qtbot, stop_at_teardown):
     # a code module whose constructor never returns: the run never reaches RunStarted
     window = stop_at_teardown
@@ -196,6 +199,7 @@ def _run(qtbot, doc, pause_after: int | None = None) -> list[float]:
     return [s.loss for s in steps]
 
 
+@pytest.mark.slow
 def test_pause_and_resume_give_the_same_losses_as_a_run_without_them(qtbot, doc, runs):
     doc.set_setting("epochs", 2)
     doc.set_setting("log_every", 1)
@@ -205,6 +209,7 @@ def test_pause_and_resume_give_the_same_losses_as_a_run_without_them(qtbot, doc,
     assert paused == straight  # bit for bit
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_worker_process_loads_neither_qt_nor_the_callers_main_script(qtbot):
     from torchcanvas.runtime.worker import WorkerProcess
