@@ -374,9 +374,11 @@ def format_macs(n: float) -> str:
     return ""  # pragma: no cover - the loop always returns
 
 
-def add_memory_estimate(graph: Graph, result: ShapeResult, capacity=device_capacity) -> bool:
+def add_memory_estimate(graph: Graph, result: ShapeResult, capacity=None) -> bool:
     """Put the training-memory estimate on ``result`` and, when it will not fit the device's
-    memory, a warning (not an error: the estimate is an estimate). True when it warned."""
+    memory (``capacity(device)``, default ``device_capacity``), a warning (not an error: the
+    estimate is an estimate). True when it warned."""
+    capacity = capacity or device_capacity
     if not result.ok or (not result.param_bytes and not result.activation_bytes):
         result.memory = None
         return False
