@@ -79,7 +79,7 @@ def build_meta_graph(units: int = 60) -> Graph:
     return g
 
 
-def cost_overhead(graphs: dict[str, Graph], reps: int = 7) -> dict[str, float]:
+def cost_overhead(graphs: dict[str, Graph], reps: int = 11) -> dict[str, float]:
     """Inference with cost over inference without, alternating, per graph and the worst."""
     figures: dict[str, float] = {}
     worst_wall = worst_cpu = 0.0
