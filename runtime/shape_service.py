@@ -65,11 +65,12 @@ class ShapeEngine:
         # what check, train and export refuse as too large is an error here too
         sizes = size_problems(self.graph, result) if result.ok else []
         result.problems.extend(sizes)
-        # the training-memory estimate, and a warning when it will not fit the device
-        too_big = add_memory_estimate(self.graph, result)
-        if sizes or too_big or self._sized:  # problems not in ``changed``: show all anew
+        # the training-memory estimate, and a warning when it will not fit the device (on no
+        # node: nothing to add to ``changed``)
+        add_memory_estimate(self.graph, result)
+        if sizes or self._sized:  # the nodes these name (or named) are not in ``changed``
             result.changed = None
-        self._sized = bool(sizes) or too_big
+        self._sized = bool(sizes)
         self.result = result
         self.inferred = self.applied
         return self.result

@@ -303,8 +303,14 @@ def test_shape_process_engine_sends_the_estimate_and_the_warning(monkeypatch):
     engine.sync(1, "full", to_dict(g))
     result = engine.infer(None)
     assert result.memory is not None and result.memory.fits is False
-    assert any("Tiny GPU" in p.message for p in result.problems)
-    assert result.changed is None
+    assert any("Tiny GPU" in p.message and p.node_id is None for p in result.problems)
+    # an edit after it: the warning stays and the result still names only what changed
+    g2 = engine.graph
+    fc = next(n.id for n in g2.nodes() if n.type_id == "nn.Conv2d")
+    g2.set_param(fc, "out_channels", 65)
+    again = engine.infer(None)
+    assert any("Tiny GPU" in p.message for p in again.problems)
+    assert fc in again.changed and again.memory.activations > result.memory.activations
 
 
 def test_cpu_capacity_is_the_machines_memory():
