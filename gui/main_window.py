@@ -33,6 +33,7 @@ from torchcanvas.graph.clipboard import (
 )
 from torchcanvas.graph.layout import layered_layout
 from torchcanvas.gui.autograd.view import AutogradDock
+from torchcanvas.gui.canvas.cost import CostLegend, totals_text
 from torchcanvas.gui.canvas.palette import PaletteWidget
 from torchcanvas.gui.canvas.quickadd import QuickAddPopup, compatible_types
 from torchcanvas.gui.canvas.scene import CanvasScene
@@ -48,6 +49,7 @@ from torchcanvas.gui.training.controller import TrainingController
 from torchcanvas.gui.training.run_panel import RunPanel
 from torchcanvas.gui.training.runs import RunsWidget
 from torchcanvas.gui.training.tryit import TryItPanel
+from torchcanvas.runtime.cost import format_macs
 from torchcanvas.runtime.text import project_text_task
 
 if TYPE_CHECKING:
@@ -425,8 +427,11 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             self.start_card.paletteRequested.connect(self.palette_focus)
             self.start_card.addRequested.connect(self._quick_add_mid_view)
             self.start_card.exampleRequested.connect(self.open_example)
+            self.cost_legend = CostLegend(self.view.viewport())
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
+        if getattr(self, "cost_action", None) is not None:  # the overlay stays as it was
+            self.scene.set_cost_overlay(self.cost_action.isChecked())
         for dock in (
             self.inspector_dock,
             self.code_dock,
@@ -568,6 +573,14 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         shapes = self._action("Show &Shapes on Wires", self._toggle_shapes, None, view)
         shapes.setCheckable(True)
         shapes.setChecked(True)
+        self.cost_action = self._action(
+            "Show &Cost (share of MACs)",
+            self.set_cost_overlay,
+            QKeySequence("Ctrl+M"),
+            view,
+            "Colour the nodes by their share of the model's multiply-accumulates",
+        )
+        self.cost_action.setCheckable(True)
         view.addSeparator()
         for dock in (
             self.palette_dock,
@@ -662,12 +675,16 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             self.status_label.setText("empty canvas · add a node to start")
             return
         errors = [p for p in result.problems if p.severity == "error"]
+        cost = totals_text(result)
+        cost = f" · {cost}" if cost and not errors else ""
+        if self.cost_legend.isVisible():
+            self.cost_legend.set_total(self._legend_total(result))
         if errors:
             self.status_label.setText(
                 f"⚠ {len(errors)} problem{'s' * (len(errors) > 1)} · {result.total_params:,} params"
             )
         else:
-            self.status_label.setText(f"✓ valid · {result.total_params:,} params")
+            self.status_label.setText(f"✓ valid · {result.total_params:,} params{cost}")
 
     def _prepare_spare(self) -> None:
         if not self._spare_asked:
@@ -693,6 +710,22 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
 
     def _toggle_shapes(self, on: bool) -> None:
         self.scene.set_show_shapes(on)
+
+    def set_cost_overlay(self, on: bool) -> None:
+        """Colour the nodes by their share of the MACs, with a legend over the canvas."""
+        if self.cost_action.isChecked() != on:
+            self.cost_action.setChecked(on)
+        self.scene.set_cost_overlay(on)
+        self.cost_legend.set_total(self._legend_total(self.doc.shapes))
+        self.cost_legend.place()
+        self.cost_legend.setVisible(on)
+        self.cost_legend.raise_()
+
+    @staticmethod
+    def _legend_total(result) -> str:
+        if result is None or not result.activation_bytes:
+            return ""
+        return f"{format_macs(result.total_macs)} in all"
 
     def show_shortcuts(self) -> None:
         text = (

@@ -205,6 +205,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "type": node.type_id,
                 "outputs": shapes,
                 "params": result.param_counts.get(node.id, 0),
+                # per sample (a batch of one); MACs null where unknown (a code node)
+                "macs": result.macs.get(node.id, None if node.id in result.activation_bytes else 0),
+                "activation_bytes": result.activation_bytes.get(node.id, 0),
+                "param_bytes": result.param_bytes.get(node.id, 0),
                 "settings": params,
             }
         )
@@ -217,6 +221,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         "nodes": rows,
         "total_params": result.total_params,
         "trainable_params": sum(result.trainable_counts.values()),
+        "total_macs": result.total_macs,
+        "total_activation_bytes": result.total_activation_bytes,
+        "total_param_bytes": result.total_param_bytes,
+        "training_memory": _memory_report(result.memory),
         "problems": problems,
     }
     if args.json:
@@ -229,16 +237,45 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory_report(memory) -> dict | None:
+    if memory is None:
+        return None
+    return {
+        "batch_size": memory.batch_size,
+        "device": memory.device,
+        "params_bytes": memory.params,
+        "grads_bytes": memory.grads,
+        "optimizer_state_bytes": memory.optimizer_state,
+        "optimizer_state": memory.optimizer,
+        "activations_bytes": memory.activations,
+        "total_bytes": memory.total,
+        "device_memory_bytes": memory.capacity,
+        "device_name": memory.capacity_name or None,
+        "fits": memory.fits,
+    }
+
+
 def _print_table(report: dict) -> None:
-    header = ("Node", "Type", "Output shape", "Params")
+    from torchcanvas.runtime.cost import format_bytes, format_macs
+
+    header = ("Node", "Type", "Output shape", "Params", "MACs", "Act. mem", "Param mem")
     lines = []
     for r in report["nodes"]:
         shape = (
             ", ".join(f"{p}: {s}" if len(r["outputs"]) > 1 else s for p, s in r["outputs"].items())
             or "-"
         )
+        macs = r["macs"]
         lines.append(
-            (shown(r["label"]), shown(r["type"]), shape, f"{r['params']:,}" if r["params"] else "-")
+            (
+                shown(r["label"]),
+                shown(r["type"]),
+                shape,
+                f"{r['params']:,}" if r["params"] else "-",
+                "?" if macs is None else (format_macs(macs) if macs else "-"),
+                format_bytes(r["activation_bytes"]) if r["activation_bytes"] else "-",
+                format_bytes(r["param_bytes"]) if r["param_bytes"] else "-",
+            )
         )
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     rule = "  ".join("-" * w for w in widths)
@@ -253,6 +290,26 @@ def _print_table(report: dict) -> None:
         )
     print(rule)
     print(f"Total params: {report['total_params']:,} (trainable: {report['trainable_params']:,})")
+    print(
+        f"Per sample: {format_macs(report['total_macs'])} MACs, "
+        f"{format_bytes(report['total_activation_bytes'])} of activations; "
+        f"parameters {format_bytes(report['total_param_bytes'])}"
+    )
+    memory = report["training_memory"]
+    if memory is not None:
+        room = (
+            f"; {memory['device_name']} has {format_bytes(memory['device_memory_bytes'])}"
+            if memory["device_memory_bytes"]
+            else ""
+        )
+        print(
+            f"Training memory (batch {memory['batch_size']}, device {memory['device']}): about "
+            f"{format_bytes(memory['total_bytes'])} = parameters "
+            f"{format_bytes(memory['params_bytes'])} + gradients "
+            f"{format_bytes(memory['grads_bytes'])} + optimizer state "
+            f"{format_bytes(memory['optimizer_state_bytes'])} + activations "
+            f"{format_bytes(memory['activations_bytes'])}{room}"
+        )
     for p in report["problems"]:
         print(f"{p['severity']}: {shown(p['node'] or '-')}: {p['message']}")
 

@@ -3,7 +3,7 @@ receive, keep and show a result (or the one saved with a project) before torch i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Value = tuple[str, str]  # (node id, output port)
@@ -41,6 +41,32 @@ class Problem:
     severity: str = "error"  # or "warning"
 
 
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak memory of one training step (``runtime.cost.training_memory``), in bytes."""
+
+    batch_size: int
+    device: str  # the project's device setting
+    params: int
+    grads: int
+    optimizer_state: int
+    optimizer: str  # what the optimizer keeps, in words
+    activations: int  # kept for backward, for the whole batch (and the batch itself)
+    capacity: int | None = None  # the device's memory, where known
+    capacity_name: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.optimizer_state + self.activations
+
+    @property
+    def fits(self) -> bool | None:
+        return None if self.capacity is None else self.total <= self.capacity
+
+    def with_capacity(self, capacity: int, name: str) -> MemoryEstimate:
+        return replace(self, capacity=capacity, capacity_name=name)
+
+
 @dataclass
 class ShapeResult:
     shapes: dict[Value, tuple[Dim, ...]] = field(default_factory=dict)  # "B" marks the batch
@@ -50,6 +76,12 @@ class ShapeResult:
     param_counts: dict[str, int] = field(default_factory=dict)
     trainable_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # cost, for a batch of one (runtime/cost.py): MACs by node (absent where unknown: code
+    # nodes), the new memory each node's outputs take, its parameters' memory, in bytes
+    macs: dict[str, int] = field(default_factory=dict)
+    activation_bytes: dict[str, int] = field(default_factory=dict)
+    param_bytes: dict[str, int] = field(default_factory=dict)
+    memory: MemoryEstimate | None = None  # one training step at the project's batch size
     data_info: Any = None  # DataInfo where inferred; a DataSummary once sent to the window
     # inside block instances: instance path ("n5", nested "n5/n3") → shapes of inner values
     block_shapes: dict[str, dict[Value, tuple[Dim, ...]]] = field(default_factory=dict)
@@ -65,6 +97,18 @@ class ShapeResult:
     @property
     def total_params(self) -> int:
         return sum(self.param_counts.values())
+
+    @property
+    def total_macs(self) -> int:
+        return sum(self.macs.values())
+
+    @property
+    def total_activation_bytes(self) -> int:
+        return sum(self.activation_bytes.values())
+
+    @property
+    def total_param_bytes(self) -> int:
+        return sum(self.param_bytes.values())
 
     def first_error(self) -> Problem | None:
         return next((p for p in self.problems if p.severity == "error"), None)

@@ -58,12 +58,16 @@ class ShapeEngine:
         self.applied = generation
 
     def infer(self, project_dir: Path | None):
+        from torchcanvas.runtime.cost import add_memory_estimate
         from torchcanvas.runtime.sizes import size_problems
 
         result = self.inferencer.infer(self.graph, project_dir)
         # what check, train and export refuse as too large is an error here too
         sizes = size_problems(self.graph, result) if result.ok else []
         result.problems.extend(sizes)
+        # the training-memory estimate, and a warning when it will not fit the device (on no
+        # node: nothing to add to ``changed``)
+        add_memory_estimate(self.graph, result)
         if sizes or self._sized:  # the nodes these name (or named) are not in ``changed``
             result.changed = None
         self._sized = bool(sizes)

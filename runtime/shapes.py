@@ -29,6 +29,19 @@ from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
 from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, GraphEvent, Node, block_key
 from torchcanvas.graph.spec import AUTO
+from torchcanvas.runtime.cost import (
+    FAST_MACS,
+    MACS_CACHE,
+    MACS_CACHE_SIZE,
+    NO_MACS,
+    OP_FORMULAS,
+    VIEWS,
+    MacCounter,
+    fast_macs,
+    has_formula,
+    module_macs,
+    op_macs,
+)
 from torchcanvas.runtime.data import DataError, DataInfo, describe
 from torchcanvas.runtime.shape_result import (  # noqa: F401 - the names callers import from here
     DataSummary,
@@ -108,6 +121,7 @@ class _NodeRun:
     params: int
     trainable: int
     warnings: list[str]
+    cost: tuple | None = None  # (MACs or None, new output bytes, parameter bytes) per sample
     key: tuple = ()
     _display: tuple | None = None
     _sig: tuple | None = None
@@ -151,6 +165,7 @@ class _Record:
     block_shapes: dict | None = None
     inner_resolved: dict | None = None
     seen: dict | None = None
+    cost: tuple | None = None  # _NodeRun.cost
 
 
 _FAILED_SIG = ("failed",)
@@ -170,6 +185,14 @@ class _Shape:
 
     def dim(self) -> int:
         return len(self.shape)
+
+
+def _one(at_first: int, at_second: int) -> int:
+    """A figure measured at the two probe batch sizes, for a batch of one: the part that grows
+    with the batch, per sample, plus any part that does not (a whole-tensor input has only
+    that)."""
+    (n, m) = BATCHES
+    return max(0, at_first - (at_second - at_first) * (n - 1) // (m - n))
 
 
 def _real(t: torch.Tensor | _Shape) -> torch.Tensor:
@@ -421,7 +444,10 @@ class ShapeInferencer:
     auto values or parameter counts changed (``None`` after a full run). Without ``attach``
     every call is a full run (with the per-node cache)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cost: bool | str = True) -> None:
+        # cost: count MACs and memory (True), not (False), or count every node's MACs with
+        # FlopCounterMode, formulas and shape rules unused ("exact": what tests compare with)
+        self._cost = cost
         self._cache: dict[str, _NodeRun] = {}
         self._project_dir: Path | None = None
         self._graph: Graph | None = None
@@ -522,6 +548,13 @@ class ShapeInferencer:
             if rec.params is not None:
                 result.param_counts[nid] = rec.params
                 result.trainable_counts[nid] = rec.trainable
+            if rec.cost is not None:
+                macs, act, pbytes = rec.cost
+                if macs is not None:
+                    result.macs[nid] = macs
+                result.activation_bytes[nid] = act
+                if pbytes or rec.params is not None:
+                    result.param_bytes[nid] = pbytes
             if rec.shapes:
                 result.shapes.update(rec.shapes)
                 result.dtypes.update(rec.dtypes)
@@ -586,6 +619,7 @@ class ShapeInferencer:
         if kind in ("layer", "block", "code"):
             rec.params, rec.trainable = run.params, run.trainable
         rec.outputs = run.outputs
+        rec.cost = run.cost
         shapes, dtypes = run.display(nid)
         rec.shapes, rec.dtypes = shapes, dtypes
         rec.sig = run.signature()
@@ -597,6 +631,7 @@ class ShapeInferencer:
             shapes,
             rec.block_shapes,
             rec.inner_resolved,
+            rec.cost,
         )
         return rec
 
@@ -622,8 +657,7 @@ class ShapeInferencer:
         return per_batch
 
     # ------------------------------------------------------------------ per node
-    @staticmethod
-    def _data_run(info: DataInfo) -> _NodeRun:
+    def _data_run(self, info: DataInfo) -> _NodeRun:
         outs = []
         x, y = info.ports
         for b in BATCHES:
@@ -634,7 +668,26 @@ class ShapeInferencer:
                     y: torch.empty((*lead, *info.y_shape), dtype=info.y_dtype, device="meta"),
                 }
             )
-        return _NodeRun(outs, {}, 0, 0, [])
+        return _NodeRun(outs, {}, 0, 0, [], self._costed(outs, 0))
+
+    def _costed(
+        self, outs: list[dict], macs: tuple | int | None, param_bytes: int = 0, views=()
+    ) -> tuple | None:
+        """A node's cost per sample from its outputs at the two batch sizes and its MACs
+        there (a pair, 0, or None: unknown); None when costs are not counted."""
+        if not self._cost:
+            return None
+        if isinstance(macs, tuple):
+            macs = _one(*macs)
+        a, b = (
+            sum(
+                math.prod(t.shape) * t.dtype.itemsize
+                for port, t in out.items()
+                if port not in views
+            )
+            for out in outs
+        )
+        return macs, _one(a, b), param_bytes
 
     @staticmethod
     def _inputs(graph: Graph, node: Node, values) -> list[dict[str, torch.Tensor]]:
@@ -678,7 +731,7 @@ class ShapeInferencer:
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
             return cached
-        run = self._execute(node, inputs, data_info)
+        run = self._execute(node, inputs, data_info, key)
         run.key = key
         self._cache[cache_id] = run
         return run
@@ -708,6 +761,7 @@ class ShapeInferencer:
         resolved: dict[str, dict[str, Any]] = {}
         shapes: dict[Value, tuple[Dim, ...]] = {}
         n_params = n_trainable = 0
+        total = [0, 0, 0]
         caught: list[str] = []
 
         def fail(inner: Node, exc: Exception) -> ShapeError:
@@ -737,6 +791,11 @@ class ShapeInferencer:
             if inner.kind in ("layer", "block", "code"):
                 n_params += run.params
                 n_trainable += run.trainable
+            if run.cost is not None:
+                total = [
+                    None if t is None or c is None else t + c
+                    for t, c in zip(total, run.cost, strict=True)
+                ]
             for i, outs in enumerate(run.outputs):
                 for port, t in outs.items():
                     values[i][(nid, port)] = t
@@ -777,14 +836,21 @@ class ShapeInferencer:
                 node.id,
             )
         into.block_shapes[path] = shapes
-        return _NodeRun(outs, {}, n_params, n_trainable, caught)
+        cost = tuple(total) if self._cost else None
+        return _NodeRun(outs, {}, n_params, n_trainable, caught, cost)
 
     def _execute(
-        self, node: Node, inputs: list[dict[str, torch.Tensor]], data_info: DataInfo | None
+        self,
+        node: Node,
+        inputs: list[dict[str, torch.Tensor]],
+        data_info: DataInfo | None,
+        key: tuple = (),
     ) -> _NodeRun:
         spec = node.spec
-        if spec.kind == "code":
-            return _recorded(node, inputs)
+        if spec.kind == "code":  # its code never runs here: MACs unknown
+            run = _recorded(node, inputs)
+            run.cost = self._costed(run.outputs, None, run.params * 4)
+            return run
         resolved: dict[str, Any] = {}
         auto_params = _AUTO_PARAMS.get(spec.type_id)
         if auto_params is None:
@@ -801,20 +867,33 @@ class ShapeInferencer:
                 )
             resolved[p.name] = values[0]
         params = {**node.params, **resolved} if resolved else node.params
-        if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0]:
+        exact = self._cost == "exact"  # every node under FlopCounterMode: no shape rules
+        if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0] and not exact:
             x0, x1 = inputs[0]["x"], inputs[1]["x"]
             r0 = fast_rule(spec.type_id, params, x0)
             r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None
             if r1 is not None:
                 port = spec.outputs[0].name
-                return _NodeRun(
-                    [{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}],
-                    resolved,
-                    r0[1],
-                    r0[1],
-                    [],
-                )
-        if spec.kind == "loss" and set(inputs[0]) == {"input", "target"}:
+                outs = [{port: _Shape(r0[0], x0.dtype)}, {port: _Shape(r1[0], x1.dtype)}]
+                cost = None
+                if self._cost:  # plain arithmetic, as the shapes were
+                    type_id = spec.type_id
+                    macs = (
+                        _one(
+                            fast_macs(type_id, params, x0.shape, r0[0]),
+                            fast_macs(type_id, params, x1.shape, r1[0]),
+                        )
+                        if type_id in FAST_MACS
+                        else 0
+                    )
+                    size = (
+                        0
+                        if type_id in VIEWS
+                        else _one(math.prod(r0[0]), math.prod(r1[0])) * x0.dtype.itemsize
+                    )
+                    cost = (macs, size, r0[1] * 4)
+                return _NodeRun(outs, resolved, r0[1], r0[1], [], cost)
+        if spec.kind == "loss" and set(inputs[0]) == {"input", "target"} and not exact:
             rules = [
                 fast_loss_rule(spec.type_id, params, ins["input"], ins["target"]) for ins in inputs
             ]
@@ -823,9 +902,9 @@ class ShapeInferencer:
                     {spec.outputs[0].name: _Shape(r, ins["input"].dtype)}
                     for r, ins in zip(rules, inputs, strict=True)
                 ]
-                return _NodeRun(outs, resolved, 0, 0, [])
+                return _NodeRun(outs, resolved, 0, 0, [], self._costed(outs, 0))
         module = None
-        n_params = n_trainable = 0
+        n_params = n_trainable = param_bytes = 0
         notes: list[str] = []
         if spec.extra.get("backbone"):
             module, weights, notes = _backbone(node, self._project_dir)
@@ -847,6 +926,8 @@ class ShapeInferencer:
                 raise ShapeError(f"{node.label}: {_message(exc)}", node.id) from None
             n_params = sum(p.numel() for p in module.parameters())
             n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        if module is not None:
+            param_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
         if spec.kind == "loss":
             ports = [p.name for p in spec.inputs]
             if spec.type_id in NO_META_LOSSES:  # torch has no meta kernel for these
@@ -858,7 +939,8 @@ class ShapeInferencer:
                     }
                     for ins in inputs
                 ]
-                return _NodeRun(outs, resolved, n_params, n_trainable, [])
+                cost = self._costed(outs, 0, param_bytes)
+                return _NodeRun(outs, resolved, n_params, n_trainable, [], cost)
             expr = f"m({', '.join(ports)})"
         else:
             ports = [p.name for p in spec.inputs if p.name in inputs[0]]
@@ -867,15 +949,38 @@ class ShapeInferencer:
             )
         fn = _forward_fn(expr, ports)
         outputs = []
+        # MACs: a formula for the commonest modules, 0 for types with no counted op, else
+        # FlopCounterMode around the forward (runtime/cost.py)
+        counting = bool(self._cost) and (exact or spec.type_id not in NO_MACS)
+        formula = counting and not exact and (spec.type_id in OP_FORMULAS or has_formula(module))
+        macs_key = repr(key) if key and counting and not formula and not exact else None
+        known = MACS_CACHE.get(macs_key) if macs_key else None
+        if known is not None:  # counted before: the same type, params and inputs
+            counting = False
+        macs: list[int] = []
+        views: set[str] = set()
         caught: list[str] = notes
         if getattr(module, "notice", None):  # e.g. no pretrained weights found
             caught.append(module.notice)
         for i, ins in enumerate(inputs):
             other = inputs[1 - i]
             try:
+                args = [_real(ins[p]) for p in ports]
                 with warnings.catch_warnings(record=True) as w:
                     warnings.simplefilter("always")
-                    out = fn(module, *(_real(ins[p]) for p in ports))
+                    if formula and module is None:
+                        out = fn(module, *args)
+                        macs.append(op_macs(spec.type_id, args, out))
+                    elif formula:
+                        out = fn(module, *args)
+                        got = out if isinstance(out, tuple) else (out,)
+                        macs.append(module_macs(module, args, [t for t in got if t is not None]))
+                    elif counting:
+                        with MacCounter() as counter:
+                            out = fn(module, *args)
+                        macs.append(counter.macs)
+                    else:
+                        out = fn(module, *args)
             except Exception as exc:
                 if spec.kind == "loss" and _SIZE_MISMATCH in str(exc):
                     raise _LossMismatch(
@@ -906,14 +1011,30 @@ class ShapeInferencer:
                         if isinstance(t, torch.Tensor) and (computed is None or p.name in computed)
                     }
                 )
-                continue
-            if not isinstance(out, torch.Tensor):
+            elif not isinstance(out, torch.Tensor):
                 raise ShapeError(
                     f"{node.label}: produced {type(out).__name__}, not a tensor", node.id
                 )
-            port = spec.outputs[0].name if spec.outputs else "out"
-            outputs.append({port: out})
-        return _NodeRun(outputs, resolved, n_params, n_trainable, caught)
+            else:
+                port = spec.outputs[0].name if spec.outputs else "out"
+                outputs.append({port: out})
+            # an output that is an input, or a view of one, takes no new memory
+            storages = {a.untyped_storage()._cdata for a in args}
+            views.update(
+                port for port, t in outputs[-1].items() if t.untyped_storage()._cdata in storages
+            )
+        if counting and macs_key:
+            if len(MACS_CACHE) >= MACS_CACHE_SIZE:
+                MACS_CACHE.clear()
+            MACS_CACHE[macs_key] = tuple(macs)
+        if known is not None:
+            macs = list(known)
+        cost = (
+            self._costed(outputs, tuple(macs) if macs else 0, param_bytes, views)
+            if self._cost
+            else None
+        )
+        return _NodeRun(outputs, resolved, n_params, n_trainable, caught, cost)
 
     def _hint(
         self,

@@ -21,6 +21,7 @@ from torchcanvas.codegen.model import GeneratedModel, build_ir, print_model
 from torchcanvas.codegen.plan import TrainPlan
 from torchcanvas.codegen.train import GeneratedTrain, generate_project_train
 from torchcanvas.graph.document import Graph
+from torchcanvas.runtime.cost import add_memory_estimate
 from torchcanvas.runtime.shape_result import Problem, ShapeResult
 from torchcanvas.runtime.shapes import ShapeInferencer
 from torchcanvas.runtime.sizes import size_problems
@@ -65,6 +66,9 @@ def check_project(
     if sizes:
         checked.problems[:0] = sizes
         return checked
+    before = len(shapes.problems)
+    add_memory_estimate(graph, shapes)  # a warning when training will not fit the device
+    checked.problems += shapes.problems[before:]
     try:
         checked.model = print_model(build_ir(graph, shapes.resolved), title)
         checked.plan, checked.train = generate_project_train(

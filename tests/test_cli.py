@@ -56,12 +56,17 @@ def test_check_prints_a_table():
     for node in load(DIGITS).nodes():
         assert node.label in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    end = out.splitlines()[0].index("Params") + len("Params")  # right-aligned under it
+
+    def params(row: str) -> str:
+        return rows[row][:end].split()[-1]
+
     assert "nn.Conv2d" in rows["conv1"] and "[B, 16, 8, 8]" in rows["conv1"]
-    assert rows["conv1"].rstrip().endswith(" 160")
-    assert "[B, 32, 8, 8]" in rows["conv2"] and rows["conv2"].rstrip().endswith(" 4,640")
+    assert params("conv1") == "160"
+    assert "[B, 32, 8, 8]" in rows["conv2"] and params("conv2") == "4,640"
     assert "[B, 32, 4, 4]" in rows["pool"]
     assert "[B, 512]" in rows["flatten"]
-    assert "[B, 10]" in rows["classifier"] and rows["classifier"].rstrip().endswith(" 5,130")
+    assert "[B, 10]" in rows["classifier"] and params("classifier") == "5,130"
     assert "x: [B, 1, 8, 8]" in rows["digits"] and "y: [B]" in rows["digits"]
     assert "Total params: 9,930" in out
     assert done.stderr == ""

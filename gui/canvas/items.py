@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph import Edge, PortSpec
 from torchcanvas.gui import theme
+from torchcanvas.gui.canvas.cost import body_colour, node_cost_text
 
 if TYPE_CHECKING:
     from torchcanvas.gui.canvas.scene import CanvasScene
@@ -293,6 +294,8 @@ class NodeItem(QGraphicsItem):
         self.outputs: dict[str, Port] = {}
         self.problem: tuple[str, str] | None = None  # (severity, message)
         self.params_text = ""
+        self.cost_share: float | None = None  # of the model's MACs, under the cost overlay
+        self.cost_text = ""  # the footer under the cost overlay
         self.hover_port: Port | None = None
         self._texts = None  # elided title, subtitle and footer, made at the first paint
         self._texts_look = None
@@ -419,6 +422,9 @@ class NodeItem(QGraphicsItem):
         if self.problem:
             color = "#dc2626" if self.problem[0] == "error" else "#c27c0e"
             lines.append(f"<span style='color:{color}'>{escape(self.problem[1])}</span>")
+        cost = node_cost_text(self.canvas.doc.shapes, self.node_id)
+        if cost:
+            lines.append(f"<i>per sample:</i> {escape(cost)}")
         return "<br>".join(lines)
 
     def set_problem(self, problem: tuple[str, str] | None) -> None:
@@ -426,6 +432,19 @@ class NodeItem(QGraphicsItem):
             self.problem = problem
             self._texts = None
             self.update()
+
+    def set_cost(self, share: float | None, text: str) -> None:
+        """The node's share of the MACs and its footer under the cost overlay."""
+        if share != self.cost_share or text != self.cost_text:
+            self.cost_share, self.cost_text = share, text
+            if self.canvas.cost_overlay:
+                self._texts = None
+                self.update()
+
+    def _body_brush(self, look: _Look):
+        if self.canvas.cost_overlay:
+            return body_colour(look.body, self.cost_share)
+        return look.body
 
     def set_params_text(self, text: str) -> None:
         if text != self.params_text:
@@ -480,7 +499,11 @@ class NodeItem(QGraphicsItem):
         elif spec is not None and spec.kind == "code":
             subtitle = f"code · {node.params.get('title', '')}"
         error = bool(self.problem and self.problem[0] == "error")
-        foot = "⚠ " + self.problem[1] if error else self.params_text
+        foot = (
+            "⚠ " + self.problem[1]
+            if error
+            else (self.cost_text if self.canvas.cost_overlay else self.params_text)
+        )
         # title and subtitle one above the other: centred in the header left → right, at its
         # foot top → down (clear of the input's circle)
         texts_h = look.title_h + look.sub_h
@@ -545,13 +568,13 @@ class NodeItem(QGraphicsItem):
         if lod < LOD_BOXES:  # a plain box: body, header band, border
             painter.setRenderHint(_ANTIALIAS, False)
             painter.setPen(look.box_border[self._border_key()])
-            painter.setBrush(look.body)
+            painter.setBrush(self._body_brush(look))
             painter.drawRect(self._body)
             painter.fillRect(QRectF(0, self._header_top, NODE_WIDTH, self._header_h), band)
             return
         painter.setRenderHint(_ANTIALIAS, True)
         painter.setPen(look.border[self._border_key()])
-        painter.setBrush(look.body)
+        painter.setBrush(self._body_brush(look))
         painter.drawRoundedRect(self._body, 7, 7)
         painter.setPen(_NO_PEN)
         painter.setBrush(band)
@@ -579,7 +602,11 @@ class NodeItem(QGraphicsItem):
                     painter.drawText(rect, align, name)
             if foot:
                 painter.setFont(look.foot)
-                painter.setPen(look.error_pen if error else look.subtext_pen)
+                painter.setPen(
+                    look.error_pen
+                    if error
+                    else (look.text_pen if self.canvas.cost_overlay else look.subtext_pen)
+                )
                 painter.drawText(foot_rect, _ALIGN_LEFT, foot)
         self._paint_ports(painter, look)
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph import CycleError, Edge, GraphError
 from torchcanvas.gui import theme
+from torchcanvas.gui.canvas.cost import shares
 from torchcanvas.gui.canvas.items import (
     LOD_TEXT,
     EdgeItem,
@@ -44,6 +45,7 @@ from torchcanvas.gui.canvas.items import (
     current_look,
 )
 from torchcanvas.gui.project import Document
+from torchcanvas.runtime.cost import format_macs
 
 GRID = 20.0
 PIXMAP_CACHE_KB = 96 * 1024
@@ -105,6 +107,7 @@ class CanvasScene(QGraphicsScene):
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[Edge, EdgeItem] = {}
         self.show_shapes = True
+        self.cost_overlay = False  # nodes coloured by their share of the MACs
         self.snap = True
         self.flow = doc.graph.settings.get("flow", "TB")
         self.dragging_nodes = False
@@ -264,6 +267,33 @@ class CanvasScene(QGraphicsScene):
         for item in self.edges.values():
             item.update_path()
 
+    def set_cost_overlay(self, on: bool) -> None:
+        """Colour the nodes by their share of the model's MACs (footers say it), or not."""
+        if on == self.cost_overlay:
+            return
+        self.cost_overlay = on
+        if on:
+            self._apply_costs(self.doc.shapes)
+        for item in self.nodes.values():
+            item._texts = None
+            item.update()
+
+    def _apply_costs(self, result) -> None:
+        """Each node's share of the MACs and its footer, for the overlay."""
+        share = shares(result)
+        for nid, item in self.nodes.items():
+            if result is None or nid not in result.activation_bytes:
+                item.set_cost(None, "")
+                continue
+            macs = result.macs.get(nid)
+            if macs is None:
+                text = "MACs unknown"
+            elif macs:
+                text = f"{format_macs(macs)} MACs · {100 * share[nid]:.1f} %"
+            else:
+                text = "no MACs"
+            item.set_cost(share.get(nid), text)
+
     def set_show_shapes(self, on: bool) -> None:
         """Show or hide the shape labels on the wires."""
         self.show_shapes = on
@@ -320,6 +350,8 @@ class CanvasScene(QGraphicsScene):
         text may have changed since the previous result are looked at: the nodes the result
         names in ``changed`` and their outgoing wires, or, when it names none (``None``: a full
         run, a saved result), what a diff with the previous result finds."""
+        if self.cost_overlay:  # every share follows the total: all nodes
+            self._apply_costs(result)
         prev = self._applied
         by_node = _problems_by_node(result)
         # results are not changed once made: the previous one is kept as it is, not copied

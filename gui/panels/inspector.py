@@ -40,6 +40,7 @@ from torchcanvas.graph.errors import GraphError, ParamError
 from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import AUTO, NodeSpec, ParamSpec
 from torchcanvas.gui import theme
+from torchcanvas.gui.canvas.cost import node_cost_text, totals_text
 from torchcanvas.gui.panels.param_row import (
     Invalid,
     ParamRow,
@@ -50,6 +51,7 @@ from torchcanvas.gui.panels.param_row import (
     set_subtle,
 )
 from torchcanvas.gui.project import Document
+from torchcanvas.runtime.cost import format_macs
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
 SETTING_TITLES = {
@@ -521,12 +523,16 @@ class InspectorWidget(QWidget):
         graph, shapes = self.doc.graph, self.doc.shapes
         if self._mode == "settings":
             parts = [f"{len(graph)} nodes"]
+            cost = ""
             if shapes is not None:
                 parts.append(f"{shapes.total_params:,} params")
                 if shapes.data_info is not None:
                     info = shapes.data_info
                     parts.append(f"{info.n_train:,} train / {info.n_val:,} val")
-            self._header_info.setText(html.escape(" · ".join(parts)))
+                cost = totals_text(shapes)
+            self._header_info.setText(
+                html.escape(" · ".join(parts)) + (f"<br>{html.escape(cost)}" if cost else "")
+            )
             errors = [p for p in shapes.problems if p.severity == "error"] if shapes else []
             self._show_problems(
                 [f"{len(errors)} problem{'s' * (len(errors) != 1)} in the graph (see Problems)"]
@@ -553,8 +559,15 @@ class InspectorWidget(QWidget):
                 counts = [shapes.param_counts.get(n.id) for n in nodes]
                 if any(c is not None for c in counts):
                     total = sum(c or 0 for c in counts)
-            self._header_info.setText(f"{total:,} params in all" if total else "")
-            self._header_info.setVisible(bool(total))
+            text = f"{total:,} params in all" if total else ""
+            macs = [shapes.macs.get(n.id) for n in nodes] if shapes is not None else []
+            if any(macs) and shapes.total_macs:
+                share = 100 * sum(m or 0 for m in macs) / shapes.total_macs
+                text += (" · " if text else "") + (
+                    f"{format_macs(sum(m or 0 for m in macs))} MACs ({share:.1f} %)"
+                )
+            self._header_info.setText(text)
+            self._header_info.setVisible(bool(text))
             if self._summary is not None:
                 self._summary.setText(
                     ", ".join(n.label for n in nodes[:12]) + ("…" if len(nodes) > 12 else "")
@@ -598,7 +611,11 @@ class InspectorWidget(QWidget):
             info = shapes.data_info
             classes = f", {len(info.classes)} classes" if info.classes else ""
             parts.append(f"{info.n_train:,} train / {info.n_val:,} val{classes}")
-        return " · ".join(parts)
+        text = " · ".join(parts)
+        cost = node_cost_text(shapes, node.id)
+        if cost:  # per sample: MACs and their share, output and parameter memory
+            text += ("<br>" if text else "") + html.escape(cost)
+        return text
 
     def _feeds(self, node, shapes) -> bool:
         """Whether ``shapes.data_info`` describes ``node`` (the one data node that ran)."""
