@@ -3,6 +3,7 @@ fit all, drop palette items, and ask for the quick-add popup (Tab or double-clic
 
 from __future__ import annotations
 
+import functools
 from functools import lru_cache
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
@@ -59,6 +60,7 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPoint | None = None
         self._space = False
         self._held = False  # hold_until_shapes
+        self._holds = 0
 
     # ------------------------------------------------------------------ first draw
     def hold_until_shapes(self, doc, limit_ms: int | None = None) -> None:
@@ -69,17 +71,20 @@ class CanvasView(QGraphicsView):
         every node its output shape. In a big graph that first draw is the longest piece of an
         open (a tenth of a second for 1000 nodes) and it holds up the shapes themselves,
         which the window can only take once the draw is done."""
+        self._holds += 1  # a hold for an earlier document ends here
+        hold = self._holds
+        self._release(hold)
         if doc.shapes is not None:  # shapes saved with the project: draw them at once
             return
         self._held = True
-
-        def release(*_args) -> None:
-            if self._held:
-                self._held = False
-                self.viewport().update()
-
+        release = functools.partial(self._release, hold)
         doc.shapesUpdated.connect(release, Qt.ConnectionType.SingleShotConnection)
         QTimer.singleShot(limit_ms or HOLD_FIRST_DRAW_MS, self, release)
+
+    def _release(self, hold: int, *_args) -> None:
+        if self._held and hold == self._holds:
+            self._held = False
+            self.viewport().update()
 
     def paintEvent(self, event) -> None:
         if self._held:  # the background only, until the shapes are in

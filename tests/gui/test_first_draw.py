@@ -93,8 +93,11 @@ def test_a_first_draw_is_held_only_a_moment_when_shapes_are_late(
     assert not _only_background(window)
 
 
-def test_a_project_with_saved_shapes_is_drawn_at_once(window, monkeypatch):
+def test_a_project_with_saved_shapes_is_drawn_at_once(window, tmp_path, monkeypatch):
+    monkeypatch.setattr(view_module, "HOLD_FIRST_DRAW_MS", 60_000)
     _HeldReplies(monkeypatch)
+    assert window.open_file(_project_without_saved_shapes(tmp_path))
+    assert window.view._held  # waiting for shapes that do not come; the next open ends it
     draws = _scene_draws(monkeypatch, window)
     assert window.open_file(assets_dir() / "examples" / "iris_mlp.json")
     window.view.viewport().repaint()
