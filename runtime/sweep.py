@@ -26,6 +26,7 @@ Torch and Optuna are imported when a sweep runs, not when this module loads. No 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -376,6 +377,7 @@ class TrialResult:
     epochs: int = 0
     message: str = ""
     run_dir: str = ""
+    started: float | None = None  # when the trial began (seconds since the epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -387,6 +389,7 @@ class TrialResult:
             "epochs": self.epochs,
             "message": self.message,
             "run_dir": self.run_dir,
+            "started": self.started,
         }
 
 
@@ -528,6 +531,7 @@ def _record(trial) -> TrialResult:
         attrs.get("epochs", -1),
         attrs.get("message", ""),
         attrs.get("run_dir", ""),
+        attrs.get("started"),
     )
 
 
@@ -547,15 +551,22 @@ class Sweep:
         *,
         resume: bool = False,
         device: str | None = None,
+        tensorboard: bool | None = None,
+        jobs: int = 1,
     ):
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise SweepError(f"--jobs: trials at a time must be 1 or more, got {jobs}")
         self.graph = graph
         self.project_path = Path(project_path)
         self.space = space
         self.out_dir = Path(out_dir)
         self.resume = resume
         self.device = device
+        self.tensorboard = tensorboard  # None: the project's setting
+        self.jobs = jobs
         self.stop_requested = False
         self._control = None
+        self._stop_event = None  # parallel trials: tells the trial processes to stop
         db = self.out_dir / "sweep.db"
         if db.exists() and not resume:
             raise SweepError(
@@ -580,13 +591,19 @@ class Sweep:
         self.stop_requested = True
         if self._control is not None:
             self._control.stop()
+        if self._stop_event is not None:
+            self._stop_event.set()
 
     def _study(self, offset: int):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}"
+        # parallel trials write from several processes: wait for SQLite's lock, not fail
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}",
+            engine_kwargs={"connect_args": {"timeout": 60}},
+        )
         return optuna.create_study(
             storage=storage,
             study_name=self.out_dir.name,
@@ -623,6 +640,8 @@ class Sweep:
             study.tell(t.number, state=TrialState.FAIL)
             self._mark_interrupted(t.number, dict(t.params))
             study.enqueue_trial(dict(t.params))
+        if self.jobs > 1:
+            return self._run_parallel(study, offset, on_trial)
         distributions = _distributions(self.space)
         started = time.perf_counter()
         while not self.stop_requested:
@@ -643,6 +662,101 @@ class Sweep:
         result = self.results(study)
         _write_json(self.out_dir / "results.json", result.to_dict())
         return result
+
+    def _run_parallel(self, study, offset: int, on_trial) -> SweepResult:
+        """``jobs`` trial processes, each asking the shared study for the next trial and training
+        it as an ordinary run; this process collects the finished trials, writes results.json
+        and calls ``on_trial``. The budget check and ``ask`` happen under one lock, so the
+        budget is never overrun."""
+        import queue as queues
+
+        from torchcanvas.graph.serialize import to_dict
+        from torchcanvas.runtime.spawn import SPAWN, SpawnProcess
+
+        lock, stop, inbox = SPAWN.Lock(), SPAWN.Event(), SPAWN.Queue()
+        self._stop_event = stop
+        if self.stop_requested:
+            stop.set()
+        setup = {
+            "project": to_dict(self.graph),
+            "project_path": self.project_path,
+            "space": self.space,
+            "out_dir": self.out_dir,
+            "device": self.device,
+            "tensorboard": self.tensorboard,
+            "budget": self.budget(),
+            "started": time.time(),
+            "offset": offset,
+            "threads": _threads_per_job(self.jobs),
+        }
+        procs = [
+            SpawnProcess(target=_trial_process, args=(setup, i, lock, stop, inbox), daemon=True)
+            for i in range(self.jobs)
+        ]
+        for proc in procs:
+            proc.start()
+        running: dict[int, int] = {}  # process index → the trial it trains
+        alive, errors = set(range(self.jobs)), []
+        try:
+            while alive:
+                try:
+                    kind, index, value = inbox.get(timeout=0.25)
+                except queues.Empty:
+                    for i in sorted(alive):
+                        if not procs[i].is_alive():  # ended without a word: a crash
+                            alive.discard(i)
+                            number = running.pop(i, None)
+                            if number is not None:
+                                self._lost_trial(study, number, procs[i].exitcode, on_trial)
+                    continue
+                if kind == "start":
+                    running[index] = value
+                elif kind == "trial":
+                    running.pop(index, None)
+                    result = self.results(study)
+                    _write_json(self.out_dir / "results.json", result.to_dict())
+                    if on_trial is not None:
+                        on_trial(value, result)
+                elif kind == "error":
+                    errors.append(value)
+                elif kind == "done":
+                    alive.discard(index)
+        except BaseException:
+            stop.set()  # Ctrl+C: the trials stop as they stand and are retried on resume
+            raise
+        finally:
+            for proc in procs:
+                proc.join(timeout=30)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+            self._stop_event = None
+        if errors:
+            raise RuntimeError(f"a trial process failed:\n{errors[0]}")
+        result = self.results(study)
+        _write_json(self.out_dir / "results.json", result.to_dict())
+        return result
+
+    def _lost_trial(self, study, number: int, exitcode: int | None, on_trial) -> None:
+        """A trial whose process died: failed, with the exit code or signal as its message."""
+        from optuna.trial import TrialState
+
+        from torchcanvas.runtime.worker import death_message
+
+        trial = study.get_trials(deepcopy=False)[number]
+        if trial.state != TrialState.RUNNING:
+            return
+        message = f"the trial's process died: {death_message(exitcode)}"
+        study._storage.set_trial_user_attr(trial._trial_id, "message", message)
+        study.tell(number, state=TrialState.FAIL)
+        run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
+        row = TrialResult(number, dict(trial.params), "FAIL", None, None, 0, message, str(run_dir))
+        if run_dir.is_dir():
+            _write_json(run_dir / "trial.json", row.to_dict())
+        result = self.results(study)
+        _write_json(self.out_dir / "results.json", result.to_dict())
+        if on_trial is not None:
+            on_trial(row, result)
 
     def _mark_interrupted(self, number: int, params: dict[str, Any]) -> None:
         run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
@@ -671,6 +785,8 @@ class Sweep:
         run_dir = self.out_dir / "trials" / f"trial-{trial.number:04d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("run_dir", str(run_dir))
+        began = round(time.time(), 3)
+        trial.set_user_attr("started", began)
         graph = self.graph.copy()
         start = time.perf_counter()
         state, objective, message, epochs = TrialState.FAIL, None, "", 0
@@ -687,7 +803,13 @@ class Sweep:
                 control.stop()
             pruned = False
             last = None
-            options = TrainOptions(out_dir=run_dir, keep_predictions=False, device=self.device)
+            options = TrainOptions(
+                out_dir=run_dir,
+                keep_predictions=False,
+                device=self.device,
+                tensorboard=self.tensorboard,
+                hparams={"trial": trial.number, **params},  # TensorBoard's HParams tab
+            )
             for event in Trainer(project, options, control):
                 if isinstance(event, EpochEvent):
                     epochs = event.epoch
@@ -734,6 +856,7 @@ class Sweep:
                 epochs,
                 "stopped with the sweep; retried on resume",
                 str(run_dir),
+                began,
             )
             _write_json(run_dir / "trial.json", row.to_dict())
             return row
@@ -747,9 +870,67 @@ class Sweep:
             epochs,
             message,
             str(run_dir),
+            began,
         )
         _write_json(run_dir / "trial.json", row.to_dict())
         return row
+
+
+def _threads_per_job(jobs: int) -> int:
+    """torch threads for each of ``jobs`` trial processes: the CPUs shared out, at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // jobs)
+
+
+def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox) -> None:
+    """One of a parallel sweep's trial processes: ask, train, tell, until the budget is used,
+    the timeout has passed or the sweep stops. Says ("start", i, trial), ("trial", i, row),
+    ("error", i, traceback) and, last, ("done", i, None)."""
+    import signal
+    import threading
+    import traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the sweep's to handle
+    try:
+        import torch
+
+        from torchcanvas.graph.serialize import from_dict
+
+        torch.set_num_threads(setup["threads"])
+        space: Space = setup["space"]
+        sweep = Sweep(
+            from_dict(setup["project"]),
+            setup["project_path"],
+            space,
+            setup["out_dir"],
+            resume=True,
+            device=setup["device"],
+            tensorboard=setup["tensorboard"],
+        )
+        # each process draws its own sequence (the same seed would repeat the same values)
+        study = sweep._study(setup["offset"] + 1000 * (index + 1))
+        threading.Thread(target=lambda: (stop.wait(), sweep.stop()), daemon=True).start()
+        distributions = _distributions(space)
+        while not stop.is_set():
+            with lock:
+                rows = [_record(t) for t in study.get_trials(deepcopy=False)]
+                taken = sum(1 for t in rows if _counts(t) or t.state == "RUNNING")
+                late = (
+                    space.timeout_s is not None
+                    and time.time() - setup["started"] >= space.timeout_s
+                )
+                if taken >= setup["budget"] or late or stop.is_set():
+                    break
+                trial = study.ask(distributions)
+            outbox.put(("start", index, trial.number))
+            outbox.put(("trial", index, sweep._run_trial(study, trial)))
+    except BaseException:
+        outbox.put(("error", index, traceback.format_exc()))
+    finally:
+        outbox.put(("done", index, None))
 
 
 def iter_rows(result: SweepResult) -> Iterator[tuple[str, ...]]:
@@ -825,10 +1006,18 @@ def add_sweep_parser(sub) -> None:
     )
     sweep.add_argument("--strategy", choices=STRATEGIES, help="override the space's strategy")
     sweep.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TensorBoard event files in each trial's folder (default: the project's setting); "
+        "see them all with tensorboard --logdir OUT/trials",
+    )
+    sweep.add_argument(
         "--jobs",
         type=int,
         default=1,
-        help="trials at a time (only 1 for now: trials run one after another)",
+        help="trials at a time, each in its own process (default 1: one after another, in "
+        "this process); the CPUs are shared out between them",
     )
 
 
@@ -841,11 +1030,8 @@ def cmd_sweep(args) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
 
-    if args.jobs != 1:
-        return fail(
-            f"--jobs {args.jobs}: trials run one at a time; parallel trials are not "
-            "supported yet (use --jobs 1)"
-        )
+    if args.jobs < 1:
+        return fail(f"--jobs: trials at a time must be 1 or more, got {args.jobs}")
     if args.resume and args.out is None:
         return fail("--resume: name the sweep folder to continue with --out DIR")
     try:
@@ -880,7 +1066,15 @@ def cmd_sweep(args) -> int:
         out = runs_root(args.file, create=True) / time.strftime("sweep-%Y%m%d-%H%M%S")
     try:
         space = parse_space(raw, graph)
-        sweep = Sweep(graph, args.file, space, out, resume=args.resume)
+        sweep = Sweep(
+            graph,
+            args.file,
+            space,
+            out,
+            resume=args.resume,
+            tensorboard=args.tensorboard,
+            jobs=args.jobs,
+        )
     except SweepError as exc:
         return fail(str(exc))
 
