@@ -39,15 +39,18 @@ from typing import Any
 from torchcanvas.graph import GraphError, save
 from torchcanvas.graph.document import Graph
 from torchcanvas.graph.settings import SETTINGS
+from torchcanvas.graph.sweep import (
+    DIM_KEYS,
+    DIRECTIONS,
+    KINDS,
+    PRUNERS,
+    SPACE_KEYS,
+    STRATEGIES,
+)
 
-KINDS = ("log", "linear", "int", "choice")
-STRATEGIES = ("tpe", "random", "grid")
-PRUNERS = ("median", "halving", "none")
-DIRECTIONS = ("minimize", "maximize")
 # which kinds fit a param of each type (other param types take choices only)
 _KINDS_FOR_TYPE = {"float": ("log", "linear", "choice"), "int": ("int", "choice")}
-_SPACE_KEYS = {"dimensions", "objective", "strategy", "trials", "timeout_s", "pruner", "seed"}
-_DIM_KEYS = {"target", "kind", "low", "high", "step", "log", "choices", "grid"}
+_SPACE_KEYS, _DIM_KEYS = SPACE_KEYS, DIM_KEYS
 
 
 class SweepError(ValueError):
@@ -983,8 +986,8 @@ def add_sweep_parser(sub) -> None:
     sweep.add_argument(
         "--space",
         type=Path,
-        help="the sweep space (JSON); with --resume, the sweep folder's own "
-        "space.json when left out",
+        help="the sweep space (JSON); when left out, the sweep saved in the project (or, "
+        "with --resume, the sweep folder's own space.json)",
     )
     sweep.add_argument("--trials", type=int, help="override the space's trial budget")
     sweep.add_argument(
@@ -1015,9 +1018,29 @@ def add_sweep_parser(sub) -> None:
     sweep.add_argument(
         "--jobs",
         type=int,
-        default=1,
         help="trials at a time, each in its own process (default 1: one after another, in "
-        "this process); the CPUs are shared out between them",
+        "this process); the CPUs are shared out between them. With --ray: at most this many "
+        "trials at a time (default: as many as the cluster fits)",
+    )
+    sweep.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the trials as Ray Tune trials on a Ray cluster: auto (the cluster this "
+        "machine belongs to), its address (ray://HEAD:10001 or HEAD:6379), or local (a Ray "
+        "instance started here). Needs pip install 'torchcanvas[ray]'",
+    )
+    sweep.add_argument(
+        "--ray-storage",
+        metavar="URI",
+        help="where Tune keeps its records and the trials' checkpoints before they are copied "
+        "into --out (default OUT/ray; a multi-node cluster needs shared storage: an NFS "
+        "path, s3://… or gs://…)",
+    )
+    sweep.add_argument(
+        "--cpus-per-trial",
+        type=int,
+        default=1,
+        help="with --ray: CPUs Ray gives each trial (and torch threads it uses; default 1)",
     )
 
 
@@ -1030,8 +1053,21 @@ def cmd_sweep(args) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         return fail(f"--jobs: trials at a time must be 1 or more, got {args.jobs}")
+    if args.ray is not None:
+        if args.resume:
+            return fail("--resume: a Ray sweep cannot be resumed; start it in a new --out folder")
+        if args.cpus_per_trial < 1:
+            return fail(f"--cpus-per-trial: must be 1 or more, got {args.cpus_per_trial}")
+        from torchcanvas.runtime.ray_sweep import require_ray
+
+        try:
+            require_ray()
+        except SweepError as exc:
+            return fail(str(exc))
+    elif args.ray_storage is not None:
+        return fail("--ray-storage: only a Ray sweep (--ray ADDRESS) keeps Tune records")
     if args.resume and args.out is None:
         return fail("--resume: name the sweep folder to continue with --out DIR")
     try:
@@ -1041,16 +1077,21 @@ def cmd_sweep(args) -> int:
     except GraphError as exc:
         return fail(f"{args.file}: {exc}")
     space_path = args.space
-    if space_path is None:
-        if not args.resume:
-            return fail("--space: required (a JSON file with the sweep's dimensions)")
-        space_path = args.out / "space.json"
-    try:
-        raw = json.loads(Path(space_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return fail(f"--space: {space_path}: no such file")
-    except json.JSONDecodeError as exc:
-        return fail(f"--space: {space_path} is not valid JSON ({exc})")
+    if space_path is None and not args.resume:
+        if graph.sweep is None:
+            return fail(
+                "--space: required (a JSON file with the sweep's dimensions); the project "
+                "keeps no sweep of its own"
+            )
+        raw = json.loads(json.dumps(graph.sweep))  # the sweep saved in the project
+    else:
+        space_path = space_path or args.out / "space.json"
+        try:
+            raw = json.loads(Path(space_path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return fail(f"--space: {space_path}: no such file")
+        except json.JSONDecodeError as exc:
+            return fail(f"--space: {space_path} is not valid JSON ({exc})")
     if isinstance(raw, dict):
         for key, value in (
             ("trials", args.trials),
@@ -1066,15 +1107,30 @@ def cmd_sweep(args) -> int:
         out = runs_root(args.file, create=True) / time.strftime("sweep-%Y%m%d-%H%M%S")
     try:
         space = parse_space(raw, graph)
-        sweep = Sweep(
-            graph,
-            args.file,
-            space,
-            out,
-            resume=args.resume,
-            tensorboard=args.tensorboard,
-            jobs=args.jobs,
-        )
+        if args.ray is not None:
+            from torchcanvas.runtime.ray_sweep import RaySweep
+
+            sweep = RaySweep(
+                graph,
+                args.file,
+                space,
+                out,
+                address=args.ray,
+                jobs=args.jobs,
+                tensorboard=args.tensorboard,
+                cpus_per_trial=args.cpus_per_trial,
+                storage=args.ray_storage,
+            )
+        else:
+            sweep = Sweep(
+                graph,
+                args.file,
+                space,
+                out,
+                resume=args.resume,
+                tensorboard=args.tensorboard,
+                jobs=args.jobs or 1,
+            )
     except SweepError as exc:
         return fail(str(exc))
 
@@ -1103,12 +1159,14 @@ def cmd_sweep(args) -> int:
         result = sweep.run(on_trial)
     except KeyboardInterrupt:
         bar.close()
-        print(
-            f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
-            file=sys.stderr,
-        )
+        if args.ray is None:
+            print(
+                f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
+                file=sys.stderr,
+            )
         return 130
     bar.close()
     print(format_table(result))
-    print(f"wrote {out}/: results.json, space.json, sweep.db, trials/", file=sys.stderr)
+    ray_folder = ", ray/" if args.ray is not None and args.ray_storage is None else ""
+    print(f"wrote {out}/: results.json, space.json, sweep.db, trials/{ray_folder}", file=sys.stderr)
     return 0
