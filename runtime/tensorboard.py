@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 LOG_FOLDER = "tensorboard"
+FLUSH_S = 5
 _HPARAM_TYPES = (bool, int, float, str)
 
 
@@ -45,7 +46,10 @@ class RunLog:
         self.log_dir = Path(log_dir)
         self.hparams = hparam_values(hparams)
         # a resumed run drops what the first one logged after its checkpoint
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=purge_step or None)
+        # flushed every few seconds: a run that is killed keeps what it had logged
+        self.writer = SummaryWriter(
+            str(self.log_dir), purge_step=purge_step or None, flush_secs=FLUSH_S
+        )
         self.closed = False
 
     def graph(self, model, inputs: tuple) -> str | None:

@@ -215,3 +215,27 @@ def test_sweep_trials_fill_the_hparams_tab(tmp_path):
         assert scalars(acc, "hparam/accuracy")[0][1] == pytest.approx(trial["objective"])
         seen.add(hp["batch_size"])
     assert seen == {16, 32}
+
+
+@pytest.mark.slow
+def test_a_run_in_the_apps_worker_process_writes_event_files(tmp_path):
+    """The app trains in a spawned worker that leaves with os._exit: the files are complete."""
+    from torchcanvas.runtime.worker import Job, WorkerProcess
+
+    worker = WorkerProcess()
+    data = json.loads(json.dumps(to_dict(iris(epochs=2))))
+    assert worker.run(Job(data, TrainOptions(out_dir=tmp_path), fault_log=tmp_path / "f.log"))
+    finished = None
+    while worker.wait_message(120):
+        try:
+            message = worker.recv()
+        except EOFError:
+            break
+        if message[0] == "event" and isinstance(message[1], RunFinished):
+            finished = message[1]
+    assert worker.close(10.0) == 0
+    assert finished is not None and finished.status == "completed"
+    acc = read_events(tmp_path / "tensorboard")
+    assert [s for s, _ in scalars(acc, "epoch/val_loss")] == [1, 2]
+    assert hparams_of(acc)["status"] == "completed"
+    assert acc.Tags()["graph"]
