@@ -822,7 +822,10 @@ class Sweep:
                         **event.metrics,
                     }
                     last = record.get(self.space.metric)
-                    if isinstance(last, (int, float)) and math.isfinite(last):
+                    # per-epoch values serve the pruner only: without one, no storage write
+                    # per epoch (the trial's metrics.json holds its history anyway)
+                    prunes = self.space.pruner != "none"
+                    if prunes and isinstance(last, (int, float)) and math.isfinite(last):
                         trial.report(float(last), event.epoch)
                         if not control.stopped and trial.should_prune():
                             pruned = True
