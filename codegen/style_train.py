@@ -67,6 +67,12 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("output"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    parser.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=SETTINGS["tensorboard"],
+        help="write TensorBoard event files to OUT/tensorboard (needs the tensorboard package)",
+    )
     add_speed_arguments(parser)
     args = parser.parse_args(argv)
     SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
@@ -99,22 +105,38 @@ def main(argv=None) -> None:
         start_epoch, history = state["epoch"], state["history"]
         torch.set_rng_state(state["rng"])
     args.out.mkdir(parents=True, exist_ok=True)
+    writer, step = None, start_epoch * STEPS_PER_EPOCH
+    if args.tensorboard:  # imported here: only --tensorboard needs the tensorboard package
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(args.out / "tensorboard")
 
     for epoch in range(start_epoch, args.epochs):
         total = torch.zeros((), device=device)
         for _ in range(STEPS_PER_EPOCH):
             loss, _, _ = train_step(model, losses, optimizer, scheduler, scaler, images, device)
             total += loss
+            step += 1
+            if writer is not None:
+                writer.add_scalar("step/train_loss", loss.item(), step)
+                writer.add_scalar("step/lr", optimizer.param_groups[0]["lr"], step)
         train_loss = (total / STEPS_PER_EPOCH).item()
         end_epoch(scheduler, train_loss)
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         history.append(record)
         print(json.dumps(record))
+        if writer is not None:
+            writer.add_scalar("epoch/train_loss", train_loss, epoch + 1)
         save_checkpoint(
             args.out / "checkpoint.pt", model, optimizer, scheduler, scaler, epoch + 1, 0, history
         )
         save_image(current_image(model), args.out / "result.png")
     torch.save(model.state_dict(), args.out / "weights.pt")
+    if writer is not None:  # the HParams tab: what was optimised, with the final loss
+        hparams = {"optimizer": type(optimizer).__name__, "lr": optimizer.defaults["lr"]}
+        final = {"hparam/train_loss": history[-1]["train_loss"]} if history else {}
+        writer.add_hparams(hparams | {"epochs": args.epochs}, final, run_name=".")
+        writer.close()
 
 
 if __name__ == "__main__":
@@ -145,7 +167,7 @@ def generate_style_train(
     add(MODEL_IMPORT.format(name=name))
     add(f"MODEL_CLASS = {name}")
     add("SETTINGS = {")
-    for k in ("epochs", "seed", "device", *SPEED_SETTINGS):
+    for k in ("epochs", "seed", "device", *SPEED_SETTINGS, "tensorboard"):
         add(f'    "{k}": {literal(graph.settings[k])},')
     add("}")
     add('DATA_DIR = Path(__file__).resolve().parent / "data"')

@@ -85,7 +85,8 @@ class Node:
 @dataclass(frozen=True)
 class GraphEvent:
     """What changed. ``kind`` is one of node_added, node_removed, edge_added, edge_removed,
-    param_changed, label_changed, node_moved, settings_changed; block_added, block_removed,
+    param_changed, label_changed, node_moved, settings_changed, sweep_changed; block_added,
+    block_removed,
     block_changed (``name``), block_renamed (``old`` → ``new``); or reset (``restore``: the
     whole document was replaced, redraw everything)."""
 
@@ -179,6 +180,8 @@ class Graph:
         # shape results read with the project file (graph.serialize): shown by a window until
         # inference has run, never used to compute anything
         self.saved_results: dict[str, Any] | None = None
+        # the project's sweep (graph.sweep: its space and strategy, plain JSON), or None
+        self.sweep: dict[str, Any] | None = None
         # blocks: the root document owns the definitions; a body (or an editable copy of one)
         # shares them through ``_root`` and knows which definition it belongs to (``_owner``).
         self._root: Graph = self
@@ -575,6 +578,21 @@ class Graph:
             raise ParamError(name, f"{new} is the name of a block; choose another class name")
         self.settings[name] = new
         self._emit(GraphEvent("settings_changed", name=name, old=old, new=new))
+
+    def set_sweep(self, space: dict[str, Any] | None) -> None:
+        """Keep a sweep space with the project (``None`` removes it); its form is checked
+        (``InvalidProjectError`` naming the field), its targets when it runs."""
+        from torchcanvas.graph.sweep import validate_sweep
+
+        self._check_mutable()
+        if self._is_body:
+            raise BlockError("a sweep belongs to the document, not to a block body")
+        new = None if space is None else validate_sweep(space)
+        old = self.sweep
+        if old == new:
+            return
+        self.sweep = new
+        self._emit(GraphEvent("sweep_changed", old=old, new=new))
 
     # ------------------------------------------------------------------ blocks: checks
     def _check_kind(self, spec: NodeSpec, type_id: str, node_id: str | None) -> None:
@@ -975,6 +993,7 @@ class Graph:
         self._structure += 1  # a new structure: cached orders and indexes are stale
         self._topo = None
         self.settings, self._blocks = new.settings, new._blocks
+        self.sweep = new.sweep
         for d in self._blocks.values():
             d.graph._root = self
 

@@ -26,12 +26,18 @@ It is derived data: a section that is malformed, of an unknown version, or made 
 graph (the hash differs: the file was edited by hand) is ignored, never an error. A file without
 results is written as version 2, which older versions read.
 
+``sweep`` (version 4, optional) keeps the project's sweep: its search space and strategy, the
+JSON that ``torchcanvas sweep --space`` reads (``graph.sweep``). Its form is checked on load;
+its targets are checked against the graph when a sweep runs. A file without one is written as
+before.
+
 Keys are sorted and edges are in canonical order, so diffs of saved projects are readable.
 Nothing in a project file is ever evaluated: params are plain JSON values checked by the catalogue.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -63,9 +69,11 @@ from torchcanvas.graph.errors import (
     shown,
 )
 from torchcanvas.graph.settings import SETTINGS, SPARSE_SETTINGS, validate_settings
+from torchcanvas.graph.sweep import validate_sweep
 
 FORMAT = "torchcanvas"
-VERSION = 3  # the newest this reads; files are written with the oldest that holds them
+VERSION = 4  # the newest this reads; files are written with the oldest that holds them
+SWEEP_VERSION = 4  # the first that holds a sweep
 RESULTS_VERSION = 1
 
 
@@ -94,6 +102,9 @@ def to_dict(graph: Graph) -> dict[str, Any]:
     out = {"format": FORMAT, "version": 2, **body_to_dict(graph), "settings": settings}
     if graph.blocks and not graph.is_block_body:
         out["blocks"] = {name: body_to_dict(d.graph) for name, d in sorted(graph.blocks.items())}
+    if graph.sweep is not None and not graph.is_block_body:
+        out["version"] = SWEEP_VERSION
+        out["sweep"] = copy.deepcopy(graph.sweep)
     return out
 
 
@@ -101,7 +112,10 @@ _SCALAR_LIST = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")
 
 
 def fingerprint(data: dict[str, Any]) -> str:
-    """The sha256 of a project dict (``to_dict``) in compact canonical JSON."""
+    """The sha256 of a project dict (``to_dict``) in compact canonical JSON; the sweep and the
+    version it needs are left out (they change no shape)."""
+    if "sweep" in data:
+        data = {k: v for k, v in data.items() if k != "sweep"} | {"version": 2}
     text = json.dumps(
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
@@ -136,7 +150,7 @@ def dumps(graph: Graph, results: dict[str, Any] | None = None) -> str:
     ``results``: a ``results_to_dict`` section to keep with the project (version 3)."""
     data = to_dict(graph)
     if results is not None:
-        data = {**data, "version": 3, "results": results}
+        data = {**data, "version": max(data["version"], 3), "results": results}
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     # JSON strings never hold a raw newline, so ",\n" only separates items here.
     text = _SCALAR_LIST.sub(
@@ -289,7 +303,8 @@ def from_dict(data: Any, check_text: bool = True) -> Graph:
         )
     if version > VERSION:
         raise UnsupportedVersionError(version, VERSION)
-    extra = set(data) - {"format", "version", "nodes", "edges", "settings", "blocks", "results"}
+    known = {"format", "version", "nodes", "edges", "settings", "blocks", "results", "sweep"}
+    extra = set(data) - known
     if extra:
         raise InvalidProjectError(_text(sorted(extra)[0]), "unknown top-level field")
 
@@ -316,6 +331,10 @@ def from_dict(data: Any, check_text: bool = True) -> Graph:
     if "results" in data and version < 3:
         raise InvalidProjectError("results", "saved results need format version 3")
     _load_graph(graph, data.get("nodes", {}), data.get("edges", []), "")
+    if "sweep" in data:
+        if version < SWEEP_VERSION:
+            raise InvalidProjectError("sweep", f"a sweep needs format version {SWEEP_VERSION}")
+        graph.sweep = validate_sweep(data["sweep"])
     if "results" in data:
         graph.saved_results = _load_results(graph, data["results"])
     return graph

@@ -13,7 +13,7 @@ PRECISIONS = ("off", "bf16", "fp16")
 MAX_PARAMS = 2_000_000_000  # 8 GB of float32: more than one usual GPU trains
 # written to the file only when they differ from the default (files without them stay as they
 # were, and their saved results stay valid)
-SPARSE_SETTINGS = ("max_params",)
+SPARSE_SETTINGS = ("max_params", "tensorboard")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # what each setting adds to a run, for the trainer, the CLI and the generated train.py
 SPEED_SETTINGS = (
@@ -108,6 +108,14 @@ _SPECS = (
         "(naming the node) before anything is allocated. Raise it for a larger model",
         minimum=1,
         maximum=2**63 - 1,
+    ),
+    ParamSpec(
+        "tensorboard",
+        "bool",
+        False,
+        "write TensorBoard event files into each run's tensorboard/ folder: losses, metrics "
+        "and learning rate per step and epoch, the hyperparameters with the final metrics "
+        "(HParams tab) and the model graph",
     ),
     ParamSpec(
         "flow",

@@ -976,4 +976,5 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         if self.doc is not None:
             self.doc.close()
         self.try_it.shutdown()
+        self.runs.tensorboard.shutdown()
         event.accept()

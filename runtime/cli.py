@@ -43,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for model.py, train.py, weights.pt, checkpoint.pt and metrics.json",
     )
     train.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
-    _limit_option(train)
     on_off = argparse.BooleanOptionalAction  # --compile / --no-compile; absent: the project's
+    train.add_argument(
+        "--tensorboard",
+        action=on_off,
+        default=None,
+        help="write TensorBoard event files to OUT/tensorboard (default: the project's "
+        "tensorboard setting)",
+    )
+    _limit_option(train)
     speed = train.add_argument_group(
         "speed settings", "override the project's; CUDA-only ones are refused on other devices"
     )
@@ -340,13 +347,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     graph = _load(args.file, args)
     # overrides go into the project's settings, checked like the inspector checks them, so the
     # exported train.py and metrics.json say what actually ran
-    for name in ("epochs", "seed", "device", *SPEED_SETTINGS):
+    for name in ("epochs", "seed", "device", "tensorboard", *SPEED_SETTINGS):
         value = getattr(args, name)
         if value is not None:
             try:
                 graph.set_setting(name, value)
             except GraphError as exc:
                 return _fail(str(exc))
+    if args.tensorboard and not args.out:
+        return _fail("--tensorboard: the event files go into the run folder; name it with --out")
+    if graph.settings["tensorboard"] and not args.out:
+        print("tensorboard: no run folder (--out), so no event files are written", file=sys.stderr)
     project = _compile(graph, args.file)
     if args.out:
         export_code(project, args.out)
@@ -415,6 +426,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{result}",
             file=sys.stderr,
         )
+        if graph.settings["tensorboard"]:
+            print(f"see it with: tensorboard --logdir {args.out / 'tensorboard'}", file=sys.stderr)
     return status
 
 

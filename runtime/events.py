@@ -152,3 +152,6 @@ class TrainOptions:
     keep_predictions: bool = True
     data_dir: Path | None = None
     max_steps: int | None = None  # stop after this many steps in total (tests, benchmarks)
+    # TensorBoard event files in out_dir/tensorboard (None: the project's tensorboard setting)
+    tensorboard: bool | None = None
+    hparams: dict[str, Any] | None = None  # recorded beside the project's own (a sweep trial's)

@@ -26,6 +26,7 @@ Torch and Optuna are imported when a sweep runs, not when this module loads. No 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -38,15 +39,18 @@ from typing import Any
 from torchcanvas.graph import GraphError, save
 from torchcanvas.graph.document import Graph
 from torchcanvas.graph.settings import SETTINGS
+from torchcanvas.graph.sweep import (
+    DIM_KEYS,
+    DIRECTIONS,
+    KINDS,
+    PRUNERS,
+    SPACE_KEYS,
+    STRATEGIES,
+)
 
-KINDS = ("log", "linear", "int", "choice")
-STRATEGIES = ("tpe", "random", "grid")
-PRUNERS = ("median", "halving", "none")
-DIRECTIONS = ("minimize", "maximize")
 # which kinds fit a param of each type (other param types take choices only)
 _KINDS_FOR_TYPE = {"float": ("log", "linear", "choice"), "int": ("int", "choice")}
-_SPACE_KEYS = {"dimensions", "objective", "strategy", "trials", "timeout_s", "pruner", "seed"}
-_DIM_KEYS = {"target", "kind", "low", "high", "step", "log", "choices", "grid"}
+_SPACE_KEYS, _DIM_KEYS = SPACE_KEYS, DIM_KEYS
 
 
 class SweepError(ValueError):
@@ -376,6 +380,7 @@ class TrialResult:
     epochs: int = 0
     message: str = ""
     run_dir: str = ""
+    started: float | None = None  # when the trial began (seconds since the epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -387,6 +392,7 @@ class TrialResult:
             "epochs": self.epochs,
             "message": self.message,
             "run_dir": self.run_dir,
+            "started": self.started,
         }
 
 
@@ -528,6 +534,7 @@ def _record(trial) -> TrialResult:
         attrs.get("epochs", -1),
         attrs.get("message", ""),
         attrs.get("run_dir", ""),
+        attrs.get("started"),
     )
 
 
@@ -547,15 +554,22 @@ class Sweep:
         *,
         resume: bool = False,
         device: str | None = None,
+        tensorboard: bool | None = None,
+        jobs: int = 1,
     ):
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise SweepError(f"--jobs: trials at a time must be 1 or more, got {jobs}")
         self.graph = graph
         self.project_path = Path(project_path)
         self.space = space
         self.out_dir = Path(out_dir)
         self.resume = resume
         self.device = device
+        self.tensorboard = tensorboard  # None: the project's setting
+        self.jobs = jobs
         self.stop_requested = False
         self._control = None
+        self._stop_event = None  # parallel trials: tells the trial processes to stop
         db = self.out_dir / "sweep.db"
         if db.exists() and not resume:
             raise SweepError(
@@ -580,13 +594,19 @@ class Sweep:
         self.stop_requested = True
         if self._control is not None:
             self._control.stop()
+        if self._stop_event is not None:
+            self._stop_event.set()
 
     def _study(self, offset: int):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}"
+        # parallel trials write from several processes: wait for SQLite's lock, not fail
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}",
+            engine_kwargs={"connect_args": {"timeout": 60}},
+        )
         return optuna.create_study(
             storage=storage,
             study_name=self.out_dir.name,
@@ -623,6 +643,8 @@ class Sweep:
             study.tell(t.number, state=TrialState.FAIL)
             self._mark_interrupted(t.number, dict(t.params))
             study.enqueue_trial(dict(t.params))
+        if self.jobs > 1:
+            return self._run_parallel(study, offset, on_trial)
         distributions = _distributions(self.space)
         started = time.perf_counter()
         while not self.stop_requested:
@@ -643,6 +665,101 @@ class Sweep:
         result = self.results(study)
         _write_json(self.out_dir / "results.json", result.to_dict())
         return result
+
+    def _run_parallel(self, study, offset: int, on_trial) -> SweepResult:
+        """``jobs`` trial processes, each asking the shared study for the next trial and training
+        it as an ordinary run; this process collects the finished trials, writes results.json
+        and calls ``on_trial``. The budget check and ``ask`` happen under one lock, so the
+        budget is never overrun."""
+        import queue as queues
+
+        from torchcanvas.graph.serialize import to_dict
+        from torchcanvas.runtime.spawn import SPAWN, SpawnProcess
+
+        lock, stop, inbox = SPAWN.Lock(), SPAWN.Event(), SPAWN.Queue()
+        self._stop_event = stop
+        if self.stop_requested:
+            stop.set()
+        setup = {
+            "project": to_dict(self.graph),
+            "project_path": self.project_path,
+            "space": self.space,
+            "out_dir": self.out_dir,
+            "device": self.device,
+            "tensorboard": self.tensorboard,
+            "budget": self.budget(),
+            "started": time.time(),
+            "offset": offset,
+            "threads": _threads_per_job(self.jobs),
+        }
+        procs = [
+            SpawnProcess(target=_trial_process, args=(setup, i, lock, stop, inbox), daemon=True)
+            for i in range(self.jobs)
+        ]
+        for proc in procs:
+            proc.start()
+        running: dict[int, int] = {}  # process index → the trial it trains
+        alive, errors = set(range(self.jobs)), []
+        try:
+            while alive:
+                try:
+                    kind, index, value = inbox.get(timeout=0.25)
+                except queues.Empty:
+                    for i in sorted(alive):
+                        if not procs[i].is_alive():  # ended without a word: a crash
+                            alive.discard(i)
+                            number = running.pop(i, None)
+                            if number is not None:
+                                self._lost_trial(study, number, procs[i].exitcode, on_trial)
+                    continue
+                if kind == "start":
+                    running[index] = value
+                elif kind == "trial":
+                    running.pop(index, None)
+                    result = self.results(study)
+                    _write_json(self.out_dir / "results.json", result.to_dict())
+                    if on_trial is not None:
+                        on_trial(value, result)
+                elif kind == "error":
+                    errors.append(value)
+                elif kind == "done":
+                    alive.discard(index)
+        except BaseException:
+            stop.set()  # Ctrl+C: the trials stop as they stand and are retried on resume
+            raise
+        finally:
+            for proc in procs:
+                proc.join(timeout=30)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+            self._stop_event = None
+        if errors:
+            raise RuntimeError(f"a trial process failed:\n{errors[0]}")
+        result = self.results(study)
+        _write_json(self.out_dir / "results.json", result.to_dict())
+        return result
+
+    def _lost_trial(self, study, number: int, exitcode: int | None, on_trial) -> None:
+        """A trial whose process died: failed, with the exit code or signal as its message."""
+        from optuna.trial import TrialState
+
+        from torchcanvas.runtime.worker import death_message
+
+        trial = study.get_trials(deepcopy=False)[number]
+        if trial.state != TrialState.RUNNING:
+            return
+        message = f"the trial's process died: {death_message(exitcode)}"
+        study._storage.set_trial_user_attr(trial._trial_id, "message", message)
+        study.tell(number, state=TrialState.FAIL)
+        run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
+        row = TrialResult(number, dict(trial.params), "FAIL", None, None, 0, message, str(run_dir))
+        if run_dir.is_dir():
+            _write_json(run_dir / "trial.json", row.to_dict())
+        result = self.results(study)
+        _write_json(self.out_dir / "results.json", result.to_dict())
+        if on_trial is not None:
+            on_trial(row, result)
 
     def _mark_interrupted(self, number: int, params: dict[str, Any]) -> None:
         run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
@@ -671,6 +788,8 @@ class Sweep:
         run_dir = self.out_dir / "trials" / f"trial-{trial.number:04d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("run_dir", str(run_dir))
+        began = round(time.time(), 3)
+        trial.set_user_attr("started", began)
         graph = self.graph.copy()
         start = time.perf_counter()
         state, objective, message, epochs = TrialState.FAIL, None, "", 0
@@ -687,7 +806,13 @@ class Sweep:
                 control.stop()
             pruned = False
             last = None
-            options = TrainOptions(out_dir=run_dir, keep_predictions=False, device=self.device)
+            options = TrainOptions(
+                out_dir=run_dir,
+                keep_predictions=False,
+                device=self.device,
+                tensorboard=self.tensorboard,
+                hparams={"trial": trial.number, **params},  # TensorBoard's HParams tab
+            )
             for event in Trainer(project, options, control):
                 if isinstance(event, EpochEvent):
                     epochs = event.epoch
@@ -697,7 +822,10 @@ class Sweep:
                         **event.metrics,
                     }
                     last = record.get(self.space.metric)
-                    if isinstance(last, (int, float)) and math.isfinite(last):
+                    # per-epoch values serve the pruner only: without one, no storage write
+                    # per epoch (the trial's metrics.json holds its history anyway)
+                    prunes = self.space.pruner != "none"
+                    if prunes and isinstance(last, (int, float)) and math.isfinite(last):
                         trial.report(float(last), event.epoch)
                         if not control.stopped and trial.should_prune():
                             pruned = True
@@ -734,6 +862,7 @@ class Sweep:
                 epochs,
                 "stopped with the sweep; retried on resume",
                 str(run_dir),
+                began,
             )
             _write_json(run_dir / "trial.json", row.to_dict())
             return row
@@ -747,9 +876,67 @@ class Sweep:
             epochs,
             message,
             str(run_dir),
+            began,
         )
         _write_json(run_dir / "trial.json", row.to_dict())
         return row
+
+
+def _threads_per_job(jobs: int) -> int:
+    """torch threads for each of ``jobs`` trial processes: the CPUs shared out, at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // jobs)
+
+
+def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox) -> None:
+    """One of a parallel sweep's trial processes: ask, train, tell, until the budget is used,
+    the timeout has passed or the sweep stops. Says ("start", i, trial), ("trial", i, row),
+    ("error", i, traceback) and, last, ("done", i, None)."""
+    import signal
+    import threading
+    import traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the sweep's to handle
+    try:
+        import torch
+
+        from torchcanvas.graph.serialize import from_dict
+
+        torch.set_num_threads(setup["threads"])
+        space: Space = setup["space"]
+        sweep = Sweep(
+            from_dict(setup["project"]),
+            setup["project_path"],
+            space,
+            setup["out_dir"],
+            resume=True,
+            device=setup["device"],
+            tensorboard=setup["tensorboard"],
+        )
+        # each process draws its own sequence (the same seed would repeat the same values)
+        study = sweep._study(setup["offset"] + 1000 * (index + 1))
+        threading.Thread(target=lambda: (stop.wait(), sweep.stop()), daemon=True).start()
+        distributions = _distributions(space)
+        while not stop.is_set():
+            with lock:
+                rows = [_record(t) for t in study.get_trials(deepcopy=False)]
+                taken = sum(1 for t in rows if _counts(t) or t.state == "RUNNING")
+                late = (
+                    space.timeout_s is not None
+                    and time.time() - setup["started"] >= space.timeout_s
+                )
+                if taken >= setup["budget"] or late or stop.is_set():
+                    break
+                trial = study.ask(distributions)
+            outbox.put(("start", index, trial.number))
+            outbox.put(("trial", index, sweep._run_trial(study, trial)))
+    except BaseException:
+        outbox.put(("error", index, traceback.format_exc()))
+    finally:
+        outbox.put(("done", index, None))
 
 
 def iter_rows(result: SweepResult) -> Iterator[tuple[str, ...]]:
@@ -802,8 +989,8 @@ def add_sweep_parser(sub) -> None:
     sweep.add_argument(
         "--space",
         type=Path,
-        help="the sweep space (JSON); with --resume, the sweep folder's own "
-        "space.json when left out",
+        help="the sweep space (JSON); when left out, the sweep saved in the project (or, "
+        "with --resume, the sweep folder's own space.json)",
     )
     sweep.add_argument("--trials", type=int, help="override the space's trial budget")
     sweep.add_argument(
@@ -825,10 +1012,38 @@ def add_sweep_parser(sub) -> None:
     )
     sweep.add_argument("--strategy", choices=STRATEGIES, help="override the space's strategy")
     sweep.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TensorBoard event files in each trial's folder (default: the project's setting); "
+        "see them all with tensorboard --logdir OUT/trials",
+    )
+    sweep.add_argument(
         "--jobs",
         type=int,
+        help="trials at a time, each in its own process (default 1: one after another, in "
+        "this process); the CPUs are shared out between them. With --ray: at most this many "
+        "trials at a time (default: as many as the cluster fits)",
+    )
+    sweep.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the trials as Ray Tune trials on a Ray cluster: auto (the cluster this "
+        "machine belongs to), its address (ray://HEAD:10001 or HEAD:6379), or local (a Ray "
+        "instance started here). Needs pip install 'torchcanvas[ray]'",
+    )
+    sweep.add_argument(
+        "--ray-storage",
+        metavar="URI",
+        help="where Tune keeps its records and the trials' checkpoints before they are copied "
+        "into --out (default OUT/ray; a multi-node cluster needs shared storage: an NFS "
+        "path, s3://… or gs://…)",
+    )
+    sweep.add_argument(
+        "--cpus-per-trial",
+        type=int,
         default=1,
-        help="trials at a time (only 1 for now: trials run one after another)",
+        help="with --ray: CPUs Ray gives each trial (and torch threads it uses; default 1)",
     )
 
 
@@ -841,11 +1056,21 @@ def cmd_sweep(args) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
 
-    if args.jobs != 1:
-        return fail(
-            f"--jobs {args.jobs}: trials run one at a time; parallel trials are not "
-            "supported yet (use --jobs 1)"
-        )
+    if args.jobs is not None and args.jobs < 1:
+        return fail(f"--jobs: trials at a time must be 1 or more, got {args.jobs}")
+    if args.ray is not None:
+        if args.resume:
+            return fail("--resume: a Ray sweep cannot be resumed; start it in a new --out folder")
+        if args.cpus_per_trial < 1:
+            return fail(f"--cpus-per-trial: must be 1 or more, got {args.cpus_per_trial}")
+        from torchcanvas.runtime.ray_sweep import require_ray
+
+        try:
+            require_ray()
+        except SweepError as exc:
+            return fail(str(exc))
+    elif args.ray_storage is not None:
+        return fail("--ray-storage: only a Ray sweep (--ray ADDRESS) keeps Tune records")
     if args.resume and args.out is None:
         return fail("--resume: name the sweep folder to continue with --out DIR")
     try:
@@ -855,16 +1080,21 @@ def cmd_sweep(args) -> int:
     except GraphError as exc:
         return fail(f"{args.file}: {exc}")
     space_path = args.space
-    if space_path is None:
-        if not args.resume:
-            return fail("--space: required (a JSON file with the sweep's dimensions)")
-        space_path = args.out / "space.json"
-    try:
-        raw = json.loads(Path(space_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return fail(f"--space: {space_path}: no such file")
-    except json.JSONDecodeError as exc:
-        return fail(f"--space: {space_path} is not valid JSON ({exc})")
+    if space_path is None and not args.resume:
+        if graph.sweep is None:
+            return fail(
+                "--space: required (a JSON file with the sweep's dimensions); the project "
+                "keeps no sweep of its own"
+            )
+        raw = json.loads(json.dumps(graph.sweep))  # the sweep saved in the project
+    else:
+        space_path = space_path or args.out / "space.json"
+        try:
+            raw = json.loads(Path(space_path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return fail(f"--space: {space_path}: no such file")
+        except json.JSONDecodeError as exc:
+            return fail(f"--space: {space_path} is not valid JSON ({exc})")
     if isinstance(raw, dict):
         for key, value in (
             ("trials", args.trials),
@@ -880,7 +1110,30 @@ def cmd_sweep(args) -> int:
         out = runs_root(args.file, create=True) / time.strftime("sweep-%Y%m%d-%H%M%S")
     try:
         space = parse_space(raw, graph)
-        sweep = Sweep(graph, args.file, space, out, resume=args.resume)
+        if args.ray is not None:
+            from torchcanvas.runtime.ray_sweep import RaySweep
+
+            sweep = RaySweep(
+                graph,
+                args.file,
+                space,
+                out,
+                address=args.ray,
+                jobs=args.jobs,
+                tensorboard=args.tensorboard,
+                cpus_per_trial=args.cpus_per_trial,
+                storage=args.ray_storage,
+            )
+        else:
+            sweep = Sweep(
+                graph,
+                args.file,
+                space,
+                out,
+                resume=args.resume,
+                tensorboard=args.tensorboard,
+                jobs=args.jobs or 1,
+            )
     except SweepError as exc:
         return fail(str(exc))
 
@@ -909,12 +1162,14 @@ def cmd_sweep(args) -> int:
         result = sweep.run(on_trial)
     except KeyboardInterrupt:
         bar.close()
-        print(
-            f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
-            file=sys.stderr,
-        )
+        if args.ray is None:
+            print(
+                f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
+                file=sys.stderr,
+            )
         return 130
     bar.close()
     print(format_table(result))
-    print(f"wrote {out}/: results.json, space.json, sweep.db, trials/", file=sys.stderr)
+    ray_folder = ", ray/" if args.ray is not None and args.ray_storage is None else ""
+    print(f"wrote {out}/: results.json, space.json, sweep.db, trials/{ray_folder}", file=sys.stderr)
     return 0

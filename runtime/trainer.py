@@ -96,6 +96,7 @@ class Trainer:
         self.checkpoint: Path | None = None
         self.model: torch.nn.Module | None = None
         self.scaler: torch.amp.GradScaler | None = None
+        self.log = None  # tensorboard.RunLog while a run writes event files
 
     # ------------------------------------------------------------------ public
     def __iter__(self) -> Iterator[Event]:
@@ -108,6 +109,8 @@ class Trainer:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             yield self._failed(exc, state)
+        finally:  # a caller that stops reading still gets its event files flushed
+            self._close_log(state, "stopped")
 
     def run(self) -> list[Event]:
         return list(self)
@@ -174,6 +177,8 @@ class Trainer:
 
         task = self.project.plan.task
         logits = self.project.plan.losses[0].node.type_id != "loss.BCE"
+        if self._wants_log(out_dir):
+            notices += self._open_log(out_dir, state, model, val_set or train_set, device)
         yield RunStarted(
             str(device),
             self.epochs,
@@ -208,6 +213,8 @@ class Trainer:
                     pending.clear()
                     pending_lr.clear()
                     raise NonFiniteLoss(value, first_step + i)
+                if self.log is not None:
+                    self.log.step(first_step + i, value, lr)
                 yield StepEvent(
                     epoch,
                     first_step + i - (epoch * steps_per_epoch),
@@ -293,6 +300,8 @@ class Trainer:
                 **values,
             }
             state.history.append(record)
+            if self.log is not None:
+                self.log.epoch(record)
             state.epoch, state.batch = epoch + 1, 0
             is_best = math.isfinite(val_loss) and val_loss < state.best_val
             if is_best:
@@ -363,6 +372,8 @@ class Trainer:
             state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch)
             self._set_rng((ckpt["rng"], ckpt.get("cuda_rng")))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if self._wants_log(out_dir):  # the model takes no input: no graph to trace
+            notices += self._open_log(out_dir, state, None, None, device)
         yield RunStarted(
             str(device),
             self.epochs,
@@ -398,6 +409,8 @@ class Trainer:
             for i, value in enumerate(values):
                 if not math.isfinite(value):
                     raise NonFiniteLoss(value, first + i)
+                if self.log is not None:
+                    self.log.step(first + i, value, lr)
                 yield StepEvent(
                     epoch,
                     first + i - epoch * steps_per_epoch,
@@ -445,6 +458,8 @@ class Trainer:
             state.history.append(
                 {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": math.nan, "lr": epoch_lr}
             )
+            if self.log is not None:
+                self.log.epoch(state.history[-1])
             state.epoch = epoch + 1
             image = current_image(model)
             if out_dir is not None:
@@ -474,6 +489,52 @@ class Trainer:
             image = self.project.fn("current_image")(model)
             self.project.fn("save_image")(image, out_dir / "result.png")
         yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
+
+    # ------------------------------------------------------------------ TensorBoard
+    def _wants_log(self, out_dir: Path | None) -> bool:
+        wanted = self.options.tensorboard
+        if wanted is None:
+            wanted = self.project.graph.settings.get("tensorboard", False)
+        return bool(wanted) and out_dir is not None
+
+    def hparams(self) -> dict[str, Any]:
+        """What this run was trained with, for TensorBoard's HParams tab: the optimizer and its
+        learning rate, the main settings and the caller's own (a sweep trial's values)."""
+        settings = self.project.graph.settings
+        opt = self.project.plan.optimizer
+        values: dict[str, Any] = {
+            "optimizer": opt.type_id.removeprefix("optim."),
+            "lr": opt.params.get("lr"),
+            "epochs": self.epochs,
+        }
+        for name in ("batch_size", "seed", "precision", "val_split"):
+            values[name] = settings[name]
+        return values | dict(self.options.hparams or {})
+
+    def _open_log(
+        self, out_dir: Path, state: _State, model, example_set, device
+    ) -> tuple[str, ...]:
+        """Start the run's event files (and its model graph); returns notices."""
+        from torchcanvas.runtime.tensorboard import LOG_FOLDER, RunLog
+
+        self.log = RunLog(out_dir / LOG_FOLDER, self.hparams(), purge_step=state.global_step)
+        if model is None or example_set is None or not len(example_set):
+            return ()
+        try:
+            batch = next(iter(self.project.fn("make_loader")(example_set, train=False)))
+            inputs = self.project.fn("model_inputs")(batch, device)
+        except Exception as exc:
+            note = f"tensorboard: the model graph was left out (no example batch: {exc})"
+            self.log.writer.add_text("notes", note)
+            return (note,)
+        with self._eager():
+            note = self.log.graph(model, inputs)
+        return (note,) if note else ()
+
+    def _close_log(self, state: _State, status: str) -> None:
+        if self.log is not None:
+            log, self.log = self.log, None
+            log.close(state.history[-1] if state.history else {}, status)
 
     # ------------------------------------------------------------------ helpers
     def _configure(self, device: torch.device) -> tuple[str, ...]:
@@ -565,6 +626,7 @@ class Trainer:
         if out_dir is not None:
             torch.save(model.state_dict(), out_dir / "weights.pt")
             self._write_metrics(out_dir, state, status)
+        self._close_log(state, status)
         return RunFinished(
             status,
             state.epoch,
@@ -631,6 +693,8 @@ class Trainer:
         if self.options.out_dir is not None:
             with contextlib.suppress(OSError):
                 self._write_metrics(self.options.out_dir, state, "failed")
+        with contextlib.suppress(Exception):  # the fault is the message, not the log
+            self._close_log(state, "failed")
         return RunFailed(
             message,
             node_id,

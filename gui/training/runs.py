@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.gui import theme
+from torchcanvas.gui.training.tensorboard import TensorBoardLauncher
 
 MAX_NAME = 80
 RUN_FILE = "run.json"
@@ -460,6 +461,18 @@ class RunsWidget(QWidget):
         refresh.clicked.connect(self.reload)
         bar.addWidget(refresh)
         self.buttons["refresh"] = refresh
+        self.tensorboard = TensorBoardLauncher(self)
+        self.tensorboard.open_url = lambda url: self.open_url(url)
+        self.tensorboard.opened.connect(lambda url: self._say(f"TensorBoard is open at {url}"))
+        self.tensorboard.failed.connect(lambda message: self._say(message, error=True))
+        board = QPushButton("Open in TensorBoard")
+        board.setToolTip(
+            "Start TensorBoard on this project's runs folder and open it in the browser: runs "
+            "that had the tensorboard setting on show their curves, hyperparameters and graph"
+        )
+        board.clicked.connect(self.open_tensorboard)
+        bar.addWidget(board)
+        self.buttons["tensorboard"] = board
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("runsTree")
@@ -718,6 +731,15 @@ class RunsWidget(QWidget):
         if info is None or not self._can_resume(info):
             return False
         self.resumeRequested.emit(info.checkpoint)
+        return True
+
+    def open_tensorboard(self) -> bool:
+        """Start TensorBoard (or show the running one) on the runs folder."""
+        if self._root is None or not self._root.is_dir():
+            self._say("No runs yet: TensorBoard has nothing to show", error=True)
+            return False
+        self._say("Starting TensorBoard…")
+        self.tensorboard.open(self._root)
         return True
 
     def open_current(self) -> bool:

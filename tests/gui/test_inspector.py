@@ -281,6 +281,7 @@ def test_settings_view_edits_epochs_through_the_document(qtbot, doc, insp):
         "pin_memory",
         "cudnn_benchmark",
         "max_params",
+        "tensorboard",
     }
     spin = insp.row("epochs").spin
     assert spin.value() == 15

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,6 +35,7 @@ SETTINGS = {
     "channels_last": False,
     "pin_memory": False,
     "cudnn_benchmark": False,
+    "tensorboard": False,
 }
 SHUFFLE = True
 WEIGHTED_SAMPLING = False
@@ -242,6 +244,11 @@ def compute_loss(model, losses, batch, device):
     return loss, prediction, y
 
 
+def model_inputs(batch, device) -> tuple:
+    """The model's arguments from one batch (to trace its graph for TensorBoard)."""
+    return (to_device(batch[0], device),)
+
+
 def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     """The optimizer over every trainable (not frozen) parameter."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -335,6 +342,25 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def open_tensorboard(log_dir: Path, model: nn.Module, inputs: tuple):
+    """A TensorBoard SummaryWriter on ``log_dir`` holding the model graph, traced on ``inputs``.
+
+    Imported here: only --tensorboard needs the tensorboard package.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir)
+    model.eval()  # tracing moves no batch-norm statistics and, with fork_rng, no random state
+    try:
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # add_graph calls the deprecated torch.jit.trace
+            writer.add_graph(model, inputs)
+    except Exception as exc:  # a model that cannot be traced still gets its scalars
+        print(f"tensorboard: the model graph was left out ({exc})", file=sys.stderr)
+    model.train()
+    return writer
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
@@ -342,6 +368,12 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("checkpoints"))
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt")
+    parser.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=SETTINGS["tensorboard"],
+        help="write TensorBoard event files to OUT/tensorboard (needs the tensorboard package)",
+    )
     add_speed_arguments(parser)
     args = parser.parse_args(argv)
     SETTINGS.update({name: getattr(args, name) for name in SPEED_SETTINGS})
@@ -391,6 +423,10 @@ def main(argv=None) -> None:
         net = DistributedDataParallel(model, device_ids=ids)
     if rank == 0:
         args.out.mkdir(parents=True, exist_ok=True)
+    writer, step = None, start_epoch * steps_per_epoch + start_batch
+    if args.tensorboard and rank == 0:
+        example = next(iter(make_loader(val_set if len(val_set) else train_set, train=False)))
+        writer = open_tensorboard(args.out / "tensorboard", model, model_inputs(example, device))
 
     for epoch in range(start_epoch, args.epochs):
         net.train()
@@ -408,6 +444,10 @@ def main(argv=None) -> None:
             loss, _, target = train_step(net, losses, optimizer, scheduler, scaler, batch, device)
             total += loss * len(target)
             count += len(target)
+            step += 1
+            if writer is not None:
+                writer.add_scalar("step/train_loss", loss.item(), step)
+                writer.add_scalar("step/lr", optimizer.param_groups[0]["lr"], step)
         if distributed:  # the training loss over every rank's samples
             counts = torch.tensor([float(count)], device=device)
             dist.all_reduce(total)
@@ -424,11 +464,26 @@ def main(argv=None) -> None:
             **metrics(prediction, target),
         }
         history.append(record)
+        if writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    writer.add_scalar(f"epoch/{key}", value, epoch + 1)
         if rank == 0:
             print(json.dumps(record))
             checkpoint = args.out / "checkpoint.pt"
             save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, epoch + 1, 0, history)
             torch.save(model.state_dict(), args.out / "weights.pt")
+    if writer is not None:  # the HParams tab: what was trained, with its final metrics
+        hparams = {
+            "optimizer": type(optimizer).__name__,
+            "lr": optimizer.defaults["lr"],
+            "epochs": args.epochs,
+            **{name: SETTINGS[name] for name in ("batch_size", "seed", "precision", "val_split")},
+        }
+        final = {f"hparam/{k}": v for k, v in (history[-1] if history else {}).items()}
+        final.pop("hparam/epoch", None)
+        writer.add_hparams(hparams, final, run_name=".")
+        writer.close()
     if distributed:
         # DistributedDataParallel keeps the ranks in step; check it before leaving (a tensor
         # gather: gloo's all_gather_object can abort a process as it exits)
