@@ -205,16 +205,25 @@ def recurrent(type_id: str, title: str, *, label: str, help: str) -> NodeSpec:
                 "output",
                 "choice",
                 "sequence",
-                "what to pass on: the output at every step, the "
+                "what the out port passes on: the output at every step, the "
                 "output at the last step, or the final hidden state of the last layer",
                 choices=("sequence", "last_step", "hidden"),
                 ctor=False,
             ),
         ),
+        outputs=RECURRENT_OUT[:3] if type_id == "nn.LSTM" else RECURRENT_OUT[:2],
+        returns=("out", ("h", "c")) if type_id == "nn.LSTM" else ("out", "h"),
         label=label,
         help=help,
         group="Recurrent",
     )
+
+
+RECURRENT_OUT = (
+    PortSpec("out", help="what 'output' picks: every step, the last step, or the final hidden"),
+    PortSpec("h", help="[layers × directions, B, H] final hidden state of every layer"),
+    PortSpec("c", help="[layers × directions, B, H] final cell state of every layer"),
+)
 
 
 DIMS = {
@@ -1010,9 +1019,15 @@ register(
                 ),
                 PortSpec("value", optional=True, help="[B, S, E] values (unconnected: the key)"),
             ),
+            outputs=(
+                PortSpec("out", help="[B, T, E] the attended output"),
+                PortSpec("weights", help="[B, T, S] attention weights, averaged over the heads"),
+            ),
+            returns=("out", "weights"),
             label="attn",
             group="Transformer",
-            help="Multi-head scaled dot-product attention; passes on the attended output only.",
+            help="Multi-head scaled dot-product attention: the attended output and the "
+            "attention weights.",
         ),
         layer(
             "nn.TransformerEncoderLayer",
