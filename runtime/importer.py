@@ -57,8 +57,10 @@ from torchcanvas.graph.errors import GraphError
 from torchcanvas.graph.layout import layered_layout
 
 DEFAULT_INPUT = (3, 64, 64)
-# catalogue layers that return several values or need more than their constructor: kept as code
-NOT_MAPPED = {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention", "nn.TransformerEncoderLayer"}
+# catalogue layers import does not map onto their nodes (kept as code); layers returning several
+# values map onto a node with one output port per value (``_Builder.several``), and layers whose
+# params are not plain attributes are read by ``_special_params``
+NOT_MAPPED: set[str] = set()
 _USER_PREFIX = "torchcanvas_user_"
 
 
@@ -245,10 +247,14 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
     """The catalogue params that rebuild ``module`` exactly (same repr), or None."""
     spec = CATALOGUE[type_id]
     params: dict[str, Any] = {}
+    special = _special_params(type_id, module)
     for p in spec.params:
         if not p.ctor:
             continue
-        if not hasattr(module, p.name):
+        if special is not None and p.name in special:
+            params[p.name] = special[p.name]
+            continue
+        if special == {} or not hasattr(module, p.name):
             return None
         v = getattr(module, p.name)
         if p.type == "bool" and (v is None or isinstance(v, torch.Tensor)):
@@ -272,6 +278,53 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
         if repr(rebuilt) == repr(module):
             return candidate
     return None
+
+
+def _special_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
+    """Constructor params of layers that keep them in their submodules rather than as
+    attributes (attention, transformer blocks), None for other layers; ``{}`` (nothing read,
+    so the rebuild check fails) when the module is built in a way the node cannot express
+    (another activation, separate key/value sizes, blocks that differ)."""
+    if type_id == "nn.MultiheadAttention":
+        if not module._qkv_same_embed_dim:  # kdim/vdim: not a node param
+            return {}
+        return {
+            "bias": module.in_proj_bias is not None,
+            "add_bias_kv": module.bias_k is not None,
+        }
+    if type_id in ("nn.TransformerEncoderLayer", "nn.TransformerDecoderLayer"):
+        return _block_params(module) or {}
+    if type_id == "nn.Transformer":
+        enc, dec = module.encoder.layers, module.decoder.layers
+        first = _block_params(enc[0]) if len(enc) else None
+        blocks = [*enc, *dec]
+        if first is None or not len(dec) or any(_block_params(m) != first for m in blocks):
+            return {}
+        return {**first, "num_encoder_layers": len(enc), "num_decoder_layers": len(dec)}
+    return None
+
+
+def _block_params(layer: nn.Module) -> dict[str, Any] | None:
+    """The params of one transformer encoder or decoder block, or None."""
+    try:
+        attn = layer.self_attn
+        act = layer.activation
+        activation = "relu" if act is F.relu else "gelu" if act is F.gelu else None
+        if activation is None:
+            return None
+        return {
+            "d_model": attn.embed_dim,
+            "nhead": attn.num_heads,
+            "dim_feedforward": layer.linear1.out_features,
+            "dropout": layer.dropout.p,
+            "activation": activation,
+            "layer_norm_eps": layer.norm1.eps,
+            "batch_first": attn.batch_first,
+            "norm_first": layer.norm_first,
+            "bias": layer.linear1.bias is not None,
+        }
+    except AttributeError:
+        return None
 
 
 # ---------------------------------------------------------------------------- code modules
@@ -513,6 +566,7 @@ class _Builder:
         self.data_id = data_id
         self.batch = batch
         self.values: dict[fx.Node, tuple[str, str]] = {}
+        self.parts: dict[fx.Node, tuple[str, tuple]] = {}  # see ``several``
         self.code_nodes: list[str] = []
         self.called: set[str] = set()
         self.tensors: dict[str, tuple[str, str]] = {}
@@ -561,6 +615,8 @@ class _Builder:
                 self.values[node] = (self.data_id, "x")
             elif node.op == "output":
                 output = node.args[0]
+            elif self.several(node):
+                pass  # a layer returning several values, or one of its values
             elif not self.is_tensor(node):
                 if node.op == "call_module":
                     raise ModelImportError(
@@ -647,6 +703,75 @@ class _Builder:
             origin=_origin(path, m),
         )
         self.code_nodes.append(path)
+
+    def several(self, node: fx.Node) -> bool:
+        """A catalogue layer returning several values (LSTM's ``out, (h, c)``, attention's
+        ``out, weights``) becomes its node, and ``operator.getitem`` on its result (what
+        ``out, (h, c) = self.lstm(x)`` traces to) reads the matching output port. ``parts``
+        maps the layer's call and every tuple inside its result to (node id, the ports that
+        value holds, nested as ``NodeSpec.returns``). False for any other fx node."""
+        if node.op == "call_function" and node.target is operator.getitem:
+            src, index = node.args
+            if src not in self.parts or not isinstance(index, int):
+                return False
+            nid, held = self.parts[src]
+            item = held[index]
+            if isinstance(item, tuple):
+                self.parts[node] = (nid, item)
+            elif self.is_tensor(node):  # (attention weights not asked for are None)
+                self.values[node] = (nid, item)
+            return True
+        if node.op != "call_module":
+            return False
+        m = self.gm.get_submodule(node.target)
+        type_id = LAYER_TYPES.get(type(m))
+        spec = CATALOGUE[type_id] if type_id else None
+        if spec is None or spec.returns is None:
+            return False
+        path = node.target
+        params = layer_params(type_id, m)
+        inputs = [p.name for p in spec.inputs]
+        args = list(node.args)
+        kwargs = dict(node.kwargs)
+        # attention's call options that the node's code writes the same way
+        allowed = {"need_weights", "key_padding_mask", "attn_mask", "average_attn_weights"}
+        plain = type_id != "nn.MultiheadAttention" or (
+            set(kwargs) <= allowed
+            and kwargs.get("key_padding_mask") is None
+            and kwargs.get("attn_mask") is None
+            and kwargs.get("average_attn_weights", True) is True
+            and isinstance(kwargs.get("need_weights", True), bool)
+        )
+        if (
+            params is None
+            or not plain
+            or (type_id != "nn.MultiheadAttention" and kwargs)
+            or not 1 <= len(args) <= len(inputs)
+            or not all(self.is_tensor(a) and a in self.values for a in args)
+        ):
+            raise ModelImportError(
+                f"{path}: this {type(m).__name__} call ({node.format_node()}) has arguments "
+                f"the {spec.title} node does not take; import supports "
+                f"{', '.join(inputs)} as tensors"
+                + (" and need_weights" if type_id == "nn.MultiheadAttention" else "")
+            )
+        if path in self.called:
+            raise ModelImportError(
+                f"{path} is called more than once and has parameters "
+                "(shared weights); import gives every node its own weights, "
+                "so it supports each such module being called once"
+            )
+        self.called.add(path)
+        nid = self.add(
+            type_id,
+            params,
+            path,
+            list(zip(inputs, args, strict=False)),
+            None,
+            origin=_origin(path, m),
+        )
+        self.parts[node] = (nid, spec.returns)
+        return True
 
     def tensor(self, node: fx.Node) -> None:
         """A parameter or buffer the forward reads directly: a ``code.Tensor`` node."""
