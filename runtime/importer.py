@@ -1404,11 +1404,21 @@ ROUNDTRIP_MODELS = (
     "squeezenet1_0",
     "densenet121",
     "efficientnet_b0",
+    "vit_b_16",
+    "swin_t",
 )
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
+
+ROUNDTRIP_SHAPES: dict[str, tuple[int, ...]] = {"vit_b_16": (3, 224, 224)}
+"""Input shapes of the models above that need another than ``DEFAULT_INPUT`` (ViT checks its
+image size)."""
 
 
 def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:
     """The names in ``names`` whose ``roundtrip`` is ok: what bench/export_roundtrip.py reports
     as ``import_ok``."""
-    return [name for name in names if roundtrip(name, **kw).ok]
+    return [
+        name
+        for name in names
+        if roundtrip(name, ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT), **kw).ok
+    ]
