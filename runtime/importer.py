@@ -508,6 +508,10 @@ class _Tracer(fx.Tracer):
     """Stops at catalogue layers and at childless modules it can rebuild (kept as code); goes
     into everything else."""
 
+    # a buffer the forward reads is a graph value (MaxViT indexes with a view of one), not a
+    # constant tensor copied into the trace, which the original's state_dict would not fill
+    proxy_buffer_attributes = True
+
     def __init__(self, codes: dict[str, _Code | None]):
         super().__init__()
         self.codes = codes  # childless modules → how to rebuild them, None when they cannot be
@@ -588,6 +592,8 @@ class _Builder:
         node: fx.Node | None,
         origin: str | None = None,
     ) -> str:
+        if len(label) > 80:  # a deep module path: its end says most (origin keeps it all)
+            label = "…" + label[-79:]
         nid = self.g.add_node(type_id, params, label=label, origin=origin)
         for port, src in inputs:
             value = self.values[src] if isinstance(src, fx.Node) else src
@@ -599,7 +605,7 @@ class _Builder:
     def recorded(self, node: fx.Node) -> dict[str, Any]:
         meta = node.meta["tensor_meta"]
         shape = list(meta.shape)
-        batched = bool(shape) and shape[0] == self.batch
+        batched = bool(shape) and shape[0] == self.batch and self.from_input(node)
         dtype = str(meta.dtype).removeprefix("torch.")
         if dtype not in DTYPES:
             raise ModelImportError(f"{node.name}: output type {dtype} is not supported")
@@ -615,8 +621,8 @@ class _Builder:
                 self.values[node] = (self.data_id, "x")
             elif node.op == "output":
                 output = node.args[0]
-            elif self.several(node):
-                pass  # a layer returning several values, or one of its values
+            elif self.several(node) or self.with_constants(node):
+                pass  # a layer returning several values, or one of its values; see below
             elif not self.is_tensor(node):
                 if node.op == "call_module":
                     raise ModelImportError(
@@ -771,6 +777,64 @@ class _Builder:
             origin=_origin(path, m),
         )
         self.parts[node] = (nid, spec.returns)
+        return True
+
+    def from_input(self, node: fx.Node) -> bool:
+        """Whether ``node`` is computed from the model's input: a value made from weights
+        alone (MaxViT's relative position bias, [heads, 49, 49]) has no batch dim, whatever
+        its first size."""
+        known = self.__dict__.setdefault("_from_input", {})
+        stack = [node]
+        while stack:
+            n = stack[-1]
+            if n in known:
+                stack.pop()
+                continue
+            if n.op == "placeholder":
+                known[n] = n.meta.get("tensor_meta") is not None
+                stack.pop()
+                continue
+            pending = [a for a in n.all_input_nodes if a not in known]
+            if pending:
+                stack.extend(pending)
+                continue
+            known[n] = any(known[a] for a in n.all_input_nodes)
+            stack.pop()
+        return known[node]
+
+    def with_constants(self, node: fx.Node) -> bool:
+        """A module without weights, kept as code, called with tensors and constants
+        (MaxViT's ``self.partition_op(x, self.p)``): a code expression that builds and calls
+        it, ``WindowPartition()(x, 7)``. False for any other fx node."""
+        if node.op != "call_module" or node.kwargs or not self.is_tensor(node):
+            return False
+        code = self.codes.get(node.target)
+        m = self.gm.get_submodule(node.target)
+        tensors = [a for a in node.args if isinstance(a, fx.Node)]
+        if (
+            code is None
+            or m.state_dict()
+            or len(tensors) == len(node.args)
+            or not tensors
+            or not all(self.is_tensor(a) and a in self.values for a in tensors)
+            or not all(isinstance(a, fx.Node) or _literal_ok(a) for a in node.args)
+            or len(tensors) > len(CODE_INPUTS)
+        ):
+            return False
+        ports: dict[fx.Node, str] = {}
+        for a in tensors:
+            ports.setdefault(a, CODE_INPUTS[len(ports)])
+        args = ", ".join(ports[a] if isinstance(a, fx.Node) else literal(a) for a in node.args)
+        params = {
+            "title": code.title,
+            "expr": f"{code.init}({args})",
+            "imports": code.imports,
+            "source": code.source,
+            **self.recorded(node),
+        }
+        self.add("code.Function", params, node.target, [(p, n) for n, p in ports.items()], node)
+        self.code_nodes.append(node.target)
+        self.called.add(node.target)
         return True
 
     def tensor(self, node: fx.Node) -> None:
@@ -1406,12 +1470,16 @@ ROUNDTRIP_MODELS = (
     "efficientnet_b0",
     "vit_b_16",
     "swin_t",
+    "maxvit_t",
 )
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
 
-ROUNDTRIP_SHAPES: dict[str, tuple[int, ...]] = {"vit_b_16": (3, 224, 224)}
+ROUNDTRIP_SHAPES: dict[str, tuple[int, ...]] = {
+    "vit_b_16": (3, 224, 224),
+    "maxvit_t": (3, 224, 224),
+}
 """Input shapes of the models above that need another than ``DEFAULT_INPUT`` (ViT checks its
-image size)."""
+image size, MaxViT's attention windows are sized for it)."""
 
 
 def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:

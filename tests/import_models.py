@@ -65,3 +65,27 @@ class RecurrentAttention(nn.Module):
         out, last = self.gru(attended)
         mixed = torch.bmm(weights, out).mean(dim=1)
         return self.head(mixed + last[-1]) + self.gate(c[-1])
+
+
+class Split(nn.Module):
+    """No weights; called with a tensor and a constant."""
+
+    def forward(self, x: torch.Tensor, parts: int) -> torch.Tensor:
+        return x.flatten(1).reshape(x.shape[0], parts, -1)
+
+
+class Helpers(nn.Module):
+    """A weights-free module called with a constant (``self.split(y, 3)``), a buffer read
+    through a view, and a value made from weights alone whose first size is the batch size
+    the import traces with (2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.split = Split()
+        self.register_buffer("order", torch.arange(6).flip(0))
+        self.table = nn.Parameter(torch.randn(3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x[:, self.order.view(2, 3)]  # [B, 2, 3]
+        bias = self.table.t().contiguous()  # [2, 3]
+        return self.split(y + bias, 3)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from import_models import RecurrentAttention, Seq2SeqTransformer
+from import_models import Helpers, RecurrentAttention, Seq2SeqTransformer
 from test_export import run_standalone
 
 from torchcanvas.graph import load
@@ -176,7 +176,7 @@ def test_transformer_encoder_decoder_full_round_trip(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vit_b_16", "swin_t"])
+@pytest.mark.parametrize("name", ["vit_b_16", "swin_t", "maxvit_t"])
 def test_torchvision_transformers_full_round_trip(name, tmp_path, capsys):
     shape = ROUNDTRIP_SHAPES.get(name, (3, 64, 64))
     torch.manual_seed(0)
@@ -190,5 +190,33 @@ def test_torchvision_transformers_full_round_trip(name, tmp_path, capsys):
 
 
 def test_roundtrip_list_has_the_transformers_and_their_shapes():
-    assert {"vit_b_16", "swin_t"} <= set(ROUNDTRIP_MODELS)
+    assert {"vit_b_16", "swin_t", "maxvit_t"} <= set(ROUNDTRIP_MODELS)
     assert ROUNDTRIP_SHAPES["vit_b_16"] == (3, 224, 224)  # the model checks its image size
+
+
+def test_constants_buffers_and_weight_only_values():
+    """What MaxViT needs: a weights-free module called with a constant becomes a code
+    expression, a buffer read through a view stays the original's buffer (its state_dict
+    loads), and a value made from weights alone is not taken for a batch."""
+    torch.manual_seed(0)
+    model = Helpers()
+    result = import_model(model, (6,))
+    assert result.max_abs_diff == 0.0, result.notes
+    nodes = {n.label: n for n in result.graph.nodes()}
+    assert nodes["split"].type_id == "code.Function"
+    assert nodes["split"].params["expr"] == "Split()(x, 3)"
+    assert nodes["order"].type_id == "code.Tensor" and nodes["order"].params["role"] == "buffer"
+    made = next(n for n in result.graph.nodes() if n.params.get("expr") == "x.contiguous()")
+    assert made.params["batched"] is False and made.params["shape"] == [2, 3]
+    assert roundtrip(model, (6,)).ok
+
+
+def test_deep_module_paths_make_short_labels():
+    inner = torch.nn.Linear(4, 4)
+    deep = inner
+    for _ in range(30):
+        deep = torch.nn.Sequential(torch.nn.Sequential(deep))
+    result = import_model(deep, (4,))
+    node = next(n for n in result.graph.nodes() if n.type_id == "nn.Linear")
+    assert len(node.label) == 80 and node.label.startswith("…") and node.label.endswith(".0")
+    assert node.origin == ".".join(["0"] * 60) and result.max_abs_diff == 0.0
