@@ -916,8 +916,8 @@ def _module(model: nn.Module, path: str) -> nn.Module:
 
 def _names(model: nn.Module, path: str) -> set[str]:
     """Full names of the parameters under module path ``path``."""
-    module = _module(model, path)
-    ids = {id(p) for p in module.parameters()}
+    module = _module(model, path)  # a module, or a parameter (ViT's class token)
+    ids = {id(module)} if isinstance(module, nn.Parameter) else {id(p) for p in module.parameters()}
     return {n for n, p in model.named_parameters() if id(p) in ids}
 
 
@@ -988,6 +988,9 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         "densenet121",
         "convnext_tiny",
         "shufflenet_v2_x0_5",
+        "vit_b_16",
+        "swin_t",
+        "maxvit_t",
     ],
 )
 @pytest.mark.parametrize("drop_head", [True, False])

@@ -14,6 +14,7 @@ from import_models import Helpers, RecurrentAttention, Seq2SeqTransformer
 from test_export import run_standalone
 
 from torchcanvas.graph import load
+from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.runtime.cli import main as cli_main
 from torchcanvas.runtime.compile import compile_model
 from torchcanvas.runtime.importer import (
@@ -220,3 +221,23 @@ def test_deep_module_paths_make_short_labels():
     node = next(n for n in result.graph.nodes() if n.type_id == "nn.Linear")
     assert len(node.label) == 80 and node.label.startswith("…") and node.label.endswith(".0")
     assert node.origin == ".".join(["0"] * 60) and result.max_abs_diff == 0.0
+
+
+@pytest.mark.parametrize(("arch", "width"), [("vit_b_16", 768), ("swin_t", 768), ("maxvit_t", 512)])
+def test_transformers_are_offered_as_backbones(arch, width):
+    from torchcanvas.graph import Graph
+    from torchcanvas.graph.catalogue.backbones import ARCHS
+    from torchcanvas.runtime.shapes import infer_shapes
+
+    assert arch in CATALOGUE["tv.Backbone"].param("arch").choices and ARCHS[arch].features == width
+    g = Graph()
+    data = g.add_node("data.RandomImages", {"shape": [3, 224, 224]})
+    backbone = g.add_node(
+        "tv.Backbone", {"arch": arch, "freeze": "stem" if arch != "swin_t" else "features.1"}
+    )
+    g.connect(data, "x", backbone, "x")
+    result = infer_shapes(g)
+    assert not result.problems or all(p.severity != "error" for p in result.problems), (
+        result.problems
+    )
+    assert result.shapes[(backbone, "out")] == ("B", width)
