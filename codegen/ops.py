@@ -244,6 +244,33 @@ def _attention_unpacked(plain: str, spec: NodeSpec, params: Params, inputs: Inpu
 UNPACKED_CALLS["nn.MultiheadAttention"] = _attention_unpacked
 
 
+# ---------------------------------------------------------------------------- LSTM cell
+def _lstm_cell(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """``self.cell(x, (h, c))``: torch takes the two states as one tuple; an unconnected one
+    starts as zeros (both unconnected: torch's own zeros)."""
+    attr = plain.split("(", 1)[0]
+    x, h, c = inputs["x"], inputs.get("hx"), inputs.get("cx")
+    if h is None and c is None:
+        return f"{attr}({x})"
+    if h is not None and c is not None:
+        return f"{attr}({x}, ({h}, {c}))"
+    given = h if h is not None else c
+    name = given if _simple(given) else "_s"  # (evaluated once)
+    states = f"({name}, torch.zeros_like({name}))" if h else f"(torch.zeros_like({name}), {name})"
+    if name == given:
+        return f"{attr}({x}, {states})"
+    return f"(lambda _s: {attr}({x}, {states}))({given})"
+
+
+@layer_call("nn.LSTMCell")
+def _lstm_cell_h(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """The next hidden state only."""
+    return f"{_lstm_cell(plain, spec, params, inputs)}[0]"
+
+
+UNPACKED_CALLS["nn.LSTMCell"] = _lstm_cell
+
+
 def _attention_call(plain: str, inputs: Inputs, kwargs: str, pick: str) -> str:
     attr = plain.split("(", 1)[0]
     q = inputs["query"]

@@ -738,6 +738,8 @@ class _Builder:
         params = layer_params(type_id, m)
         inputs = [p.name for p in spec.inputs]
         args = list(node.args)
+        if type_id == "nn.LSTMCell" and len(args) == 2 and isinstance(args[1], tuple | list):
+            args = [args[0], *args[1]]  # cell(x, (h, c)): the states are ports hx and cx
         kwargs = dict(node.kwargs)
         # attention's call options that the node's code writes the same way
         allowed = {"need_weights", "key_padding_mask", "attn_mask", "average_attn_weights"}

@@ -432,6 +432,11 @@ LAYER_CASES.update(
             ({}, {"x": (4, 5)}, (4, 64)),
             ({"nonlinearity": "relu", "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),
         ],
+        "nn.LSTMCell": [  # the first output, h
+            ({}, {"x": (4, 5)}, (4, 64)),
+            ({"hidden_size": 8}, {"x": (4, 5), "hx": (4, 8), "cx": (4, 8)}, (4, 8)),
+            ({"hidden_size": 8, "bias": False}, {"x": (4, 5), "cx": (4, 8)}, (4, 8)),
+        ],
         "nn.GRUCell": [
             ({}, {"x": (4, 5)}, (4, 64)),
             ({"bias": False, "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),

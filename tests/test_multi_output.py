@@ -134,3 +134,50 @@ def test_gru_state_and_attention_weights():
     assert len(outs) == 3
     for got, exp in zip(outs, want, strict=True):
         assert torch.equal(got, exp)
+
+
+def test_lstm_cell_takes_and_gives_both_states():
+    g = Graph()
+    d = g.add_node("data.RandomImages", {"shape": [8]})
+    h0 = g.add_node("nn.Linear", {"out_features": 16}, label="h0")
+    g.connect(d, "x", h0, "x")
+    cell = g.add_node("nn.LSTMCell", {"hidden_size": 16})
+    g.connect(d, "x", cell, "x")
+    g.connect(h0, "out", cell, "hx")  # cx unconnected: zeros
+    head = g.add_node("nn.Linear", {"out_features": 3}, label="head")
+    g.connect(cell, "h", head, "x")
+    on_c = g.add_node("nn.Linear", {"out_features": 3}, label="on_c")
+    g.connect(cell, "c", on_c, "x")
+    shapes = infer_shapes(g).shapes
+    assert shapes[(cell, "h")] == shapes[(cell, "c")] == ("B", 16)
+    x = torch.randn(4, 8)
+    src, model, (a, b) = _run(g, x)
+    assert "cell1, cell1_c = self.cell1(x, (h0, torch.zeros_like(h0)))" in src
+    with torch.no_grad():
+        start = model.h0(x)
+        h, c = model.cell1(x, (start, torch.zeros_like(start)))
+        assert torch.equal(a, model.head(h)) and torch.equal(b, model.on_c(c))
+
+
+def test_lstm_cell_states_import_onto_its_ports():
+    from torchcanvas.runtime.importer import import_model
+
+    class TwoSteps(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = torch.nn.LSTMCell(8, 16)
+            self.second = torch.nn.LSTMCell(8, 16)
+
+        def forward(self, x):
+            h, c = self.first(x)
+            h2, c2 = self.second(x, (h, c))
+            return h2 + c2
+
+    torch.manual_seed(0)
+    result = import_model(TwoSteps(), (8,))
+    assert result.max_abs_diff == 0.0 and not result.code_nodes
+    g = result.graph
+    wires = {(g.node(e.src).label, e.src_port, g.node(e.dst).label, e.dst_port) for e in g.edges()}
+    assert {("first", "h", "second", "hx"), ("first", "c", "second", "cx")} <= wires
+    src = compile_model(g).source.source
+    assert "first, first_c = self.first(x)" in src

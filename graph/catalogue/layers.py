@@ -967,6 +967,43 @@ register(
             label="cell",
             help="One step of a gated recurrent unit: (x, h) → the next h.",
         ),
+        layer(
+            "nn.LSTMCell",
+            "LSTMCell",
+            (
+                auto("input_size", dim=-1, help="features of the input (last dim)"),
+                p(
+                    "hidden_size",
+                    "int",
+                    64,
+                    "features of the hidden state",
+                    minimum=1,
+                    required=True,
+                ),
+                BIAS,
+            ),
+            inputs=(
+                PortSpec("x", help="[B, F] input of this step"),
+                PortSpec(
+                    "hx",
+                    optional=True,
+                    help="[B, H] hidden state of the previous step (unconnected: zeros)",
+                ),
+                PortSpec(
+                    "cx",
+                    optional=True,
+                    help="[B, H] cell state of the previous step (unconnected: zeros)",
+                ),
+            ),
+            outputs=(
+                PortSpec("h", help="[B, H] the next hidden state"),
+                PortSpec("c", help="[B, H] the next cell state"),
+            ),
+            returns=("h", "c"),
+            label="cell",
+            group="Recurrent",
+            help="One step of a long short-term memory layer: (x, h, c) → the next h and c.",
+        ),
         # ------------------------------------------------------------------ attention
         layer(
             "nn.MultiheadAttention",
