@@ -13,11 +13,13 @@ the ones that round-trip, ``import`` gives each one's figures.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import torch
@@ -122,21 +124,41 @@ def export_roundtrip(work: Path) -> dict:
     }
 
 
-def import_roundtrips() -> dict:
-    from torchcanvas.runtime.importer import ROUNDTRIP_MODELS, roundtrip
+# user-written models (tests/import_models.py), imported by file path like a user's own
+USER_MODELS = {"Seq2SeqTransformer": (12, 8)}
 
-    results = [roundtrip(name) for name in ROUNDTRIP_MODELS]
-    for r in results:
+
+def import_roundtrips() -> dict:
+    from torchcanvas.runtime.importer import (
+        DEFAULT_INPUT,
+        ROUNDTRIP_MODELS,
+        ROUNDTRIP_SHAPES,
+        roundtrip,
+    )
+
+    models = {name: ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT) for name in ROUNDTRIP_MODELS}
+    user_file = Path(__file__).resolve().parents[1] / "tests" / "import_models.py"
+    models.update({f"{user_file}:{name}": shape for name, shape in USER_MODELS.items()})
+    results = []
+    for spec, shape in models.items():
+        cpu = time.process_time()
+        r = dataclasses.replace(roundtrip(spec, shape), name=spec.rpartition(":")[2])
+        results.append(r)
         print(
-            f"import {r.name:16s} params {r.original_params:>11,} -> {r.imported_params:>11,}"
+            f"import {r.name:18s} params {r.original_params:>11,} -> {r.imported_params:>11,}"
             f"  max |diff| {r.max_abs_diff:.3g}  {'ok' if r.ok else f'FAILED {r.error}'}"
-            f"  ({r.seconds:.1f} s)",
+            f"  ({r.seconds:.1f} s wall, {time.process_time() - cpu:.1f} s CPU)",
             file=sys.stderr,
         )
     return {
         "import_ok": [r.name for r in results if r.ok],
         "import": {
-            r.name: {"params": r.original_params, "max_abs_diff": r.max_abs_diff, "ok": r.ok}
+            r.name: {
+                "params": r.original_params,
+                "imported_params": r.imported_params,
+                "max_abs_diff": r.max_abs_diff,
+                "ok": r.ok,
+            }
             for r in results
         },
     }

@@ -169,17 +169,79 @@ def forward_expr(
     raise CodegenError(f"{spec.type_id} is not part of the model", node_id)
 
 
+# ---------------------------------------------------------------------------- several outputs
+# A layer whose module returns several values (``NodeSpec.returns``) is called once and its
+# result unpacked when more than its first output is used: ``out, (h, c) = self.lstm(x)``.
+# Otherwise its layer call wrapper picks the first output inline (``self.lstm(x)[0]``).
+# ``UNPACKED_CALLS`` give the call for unpacking where it differs from the plain one;
+# ``FIRST_OUTPUT`` computes the first port from the unpacked names where it is not the first
+# value itself (a recurrent layer's ``output`` param), or returns None.
+UnpackedCall = Callable[[str, NodeSpec, dict[str, Any], dict[str, str]], str]
+FirstOutput = Callable[[dict[str, str], NodeSpec, dict[str, Any]], str | None]
+
+UNPACKED_CALLS: dict[str, UnpackedCall] = {}
+FIRST_OUTPUT: dict[str, FirstOutput] = {}
+
+
+def unpacked_call(spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str], attr: str) -> str:
+    """The call whose result unpacks into ``spec.returns`` (every value computed)."""
+    ordered = [inputs[p.name] for p in spec.inputs if p.name in inputs]
+    plain = f"{attr}({', '.join(ordered)})"
+    make = UNPACKED_CALLS.get(spec.type_id)
+    return make(plain, spec, params, inputs) if make else plain
+
+
+def first_output(spec: NodeSpec, params: dict[str, Any], names: dict[str, str]) -> str | None:
+    """The first output port's value from the unpacked ``names`` (by port), when it is not the
+    first unpacked value itself; None when it is."""
+    pick = FIRST_OUTPUT.get(spec.type_id)
+    return pick(names, spec, params) if pick else None
+
+
+def returns_target(returns: tuple[Any, ...], names: dict[str, str]) -> str:
+    """The assignment target unpacking ``returns``: ``out, (h, c)``; ports without a name
+    become ``_``."""
+    parts = [
+        f"({returns_target(item, names)})" if isinstance(item, tuple) else names.get(item, "_")
+        for item in returns
+    ]
+    return ", ".join(parts)
+
+
+def flatten_returns(returns: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A module's result as a port → value dict, following ``returns``; a value that is not
+    there (``None`` where attention weights were not asked for) is left out."""
+    out: dict[str, Any] = {}
+    for item, v in zip(returns, value, strict=True):
+        if isinstance(item, tuple):
+            out.update(flatten_returns(item, v))
+        elif v is not None:
+            out[item] = v
+    return out
+
+
 # ---------------------------------------------------------------------------- recurrent layers
 @layer_call("nn.RNN", "nn.LSTM", "nn.GRU")
 def _recurrent(plain: str, spec: NodeSpec, params: dict[str, Any], inputs: dict[str, str]) -> str:
     """Pick what a recurrent layer passes on: every step, the last step, or the final hidden."""
+    hidden = f"{plain}[1][0]" if spec.type_id == "nn.LSTM" else f"{plain}[1]"  # LSTM: (h, c)
+    picked = _recurrent_out({"out": f"{plain}[0]", "h": hidden}, spec, params)
+    return f"{plain}[0]" if picked is None else picked
+
+
+def _recurrent_out(names: dict[str, str], spec: NodeSpec, params: dict[str, Any]) -> str | None:
+    """The out port from the sequence output (``names["out"]``) and the final hidden state of
+    every layer (``names["h"]``); None when out is the sequence itself."""
     out = params.get("output", "sequence")
     if out == "sequence":
-        return f"{plain}[0]"
+        return None
     if out == "last_step":
-        return f"{plain}[0][:, -1]" if params.get("batch_first", True) else f"{plain}[0][-1]"
-    hidden = f"{plain}[1][0]" if spec.type_id == "nn.LSTM" else f"{plain}[1]"  # LSTM: (h, c)
+        seq = names["out"]
+        return f"{seq}[:, -1]" if params.get("batch_first", True) else f"{seq}[-1]"
     if params.get("bidirectional"):
         # last layer's forward and backward states, side by side: [B, 2 * hidden_size]
-        return f"{hidden}[-2:].transpose(0, 1).flatten(1)"
-    return f"{hidden}[-1]"
+        return f"{names['h']}[-2:].transpose(0, 1).flatten(1)"
+    return f"{names['h']}[-1]"
+
+
+FIRST_OUTPUT.update(dict.fromkeys(("nn.RNN", "nn.LSTM", "nn.GRU"), _recurrent_out))

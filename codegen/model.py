@@ -16,6 +16,7 @@ instance that uses it (``line_map``); ``block_lines`` keeps (block name, inner n
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,15 @@ from typing import Any
 
 from torchcanvas.codegen.backbone import FROZEN_BN_TRAIN, backbone_code
 from torchcanvas.codegen.code import check_imports, import_block, module_init, tensor_init
-from torchcanvas.codegen.emit import CodegenError, doc_text, forward_expr, module_ctor
+from torchcanvas.codegen.emit import (
+    CodegenError,
+    doc_text,
+    first_output,
+    forward_expr,
+    module_ctor,
+    returns_target,
+    unpacked_call,
+)
 from torchcanvas.codegen.names import RESERVED, Namespace, camel
 from torchcanvas.codegen.origins import HOOK, HOOK_LINES, MAPPING, REGISTER, mapping_lines, renames
 from torchcanvas.codegen.style import module_support
@@ -184,7 +193,10 @@ def _lower(
                 outputs.append((n.id, e.src_port))
                 consumed_outside = True
         if not consumed_outside and not graph.out_edges(n.id):
-            outputs.extend((n.id, p.name) for p in graph.output_ports(n.id))
+            ports = graph.output_ports(n.id)
+            if n.spec is not None and n.spec.returns is not None:
+                ports = ports[:1]  # a layer's extra values (LSTM's h and c): only when wired
+            outputs.extend((n.id, p.name) for p in ports)
     if definition is not None:
         ios = definition.io_nodes("output")
         if not ios:
@@ -249,6 +261,9 @@ def _lower(
             expr = f"{attr}({', '.join(inputs[p.name] for p in graph.input_ports(n.id))})"
         else:
             expr = forward_expr(spec, params, inputs, attr, n.id)
+        # a layer returning several values, of which more than the first is used: unpacked
+        unpack = spec.returns is not None and any(uses.get((n.id, p), 0) for p in out_ports[1:])
+        single = len(out_ports) == 1 or (spec.returns is not None and not unpack)
         # reuse the input's name when this node is its last use and takes only that input
         target = None
         in_edges = graph.in_edges(n.id)
@@ -256,12 +271,15 @@ def _lower(
             src = (in_edges[0].src, in_edges[0].src_port)
             uses[src] -= 1
             # (not a layer's named output such as vgg_relu1_2: that name says what it holds)
-            if uses[src] == 0 and len(out_ports) == 1 and ir.names[src] not in unpacked:
+            if uses[src] == 0 and single and ir.names[src] not in unpacked:
                 target = ir.names[src]
         else:
             for e in in_edges:
                 uses[(e.src, e.src_port)] -= 1
-        if len(out_ports) > 1:  # a block with several outputs: unpack them
+        if unpack:
+            _unpack(ir, local, unpacked, n, params, inputs, attr, uses)
+            continue
+        if len(out_ports) > 1 and not single:  # a block with several outputs: unpack them
             targets = []
             for port in out_ports:
                 if uses.get((n.id, port), 0):
@@ -283,6 +301,52 @@ def _lower(
 
     ir.outputs = [(ir.names[v], v) for v in outputs]
     return ir
+
+
+def _unpack(
+    ir: ModelIR,
+    local: Namespace,
+    unpacked: set[str],
+    n: Node,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    attr: str | None,
+    uses: dict[Value, int],
+) -> None:
+    """``out, (h, c) = self.lstm(x)``: one call of a layer returning several values, each used
+    value named after the node (the first like a one-output node, the rest ``label_port``), the
+    rest ``_``; then the first port's value when it is picked from them (``out = out[:, -1]``)."""
+    spec = n.spec
+    assert spec is not None and spec.returns is not None and attr is not None
+    ports = [p.name for p in spec.outputs]
+    first = ports[0]
+    used = {p for p in ports if uses.get((n.id, p), 0)}
+    pick = first_output(spec, params, {p: p for p in ports}) if first in used else None
+    in_tuple = used - {first}
+    if pick is not None:  # the ports the first one is picked from
+        in_tuple |= set(re.findall(r"[A-Za-z_]\w*", pick)) & set(ports)
+    else:
+        in_tuple |= used & {first}
+    names: dict[str, str] = {}
+    for port in ports:
+        if port not in in_tuple:
+            continue
+        if port == first:
+            names[port] = local.name(n.label, key=("node", n.id), fallback=spec.label_base)
+        else:
+            names[port] = local.name(f"{n.label}_{port}", key=(n.id, port), fallback=port)
+            unpacked.add(names[port])
+        ir.names[(n.id, port)] = names[port]
+    call = unpacked_call(spec, params, inputs, attr)
+    ir.steps.append(Step(returns_target(spec.returns, names), call, n.id))
+    if pick is not None:
+        chosen = first_output(spec, params, names)
+        assert chosen is not None
+        target = names.get(first) or local.name(
+            n.label, key=("node", n.id), fallback=spec.label_base
+        )
+        ir.names[(n.id, first)] = target
+        ir.steps.append(Step(target, chosen, n.id))
 
 
 # ---------------------------------------------------------------------------- printing

@@ -12,7 +12,13 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from torchcanvas.codegen.emit import CodegenError, layer_call, literal, op_emitter
+from torchcanvas.codegen.emit import (
+    UNPACKED_CALLS,
+    CodegenError,
+    layer_call,
+    literal,
+    op_emitter,
+)
 from torchcanvas.graph.spec import NodeSpec
 
 Params = dict[str, Any]
@@ -227,12 +233,51 @@ def _gram(inputs: Inputs, params: Params) -> str:
 @layer_call("nn.MultiheadAttention")
 def _attention(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
     """Self-attention when key/value are unconnected; pass on the attended output only."""
+    return _attention_call(plain, inputs, ", need_weights=False", "[0]")
+
+
+def _attention_unpacked(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """Both outputs: ``out, weights = self.attn(q, k, v)``."""
+    return _attention_call(plain, inputs, "", "")
+
+
+UNPACKED_CALLS["nn.MultiheadAttention"] = _attention_unpacked
+
+
+# ---------------------------------------------------------------------------- LSTM cell
+def _lstm_cell(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """``self.cell(x, (h, c))``: torch takes the two states as one tuple; an unconnected one
+    starts as zeros (both unconnected: torch's own zeros)."""
+    attr = plain.split("(", 1)[0]
+    x, h, c = inputs["x"], inputs.get("hx"), inputs.get("cx")
+    if h is None and c is None:
+        return f"{attr}({x})"
+    if h is not None and c is not None:
+        return f"{attr}({x}, ({h}, {c}))"
+    given = h if h is not None else c
+    name = given if _simple(given) else "_s"  # (evaluated once)
+    states = f"({name}, torch.zeros_like({name}))" if h else f"(torch.zeros_like({name}), {name})"
+    if name == given:
+        return f"{attr}({x}, {states})"
+    return f"(lambda _s: {attr}({x}, {states}))({given})"
+
+
+@layer_call("nn.LSTMCell")
+def _lstm_cell_h(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """The next hidden state only."""
+    return f"{_lstm_cell(plain, spec, params, inputs)}[0]"
+
+
+UNPACKED_CALLS["nn.LSTMCell"] = _lstm_cell
+
+
+def _attention_call(plain: str, inputs: Inputs, kwargs: str, pick: str) -> str:
     attr = plain.split("(", 1)[0]
     q = inputs["query"]
     k = inputs.get("key", q)
     v = inputs.get("value", k)
     repeated = next((e for e in (q, k) if (q, k, v).count(e) > 1 and not _simple(e)), None)
     if repeated is None:
-        return f"{attr}({q}, {k}, {v}, need_weights=False)[0]"
+        return f"{attr}({q}, {k}, {v}{kwargs}){pick}"
     q, k, v = ("_t" if e == repeated else e for e in (q, k, v))
-    return f"(lambda _t: {attr}({q}, {k}, {v}, need_weights=False)[0])({repeated})"
+    return f"(lambda _t: {attr}({q}, {k}, {v}{kwargs}){pick})({repeated})"

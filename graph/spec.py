@@ -256,8 +256,15 @@ class NodeSpec:
     torch_name: str | None = None  # e.g. "torch.nn.Conv2d": checked against the real signature
     label_base: str = "node"  # default labels are label_base + a number: conv1, conv2...
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts, see catalogue
+    # a layer whose module returns several values: how they nest, by output port name, e.g.
+    # ("out", ("h", "c")) for LSTM's ``output, (h_n, c_n)``; None: one value per output port
+    returns: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.returns is not None and flat_returns(self.returns) != [
+            p.name for p in self.outputs
+        ]:
+            raise ValueError(f"{self.type_id}: returns {self.returns} does not name its outputs")
         if self.kind not in NODE_KINDS:
             raise ValueError(f"{self.type_id}: unknown kind {self.kind!r}")
         if self.category not in CATEGORIES:
@@ -291,3 +298,12 @@ class NodeSpec:
         for p in self.params:
             out[p.name] = p.validate(params.get(p.name, p.default), node_id)
         return out
+
+
+def flat_returns(returns: tuple[Any, ...]) -> list[str]:
+    """The port names of a ``NodeSpec.returns`` structure, in order: ("out", ("h", "c")) →
+    ["out", "h", "c"]."""
+    out: list[str] = []
+    for item in returns:
+        out += flat_returns(item) if isinstance(item, tuple) else [item]
+    return out

@@ -57,8 +57,10 @@ from torchcanvas.graph.errors import GraphError
 from torchcanvas.graph.layout import layered_layout
 
 DEFAULT_INPUT = (3, 64, 64)
-# catalogue layers that return several values or need more than their constructor: kept as code
-NOT_MAPPED = {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention", "nn.TransformerEncoderLayer"}
+# catalogue layers import does not map onto their nodes (kept as code); layers returning several
+# values map onto a node with one output port per value (``_Builder.several``), and layers whose
+# params are not plain attributes are read by ``_special_params``
+NOT_MAPPED: set[str] = set()
 _USER_PREFIX = "torchcanvas_user_"
 
 
@@ -245,10 +247,14 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
     """The catalogue params that rebuild ``module`` exactly (same repr), or None."""
     spec = CATALOGUE[type_id]
     params: dict[str, Any] = {}
+    special = _special_params(type_id, module)
     for p in spec.params:
         if not p.ctor:
             continue
-        if not hasattr(module, p.name):
+        if special is not None and p.name in special:
+            params[p.name] = special[p.name]
+            continue
+        if special == {} or not hasattr(module, p.name):
             return None
         v = getattr(module, p.name)
         if p.type == "bool" and (v is None or isinstance(v, torch.Tensor)):
@@ -272,6 +278,53 @@ def layer_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
         if repr(rebuilt) == repr(module):
             return candidate
     return None
+
+
+def _special_params(type_id: str, module: nn.Module) -> dict[str, Any] | None:
+    """Constructor params of layers that keep them in their submodules rather than as
+    attributes (attention, transformer blocks), None for other layers; ``{}`` (nothing read,
+    so the rebuild check fails) when the module is built in a way the node cannot express
+    (another activation, separate key/value sizes, blocks that differ)."""
+    if type_id == "nn.MultiheadAttention":
+        if not module._qkv_same_embed_dim:  # kdim/vdim: not a node param
+            return {}
+        return {
+            "bias": module.in_proj_bias is not None,
+            "add_bias_kv": module.bias_k is not None,
+        }
+    if type_id in ("nn.TransformerEncoderLayer", "nn.TransformerDecoderLayer"):
+        return _block_params(module) or {}
+    if type_id == "nn.Transformer":
+        enc, dec = module.encoder.layers, module.decoder.layers
+        first = _block_params(enc[0]) if len(enc) else None
+        blocks = [*enc, *dec]
+        if first is None or not len(dec) or any(_block_params(m) != first for m in blocks):
+            return {}
+        return {**first, "num_encoder_layers": len(enc), "num_decoder_layers": len(dec)}
+    return None
+
+
+def _block_params(layer: nn.Module) -> dict[str, Any] | None:
+    """The params of one transformer encoder or decoder block, or None."""
+    try:
+        attn = layer.self_attn
+        act = layer.activation
+        activation = "relu" if act is F.relu else "gelu" if act is F.gelu else None
+        if activation is None:
+            return None
+        return {
+            "d_model": attn.embed_dim,
+            "nhead": attn.num_heads,
+            "dim_feedforward": layer.linear1.out_features,
+            "dropout": layer.dropout.p,
+            "activation": activation,
+            "layer_norm_eps": layer.norm1.eps,
+            "batch_first": attn.batch_first,
+            "norm_first": layer.norm_first,
+            "bias": layer.linear1.bias is not None,
+        }
+    except AttributeError:
+        return None
 
 
 # ---------------------------------------------------------------------------- code modules
@@ -455,6 +508,10 @@ class _Tracer(fx.Tracer):
     """Stops at catalogue layers and at childless modules it can rebuild (kept as code); goes
     into everything else."""
 
+    # a buffer the forward reads is a graph value (MaxViT indexes with a view of one), not a
+    # constant tensor copied into the trace, which the original's state_dict would not fill
+    proxy_buffer_attributes = True
+
     def __init__(self, codes: dict[str, _Code | None]):
         super().__init__()
         self.codes = codes  # childless modules → how to rebuild them, None when they cannot be
@@ -513,6 +570,7 @@ class _Builder:
         self.data_id = data_id
         self.batch = batch
         self.values: dict[fx.Node, tuple[str, str]] = {}
+        self.parts: dict[fx.Node, tuple[str, tuple]] = {}  # see ``several``
         self.code_nodes: list[str] = []
         self.called: set[str] = set()
         self.tensors: dict[str, tuple[str, str]] = {}
@@ -534,6 +592,8 @@ class _Builder:
         node: fx.Node | None,
         origin: str | None = None,
     ) -> str:
+        if len(label) > 80:  # a deep module path: its end says most (origin keeps it all)
+            label = "…" + label[-79:]
         nid = self.g.add_node(type_id, params, label=label, origin=origin)
         for port, src in inputs:
             value = self.values[src] if isinstance(src, fx.Node) else src
@@ -545,7 +605,7 @@ class _Builder:
     def recorded(self, node: fx.Node) -> dict[str, Any]:
         meta = node.meta["tensor_meta"]
         shape = list(meta.shape)
-        batched = bool(shape) and shape[0] == self.batch
+        batched = bool(shape) and shape[0] == self.batch and self.from_input(node)
         dtype = str(meta.dtype).removeprefix("torch.")
         if dtype not in DTYPES:
             raise ModelImportError(f"{node.name}: output type {dtype} is not supported")
@@ -561,6 +621,8 @@ class _Builder:
                 self.values[node] = (self.data_id, "x")
             elif node.op == "output":
                 output = node.args[0]
+            elif self.several(node) or self.with_constants(node):
+                pass  # a layer returning several values, or one of its values; see below
             elif not self.is_tensor(node):
                 if node.op == "call_module":
                     raise ModelImportError(
@@ -647,6 +709,135 @@ class _Builder:
             origin=_origin(path, m),
         )
         self.code_nodes.append(path)
+
+    def several(self, node: fx.Node) -> bool:
+        """A catalogue layer returning several values (LSTM's ``out, (h, c)``, attention's
+        ``out, weights``) becomes its node, and ``operator.getitem`` on its result (what
+        ``out, (h, c) = self.lstm(x)`` traces to) reads the matching output port. ``parts``
+        maps the layer's call and every tuple inside its result to (node id, the ports that
+        value holds, nested as ``NodeSpec.returns``). False for any other fx node."""
+        if node.op == "call_function" and node.target is operator.getitem:
+            src, index = node.args
+            if src not in self.parts or not isinstance(index, int):
+                return False
+            nid, held = self.parts[src]
+            item = held[index]
+            if isinstance(item, tuple):
+                self.parts[node] = (nid, item)
+            elif self.is_tensor(node):  # (attention weights not asked for are None)
+                self.values[node] = (nid, item)
+            return True
+        if node.op != "call_module":
+            return False
+        m = self.gm.get_submodule(node.target)
+        type_id = LAYER_TYPES.get(type(m))
+        spec = CATALOGUE[type_id] if type_id else None
+        if spec is None or spec.returns is None:
+            return False
+        path = node.target
+        params = layer_params(type_id, m)
+        inputs = [p.name for p in spec.inputs]
+        args = list(node.args)
+        if type_id == "nn.LSTMCell" and len(args) == 2 and isinstance(args[1], tuple | list):
+            args = [args[0], *args[1]]  # cell(x, (h, c)): the states are ports hx and cx
+        kwargs = dict(node.kwargs)
+        # attention's call options that the node's code writes the same way
+        allowed = {"need_weights", "key_padding_mask", "attn_mask", "average_attn_weights"}
+        plain = type_id != "nn.MultiheadAttention" or (
+            set(kwargs) <= allowed
+            and kwargs.get("key_padding_mask") is None
+            and kwargs.get("attn_mask") is None
+            and kwargs.get("average_attn_weights", True) is True
+            and isinstance(kwargs.get("need_weights", True), bool)
+        )
+        if (
+            params is None
+            or not plain
+            or (type_id != "nn.MultiheadAttention" and kwargs)
+            or not 1 <= len(args) <= len(inputs)
+            or not all(self.is_tensor(a) and a in self.values for a in args)
+        ):
+            raise ModelImportError(
+                f"{path}: this {type(m).__name__} call ({node.format_node()}) has arguments "
+                f"the {spec.title} node does not take; import supports "
+                f"{', '.join(inputs)} as tensors"
+                + (" and need_weights" if type_id == "nn.MultiheadAttention" else "")
+            )
+        if path in self.called:
+            raise ModelImportError(
+                f"{path} is called more than once and has parameters "
+                "(shared weights); import gives every node its own weights, "
+                "so it supports each such module being called once"
+            )
+        self.called.add(path)
+        nid = self.add(
+            type_id,
+            params,
+            path,
+            list(zip(inputs, args, strict=False)),
+            None,
+            origin=_origin(path, m),
+        )
+        self.parts[node] = (nid, spec.returns)
+        return True
+
+    def from_input(self, node: fx.Node) -> bool:
+        """Whether ``node`` is computed from the model's input: a value made from weights
+        alone (MaxViT's relative position bias, [heads, 49, 49]) has no batch dim, whatever
+        its first size."""
+        known = self.__dict__.setdefault("_from_input", {})
+        stack = [node]
+        while stack:
+            n = stack[-1]
+            if n in known:
+                stack.pop()
+                continue
+            if n.op == "placeholder":
+                known[n] = n.meta.get("tensor_meta") is not None
+                stack.pop()
+                continue
+            pending = [a for a in n.all_input_nodes if a not in known]
+            if pending:
+                stack.extend(pending)
+                continue
+            known[n] = any(known[a] for a in n.all_input_nodes)
+            stack.pop()
+        return known[node]
+
+    def with_constants(self, node: fx.Node) -> bool:
+        """A module without weights, kept as code, called with tensors and constants
+        (MaxViT's ``self.partition_op(x, self.p)``): a code expression that builds and calls
+        it, ``WindowPartition()(x, 7)``. False for any other fx node."""
+        if node.op != "call_module" or node.kwargs or not self.is_tensor(node):
+            return False
+        code = self.codes.get(node.target)
+        m = self.gm.get_submodule(node.target)
+        tensors = [a for a in node.args if isinstance(a, fx.Node)]
+        if (
+            code is None
+            or m.state_dict()
+            or len(tensors) == len(node.args)
+            or not tensors
+            or not all(self.is_tensor(a) and a in self.values for a in tensors)
+            or not all(isinstance(a, fx.Node) or _literal_ok(a) for a in node.args)
+            or len(tensors) > len(CODE_INPUTS)
+        ):
+            return False
+        ports: dict[fx.Node, str] = {}
+        for a in tensors:
+            ports.setdefault(a, CODE_INPUTS[len(ports)])
+        args = ", ".join(ports[a] if isinstance(a, fx.Node) else literal(a) for a in node.args)
+        params = {
+            "title": code.title,
+            "expr": f"{code.init}({args})",
+            "imports": code.imports,
+            "source": code.source,
+            **self.recorded(node),
+        }
+        self.add("code.Function", params, node.target, [(p, n) for n, p in ports.items()], node)
+        self.code_nodes.append(node.target)
+        self.called.add(node.target)
+        return True
 
     def tensor(self, node: fx.Node) -> None:
         """A parameter or buffer the forward reads directly: a ``code.Tensor`` node."""
@@ -1279,11 +1470,25 @@ ROUNDTRIP_MODELS = (
     "squeezenet1_0",
     "densenet121",
     "efficientnet_b0",
+    "vit_b_16",
+    "swin_t",
+    "maxvit_t",
 )
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
+
+ROUNDTRIP_SHAPES: dict[str, tuple[int, ...]] = {
+    "vit_b_16": (3, 224, 224),
+    "maxvit_t": (3, 224, 224),
+}
+"""Input shapes of the models above that need another than ``DEFAULT_INPUT`` (ViT checks its
+image size, MaxViT's attention windows are sized for it)."""
 
 
 def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:
     """The names in ``names`` whose ``roundtrip`` is ok: what bench/export_roundtrip.py reports
     as ``import_ok``."""
-    return [name for name in names if roundtrip(name, **kw).ok]
+    return [
+        name
+        for name in names
+        if roundtrip(name, ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT), **kw).ok
+    ]

@@ -25,7 +25,14 @@ import torch
 from torch import nn
 
 from torchcanvas.codegen.backbone import backbone_code, resolve_weights
-from torchcanvas.codegen.emit import CodegenError, ctor_args, forward_expr
+from torchcanvas.codegen.emit import (
+    CodegenError,
+    ctor_args,
+    first_output,
+    flatten_returns,
+    forward_expr,
+    unpacked_call,
+)
 from torchcanvas.codegen.style import check_vgg_outputs, module_support
 from torchcanvas.graph.document import Graph, GraphEvent, Node, block_key
 from torchcanvas.graph.spec import AUTO
@@ -942,6 +949,9 @@ class ShapeInferencer:
                 cost = self._costed(outs, 0, param_bytes)
                 return _NodeRun(outs, resolved, n_params, n_trainable, [], cost)
             expr = f"m({', '.join(ports)})"
+        elif spec.returns is not None:  # every value it returns, one per output port
+            ports = [p.name for p in spec.inputs if p.name in inputs[0]]
+            expr = unpacked_call(spec, params, {p: p for p in ports}, "m")
         else:
             ports = [p.name for p in spec.inputs if p.name in inputs[0]]
             expr = forward_expr(
@@ -1002,6 +1012,9 @@ class ShapeInferencer:
                     )
                 if text not in caught:  # the same warning at both probe batch sizes: once
                     caught.append(text)
+            if spec.returns is not None:
+                outputs.append(_returned(spec, params, out))
+                continue
             if isinstance(out, tuple) and len(spec.outputs) > 1:  # one value per output port
                 computed = getattr(module, "stages", None)  # VGG16Features: the rest are empty
                 outputs.append(
@@ -1099,6 +1112,18 @@ class ShapeInferencer:
 
 
 _BACKBONE_CACHE: dict[str, Any] = {}
+
+
+def _returned(spec, params: dict[str, Any], out: Any) -> dict[str, torch.Tensor]:
+    """A several-value layer's result by output port, the first port picked as model.py
+    picks it (a recurrent layer's ``output``)."""
+    values = flatten_returns(spec.returns, out)
+    first = spec.outputs[0].name
+    pick = first_output(spec, params, {p: p for p in values})
+    if pick is not None:
+        names = list(values)
+        values[first] = _forward_fn(pick, names)(None, *(values[p] for p in names))
+    return values
 
 
 def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, list[str]]:

@@ -13,8 +13,6 @@ from torch import nn
 
 from torchcanvas.graph.catalogue import CATALOGUE
 
-NEEDS_MULTI_OUTPUT = "returns a tuple: needs multi-output nodes"
-
 # Not node types, each with the reason. Lazy modules are left out as a family (LAZY below).
 EXCLUDED: dict[str, str] = {
     # base classes and containers: the canvas itself holds and chains the layers
@@ -34,12 +32,12 @@ EXCLUDED: dict[str, str] = {
     "values: chain TransformerEncoderLayer nodes (or make a block)",
     "TransformerDecoder": "built from a TransformerDecoderLayer module passed in, not from "
     "values: chain TransformerDecoderLayer nodes (or make a block)",
-    # one output per node today
-    "LSTMCell": f"{NEEDS_MULTI_OUTPUT} (h, c)",
-    "AdaptiveLogSoftmaxWithLoss": f"{NEEDS_MULTI_OUTPUT} (output, loss)",
+    # a layer and a loss at once, or an input no node gives
+    "AdaptiveLogSoftmaxWithLoss": "takes the target and returns (output, loss): a layer and "
+    "a loss in one module; use Linear and Cross-entropy loss nodes",
     **{
         f"MaxUnpool{n}d": "needs the indices a max pool returns beside its output "
-        f"(return_indices=True), which {NEEDS_MULTI_OUTPUT}"
+        "(return_indices=True), which the max pool nodes do not give"
         for n in (1, 2, 3)
     },
     # losses

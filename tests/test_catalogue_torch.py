@@ -432,6 +432,11 @@ LAYER_CASES.update(
             ({}, {"x": (4, 5)}, (4, 64)),
             ({"nonlinearity": "relu", "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),
         ],
+        "nn.LSTMCell": [  # the first output, h
+            ({}, {"x": (4, 5)}, (4, 64)),
+            ({"hidden_size": 8}, {"x": (4, 5), "hx": (4, 8), "cx": (4, 8)}, (4, 8)),
+            ({"hidden_size": 8, "bias": False}, {"x": (4, 5), "cx": (4, 8)}, (4, 8)),
+        ],
         "nn.GRUCell": [
             ({}, {"x": (4, 5)}, (4, 64)),
             ({"bias": False, "hidden_size": 8}, {"x": (4, 5), "hx": (4, 8)}, (4, 8)),
@@ -916,8 +921,8 @@ def _module(model: nn.Module, path: str) -> nn.Module:
 
 def _names(model: nn.Module, path: str) -> set[str]:
     """Full names of the parameters under module path ``path``."""
-    module = _module(model, path)
-    ids = {id(p) for p in module.parameters()}
+    module = _module(model, path)  # a module, or a parameter (ViT's class token)
+    ids = {id(module)} if isinstance(module, nn.Parameter) else {id(p) for p in module.parameters()}
     return {n for n, p in model.named_parameters() if id(p) in ids}
 
 
@@ -988,6 +993,9 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         "densenet121",
         "convnext_tiny",
         "shufflenet_v2_x0_5",
+        "vit_b_16",
+        "swin_t",
+        "maxvit_t",
     ],
 )
 @pytest.mark.parametrize("drop_head", [True, False])

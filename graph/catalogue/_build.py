@@ -39,9 +39,11 @@ def layer(
     inputs=X,
     outputs=OUT,
     torch_name: str | None = None,
+    returns: tuple[Any, ...] | None = None,
     **extra: Any,
 ) -> NodeSpec:
-    """A torch.nn module node; ``type_id`` is ``nn.<Class>`` (torch_name: torch.nn.<Class>)."""
+    """A torch.nn module node; ``type_id`` is ``nn.<Class>`` (torch_name: torch.nn.<Class>).
+    ``returns`` nests the output ports as the module returns them (``NodeSpec.returns``)."""
     cls = type_id.split(".", 1)[1]
     return NodeSpec(
         type_id=type_id,
@@ -55,6 +57,7 @@ def layer(
         torch_name=torch_name or f"torch.nn.{cls}",
         label_base=label,
         extra=extra,
+        returns=returns,
     )
 
 

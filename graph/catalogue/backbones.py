@@ -390,8 +390,70 @@ def _others() -> list[Arch]:
     ]
 
 
+def vit_stages(layers: int) -> tuple[Stage, ...]:
+    """stem (patch projection, class token, position embedding), encoder_layer_0.., ln."""
+    return (
+        ("stem", ("conv_proj", "class_token", "encoder.pos_embedding")),
+        *((f"encoder_layer_{i}", (f"encoder.layers.encoder_layer_{i}",)) for i in range(layers)),
+        ("ln", ("encoder.ln",)),
+    )
+
+
+def _transformers() -> list[Arch]:
+    vits = (
+        # name, title, width, encoder layers, weight files
+        (
+            "vit_b_16",
+            "ViT-B/16",
+            768,
+            12,
+            (
+                "vit_b_16-c867db91.pth",
+                "vit_b_16_swag-9ac1b537.pth",
+                "vit_b_16_lc_swag-4e70ced5.pth",
+            ),
+        ),
+        ("vit_b_32", "ViT-B/32", 768, 12, ("vit_b_32-d86f8d99.pth",)),
+        (
+            "vit_l_16",
+            "ViT-L/16",
+            1024,
+            24,
+            (
+                "vit_l_16-852ce7e3.pth",
+                "vit_l_16_swag-4f3808c9.pth",
+                "vit_l_16_lc_swag-4d563306.pth",
+            ),
+        ),
+        ("vit_l_32", "ViT-L/32", 1024, 24, ("vit_l_32-c7638314.pth",)),
+    )
+    swins = (
+        ("swin_t", "Swin-T", 768, "swin_t-704ceda3.pth"),
+        ("swin_s", "Swin-S", 768, "swin_s-5e29d889.pth"),
+        ("swin_b", "Swin-B", 1024, "swin_b-68c6b09e.pth"),
+        ("swin_v2_t", "Swin V2-T", 768, "swin_v2_t-b137f0e2.pth"),
+        ("swin_v2_s", "Swin V2-S", 768, "swin_v2_s-637d8ceb.pth"),
+        ("swin_v2_b", "Swin V2-B", 1024, "swin_v2_b-781e5279.pth"),
+    )
+    swin_stages = (*feature_stages(8), ("norm", ("norm",)))
+    maxvit_stages = (("stem", ("stem",)), *((f"blocks.{i}", (f"blocks.{i}",)) for i in range(4)))
+    return [
+        *(Arch(n, t, "ViT", "heads.head", w, vit_stages(k), f) for n, t, w, k, f in vits),
+        *(Arch(n, t, "Swin", "head", w, swin_stages, (f,)) for n, t, w, f in swins),
+        Arch(
+            "maxvit_t",
+            "MaxViT-T",
+            "MaxViT",
+            "classifier.5",
+            512,
+            maxvit_stages,
+            ("maxvit_t-bc5ab103.pth",),
+        ),
+    ]
+
+
 ARCHS: dict[str, Arch] = {
-    a.name: a for a in (*_resnets(), *_vggs(), *_features_archs(), *_others())
+    a.name: a for a in (*_resnets(), *_vggs(), *_features_archs(), *_others(), *_transformers())
 }
 
 FREEZE_HELP = (
@@ -399,7 +461,8 @@ FREEZE_HELP = (
     "the one named (ResNet: stem, layer1..layer4; VGG: block1..block5, fc6, fc7; "
     "AlexNet: conv1..conv5, fc6, fc7; MobileNet, EfficientNet, ConvNeXt: "
     "features.0, features.1, ...; DenseNet: stem, denseblock1, transition1, ..., "
-    "norm5; ShuffleNet: conv1, stage2..stage4, conv5)"
+    "norm5; ShuffleNet: conv1, stage2..stage4, conv5; ViT: stem, encoder_layer_0, ..., ln; "
+    "Swin: features.0, ..., features.7, norm; MaxViT: stem, blocks.0..blocks.3)"
 )
 
 BACKBONE = NodeSpec(
@@ -442,7 +505,8 @@ BACKBONE = NodeSpec(
         ),
     ),
     help="A torchvision classification network (ResNet, VGG, AlexNet, MobileNet, "
-    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet) with weights from a local file, its "
+    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet, ViT, Swin, MaxViT; ViT and MaxViT take "
+    "224 × 224 images) with weights from a local file, its "
     "head optionally dropped and its first stages frozen (not trained; their batch norm "
     "statistics stay fixed).",
     label_base="backbone",

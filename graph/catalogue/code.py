@@ -24,7 +24,7 @@ from __future__ import annotations
 from torchcanvas.graph.catalogue import register
 from torchcanvas.graph.spec import NodeSpec, ParamSpec, PortSpec
 
-CODE_INPUTS = ("x", "x2", "x3", "x4")
+CODE_INPUTS = ("x", "x2", "x3", "x4", "x5", "x6", "x7", "x8")
 
 IMPORT_LINE = (
     r"(import [A-Za-z_][\w.]*( as [A-Za-z_]\w*)?"

@@ -205,16 +205,25 @@ def recurrent(type_id: str, title: str, *, label: str, help: str) -> NodeSpec:
                 "output",
                 "choice",
                 "sequence",
-                "what to pass on: the output at every step, the "
+                "what the out port passes on: the output at every step, the "
                 "output at the last step, or the final hidden state of the last layer",
                 choices=("sequence", "last_step", "hidden"),
                 ctor=False,
             ),
         ),
+        outputs=RECURRENT_OUT[:3] if type_id == "nn.LSTM" else RECURRENT_OUT[:2],
+        returns=("out", ("h", "c")) if type_id == "nn.LSTM" else ("out", "h"),
         label=label,
         help=help,
         group="Recurrent",
     )
+
+
+RECURRENT_OUT = (
+    PortSpec("out", help="what 'output' picks: every step, the last step, or the final hidden"),
+    PortSpec("h", help="[layers × directions, B, H] final hidden state of every layer"),
+    PortSpec("c", help="[layers × directions, B, H] final cell state of every layer"),
+)
 
 
 DIMS = {
@@ -958,6 +967,43 @@ register(
             label="cell",
             help="One step of a gated recurrent unit: (x, h) → the next h.",
         ),
+        layer(
+            "nn.LSTMCell",
+            "LSTMCell",
+            (
+                auto("input_size", dim=-1, help="features of the input (last dim)"),
+                p(
+                    "hidden_size",
+                    "int",
+                    64,
+                    "features of the hidden state",
+                    minimum=1,
+                    required=True,
+                ),
+                BIAS,
+            ),
+            inputs=(
+                PortSpec("x", help="[B, F] input of this step"),
+                PortSpec(
+                    "hx",
+                    optional=True,
+                    help="[B, H] hidden state of the previous step (unconnected: zeros)",
+                ),
+                PortSpec(
+                    "cx",
+                    optional=True,
+                    help="[B, H] cell state of the previous step (unconnected: zeros)",
+                ),
+            ),
+            outputs=(
+                PortSpec("h", help="[B, H] the next hidden state"),
+                PortSpec("c", help="[B, H] the next cell state"),
+            ),
+            returns=("h", "c"),
+            label="cell",
+            group="Recurrent",
+            help="One step of a long short-term memory layer: (x, h, c) → the next h and c.",
+        ),
         # ------------------------------------------------------------------ attention
         layer(
             "nn.MultiheadAttention",
@@ -1010,9 +1056,15 @@ register(
                 ),
                 PortSpec("value", optional=True, help="[B, S, E] values (unconnected: the key)"),
             ),
+            outputs=(
+                PortSpec("out", help="[B, T, E] the attended output"),
+                PortSpec("weights", help="[B, T, S] attention weights, averaged over the heads"),
+            ),
+            returns=("out", "weights"),
             label="attn",
             group="Transformer",
-            help="Multi-head scaled dot-product attention; passes on the attended output only.",
+            help="Multi-head scaled dot-product attention: the attended output and the "
+            "attention weights.",
         ),
         layer(
             "nn.TransformerEncoderLayer",
