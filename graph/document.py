@@ -169,6 +169,7 @@ class Graph:
         self._structure = 0  # bumped on every change of nodes or wires
         self._topo: tuple[int, list[str]] | None = None
         self._ids: tuple[int, list[str]] | None = None
+        self._kinds: tuple[int, dict[str, list[Node]]] | None = None  # nodes_of_kind's index
         self._nodes: dict[str, Node] = {}
         # adjacency indexes kept beside the networkx graph, each list sorted: the hot loops
         # (shape inference, codegen) read these instead of building networkx views
@@ -1014,9 +1015,20 @@ class Graph:
 
     # ------------------------------------------------------------------ helpers
     def nodes_of_kind(self, *kinds: str) -> list[Node]:
-        """The nodes of these kinds, sorted by id (only they are sorted: this runs per edit)."""
+        """The nodes of these kinds, sorted by id. This runs several times per edit (the
+        training plan, the problems list), so the nodes are indexed by kind, kept until a node
+        is added or removed (a node's type never changes in place)."""
+        if self._kinds is None or self._kinds[0] != self._structure:
+            index: dict[str, list[Node]] = {}
+            for nid in self._sorted_ids():
+                node = self._nodes[nid]
+                index.setdefault(node.kind, []).append(node)
+            self._kinds = (self._structure, index)
+        index = self._kinds[1]
+        if len(kinds) == 1:
+            return list(index.get(kinds[0], ()))
         return sorted(
-            (n for n in self._nodes.values() if n.kind in kinds), key=lambda n: _id_key(n.id)
+            (n for k in set(kinds) for n in index.get(k, ())), key=lambda n: _id_key(n.id)
         )
 
     def iter_params(self) -> Iterator[tuple[Node, str, Any]]:

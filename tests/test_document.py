@@ -830,3 +830,24 @@ def test_restore_refreshes_the_cached_topological_order(g):
     g.restore(before)
     assert g.topological_order() == [a, b]
     assert g.out_edges(b) == []
+
+
+def test_nodes_of_kind_follow_adds_removals_and_restores(g):
+    relu = g.add_node("nn.ReLU")
+    loss = g.add_node("loss.MSE")
+    assert [n.id for n in g.nodes_of_kind("layer")] == [relu]
+    before = g.snapshot()
+    more = [g.add_node("nn.Linear", {"in_features": 2, "out_features": 3}) for _ in range(11)]
+    assert [n.id for n in g.nodes_of_kind("layer")] == sorted(
+        [relu, *more], key=lambda i: int(i.lstrip("n"))
+    )  # natural id order: n2 before n10
+    assert [n.id for n in g.nodes_of_kind("loss", "layer")] == [
+        n.id for n in g.nodes() if n.id in {relu, loss, *more}
+    ]
+    g.remove_node(more[0])
+    assert more[0] not in [n.id for n in g.nodes_of_kind("layer")]
+    g.restore(before)
+    assert [n.id for n in g.nodes_of_kind("layer")] == [relu]
+    assert [n.id for n in g.nodes_of_kind("loss")] == [loss]
+    g.nodes_of_kind("layer").clear()  # a copy: the index is not the caller's to change
+    assert [n.id for n in g.nodes_of_kind("layer")] == [relu]
