@@ -40,7 +40,7 @@ def module_init(params: dict[str, Any], node_id: str | None = None) -> str:
 
 def tensor_init(params: dict[str, Any]) -> str:
     """``nn.Parameter(torch.zeros(1, 1, 8))`` (or ``nn.Buffer``) for a ``code.Tensor``."""
-    shape = ", ".join(literal(int(d)) for d in params.get("shape") or ())
+    shape = ", ".join(literal(int(d)) for d in params.get("shape") or ()) or "()"
     dtype = params.get("dtype", "float32")
     zeros = (
         f"torch.zeros({shape}{', ' if shape else ''}dtype=torch.{dtype})"

@@ -82,6 +82,15 @@ class ImportResult:
 
 
 # ---------------------------------------------------------------------------- loading a SPEC
+# torchvision models built with other arguments than their defaults: GoogLeNet's and Inception
+# v3's auxiliary classifiers run only in training (an evaluation trace leaves them out, and the
+# weights would not match), and their default initialisation warns that it will change
+TORCHVISION_ARGS: dict[str, dict[str, Any]] = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
+
+
 def torchvision_names() -> list[str]:
     """Names of torchvision's classification models (``resnet18``, ``vgg11``…)."""
     import torchvision
@@ -108,6 +117,7 @@ def load_spec(spec: str, args: dict[str, Any] | None = None) -> nn.Module:
             raise ModelImportError(
                 "weights cannot be set: imported torchvision models start untrained (weights=None)"
             )
+        args = {**TORCHVISION_ARGS.get(spec, {}), **args}
         return _checked(torchvision.models.get_model(spec, weights=None, **args), spec)
     where, _, name = spec.rpartition(":")
     if not name.isidentifier() and not all(p.isidentifier() for p in name.split(".")):
@@ -506,6 +516,14 @@ def _concrete_args(model: nn.Module) -> dict[str, Any]:
 # running when tracing failed; the trace starts again with it as a leaf until it succeeds.
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_CONTAINER_CALLS = (
+    "nn.Sequential",
+    "nn.ModuleList",
+    "nn.ModuleDict",
+    "nn.ParameterList",
+    "nn.ParameterDict",
+    "OrderedDict",
+)
 _MAX_LINE = 100
 
 
@@ -629,10 +647,8 @@ def _opaque_code(module: nn.Module, path: str, exc: BaseException, names: _Opaqu
 def _class_definitions(cls: type, imports: list[str], sources: list[str], refuse: Any) -> None:
     if getattr(nn, cls.__name__, None) is cls:
         return
-    if _library(cls):
-        mod = _importable(cls)
-        if mod is None:
-            raise refuse(f"its class cannot be imported from {cls.__module__}")
+    mod = _importable(cls) if _library(cls) else None
+    if mod is not None:
         line = f"from {mod} import {cls.__name__}"
         if line not in imports:
             imports.append(line)
@@ -669,7 +685,8 @@ def _opaque_builder(
     var = snake(cls.__name__, "module")
     if var in ("nn", "torch", "OrderedDict") or var.startswith("build"):
         var = "module"
-    body = [f"{var} = {cls.__name__}.__new__({cls.__name__})", f"nn.Module.__init__({var})"]
+    ref = f"nn.{cls.__name__}" if getattr(nn, cls.__name__, None) is cls else cls.__name__
+    body = [f"{var} = {ref}.__new__({ref})", f"nn.Module.__init__({var})"]
     for name, value in vars(module).items():
         if name in _MODULE_INTERNALS:
             continue
@@ -766,6 +783,13 @@ def _child_code(
     params = layer_params(type_id, child) if type_id else None
     if params is not None:
         return module_ctor(CATALOGUE[type_id], params)
+    if cls in (nn.ParameterList, nn.ParameterDict):
+        if "import torch" not in imports:
+            imports.append("import torch")
+        tensors = [(k, _zeros(p, "parameter", refuse)) for k, p in child._parameters.items()]
+        if cls is nn.ParameterDict:
+            return ("call", "nn.ParameterDict", [("dict", tensors)])
+        return ("call", "nn.ParameterList", [("list", [t for _, t in tensors])])
     if cls in _CONTAINERS:
         items = [
             (k, _child_code(m, imports, sources, names, refuse))
@@ -793,6 +817,8 @@ def _flat(tree: Any) -> str:
         return tree
     if tree[0] == "dict":
         return "{" + ", ".join(f"{quote(k)}: {_flat(v)}" for k, v in tree[1]) + "}"
+    if tree[0] == "list":
+        return "[" + ", ".join(_flat(t) for t in tree[1]) + "]"
     return f"{tree[1]}(" + ", ".join(_flat(t) for t in tree[2]) + ")"
 
 
@@ -820,13 +846,9 @@ def _code_lines(tree: Any, indent: str, prefix: str, suffix: str) -> list[str]:
     on one line when it fits, else one item per line with a trailing comma. A container with
     items is always one item per line."""
     line = indent + prefix + _flat(tree) + suffix
-    container = (
-        not isinstance(tree, str)
-        and (tree[0] == "dict" or tree[2])
-        and (
-            tree[0] == "dict"
-            or tree[1] in ("nn.Sequential", "nn.ModuleList", "nn.ModuleDict", "OrderedDict")
-        )
+    container = not isinstance(tree, str) and (
+        (tree[0] in ("dict", "list") and bool(tree[1]))
+        or (tree[1] in _CONTAINER_CALLS and bool(tree[2]))
     )
     if len(line) + 4 <= _MAX_LINE and not container:
         return [line]
@@ -835,12 +857,18 @@ def _code_lines(tree: Any, indent: str, prefix: str, suffix: str) -> list[str]:
         if isinstance(tree, str):
             return [line]
     inner = indent + "    "
+    out: list[str] = []
     if tree[0] == "dict":
-        out = [indent + prefix + "{"]
+        out.append(indent + prefix + "{")
         for k, v in tree[1]:
             out += _code_lines(v, inner, f"{quote(k)}: ", ",")
         return [*out, indent + "}" + suffix]
-    out = [indent + prefix + tree[1] + "("]
+    if tree[0] == "list":
+        out.append(indent + prefix + "[")
+        for item in tree[1]:
+            out += _code_lines(item, inner, "", ",")
+        return [*out, indent + "]" + suffix]
+    out.append(indent + prefix + tree[1] + "(")
     for item in tree[2]:
         out += _code_lines(item, inner, "", ",")
     return [*out, indent + ")" + suffix]
@@ -1638,11 +1666,24 @@ ROUNDTRIP_MODELS = (
     "squeezenet1_0",
     "densenet121",
     "efficientnet_b0",
+    "inception_v3",
+    "googlenet",
+    "mnasnet0_5",
+    "regnet_y_400mf",
 )
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
+
+ROUNDTRIP_INPUTS: dict[str, tuple[int, ...]] = {"inception_v3": (3, 75, 75)}
+"""Input shapes for models that need more than ``DEFAULT_INPUT`` (Inception v3: 75 × 75 at
+least)."""
 
 
 def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:
     """The names in ``names`` whose ``roundtrip`` is ok: what bench/export_roundtrip.py reports
     as ``import_ok``."""
-    return [name for name in names if roundtrip(name, **kw).ok]
+    shape = kw.pop("input_shape", None)
+    return [
+        name
+        for name in names
+        if roundtrip(name, shape or ROUNDTRIP_INPUTS.get(name, DEFAULT_INPUT), **kw).ok
+    ]
