@@ -988,6 +988,7 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         "densenet121",
         "convnext_tiny",
         "shufflenet_v2_x0_5",
+        "mnasnet0_5",
     ],
 )
 @pytest.mark.parametrize("drop_head", [True, False])
