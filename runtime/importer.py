@@ -1061,7 +1061,7 @@ class _Builder:
         self.code_nodes.append(path)
 
     def function(self, node: fx.Node) -> None:
-        mapped = _map_op(self, node)
+        mapped = _map_op(self, node) or _map_pool(self, node)
         if mapped is not None:
             return
         ports: dict[fx.Node, str] = {}
@@ -1307,6 +1307,47 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
             b.add(type_id, params, label, [("x", args[0])], node)
             return True
     return None
+
+
+# F.max_pool2d(x, 3, stride=2)… → the pooling layer node with the same settings
+_POOLS: dict[Any, tuple[str, tuple[str, ...]]] = {
+    F.max_pool1d: ("nn.MaxPool1d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    F.max_pool2d: ("nn.MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    F.avg_pool1d: (
+        "nn.AvgPool1d",
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    ),
+    F.avg_pool2d: (
+        "nn.AvgPool2d",
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    ),
+}
+
+
+def _map_pool(b: _Builder, node: fx.Node) -> bool | None:
+    """A functional max or average pooling call as its layer node; None when it must stay code
+    (indices returned, a size computed at run time, a value the catalogue refuses)."""
+    if node.op != "call_function" or node.target not in _POOLS:
+        return None
+    type_id, names = _POOLS[node.target]
+    x, *rest = node.args or (None,)
+    if not (b.is_tensor(x) and x in b.values) or len(rest) > len(names):
+        return None
+    values = dict(zip(names, rest, strict=False))
+    kwargs = dict(node.kwargs)
+    if kwargs.pop("return_indices", False) or set(kwargs) - set(names) or set(kwargs) & set(values):
+        return None
+    values.update(kwargs)
+    if any(isinstance(v, fx.Node) for v in values.values()):
+        return None
+    spec = CATALOGUE[type_id]
+    values = {k: _value(v) for k, v in values.items() if k != "stride" or v not in (None, [], ())}
+    try:
+        params = spec.validate_params(values)
+    except GraphError:
+        return None
+    b.add(type_id, params, node.name, [("x", x)], node)
+    return True
 
 
 # ---------------------------------------------------------------------------- code expressions

@@ -233,6 +233,11 @@ def test_torchvision_model_round_trips_through_files(name, tmp_path):
     assert n_orig == n_new > 0
     assert diffs == [0.0, 0.0]
     assert not result.opaque
+    # every part is an editable node (Inception's F.avg_pool2d / F.max_pool2d calls included)
+    assert not result.code_nodes
+    if name == "inception_v3":
+        types = [n.type_id for n in result.graph.nodes()]
+        assert types.count("nn.AvgPool2d") == 9 and types.count("nn.MaxPool2d") == 4
     # RegNet's module paths hold '-' (trunk_output.block1.block1-0): kept as origins
     if name.startswith("regnet"):
         assert any("block1-0" in (n.origin or "") for n in result.graph.nodes())
@@ -251,3 +256,24 @@ def test_inception_and_googlenet_transform_input_and_defaults():
     result = roundtrip(model)
     assert result.ok and result.max_abs_diff == 0.0, result
     assert result.original_params == result.imported_params
+
+
+def test_functional_pooling_becomes_layer_nodes_unless_it_returns_indices():
+    class Pools(nn.Module):
+        def forward(self, x):
+            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
+            x = nn.functional.avg_pool2d(x, kernel_size=2, ceil_mode=True)
+            y, idx = nn.functional.max_pool2d(x, 2, return_indices=True)
+            return y + idx.float()
+
+    result = import_model(Pools(), (3, 16, 16))
+    assert result.max_abs_diff == 0.0
+    nodes = {n.label: n for n in result.graph.nodes()}
+    assert nodes["max_pool2d"].type_id == "nn.MaxPool2d"
+    assert nodes["max_pool2d"].params["kernel_size"] == 3
+    assert nodes["max_pool2d"].params["stride"] == 2
+    assert nodes["avg_pool2d"].type_id == "nn.AvgPool2d"
+    assert nodes["avg_pool2d"].params["ceil_mode"] is True
+    # with indices it is another function (a tuple), kept as code
+    assert nodes["getitem"].type_id == "code.Function"
+    assert "max_pool2d_with_indices" in nodes["getitem"].params["expr"]
