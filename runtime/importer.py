@@ -592,6 +592,19 @@ class _OpaqueNames:
         self.names = Namespace()
         self.by_body: dict[str, tuple[str, str]] = {}
 
+    def reserve_defined(self, sources: list[str]) -> None:
+        """Keep the names the copied sources define (a user's own ``build_gate``) free."""
+        import ast
+
+        for text in sources:
+            for stmt in ast.parse(text).body:
+                if isinstance(stmt, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
+                    self.names.reserve(stmt.name)
+                elif isinstance(stmt, ast.Assign):
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name):
+                            self.names.reserve(target.id)
+
     def function(self, cls_name: str, body: list[str]) -> tuple[str, str]:
         """(the function's name, its source) for a builder of ``body``."""
         key = "\n".join(body)
@@ -636,6 +649,7 @@ def _opaque_code(module: nn.Module, path: str, exc: BaseException, names: _Opaqu
     imports: list[str] = []
     sources: list[str] = []
     _class_definitions(cls, imports, sources, refuse)
+    names.reserve_defined(sources)
     code = module_code(module)
     if code is not None:
         init = code.init

@@ -277,3 +277,40 @@ def test_functional_pooling_becomes_layer_nodes_unless_it_returns_indices():
     # with indices it is another function (a tuple), kept as code
     assert nodes["getitem"].type_id == "code.Function"
     assert "max_pool2d_with_indices" in nodes["getitem"].params["expr"]
+
+
+def test_builder_function_names_keep_clear_of_the_users_own(tmp_path):
+    path = tmp_path / "clash.py"
+    path.write_text(
+        textwrap.dedent("""
+            from torch import nn
+
+
+            def build_gate(width):
+                return nn.Linear(width, width)
+
+
+            class Gate(nn.Module):
+                def __init__(self, width):
+                    super().__init__()
+                    self.fc = build_gate(width)
+
+                def forward(self, x):
+                    return self.fc(x) if x.sum() > 0 else -x
+
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.gate = Gate(4)
+                    self.out = nn.Linear(4, 2)
+
+                def forward(self, x):
+                    return self.out(self.gate(x))
+        """)
+    )
+    result = import_model(f"{path}:Net", (4,))
+    assert result.max_abs_diff == 0.0, result.notes
+    gate = next(n for n in result.graph.nodes() if n.label == "gate")
+    assert gate.params["init"] == "build_gate_2()"
+    assert "def build_gate(width):" in gate.params["source"]
