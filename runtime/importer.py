@@ -215,8 +215,8 @@ def _trace_failure(exc: BaseException) -> ModelImportError:
     code = f" `{frame.line.strip()}`" if frame.line else ""
     return ModelImportError(
         f"tracing failed at {where} (in {frame.name}){code}: {reason}. "
-        "Rewrite that line without the tensor-dependent branch, or keep "
-        "that part in a separate module.",
+        "Rewrite that line without the tensor-dependent branch, or move that part into a "
+        "submodule: import keeps a submodule it cannot trace whole, as an opaque code module.",
         where,
     )
 

@@ -314,3 +314,28 @@ def test_builder_function_names_keep_clear_of_the_users_own(tmp_path):
     gate = next(n for n in result.graph.nodes() if n.label == "gate")
     assert gate.params["init"] == "build_gate_2()"
     assert "def build_gate(width):" in gate.params["source"]
+
+
+def test_a_branch_in_the_models_own_forward_is_refused_with_the_way_out(tmp_path):
+    path = tmp_path / "top.py"
+    path.write_text(
+        textwrap.dedent("""
+            from torch import nn
+
+
+            class Top(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(4, 4)
+
+                def forward(self, x):
+                    if x.sum() > 0:
+                        return self.fc(x)
+                    return x
+        """)
+    )
+    with pytest.raises(ModelImportError) as info:
+        import_model(f"{path}:Top", (4,))
+    message = str(info.value)
+    assert f"tracing failed at {path}:11 (in forward) `if x.sum() > 0:`" in message
+    assert "move that part into a submodule" in message and "opaque code module" in message
