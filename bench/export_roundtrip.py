@@ -124,8 +124,14 @@ def export_roundtrip(work: Path) -> dict:
     }
 
 
-# user-written models (tests/import_models.py), imported by file path like a user's own
-USER_MODELS = {"Seq2SeqTransformer": (12, 8)}
+# user-written models, imported by file path like a user's own: an nn.Transformer
+# encoder-decoder (tests/import_models.py) and a model whose blocks branch on tensor values,
+# imported with those blocks kept opaque (tests/fixtures/gated_net.py)
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+USER_MODELS = {
+    f"{TESTS / 'import_models.py'}:Seq2SeqTransformer": (12, 8),
+    f"{TESTS / 'fixtures' / 'gated_net.py'}:GatedNet": None,
+}
 
 
 def import_roundtrips() -> dict:
@@ -137,17 +143,17 @@ def import_roundtrips() -> dict:
     )
 
     models = {name: ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT) for name in ROUNDTRIP_MODELS}
-    user_file = Path(__file__).resolve().parents[1] / "tests" / "import_models.py"
-    models.update({f"{user_file}:{name}": shape for name, shape in USER_MODELS.items()})
+    models.update({spec: shape or DEFAULT_INPUT for spec, shape in USER_MODELS.items()})
     results = []
     for spec, shape in models.items():
         cpu = time.process_time()
         r = dataclasses.replace(roundtrip(spec, shape), name=spec.rpartition(":")[2])
+        cpu = time.process_time() - cpu
         results.append(r)
         print(
             f"import {r.name:18s} params {r.original_params:>11,} -> {r.imported_params:>11,}"
             f"  max |diff| {r.max_abs_diff:.3g}  {'ok' if r.ok else f'FAILED {r.error}'}"
-            f"  ({r.seconds:.1f} s wall, {time.process_time() - cpu:.1f} s CPU)",
+            f"  ({r.seconds:.1f} s wall, {cpu:.1f} s CPU)",
             file=sys.stderr,
         )
     return {

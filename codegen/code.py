@@ -40,7 +40,7 @@ def module_init(params: dict[str, Any], node_id: str | None = None) -> str:
 
 def tensor_init(params: dict[str, Any]) -> str:
     """``nn.Parameter(torch.zeros(1, 1, 8))`` (or ``nn.Buffer``) for a ``code.Tensor``."""
-    shape = ", ".join(literal(int(d)) for d in params.get("shape") or ())
+    shape = ", ".join(literal(int(d)) for d in params.get("shape") or ()) or "()"
     dtype = params.get("dtype", "float32")
     zeros = (
         f"torch.zeros({shape}{', ' if shape else ''}dtype=torch.{dtype})"
@@ -86,6 +86,28 @@ def function_expr(
             prev = tok
     out.append(text[last:])
     return "".join(out)
+
+
+def source_chunks(text: str) -> list[str]:
+    """A code node's ``source`` split into its top-level statements (each with the comments
+    above it), so that model.py writes a definition two code nodes share once. Text that does
+    not parse stays one piece."""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return [text]
+    lines = text.splitlines()
+    chunks, start = [], 0
+    for stmt in body:
+        end = stmt.end_lineno or stmt.lineno
+        chunk = "\n".join(lines[start:end]).strip("\n")
+        if chunk.strip():
+            chunks.append(chunk)
+        start = end
+    rest = "\n".join(lines[start:]).strip("\n")
+    if rest.strip():
+        chunks.append(rest)
+    return chunks or [text]
 
 
 def check_imports(lines: Any, node_id: str | None = None) -> list[str]:

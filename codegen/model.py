@@ -24,7 +24,13 @@ from itertools import pairwise
 from typing import Any
 
 from torchcanvas.codegen.backbone import FROZEN_BN_TRAIN, backbone_code
-from torchcanvas.codegen.code import check_imports, import_block, module_init, tensor_init
+from torchcanvas.codegen.code import (
+    check_imports,
+    import_block,
+    module_init,
+    source_chunks,
+    tensor_init,
+)
 from torchcanvas.codegen.emit import (
     CodegenError,
     doc_text,
@@ -233,8 +239,9 @@ def _lower(
                 i for i in check_imports(params.get("imports"), n.id) if i not in ir.imports
             ]
             text = (params.get("source") or "").strip("\n")
-            if text and all(text != t for t, _ in ir.sources):
-                ir.sources.append((text, n.id))
+            for chunk in source_chunks(text) if text else ():
+                if all(chunk != t for t, _ in ir.sources):
+                    ir.sources.append((chunk, n.id))
         if spec.kind in ("layer", "block") or code_module:
             attr_name = attrs.name(n.label, key=n.id, fallback=spec.label_base)
             ir.attrs[n.id] = attr_name

@@ -1043,7 +1043,7 @@ class Graph:
         return from_dict(to_dict(self))
 
 
-_ORIGIN_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+_ORIGIN_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
 def validate_origin(origin: Any) -> str:

@@ -281,7 +281,8 @@ def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
         torch.manual_seed(project.graph.settings["seed"])
         model = _model_class(source.source, source.ir.class_name)()
     if weights is not None and weights.state_dict is not None:
-        state, own = weights.state_dict, model.state_dict()
+        own = model.state_dict()
+        state = _original_names(weights.state_dict, project, own)
         problems = []
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own]
@@ -300,6 +301,30 @@ def build_model(project: CompiledProject, weights: Weights | None) -> nn.Module:
             )
         model.load_state_dict(state)
     return model.eval()
+
+
+def _original_names(
+    state: dict[str, torch.Tensor], project: CompiledProject, own: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``state`` with keys named after an imported model's module paths (``gates.0.conv.weight``)
+    renamed to model.py's attributes (``gates_0.conv.weight``), as its load_state_dict pre-hook
+    does (codegen/origins.py), so the original model's state_dict is weights for it too."""
+    from torchcanvas.codegen.origins import renames
+
+    ir = project.model.source.ir
+    names = renames(ir.origins, set(ir.attrs.values()))
+    if not names or all(k in own for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        for i in range(len(parts), 0, -1):
+            attr = names.get(".".join(parts[:i]))
+            if attr is not None and key not in own:
+                key = ".".join([attr, *parts[i:]])
+                break
+        out[key] = value
+    return out
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
-from torchcanvas.codegen.emit import literal, module_ctor
+from torchcanvas.codegen.emit import literal, module_ctor, quote
 from torchcanvas.codegen.names import camel
 from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.catalogue.code import CODE_INPUTS, DTYPES
@@ -80,9 +80,19 @@ class ImportResult:
     code_nodes: list[str] = field(default_factory=list)  # labels of nodes kept as code
     notes: list[str] = field(default_factory=list)
     max_abs_diff: float | None = None  # generated vs original output, when verified
+    opaque: dict[str, str] = field(default_factory=dict)  # module path → why it was kept whole
 
 
 # ---------------------------------------------------------------------------- loading a SPEC
+# torchvision models built with other arguments than their defaults: GoogLeNet's and Inception
+# v3's auxiliary classifiers run only in training (an evaluation trace leaves them out, and the
+# weights would not match), and their default initialisation warns that it will change
+TORCHVISION_ARGS: dict[str, dict[str, Any]] = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
+
+
 def torchvision_names() -> list[str]:
     """Names of torchvision's classification models (``resnet18``, ``vgg11``…)."""
     import torchvision
@@ -109,6 +119,7 @@ def load_spec(spec: str, args: dict[str, Any] | None = None) -> nn.Module:
             raise ModelImportError(
                 "weights cannot be set: imported torchvision models start untrained (weights=None)"
             )
+        args = {**TORCHVISION_ARGS.get(spec, {}), **args}
         return _checked(torchvision.models.get_model(spec, weights=None, **args), spec)
     where, _, name = spec.rpartition(":")
     if not name.isidentifier() and not all(p.isidentifier() for p in name.split(".")):
@@ -206,8 +217,8 @@ def _trace_failure(exc: BaseException) -> ModelImportError:
     code = f" `{frame.line.strip()}`" if frame.line else ""
     return ModelImportError(
         f"tracing failed at {where} (in {frame.name}){code}: {reason}. "
-        "Rewrite that line without the tensor-dependent branch, or keep "
-        "that part in a separate module.",
+        "Rewrite that line without the tensor-dependent branch, or move that part into a "
+        "submodule: import keeps a submodule it cannot trace whole, as an opaque code module.",
         where,
     )
 
@@ -334,6 +345,7 @@ class _Code:
     imports: list[str]
     source: str
     title: str
+    note: str = ""  # why the module is kept whole (an opaque module: it cannot be traced)
 
 
 def _literal_ok(v: Any) -> bool:
@@ -531,12 +543,7 @@ def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[str, _Code]]:
         for name, m in model.named_modules()
         if name and type(m) not in LAYER_TYPES and not any(True for _ in m.children())
     }
-    tracer = _Tracer(codes)
-    concrete = _concrete_args(model)
-    try:
-        graph = tracer.trace(model, concrete_args=concrete or None)
-    except Exception as exc:
-        raise _trace_failure(exc) from None
+    tracer, graph = _trace_with_opaque(model, codes, _concrete_args(model))
     return fx.GraphModule(tracer.root, graph), {k: v for k, v in codes.items() if v}
 
 
@@ -557,6 +564,385 @@ def _concrete_args(model: nn.Module) -> dict[str, Any]:
             )
         out[prm.name] = prm.default
     return out
+
+
+# ---------------------------------------------------------------------------- opaque modules
+# A submodule whose forward cannot be traced (it branches on a tensor's value, calls .item()…)
+# is kept whole: a leaf of the trace and one code.Module node, its class written into model.py,
+# its weights loaded under its own path. The smallest such module is the one whose forward was
+# running when tracing failed; the trace starts again with it as a leaf until it succeeds.
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_CONTAINER_CALLS = (
+    "nn.Sequential",
+    "nn.ModuleList",
+    "nn.ModuleDict",
+    "nn.ParameterList",
+    "nn.ParameterDict",
+    "OrderedDict",
+)
+_MAX_LINE = 100
+
+
+class _OpaqueTracer(_Tracer):
+    """A ``_Tracer`` that notes the innermost module whose forward raised (``failed_in``)."""
+
+    def __init__(self, codes: dict[str, _Code | None]):
+        super().__init__(codes)
+        self.failure: BaseException | None = None
+        self.failed_in = ""
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception as exc:
+            if exc is not self.failure:  # seen first by the innermost module's call
+                self.failure = exc
+                try:
+                    self.failed_in = self.path_of_module(m)
+                except NameError:
+                    self.failed_in = ""
+            raise
+
+
+def _trace_with_opaque(
+    model: nn.Module, codes: dict[str, _Code | None], concrete: dict[str, Any]
+) -> tuple[fx.Tracer, fx.Graph]:
+    """Trace ``model``; each submodule found untraceable is added to ``codes`` as an opaque
+    module (see ``_opaque_code``) and tracing starts again. A failure in the model's own
+    forward cannot be kept opaque: it is raised as the trace error, naming the line."""
+    opaque = _OpaqueNames()
+    while True:
+        tracer = _OpaqueTracer(codes)
+        try:
+            return tracer, tracer.trace(model, concrete_args=concrete or None)
+        except Exception as exc:
+            path = tracer.failed_in if tracer.failure is exc else ""
+            if not path or codes.get(path) is not None:
+                raise _trace_failure(exc) from None
+            codes[path] = _opaque_code(model.get_submodule(path), path, exc, opaque)
+
+
+def _opaque_reason(exc: BaseException) -> str:
+    """Why tracing failed, in one short line: the kind of failure, where, and the line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, fx.proxy.TraceError) or "symbolically traced variables" in text:
+        reason = "data-dependent control flow"
+    else:
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        reason = reason if len(reason) <= 120 else reason[:119] + "…"
+    frame = _user_frame(exc.__traceback__)
+    if frame is not None:
+        line = (frame.line or "").strip()
+        line = line if len(line) <= 60 else line[:59] + "…"
+        reason += f" at {Path(frame.filename).name}:{frame.lineno}" + (f" `{line}`" if line else "")
+    return reason
+
+
+class _OpaqueNames:
+    """Names of the functions that build opaque modules, shared by one import: one function
+    per distinct body."""
+
+    def __init__(self) -> None:
+        from torchcanvas.codegen.names import Namespace
+
+        self.names = Namespace()
+        self.by_body: dict[str, tuple[str, str]] = {}
+
+    def reserve_defined(self, sources: list[str]) -> None:
+        """Keep the names the copied sources define (a user's own ``build_gate``) free."""
+        import ast
+
+        for text in sources:
+            for stmt in ast.parse(text).body:
+                if isinstance(stmt, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
+                    self.names.reserve(stmt.name)
+                elif isinstance(stmt, ast.Assign):
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name):
+                            self.names.reserve(target.id)
+
+    def function(self, cls_name: str, body: list[str]) -> tuple[str, str]:
+        """(the function's name, its source) for a builder of ``body``."""
+        key = "\n".join(body)
+        if key not in self.by_body:
+            name = self.names.name(f"build_{camel(cls_name, 'Module')}", fallback="build")
+            doc = f"{cls_name} as imported (its constructor's arguments are not known)"
+            doc = (
+                doc if len(doc) <= 80 else "As imported (the constructor's arguments are not known)"
+            )
+            text = "\n".join([f"def {name}():", f'    """{doc}."""', *(f"    {x}" for x in body)])
+            self.by_body[key] = (name, text)
+        return self.by_body[key]
+
+
+def _library(cls: type) -> bool:
+    """The class comes from an installed package (site-packages) or the standard library:
+    model.py imports it rather than copying it."""
+    try:
+        file = inspect.getfile(cls)
+    except (TypeError, OSError):
+        return True  # built in
+    parts = Path(file).parts
+    stdlib = os.path.dirname(os.__file__)
+    return "site-packages" in parts or "dist-packages" in parts or file.startswith(stdlib)
+
+
+def _opaque_code(module: nn.Module, path: str, exc: BaseException, names: _OpaqueNames) -> _Code:
+    """How model.py keeps an untraceable submodule whole: its class (copied from the user's
+    file, or imported from an installed package) built by its constructor when the constructor's
+    arguments can be read back (``module_code``), else by a function that sets its parts one by
+    one. Its weights come from the original state_dict. Raises ``ModelImportError`` when its
+    source cannot be read or a part cannot be written."""
+    cls = type(module)
+    reason = _opaque_reason(exc)
+
+    def refuse(why: str) -> ModelImportError:
+        return ModelImportError(
+            f"{path} ({cls.__name__}) cannot be traced ({reason}) and cannot be kept as an "
+            f"opaque module: {why}"
+        )
+
+    imports: list[str] = []
+    sources: list[str] = []
+    _class_definitions(cls, imports, sources, refuse)
+    names.reserve_defined(sources)
+    code = module_code(module)
+    if code is not None:
+        init = code.init
+    else:
+        init = _opaque_builder(module, imports, sources, names, refuse)
+    return _Code(init, imports, "\n\n\n".join(sources), cls.__name__, f"opaque: {reason}")
+
+
+def _class_definitions(cls: type, imports: list[str], sources: list[str], refuse: Any) -> None:
+    if getattr(nn, cls.__name__, None) is cls:
+        return
+    mod = _importable(cls) if _library(cls) else None
+    if mod is not None:
+        line = f"from {mod} import {cls.__name__}"
+        if line not in imports:
+            imports.append(line)
+        return
+    try:
+        inspect.getsource(cls)
+    except (OSError, TypeError):
+        raise refuse(
+            "its source cannot be read (a class defined in an interactive session, with "
+            "exec, or built in); define it in a .py file"
+        ) from None
+    found: list[str] = []
+    if not _copy_into(cls, imports, found, set()):
+        raise refuse(
+            "its source uses a name whose value cannot be written as code (only classes, "
+            "functions, modules and plain constants can)"
+        )
+    sources += [s for s in found if s not in sources]
+
+
+def _opaque_builder(
+    module: nn.Module,
+    imports: list[str],
+    sources: list[str],
+    names: _OpaqueNames,
+    refuse: Any,
+) -> str:
+    """``build_gate()``: a function added to ``sources`` that makes the module without calling
+    its constructor (whose arguments are unknown) and sets its plain attributes, tensors and
+    submodules as they are. A submodule that cannot be rebuilt either gets its own function."""
+    from torchcanvas.codegen.names import snake
+
+    cls = type(module)
+    var = snake(cls.__name__, "module")
+    if var in ("nn", "torch", "OrderedDict") or var.startswith("build"):
+        var = "module"
+    ref = f"nn.{cls.__name__}" if getattr(nn, cls.__name__, None) is cls else cls.__name__
+    body = [f"{var} = {ref}.__new__({ref})", f"nn.Module.__init__({var})"]
+    for name, value in vars(module).items():
+        if name in _MODULE_INTERNALS:
+            continue
+        if not name.isidentifier():
+            raise refuse(f"its attribute {name!r} is not a Python name")
+        body.append(f"{var}.{name} = {_attr_code(value, name, imports, refuse)}")
+    tensors = [(n, t, "parameter") for n, t in module._parameters.items()] + [
+        (n, t, "buffer") for n, t in module._buffers.items()
+    ]
+    for name, t, role in tensors:
+        if not name.isidentifier():
+            raise refuse(f"its {role} {name!r} is not a Python name")
+        if role == "buffer" and t is not None and name in module._non_persistent_buffers_set:
+            raise refuse(
+                f"its buffer {name!r} is not in the state_dict (persistent=False), so its "
+                "values cannot be kept"
+            )
+        body.append(f"{var}.{name} = {_zeros(t, role, refuse) if t is not None else 'None'}")
+        if t is not None and "import torch" not in imports:
+            imports.append("import torch")
+    for name, child in module._modules.items():
+        if child is None:
+            tree: Any = "None"
+        else:
+            tree = _child_code(child, imports, sources, names, refuse)
+        if name.isidentifier():
+            body += _code_lines(tree, "", f"{var}.{name} = ", "")
+        else:
+            body += _code_lines(tree, "", f"{var}.add_module({quote(name)}, ", ")")
+    body.append(f"return {var}")
+    fn, text = names.function(cls.__name__, body)
+    if text not in sources:
+        sources.append(text)
+    return f"{fn}()"
+
+
+def _zeros(t: torch.Tensor, role: str, refuse: Any) -> str:
+    from torchcanvas.codegen.code import tensor_init
+
+    dtype = str(t.dtype).removeprefix("torch.")
+    if dtype not in DTYPES:
+        raise refuse(f"its tensor type {dtype} is not supported")
+    return tensor_init(
+        {
+            "shape": list(t.shape),
+            "dtype": dtype,
+            "role": role,
+            "requires_grad": bool(t.requires_grad),
+        }
+    )
+
+
+def _py(value: Any) -> str:
+    """A plain value as Python source, lists and tuples kept apart."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        items = [_py(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    return literal(value)
+
+
+def _attr_code(value: Any, name: str, imports: list[str], refuse: Any) -> str:
+    if _literal_ok(value):
+        return _py(value)
+    if isinstance(value, torch.dtype):
+        if "import torch" not in imports:
+            imports.append("import torch")
+        return str(value)
+    if callable(value) and not isinstance(value, nn.Module | torch.Tensor | type):
+        try:
+            qualified, line = _qualified(value)
+        except ModelImportError:
+            qualified, line = "", None
+        if qualified:
+            line = line or ("import torch" if qualified.startswith("torch.") else None)
+            if line and line not in imports:
+                imports.append(line)
+            return qualified
+    raise refuse(f"its attribute {name!r} (a {type(value).__name__}) cannot be written as code")
+
+
+def _child_code(
+    child: nn.Module,
+    imports: list[str],
+    sources: list[str],
+    names: _OpaqueNames,
+    refuse: Any,
+) -> Any:
+    """A submodule of an opaque module as code: a constructor call (text), or a container as
+    ``("call", head, items)`` / ``("dict", pairs)`` for ``_code_lines`` to lay out."""
+    cls = type(child)
+    type_id = LAYER_TYPES.get(cls)
+    params = layer_params(type_id, child) if type_id else None
+    if params is not None:
+        return module_ctor(CATALOGUE[type_id], params)
+    if cls in (nn.ParameterList, nn.ParameterDict):
+        if "import torch" not in imports:
+            imports.append("import torch")
+        tensors = [(k, _zeros(p, "parameter", refuse)) for k, p in child._parameters.items()]
+        if cls is nn.ParameterDict:
+            return ("call", "nn.ParameterDict", [("dict", tensors)])
+        return ("call", "nn.ParameterList", [("list", [t for _, t in tensors])])
+    if cls in _CONTAINERS:
+        items = [
+            (k, _child_code(m, imports, sources, names, refuse))
+            for k, m in child._modules.items()
+            if m is not None
+        ]
+        if len(items) != len(child._modules):
+            raise refuse("one of its containers holds None")
+        if cls is nn.ModuleDict:
+            return ("call", "nn.ModuleDict", [("dict", items)])
+        if [k for k, _ in items] == [str(i) for i in range(len(items))]:
+            return ("call", f"nn.{cls.__name__}", [tree for _, tree in items])
+        if "from collections import OrderedDict" not in imports:
+            imports.append("from collections import OrderedDict")
+        return ("call", "nn.Sequential", [("call", "OrderedDict", [("dict", items)])])
+    _class_definitions(cls, imports, sources, refuse)
+    code = module_code(child)
+    if code is not None:
+        return code.init
+    return _opaque_builder(child, imports, sources, names, refuse)
+
+
+def _flat(tree: Any) -> str:
+    if isinstance(tree, str):
+        return tree
+    if tree[0] == "dict":
+        return "{" + ", ".join(f"{quote(k)}: {_flat(v)}" for k, v in tree[1]) + "}"
+    if tree[0] == "list":
+        return "[" + ", ".join(_flat(t) for t in tree[1]) + "]"
+    return f"{tree[1]}(" + ", ".join(_flat(t) for t in tree[2]) + ")"
+
+
+def _split_call(text: str) -> Any:
+    """``("call", head, args)`` for a call expression's text, or the text when not a call."""
+    import ast
+
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return text
+    if not isinstance(node, ast.Call) or not (node.args or node.keywords):
+        return text
+    seg = ast.get_source_segment
+    args = [seg(text, a) or "" for a in node.args]
+    args += [
+        f"{k.arg}={seg(text, k.value)}" if k.arg else f"**{seg(text, k.value)}"
+        for k in node.keywords
+    ]
+    return ("call", seg(text, node.func) or "", args)
+
+
+def _code_lines(tree: Any, indent: str, prefix: str, suffix: str) -> list[str]:
+    """``tree`` laid out as ruff formats it (lines of at most 100 columns inside a function):
+    on one line when it fits, else one item per line with a trailing comma. A container with
+    items is always one item per line."""
+    line = indent + prefix + _flat(tree) + suffix
+    container = not isinstance(tree, str) and (
+        (tree[0] in ("dict", "list") and bool(tree[1]))
+        or (tree[1] in _CONTAINER_CALLS and bool(tree[2]))
+    )
+    if len(line) + 4 <= _MAX_LINE and not container:
+        return [line]
+    if isinstance(tree, str):
+        tree = _split_call(tree)
+        if isinstance(tree, str):
+            return [line]
+    inner = indent + "    "
+    out: list[str] = []
+    if tree[0] == "dict":
+        out.append(indent + prefix + "{")
+        for k, v in tree[1]:
+            out += _code_lines(v, inner, f"{quote(k)}: ", ",")
+        return [*out, indent + "}" + suffix]
+    if tree[0] == "list":
+        out.append(indent + prefix + "[")
+        for item in tree[1]:
+            out += _code_lines(item, inner, "", ",")
+        return [*out, indent + "]" + suffix]
+    out.append(indent + prefix + tree[1] + "(")
+    for item in tree[2]:
+        out += _code_lines(item, inner, "", ",")
+    return [*out, indent + ")" + suffix]
 
 
 # ---------------------------------------------------------------------------- graph building
@@ -699,6 +1085,7 @@ class _Builder:
             "source": code.source,
             **self.recorded(node),
             "param_count": sum(p.numel() for p in m.parameters()),
+            **({"note": code.note} if code.note else {}),
         }
         self.add(
             "code.Module",
@@ -879,7 +1266,7 @@ class _Builder:
         self.code_nodes.append(path)
 
     def function(self, node: fx.Node) -> None:
-        mapped = _map_op(self, node)
+        mapped = _map_op(self, node) or _map_pool(self, node)
         if mapped is not None:
             return
         ports: dict[fx.Node, str] = {}
@@ -1127,6 +1514,47 @@ def _map_op(b: _Builder, node: fx.Node) -> bool | None:
     return None
 
 
+# F.max_pool2d(x, 3, stride=2)… → the pooling layer node with the same settings
+_POOLS: dict[Any, tuple[str, tuple[str, ...]]] = {
+    F.max_pool1d: ("nn.MaxPool1d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    F.max_pool2d: ("nn.MaxPool2d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    F.avg_pool1d: (
+        "nn.AvgPool1d",
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    ),
+    F.avg_pool2d: (
+        "nn.AvgPool2d",
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    ),
+}
+
+
+def _map_pool(b: _Builder, node: fx.Node) -> bool | None:
+    """A functional max or average pooling call as its layer node; None when it must stay code
+    (indices returned, a size computed at run time, a value the catalogue refuses)."""
+    if node.op != "call_function" or node.target not in _POOLS:
+        return None
+    type_id, names = _POOLS[node.target]
+    x, *rest = node.args or (None,)
+    if not (b.is_tensor(x) and x in b.values) or len(rest) > len(names):
+        return None
+    values = dict(zip(names, rest, strict=False))
+    kwargs = dict(node.kwargs)
+    if kwargs.pop("return_indices", False) or set(kwargs) - set(names) or set(kwargs) & set(values):
+        return None
+    values.update(kwargs)
+    if any(isinstance(v, fx.Node) for v in values.values()):
+        return None
+    spec = CATALOGUE[type_id]
+    values = {k: _value(v) for k, v in values.items() if k != "stride" or v not in (None, [], ())}
+    try:
+        params = spec.validate_params(values)
+    except GraphError:
+        return None
+    b.add(type_id, params, node.name, [("x", x)], node)
+    return True
+
+
 # ---------------------------------------------------------------------------- code expressions
 _BINARY = {
     operator.add: "+",
@@ -1327,10 +1755,24 @@ def import_model(
             + ", ".join(builder.code_nodes[:8])
             + (" …" if len(builder.code_nodes) > 8 else "")
         )
-    result = ImportResult(graph, model, input_shape, builder.code_nodes, notes)
+    opaque = {p: c.note.removeprefix("opaque: ") for p, c in codes.items() if c.note}
+    if opaque:
+        notes.append(_opaque_note(opaque))
+    result = ImportResult(graph, model, input_shape, builder.code_nodes, notes, opaque=opaque)
     if verify:
         _verify(result, batch)
     return result
+
+
+def _opaque_note(opaque: dict[str, str]) -> str:
+    """Which modules were kept whole because they cannot be traced, and why."""
+    shown = [f"{path} ({why})" for path, why in list(opaque.items())[:8]]
+    return (
+        f"{len(opaque)} module(s) cannot be traced and are kept whole as opaque code modules "
+        "(class source and weights kept; edit around them): "
+        + "; ".join(shown)
+        + (" …" if len(opaque) > 8 else "")
+    )
 
 
 def _verify(result: ImportResult, batch: int) -> None:
@@ -1473,22 +1915,28 @@ ROUNDTRIP_MODELS = (
     "vit_b_16",
     "swin_t",
     "maxvit_t",
+    "inception_v3",
+    "googlenet",
+    "mnasnet0_5",
+    "regnet_y_400mf",
 )
 """torchvision architectures known to round-trip (tests check most of them on CPU)."""
 
 ROUNDTRIP_SHAPES: dict[str, tuple[int, ...]] = {
     "vit_b_16": (3, 224, 224),
     "maxvit_t": (3, 224, 224),
+    "inception_v3": (3, 75, 75),
 }
 """Input shapes of the models above that need another than ``DEFAULT_INPUT`` (ViT checks its
-image size, MaxViT's attention windows are sized for it)."""
+image size, MaxViT's attention windows are sized for it, Inception v3 needs 75 × 75 at least)."""
 
 
 def import_ok(names: tuple[str, ...] = ROUNDTRIP_MODELS, **kw: Any) -> list[str]:
     """The names in ``names`` whose ``roundtrip`` is ok: what bench/export_roundtrip.py reports
     as ``import_ok``."""
+    shape = kw.pop("input_shape", None)
     return [
         name
         for name in names
-        if roundtrip(name, ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT), **kw).ok
+        if roundtrip(name, shape or ROUNDTRIP_SHAPES.get(name, DEFAULT_INPUT), **kw).ok
     ]

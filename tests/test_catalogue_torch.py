@@ -996,6 +996,7 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         "vit_b_16",
         "swin_t",
         "maxvit_t",
+        "mnasnet0_5",
     ],
 )
 @pytest.mark.parametrize("drop_head", [True, False])

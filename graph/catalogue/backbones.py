@@ -124,6 +124,15 @@ ALEXNET_STAGES: tuple[Stage, ...] = (
 )
 
 
+# MNASNet's ``layers``: a stem (convolutions 0..7), six stacks of inverted residual blocks, and
+# the final 1x1 convolution (14..16)
+MNASNET_STAGES: tuple[Stage, ...] = (
+    ("stem", ("layers.0:8",)),
+    *((f"stack{i}", (f"layers.{7 + i}",)) for i in range(1, 7)),
+    ("conv_head", ("layers.14:17",)),
+)
+
+
 def feature_stages(n: int) -> tuple[Stage, ...]:
     """features.0 .. features.<n-1>: the blocks of MobileNet, EfficientNet and ConvNeXt."""
     return tuple((f"features.{i}", (f"features.{i}",)) for i in range(n))
@@ -375,7 +384,14 @@ def _others() -> list[Arch]:
         ("shufflenet_v2_x1_5", "ShuffleNet V2 ×1.5", 1024, "shufflenetv2_x1_5-3c479a10.pth"),
         ("shufflenet_v2_x2_0", "ShuffleNet V2 ×2.0", 2048, "shufflenetv2_x2_0-8be3c8ee.pth"),
     )
+    mnasnet = (
+        ("mnasnet0_5", "MNASNet 0.5", "mnasnet0.5_top1_67.823-3ffadce67e.pth"),
+        ("mnasnet0_75", "MNASNet 0.75", "mnasnet0_75-7090bc5f.pth"),
+        ("mnasnet1_0", "MNASNet 1.0", "mnasnet1.0_top1_73.512-f206786ef8.pth"),
+        ("mnasnet1_3", "MNASNet 1.3", "mnasnet1_3-a4c69d6f.pth"),
+    )
     return [
+        *(Arch(n, t, "MNASNet", "classifier.1", 1280, MNASNET_STAGES, (f,)) for n, t, f in mnasnet),
         Arch(
             "alexnet",
             "AlexNet",
@@ -461,8 +477,9 @@ FREEZE_HELP = (
     "the one named (ResNet: stem, layer1..layer4; VGG: block1..block5, fc6, fc7; "
     "AlexNet: conv1..conv5, fc6, fc7; MobileNet, EfficientNet, ConvNeXt: "
     "features.0, features.1, ...; DenseNet: stem, denseblock1, transition1, ..., "
-    "norm5; ShuffleNet: conv1, stage2..stage4, conv5; ViT: stem, encoder_layer_0, ..., ln; "
-    "Swin: features.0, ..., features.7, norm; MaxViT: stem, blocks.0..blocks.3)"
+    "norm5; ShuffleNet: conv1, stage2..stage4, conv5; MNASNet: stem, stack1..stack6, "
+    "conv_head; ViT: stem, encoder_layer_0, ..., ln; Swin: features.0, ..., features.7, norm; "
+    "MaxViT: stem, blocks.0..blocks.3)"
 )
 
 BACKBONE = NodeSpec(
@@ -505,8 +522,8 @@ BACKBONE = NodeSpec(
         ),
     ),
     help="A torchvision classification network (ResNet, VGG, AlexNet, MobileNet, "
-    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet, ViT, Swin, MaxViT; ViT and MaxViT take "
-    "224 × 224 images) with weights from a local file, its "
+    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet, MNASNet, ViT, Swin, MaxViT; ViT and MaxViT "
+    "take 224 × 224 images) with weights from a local file, its "
     "head optionally dropped and its first stages frozen (not trained; their batch norm "
     "statistics stay fixed).",
     label_base="backbone",

@@ -5,7 +5,8 @@ becomes one of these, so the graph still compiles to the same network:
 
 * ``code.Module``: a submodule, written ``self.<attr> = <init>`` and called ``self.<attr>(x)``.
   Its class is imported (``imports``) or, when it came from the user's own file, copied
-  (``source``).
+  (``source``). An opaque module (one whose forward cannot be traced, kept whole with its
+  submodules) says why in ``note``.
 * ``code.Function``: a function or tensor-method call, written as the expression ``expr`` over
   its inputs ``x``, ``x2``, ``x3``, ``x4``.
 * ``code.Tensor``: a parameter or buffer the forward reads directly (ViT's class token, a layer
@@ -107,6 +108,14 @@ register(
                     0,
                     "parameters of the module (recorded at import)",
                     minimum=0,
+                    ctor=False,
+                ),
+                ParamSpec(
+                    "note",
+                    "str",
+                    "",
+                    "why import kept this module whole (an opaque module: its forward cannot "
+                    "be traced, so it runs as its own code)",
                     ctor=False,
                 ),
             ),
