@@ -105,6 +105,12 @@ def _project_dir(run_dir: Path) -> Path | None:
 
 def load_run(run_dir: Path, device: str = "cpu", project_dir: Path | None = None) -> TrainedRun:
     """The model of ``run_dir`` (its project.json) with the run's weights."""
+    from torchcanvas.runtime.trainer import pick_device
+
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        raise ExplainError(f"device: {exc}") from None
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExplainError(f"{run_dir}: no such run folder")
@@ -131,7 +137,7 @@ def load_run(run_dir: Path, device: str = "cpu", project_dir: Path | None = None
         model.load_state_dict(state.get("model", state))
     except RuntimeError as exc:
         raise ExplainError(f"{weights}: the weights do not fit the run's model ({exc})") from None
-    model.to(device).eval()
+    model.to(dev).eval()
     return TrainedRun(project, model, run_dir, weights, project_dir)
 
 

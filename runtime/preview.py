@@ -216,7 +216,10 @@ def preview_batch(
         raise PreviewError("this project optimises an image: there is no batch to preview")
     settings = project.graph.settings
     graph = project.graph
-    dev = pick_device(device)
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        raise PreviewError(f"device: {exc}") from None
     fn = project.fn
     if batch_size is not None and batch_size < 1:
         raise PreviewError(f"batch size: {batch_size} must be at least 1")

@@ -218,3 +218,10 @@ def test_heat_colors_run_dark_to_bright():
     assert json.dumps(heat_colors(np.array([np.nan, 2.0])).tolist()) == json.dumps(
         [[0, 0, 4], [252, 255, 164]]
     )
+
+
+def test_an_absent_device_is_refused_by_name(digits_run):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ExplainError, match=r"device: .*CUDA is not available"):
+        load_run(digits_run, device="cuda")

@@ -192,3 +192,10 @@ def test_cli_preview(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["batch_size"] == 32
     assert report["nodes"]["n2"]["feature_maps"] == [8, 8, 8]
+
+
+def test_an_absent_device_is_refused_by_name():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(PreviewError, match=r"device: .*CUDA is not available"):
+        preview_batch(compile_project(example("iris_mlp")), device="cuda")
