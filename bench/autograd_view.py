@@ -30,7 +30,7 @@ import torch
 import torchvision
 from PySide6.QtWidgets import QApplication
 
-from torchcanvas.gui.autograd_view import AutogradPanel
+from torchcanvas.gui.autograd.view import AutogradPanel
 from torchcanvas.runtime.autograd import Recorder
 
 REPEAT = 7

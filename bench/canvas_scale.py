@@ -49,8 +49,9 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import save
+from torchcanvas.gui.canvas.items import bezier
+from torchcanvas.gui.canvas.scene import CanvasScene
 from torchcanvas.gui.main_window import MainWindow
-from torchcanvas.gui.scene import CanvasScene, bezier
 
 WINDOW = (1440, 900)
 

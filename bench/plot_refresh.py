@@ -23,7 +23,7 @@ import functools
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from torchcanvas.gui.plots import LivePlots
+from torchcanvas.gui.training.plots import LivePlots
 
 POINTS = 1_000_000
 FEED_BATCH = 10_000

@@ -43,7 +43,8 @@ class ShapeEngine:
         from torchcanvas.graph.serialize import from_dict
 
         if kind == "full":
-            self.graph = from_dict(payload)
+            # the window's own graph, written by ``to_dict``: its text was checked on load
+            self.graph = from_dict(payload, check_text=False)
             self.inferencer.attach(self.graph)
         elif self.graph is None:
             raise LookupError("no document to apply edits to")

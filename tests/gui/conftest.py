@@ -55,7 +55,7 @@ def doc(qtbot, isolated):
     """A Document on the digits example (no window)."""
     from torchcanvas.assets import assets_dir
     from torchcanvas.graph import load
-    from torchcanvas.gui.document import Document
+    from torchcanvas.gui.project import Document
 
     document = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
     yield document

@@ -8,7 +8,7 @@ import math
 import pytest
 from PySide6.QtCore import Qt
 
-from torchcanvas.gui.autograd_view import AutogradPanel, FnItem
+from torchcanvas.gui.autograd.view import AutogradPanel, FnItem
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from torchcanvas.graph import load
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.inspector import InspectorWidget
+from torchcanvas.gui.panels.inspector import InspectorWidget
+from torchcanvas.gui.project import Document
 from torchcanvas.runtime.data import assets_dir
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

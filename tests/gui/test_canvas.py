@@ -12,8 +12,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
 from torchcanvas.graph import dumps, load
-from torchcanvas.gui.palette import mime_for
-from torchcanvas.gui.scene import NODE_WIDTH
+from torchcanvas.gui.canvas.items import NODE_WIDTH
+from torchcanvas.gui.canvas.palette import mime_for
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -264,7 +264,8 @@ def test_close_with_changes_asks_and_cancel_keeps_the_window(window, monkeypatch
 
 
 def test_autosave_and_recovery_after_a_crash(qtbot, isolated, tmp_path, monkeypatch):
-    from torchcanvas.gui.main_window import MainWindow, recovery_file
+    from torchcanvas.gui.files import recovery_file
+    from torchcanvas.gui.main_window import MainWindow
 
     path = tmp_path / "proj.json"
     from torchcanvas.assets import assets_dir

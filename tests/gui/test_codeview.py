@@ -8,10 +8,10 @@ from PySide6.QtGui import QColor, QGuiApplication, QTextDocument
 from PySide6.QtTest import QTest
 
 from torchcanvas.codegen.model import generate_model
-from torchcanvas.gui.codeview import CodeView, reason_block
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.highlighter import DARK, LIGHT, PythonHighlighter
-from torchcanvas.gui.problems import ProblemsWidget, Row, summary_text
+from torchcanvas.gui.panels.codeview import CodeView, reason_block
+from torchcanvas.gui.panels.highlighter import DARK, LIGHT, PythonHighlighter
+from torchcanvas.gui.panels.problems import ProblemsWidget, Row, summary_text
+from torchcanvas.gui.project import Document
 
 # the offscreen platform warns on every show(); that is not ours to fix
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from torchcanvas.graph import load
-from torchcanvas.gui.export_dialog import ExportDialog
+from torchcanvas.gui.dialogs.export_dialog import ExportDialog
 from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import FORMATS

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from torchcanvas.gui.fields import CheckedDoubleSpinBox, CheckedSpinBox
-from torchcanvas.gui.run_panel import RunPanel
+from torchcanvas.gui.panels.fields import CheckedDoubleSpinBox, CheckedSpinBox
+from torchcanvas.gui.training.run_panel import RunPanel
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
 

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QPlainTextEdit
 
-from torchcanvas.gui.highlighter import PythonHighlighter
+from torchcanvas.gui.panels.highlighter import PythonHighlighter
 
 CHUNK = '''class Block{i}(nn.Module):
     """A block
@@ -72,8 +72,8 @@ def test_deferred_text_colours_on_demand(qtbot, eager):
 
 
 def test_code_view_colours_the_lines_in_view_at_once(qtbot, eager):
-    from torchcanvas.gui.codeview import CodeView
-    from torchcanvas.gui.document import Document
+    from torchcanvas.gui.panels.codeview import CodeView
+    from torchcanvas.gui.project import Document
 
     doc = Document()
     view = CodeView(doc)

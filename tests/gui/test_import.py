@@ -28,7 +28,7 @@ class Branchy(nn.Module):
 
 @pytest.fixture
 def dialog(qtbot):
-    from torchcanvas.gui.import_dialog import ImportDialog
+    from torchcanvas.gui.dialogs.import_dialog import ImportDialog
 
     d = ImportDialog()
     qtbot.addWidget(d)
@@ -69,7 +69,7 @@ def test_trace_failure_is_shown_with_the_line(dialog, tmp_path):
 
 
 def test_import_resnet18_opens_a_new_laid_out_project(window, qtbot, monkeypatch):
-    from torchcanvas.gui.import_dialog import ImportDialog
+    from torchcanvas.gui.dialogs.import_dialog import ImportDialog
 
     def run(self):
         self.tv_name.setCurrentText("resnet18")
@@ -106,7 +106,7 @@ def test_import_resnet18_opens_a_new_laid_out_project(window, qtbot, monkeypatch
 
 
 def test_code_nodes_are_marked_on_the_canvas(window, monkeypatch):
-    from torchcanvas.gui.import_dialog import ImportDialog
+    from torchcanvas.gui.dialogs.import_dialog import ImportDialog
 
     def run(self):
         self.tv_name.setCurrentText("efficientnet_b0")

@@ -17,7 +17,7 @@ from torchcanvas.graph import Graph
 from torchcanvas.graph.clipboard import copy_fragment, plan_paste
 from torchcanvas.graph.edits import EditRecorder
 from torchcanvas.graph.serialize import to_dict
-from torchcanvas.gui.document import Document
+from torchcanvas.gui.project import Document
 from torchcanvas.runtime.shape_service import ShapeEngine
 from torchcanvas.runtime.shapes import ShapeInferencer
 

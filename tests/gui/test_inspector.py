@@ -10,14 +10,9 @@ from PySide6.QtWidgets import QFileDialog, QLineEdit
 from torchcanvas.graph import load
 from torchcanvas.graph.catalogue import get_spec
 from torchcanvas.graph.spec import ParamSpec
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.inspector import (
-    InspectorWidget,
-    compact_range,
-    format_value,
-    parse_text,
-    path_is_file,
-)
+from torchcanvas.gui.panels.inspector import InspectorWidget
+from torchcanvas.gui.panels.param_row import compact_range, format_value, parse_text, path_is_file
+from torchcanvas.gui.project import Document
 from torchcanvas.runtime.data import assets_dir
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

@@ -11,10 +11,11 @@ from PySide6.QtTest import QTest
 
 from torchcanvas.assets import assets_dir
 from torchcanvas.graph import load
-from torchcanvas.gui import scene as scene_module
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.scene import PORT_HOVER_R, CanvasScene
+from torchcanvas.gui.canvas import items as items_module
+from torchcanvas.gui.canvas.items import PORT_HOVER_R
+from torchcanvas.gui.canvas.scene import CanvasScene
+from torchcanvas.gui.project import Document
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -76,8 +77,8 @@ def _check_node(item) -> list[str]:
 
 @pytest.fixture(params=[1.0, 1.6], ids=["fonts", "large-fonts"])
 def text_scale(request, monkeypatch):
-    look = scene_module._Look(theme.current(), text_scale=request.param)
-    monkeypatch.setattr(scene_module, "_look_cache", look)
+    look = items_module._Look(theme.current(), text_scale=request.param)
+    monkeypatch.setattr(items_module, "_look_cache", look)
     return request.param
 
 
@@ -103,8 +104,8 @@ def test_headers_grow_with_the_fonts(qtbot, isolated, monkeypatch):
     try:
         heights = {}
         for scale in (1.0, 1.6):
-            look = scene_module._Look(theme.current(), text_scale=scale)
-            monkeypatch.setattr(scene_module, "_look_cache", look)
+            look = items_module._Look(theme.current(), text_scale=scale)
+            monkeypatch.setattr(items_module, "_look_cache", look)
             scene = CanvasScene(doc)
             item = next(i for i in scene.nodes.values() if len(i.outputs) == 2)  # the data
             heights[scale] = (item.header_rect().height(), item.body_rect().height())

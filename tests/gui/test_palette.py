@@ -10,13 +10,13 @@ from PySide6.QtWidgets import QLineEdit, QTreeWidget
 
 from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.spec import CATEGORIES
-from torchcanvas.gui.palette import (
+from torchcanvas.gui.canvas.palette import (
     MIME_NODE_TYPE,
     PaletteWidget,
     match_rank,
     mime_for,
 )
-from torchcanvas.gui.quickadd import QuickAddPopup, compatible_types, ranked_specs
+from torchcanvas.gui.canvas.quickadd import QuickAddPopup, compatible_types, ranked_specs
 
 PUBLIC = {tid for tid, spec in CATALOGUE.items() if not spec.extra.get("internal")}
 
@@ -249,7 +249,7 @@ def test_drag_mime_data_carries_the_type_id(palette):
 
 
 def test_same_mime_type_as_the_canvas_view():
-    view = pytest.importorskip("torchcanvas.gui.view")
+    view = pytest.importorskip("torchcanvas.gui.canvas.view")
     assert view.MIME_NODE_TYPE == MIME_NODE_TYPE
 
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPlainTextEdit
 
 from torchcanvas.graph import load, save
-from torchcanvas.gui.export_dialog import RESULT_ROWS, ExportDialog, default_export_folder
+from torchcanvas.gui.dialogs.export_dialog import RESULT_ROWS, ExportDialog, default_export_folder
 from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.data import assets_dir
 

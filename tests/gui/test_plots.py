@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 
-from torchcanvas.gui.plots import (
-    TASK_METRICS,
-    CurveBuffer,
-    LivePlots,
-    _MinMaxPyramid,
-    ema,
-    steady_range,
-)
+from torchcanvas.gui.training.curves import CurveBuffer, MinMaxPyramid, ema
+from torchcanvas.gui.training.plots import TASK_METRICS, LivePlots, steady_range
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -137,7 +131,7 @@ def test_min_max_pyramid_gives_the_block_extremes():
     y = rng.normal(size=n)
     y[5000:5100] = np.nan
     x = np.arange(n, dtype=float)
-    pyramid = _MinMaxPyramid()
+    pyramid = MinMaxPyramid()
     for end in (10, 17, 5000, 5050, 60_000, n):  # incremental updates
         pyramid.update(y[:end])
     for i0, i1, pixels in ((0, n, 500), (1234, 98_765, 300), (0, n, 2000), (40, 9000, 100)):
@@ -167,7 +161,10 @@ def test_task_metrics_match_the_runtime_headline():
 
 
 def test_plots_module_does_not_import_torch():
-    code = "import sys, torchcanvas.gui.plots; assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, torchcanvas.gui.training.plots; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -11,14 +11,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
-from torchcanvas.gui.results import (
-    EMPTY_HINT,
-    MAX_TILES,
-    ResultsView,
-    confusion_matrix,
-    image_to_qimage,
-    row_normalised,
-)
+from torchcanvas.gui.training.confusion import row_normalised
+from torchcanvas.gui.training.results import EMPTY_HINT, MAX_TILES, ResultsView, confusion_matrix
+from torchcanvas.gui.training.samples import image_to_qimage
 
 # the offscreen platform warns on every show(); that is not ours to fix
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
@@ -414,7 +409,7 @@ def test_several_views_in_one_process(qtbot):
 
 def test_module_does_not_import_torch():
     code = (
-        "import sys; import torchcanvas.gui.results; "
+        "import sys; import torchcanvas.gui.training.results; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

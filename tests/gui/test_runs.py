@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
-from torchcanvas.gui import runs as runs_module
-from torchcanvas.gui.runs import (
+from torchcanvas.gui.training import runs as runs_module
+from torchcanvas.gui.training.runs import (
     EMPTY_HINT,
     MAX_NAME,
     RunInfo,
@@ -35,7 +35,7 @@ def trained(tmp_path_factory) -> Path:
     and the iris MLP (newer), each in a folder made by gui.training.new_run_dir."""
     from torchcanvas.assets import assets_dir
     from torchcanvas.graph import load
-    from torchcanvas.gui.training import new_run_dir
+    from torchcanvas.gui.training.controller import new_run_dir
     from torchcanvas.runtime.compile import compile_project
     from torchcanvas.runtime.trainer import RunFinished, Trainer, TrainOptions
 

@@ -14,9 +14,11 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from torchcanvas.graph import load, save
-from torchcanvas.gui import scene as scene_module
 from torchcanvas.gui import theme
-from torchcanvas.gui.scene import CanvasScene, EdgeItem, NodeItem
+from torchcanvas.gui.canvas import items as items_module
+from torchcanvas.gui.canvas import scene as scene_module
+from torchcanvas.gui.canvas.items import EdgeItem, NodeItem
+from torchcanvas.gui.canvas.scene import CanvasScene
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -152,7 +154,8 @@ def test_zoomed_out_nodes_are_plain_boxes_without_text(window, monkeypatch):
     for zoom in (1.0, 0.25):
         plain = _render(window, zoom)
         with monkeypatch.context() as m:  # every detail at every zoom
-            m.setattr(scene_module, "LOD_BOXES", 0.0)
+            m.setattr(items_module, "LOD_BOXES", 0.0)
+            m.setattr(items_module, "LOD_TEXT", 0.0)
             m.setattr(scene_module, "LOD_TEXT", 0.0)
             detailed[zoom] = _render(window, zoom)
         assert (plain == detailed[zoom]) == (zoom == 1.0), zoom

@@ -11,7 +11,7 @@ import pytest
 
 from torchcanvas.assets import assets_dir
 from torchcanvas.graph import load
-from torchcanvas.gui.document import Document, ShapeService
+from torchcanvas.gui.project import Document, ShapeService
 
 DIGITS = assets_dir() / "examples" / "digits_cnn.json"
 

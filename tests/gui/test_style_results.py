@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from torchcanvas.codegen.style import NO_VGG_WEIGHTS
-from torchcanvas.gui.results import ResultsView
+from torchcanvas.gui.training.results import ResultsView
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 

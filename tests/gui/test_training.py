@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from torchcanvas.gui.training import TrainingController
+from torchcanvas.gui.training.controller import TrainingController
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -119,7 +119,7 @@ def test_resume_from_a_runs_checkpoint_continues_the_curve(qtbot, doc, runs):
 def test_a_nan_loss_ends_the_run_with_a_message_on_the_loss(qtbot, isolated, runs):
     from torchcanvas.assets import assets_dir
     from torchcanvas.graph import load
-    from torchcanvas.gui.document import Document
+    from torchcanvas.gui.project import Document
 
     doc = Document(load(assets_dir() / "examples" / "linear_regression.json"))
     try:
@@ -216,7 +216,7 @@ def test_a_fault_selects_its_node(qtbot, window, runs):
     assert window.scene.selected_node_ids() == [loss]
     assert "out of bounds" in window.run_panel.message.text()
     # the runs list shows it as failed, with the reason, not as "unknown · 0 epochs"
-    from torchcanvas.gui.runs import load_runs
+    from torchcanvas.gui.training.runs import load_runs
 
     (listed,) = load_runs(window.doc.runs_root())
     assert listed.status == "failed" and "out of bounds" in listed.error
@@ -247,7 +247,7 @@ def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs)
     window.start_training()
     _LIVE.append(window.training)
     qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
-    from torchcanvas.gui.runs import load_runs
+    from torchcanvas.gui.training.runs import load_runs
     from torchcanvas.runtime.runs import runs_root
 
     listed = load_runs(runs_root(window.doc.path, create=False))
@@ -268,7 +268,7 @@ def test_the_spare_worker_starts_after_the_first_shapes(qtbot, isolated, monkeyp
     # the spare imports torch; on a small machine it would slow the shape process's first answer
     from torchcanvas.assets import assets_dir
     from torchcanvas.gui import main_window
-    from torchcanvas.gui.training import TrainingController
+    from torchcanvas.gui.training.controller import TrainingController
 
     asked: list[bool] = []
     win = None
@@ -322,7 +322,7 @@ def test_validation_and_metric_points_sit_at_the_step_each_epoch_ended(qtbot, wi
 def test_each_unsaved_project_keeps_its_own_runs_list(qtbot, window, isolated, monkeypatch):
     """An example's runs never show in another example's list (nor in a new project's)."""
     from torchcanvas.assets import assets_dir
-    from torchcanvas.gui.runs import load_runs
+    from torchcanvas.gui.training.runs import load_runs
 
     monkeypatch.delenv("TORCHCANVAS_RUNS_DIR")  # the per-user folders, as a user has them
     monkeypatch.setenv("XDG_DATA_HOME", str(isolated / "share"))

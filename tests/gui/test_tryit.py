@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torchcanvas.assets import assets_dir
 from torchcanvas.graph import load
-from torchcanvas.gui.tryit import NO_RUN, NOT_TEXT
+from torchcanvas.gui.training.tryit import NO_RUN, NOT_TEXT
 from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.trainer import RunFinished, Trainer, TrainOptions
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torchcanvas.gui.training import TrainingController
+from torchcanvas.gui.training.controller import TrainingController
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 

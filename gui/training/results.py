@@ -4,6 +4,8 @@ Classification (and binary) runs show the confusion matrix (rows: true class, co
 class; counts or row-normalised), a sortable per-class table and the headline metrics; regression
 runs show predicted against true values with the y = x line. When the trainer passes a few
 validation images, a grid shows them with their predicted and true labels, wrong ones in red.
+The matrix is drawn by ``confusion.py``, the image grid by ``samples.py``; this module lays
+them out with the per-class table, the headline cards and the regression plot.
 
 Arrays come from the trainer as CPU tensors or numpy arrays; this module needs numpy only and
 never imports torch (tensors convert through ``__array__``).
@@ -15,8 +17,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -24,19 +26,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from torchcanvas.gui import theme
+from torchcanvas.gui.training.confusion import ConfusionMatrixWidget
+from torchcanvas.gui.training.samples import ImageResult, SampleGrid, image_to_qimage
 
-CELL_TEXT_MAX_CLASSES = 20  # counts are written in the cells up to this many classes
 MAX_TILES = 16
 MAX_SCATTER_POINTS = 50_000  # beyond this a fixed random subset is drawn (setData ~0.1 s)
 EMPTY_HINT = "Train to see results"
@@ -44,11 +45,6 @@ EMPTY_DETAIL = (
     "The confusion matrix, per-class scores, predicted-vs-true plots and sample "
     "predictions appear here after each validation pass."
 )
-
-# Sequential blues (light: matplotlib's "Blues"; dark: the same hue rising from the panel colour).
-_LIGHT_STOPS = ("#f7fbff", "#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b")
-_DARK_STOPS = ("#2a2e36", "#1d3a5f", "#1f5fa6", "#3d8ee6", "#8cc4ff", "#dcedff")
-_LUTS: dict[bool, list[QColor]] = {}
 
 
 # ---------------------------------------------------------------------------- data helpers
@@ -106,13 +102,6 @@ def confusion_matrix(task: str, prediction, target, k: int | None = None) -> np.
     return np.bincount(flat, minlength=k * k).reshape(k, k)
 
 
-def row_normalised(counts: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum (the recall view); all-zero rows stay zero."""
-    counts = np.asarray(counts, dtype=np.float64)
-    sums = counts.sum(1, keepdims=True)
-    return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
-
-
 def _per_class_from_matrix(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cm = cm.astype(np.float64)
     tp = np.diag(cm)
@@ -120,31 +109,6 @@ def _per_class_from_matrix(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
     return precision, recall
-
-
-def _lut(dark: bool) -> list[QColor]:
-    if dark not in _LUTS:
-        stops = [QColor(c) for c in (_DARK_STOPS if dark else _LIGHT_STOPS)]
-        lut = []
-        for i in range(256):
-            t = i / 255 * (len(stops) - 1)
-            j = min(int(t), len(stops) - 2)
-            f = t - j
-            a, b = stops[j], stops[j + 1]
-            lut.append(
-                QColor(
-                    round(a.red() + (b.red() - a.red()) * f),
-                    round(a.green() + (b.green() - a.green()) * f),
-                    round(a.blue() + (b.blue() - a.blue()) * f),
-                )
-            )
-        _LUTS[dark] = lut
-    return _LUTS[dark]
-
-
-def _readable_on(color: QColor) -> QColor:
-    lum = 0.299 * color.red() + 0.587 * color.green() + 0.114 * color.blue()
-    return QColor("#ffffff") if lum < 150 else QColor("#1f2328")
 
 
 def _number(value) -> float | None:
@@ -182,339 +146,6 @@ def _fmt_value(value) -> str:
         return f"{v[0]:.3g}"
     shown = ", ".join(f"{x:.3g}" for x in v[:2])
     return f"[{shown}{', …' if v.size > 2 else ''}]"
-
-
-def image_to_qimage(image: np.ndarray) -> QImage:
-    """[C, H, W] (C 1 or 3), any value range, normalised to 0..255 per image."""
-    img = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(img)
-    lo, hi = (float(img[finite].min()), float(img[finite].max())) if finite.any() else (0, 0)
-    img = np.where(finite, img, lo)  # NaN and inf show as the darkest value
-    img = (img - lo) * (255.0 / (hi - lo)) if hi - lo > 1e-12 else np.zeros_like(img)
-    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    c, h, w = img.shape
-    if c == 1:
-        data = np.ascontiguousarray(img[0])
-        return QImage(data.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).copy()
-    data = np.ascontiguousarray(img.transpose(1, 2, 0))
-    return QImage(data.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-# ---------------------------------------------------------------------------- confusion matrix
-class ConfusionMatrixWidget(QWidget):
-    """The confusion matrix painted as square cells, class names on both axes."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setMouseTracking(True)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._counts = np.zeros((0, 0), dtype=np.int64)
-        self._image = np.zeros((0, 0))
-        self._names: list[str] = []
-        self._normalise = False
-        self._hover: tuple[int, int] | None = None
-
-    # ------------------------------------------------------------------ data
-    def set_matrix(self, counts: np.ndarray, names: list[str]) -> None:
-        self._counts = np.asarray(counts, dtype=np.int64)
-        self._names = list(names)
-        self._hover = None
-        self._refresh()
-
-    def set_normalise(self, on: bool) -> None:
-        self._normalise = bool(on)
-        self._refresh()
-
-    def image(self) -> np.ndarray:
-        return self._image
-
-    def _refresh(self) -> None:
-        self._image = row_normalised(self._counts) if self._normalise else self._counts.copy()
-        self.update()
-
-    def sizeHint(self) -> QSize:
-        return QSize(420, 380)
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(180, 160)
-
-    # ------------------------------------------------------------------ geometry
-    def _label_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setPixelSize(11)
-        return font
-
-    def _layout(self):
-        """Cell size, matrix origin, elided names, whether column names are rotated."""
-        k = len(self._counts)
-        fm = QFontMetrics(self._label_font())
-        fh = fm.height()
-        max_label = 110
-        names = [fm.elidedText(n, Qt.TextElideMode.ElideMiddle, max_label) for n in self._names]
-        widths = [fm.horizontalAdvance(n) for n in names] or [0]
-        row_w = max(widths) + 8
-        margin = 8
-        title_w = fh + 6  # "true", rotated, left of the row names
-        left = margin + title_w + row_w
-        w, h = self.width(), self.height()
-
-        def cell_for(col_h: float) -> float:
-            avail_w = w - left - margin
-            avail_h = h - margin - col_h - (fh + 6) - margin  # column names, "predicted"
-            return max(2.0, min(avail_w, avail_h) / max(k, 1))
-
-        cell = cell_for(fh + 6)
-        step = max(1, math.ceil((fh + 2) / cell))  # label every step-th class when crowded
-        rotated = max(widths) + 6 > cell * step
-        col_h = fh + 6
-        if rotated:
-            col_h = (max(widths) + fh) * 0.7072 + 8
-            cell = cell_for(col_h)
-            step = max(1, math.ceil((fh + 2) / cell))
-            # the first column's name runs left, under the row names: leave it room
-            left = max(left, margin + (widths[0] + 4) * 0.7072 - cell / 2)
-            cell = min(cell, max(2.0, (w - left - margin) / max(k, 1)))
-        side = cell * k
-        x0 = left + max(0.0, (w - left - margin - side) / 2)
-        y0 = margin
-        return cell, x0, y0, names, rotated, col_h, step, row_w
-
-    def _cell_at(self, pos: QPointF) -> tuple[int, int] | None:
-        k = len(self._counts)
-        if not k:
-            return None
-        cell, x0, y0, *_ = self._layout()
-        col = math.floor((pos.x() - x0) / cell)
-        row = math.floor((pos.y() - y0) / cell)
-        if 0 <= row < k and 0 <= col < k:
-            return row, col
-        return None
-
-    # ------------------------------------------------------------------ painting
-    def _cell_text(self, value) -> str:
-        if not self._normalise:
-            return str(int(value))
-        if value == 0:
-            return "0"
-        if value < 0.005:
-            return "<1%"
-        return f"{value * 100:.0f}%"
-
-    def paintEvent(self, event) -> None:
-        k = len(self._counts)
-        if not k:
-            return
-        painter = QPainter(self)
-        try:
-            self._paint(painter, k)
-        finally:
-            painter.end()
-
-    def _paint(self, painter: QPainter, k: int) -> None:
-        pal = self.palette()
-        text_color = pal.color(pal.ColorRole.WindowText)
-        muted = QColor(text_color)
-        muted.setAlpha(150)
-        cell, x0, y0, names, rotated, col_h, step, row_w = self._layout()
-        side = cell * k
-        lut = _lut(theme.is_dark())
-        image = self._image.astype(np.float64)
-        top = float(image.max()) if image.size else 0.0
-        scale = 1.0 if self._normalise else (1.0 / top if top > 0 else 0.0)
-
-        # cells
-        for i in range(k):
-            for j in range(k):
-                v = image[i, j]
-                t = 0.0 if v <= 0 else max(0.1, min(1.0, v * scale))
-                painter.fillRect(
-                    QRectF(x0 + j * cell, y0 + i * cell, cell, cell), lut[round(t * 255)]
-                )
-        if cell >= 6:  # thin gaps between cells, in the panel colour
-            painter.setPen(QPen(pal.color(pal.ColorRole.Window), 1))
-            for i in range(1, k):
-                painter.drawLine(QPointF(x0, y0 + i * cell), QPointF(x0 + side, y0 + i * cell))
-                painter.drawLine(QPointF(x0 + i * cell, y0), QPointF(x0 + i * cell, y0 + side))
-        painter.setPen(QPen(pal.color(pal.ColorRole.Mid), 1))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRect(QRectF(x0, y0, side, side))
-
-        # numbers in the cells
-        if k <= CELL_TEXT_MAX_CLASSES:
-            texts = [[self._cell_text(image[i, j]) for j in range(k)] for i in range(k)]
-            widest = max(texts, key=lambda row: max(len(t) for t in row))
-            font = QFont(self.font())
-            size = max(7, min(14, int(cell * 0.36)))
-            while size >= 7:
-                font.setPixelSize(size)
-                fm = QFontMetrics(font)
-                if max(fm.horizontalAdvance(t) for t in widest) <= cell - 3 and fm.height() <= cell:
-                    break
-                size -= 1
-            if size >= 7:
-                painter.setFont(font)
-                for i in range(k):
-                    for j in range(k):
-                        v = image[i, j]
-                        t = 0.0 if v <= 0 else max(0.1, min(1.0, v * scale))
-                        color = _readable_on(lut[round(t * 255)])
-                        if v <= 0:
-                            color.setAlpha(110)
-                        if i == j and v > 0:
-                            font.setBold(True)
-                        painter.setFont(font)
-                        font.setBold(False)
-                        painter.setPen(color)
-                        painter.drawText(
-                            QRectF(x0 + j * cell, y0 + i * cell, cell, cell),
-                            Qt.AlignmentFlag.AlignCenter,
-                            texts[i][j],
-                        )
-
-        # hovered cell
-        if self._hover is not None:
-            i, j = self._hover
-            painter.setPen(QPen(QColor("#f59e0b"), 2))
-            painter.drawRect(QRectF(x0 + j * cell + 1, y0 + i * cell + 1, cell - 2, cell - 2))
-
-        # class names
-        label_font = self._label_font()
-        painter.setFont(label_font)
-        fm = QFontMetrics(label_font)
-        fh = fm.height()
-        painter.setPen(text_color)
-        for i in range(0, k, step):
-            painter.drawText(
-                QRectF(x0 - 200 - 6, y0 + i * cell + cell / 2 - fh / 2, 200, fh),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                names[i],
-            )
-        base_y = y0 + side + 4
-        for j in range(0, k, step):
-            cx = x0 + j * cell + cell / 2
-            if rotated:
-                painter.save()
-                painter.translate(cx + fh * 0.35, base_y + fh * 0.35)
-                painter.rotate(-45)
-                tw = fm.horizontalAdvance(names[j])
-                painter.drawText(
-                    QRectF(-tw - 2, -fh / 2, tw + 2, fh),
-                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                    names[j],
-                )
-                painter.restore()
-            else:
-                painter.drawText(
-                    QRectF(cx - 100, base_y, 200, fh),
-                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                    names[j],
-                )
-
-        # axis titles
-        title_font = QFont(label_font)
-        title_font.setBold(True)
-        painter.setFont(title_font)
-        painter.setPen(muted)
-        painter.drawText(
-            QRectF(x0, base_y + col_h - 4, side, fh + 4),
-            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-            "predicted",
-        )
-        painter.save()
-        painter.translate(x0 - row_w - 4 - fh / 2, y0 + side / 2)
-        painter.rotate(-90)
-        painter.drawText(QRectF(-side / 2, -fh / 2, side, fh), Qt.AlignmentFlag.AlignCenter, "true")
-        painter.restore()
-
-    # ------------------------------------------------------------------ interaction
-    def _describe(self, row: int, col: int) -> str:
-        count = int(self._counts[row, col])
-        total = int(self._counts[row].sum())
-        share = f" ({count / total:.1%} of true {self._names[row]})" if total else ""
-        return f"true: {self._names[row]}\npredicted: {self._names[col]}\ncount: {count}{share}"
-
-    def mouseMoveEvent(self, event) -> None:
-        hit = self._cell_at(event.position())
-        if hit != self._hover:
-            self._hover = hit
-            self.update()
-        super().mouseMoveEvent(event)
-
-    def leaveEvent(self, event) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.update()
-        super().leaveEvent(event)
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ToolTip:
-            hit = self._cell_at(QPointF(event.pos()))
-            if hit is None:
-                QToolTip.hideText()
-                event.ignore()
-            else:
-                QToolTip.showText(event.globalPos(), self._describe(*hit), self)
-            return True
-        return super().event(event)
-
-
-# ---------------------------------------------------------------------------- optimised image
-class ImageResult(QWidget):
-    """An image being optimised (style transfer), drawn as large as fits, pixels kept sharp
-    when enlarged, with a caption under it."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self._array = np.zeros((0, 0, 3), dtype=np.uint8)
-        self.caption = ""
-        self.setMinimumSize(120, 120)
-
-    def set_image(self, pixels: np.ndarray, caption: str) -> None:
-        """``pixels``: uint8 [H, W, 3] (or any range, scaled like the sample tiles)."""
-        array = np.asarray(pixels)
-        self._array = array
-        if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
-            h, w = array.shape[:2]
-            data = np.ascontiguousarray(array)
-            self._image = QImage(data.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        else:
-            self._image = image_to_qimage(array.transpose(2, 0, 1))
-        self.caption = caption
-        self.update()
-
-    def pixels(self) -> np.ndarray:
-        return self._array
-
-    def image_rect(self) -> QRectF:
-        """Where the picture is drawn: centred, scaled to fit above the caption."""
-        if self._image is None or self._image.isNull():
-            return QRectF()
-        fh = QFontMetrics(self.font()).height()
-        room_w, room_h = self.width() - 16, self.height() - fh - 20
-        w, h = self._image.width(), self._image.height()
-        scale = max(min(room_w / w, room_h / h), 0.05)
-        if scale >= 1:  # whole multiples keep the pixels even
-            scale = math.floor(scale)
-        dw, dh = w * scale, h * scale
-        return QRectF((self.width() - dw) / 2, 8 + (room_h - dh) / 2, dw, dh)
-
-    def paintEvent(self, event) -> None:
-        if self._image is None:
-            return
-        painter = QPainter(self)
-        rect = self.image_rect()
-        painter.setRenderHint(
-            QPainter.RenderHint.SmoothPixmapTransform, rect.width() < self._image.width()
-        )
-        painter.drawImage(rect, self._image)
-        painter.setPen(self.palette().text().color())
-        painter.drawText(
-            QRectF(0, rect.bottom() + 6, self.width(), QFontMetrics(self.font()).height() + 4),
-            int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
-            self.caption,
-        )
-        painter.end()
 
 
 # ---------------------------------------------------------------------------- per-class table
@@ -597,177 +228,6 @@ class PerClassTable(QTableWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_class_column()
-
-
-# ---------------------------------------------------------------------------- sample grid
-class SampleGrid(QWidget):
-    """Up to 16 validation images with "pred: X / true: Y" captions; wrong ones in red."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._images: list[QImage] = []
-        self._captions: list[tuple[str, str]] = []  # (predicted, true)
-        self._wrong: list[bool] = []
-
-    def set_samples(
-        self, images: list[QImage], captions: list[tuple[str, str]], wrong: list[bool]
-    ) -> None:
-        self._images, self._captions, self._wrong = images, captions, wrong
-        self.updateGeometry()
-        self.update()
-
-    def count(self) -> int:
-        return len(self._images)
-
-    def captions(self) -> list[str]:
-        return [f"pred: {p} / true: {t}" for p, t in self._captions]
-
-    def wrong(self) -> list[bool]:
-        return list(self._wrong)
-
-    def _font(self) -> QFont:
-        font = QFont(self.font())
-        font.setPixelSize(11)
-        return font
-
-    def _caption_font(self, bold: bool) -> QFont:
-        font = self._font()
-        font.setBold(bold)
-        return font
-
-    def sizeHint(self) -> QSize:
-        n = len(self._images)
-        cols = max(1, min(4, n))
-        rows = max(1, math.ceil(n / cols))
-        return QSize(cols * 104 + 8, rows * 124 + 8)
-
-    def minimumSizeHint(self) -> QSize:
-        fh = QFontMetrics(self._font()).height()
-        return QSize(4 * 40 + 8, 2 * (24 + 2 * fh) + 8)
-
-    @staticmethod
-    def caption_lines(pred: str, true: str, style: str) -> list[str]:
-        if style == "one":
-            return [f"pred: {pred} / true: {true}"]
-        if style == "two":
-            return [f"pred: {pred}", f"true: {true}"]
-        return [f"{pred} / {true}"]  # compact: predicted / true, the tooltip says which
-
-    def _tiles(self):
-        """(image rect, caption rect) per tile, and the caption style: "one" line, "two" lines
-        or "compact" ("3 / 5").
-
-        Tries every column count and keeps the one giving the largest images, whole captions
-        preferred: a tall box gets 4 × 4, a wide one 8 × 2."""
-        n = len(self._images)
-        if not n:
-            return [], "one"
-        fm = QFontMetrics(self._caption_font(True))  # bold (wrong) is the widest
-        fh = fm.height()
-        pad = 6
-        need = {
-            style: max(
-                fm.horizontalAdvance(line)
-                for p, t in self._captions
-                for line in self.caption_lines(p, t, style)
-            )
-            for style in ("one", "two", "compact")
-        }
-        best = None
-        for cols in range(1, n + 1):
-            rows = math.ceil(n / cols)
-            tile_w = (self.width() - pad * (cols + 1)) / cols
-            style, worth = next(
-                (
-                    (s, w)
-                    for s, w in (("one", 1.0), ("two", 1.0), ("compact", 0.9))
-                    if need[s] <= tile_w
-                ),
-                ("two", 0.6),
-            )  # else elided
-            cap_h = fh * (2 if style == "two" else 1) + 2
-            side = min(tile_w, (self.height() - pad * (rows + 1)) / rows - cap_h - 2)
-            if best is None or side * worth > best[0] + 0.5:
-                best = (side * worth, (side, cols, tile_w, style, cap_h))
-        side, cols, tile_w, style, cap_h = best[1]
-        side = max(8.0, side)
-        col_w = min(tile_w, max(side, need[style]) + pad)
-        x_start = (self.width() - cols * col_w - (cols - 1) * pad) / 2
-        rects = []
-        for idx in range(n):
-            r, c = divmod(idx, cols)
-            x = x_start + c * (col_w + pad)
-            y = pad + r * (side + 2 + cap_h + pad)
-            img = self._images[idx]
-            aspect = img.width() / max(1, img.height())
-            iw, ih = (side, side / aspect) if aspect >= 1 else (side * aspect, side)
-            rects.append(
-                (
-                    QRectF(x + (col_w - iw) / 2, y + (side - ih) / 2, iw, ih),
-                    QRectF(x, y + side + 2, col_w, cap_h),
-                )
-            )
-        return rects, style
-
-    def paintEvent(self, event) -> None:
-        if not self._images:
-            return
-        painter = QPainter(self)
-        try:
-            self._paint(painter)
-        finally:
-            painter.end()
-
-    def _paint(self, painter: QPainter) -> None:
-        pal = self.palette()
-        text = pal.color(pal.ColorRole.WindowText)
-        red = theme.current().error
-        rects, style = self._tiles()
-        for idx, (img_rect, cap_rect) in enumerate(rects):
-            image = self._images[idx]
-            # enlarge small images pixel by pixel; shrink large ones smoothly
-            painter.setRenderHint(
-                QPainter.RenderHint.SmoothPixmapTransform, img_rect.width() < image.width()
-            )
-            painter.drawImage(img_rect, image)
-            wrong = self._wrong[idx] if idx < len(self._wrong) else False
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            if wrong:
-                painter.setPen(QPen(red, 2))
-                painter.drawRect(img_rect.adjusted(-1, -1, 1, 1))
-            else:
-                painter.setPen(QPen(pal.color(pal.ColorRole.Mid), 1))
-                painter.drawRect(img_rect.adjusted(-0.5, -0.5, 0.5, 0.5))
-            font = self._caption_font(wrong)
-            fm = QFontMetrics(font)
-            painter.setFont(font)
-            painter.setPen(red if wrong else text)
-            pred, true = self._captions[idx]
-            width = int(cap_rect.width())
-            for li, line in enumerate(self.caption_lines(pred, true, style)):
-                shown = fm.elidedText(line, Qt.TextElideMode.ElideRight, width)
-                painter.drawText(
-                    QRectF(
-                        cap_rect.x(), cap_rect.y() + li * fm.height(), cap_rect.width(), fm.height()
-                    ),
-                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                    shown,
-                )
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ToolTip:
-            rects, _ = self._tiles()
-            pos = QPointF(event.pos())
-            for idx, (img_rect, cap_rect) in enumerate(rects):
-                if img_rect.united(cap_rect).contains(pos):
-                    tip = self.captions()[idx] + ("  (wrong)" if self._wrong[idx] else "")
-                    QToolTip.showText(event.globalPos(), tip, self)
-                    return True
-            QToolTip.hideText()
-            event.ignore()
-            return True
-        return super().event(event)
 
 
 # ---------------------------------------------------------------------------- headline

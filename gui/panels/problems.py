@@ -200,8 +200,6 @@ class ProblemsWidget(QWidget):
         else:
             self._shapes_pending()
             self._show()
-            if doc.shapes is None:
-                doc.request_shapes()  # a fresh document has not asked yet (debounced: cheap)
 
     # ------------------------------------------------------------------ public
     def summary(self) -> str:

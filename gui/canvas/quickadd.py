@@ -26,7 +26,13 @@ from PySide6.QtWidgets import (
 from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.spec import CATEGORIES, NodeSpec
 from torchcanvas.gui import theme
-from torchcanvas.gui.palette import match_rank, matches, palette_specs, query_words, spec_tooltip
+from torchcanvas.gui.canvas.palette import (
+    match_rank,
+    matches,
+    palette_specs,
+    query_words,
+    spec_tooltip,
+)
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 from torchcanvas.gui import theme
-from torchcanvas.gui.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
+from torchcanvas.gui.panels.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
 
 
 def _clock(seconds: float) -> str:
@@ -171,7 +171,7 @@ class RunPanel(QWidget):
         self._tick.timeout.connect(self._show_latest)
         # the shape process, where torch is loaded, tells the devices: importing torch here
         # would hold the window for seconds at start-up
-        from torchcanvas.gui.document import ShapeService
+        from torchcanvas.gui.project import ShapeService
 
         ShapeService.instance().when_devices(self._fill_devices)
 

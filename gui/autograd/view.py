@@ -461,7 +461,7 @@ class AutogradPanel(QWidget):
         self.health.itemClicked.connect(self._health_clicked)
         import pyqtgraph as pg  # loaded with the panel, not with the window
 
-        from torchcanvas.gui.plots import SparseLogAxis
+        from torchcanvas.gui.training.plots import SparseLogAxis
 
         # log axis labelled at mantissas 1, 2, 3 and 5 only, as the loss plot's
         self.chart = pg.PlotWidget(axisItems={"left": SparseLogAxis("left")})

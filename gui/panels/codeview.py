@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.codegen.emit import CodegenError
 from torchcanvas.gui import theme
-from torchcanvas.gui.document import Document
-from torchcanvas.gui.highlighter import PythonHighlighter
-from torchcanvas.gui.problems import problem_message
+from torchcanvas.gui.panels.highlighter import PythonHighlighter
+from torchcanvas.gui.panels.problems import problem_message
+from torchcanvas.gui.project import Document
 
 MODES = ("model", "train")
 FILE_NAMES = {"model": "model.py", "train": "train.py"}
@@ -269,8 +269,6 @@ class CodeView(QWidget):
             self.blocked = True
             self._set_text("# Checking the graph…\n", {})
             self._shapes_pending()
-            if doc.shapes is None:
-                doc.request_shapes()  # a fresh document has not asked yet (debounced: cheap)
 
     # model.py is made only while someone looks at it: shown, this view asks the document for
     # it after every change of shapes; hidden (or a tab behind another dock), it does not

@@ -10,8 +10,9 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from torchcanvas.graph import GraphError, get_spec
-from torchcanvas.gui.palette import MIME_NODE_TYPE
-from torchcanvas.gui.scene import NODE_WIDTH, CanvasScene, NodeItem
+from torchcanvas.gui.canvas.items import NODE_WIDTH, NodeItem
+from torchcanvas.gui.canvas.palette import MIME_NODE_TYPE
+from torchcanvas.gui.canvas.scene import CanvasScene
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
 FLOW_GAP = 60.0  # between a selection and a node added after it: room for the wire
