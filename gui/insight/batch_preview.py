@@ -274,7 +274,9 @@ class BatchPreviewPanel(QWidget):
         if samples is None:
             self.data_title.setText("")
             return
-        self.data_title.setText("What the data node yields (training split, augmented):")
+        self.data_title.setText(
+            "What the data node yields for training, after its transforms and augmentation:"
+        )
         if samples.kind == "image":
             for x, label in zip(samples.inputs, samples.labels, strict=True):
                 cell = QLabel()

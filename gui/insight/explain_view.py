@@ -189,6 +189,8 @@ class ExplainView(QWidget):
                 f"{result.class_name(result.predicted[k])}"
             )
             if result.kind == "image":
+                if not np.any(result.attributions[k]):
+                    caption += " (no positive evidence at this layer)"
                 cell = QLabel()
                 cell.setPixmap(rgb_pixmap(panels[k]))
                 cell.setToolTip("the sample, the attribution map, and the two blended")
