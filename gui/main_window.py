@@ -111,9 +111,13 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.code_dock = self._dock("Code", None, Qt.DockWidgetArea.RightDockWidgetArea)
         self.problems_dock = self._dock("Problems", None, Qt.DockWidgetArea.RightDockWidgetArea)
         self.history_dock = self._dock("History", None, Qt.DockWidgetArea.RightDockWidgetArea)
+        # its panel (pyqtgraph, numpy) is built when a batch is first previewed
+        self.preview_dock = self._dock("Batch Preview", None, area.RightDockWidgetArea)
         self.splitDockWidget(self.inspector_dock, self.code_dock, Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.code_dock, self.problems_dock)
         self.tabifyDockWidget(self.problems_dock, self.history_dock)
+        self.tabifyDockWidget(self.history_dock, self.preview_dock)
+        self.preview_dock.hide()
         self.code_dock.raise_()
 
         self._build_training()
@@ -191,6 +195,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         # pyqtgraph and numpy load when these tabs are first shown or used, not at start-up
         self._curves = LazyTab(self.training_tabs, "Curves", self._make_plots)
         self._results = LazyTab(self.training_tabs, "Results", self._make_results)
+        self._explain = LazyTab(self.training_tabs, "Explain", self._make_explain)
         self._latest_results = None
         # an epoch's results are drawn in their own event-loop turn, after the curves', and at
         # most once per RESULTS_DEFER_MS, so neither handler holds the window long
@@ -211,6 +216,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.try_it.selected_run = lambda: r.folder if (r := self.runs.current_run()) else None
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
+        self.runs.tree.currentItemChanged.connect(lambda *_: self._explain_run())
         # the run settings scroll when the dock is short, so the canvas keeps its height
         settings = QScrollArea()
         settings.setObjectName("runSettingsScroll")
@@ -260,6 +266,75 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         from torchcanvas.gui.training.plots import LivePlots
 
         return LivePlots()
+
+    @property
+    def explain_view(self):
+        """Explanations of the current run's predictions (built on first use)."""
+        return self._explain.widget()
+
+    def _make_explain(self):
+        from torchcanvas.gui.insight.explain_view import ExplainView
+
+        view = ExplainView()
+        QTimer.singleShot(0, self, self._explain_run)
+        return view
+
+    def _explain_run(self) -> None:
+        """Point the Explain tab at the run chosen in the Runs tab (its project snapshot)."""
+        if not self._explain.built:
+            return
+        from torchcanvas.graph import GraphError, load
+
+        run = self.runs.current_run()
+        folder = run.folder if run is not None else None
+        graph = None
+        if folder is not None and (folder / "project.json").is_file():
+            try:
+                graph = load(folder / "project.json")
+            except (OSError, GraphError):
+                graph = None
+        self.explain_view.set_run(folder if graph is not None else None, graph)
+
+    # ------------------------------------------------------------------ insight
+    def find_lr(self):
+        """The learning-rate finder for the project as it is now (a dialog, started)."""
+        from torchcanvas.gui.insight.lr_finder import LRFinderDialog
+
+        dialog = getattr(self, "_lr_dialog", None)
+        if dialog is None or dialog.doc is not self.doc:
+            if dialog is not None:
+                dialog.close()
+            dialog = self._lr_dialog = LRFinderDialog(self.doc, self)
+            dialog.applied.connect(lambda lr: self.show_message(f"Learning rate set to {lr:g}"))
+        dialog.show()
+        dialog.raise_()
+        if dialog.result is None:
+            dialog.start()
+        return dialog
+
+    def preview_panel(self):
+        """The Batch Preview dock's panel (built on first use)."""
+        panel = self.preview_dock.widget()
+        if panel is None:
+            from torchcanvas.gui.insight.batch_preview import BatchPreviewPanel, mark_nodes
+
+            panel = BatchPreviewPanel()
+            panel.previewed.connect(lambda result: mark_nodes(self.scene, result))
+            panel.nodeActivated.connect(self._preview_node)
+            self.preview_dock.setWidget(panel)
+        panel.set_document(self.doc)
+        return panel
+
+    def preview_batch(self):
+        """Push one batch through the graph as it is now, in the background; the panel."""
+        panel = self.preview_panel()
+        self.preview_dock.show()
+        self.preview_dock.raise_()
+        return panel if panel.start() else None
+
+    def _preview_node(self, node_id: str) -> None:
+        if node_id in self.doc.graph and node_id not in self.scene.selected_node_ids():
+            self.scene.select_nodes([node_id])
 
     @staticmethod
     def _make_results() -> ResultsView:
@@ -644,6 +719,21 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         )
         self.pause_action.setEnabled(False)
         self.stop_action.setEnabled(False)
+        run_menu.addSeparator()
+        self._action(
+            "Find &Learning Rate…",
+            lambda: self.find_lr(),
+            None,
+            run_menu,
+            "Range test: train a copy of the model briefly with a growing learning rate",
+        )
+        self._action(
+            "Pre&view a Batch",
+            lambda: self.preview_batch(),
+            QKeySequence("F7"),
+            run_menu,
+            "Push one training batch through the graph and show every node's statistics",
+        )
 
         help_menu = bar.addMenu("&Help")
         self._action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence("F1"), help_menu)
@@ -750,6 +840,8 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.inspector.show_nodes(ids)
         self.code_view.highlight_nodes(ids)
         self.autograd.canvas_selection(ids)
+        if len(ids) == 1 and self._explain.built:
+            self.explain_view.pick_layer(ids[0])
 
     def focus_node(self, node_id: str) -> None:
         if node_id in self.doc.graph:
@@ -977,4 +1069,12 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             self.doc.close()
         self.try_it.shutdown()
         self.runs.tensorboard.shutdown()
+        panel = self.preview_dock.widget()
+        if panel is not None:
+            panel.shutdown()
+        if self._explain.built:
+            self.explain_view.shutdown()
+        dialog = getattr(self, "_lr_dialog", None)
+        if dialog is not None:
+            dialog.close()
         event.accept()

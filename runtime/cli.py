@@ -1,5 +1,6 @@
-"""Headless commands: ``torchcanvas check``, ``train``, ``export``, ``import``, ``generate``
-and ``predict``. No Qt here."""
+"""Headless commands: ``torchcanvas check``, ``train``, ``export``, ``import``, ``generate``,
+``predict``, ``sweep`` and (runtime.insight_cli) ``lr-find``, ``explain`` and ``preview``. No Qt
+here."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import math
 import sys
 from pathlib import Path
 
-from torchcanvas.graph import GraphError, load
+from torchcanvas.graph import GraphError, load, save
 from torchcanvas.graph.document import Graph
 from torchcanvas.graph.errors import one_line, quoted, shown
 from torchcanvas.graph.settings import COMPILE_MODES, MAX_PARAMS, PRECISIONS, SPEED_SETTINGS
+from torchcanvas.runtime.insight_cli import COMMANDS as INSIGHT_COMMANDS
+from torchcanvas.runtime.insight_cli import add_insight_parsers
 from torchcanvas.runtime.subcommands import SUBCOMMANDS  # noqa: F401 - named here too
 from torchcanvas.runtime.sweep import add_sweep_parser, cmd_sweep
 
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--args", default=None, help="JSON object of keyword arguments for the class or function"
     )
     add_sweep_parser(sub)
+    add_insight_parsers(sub)
     return parser
 
 
@@ -361,6 +365,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     project = _compile(graph, args.file)
     if args.out:
         export_code(project, args.out)
+        # the project as trained, so that explain (and the app) can rebuild this run's model
+        save(project.graph, args.out / "project.json")
     options = TrainOptions(
         epochs=args.epochs, out_dir=args.out, resume=args.resume, keep_predictions=False
     )
@@ -422,7 +428,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out and status == 0:
         result = ", result.png" if (args.out / "result.png").exists() else ""
         print(
-            f"wrote {args.out}/: model.py, train.py, weights.pt, checkpoint.pt, metrics.json"
+            f"wrote {args.out}/: model.py, train.py, project.json, weights.pt, checkpoint.pt, "
+            "metrics.json"
             f"{result}",
             file=sys.stderr,
         )
@@ -507,7 +514,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from torchcanvas.graph import save
     from torchcanvas.runtime.importer import ModelImportError, import_model
 
     try:
@@ -543,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         "generate": cmd_generate,
         "predict": cmd_predict,
         "sweep": cmd_sweep,
+        **INSIGHT_COMMANDS,
     }[args.command]
     try:
         return handler(args)

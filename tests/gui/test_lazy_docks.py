@@ -52,7 +52,8 @@ def test_the_curves_tab_builds_its_plots_when_the_dock_is_shown(qtbot, window):
     tabs.setCurrentIndex(1)  # the user opens the Results tab
     qtbot.waitUntil(lambda: window._results.built)
     assert tabs.currentWidget() is window.results and window.results.isVisible()
-    assert tabs.tabText(1) == "Results" and tabs.count() == 4
+    assert tabs.tabText(1) == "Results" and tabs.count() == 5
+    assert tabs.tabText(2) == "Explain" and not window._explain.built  # not looked at yet
     assert window.results.mode() == "empty"
 
 
