@@ -71,6 +71,17 @@ def available_devices() -> list[str]:
     return devices
 
 
+SHOWN_AS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}  # characters that print as nothing
+
+
+def token_names(vocab: Any, task: str) -> tuple[str, ...] | None:
+    """A text corpus's classes are its tokens (the next one is predicted): their names as
+    the results show them, blank characters made visible. None for other data."""
+    if vocab is None or task != "classification":
+        return None
+    return tuple(SHOWN_AS.get(t, t) for t in vocab.tokens)
+
+
 @dataclass
 class _State:
     epoch: int = 0
@@ -188,7 +199,7 @@ class Trainer:
             len(train_set),
             len(val_set),
             task,
-            tuple(classes) if classes else None,
+            tuple(classes) if classes else token_names(vocab, task),
             sum(p.numel() for p in model.parameters()),
             state.epoch,
             state.batch,

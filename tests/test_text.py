@@ -231,8 +231,19 @@ def falls(losses: list[float]) -> bool:
 
 def test_char_rnn_learns_and_generates(tmp_path):
     out = tmp_path / "run"
-    losses, _ = train_steps(example("char_rnn", batch_size=32), out, 40)
+    trainer = Trainer(
+        compile_project(example("char_rnn", batch_size=32)),
+        TrainOptions(out_dir=out, max_steps=40, log_every=1),
+    )
+    events = trainer.run()
+    assert isinstance(events[-1], RunFinished), events[-1]
+    losses = [e.loss for e in events if isinstance(e, StepEvent)]
     assert falls(losses), losses
+    # the classes the results show are the vocabulary's characters, blanks made visible
+    names = events[0].classes
+    tokens = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert len(names) == len(tokens) == 59
+    assert "␣" in names and "↵" in names and "e" in names and " " not in names
     assert {"vocab.json", "checkpoint.pt", "weights.pt"} <= {p.name for p in out.iterdir()}
     (out / "project.json").write_text((EXAMPLES / "char_rnn.json").read_text())
     trained = load_trained(out)
