@@ -37,13 +37,22 @@ class BackboneCode:
 
 
 def resolve_weights(value: str, project_dir: Path | None) -> str:
-    """A weights path made absolute against the project's folder ("" stays "")."""
+    """A weights path made absolute against the project's folder, never the working
+    directory while there is one ("" stays "")."""
     if not value:
         return ""
     path = Path(value).expanduser()
-    if not path.is_absolute() and project_dir is not None:
-        path = Path(project_dir) / path
+    if not path.is_absolute():  # an unsaved project has no folder: the working directory
+        path = Path(project_dir) / path if project_dir is not None else path.absolute()
     return str(path)
+
+
+def weights_expr(weights: str) -> str:
+    """The file as model.py names it: an absolute path as it is, a relative one (an exported
+    folder's copy) next to model.py, so the folder works wherever it is moved."""
+    if Path(weights).is_absolute():
+        return quote(weights)
+    return f"Path(__file__).parent / {quote(Path(weights).as_posix())}"
 
 
 def module_ref(root: str, path: str) -> str:
@@ -102,7 +111,8 @@ def backbone_code(
     load: bool = True,
 ) -> BackboneCode:
     """The ``def <name>() -> nn.Module`` building this backbone. ``params["weights"]`` is used
-    as given (the runtime passes it resolved against the project's folder); ``load`` off
+    as given (the runtime passes it resolved against the project's folder; an export passes
+    the name of its copy beside model.py); ``load`` off
     leaves the loading out (shape inference builds the network on the meta device)."""
     a = arch(params, node_id, label)
     frozen = frozen_paths(params, node_id, label)
@@ -119,13 +129,14 @@ def backbone_code(
         f"    model = models.{a.name}(weights=None)",
     ]
     if weights and load:  # a state_dict saved with torch.save; nothing is downloaded
-        call = f'    state = torch.load({quote(weights)}, map_location="cpu", weights_only=True)'
+        where = weights_expr(weights)
+        call = f'    state = torch.load({where}, map_location="cpu", weights_only=True)'
         if len(call) <= 99:
             lines.append(call)
         else:  # the layout ruff format keeps
             lines += [
                 "    state = torch.load(",
-                f"        {quote(weights)},",
+                f"        {where},",
                 '        map_location="cpu",',
                 "        weights_only=True,",
                 "    )",

@@ -102,6 +102,7 @@ class GeneratedModel:
     line_map: dict[int, str]  # 1-based line → node id (lines of a block class: its instance)
     block_lines: dict[int, tuple[str, str]] = field(default_factory=dict)
     # 1-based line of a block class → (block name, node id inside the definition)
+    title: str = ""  # the project's name in the docstring
 
     def lines_of(self, node_id: str) -> list[int]:
         return sorted(line for line, nid in self.line_map.items() if nid == node_id)
@@ -252,6 +253,8 @@ def _lower(
             func = functions.name(f"build_{attr_name}", key=(block, n.id), fallback="build")
             code = backbone_code(func, params, n.id, n.label)
             ir.helpers.append(Helper(n.id, code.lines, code.loads_weights, code.frozen))
+            if any("Path(__file__)" in line for line in code.lines):
+                ir.imports += [i for i in ["from pathlib import Path"] if i not in ir.imports]
             ir.layers.append(LayerDef(attr_name, n.id, f"{func}()"))
         elif spec.kind == "layer":
             ir.layers.append(LayerDef(attr_name, n.id, module_ctor(spec, params, n.id)))
@@ -512,7 +515,7 @@ def print_model(ir: ModelIR, title: str = "") -> GeneratedModel:
         emit("")
         for text in FROZEN_BN_TRAIN:
             emit(text)
-    return GeneratedModel("\n".join(lines) + "\n", ir, line_map, block_lines)
+    return GeneratedModel("\n".join(lines) + "\n", ir, line_map, block_lines, title)
 
 
 def model_docstring(ir: ModelIR, title: str = "") -> list[str]:

@@ -51,9 +51,12 @@ NO_VGG_WEIGHTS = {literal(NO_VGG_WEIGHTS)}
 def find_vgg16_weights(path: str = "") -> Path | None:
     """A local VGG-16 weights file: ``path``, else one in torch hub's cache. Never downloads."""
     if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"VGG-16 weights file not found: {{path}}")
-        return Path(path)
+        file = Path(path)
+        if not file.is_absolute():  # a copy beside this file, as an exported folder has it
+            file = Path(__file__).parent / file
+        if not file.is_file():
+            raise FileNotFoundError(f"VGG-16 weights file not found: {{file}}")
+        return file
     found = sorted(Path(torch.hub.get_dir(), "checkpoints").glob("vgg16-*.pth"))
     return found[-1] if found else None
 

@@ -111,7 +111,9 @@ class DataInfo:
         return len(self.classes) if self.classes else None
 
     def fact(self, name: str) -> Any:
-        return {"num_classes": self.num_classes, "vocab_size": self.vocab_size}.get(name)
+        facts = {"num_classes": self.num_classes, "vocab_size": self.vocab_size}
+        facts["target_classes"] = self.num_classes or self.vocab_size  # scores a classifier gives
+        return facts.get(name)
 
 
 def load_module(

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from torchcanvas.codegen.data import data_file_name, text_task
+from torchcanvas.codegen.model import build_ir, print_model
 from torchcanvas.codegen.style import SAMPLE_FILES
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import materialize
@@ -669,13 +670,49 @@ def readme_text(project: CompiledProject, weights: str, results: dict[str, Forma
 
 
 # ----------------------------------------------------------------------------- export
+PRETRAINED_DIR = "pretrained"  # the copies of weights files the model loads, beside model.py
+
+
+def portable_model(project: CompiledProject, out_dir: Path) -> tuple[str, list[Path]]:
+    """model.py for an exported folder that works wherever it is moved: each weights file the
+    model loads (a backbone's, VGG-16's) is copied into ``pretrained/`` and named relative to
+    model.py, never by a path of this machine. Returns the source and the copies written."""
+    resolved = project.shapes.resolved
+    copies: dict[str, str] = {}  # source file → its name in the folder
+    portable: dict[str, dict[str, Any]] = {}
+    written: list[Path] = []
+    for key in sorted(resolved):
+        value = resolved[key].get("weights")
+        if not value or not Path(value).is_absolute() or not Path(value).is_file():
+            continue
+        if value not in copies:
+            stem, suffix = Path(value).stem, Path(value).suffix
+            name, n = Path(value).name, 1
+            while name in copies.values():
+                n += 1
+                name = f"{stem}_{n}{suffix}"
+            copies[value] = name
+            target = Path(out_dir) / PRETRAINED_DIR / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(value, target)
+            written.append(target)
+        portable[key] = {**resolved[key], "weights": f"{PRETRAINED_DIR}/{copies[value]}"}
+    if not portable:
+        return project.model.source.source, written
+    source = project.model.source
+    ir = build_ir(project.graph, {**resolved, **portable})
+    return print_model(ir, source.title).source, written
+
+
 def export_code(project: CompiledProject, out_dir: Path) -> list[Path]:
-    """Write model.py, train.py, data/ (for bundled data sets) and vocab.json (for text) into
-    ``out_dir``."""
+    """Write model.py, train.py, data/ (for bundled data sets), vocab.json (for text) and
+    pretrained/ (the weights files the model loads) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "model.py", out_dir / "train.py"]
-    _write(written[0], project.model.source.source)
+    model_source, copies = portable_model(project, out_dir)
+    _write(written[0], model_source)
+    written += copies
     _write(written[1], project.train.source)
     data = project.plan.data
     if data.spec.extra["source"] == "style_images":  # the bundled pictures it falls back to

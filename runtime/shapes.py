@@ -733,7 +733,7 @@ class ShapeInferencer:
             tuple((k, tuple(t.shape), t.dtype) for k, t in inputs[0].items()),
             tuple(tuple(t.shape) for t in inputs[1].values()),
             (data_info.num_classes, data_info.vocab_size) if data_info else None,
-            self._project_dir if node.spec.extra.get("backbone") else None,
+            self._project_dir if "weights" in node.params else None,  # resolved against it
         )
         cached = self._cache.get(cache_id)
         if cached is not None and cached.key == key:
@@ -873,6 +873,8 @@ class ShapeInferencer:
                     node.id,
                 )
             resolved[p.name] = values[0]
+        if spec.type_id == "nn.VGG16Features" and node.params["weights"]:
+            resolved["weights"] = resolve_weights(node.params["weights"], self._project_dir)
         params = {**node.params, **resolved} if resolved else node.params
         exact = self._cost == "exact"  # every node under FlopCounterMode: no shape rules
         if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0] and not exact:

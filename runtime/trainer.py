@@ -71,6 +71,17 @@ def available_devices() -> list[str]:
     return devices
 
 
+SHOWN_AS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}  # characters that print as nothing
+
+
+def token_names(vocab: Any, task: str) -> tuple[str, ...] | None:
+    """A text corpus's classes are its tokens (the next one is predicted): their names as
+    the results show them, blank characters made visible. None for other data."""
+    if vocab is None or task != "classification":
+        return None
+    return tuple(SHOWN_AS.get(t, t) for t in vocab.tokens)
+
+
 @dataclass
 class _State:
     epoch: int = 0
@@ -78,6 +89,10 @@ class _State:
     global_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_val: float = math.inf
+    # the current epoch's summed train loss and samples before ``batch`` (a stop mid-epoch
+    # saves them, so the resumed epoch's train_loss averages all its steps)
+    loss_sum: float = 0.0
+    loss_count: int = 0
 
 
 class Trainer:
@@ -162,6 +177,9 @@ class Trainer:
                 scaler.load_state_dict(ckpt["scaler"])
             state.epoch, state.batch = ckpt["epoch"], ckpt["batch"]
             state.history = list(ckpt.get("history", []))
+            sums = ckpt.get("epoch_sums")
+            if sums and state.batch:
+                state.loss_sum, state.loss_count = float(sums["loss"]), int(sums["count"])
             state.global_step = ckpt.get("global_step", state.epoch * steps_per_epoch + state.batch)
             state.best_val = min(
                 (
@@ -186,7 +204,7 @@ class Trainer:
             len(train_set),
             len(val_set),
             task,
-            tuple(classes) if classes else None,
+            tuple(classes) if classes else token_names(vocab, task),
             sum(p.numel() for p in model.parameters()),
             state.epoch,
             state.batch,
@@ -232,8 +250,8 @@ class Trainer:
             loader = make_loader(
                 train_set, train=True, epoch=epoch, start_batch=state.batch, weights=weights
             )
-            total = torch.zeros((), device=device)
-            count = 0
+            total = torch.full((), state.loss_sum, device=device)
+            count, state.loss_sum, state.loss_count = state.loss_count, 0.0, 0
             first_pending = state.global_step + 1
             batches = iter(loader)
             while True:
@@ -254,6 +272,7 @@ class Trainer:
                             yield StateChanged("running")
                             window_start = time.perf_counter()
                     if self.control.stopped:
+                        state.loss_sum, state.loss_count = total.item(), count
                         yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                         return
                 loss, _, target = train_step(
@@ -277,6 +296,7 @@ class Trainer:
                     self.control.stop()
             yield from flush(epoch, first_pending)
             if self.control.stopped and state.batch < steps_per_epoch:
+                state.loss_sum, state.loss_count = total.item(), count
                 yield from self._stop(model, optimizer, scheduler, state, out_dir, start)
                 return
 
@@ -640,6 +660,12 @@ class Trainer:
         self.project.fn("save_checkpoint")(
             path, model, optimizer, scheduler, self.scaler, state.epoch, state.batch, state.history
         )
+        if state.batch and state.loss_count:  # mid-epoch: the epoch's loss sums so far
+            ckpt = torch.load(path, weights_only=True)
+            ckpt["epoch_sums"] = {"loss": state.loss_sum, "count": state.loss_count}
+            tmp = Path(str(path) + ".tmp")
+            torch.save(ckpt, tmp)
+            os.replace(tmp, path)
         if path.name == "checkpoint.pt":
             self.checkpoint = path
 

@@ -8,6 +8,8 @@ nothing is downloaded.
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -267,3 +269,42 @@ def test_exported_model_with_weights_is_ruff_clean(project_dir, tmp_path):
             text=True,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_exported_folder_carries_the_weights_and_works_when_moved(project_dir, tmp_path):
+    """The weights file is copied into the exported folder and model.py names it relative to
+    itself: no path of this machine in the code, and the folder works from anywhere."""
+    project = compile_project(transfer_graph(), project_dir)
+    out = tmp_path / "o"
+    written = export_code(project, out)
+    assert out / "pretrained" / "r18.pth" in written
+    source = (out / "model.py").read_text()
+    assert str(tmp_path) not in source
+    assert 'Path(__file__).parent / "pretrained/r18.pth"' in source
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.move(out, moved)
+    os.rename(project_dir, tmp_path / "gone")  # the original weights file is no longer there
+    code = (
+        "import torch, model\n"
+        "m = model.Net()\n"
+        "saved = torch.load('pretrained/r18.pth', weights_only=True)\n"
+        "assert torch.equal(m.backbone.conv1.weight, saved['conv1.weight'])\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=moved, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+
+
+def test_relative_weights_never_resolve_against_the_working_directory(
+    project_dir, tmp_path, monkeypatch
+):
+    """Another r18.pth in the working directory is not the project's."""
+    elsewhere = tmp_path / "cwd"
+    (elsewhere / "weights").mkdir(parents=True)
+    torch.save({"not": torch.zeros(1)}, elsewhere / "weights" / "r18.pth")
+    monkeypatch.chdir(elsewhere)
+    project = compile_project(transfer_graph(), project_dir)
+    assert str(project_dir / "weights" / "r18.pth") in project.model.source.source
+    project.model.new()  # the project's file loads; the one in the working directory would not

@@ -200,12 +200,20 @@ def test_defaults_pass_validation(spec):
             assert p.default in p.choices, f"{spec.type_id}.{p.name}: default not a choice"
 
 
+def rule_from_data(p) -> bool:
+    return p.auto.from_data is not None
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_auto_and_required_params(spec):
     for p in spec.params:
         where = f"{spec.type_id}.{p.name}"
         if p.auto is not None:
-            assert p.default == AUTO, f"{where}: an auto param defaults to auto"
+            # a shape-derived one defaults to auto; one read from the data may offer auto
+            # beside a number (a Linear's out_features: auto only where it scores classes)
+            assert p.default == AUTO or rule_from_data(p), (
+                f"{where}: an auto param defaults to auto"
+            )
             assert p.validate(AUTO) == AUTO
             rule = p.auto
             if rule.from_data is None:
@@ -360,8 +368,8 @@ def test_validate_accepts_and_normalises():
     with pytest.raises(ParamError, match="in_features"):
         auto.validate(0)
     # "auto" is only a value for auto params
-    with pytest.raises(ParamError, match="out_features"):
-        CATALOGUE["nn.Linear"].param("out_features").validate(AUTO)
+    with pytest.raises(ParamError, match="out_channels"):
+        CATALOGUE["nn.Conv2d"].param("out_channels").validate(AUTO)
 
 
 def test_catalogue_params_refuse_bad_values():

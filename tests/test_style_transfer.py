@@ -322,3 +322,55 @@ def test_model_py_classes_take_the_catalogue_params(type_id):
             assert theirs[p.name] == p.default, p.name
         else:
             assert theirs[p.name] is inspect.Parameter.empty, p.name
+
+
+def _vgg_file(path: Path) -> dict[str, torch.Tensor]:
+    import torchvision
+
+    layers = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
+    state = {f"features.{k}": v for k, v in layers.state_dict().items()}
+    state["features.2.weight"] = torch.full((64, 64, 3, 3), -0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def test_vgg_weights_relative_to_the_project_and_carried_by_the_export(tmp_path, monkeypatch):
+    """A relative VGG weights path means the project's folder, not the working directory; the
+    exported folder carries a copy that model.py names relative to itself."""
+    project_dir = tmp_path / "project"
+    state = _vgg_file(project_dir / "nets" / "vgg.pth")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    graph = example()
+    for label in ("vgg_image", "vgg_content", "vgg_style"):
+        graph.set_param(by_label(graph, label), "weights", "nets/vgg.pth")
+    project = compile_project(graph, project_dir)
+    model = project.model.new()
+    assert model.vgg_image.notice is None
+    assert torch.equal(model.vgg_image.features[2].weight, state["features.2.weight"])
+    out = tmp_path / "exported"
+    written = export_code(project, out)
+    assert out / "pretrained" / "vgg.pth" in written  # one copy for the three nodes
+    assert len(list((out / "pretrained").iterdir())) == 1
+    source = (out / "model.py").read_text()
+    assert str(tmp_path) not in source and 'weights="pretrained/vgg.pth"' in source
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    (project_dir / "nets" / "vgg.pth").unlink()
+    code = (
+        "import torch, model\n"
+        f"m = model.{project.model.source.ir.class_name}()\n"
+        "assert m.vgg_image.notice is None\n"
+        "assert abs(float(m.vgg_image.features[2].weight.flatten()[0]) + 0.02) < 1e-6\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(moved)},
+    )
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr

@@ -192,6 +192,28 @@ def test_embedding_size_comes_from_the_vocabulary_and_scores_are_checked():
     )
 
 
+def test_char_rnn_output_size_follows_the_vocabulary_of_the_users_text(tmp_path):
+    """The example's last Linear is auto: another text file needs no edit to out_features."""
+    graph = example("char_rnn")
+    head = next(n for n in graph.nodes() if n.label == "next_char")
+    assert head.params["out_features"] == "auto"
+    (tmp_path / "mine.txt").write_text("abcab cab bca\n" * 40, encoding="utf-8")
+    set_params(graph, "stories", path="mine.txt")
+    result = infer_shapes(graph, tmp_path)
+    assert result.ok, result.problems
+    vocab_size = result.data_info.vocab_size
+    assert vocab_size < 59
+    assert result.resolved[head.id]["out_features"] == vocab_size
+    project = compile_project(graph, tmp_path)
+    assert f"nn.Linear(192, {vocab_size})" in project.model.source.source
+    # a classifier's auto output size is its number of classes
+    graph = example("sentiment_lstm")
+    set_params(graph, "classifier", out_features="auto")
+    result = infer_shapes(graph)
+    classifier = next(n for n in graph.nodes() if n.label == "classifier")
+    assert result.ok and result.resolved[classifier.id]["out_features"] == 2
+
+
 # ------------------------------------------------------------------------- training
 def train_steps(graph: Graph, out: Path, steps: int) -> tuple[list[float], Trainer]:
     trainer = Trainer(
@@ -210,8 +232,19 @@ def falls(losses: list[float]) -> bool:
 @pytest.mark.slow
 def test_char_rnn_learns_and_generates(tmp_path):
     out = tmp_path / "run"
-    losses, _ = train_steps(example("char_rnn", batch_size=32), out, 40)
+    trainer = Trainer(
+        compile_project(example("char_rnn", batch_size=32)),
+        TrainOptions(out_dir=out, max_steps=40, log_every=1),
+    )
+    events = trainer.run()
+    assert isinstance(events[-1], RunFinished), events[-1]
+    losses = [e.loss for e in events if isinstance(e, StepEvent)]
     assert falls(losses), losses
+    # the classes the results show are the vocabulary's characters, blanks made visible
+    names = events[0].classes
+    tokens = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert len(names) == len(tokens) == 59
+    assert "␣" in names and "↵" in names and "e" in names and " " not in names
     assert {"vocab.json", "checkpoint.pt", "weights.pt"} <= {p.name for p in out.iterdir()}
     (out / "project.json").write_text((EXAMPLES / "char_rnn.json").read_text())
     trained = load_trained(out)

@@ -351,6 +351,8 @@ def test_stopped_and_resumed_run_equals_uninterrupted(dropout_project, uninterru
         assert torch.equal(second_trainer.model.state_dict()[name], value), name
     a_history, b_history = a_events[-1].history, second[-1].history
     assert [h["val_loss"] for h in b_history] == [h["val_loss"] for h in a_history]
+    # a stop mid-epoch kept the epoch's loss sums: its train_loss averages all its steps
+    assert [h["train_loss"] for h in b_history] == [h["train_loss"] for h in a_history]
     assert [h["accuracy"] for h in b_history] == [h["accuracy"] for h in a_history]
     assert [h["lr"] for h in b_history] == [h["lr"] for h in a_history]
     # StepLR(step_size=1, gamma=0.5) was restored too: each epoch's steps ran at its own rate

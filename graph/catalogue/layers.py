@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torchcanvas.graph.catalogue import register
 from torchcanvas.graph.catalogue._build import auto, layer, p
-from torchcanvas.graph.spec import NodeSpec, PortSpec
+from torchcanvas.graph.spec import AutoRule, NodeSpec, PortSpec
 
 BIAS = p("bias", "bool", True, "learn an additive bias")
 PADDING_MODE = p(
@@ -456,9 +456,11 @@ register(
                     "out_features",
                     "int",
                     10,
-                    "size of each output sample",
+                    "size of each output sample (auto: one score per class of the data, or "
+                    "per token of a text corpus's vocabulary)",
                     minimum=1,
                     required=True,
+                    auto=AutoRule(from_data="target_classes"),
                 ),
                 BIAS,
             ),

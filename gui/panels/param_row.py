@@ -170,7 +170,8 @@ def _tooltip(spec: ParamSpec, title: str | None = None) -> str:
     if allowed:
         lines.append(f"allowed: {html.escape(allowed)}")
     if spec.auto is not None:
-        lines.append("auto: filled in from the input shape")
+        source = "the data" if spec.auto.from_data else "the input shape"
+        lines.append(f"auto: filled in from {source}")
     elif spec.optional:
         lines.append("empty: none")
     default = "auto" if spec.default == AUTO else format_value(spec, spec.default)
@@ -329,7 +330,8 @@ class ParamRow(QWidget):
             self.auto_display.hide()
             row.addWidget(self.auto_display, 1)
             self.auto_box = QCheckBox("auto")
-            self.auto_box.setToolTip("fill in from the input shape (shape inference)")
+            source = "the data" if spec.auto.from_data else "the input shape"
+            self.auto_box.setToolTip(f"fill in from {source} (shape inference)")
             self.auto_box.clicked.connect(self._auto_clicked)
 
         self.browse: QToolButton | None = None

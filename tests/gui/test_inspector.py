@@ -469,3 +469,13 @@ def test_placeholder_node_is_shown_read_only(qtbot, doc, insp):
     assert [w.text() for w in shown] == ["3"]
     type_into(qtbot, insp.label_edit, "renamed")
     assert doc.graph.node("x1").label == "renamed"
+
+
+def test_auto_tooltips_say_where_the_value_comes_from():
+    from torchcanvas.graph.catalogue import CATALOGUE
+    from torchcanvas.gui.panels.param_row import _tooltip
+
+    linear = CATALOGUE["nn.Linear"]
+    assert "auto: filled in from the data" in _tooltip(linear.param("out_features"))
+    assert "auto: filled in from the input shape" in _tooltip(linear.param("in_features"))
+    assert "default: 10" in _tooltip(linear.param("out_features"))  # auto is opt-in there
