@@ -45,4 +45,9 @@ class LazyTab(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._widget is None:  # the tab is looked at: build right after this paint
-            QTimer.singleShot(0, self, self.widget)
+            QTimer.singleShot(0, self, self._build_if_shown)
+
+    def _build_if_shown(self) -> None:
+        # still the tab in view: a neighbour's swap shows this one for a moment only
+        if self._widget is None and self._tabs.currentWidget() is self and self.isVisible():
+            self.widget()

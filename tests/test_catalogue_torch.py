@@ -527,7 +527,8 @@ LAYER_CASES["nn.Softmax"] = [*ACT, ({"dim": 1}, SEQ, SEQ["x"])]
 LAYER_CASES["nn.LeakyReLU"] = [*ACT, ({"negative_slope": 0.2, "inplace": True}, VEC, (4, 8))]
 LAYER_CASES["nn.Threshold"] = [*ACT, ({"threshold": 0.5, "value": -1.0}, VEC, (4, 8))]
 
-FACTS = {"vocab_size": 100, "num_classes": 10}  # what a data node would report
+# what a data node would report (target_classes: the scores a classifier gives)
+FACTS = {"vocab_size": 100, "num_classes": 10, "target_classes": 10}
 
 
 def shape_of(spec: Any) -> tuple[tuple[int, ...], torch.dtype]:

@@ -259,8 +259,10 @@ def test_optional_param_accepts_none(g):
 def test_auto_only_where_allowed(g):
     nid = g.add_node("nn.Linear", {"in_features": "auto"})
     assert g.node(nid).params["in_features"] == AUTO
-    with pytest.raises(ParamError, match="out_features"):
-        g.add_node("nn.Linear", {"out_features": "auto"})
+    # out_features may follow the data (one score per class or token); out_channels may not
+    assert g.node(g.add_node("nn.Linear", {"out_features": "auto"})).params["out_features"] == AUTO
+    with pytest.raises(ParamError, match="out_channels"):
+        g.add_node("nn.Conv2d", {"out_channels": "auto"})
 
 
 def test_add_node_with_explicit_id(g):

@@ -1,0 +1,98 @@
+"""Screenshots of the real window on an X server, for the README.
+
+Run it under Xvfb (no window manager, so no title bar)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python assets/screenshots/take.py
+
+It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
+captures the X screen where the window is (``canvas.png``), then presses Train and captures it
+again once the run has ended (``training.png``). ``--scale 2`` takes the same pictures at 200 %
+(``QT_SCALE_FACTOR``), written with an ``@2x`` suffix, to check the drawing at high density.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--size", default="1440x900", help="window size, WxH (logical pixels)")
+    args = parser.parse_args()
+    if "DISPLAY" not in os.environ:
+        sys.exit("no X display: run under xvfb-run (see the docstring)")
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    if args.scale != 1.0:
+        os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    # a fresh settings, runs and recovery folder: the pictures show a first start
+    scratch = Path(tempfile.mkdtemp(prefix="torchcanvas-shots-"))
+    os.environ["XDG_CONFIG_HOME"] = str(scratch / "config")
+    os.environ["TORCHCANVAS_RUNS_DIR"] = str(scratch / "runs")
+    os.environ["TORCHCANVAS_RECOVERY_DIR"] = str(scratch / "recovery")
+
+    from PIL import ImageGrab
+    from PySide6.QtCore import QDeadlineTimer, QThread
+    from PySide6.QtWidgets import QApplication
+
+    from torchcanvas.gui import theme
+    from torchcanvas.gui.app import default_example
+    from torchcanvas.gui.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("torchcanvas")
+    theme.apply_palette(app)
+    window = MainWindow()
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.move(0, 0)
+    window.show()
+    suffix = "" if args.scale == 1.0 else f"@{args.scale:g}x"
+
+    def settle(ms: int = 400) -> None:
+        deadline = QDeadlineTimer(ms)
+        while not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(10)
+
+    def capture(name: str) -> None:
+        settle()
+        ratio = window.devicePixelRatio()
+        geometry = window.frameGeometry()
+        box = (
+            int(geometry.x() * ratio),
+            int(geometry.y() * ratio),
+            int((geometry.x() + geometry.width()) * ratio),
+            int((geometry.y() + geometry.height()) * ratio),
+        )
+        path = args.out / f"{name}{suffix}.png"
+        ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
+        print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
+
+    if not window.open_example(default_example()):
+        return 1
+    window.wait_for_shapes()
+    window.view.fit_all()
+    capture("canvas")
+
+    if not window.start_training():
+        return 1
+    deadline = QDeadlineTimer(600_000)
+    while window.training.running and not deadline.hasExpired():
+        app.processEvents()
+        QThread.msleep(20)
+    capture("training")
+    window.doc.undo_stack.setClean()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
