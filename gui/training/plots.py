@@ -392,6 +392,8 @@ class LivePlots(QWidget):
             self._grids.append(_Grid(plot))
         self.loss_plot.setLabel("left", "loss")
         self.lr_plot.setLabel("left", "lr")
+        # no "(x0.001)" scale in the label: it would be longer than the short lr plot is tall
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lr_plot.setLabel("bottom", "step")
 
         # training loss: raw (thin, light) under the smoothed line, validation on top

@@ -513,3 +513,16 @@ def test_followed_axes_move_a_few_times_per_run_not_at_every_refresh(plots, qtbo
     plots.autorange_button.click()
     plots.graphics.viewport().repaint()
     assert plots.loss_plot.vb.viewRange()[0][1] >= total
+
+
+def test_the_lr_axis_label_stays_short_with_small_rates(plots, qtbot):
+    """Rates of 1e-3 once made the label "lr (x0.001)", longer than the short lr plot is
+    tall, so it ran over the metrics plot's label above it; the ticks say 0.001 instead."""
+    plots.reset("classification", [str(i) for i in range(10)])
+    feed(plots, n=20, epochs=(10, 20))
+    plots.refresh()
+    axis = plots.lr_plot.getAxis("left")
+    qtbot.wait(50)  # the axes take their ranges when the view repaints
+    assert axis.autoSIPrefixScale == 1.0 and "(x" not in axis.labelString()
+    label = axis.label.boundingRect().width()  # the label is drawn turned: width is its length
+    assert label <= axis.height(), (label, axis.height())
