@@ -4,6 +4,8 @@ grows to show every result row."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -67,11 +69,17 @@ def test_export_offers_a_folder_beside_the_project_or_in_home(window, qtbot, tmp
     dialog.close()
 
 
-def test_the_export_results_show_every_row(qtbot, tmp_path):
+def test_the_export_results_show_every_row(qtbot, request):
     project = compile_project(
         load(assets_dir() / "examples" / "linear_regression.json"), title="line"
     )
-    dialog = ExportDialog(lambda: project, [], seed=0, folder=tmp_path / "out")
+    # a folder with a short path of the same length in every run: the rows name files in it,
+    # and a parallel run's longer temporary paths wrapped onto more lines than the offscreen
+    # screen (600 px high) lets the dialog grow to
+    short = Path(tempfile.mkdtemp(prefix="tc-export-"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    out = short / "out"
+    dialog = ExportDialog(lambda: project, [], seed=0, folder=out)
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.height() <= 520
