@@ -26,6 +26,17 @@ from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 from torchcanvas.gui import theme
 from torchcanvas.gui.panels.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
 
+STYLE_NOTE = "Style transfer optimises one image: there are no batches and no validation split."
+
+
+def optimises_image(graph) -> bool:
+    """A style-transfer project: its data node gives one pair of pictures and the trained
+    parameter is an image (as ``codegen.plan.TrainPlan.optimises_image``)."""
+    return any(
+        n.spec is not None and n.spec.extra.get("source") == "style_images"
+        for n in graph.nodes_of_kind("data")
+    )
+
 
 def _clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
@@ -93,6 +104,13 @@ class RunPanel(QWidget):
         form.addRow("", self.settings_error)
         self._form = form
         form.setRowVisible(self.settings_error, False)
+        # a style transfer has no batches and no validation: those rows give way to a note
+        self.style_note = QLabel(STYLE_NOTE)
+        self.style_note.setObjectName("styleNote")
+        self.style_note.setWordWrap(True)
+        self.style_note.setStyleSheet("color: palette(mid);")
+        form.insertRow(2, "", self.style_note)
+        form.setRowVisible(self.style_note, False)
 
         # speed settings: a choice box each for precision and the compile mode, a check box for
         # each switch; every edit is a document command (undoable)
@@ -179,9 +197,21 @@ class RunPanel(QWidget):
     def set_document(self, doc) -> None:
         if self.doc is not None:
             self.doc.settingsChanged.disconnect(self._settings_changed)
+            for signal in (self.doc.nodeAdded, self.doc.nodeRemoved, self.doc.graphReset):
+                signal.disconnect(self._structure_changed)
         self.doc = doc
         doc.settingsChanged.connect(self._settings_changed)
+        for signal in (doc.nodeAdded, doc.nodeRemoved, doc.graphReset):
+            signal.connect(self._structure_changed)
         self._settings_changed("")
+        self._structure_changed()
+
+    def _structure_changed(self, *_args) -> None:
+        """Show batch size and val split unless the project is a style transfer."""
+        style = optimises_image(self.doc.graph)
+        self._form.setRowVisible(self.batch_size, not style)
+        self._form.setRowVisible(self.val_split, not style)
+        self._form.setRowVisible(self.style_note, style)
 
     def _settings_changed(self, _name: str) -> None:
         settings = self.doc.graph.settings
