@@ -1061,6 +1061,16 @@ def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def duplicate_labels(graph: Graph) -> dict[str, list[str]]:
+    """The labels more than one node holds (a project file made elsewhere may), each with its
+    nodes' ids in id order. The editor never makes one: new, pasted and renamed nodes get a
+    free label."""
+    by_label: dict[str, list[str]] = {}
+    for node in graph.nodes():
+        by_label.setdefault(node.label, []).append(node.id)
+    return {label: ids for label, ids in by_label.items() if len(ids) > 1}
+
+
 def validate_label(label: Any) -> str:
     """The label as stored: trimmed, on one line (a tab or line break, e.g. in a file made
     by hand, reads as a space). Raises ``ParamError`` for an empty, too long or non-text

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QUndoView,
@@ -217,19 +216,10 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
         self.runs.tree.currentItemChanged.connect(lambda *_: self._explain_run())
-        # the run settings scroll when the dock is short, so the canvas keeps its height
-        settings = QScrollArea()
-        settings.setObjectName("runSettingsScroll")
-        settings.setWidget(self.run_panel)
-        settings.setWidgetResizable(True)
-        settings.setFrameShape(QScrollArea.Shape.NoFrame)
-        settings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        settings.setMinimumWidth(
-            self.run_panel.minimumSizeHint().width()
-            + settings.verticalScrollBar().sizeHint().width()
-        )
+        # the run settings scroll inside the panel when the dock is short (the canvas keeps its
+        # height); the buttons and the status stay in view
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(settings)
+        split.addWidget(self.run_panel)
         split.addWidget(self.training_tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([300, 900])

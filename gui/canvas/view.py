@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsView
 
 from torchcanvas.graph import GraphError, get_spec
 from torchcanvas.gui import theme
-from torchcanvas.gui.canvas.items import NODE_WIDTH, NodeItem
+from torchcanvas.gui.canvas.items import NodeItem
 from torchcanvas.gui.canvas.palette import MIME_NODE_TYPE
 from torchcanvas.gui.canvas.scene import CanvasScene
 
@@ -240,10 +240,11 @@ class CanvasView(QGraphicsView):
     def add_node_at(self, type_id: str, pos: QPointF, free: bool = False) -> str | None:
         """Create a node centred horizontally on ``pos``, snapped to the grid, select it and
         keep it in view. ``free``: the nearest spot there where it overlaps no other node."""
-        x = round((pos.x() - NODE_WIDTH / 2) / 10) * 10
+        width, height = self._new_node_size(type_id)
+        x = round((pos.x() - width / 2) / 10) * 10
         y = round((pos.y() - 20) / 10) * 10
         if free:
-            rect = self.free_spot(QRectF(x, y, NODE_WIDTH, self._new_node_height(type_id)))
+            rect = self.free_spot(QRectF(x, y, width, height))
             x, y = rect.x(), rect.y()
         nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
         if nid is not None:
@@ -258,7 +259,7 @@ class CanvasView(QGraphicsView):
         the selection along the flow when the selection is in view, else in the middle of
         the view; moved to the nearest free spot, never on top of another node."""
         visible = self.visible_scene_rect()
-        height = self._new_node_height(type_id)
+        width, height = self._new_node_size(type_id)
         selection = QRectF()
         for nid in self.canvas.selected_node_ids():
             item = self.canvas.nodes[nid]
@@ -267,9 +268,7 @@ class CanvasView(QGraphicsView):
             if self.canvas.flow == "TB":
                 centre = QPointF(selection.center().x(), selection.bottom() + FLOW_GAP + height / 2)
             else:
-                centre = QPointF(
-                    selection.right() + FLOW_GAP + NODE_WIDTH / 2, selection.center().y()
-                )
+                centre = QPointF(selection.right() + FLOW_GAP + width / 2, selection.center().y())
         else:
             centre = visible.center()
         return self.add_node_at(
@@ -279,12 +278,13 @@ class CanvasView(QGraphicsView):
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
 
-    def _new_node_height(self, type_id: str) -> float:
+    def _new_node_size(self, type_id: str) -> tuple[float, float]:
         try:
             spec = get_spec(type_id)
         except GraphError:
-            return self.canvas.node_height(1, 1)
-        return self.canvas.node_height(len(spec.inputs), len(spec.outputs))
+            return self.canvas.node_width([], []), self.canvas.node_height(1, 1)
+        ins, outs = [p.name for p in spec.inputs], [p.name for p in spec.outputs]
+        return self.canvas.node_width(ins, outs), self.canvas.node_height(len(ins), len(outs))
 
     def free_spot(self, rect: QRectF) -> QRectF:
         """``rect`` moved by the smallest step on the grid (preferring the flow's direction)

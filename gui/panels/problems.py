@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.codegen.emit import CodegenError
+from torchcanvas.graph.document import duplicate_labels
+from torchcanvas.graph.errors import quoted
 from torchcanvas.gui import theme
 
 NODE_ROLE = Qt.ItemDataRole.UserRole
@@ -50,12 +52,39 @@ def _strip_label(message: str, label: str) -> str:
     return message
 
 
+def _duplicate_label_rows(graph) -> list[Row]:
+    """A warning on every node whose label another node has too, naming the others: a file
+    made elsewhere may hold one twice (the editor refuses it)."""
+    rows = []
+    for label, ids in duplicate_labels(graph).items():
+        for nid in ids:
+            mine = graph.node(nid)
+            others = []
+            for other in ids:
+                if other != nid:
+                    node = graph.node(other)
+                    kind = node.spec.title if node.spec is not None else node.type_id
+                    same = node.type_id == mine.type_id
+                    others.append(f"{'another' if same else 'the'} {kind} node")
+            rows.append(
+                Row(
+                    "warning",
+                    nid,
+                    label,
+                    f"{quoted(label)} is also the label of {', '.join(others)}; each node "
+                    "needs its own label: rename one",
+                )
+            )
+    return rows
+
+
 def collect_rows(graph, result) -> list[Row]:
     """The problems to list for ``result``: errors first, then warnings, then training."""
     rows: list[Row] = []
     for p in result.problems:
         label = graph.node(p.node_id).label if p.node_id in graph else (p.node_id or "")
         rows.append(Row(p.severity, p.node_id, label, _strip_label(p.message, label)))
+    rows.extend(_duplicate_label_rows(graph))
     rows.sort(key=lambda r: r.severity != "error")  # stable: keeps graph order within each
     if result.ok:
         from torchcanvas.codegen.plan import training_plan
