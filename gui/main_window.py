@@ -31,7 +31,7 @@ from torchcanvas.graph.clipboard import (
     plan_paste,
 )
 from torchcanvas.graph.layout import layered_layout
-from torchcanvas.gui.autograd.view import AutogradDock
+from torchcanvas.gui.autograd.dock import AutogradDock
 from torchcanvas.gui.canvas.cost import CostLegend, totals_text
 from torchcanvas.gui.canvas.palette import PaletteWidget
 from torchcanvas.gui.canvas.quickadd import QuickAddPopup, compatible_types
