@@ -88,6 +88,9 @@ def test_a_block_opens_in_place_and_esc_or_model_goes_back(blocked, qtbot):
     labels = sorted(window.block_doc.graph.node(n).label for n in window.scene.nodes)
     assert [x for x in labels if x in ("conv2", "relu2")] == ["conv2", "relu2"]
     assert len(labels) == 4  # and the block's input and output
+    # the inspector speaks of the block, not of the training settings
+    assert window.inspector._header_title.text() == "ConvBlock"
+    assert not window.inspector.rows
     # Esc on the canvas goes back, the use selected again
     window.view.setFocus()
     QTest.keyClick(window.view, Qt.Key.Key_Escape)
