@@ -200,3 +200,26 @@ def test_the_breadcrumb_sits_above_the_canvas_and_names_the_uses(blocked, qtbot)
     window.duplicate()
     assert window.enter_block("ConvBlock")
     assert "all 2 uses" in bar.hint.text()
+
+
+def test_collapse_and_paste_inside_a_body_are_one_undo_step_each(blocked, monkeypatch):
+    window, instance = blocked
+    g = window.doc.graph
+    before = g.snapshot()
+    assert window.enter_block("ConvBlock")
+    body = window.block_doc
+    inner = [_node(body.graph, "conv2").id, _node(body.graph, "relu2").id]
+    window.scene.select_nodes(inner)
+    monkeypatch.setattr(window, "ask_block_name", lambda default: "Inner")
+    nested = window.collapse_selection()
+    assert nested is not None and "Inner" in g.blocks
+    assert g.block("ConvBlock").graph.node(nested).params["block"] == "Inner"
+    assert window.doc.wait_for_shapes() and window.doc.shapes.ok
+    # a copy of the nested use, pasted in the body
+    window.scene.select_nodes([nested])
+    pasted = window.duplicate()
+    assert pasted and pasted[0] in g.block("ConvBlock").graph
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()
+    assert g.snapshot() == before and window.block_doc is body
+    assert sorted(body.graph.node(n).label for n in inner) == ["conv2", "relu2"]
