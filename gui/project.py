@@ -143,6 +143,7 @@ class Document(QObject):
     nodeMoved = Signal(str)
     settingsChanged = Signal(str)
     graphReset = Signal()  # the whole graph was replaced (open, restore)
+    blocksChanged = Signal()  # a block definition was added, removed, renamed or changed
     shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
     codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
@@ -253,6 +254,9 @@ class Document(QObject):
             self.settingsChanged.emit(event.name)
         elif kind == "reset":
             self.graphReset.emit()
+            self.blocksChanged.emit()
+        elif kind.startswith("block_"):
+            self.blocksChanged.emit()
         self.request_shapes()
 
     # ------------------------------------------------------------------ shapes

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsView
 from torchcanvas.graph import GraphError, get_spec
 from torchcanvas.gui import theme
 from torchcanvas.gui.canvas.items import NodeItem
-from torchcanvas.gui.canvas.palette import MIME_NODE_TYPE
+from torchcanvas.gui.canvas.palette import BLOCK_PREFIX, MIME_NODE_TYPE
 from torchcanvas.gui.canvas.scene import CanvasScene
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
@@ -43,6 +43,7 @@ def _offsets(along_x: bool) -> tuple[tuple[float, float], ...]:
 
 class CanvasView(QGraphicsView):
     quickAddRequested = Signal(QPointF, QPoint)  # scene position, global position
+    escapePressed = Signal()  # Esc that nothing on the canvas used (a wire cancels first)
 
     def __init__(self, scene: CanvasScene, parent=None):
         super().__init__(scene, parent)
@@ -190,6 +191,9 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().keyPressEvent(event)
+        if event.key() == Qt.Key.Key_Escape and not event.isAccepted():
+            event.accept()
+            self.escapePressed.emit()
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
@@ -246,7 +250,11 @@ class CanvasView(QGraphicsView):
         if free:
             rect = self.free_spot(QRectF(x, y, width, height))
             x, y = rect.x(), rect.y()
-        nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
+        if type_id.startswith(BLOCK_PREFIX):  # a use of one of the project's blocks
+            params = {"block": type_id[len(BLOCK_PREFIX) :]}
+            nid = self.canvas.doc.add_node("block", (float(x), float(y)), params)
+        else:
+            nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
         if nid is not None:
             self.canvas.select_nodes([nid])
             item = self.canvas.nodes.get(nid)
@@ -279,6 +287,10 @@ class CanvasView(QGraphicsView):
         return self.mapToScene(self.viewport().rect()).boundingRect()
 
     def _new_node_size(self, type_id: str) -> tuple[float, float]:
+        if type_id.startswith(BLOCK_PREFIX):
+            d = self.canvas.doc.graph.blocks.get(type_id[len(BLOCK_PREFIX) :])
+            ins, outs = (list(d.inputs), list(d.outputs)) if d is not None else ([], [])
+            return self.canvas.node_width(ins, outs), self.canvas.node_height(len(ins), len(outs))
         try:
             spec = get_spec(type_id)
         except GraphError:

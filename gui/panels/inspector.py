@@ -470,6 +470,19 @@ class InspectorWidget(QWidget):
 
     def _build_settings(self, box: QVBoxLayout) -> None:
         self._type_id = None
+        block = getattr(self.doc, "block_name", None)
+        if block is not None:  # a block's body on the canvas: the settings are the model's
+            uses = len(self.doc.root.graph.block_users(block))
+            self._header(
+                box,
+                block,
+                "block · nothing selected",
+                theme.category_color("Blocks"),
+                f"The layers of block {block}: an edit here changes "
+                f"{'all its uses' if uses > 1 else 'its use'} in the model. Select a node to "
+                "edit it; Esc goes back to the model.",
+            )
+            return
         self._header(
             box,
             "Training settings",
@@ -521,6 +534,12 @@ class InspectorWidget(QWidget):
         if self._header_title is None or self.doc is None:
             return
         graph, shapes = self.doc.graph, self.doc.shapes
+        if self._mode == "settings" and getattr(self.doc, "block_name", None) is not None:
+            self._header_title.setText(self.doc.block_name)  # renamed meanwhile
+            self._header_info.setText(f"{len(graph)} nodes")
+            errors = [p for p in shapes.problems if p.severity == "error"] if shapes else []
+            self._show_problems([p.message for p in errors], True)
+            return
         if self._mode == "settings":
             parts = [f"{len(graph)} nodes"]
             cost = ""
