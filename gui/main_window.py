@@ -1197,6 +1197,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             return
         self._discard_recovery()
         self._autosave_timer.stop()
+        self.leave_block()  # a block's body shown lets go of the project first
         if self.doc is not None:
             self.doc.close()
         self.try_it.shutdown()

@@ -101,6 +101,7 @@ class _Look:
         self.foot_fm = QFontMetricsF(self.foot)
         self.wire_fm = QFontMetricsF(self.wire)
         self.label_widths: dict[str, float] = {}
+        self.node_widths: dict[tuple, float] = {}
         self._layout_metrics()
         self.label_pixmaps: dict[tuple[str, float], tuple[QPixmap, QRectF]] = {}
 
@@ -176,6 +177,17 @@ class _Look:
         }
         self.row = max(ROW, ceil(self.port_fm["LR"].height()) + 4)
         self.tb_labels = max(TB_LABELS, ceil(self.port_fm["TB"].height()) + 3)
+
+    def node_width(self, inputs: tuple[str, ...], outputs: tuple[str, ...], flow: str) -> float:
+        """``graph.layout.default_width`` in this look's port font, once per set of names."""
+        key = (flow, inputs, outputs)
+        width = self.node_widths.get(key)
+        if width is None:
+            if len(self.node_widths) > 5000:
+                self.node_widths.clear()
+            width = default_width(inputs, outputs, flow, self.port_fm[flow].horizontalAdvance)
+            self.node_widths[key] = width
+        return width
 
     def band(self, category: str, placeholder: bool) -> QColor:
         key = "\0placeholder" if placeholder else category
@@ -323,11 +335,8 @@ class NodeItem(QGraphicsItem):
         self.inputs, self.outputs = {}, {}
         look = current_look()
         flow = self.canvas.flow
-        self._width = width = default_width(
-            [p.name for p in ins],
-            [p.name for p in outs],
-            flow,
-            look.port_fm[flow].horizontalAdvance,
+        self._width = width = look.node_width(
+            tuple(p.name for p in ins), tuple(p.name for p in outs), flow
         )
         if flow == "TB":
             strip = look.tb_labels

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import CycleError, Edge, GraphError
-from torchcanvas.graph.layout import NODE_WIDTH, default_width
+from torchcanvas.graph.layout import NODE_WIDTH
 from torchcanvas.gui import theme
 from torchcanvas.gui.canvas.cost import shares
 from torchcanvas.gui.canvas.items import (
@@ -261,9 +261,7 @@ class CanvasScene(QGraphicsScene):
     def node_width(self, inputs: list[str], outputs: list[str]) -> float:
         """The width a node with these port names gets in the current flow and fonts (as
         ``NodeItem.refresh`` makes it), for placing a node before it exists."""
-        return default_width(
-            inputs, outputs, self.flow, current_look().port_fm[self.flow].horizontalAdvance
-        )
+        return current_look().node_width(tuple(inputs), tuple(outputs), self.flow)
 
     def set_flow(self, flow: str) -> None:
         """Ports left/right (LR) or top/bottom (TB); wires follow."""

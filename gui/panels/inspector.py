@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from torchcanvas.graph.catalogue.style import STYLE_NOTE, STYLE_UNUSED_SETTINGS, optimises_image
 from torchcanvas.graph.document import validate_label
 from torchcanvas.graph.errors import GraphError, ParamError
 from torchcanvas.graph.settings import SETTINGS, validate_settings
@@ -491,8 +492,18 @@ class InspectorWidget(QWidget):
             "How the model is trained and exported. Select a node to edit it.",
         )
         form = self._section(box, "Run")
+        style = optimises_image(self.doc.graph)
+        if style:  # no batches, no validation: those rows give way to a note
+            note = QLabel(STYLE_NOTE)
+            note.setObjectName("styleNote")
+            note.setWordWrap(True)
+            set_small(note)
+            set_subtle(note)
+            form.addRow(note)
         for name, spec in SETTINGS.items():
             if name == "flow":  # a canvas setting: View ▸ Flow changes it and re-lays out
+                continue
+            if style and name in STYLE_UNUSED_SETTINGS:
                 continue
             suggestions = DEVICE_CHOICES if name == "device" else ()
             title = SETTING_TITLES.get(name, name.replace("_", " "))

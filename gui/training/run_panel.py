@@ -26,21 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from torchcanvas.graph.catalogue.style import STYLE_NOTE, optimises_image
 from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 from torchcanvas.gui import theme
 from torchcanvas.gui.panels.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
-
-STYLE_NOTE = "Style transfer optimises one image: there are no batches and no validation split."
-
-
-def optimises_image(graph) -> bool:
-    """A style-transfer project: its data node gives one pair of pictures and the trained
-    parameter is an image (as ``codegen.plan.TrainPlan.optimises_image``)."""
-    return any(
-        n.spec is not None and n.spec.extra.get("source") == "style_images"
-        for n in graph.nodes_of_kind("data")
-    )
 
 
 class _SettingsScroll(QScrollArea):

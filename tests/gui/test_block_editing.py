@@ -223,3 +223,15 @@ def test_collapse_and_paste_inside_a_body_are_one_undo_step_each(blocked, monkey
     window.doc.undo_stack.undo()
     assert g.snapshot() == before and window.block_doc is body
     assert sorted(body.graph.node(n).label for n in inner) == ["conv2", "relu2"]
+
+
+def test_opening_another_project_leaves_the_block(blocked):
+    from torchcanvas.assets import assets_dir
+
+    window, _instance = blocked
+    assert window.enter_block("ConvBlock")
+    window.doc.undo_stack.setClean()  # no question about unsaved changes
+    assert window.open_example(assets_dir() / "examples" / "mlp_regression.json")
+    assert window.block_doc is None and not window.breadcrumb.isVisible()
+    assert window.scene is window.root_scene and window.scene.doc is window.doc
+    assert window.palette.item_for("block:ConvBlock") is None  # its blocks went with it

@@ -48,3 +48,25 @@ def test_style_transfer_hides_batch_size_and_val_split_with_a_note(qtbot, isolat
     finally:
         style.close()
         digits.close()
+
+
+def test_the_inspectors_settings_leave_them_out_too(qtbot, isolated):
+    from PySide6.QtWidgets import QLabel
+
+    from torchcanvas.gui.panels.inspector import InspectorWidget
+
+    style = Document(load(assets_dir() / "examples" / "style_transfer.json"))
+    digits = Document(load(assets_dir() / "examples" / "digits_cnn.json"))
+    try:
+        for doc, shown in ((style, False), (digits, True)):
+            insp = InspectorWidget(doc)
+            qtbot.addWidget(insp)
+            insp.show_nodes([])
+            assert insp.mode == "settings"
+            assert ("batch_size" in insp.rows) is shown and ("val_split" in insp.rows) is shown
+            assert "epochs" in insp.rows
+            notes = [w for w in insp.findChildren(QLabel) if w.objectName() == "styleNote"]
+            assert bool(notes) is not shown
+    finally:
+        style.close()
+        digits.close()
