@@ -6,8 +6,10 @@ one undo step, and stops and resumes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 
 from torchcanvas.graph import load
@@ -115,3 +117,77 @@ def test_a_bad_range_is_refused_in_the_dialog_naming_the_field(qtbot, iris):
     assert "not a multiple of step" in dialog.error.text()
     assert iris.graph.sweep is None  # nothing was added
     dialog.reject()
+
+
+# ---------------------------------------------------------------------------- the dock
+SPACE = {
+    "dimensions": [
+        {"target": "nodes.n6.params.lr", "kind": "log", "low": 0.001, "high": 0.1},
+        {"target": "settings.batch_size", "kind": "choice", "choices": [8, 16, 32]},
+    ],
+    "objective": {"metric": "accuracy", "direction": "maximize"},
+    "strategy": "random",
+    "trials": 6,
+    "timeout_s": None,
+    "pruner": "none",
+    "seed": 0,
+}
+
+
+@pytest.fixture
+def win(qtbot, isolated):
+    """The real main window on the iris example, 2 epochs a run."""
+    from torchcanvas.gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1300, 800)
+    window.show()
+    assert window.open_example(IRIS)
+    window.doc.set_setting("epochs", 2)
+    yield window
+    window.doc.undo_stack.setClean()
+    window.close()
+
+
+def _table(panel) -> list[list[str]]:
+    t = panel.table
+    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+
+
+def _column(panel, title: str) -> int:
+    t = panel.table
+    heads = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    return heads.index(title)
+
+
+def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    assert win.sweep_dock.isVisible()
+    assert panel.dims.topLevelItemCount() == 2
+    assert panel.strategy.currentData() == "random" and panel.trials_box.value() == 6
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000):
+        assert panel.start()
+        assert panel.runner.running and panel.stop_button.isEnabled()
+        assert not panel.start_button.isEnabled()
+    rows = _table(panel)
+    assert len(rows) == 6
+    assert {r[_column(panel, "status")] for r in rows} == {"complete"}
+    # each trial is a normal run folder of the project's runs, grouped under the sweep
+    sweep_dir = panel.out_dir
+    assert sweep_dir.parent == isolated / "runs" and sweep_dir.name.startswith("sweep-")
+    best = panel.best
+    metrics = json.loads((Path(best["run_dir"]) / "metrics.json").read_text())
+    assert best["objective"] == metrics["final"]["accuracy"]
+    assert max(t["objective"] for t in panel.trials) == best["objective"]
+    star = next(r for r in rows if r[0].endswith("★"))
+    assert star[0] == f"{best['number']} ★"
+    assert star[_column(panel, "accuracy")] == f"{metrics['final']['accuracy']:.6g}"
+    # the run's own settings are the trial's values
+    assert metrics["settings"]["batch_size"] == best["params"]["settings.batch_size"]
+    assert "Finished: 6 of 6 trials done" in panel.status.text()
+    assert not panel.resume_button.isEnabled() and panel.apply_button.isEnabled()
+    # the table sorts by the objective as numbers
+    panel.table.sortItems(_column(panel, "accuracy"), Qt.SortOrder.DescendingOrder)
+    assert _table(panel)[0][0] == f"{best['number']} ★"
