@@ -130,6 +130,11 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         # up to more than a 1366 px screen and the canvas above them lost its height
         self.tabifyDockWidget(self.training_dock, self.autograd.dock)
         self.autograd.dock.visibilityChanged.connect(self._bottom_dock_shown)
+        # the Sweep dock (View menu); its panel is built when first shown
+        self.sweep_dock = self._dock("Sweep", None, area.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.autograd.dock, self.sweep_dock)
+        self.sweep_dock.hide()
+        self.sweep_dock.visibilityChanged.connect(self._sweep_dock_shown)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -172,7 +177,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
     def _fit_bottom_docks(self) -> None:
         docks = [
             d
-            for d in (self.training_dock, self.autograd.dock)
+            for d in (self.training_dock, self.autograd.dock, self.sweep_dock)
             if d.isVisible()
             and not d.isFloating()
             and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea
@@ -289,6 +294,29 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             except (OSError, GraphError):
                 graph = None
         self.explain_view.set_run(folder if graph is not None else None, graph)
+
+    # ------------------------------------------------------------------ sweeps
+    def sweep_panel(self):
+        """The Sweep dock's panel (built on first use), following the current document."""
+        panel = self.sweep_dock.widget()
+        if panel is None:
+            from torchcanvas.gui.training.sweep_dock import SweepPanel
+
+            panel = SweepPanel(self.doc)
+            self.sweep_dock.setWidget(panel)
+        return panel
+
+    def show_sweep(self):
+        """Show the Sweep dock (in front); its panel."""
+        panel = self.sweep_panel()
+        self.sweep_dock.show()
+        self.sweep_dock.raise_()
+        return panel
+
+    def _sweep_dock_shown(self, visible: bool) -> None:
+        if visible:
+            self.sweep_panel()
+            self._bottom_dock_shown(True)
 
     # ------------------------------------------------------------------ insight
     def find_lr(self):
@@ -543,6 +571,8 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
+        if hasattr(self, "sweep_dock") and self.sweep_dock.widget() is not None:
+            self.sweep_dock.widget().set_document(doc)
         self.runs.set_root(doc.runs_root())
         doc.pathChanged.connect(lambda _: self.runs.set_root(self.doc.runs_root()))
         self._update_try_it()
@@ -676,6 +706,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         ):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.autograd.dock.toggleViewAction())
+        view.addAction(self.sweep_dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
         self._action(
@@ -1202,6 +1233,8 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             self.doc.close()
         self.try_it.shutdown()
         self.runs.tensorboard.shutdown()
+        if self.sweep_dock.widget() is not None:
+            self.sweep_dock.widget().shutdown()
         panel = self.preview_dock.widget()
         if panel is not None:
             panel.shutdown()

@@ -142,6 +142,7 @@ class Document(QObject):
     nodeChanged = Signal(str)  # params or label
     nodeMoved = Signal(str)
     settingsChanged = Signal(str)
+    sweepChanged = Signal()  # the project's sweep (graph.sweep) was set, edited or removed
     graphReset = Signal()  # the whole graph was replaced (open, restore)
     blocksChanged = Signal()  # a block definition was added, removed, renamed or changed
     shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
@@ -252,9 +253,13 @@ class Document(QObject):
             return  # positions do not change shapes
         elif kind == "settings_changed":
             self.settingsChanged.emit(event.name)
+        elif kind == "sweep_changed":
+            self.sweepChanged.emit()
+            return  # a sweep changes no shape
         elif kind == "reset":
             self.graphReset.emit()
             self.blocksChanged.emit()
+            self.sweepChanged.emit()
         elif kind.startswith("block_"):
             self.blocksChanged.emit()
         self.request_shapes()
@@ -423,6 +428,12 @@ class Document(QObject):
         if self.graph.settings.get(name) == value:
             return True
         return self.push(cmd.SetSetting(self.graph, name, value))
+
+    def set_sweep(self, space: dict[str, Any] | None, text: str = "Edit sweep") -> bool:
+        """Keep ``space`` as the project's sweep (None removes it), one undo step."""
+        if self.graph.sweep == space:
+            return True
+        return self.push(cmd.SetSweep(self.graph, space, text))
 
     def move_nodes(
         self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]], text: str = "Move"

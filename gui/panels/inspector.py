@@ -52,6 +52,12 @@ from torchcanvas.gui.panels.param_row import (
     set_subtle,
 )
 from torchcanvas.gui.project import Document
+from torchcanvas.gui.training.sweep_edit import (
+    node_target,
+    open_dimension_dialog,
+    setting_target,
+    sweepable,
+)
 from torchcanvas.runtime.cost import format_macs
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
@@ -307,6 +313,9 @@ class InspectorWidget(QWidget):
         row.edited.connect(lambda value, r=row: self._row_edited(r, value))
         row.autoToggled.connect(lambda on, r=row: self._auto_toggled(r, on))
         row.browseRequested.connect(lambda r=row: self._browse(r))
+        if self._mode in ("node", "settings") and sweepable(row.spec):
+            row.enable_sweep()
+            row.sweepRequested.connect(lambda r=row: self.sweep_row(r.name))
 
     def _build_node(self, box: QVBoxLayout, node) -> None:
         spec: NodeSpec | None = node.spec
@@ -778,6 +787,20 @@ class InspectorWidget(QWidget):
             self.label_error.show()
         self.label_edit.setText(self.doc.graph.node(nid).label)
         self.label_edit.setModified(False)
+
+    def sweep_row(self, name: str):
+        """ "Sweep this…": the dialog for this param of the node shown, or this training
+        setting; on OK the dimension joins the project's sweep (one undo step)."""
+        if self.doc is None:
+            return None
+        if self._mode == "settings":
+            target = setting_target(name)
+        elif self._mode == "node" and len(self._node_ids) == 1:
+            target = node_target(self._node_ids[0], name)
+        else:
+            return None
+        self._commit_pending()
+        return open_dimension_dialog(self, self.doc, target)
 
     def _browse(self, row: ParamRow) -> None:
         if self.doc is None:

@@ -31,6 +31,11 @@ from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 from torchcanvas.gui import theme
 from torchcanvas.gui.panels.fields import CheckedDoubleSpinBox, CheckedSpinBox, parse_typed
+from torchcanvas.gui.training.sweep_edit import (
+    install_sweep_menu,
+    open_dimension_dialog,
+    setting_target,
+)
 
 
 class _SettingsScroll(QScrollArea):
@@ -165,6 +170,9 @@ class RunPanel(QWidget):
         memory_row.addWidget(self.pin_memory)
         form.addRow("", memory_row)
         form.addRow("", self.cudnn_benchmark)
+        # right-click a setting: "Sweep this…" adds it to the project's sweep
+        for name, widget in (*self._fields.items(), ("precision", self.precision)):
+            install_sweep_menu(widget, lambda n=name: self.sweep_setting(n))
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -263,6 +271,12 @@ class RunPanel(QWidget):
         if self.device.findText(device) < 0:
             self.device.addItem(device)
         self.device.setCurrentText(device)
+
+    def sweep_setting(self, name: str):
+        """ "Sweep this…" on a training setting: the dimension dialog (see ``sweep_edit``)."""
+        if self.doc is None:
+            return None
+        return open_dimension_dialog(self, self.doc, setting_target(name))
 
     def _show_settings_error(self, text: str) -> None:
         self.settings_error.setText(text)

@@ -1,0 +1,193 @@
+"""Sweeps in the window: "Sweep this…" on a param or setting adds a dimension to the project's
+sweep as one undo step (saved with the project); the Sweep dock runs a real sweep (Optuna, the
+real trainer, a worker process) on the iris example, shows its trials, applies the best one as
+one undo step, and stops and resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMenu
+
+from torchcanvas.graph import load
+from torchcanvas.gui.panels.inspector import InspectorWidget
+from torchcanvas.gui.project import Document
+from torchcanvas.gui.training.run_panel import RunPanel
+from torchcanvas.gui.training.sweep_edit import SWEEP_TEXT, sweep_menu
+from torchcanvas.runtime.data import assets_dir
+
+pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
+
+IRIS = assets_dir() / "examples" / "iris_mlp.json"  # n2 hidden, n4 classifier, n6 Adam (lr)
+
+
+@pytest.fixture
+def iris(qtbot, isolated):
+    document = Document(load(IRIS))
+    yield document
+    document.close()
+
+
+def _menu_action(menu: QMenu):
+    return next(a for a in menu.actions() if a.text() == SWEEP_TEXT)
+
+
+def test_sweep_this_on_a_node_param_adds_one_undoable_dimension(qtbot, iris, tmp_path):
+    insp = InspectorWidget(iris)
+    qtbot.addWidget(insp)
+    insp.show()
+    insp.show_nodes(["n6"])  # the Adam optimizer
+    row = insp.row("lr")
+    # the right-click menu of the lr field holds the field's own actions and "Sweep this…"
+    menu = sweep_menu(row.editor, row.sweepRequested.emit)
+    assert len(menu.actions()) > 2
+    with qtbot.waitSignal(row.sweepRequested):
+        _menu_action(menu).trigger()
+    dialog = insp.sweep_dialog
+    assert dialog.isVisible() and dialog.current_kind == "log"
+    # a first guess around the value (0.01): one decade each way
+    assert float(dialog.low.text()) == pytest.approx(0.001)
+    assert float(dialog.high.text()) == pytest.approx(0.1)
+    dialog.low.setText("0.0001")
+    dialog.high.setText("0.5")
+    depth = iris.undo_stack.count()
+    dialog._accept()
+    assert not dialog.isVisible()
+    dims = iris.graph.sweep["dimensions"]
+    assert dims == [{"target": "nodes.n6.params.lr", "kind": "log", "low": 0.0001, "high": 0.5}]
+    # a classification project: the objective is its accuracy, maximised
+    assert iris.graph.sweep["objective"] == {"metric": "accuracy", "direction": "maximize"}
+    assert iris.undo_stack.count() == depth + 1
+    assert iris.undo_stack.undoText() == "Sweep optimizer1.lr"
+    iris.save(tmp_path / "iris.json")
+    saved = json.loads((tmp_path / "iris.json").read_text())
+    assert saved["sweep"]["dimensions"] == dims
+    iris.undo_stack.undo()
+    assert iris.graph.sweep is None
+    iris.undo_stack.redo()
+    assert iris.graph.sweep["dimensions"] == dims
+
+
+def test_sweep_this_on_a_run_setting_and_a_choice(qtbot, iris):
+    panel = RunPanel(iris)
+    qtbot.addWidget(panel)
+    dialog = panel.sweep_setting("batch_size")
+    assert dialog.current_kind == "int"
+    dialog.set_kind("choice")
+    dialog.choices.setText("8, 16, 32")
+    dialog._accept()
+    assert iris.graph.sweep["dimensions"] == [
+        {"target": "settings.batch_size", "kind": "choice", "choices": [8, 16, 32]}
+    ]
+    # the same target again replaces its dimension (one more undo step), never a second one
+    dialog = panel.sweep_setting("batch_size")
+    assert dialog.choices.text() == "8, 16, 32"
+    dialog.set_kind("int")
+    dialog.low.setText("8")
+    dialog.high.setText("32")
+    dialog.step.setText("8")
+    dialog._accept()
+    assert iris.graph.sweep["dimensions"] == [
+        {"target": "settings.batch_size", "kind": "int", "low": 8, "high": 32, "step": 8}
+    ]
+    iris.undo_stack.undo()
+    assert iris.graph.sweep["dimensions"][0]["kind"] == "choice"
+
+
+def test_a_bad_range_is_refused_in_the_dialog_naming_the_field(qtbot, iris):
+    insp = InspectorWidget(iris)
+    qtbot.addWidget(insp)
+    insp.show_nodes(["n2"])  # hidden Linear: out_features
+    dialog = insp.sweep_row("out_features")
+    assert dialog.current_kind == "int"
+    dialog.low.setText("64")
+    dialog.high.setText("8")
+    dialog._accept()
+    assert dialog.isVisible() and "low: 64 is above high (8)" in dialog.error.text()
+    dialog.low.setText("eight")
+    dialog._accept()
+    assert "from: expected a whole number" in dialog.error.text()
+    dialog.low.setText("8")
+    dialog.high.setText("30")
+    dialog.step.setText("8")
+    dialog._accept()
+    assert "not a multiple of step" in dialog.error.text()
+    assert iris.graph.sweep is None  # nothing was added
+    dialog.reject()
+
+
+# ---------------------------------------------------------------------------- the dock
+SPACE = {
+    "dimensions": [
+        {"target": "nodes.n6.params.lr", "kind": "log", "low": 0.001, "high": 0.1},
+        {"target": "settings.batch_size", "kind": "choice", "choices": [8, 16, 32]},
+    ],
+    "objective": {"metric": "accuracy", "direction": "maximize"},
+    "strategy": "random",
+    "trials": 6,
+    "timeout_s": None,
+    "pruner": "none",
+    "seed": 0,
+}
+
+
+@pytest.fixture
+def win(qtbot, isolated):
+    """The real main window on the iris example, 2 epochs a run."""
+    from torchcanvas.gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1300, 800)
+    window.show()
+    assert window.open_example(IRIS)
+    window.doc.set_setting("epochs", 2)
+    yield window
+    window.doc.undo_stack.setClean()
+    window.close()
+
+
+def _table(panel) -> list[list[str]]:
+    t = panel.table
+    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+
+
+def _column(panel, title: str) -> int:
+    t = panel.table
+    heads = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    return heads.index(title)
+
+
+def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    assert win.sweep_dock.isVisible()
+    assert panel.dims.topLevelItemCount() == 2
+    assert panel.strategy.currentData() == "random" and panel.trials_box.value() == 6
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000):
+        assert panel.start()
+        assert panel.runner.running and panel.stop_button.isEnabled()
+        assert not panel.start_button.isEnabled()
+    rows = _table(panel)
+    assert len(rows) == 6
+    assert {r[_column(panel, "status")] for r in rows} == {"complete"}
+    # each trial is a normal run folder of the project's runs, grouped under the sweep
+    sweep_dir = panel.out_dir
+    assert sweep_dir.parent == isolated / "runs" and sweep_dir.name.startswith("sweep-")
+    best = panel.best
+    metrics = json.loads((Path(best["run_dir"]) / "metrics.json").read_text())
+    assert best["objective"] == metrics["final"]["accuracy"]
+    assert max(t["objective"] for t in panel.trials) == best["objective"]
+    star = next(r for r in rows if r[0].endswith("★"))
+    assert star[0] == f"{best['number']} ★"
+    assert star[_column(panel, "accuracy")] == f"{metrics['final']['accuracy']:.6g}"
+    # the run's own settings are the trial's values
+    assert metrics["settings"]["batch_size"] == best["params"]["settings.batch_size"]
+    assert "Finished: 6 of 6 trials done" in panel.status.text()
+    assert not panel.resume_button.isEnabled() and panel.apply_button.isEnabled()
+    # the table sorts by the objective as numbers
+    panel.table.sortItems(_column(panel, "accuracy"), Qt.SortOrder.DescendingOrder)
+    assert _table(panel)[0][0] == f"{best['number']} ★"
