@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QThread, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QHBoxLayout,
@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph.document import Graph
 from torchcanvas.gui import theme
+from torchcanvas.gui.insight.data_view import gray_pixmap, rgb_pixmap
 
 COLUMNS = ("Node", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Flags")
 FLAG_COLOR = "#dc2626"
-MAP_PIXELS = 56  # each feature map or sample image is drawn this tall
 SAMPLES = 8
 
 
@@ -64,30 +64,6 @@ class PreviewJob(QThread):
             self.failed.emit(f"{type(exc).__name__}: {exc}", None)
         else:
             self.succeeded.emit(result, samples)
-
-
-def gray_pixmap(values: np.ndarray, height: int = MAP_PIXELS) -> QPixmap:
-    """A 2-d array as a grey picture scaled by its own range, ``height`` pixels tall."""
-    a = np.nan_to_num(values.astype(np.float64))
-    lo, hi = a.min(), a.max()
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    pixels = np.ascontiguousarray((a * 255).round().astype(np.uint8))
-    h, w = pixels.shape
-    image = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(image).scaledToHeight(height, Qt.TransformationMode.FastTransformation)
-
-
-def rgb_pixmap(chw: np.ndarray, height: int = MAP_PIXELS) -> QPixmap:
-    """A [C, H, W] sample (1 or 3 channels) as a picture scaled by its own range."""
-    if chw.shape[0] != 3:
-        return gray_pixmap(chw.mean(0), height)
-    a = np.nan_to_num(chw.astype(np.float64))
-    lo, hi = a.min(), a.max()
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    pixels = np.ascontiguousarray((a.transpose(1, 2, 0) * 255).round().astype(np.uint8))
-    h, w, _ = pixels.shape
-    image = QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaledToHeight(height, Qt.TransformationMode.FastTransformation)
 
 
 class BatchPreviewPanel(QWidget):
