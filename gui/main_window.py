@@ -339,10 +339,10 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         """The Batch Preview dock's panel (built on first use)."""
         panel = self.preview_dock.widget()
         if panel is None:
-            from torchcanvas.gui.insight.batch_preview import BatchPreviewPanel, mark_nodes
+            from torchcanvas.gui.insight.batch_preview import BatchPreviewPanel
 
             panel = BatchPreviewPanel()
-            panel.previewed.connect(lambda result: mark_nodes(self.scene, result))
+            panel.previewed.connect(self._mark_preview)
             panel.nodeActivated.connect(self._preview_node)
             self.preview_dock.setWidget(panel)
         panel.set_document(self.doc)
@@ -354,6 +354,15 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.preview_dock.show()
         self.preview_dock.raise_()
         return panel if panel.start() else None
+
+    def _mark_preview(self, result) -> None:
+        """The batch's statistics beside the nodes; stale at once when the graph was edited
+        while the batch ran."""
+        from torchcanvas.gui.insight.batch_preview import mark_nodes, mark_stale
+
+        mark_nodes(self.scene, result)
+        if self.preview_dock.widget().stale:
+            mark_stale(self.scene)
 
     def _preview_node(self, node_id: str) -> None:
         if node_id in self.canvas_doc.graph and node_id not in self.scene.selected_node_ids():
@@ -477,6 +486,12 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
 
     def _graph_edited(self, *_args) -> None:
         self._update_start_card()
+        panel = self.preview_dock.widget()
+        if panel is not None:  # the batch preview's figures are of the graph before
+            from torchcanvas.gui.insight.batch_preview import mark_stale
+
+            panel.graph_edited()
+            mark_stale(self.scene)
         if self.training.running:
             self.run_panel.graph_edited_during_run()
         if project_text_task(self.doc.graph) != self.try_it.task:

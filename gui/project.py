@@ -148,6 +148,7 @@ class Document(QObject):
     shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
     codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
+    samplesRead = Signal(int, object)  # request token, DataSamples or why not (str)
     modifiedChanged = Signal(bool)
     pathChanged = Signal(object)
     message = Signal(str)  # short feedback for the status bar (e.g. why a wire was refused)
@@ -182,6 +183,7 @@ class Document(QObject):
         self._generation = 0
         self._done_generation = 0
         self._unshown: set[str] | None = set()  # ``changed`` of results dropped as stale
+        self._samples_token = 0
         self._closed = False
         self.graph.subscribe(self._on_event)
 
@@ -285,9 +287,24 @@ class Document(QObject):
         if self._code_wanted or self._code_asked:  # made right after these shapes
             self._ask_code()
 
+    def request_samples(self, node_id: str, n: int = 8) -> int:
+        """Ask the shape process for what data node ``node_id`` yields now (its first ``n``
+        training samples, augmentation applied), read there, off the window's thread; the
+        answer comes as ``samplesRead(token, value)`` with the token returned here (none when
+        the document closes first)."""
+        if self._debounce.isActive():  # edits still waiting go first: they are read after
+            self._debounce.stop()
+            self._send_request()
+        self._samples_token += 1
+        if not self._closed:
+            self._service.send(("samples", self._key, self._samples_token, node_id, n))
+        return self._samples_token
+
     def _reply(self, message: tuple) -> None:
         what, _, generation, value = message
-        if what == "shapes":
+        if what == "samples":
+            self.samplesRead.emit(generation, value)
+        elif what == "shapes":
             self._on_shapes(generation, value)
         elif what == "code":
             self._on_code(generation, value)
@@ -309,6 +326,10 @@ class Document(QObject):
                     )
                 ]
             ),
+        )
+        # a read that was under way gets its answer too, not a wait for ever
+        self.samplesRead.emit(
+            self._samples_token, f"the reading process stopped ({why}); select the node again"
         )
 
     # ------------------------------------------------------------------ model.py, when wanted

@@ -31,6 +31,7 @@ import torch
 from torchcanvas.graph.document import Graph, Node
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import DataError, make_datasets, materialize
+from torchcanvas.runtime.shape_result import DataSamples
 from torchcanvas.runtime.source import run_source
 from torchcanvas.runtime.trainer import pick_device
 
@@ -267,19 +268,6 @@ def preview_batch(
 
 
 # ---------------------------------------------------------------------------- data samples
-@dataclass
-class DataSamples:
-    """What a data node yields, after its transforms and augmentation."""
-
-    node_id: str
-    kind: str  # "image", "table", "text" or "tensor"
-    inputs: list[np.ndarray]  # each sample as the model reads it
-    labels: list[str]  # each sample's target, as text (a class name when there are classes)
-    feature_names: list[str] = field(default_factory=list)  # tables
-    tokens: list[list[str]] = field(default_factory=list)  # text: each sample's tokens
-    texts: list[str] = field(default_factory=list)  # text: the tokens joined, padding left out
-
-
 def feature_names(node: Node, count: int) -> list[str]:
     """Names of a table's feature columns, when the data source knows them."""
     extra = node.spec.extra

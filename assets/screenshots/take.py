@@ -6,8 +6,11 @@ Run it under Xvfb (no window manager, so no title bar)::
 
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
-again once the run has ended (``training.png``). ``--scale 2`` takes the same pictures at 200 %
-(``QT_SCALE_FACTOR``), written with an ``@2x`` suffix, to check the drawing at high density.
+again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
+first convolution (picked on the canvas) in the Explain tab (``gradcam.png``). ``--only``
+writes some of them (``--only gradcam``: the others are still taken, not written).
+``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
+suffix, to check the drawing at high density.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PICTURES = ("canvas", "training", "gradcam")
 
 
 def main() -> int:
@@ -26,6 +30,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--size", default="1440x900", help="window size, WxH (logical pixels)")
+    parser.add_argument("--only", nargs="*", default=PICTURES, choices=PICTURES)
     args = parser.parse_args()
     if "DISPLAY" not in os.environ:
         sys.exit("no X display: run under xvfb-run (see the docstring)")
@@ -64,6 +69,8 @@ def main() -> int:
 
     def capture(name: str) -> None:
         settle()
+        if name not in args.only:
+            return
         ratio = window.devicePixelRatio()
         geometry = window.frameGeometry()
         box = (
@@ -89,6 +96,22 @@ def main() -> int:
         app.processEvents()
         QThread.msleep(20)
     capture("training")
+
+    # Grad-CAM on the first convolution: the last one's maps are too coarse (4x4) to say much
+    window.training_tabs.setCurrentWidget(window._explain)
+    settle()
+    view = window.explain_view
+    window._explain_run()
+    view.method.setCurrentIndex(view.method.findData("gradcam"))
+    conv1 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv1")
+    window.scene.select_nodes([conv1])  # selecting a layer on the canvas picks it
+    if view.layer.currentData() != conv1 or not view.start():
+        return 1
+    while view.running and not deadline.hasExpired():
+        app.processEvents()
+        QThread.msleep(20)
+    capture("gradcam")
+    print(view.status.text(), flush=True)
     window.doc.undo_stack.setClean()
     window.close()
     return 0

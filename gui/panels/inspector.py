@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
+import json
 import math
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -73,6 +74,8 @@ SETTING_TITLES = {
     "pin_memory": "pinned memory",
     "cudnn_benchmark": "cuDNN benchmark",
 }
+SAMPLES = 8  # a data node's samples shown
+SAMPLES_DEBOUNCE_MS = 300  # edits this close together read the samples once
 
 
 # ---------------------------------------------------------------------- the inspector
@@ -92,6 +95,14 @@ class InspectorWidget(QWidget):
         self._header_info: QLabel | None = None
         self._header_problems: QLabel | None = None
         self._summary: QLabel | None = None
+        # a data node's samples: read in the shape process (Document.request_samples), so no
+        # thread of the inspector's own can outlive it; an answer for an older request or a
+        # page gone meanwhile is dropped
+        self.samples_view = None
+        self._samples_key: str | None = None
+        self._samples_token: int | None = None
+        self._samples_timer = QTimer(self, singleShot=True, interval=SAMPLES_DEBOUNCE_MS)
+        self._samples_timer.timeout.connect(self._read_samples)
 
         self._scroll = QScrollArea(self)
         self._scroll.setWidgetResizable(True)
@@ -116,6 +127,7 @@ class InspectorWidget(QWidget):
         doc.settingsChanged.connect(self._on_settings_changed)
         doc.shapesUpdated.connect(self._on_shapes)
         doc.closed.connect(self._on_doc_destroyed)
+        doc.samplesRead.connect(self._on_samples)
         self._node_ids = []
         self._rebuild()
 
@@ -150,12 +162,14 @@ class InspectorWidget(QWidget):
             (doc.settingsChanged, self._on_settings_changed),
             (doc.shapesUpdated, self._on_shapes),
             (doc.closed, self._on_doc_destroyed),
+            (doc.samplesRead, self._on_samples),
         ):
             with contextlib.suppress(RuntimeError, TypeError):  # gone with the document
                 signal.disconnect(slot)
 
     def _on_doc_destroyed(self, *_args) -> None:
         self.doc = None
+        self._samples_timer.stop()
 
     def _on_node_changed(self, node_id: str) -> None:
         if node_id in self._node_ids:
@@ -168,6 +182,7 @@ class InspectorWidget(QWidget):
                 self._rebuild()  # another architecture: other stages and weights files
                 return
             self._refresh()
+            self._schedule_samples()
 
     def _on_node_removed(self, node_id: str) -> None:
         if node_id in self._node_ids:
@@ -183,6 +198,7 @@ class InspectorWidget(QWidget):
     def _on_settings_changed(self, _name: str) -> None:
         if self._mode == "settings":
             self._refresh()
+        self._schedule_samples()  # the seed and the validation split choose the samples
 
     def _on_shapes(self, _result) -> None:
         self._refresh()
@@ -198,6 +214,9 @@ class InspectorWidget(QWidget):
         self._header_title = self._header_info = self._header_problems = None
         self._summary = None
         self._form: QFormLayout | None = None
+        self.samples_view = None
+        self._samples_key = self._samples_token = None
+        self._samples_timer.stop()
         page = QWidget()
         page.setObjectName("inspectorPage")
         box = QVBoxLayout(page)
@@ -367,6 +386,53 @@ class InspectorWidget(QWidget):
         self._build_params(box, spec)
         if spec.kind == "code":
             self._build_code(box, node)
+        if spec.kind == "data" and spec.extra.get("source") != "style_images":
+            self._build_samples(box)
+
+    def _build_samples(self, box: QVBoxLayout) -> None:
+        """What the data node yields after its transforms and augmentation, read in the
+        background when the page opens and again after an edit that changes it."""
+        from torchcanvas.gui.insight.data_view import DataSamplesView
+
+        form = self._section(box, "Samples")
+        self.samples_view = DataSamplesView()
+        form.addRow(self.samples_view)
+        self._schedule_samples()
+
+    def _samples_source(self) -> str | None:
+        """What the samples depend on: the node's type and params, the settings (seed,
+        validation split) and the project folder (relative paths)."""
+        if self.samples_view is None or self.doc is None or len(self._node_ids) != 1:
+            return None
+        graph = self.doc.graph
+        node = graph.node(self._node_ids[0])
+        return json.dumps(
+            [node.type_id, node.params, graph.settings, str(self.doc.project_dir)],
+            sort_keys=True,
+            default=str,
+        )
+
+    def _schedule_samples(self) -> None:
+        key = self._samples_source()
+        if key is None or key == self._samples_key:
+            return  # a label or another node changed: the samples are the same
+        self._samples_key = key
+        self.samples_view.show_reading()
+        self._samples_timer.start()
+
+    def _read_samples(self) -> None:
+        if self.samples_view is not None and self.doc is not None and self._node_ids:
+            self._samples_token = self.doc.request_samples(self._node_ids[0], SAMPLES)
+
+    def _on_samples(self, token: int, value: Any) -> None:
+        if token != self._samples_token or self.samples_view is None:
+            return  # an older request, or another page
+        if self._samples_timer.isActive():
+            return  # an edit came after the request: its samples follow
+        if isinstance(value, str):
+            self.samples_view.show_error(value)
+        else:
+            self.samples_view.show_samples(value)
 
     def _build_code(self, box: QVBoxLayout, node) -> None:
         """An imported code node's code, read-only: it runs only when the model is compiled,
