@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph.sweep import PRUNERS, STRATEGIES
 from torchcanvas.gui import theme
+from torchcanvas.gui.lazy import LazyTab
 from torchcanvas.gui.panels.param_row import set_small, set_subtle
 from torchcanvas.gui.training.sweep_edit import (
     DEFAULT_SPACE,
@@ -397,6 +398,7 @@ class SweepPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Trials")
+        self._plots = LazyTab(self.tabs, "Plots", self._make_plots)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -407,6 +409,18 @@ class SweepPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(split)
         self._update_buttons()
+
+    def _make_plots(self):
+        from torchcanvas.gui.training.sweep_plots import SweepPlots
+
+        plots = SweepPlots()
+        QTimer.singleShot(0, self, self._update_plots)  # once it is in the tab's place
+        return plots
+
+    @property
+    def plots(self):
+        """The parallel-coordinates and objective plots (built on first use)."""
+        return self._plots.widget()
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc) -> None:
@@ -752,7 +766,17 @@ class SweepPanel(QWidget):
         table.resizeColumnsToContents()
 
     def _update_plots(self) -> None:
-        pass
+        if not self._plots.built or self.doc is None:
+            return
+        space = self._space_shown or self.space()
+        objective = space.get("objective", {})
+        self.plots.show_trials(
+            self.trials,
+            space.get("dimensions", []),
+            objective.get("metric", "objective"),
+            objective.get("direction", "minimize"),
+            {t: target_title(self.doc.graph, t) for t in self._targets()},
+        )
 
 
 def _describe(dim: dict[str, Any]) -> str:

@@ -191,3 +191,17 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     # the table sorts by the objective as numbers
     panel.table.sortItems(_column(panel, "accuracy"), Qt.SortOrder.DescendingOrder)
     assert _table(panel)[0][0] == f"{best['number']} ★"
+    # the plots: a line per trial across lr, batch size and accuracy; the objective by trial
+    panel.tabs.setCurrentIndex(1)
+    plots = panel.plots
+    qtbot.waitUntil(lambda: len(plots.lines) == 6)
+    ticks = [t for _, t in plots.parallel.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert ticks == ["optimizer1.lr", "batch_size", "accuracy"]
+    best_line = max(plots.lines, key=lambda item: item.zValue())
+    assert best_line.opts["pen"].widthF() == 3
+    xs, ys = plots.points.getData()
+    by_number = {t["number"]: t["objective"] for t in panel.trials}
+    assert sorted(zip(xs, ys, strict=True)) == sorted(by_number.items())
+    _, running = plots.best_curve.getData()
+    assert running[-1] == best["objective"]
+    win.grab().save(str(isolated / "sweep.png"))
