@@ -670,6 +670,34 @@ class SweepPanel(QWidget):
         self.edit_button.setEnabled(selected)
         self.remove_button.setEnabled(selected)
 
+    # ------------------------------------------------------------------ using the result
+    def apply_best(self) -> bool:
+        """Write the best trial's values into the project: one undo step for all of them."""
+        from torchcanvas.graph.errors import GraphError
+        from torchcanvas.runtime.sweep import apply_values
+
+        if self.best is None or self.doc is None:
+            return False
+        values = dict(self.best["params"])
+        try:  # on a copy first: a removed node or a refused value changes nothing
+            apply_values(self.doc.graph.copy(), values)
+        except (GraphError, ValueError) as exc:
+            self._say(f"Cannot apply trial {self.best['number']}: {exc}", error=True)
+            return False
+        number = self.best["number"]
+
+        def apply(graph) -> bool:
+            apply_values(graph, values)
+            return True
+
+        if not self.doc.change(f"Apply sweep trial {number}", apply):
+            return False
+        shown = ", ".join(
+            f"{target_title(self.doc.graph, k)} = {_short(v)}" for k, v in values.items()
+        )
+        self._say(f"Applied trial {number}: {shown}")
+        return True
+
     # ------------------------------------------------------------------ showing a sweep
     def show_sweep(self, folder: Path | None) -> None:
         """Show a sweep folder's trials (the latest of the project when it opens)."""

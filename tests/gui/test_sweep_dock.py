@@ -205,3 +205,37 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     _, running = plots.best_curve.getData()
     assert running[-1] == best["objective"]
     win.grab().save(str(isolated / "sweep.png"))
+
+
+def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
+    """Apply best on a finished sweep folder (the latest of the project, shown when the dock
+    opens): all of the best trial's values, one undo step."""
+    from torchcanvas.graph import load as load_project
+    from torchcanvas.runtime.sweep import Sweep, parse_space
+
+    graph = win.doc.graph
+    space = dict(SPACE, trials=3)
+    graph_copy = load_project(IRIS)
+    graph_copy.set_setting("epochs", 1)
+    out = isolated / "runs" / "sweep-20260101-000000"
+    result = Sweep(graph_copy, IRIS, parse_space(space, graph_copy), out).run()
+    best = result.best
+    win.doc.set_sweep(space)
+    panel = win.show_sweep()
+    assert panel.out_dir == out and len(_table(panel)) == 3
+    assert panel.best["number"] == best.number and panel.apply_button.isEnabled()
+    lr, batch = best.params["nodes.n6.params.lr"], best.params["settings.batch_size"]
+    before_lr, before_batch = graph.node("n6").params["lr"], graph.settings["batch_size"]
+    assert (before_lr, before_batch) != (lr, batch)
+    depth = win.doc.undo_stack.count()
+    panel.apply_button.click()
+    assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
+    assert win.doc.undo_stack.count() == depth + 1
+    assert win.doc.undo_stack.undoText() == f"Apply sweep trial {best.number}"
+    assert f"Applied trial {best.number}" in panel.status.text()
+    win.doc.undo_stack.undo()
+    assert graph.node("n6").params["lr"] == before_lr
+    assert graph.settings["batch_size"] == before_batch
+    assert graph.sweep == space  # the sweep itself is untouched by the undo
+    win.doc.undo_stack.redo()
+    assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
