@@ -767,7 +767,7 @@ class SweepPanel(QWidget):
                     str(trial["number"]) + (" ★" if trial["number"] == best else ""),
                     trial["number"],
                 ),
-                _Item(STATE_TEXT.get(state, state.lower()), state),
+                _Item(self._state_text(trial), state),
             ]
             params = trial.get("params", {})
             for t in targets:
@@ -792,6 +792,18 @@ class SweepPanel(QWidget):
         if column < len(headers) and column >= 0 and header.isSortIndicatorShown():
             table.sortItems(column, order)
         table.resizeColumnsToContents()
+
+    def _state_text(self, trial: dict[str, Any]) -> str:
+        """A trial's status in words; one the sweep stopped (or a closed window left) says it
+        is retried on resume."""
+        from torchcanvas.runtime.sweep import INTERRUPTED
+
+        state = trial.get("state", "")
+        if state == "RUNNING" and not self.runner.running:
+            return "stopped"
+        if state == "FAIL" and trial.get("message") == INTERRUPTED:
+            return "interrupted"
+        return STATE_TEXT.get(state, state.lower())
 
     def _update_plots(self) -> None:
         if not self._plots.built or self.doc is None:

@@ -239,3 +239,55 @@ def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated)
     assert graph.sweep == space  # the sweep itself is untouched by the undo
     win.doc.undo_stack.redo()
     assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
+
+
+@pytest.mark.slow  # about 10 runs of 10 epochs: 30-90 s on a loaded machine
+def test_stop_mid_sweep_keeps_finished_trials_and_resume_completes(qtbot, win, isolated):
+    win.doc.set_setting("epochs", 10)  # long enough a trial for Stop to land in one
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    stopped_at = []
+
+    def maybe_stop(info) -> None:
+        if info["number"] == 2 and not stopped_at:  # two trials done, the third starts
+            stopped_at.append(info["number"])
+            panel.stop_button.click()
+
+    panel.runner.trialStarted.connect(maybe_stop)
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.start()
+    assert blocker.args[0]["stopped"] and stopped_at == [2]
+    out = panel.out_dir
+    done = [t for t in panel.trials if t["state"] == "COMPLETE"]
+    assert [t["number"] for t in done] == [0, 1]
+    kept = {
+        t["number"]: json.loads((Path(t["run_dir"]) / "metrics.json").read_text())["final"]
+        for t in done
+    }
+    assert "Stopped: 2 of 6 trials done" in panel.status.text()
+    statuses = {r[0].rstrip(" ★"): r[1] for r in _table(panel)}
+    assert statuses["0"] == statuses["1"] == "complete"
+    assert statuses.get("2", "stopped") == "stopped"
+    assert panel.resume_button.isEnabled() and panel.start_button.isEnabled() is not False
+
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.resume_button.isEnabled()
+        panel.resume_button.click()
+    assert not blocker.args[0]["stopped"] and panel.out_dir == out
+    complete = [t for t in panel.trials if t["state"] == "COMPLETE"]
+    assert len(complete) == 6
+    assert "Finished: 6 of 6 trials done" in panel.status.text()
+    # the trials finished before the stop are the same runs, untouched
+    for number, final in kept.items():
+        again = next(t for t in panel.trials if t["number"] == number)
+        metrics = json.loads((Path(again["run_dir"]) / "metrics.json").read_text())
+        assert metrics["final"] == final and again["objective"] == final["accuracy"]
+    # the stopped trial was tried again: its params are a finished trial's
+    interrupted = [t for t in panel.trials if t["state"] == "FAIL"]
+    for t in interrupted:
+        assert any(c["params"] == t["params"] for c in complete)
+        row = next(r for r in _table(panel) if r[0].rstrip(" ★") == str(t["number"]))
+        assert row[_column(panel, "status")] == "interrupted"
+    assert not panel.resume_button.isEnabled()
+    results = json.loads((out / "results.json").read_text())
+    assert results["counted"] == 6 and results["best"]["number"] == panel.best["number"]
