@@ -6,8 +6,11 @@ Run it under Xvfb (no window manager, so no title bar)::
 
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
-again once the run has ended (``training.png``). ``--scale 2`` takes the same pictures at 200 %
-(``QT_SCALE_FACTOR``), written with an ``@2x`` suffix, to check the drawing at high density.
+again once the run has ended (``training.png``); then opens the iris example, sets up a sweep
+of its learning rate, batch size and hidden width, runs it in the Sweep dock and captures the
+finished sweep (``sweep.png``, ``sweep_trials.png``). ``--shots`` takes some of them only.
+``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
+suffix, to check the drawing at high density.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--size", default="1440x900", help="window size, WxH (logical pixels)")
+    parser.add_argument(
+        "--shots", default="canvas,training,sweep", help="which pictures, comma-separated"
+    )
     args = parser.parse_args()
     if "DISPLAY" not in os.environ:
         sys.exit("no X display: run under xvfb-run (see the docstring)")
@@ -76,20 +82,66 @@ def main() -> int:
         ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
         print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
 
-    if not window.open_example(default_example()):
-        return 1
-    window.wait_for_shapes()
-    window.view.fit_all()
-    capture("canvas")
+    shots = set(args.shots.split(","))
+    if shots & {"canvas", "training"}:
+        if not window.open_example(default_example()):
+            return 1
+        window.wait_for_shapes()
+        window.view.fit_all()
+        if "canvas" in shots:
+            capture("canvas")
+    if "training" in shots:
+        if not window.start_training():
+            return 1
+        deadline = QDeadlineTimer(600_000)
+        while window.training.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("training")
+        window.doc.undo_stack.setClean()
 
-    if not window.start_training():
-        return 1
-    deadline = QDeadlineTimer(600_000)
-    while window.training.running and not deadline.hasExpired():
-        app.processEvents()
-        QThread.msleep(20)
-    capture("training")
-    window.doc.undo_stack.setClean()
+    if "sweep" in shots:
+        from torchcanvas.assets import assets_dir
+
+        if not window.open_example(assets_dir() / "examples" / "iris_mlp.json"):
+            return 1
+        window.wait_for_shapes()
+        window.view.fit_all()
+        doc = window.doc
+        doc.set_setting("epochs", 15)
+        doc.set_sweep(
+            {
+                "dimensions": [
+                    {"target": "nodes.n6.params.lr", "kind": "log", "low": 1e-4, "high": 0.1},
+                    {"target": "settings.batch_size", "kind": "choice", "choices": [8, 16, 32]},
+                    {
+                        "target": "nodes.n2.params.out_features",
+                        "kind": "int",
+                        "low": 4,
+                        "high": 64,
+                        "step": 4,
+                    },
+                ],
+                "objective": {"metric": "val_loss", "direction": "minimize"},
+                "strategy": "tpe",
+                "trials": 20,
+                "timeout_s": None,
+                "pruner": "median",
+                "seed": 0,
+            }
+        )
+        panel = window.show_sweep()
+        panel.tabs.setCurrentIndex(1)  # the plots
+        if not panel.start():
+            return 1
+        deadline = QDeadlineTimer(900_000)
+        while panel.runner.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("sweep")
+        panel.tabs.setCurrentIndex(0)
+        capture("sweep_trials")
+        doc.undo_stack.setClean()
     window.close()
     return 0
 

@@ -396,6 +396,7 @@ class SweepPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Trials")
         self._plots = LazyTab(self.tabs, "Plots", self._make_plots)
