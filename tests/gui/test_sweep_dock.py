@@ -291,3 +291,95 @@ def test_stop_mid_sweep_keeps_finished_trials_and_resume_completes(qtbot, win, i
     assert not panel.resume_button.isEnabled()
     results = json.loads((out / "results.json").read_text())
     assert results["counted"] == 6 and results["best"]["number"] == panel.best["number"]
+
+
+def test_the_dock_edits_the_sweep_one_undo_step_each(qtbot, win):
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    stack = win.doc.undo_stack
+    depth = stack.count()
+    panel.strategy.setCurrentIndex(panel.strategy.findData("tpe"))
+    panel.strategy.activated.emit(panel.strategy.currentIndex())
+    panel.trials_box.setValue(9)
+    panel.minutes.setValue(2.5)
+    panel.pruner.setCurrentIndex(panel.pruner.findData("halving"))
+    panel.pruner.activated.emit(panel.pruner.currentIndex())
+    panel.metric.setCurrentText("val_loss")
+    panel.direction.setCurrentIndex(0)
+    panel.metric.activated.emit(panel.metric.currentIndex())
+    sweep = win.doc.graph.sweep
+    assert (sweep["strategy"], sweep["trials"], sweep["timeout_s"], sweep["pruner"]) == (
+        "tpe",
+        9,
+        150.0,
+        "halving",
+    )
+    assert sweep["objective"] == {"metric": "val_loss", "direction": "minimize"}
+    assert stack.count() == depth + 5
+    # remove a dimension: one step; undo brings it back and the dock follows
+    panel.dims.setCurrentItem(panel.dims.topLevelItem(1))
+    assert panel.remove_button.isEnabled()
+    panel.remove_button.click()
+    assert [d["target"] for d in win.doc.graph.sweep["dimensions"]] == ["nodes.n6.params.lr"]
+    assert panel.dims.topLevelItemCount() == 1
+    stack.undo()
+    assert panel.dims.topLevelItemCount() == 2
+    assert panel.dims.topLevelItem(1).text(0) == "batch_size"
+    for _ in range(5):
+        stack.undo()
+    assert win.doc.graph.sweep == SPACE
+    assert panel.strategy.currentData() == "random" and panel.trials_box.value() == 6
+    assert panel.minutes.value() == 0 and panel.metric.currentText() == "accuracy"
+    # edit a dimension from the dock: the same dialog, filled with it
+    panel.dims.setCurrentItem(panel.dims.topLevelItem(0))
+    dialog = panel.edit_dimension()
+    assert dialog.current_kind == "log" and dialog.low.text() == "0.001"
+    dialog.reject()
+
+
+def test_a_sweep_that_cannot_start_says_why(qtbot, win):
+    panel = win.show_sweep()
+    assert not panel.start_button.isEnabled()
+    assert not panel.start()  # no dimensions
+    assert "Sweep this" in panel.status.text()
+    win.doc.set_sweep(dict(SPACE, objective={"metric": "r2", "direction": "maximize"}))
+    assert not panel.start()
+    assert 'objective.metric: "r2" is not recorded' in panel.status.text()
+    assert not panel.runner.running
+
+
+def test_trial_states_read_as_words(qtbot, win, isolated):
+    """A sweep folder left by a stopped or interrupted sweep: pruned, stopped, interrupted."""
+    from torchcanvas.runtime.sweep import INTERRUPTED
+
+    out = isolated / "runs" / "sweep-20260101-000000"
+    out.mkdir(parents=True)
+    (out / "space.json").write_text(json.dumps(SPACE))
+    params = {"nodes.n6.params.lr": 0.01, "settings.batch_size": 8}
+    rows = [
+        ("COMPLETE", 0.9, ""),
+        ("PRUNED", None, "pruned after epoch 1"),
+        ("FAIL", None, INTERRUPTED),
+        ("RUNNING", None, ""),
+        ("FAIL", None, "loss is nan"),
+    ]
+    trials = [
+        {"number": i, "params": params, "state": s, "objective": o, "duration_s": 1.0, "message": m}
+        for i, (s, o, m) in enumerate(rows)
+    ]
+    results = {"budget": 6, "best": trials[0], "trials": trials}
+    (out / "results.json").write_text(json.dumps(results))
+    panel = win.show_sweep()
+    assert panel.out_dir == out
+    status = _column(panel, "status")
+    assert [r[status] for r in _table(panel)] == [
+        "complete",
+        "pruned",
+        "interrupted",
+        "stopped",
+        "failed",
+    ]
+    assert panel.table.item(4, 0).toolTip() == "loss is nan"
+    # 3 of 6 counted (complete, pruned, a failure): Resume is offered
+    assert "3 of 6 trials done" in panel.status.text()
+    assert panel.resume_button.isEnabled()
