@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph.sweep import PRUNERS, STRATEGIES
 from torchcanvas.gui import theme
+from torchcanvas.gui.lazy import LazyTab
 from torchcanvas.gui.panels.param_row import set_small, set_subtle
 from torchcanvas.gui.training.sweep_edit import (
     DEFAULT_SPACE,
@@ -395,8 +396,10 @@ class SweepPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Trials")
+        self._plots = LazyTab(self.tabs, "Plots", self._make_plots)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -407,6 +410,18 @@ class SweepPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(split)
         self._update_buttons()
+
+    def _make_plots(self):
+        from torchcanvas.gui.training.sweep_plots import SweepPlots
+
+        plots = SweepPlots()
+        QTimer.singleShot(0, self, self._update_plots)  # once it is in the tab's place
+        return plots
+
+    @property
+    def plots(self):
+        """The parallel-coordinates and objective plots (built on first use)."""
+        return self._plots.widget()
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc) -> None:
@@ -656,6 +671,34 @@ class SweepPanel(QWidget):
         self.edit_button.setEnabled(selected)
         self.remove_button.setEnabled(selected)
 
+    # ------------------------------------------------------------------ using the result
+    def apply_best(self) -> bool:
+        """Write the best trial's values into the project: one undo step for all of them."""
+        from torchcanvas.graph.errors import GraphError
+        from torchcanvas.runtime.sweep import apply_values
+
+        if self.best is None or self.doc is None:
+            return False
+        values = dict(self.best["params"])
+        try:  # on a copy first: a removed node or a refused value changes nothing
+            apply_values(self.doc.graph.copy(), values)
+        except (GraphError, ValueError) as exc:
+            self._say(f"Cannot apply trial {self.best['number']}: {exc}", error=True)
+            return False
+        number = self.best["number"]
+
+        def apply(graph) -> bool:
+            apply_values(graph, values)
+            return True
+
+        if not self.doc.change(f"Apply sweep trial {number}", apply):
+            return False
+        shown = ", ".join(
+            f"{target_title(self.doc.graph, k)} = {_short(v)}" for k, v in values.items()
+        )
+        self._say(f"Applied trial {number}: {shown}")
+        return True
+
     # ------------------------------------------------------------------ showing a sweep
     def show_sweep(self, folder: Path | None) -> None:
         """Show a sweep folder's trials (the latest of the project when it opens)."""
@@ -725,7 +768,7 @@ class SweepPanel(QWidget):
                     str(trial["number"]) + (" ★" if trial["number"] == best else ""),
                     trial["number"],
                 ),
-                _Item(STATE_TEXT.get(state, state.lower()), state),
+                _Item(self._state_text(trial), state),
             ]
             params = trial.get("params", {})
             for t in targets:
@@ -751,8 +794,30 @@ class SweepPanel(QWidget):
             table.sortItems(column, order)
         table.resizeColumnsToContents()
 
+    def _state_text(self, trial: dict[str, Any]) -> str:
+        """A trial's status in words; one the sweep stopped (or a closed window left) says it
+        is retried on resume."""
+        from torchcanvas.runtime.sweep import INTERRUPTED
+
+        state = trial.get("state", "")
+        if state == "RUNNING" and not self.runner.running:
+            return "stopped"
+        if state == "FAIL" and trial.get("message") == INTERRUPTED:
+            return "interrupted"
+        return STATE_TEXT.get(state, state.lower())
+
     def _update_plots(self) -> None:
-        pass
+        if not self._plots.built or self.doc is None:
+            return
+        space = self._space_shown or self.space()
+        objective = space.get("objective", {})
+        self.plots.show_trials(
+            self.trials,
+            space.get("dimensions", []),
+            objective.get("metric", "objective"),
+            objective.get("direction", "minimize"),
+            {t: target_title(self.doc.graph, t) for t in self._targets()},
+        )
 
 
 def _describe(dim: dict[str, Any]) -> str:

@@ -191,3 +191,195 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     # the table sorts by the objective as numbers
     panel.table.sortItems(_column(panel, "accuracy"), Qt.SortOrder.DescendingOrder)
     assert _table(panel)[0][0] == f"{best['number']} ★"
+    # the plots: a line per trial across lr, batch size and accuracy; the objective by trial
+    panel.tabs.setCurrentIndex(1)
+    plots = panel.plots
+    qtbot.waitUntil(lambda: len(plots.lines) == 6)
+    ticks = [t for _, t in plots.parallel.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert ticks == ["optimizer1.lr", "batch_size", "accuracy"]
+    best_line = max(plots.lines, key=lambda item: item.zValue())
+    assert best_line.opts["pen"].widthF() == 3
+    xs, ys = plots.points.getData()
+    by_number = {t["number"]: t["objective"] for t in panel.trials}
+    assert sorted(zip(xs, ys, strict=True)) == sorted(by_number.items())
+    _, running = plots.best_curve.getData()
+    assert running[-1] == best["objective"]
+    win.grab().save(str(isolated / "sweep.png"))
+
+
+def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
+    """Apply best on a finished sweep folder (the latest of the project, shown when the dock
+    opens): all of the best trial's values, one undo step."""
+    from torchcanvas.graph import load as load_project
+    from torchcanvas.runtime.sweep import Sweep, parse_space
+
+    graph = win.doc.graph
+    space = dict(SPACE, trials=3)
+    graph_copy = load_project(IRIS)
+    graph_copy.set_setting("epochs", 1)
+    out = isolated / "runs" / "sweep-20260101-000000"
+    result = Sweep(graph_copy, IRIS, parse_space(space, graph_copy), out).run()
+    best = result.best
+    win.doc.set_sweep(space)
+    panel = win.show_sweep()
+    assert panel.out_dir == out and len(_table(panel)) == 3
+    assert panel.best["number"] == best.number and panel.apply_button.isEnabled()
+    lr, batch = best.params["nodes.n6.params.lr"], best.params["settings.batch_size"]
+    before_lr, before_batch = graph.node("n6").params["lr"], graph.settings["batch_size"]
+    assert (before_lr, before_batch) != (lr, batch)
+    depth = win.doc.undo_stack.count()
+    panel.apply_button.click()
+    assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
+    assert win.doc.undo_stack.count() == depth + 1
+    assert win.doc.undo_stack.undoText() == f"Apply sweep trial {best.number}"
+    assert f"Applied trial {best.number}" in panel.status.text()
+    win.doc.undo_stack.undo()
+    assert graph.node("n6").params["lr"] == before_lr
+    assert graph.settings["batch_size"] == before_batch
+    assert graph.sweep == space  # the sweep itself is untouched by the undo
+    win.doc.undo_stack.redo()
+    assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
+
+
+@pytest.mark.slow  # about 10 runs of 10 epochs: 30-90 s on a loaded machine
+def test_stop_mid_sweep_keeps_finished_trials_and_resume_completes(qtbot, win, isolated):
+    win.doc.set_setting("epochs", 10)  # long enough a trial for Stop to land in one
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    stopped_at = []
+
+    def maybe_stop(info) -> None:
+        if info["number"] == 2 and not stopped_at:  # two trials done, the third starts
+            stopped_at.append(info["number"])
+            panel.stop_button.click()
+
+    panel.runner.trialStarted.connect(maybe_stop)
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.start()
+    assert blocker.args[0]["stopped"] and stopped_at == [2]
+    out = panel.out_dir
+    done = [t for t in panel.trials if t["state"] == "COMPLETE"]
+    assert [t["number"] for t in done] == [0, 1]
+    kept = {
+        t["number"]: json.loads((Path(t["run_dir"]) / "metrics.json").read_text())["final"]
+        for t in done
+    }
+    assert "Stopped: 2 of 6 trials done" in panel.status.text()
+    statuses = {r[0].rstrip(" ★"): r[1] for r in _table(panel)}
+    assert statuses["0"] == statuses["1"] == "complete"
+    assert statuses.get("2", "stopped") == "stopped"
+    assert panel.resume_button.isEnabled() and panel.start_button.isEnabled() is not False
+
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.resume_button.isEnabled()
+        panel.resume_button.click()
+    assert not blocker.args[0]["stopped"] and panel.out_dir == out
+    complete = [t for t in panel.trials if t["state"] == "COMPLETE"]
+    assert len(complete) == 6
+    assert "Finished: 6 of 6 trials done" in panel.status.text()
+    # the trials finished before the stop are the same runs, untouched
+    for number, final in kept.items():
+        again = next(t for t in panel.trials if t["number"] == number)
+        metrics = json.loads((Path(again["run_dir"]) / "metrics.json").read_text())
+        assert metrics["final"] == final and again["objective"] == final["accuracy"]
+    # the stopped trial was tried again: its params are a finished trial's
+    interrupted = [t for t in panel.trials if t["state"] == "FAIL"]
+    for t in interrupted:
+        assert any(c["params"] == t["params"] for c in complete)
+        row = next(r for r in _table(panel) if r[0].rstrip(" ★") == str(t["number"]))
+        assert row[_column(panel, "status")] == "interrupted"
+    assert not panel.resume_button.isEnabled()
+    results = json.loads((out / "results.json").read_text())
+    assert results["counted"] == 6 and results["best"]["number"] == panel.best["number"]
+
+
+def test_the_dock_edits_the_sweep_one_undo_step_each(qtbot, win):
+    win.doc.set_sweep(SPACE)
+    panel = win.show_sweep()
+    stack = win.doc.undo_stack
+    depth = stack.count()
+    panel.strategy.setCurrentIndex(panel.strategy.findData("tpe"))
+    panel.strategy.activated.emit(panel.strategy.currentIndex())
+    panel.trials_box.setValue(9)
+    panel.minutes.setValue(2.5)
+    panel.pruner.setCurrentIndex(panel.pruner.findData("halving"))
+    panel.pruner.activated.emit(panel.pruner.currentIndex())
+    panel.metric.setCurrentText("val_loss")
+    panel.direction.setCurrentIndex(0)
+    panel.metric.activated.emit(panel.metric.currentIndex())
+    sweep = win.doc.graph.sweep
+    assert (sweep["strategy"], sweep["trials"], sweep["timeout_s"], sweep["pruner"]) == (
+        "tpe",
+        9,
+        150.0,
+        "halving",
+    )
+    assert sweep["objective"] == {"metric": "val_loss", "direction": "minimize"}
+    assert stack.count() == depth + 5
+    # remove a dimension: one step; undo brings it back and the dock follows
+    panel.dims.setCurrentItem(panel.dims.topLevelItem(1))
+    assert panel.remove_button.isEnabled()
+    panel.remove_button.click()
+    assert [d["target"] for d in win.doc.graph.sweep["dimensions"]] == ["nodes.n6.params.lr"]
+    assert panel.dims.topLevelItemCount() == 1
+    stack.undo()
+    assert panel.dims.topLevelItemCount() == 2
+    assert panel.dims.topLevelItem(1).text(0) == "batch_size"
+    for _ in range(5):
+        stack.undo()
+    assert win.doc.graph.sweep == SPACE
+    assert panel.strategy.currentData() == "random" and panel.trials_box.value() == 6
+    assert panel.minutes.value() == 0 and panel.metric.currentText() == "accuracy"
+    # edit a dimension from the dock: the same dialog, filled with it
+    panel.dims.setCurrentItem(panel.dims.topLevelItem(0))
+    dialog = panel.edit_dimension()
+    assert dialog.current_kind == "log" and dialog.low.text() == "0.001"
+    dialog.reject()
+
+
+def test_a_sweep_that_cannot_start_says_why(qtbot, win):
+    panel = win.show_sweep()
+    assert not panel.start_button.isEnabled()
+    assert not panel.start()  # no dimensions
+    assert "Sweep this" in panel.status.text()
+    win.doc.set_sweep(dict(SPACE, objective={"metric": "r2", "direction": "maximize"}))
+    assert not panel.start()
+    assert 'objective.metric: "r2" is not recorded' in panel.status.text()
+    assert not panel.runner.running
+
+
+def test_trial_states_read_as_words(qtbot, win, isolated):
+    """A sweep folder left by a stopped or interrupted sweep: pruned, stopped, interrupted."""
+    from torchcanvas.runtime.sweep import INTERRUPTED
+
+    out = isolated / "runs" / "sweep-20260101-000000"
+    out.mkdir(parents=True)
+    (out / "space.json").write_text(json.dumps(SPACE))
+    params = {"nodes.n6.params.lr": 0.01, "settings.batch_size": 8}
+    rows = [
+        ("COMPLETE", 0.9, ""),
+        ("PRUNED", None, "pruned after epoch 1"),
+        ("FAIL", None, INTERRUPTED),
+        ("RUNNING", None, ""),
+        ("FAIL", None, "loss is nan"),
+    ]
+    trials = [
+        {"number": i, "params": params, "state": s, "objective": o, "duration_s": 1.0, "message": m}
+        for i, (s, o, m) in enumerate(rows)
+    ]
+    results = {"budget": 6, "best": trials[0], "trials": trials}
+    (out / "results.json").write_text(json.dumps(results))
+    panel = win.show_sweep()
+    assert panel.out_dir == out
+    status = _column(panel, "status")
+    assert [r[status] for r in _table(panel)] == [
+        "complete",
+        "pruned",
+        "interrupted",
+        "stopped",
+        "failed",
+    ]
+    assert panel.table.item(4, 0).toolTip() == "loss is nan"
+    # 3 of 6 counted (complete, pruned, a failure): Resume is offered
+    assert "3 of 6 trials done" in panel.status.text()
+    assert panel.resume_button.isEnabled()
