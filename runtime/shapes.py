@@ -60,6 +60,7 @@ from torchcanvas.runtime.shape_result import (  # noqa: F401 - the names callers
 )
 from torchcanvas.runtime.source import run_source
 
+MAX_POOLS = frozenset({"nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d"})
 BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch dim
 
 
@@ -663,6 +664,18 @@ class ShapeInferencer:
                     continue
                 raise ShapeError(f"{node.label}: input {port.name!r} is not connected", node.id)
             outs = records[e.src].outputs
+            source = graph.node(e.src)
+            if (
+                outs is not None
+                and e.src_port == "indices"
+                and source.type_id in MAX_POOLS
+                and not source.params.get("return_indices")
+            ):
+                raise ShapeError(
+                    f"{source.label}: its indices output is wired (to {node.label}): "
+                    "turn on return_indices",
+                    source.id,
+                )
             if outs is None or e.src_port not in outs[0]:
                 raise ShapeError(
                     f"{node.label}: input {port.name!r} has no shape (its source is not a tensor)",
@@ -891,7 +904,13 @@ class ShapeInferencer:
             resolved["weights"] = resolve_weights(node.params["weights"], self._project_dir)
         params = {**node.params, **resolved} if resolved else node.params
         exact = self._cost == "exact"  # every node under FlopCounterMode: no shape rules
-        if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0] and not exact:
+        if (
+            spec.kind == "layer"
+            and len(inputs[0]) == 1
+            and "x" in inputs[0]
+            and not exact
+            and not params.get("return_indices")  # a max pool's indices: torch gives them
+        ):
             x0, x1 = inputs[0]["x"], inputs[1]["x"]
             r0 = fast_rule(spec.type_id, params, x0)
             r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None

@@ -48,9 +48,6 @@ SKIPPED: dict[str, dict[str, str]] = {
     **{
         t: {"return_indices": "a node has one output"}
         for t in (
-            "nn.MaxPool1d",
-            "nn.MaxPool2d",
-            "nn.MaxPool3d",
             "nn.AdaptiveMaxPool1d",
             "nn.AdaptiveMaxPool2d",
             "nn.AdaptiveMaxPool3d",
@@ -288,10 +285,26 @@ LAYER_CASES: dict[str, list[Case]] = {
             (2, 16, 16, 16),
         ),
     ],
-    "nn.MaxPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
+    "nn.MaxPool1d": [
+        ({}, {"x": (2, 3, 16)}, (2, 3, 8)),
+        # return_indices: the layer call still gives the pooled values (the indices: a port)
+        ({"return_indices": True}, {"x": (2, 3, 16)}, (2, 3, 8)),
+    ],
     "nn.MaxPool2d": [
         ({}, IMG, (2, 3, 8, 8)),
         ({"kernel_size": 3, "stride": 1, "padding": 1}, IMG, (2, 3, 16, 16)),
+    ],
+    "nn.MaxUnpool1d": [
+        ({}, {"x": (2, 3, 8), "indices": ("long", (2, 3, 8))}, (2, 3, 16)),
+        (
+            {"kernel_size": 3, "stride": 2, "padding": 1},
+            {"x": (2, 3, 8), "indices": ("long", (2, 3, 8))},
+            (2, 3, 15),
+        ),
+    ],
+    "nn.MaxUnpool2d": [({}, {"x": (2, 3, 4, 4), "indices": ("long", (2, 3, 4, 4))}, (2, 3, 8, 8))],
+    "nn.MaxUnpool3d": [
+        ({}, {"x": (2, 3, 2, 3, 4), "indices": ("long", (2, 3, 2, 3, 4))}, (2, 3, 4, 6, 8))
     ],
     "nn.AvgPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
     "nn.AvgPool2d": [({}, IMG, (2, 3, 8, 8)), ({"divisor_override": 3}, IMG, (2, 3, 8, 8))],
