@@ -263,6 +263,9 @@ class _Item(QTableWidgetItem):
 class SweepPanel(QWidget):
     """The Sweep dock's widget: set-up on the left, trials and plots on the right."""
 
+    # trials' curves to draw beside the current run: [(name, overlay data)] (LivePlots form)
+    compareRequested = Signal(object)
+
     def __init__(self, doc=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = None
@@ -365,6 +368,12 @@ class SweepPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(lambda: self.resume())
         self.apply_button.clicked.connect(lambda: self.apply_best())
+        self.curves_button = QPushButton("Show in Curves")
+        self.curves_button.setToolTip(
+            "draw the selected trials (or the best one) beside the current run on the "
+            "Training dock's Curves tab"
+        )
+        self.curves_button.clicked.connect(lambda: self.show_in_curves())
         run_buttons = QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button):
             run_buttons.addWidget(b)
@@ -385,7 +394,10 @@ class SweepPanel(QWidget):
         lay.addLayout(dim_buttons)
         lay.addLayout(form)
         lay.addLayout(run_buttons)
-        lay.addWidget(self.apply_button)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.apply_button)
+        result_buttons.addWidget(self.curves_button)
+        lay.addLayout(result_buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.folder_label)
 
@@ -667,6 +679,7 @@ class SweepPanel(QWidget):
         )
         self.resume_button.setEnabled(not running and unfinished)
         self.apply_button.setEnabled(self.best is not None)
+        self.curves_button.setEnabled(self.best is not None)
         selected = self.dims.currentItem() is not None
         self.edit_button.setEnabled(selected)
         self.remove_button.setEnabled(selected)
@@ -698,6 +711,33 @@ class SweepPanel(QWidget):
         )
         self._say(f"Applied trial {number}: {shown}")
         return True
+
+    def selected_trials(self) -> list[dict[str, Any]]:
+        """The trials whose rows are selected in the table."""
+        rows = {t["number"]: t for t in self.rows()}
+        numbers = []
+        for index in self.table.selectionModel().selectedRows():
+            item = self.table.item(index.row(), 0)
+            if isinstance(item, _Item) and item.key in rows and item.key not in numbers:
+                numbers.append(item.key)
+        return [rows[n] for n in numbers]
+
+    def show_in_curves(self) -> list[str]:
+        """Draw the selected trials (the best one when none is selected) on the Curves tab,
+        per epoch like compared runs; the names drawn."""
+        trials = [t for t in self.selected_trials() if t.get("run_dir")] or (
+            [self.best] if self.best is not None else []
+        )
+        overlays = []
+        for trial in trials[:6]:
+            data = trial_overlay(Path(trial["run_dir"]))
+            if data is not None:
+                overlays.append((f"trial {trial['number']}", data))
+        if overlays:
+            self.compareRequested.emit(overlays)
+        else:
+            self._say("No finished epoch to draw for those trials yet.")
+        return [name for name, _ in overlays]
 
     # ------------------------------------------------------------------ showing a sweep
     def show_sweep(self, folder: Path | None) -> None:
@@ -818,6 +858,27 @@ class SweepPanel(QWidget):
             objective.get("direction", "minimize"),
             {t: target_title(self.doc.graph, t) for t in self._targets()},
         )
+
+
+def trial_overlay(run_dir: Path) -> dict[str, list[float]] | None:
+    """A trial's curves per epoch (from its metrics.json), as the Runs tab draws a compared
+    run; None when no epoch has finished."""
+    from torchcanvas.gui.training.runs import RunInfo, overlay_data
+
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    history = metrics.get("history") if isinstance(metrics, dict) else None
+    if not isinstance(history, list) or not history:
+        return None
+    info = RunInfo(folder=Path(run_dir), name=Path(run_dir).name)
+    info.status = str(metrics.get("status") or "unknown")
+    info.history = [h for h in history if isinstance(h, dict)]
+    with contextlib.suppress(TypeError, ValueError):
+        info.epochs = int(metrics.get("epochs") or len(info.history))
+        info.global_step = int(metrics.get("global_step") or 0)
+    return overlay_data(info)
 
 
 def _describe(dim: dict[str, Any]) -> str:

@@ -205,6 +205,22 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     _, running = plots.best_curve.getData()
     assert running[-1] == best["objective"]
     win.grab().save(str(isolated / "sweep.png"))
+    # Show in Curves: the best trial (nothing selected), then the selected ones, per epoch
+    panel.curves_button.click()
+    assert win.training_dock.isVisible()
+    assert win.training_tabs.currentWidget() is win.plots
+    names = [name for name, _ in win.plots._overlay_runs]
+    assert names == [f"trial {best['number']}"]
+    data = win.plots._overlay_runs[0][1]
+    assert data["accuracy"][-1] == best["objective"] and data["epochs"] == [1.0, 2.0]
+    panel.table.sortItems(0, Qt.SortOrder.AscendingOrder)
+    panel.table.selectRow(1)
+    panel.table.selectionModel().select(
+        panel.table.model().index(3, 0),
+        panel.table.selectionModel().SelectionFlag.Select
+        | panel.table.selectionModel().SelectionFlag.Rows,
+    )
+    assert panel.show_in_curves() == ["trial 1", "trial 3"]
 
 
 def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
