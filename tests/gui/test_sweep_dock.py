@@ -399,3 +399,15 @@ def test_trial_states_read_as_words(qtbot, win, isolated):
     # 3 of 6 counted (complete, pruned, a failure): Resume is offered
     assert "3 of 6 trials done" in panel.status.text()
     assert panel.resume_button.isEnabled()
+
+
+@pytest.mark.slow  # three processes importing torch on a shared machine
+def test_parallel_trials_in_the_window(qtbot, win):
+    win.doc.set_sweep(dict(SPACE, trials=4))
+    panel = win.show_sweep()
+    panel.jobs.setValue(2)
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.start()
+    assert not blocker.args[0]["stopped"]
+    assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 4
+    assert len(_table(panel)) == 4 and "Finished: 4 of 4 trials done" in panel.status.text()
