@@ -563,11 +563,29 @@ class SweepPanel(QWidget):
         """Continue the sweep shown until its budget (the project's trials and time)."""
         if self.runner.running or self.out_dir is None:
             return False
-        problem = self._check()
+        problem = self._check() or self._differs(self.out_dir)
         if problem:
             self._say(problem, error=True)
             return False
         return self._launch(self.out_dir, resume=True)
+
+    def _differs(self, folder: Path) -> str:
+        """Why the project's sweep cannot resume the one in ``folder`` ("" when it can): only
+        its budget (trials, minutes) may have changed since it started."""
+        from torchcanvas.runtime.sweep import parse_space
+
+        try:
+            saved = json.loads((folder / "space.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"Cannot resume: {folder} holds no readable space.json"
+        budget = {"trials": None, "timeout_s": None}
+        now = parse_space(self.space(), self.doc.graph).to_dict()
+        if saved | budget != now | budget:
+            return (
+                "Cannot resume: the project's sweep has changed since this sweep started "
+                "(only trials and minutes may change). Undo the change, or Start a new sweep."
+            )
+        return ""
 
     def _check(self) -> str:
         """What stops the sweep from starting, in the headless sweep's words ("" if nothing)."""

@@ -399,6 +399,11 @@ def test_trial_states_read_as_words(qtbot, win, isolated):
     # 3 of 6 counted (complete, pruned, a failure): Resume is offered
     assert "3 of 6 trials done" in panel.status.text()
     assert panel.resume_button.isEnabled()
+    # a project whose sweep has changed since: Resume says so and starts nothing
+    win.doc.set_sweep(dict(SPACE, pruner="median"))
+    assert not panel.resume()
+    assert "the project's sweep has changed since this sweep started" in panel.status.text()
+    assert not panel.runner.running
 
 
 @pytest.mark.slow  # three processes importing torch on a shared machine
