@@ -29,10 +29,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -413,8 +415,18 @@ class SweepPanel(QWidget):
         self.tabs.addTab(self.table, "Trials")
         self._plots = LazyTab(self.tabs, "Plots", self._make_plots)
 
+        # the set-up scrolls when the dock is short, so the canvas above keeps its height
+        scroll = QScrollArea()
+        scroll.setObjectName("sweepSetupScroll")
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(
+            left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(scroll)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([320, 880])
