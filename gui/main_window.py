@@ -375,6 +375,10 @@ class MainWindow(
                 event.ignore()
                 return
             self.training.stop_and_wait()  # the run keeps its checkpoint and metrics
+        sweep = self.sweep_dock.widget()
+        if sweep is not None and sweep.runner.running and not self.ask_stop_sweep():
+            event.ignore()
+            return
         if not self.confirm_discard():
             event.ignore()
             return

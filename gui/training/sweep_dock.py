@@ -29,10 +29,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -263,6 +265,9 @@ class _Item(QTableWidgetItem):
 class SweepPanel(QWidget):
     """The Sweep dock's widget: set-up on the left, trials and plots on the right."""
 
+    # trials' curves to draw beside the current run: [(name, overlay data)] (LivePlots form)
+    compareRequested = Signal(object)
+
     def __init__(self, doc=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = None
@@ -294,6 +299,7 @@ class SweepPanel(QWidget):
         self.dims.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.dims.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.dims.setMinimumHeight(70)
+        self.dims.setMaximumHeight(96)
         self.empty_hint = QLabel(EMPTY_HINT)
         self.empty_hint.setWordWrap(True)
         set_small(self.empty_hint)
@@ -302,10 +308,13 @@ class SweepPanel(QWidget):
         self.remove_button = QPushButton("Remove")
         self.edit_button.clicked.connect(self.edit_dimension)
         self.remove_button.clicked.connect(self.remove_dimension)
-        dim_buttons = QHBoxLayout()
+        dim_buttons = QVBoxLayout()
         dim_buttons.addWidget(self.edit_button)
         dim_buttons.addWidget(self.remove_button)
         dim_buttons.addStretch(1)
+        dims_row = QHBoxLayout()
+        dims_row.addWidget(self.dims, 1)
+        dims_row.addLayout(dim_buttons)
 
         self.metric = QComboBox()
         self.metric.setToolTip("the figure each trial is judged by: its value after the last epoch")
@@ -340,8 +349,11 @@ class SweepPanel(QWidget):
         budget.addWidget(QLabel("trials, at most"))
         budget.addWidget(self.minutes, 1)
         form.addRow("budget", budget)
-        form.addRow("pruner", self.pruner)
-        form.addRow("parallel trials", self.jobs)
+        pruner = QHBoxLayout()
+        pruner.addWidget(self.pruner, 1)
+        pruner.addWidget(QLabel("parallel"))
+        pruner.addWidget(self.jobs)
+        form.addRow("pruner", pruner)
         self.metric.activated.connect(lambda _i: self._edit_objective())
         self.direction.activated.connect(lambda _i: self._edit_objective())
         self.strategy.activated.connect(
@@ -365,29 +377,37 @@ class SweepPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(lambda: self.resume())
         self.apply_button.clicked.connect(lambda: self.apply_best())
+        self.curves_button = QPushButton("Show in Curves")
+        self.curves_button.setToolTip(
+            "draw the selected trials (or the best one) beside the current run on the "
+            "Training dock's Curves tab"
+        )
+        self.curves_button.clicked.connect(lambda: self.show_in_curves())
         run_buttons = QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button):
             run_buttons.addWidget(b)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.folder_label = QLabel("")
-        self.folder_label.setWordWrap(True)
+        self.folder_label = QLabel("")  # the sweep folder, beside the Trials and Plots tabs
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label.setContentsMargins(0, 0, 6, 0)
         set_small(self.folder_label, 0.82)
         set_subtle(self.folder_label)
 
         left = QWidget()
         lay = QVBoxLayout(left)
         lay.setContentsMargins(8, 6, 8, 6)
-        lay.addWidget(self.dims, 1)
+        lay.addLayout(dims_row)
         lay.addWidget(self.empty_hint)
-        lay.addLayout(dim_buttons)
         lay.addLayout(form)
         lay.addLayout(run_buttons)
-        lay.addWidget(self.apply_button)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.apply_button)
+        result_buttons.addWidget(self.curves_button)
+        lay.addLayout(result_buttons)
         lay.addWidget(self.status)
-        lay.addWidget(self.folder_label)
+        lay.addStretch(1)
 
         self.table = QTableWidget(0, 0)
         self.table.setObjectName("sweepTrials")
@@ -400,9 +420,20 @@ class SweepPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Trials")
         self._plots = LazyTab(self.tabs, "Plots", self._make_plots)
+        self.tabs.setCornerWidget(self.folder_label, Qt.Corner.TopRightCorner)
 
+        # the set-up scrolls when the dock is short, so the canvas above keeps its height
+        scroll = QScrollArea()
+        scroll.setObjectName("sweepSetupScroll")
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(
+            left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(scroll)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([320, 880])
@@ -551,11 +582,29 @@ class SweepPanel(QWidget):
         """Continue the sweep shown until its budget (the project's trials and time)."""
         if self.runner.running or self.out_dir is None:
             return False
-        problem = self._check()
+        problem = self._check() or self._differs(self.out_dir)
         if problem:
             self._say(problem, error=True)
             return False
         return self._launch(self.out_dir, resume=True)
+
+    def _differs(self, folder: Path) -> str:
+        """Why the project's sweep cannot resume the one in ``folder`` ("" when it can): only
+        its budget (trials, minutes) may have changed since it started."""
+        from torchcanvas.runtime.sweep import parse_space
+
+        try:
+            saved = json.loads((folder / "space.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"Cannot resume: {folder} holds no readable space.json"
+        budget = {"trials": None, "timeout_s": None}
+        now = parse_space(self.space(), self.doc.graph).to_dict()
+        if saved | budget != now | budget:
+            return (
+                "Cannot resume: the project's sweep has changed since this sweep started "
+                "(only trials and minutes may change). Undo the change, or Start a new sweep."
+            )
+        return ""
 
     def _check(self) -> str:
         """What stops the sweep from starting, in the headless sweep's words ("" if nothing)."""
@@ -667,6 +716,7 @@ class SweepPanel(QWidget):
         )
         self.resume_button.setEnabled(not running and unfinished)
         self.apply_button.setEnabled(self.best is not None)
+        self.curves_button.setEnabled(self.best is not None)
         selected = self.dims.currentItem() is not None
         self.edit_button.setEnabled(selected)
         self.remove_button.setEnabled(selected)
@@ -698,6 +748,33 @@ class SweepPanel(QWidget):
         )
         self._say(f"Applied trial {number}: {shown}")
         return True
+
+    def selected_trials(self) -> list[dict[str, Any]]:
+        """The trials whose rows are selected in the table."""
+        rows = {t["number"]: t for t in self.rows()}
+        numbers = []
+        for index in self.table.selectionModel().selectedRows():
+            item = self.table.item(index.row(), 0)
+            if isinstance(item, _Item) and item.key in rows and item.key not in numbers:
+                numbers.append(item.key)
+        return [rows[n] for n in numbers]
+
+    def show_in_curves(self) -> list[str]:
+        """Draw the selected trials (the best one when none is selected) on the Curves tab,
+        per epoch like compared runs; the names drawn."""
+        trials = [t for t in self.selected_trials() if t.get("run_dir")] or (
+            [self.best] if self.best is not None else []
+        )
+        overlays = []
+        for trial in trials[:6]:
+            data = trial_overlay(Path(trial["run_dir"]))
+            if data is not None:
+                overlays.append((f"trial {trial['number']}", data))
+        if overlays:
+            self.compareRequested.emit(overlays)
+        else:
+            self._say("No finished epoch to draw for those trials yet.")
+        return [name for name, _ in overlays]
 
     # ------------------------------------------------------------------ showing a sweep
     def show_sweep(self, folder: Path | None) -> None:
@@ -818,6 +895,27 @@ class SweepPanel(QWidget):
             objective.get("direction", "minimize"),
             {t: target_title(self.doc.graph, t) for t in self._targets()},
         )
+
+
+def trial_overlay(run_dir: Path) -> dict[str, list[float]] | None:
+    """A trial's curves per epoch (from its metrics.json), as the Runs tab draws a compared
+    run; None when no epoch has finished."""
+    from torchcanvas.gui.training.runs import RunInfo, overlay_data
+
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    history = metrics.get("history") if isinstance(metrics, dict) else None
+    if not isinstance(history, list) or not history:
+        return None
+    info = RunInfo(folder=Path(run_dir), name=Path(run_dir).name)
+    info.status = str(metrics.get("status") or "unknown")
+    info.history = [h for h in history if isinstance(h, dict)]
+    with contextlib.suppress(TypeError, ValueError):
+        info.epochs = int(metrics.get("epochs") or len(info.history))
+        info.global_step = int(metrics.get("global_step") or 0)
+    return overlay_data(info)
 
 
 def _describe(dim: dict[str, Any]) -> str:

@@ -108,6 +108,7 @@ class TrainingWindowMixin:
             from torchcanvas.gui.training.sweep_dock import SweepPanel
 
             panel = SweepPanel(self.doc)
+            panel.compareRequested.connect(self._compare_trials)
             self.sweep_dock.setWidget(panel)
         return panel
 
@@ -117,6 +118,24 @@ class TrainingWindowMixin:
         self.sweep_dock.show()
         self.sweep_dock.raise_()
         return panel
+
+    def _compare_trials(self, overlays: list) -> None:
+        """Sweep trials drawn beside the current run on the Curves tab (the Training dock)."""
+        self.training_dock.show()
+        self.training_dock.raise_()
+        self.training_tabs.setCurrentWidget(self.plots)
+        self.plots.set_overlays(overlays)
+
+    def ask_stop_sweep(self) -> bool:
+        return (
+            QMessageBox.question(
+                self,
+                "Sweep in progress",
+                "A sweep is running. Stop it (its finished trials are kept; Resume continues "
+                "it) and close?",
+            )
+            == QMessageBox.StandardButton.Yes
+        )
 
     def _sweep_dock_shown(self, visible: bool) -> None:
         if visible:

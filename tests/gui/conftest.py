@@ -48,6 +48,7 @@ def no_modal_prompts(monkeypatch):
         main_window.MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Discard
     )
     monkeypatch.setattr(main_window.MainWindow, "ask_restore", lambda self, saved_at: False)
+    monkeypatch.setattr(main_window.MainWindow, "ask_stop_sweep", lambda self: True)
 
 
 @pytest.fixture

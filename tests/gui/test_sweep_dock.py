@@ -205,6 +205,22 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     _, running = plots.best_curve.getData()
     assert running[-1] == best["objective"]
     win.grab().save(str(isolated / "sweep.png"))
+    # Show in Curves: the best trial (nothing selected), then the selected ones, per epoch
+    panel.curves_button.click()
+    assert win.training_dock.isVisible()
+    assert win.training_tabs.currentWidget() is win.plots
+    names = [name for name, _ in win.plots._overlay_runs]
+    assert names == [f"trial {best['number']}"]
+    data = win.plots._overlay_runs[0][1]
+    assert data["accuracy"][-1] == best["objective"] and data["epochs"] == [1.0, 2.0]
+    panel.table.sortItems(0, Qt.SortOrder.AscendingOrder)
+    panel.table.selectRow(1)
+    panel.table.selectionModel().select(
+        panel.table.model().index(3, 0),
+        panel.table.selectionModel().SelectionFlag.Select
+        | panel.table.selectionModel().SelectionFlag.Rows,
+    )
+    assert panel.show_in_curves() == ["trial 1", "trial 3"]
 
 
 def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
@@ -383,3 +399,20 @@ def test_trial_states_read_as_words(qtbot, win, isolated):
     # 3 of 6 counted (complete, pruned, a failure): Resume is offered
     assert "3 of 6 trials done" in panel.status.text()
     assert panel.resume_button.isEnabled()
+    # a project whose sweep has changed since: Resume says so and starts nothing
+    win.doc.set_sweep(dict(SPACE, pruner="median"))
+    assert not panel.resume()
+    assert "the project's sweep has changed since this sweep started" in panel.status.text()
+    assert not panel.runner.running
+
+
+@pytest.mark.slow  # three processes importing torch on a shared machine
+def test_parallel_trials_in_the_window(qtbot, win):
+    win.doc.set_sweep(dict(SPACE, trials=4))
+    panel = win.show_sweep()
+    panel.jobs.setValue(2)
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        assert panel.start()
+    assert not blocker.args[0]["stopped"]
+    assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 4
+    assert len(_table(panel)) == 4 and "Finished: 4 of 4 trials done" in panel.status.text()
