@@ -153,6 +153,20 @@ class SetSetting(GraphCommand):
         self.graph.set_setting(self.name, self.old)
 
 
+class SetSweep(GraphCommand):
+    """Replace the project's sweep (its space and strategy; None removes it) as one step."""
+
+    def __init__(self, graph: Graph, space: dict | None, text: str = "Edit sweep"):
+        super().__init__(graph, text)
+        self.old, self.new = graph.sweep, space
+
+    def redo(self) -> None:
+        self.graph.set_sweep(self.new)
+
+    def undo(self) -> None:
+        self.graph.set_sweep(self.old)
+
+
 class Snapshot(GraphCommand):
     """Any whole-graph change (paste with blocks, collapse, expand, restoring unsaved work) as
     before/after file states: simple and exact. ``Document.change`` makes and records it."""

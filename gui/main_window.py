@@ -17,10 +17,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QUndoView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from torchcanvas.assets import examples as bundled_examples
@@ -32,7 +33,9 @@ from torchcanvas.graph.clipboard import (
     plan_paste,
 )
 from torchcanvas.graph.layout import layered_layout
-from torchcanvas.gui.autograd.view import AutogradDock
+from torchcanvas.gui.autograd.dock import AutogradDock
+from torchcanvas.gui.canvas.block_edit import BlockBodyDocument
+from torchcanvas.gui.canvas.breadcrumb import BreadcrumbBar
 from torchcanvas.gui.canvas.cost import CostLegend, totals_text
 from torchcanvas.gui.canvas.palette import PaletteWidget
 from torchcanvas.gui.canvas.quickadd import QuickAddPopup, compatible_types
@@ -91,6 +94,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.doc: Document | None = None
+        self.block_doc = None  # a BlockBodyDocument while a block's body is on the canvas
         self.example_name: str | None = None
         self.imported_name: str | None = None  # example_name of an imported model
         self.settings = QSettings("torchcanvas", "torchcanvas")
@@ -126,6 +130,11 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         # up to more than a 1366 px screen and the canvas above them lost its height
         self.tabifyDockWidget(self.training_dock, self.autograd.dock)
         self.autograd.dock.visibilityChanged.connect(self._bottom_dock_shown)
+        # the Sweep dock (View menu); its panel is built when first shown
+        self.sweep_dock = self._dock("Sweep", None, area.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.autograd.dock, self.sweep_dock)
+        self.sweep_dock.hide()
+        self.sweep_dock.visibilityChanged.connect(self._sweep_dock_shown)
 
         self.message_label = QLabel()
         self.status_label = QLabel()
@@ -168,7 +177,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
     def _fit_bottom_docks(self) -> None:
         docks = [
             d
-            for d in (self.training_dock, self.autograd.dock)
+            for d in (self.training_dock, self.autograd.dock, self.sweep_dock)
             if d.isVisible()
             and not d.isFloating()
             and self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea
@@ -217,19 +226,10 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.training_tabs.addTab(self.try_it, "Try it")
         self.runs.tree.currentItemChanged.connect(lambda *_: self.try_it.refresh())
         self.runs.tree.currentItemChanged.connect(lambda *_: self._explain_run())
-        # the run settings scroll when the dock is short, so the canvas keeps its height
-        settings = QScrollArea()
-        settings.setObjectName("runSettingsScroll")
-        settings.setWidget(self.run_panel)
-        settings.setWidgetResizable(True)
-        settings.setFrameShape(QScrollArea.Shape.NoFrame)
-        settings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        settings.setMinimumWidth(
-            self.run_panel.minimumSizeHint().width()
-            + settings.verticalScrollBar().sizeHint().width()
-        )
+        # the run settings scroll inside the panel when the dock is short (the canvas keeps its
+        # height); the buttons and the status stay in view
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(settings)
+        split.addWidget(self.run_panel)
         split.addWidget(self.training_tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([300, 900])
@@ -295,6 +295,29 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
                 graph = None
         self.explain_view.set_run(folder if graph is not None else None, graph)
 
+    # ------------------------------------------------------------------ sweeps
+    def sweep_panel(self):
+        """The Sweep dock's panel (built on first use), following the current document."""
+        panel = self.sweep_dock.widget()
+        if panel is None:
+            from torchcanvas.gui.training.sweep_dock import SweepPanel
+
+            panel = SweepPanel(self.doc)
+            self.sweep_dock.setWidget(panel)
+        return panel
+
+    def show_sweep(self):
+        """Show the Sweep dock (in front); its panel."""
+        panel = self.sweep_panel()
+        self.sweep_dock.show()
+        self.sweep_dock.raise_()
+        return panel
+
+    def _sweep_dock_shown(self, visible: bool) -> None:
+        if visible:
+            self.sweep_panel()
+            self._bottom_dock_shown(True)
+
     # ------------------------------------------------------------------ insight
     def find_lr(self):
         """The learning-rate finder for the project as it is now (a dialog, started)."""
@@ -342,7 +365,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             mark_stale(self.scene)
 
     def _preview_node(self, node_id: str) -> None:
-        if node_id in self.doc.graph and node_id not in self.scene.selected_node_ids():
+        if node_id in self.canvas_doc.graph and node_id not in self.scene.selected_node_ids():
             self.scene.select_nodes([node_id])
 
     @staticmethod
@@ -502,24 +525,37 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
 
     def set_document(self, doc: Document) -> None:
         """Show ``doc``; the previous document's thread is stopped."""
+        self.leave_block()
         old = self.doc
         old_scene = getattr(self, "scene", None)
         self.doc = doc
-        self.scene = CanvasScene(doc, self)
+        self.scene = self.root_scene = CanvasScene(doc, self)
         if hasattr(self, "view"):
             self.view.setScene(self.scene)
             self.view.canvas = self.scene
         else:
             self.view = CanvasView(self.scene, self)
             self.view.quickAddRequested.connect(self._quick_add_at)
-            self.setCentralWidget(self.view)
+            self.view.escapePressed.connect(self.leave_block)
+            self.breadcrumb = BreadcrumbBar()
+            self.breadcrumb.rootRequested.connect(self.leave_block)
+            self.breadcrumb.hide()
+            central = QWidget()
+            central.setObjectName("canvasArea")
+            column = QVBoxLayout(central)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(0)
+            column.addWidget(self.breadcrumb)
+            column.addWidget(self.view, 1)
+            self.setCentralWidget(central)
             self.start_card = StartCard(self.view.viewport(), bundled_examples())
             self.start_card.paletteRequested.connect(self.palette_focus)
             self.start_card.addRequested.connect(self._quick_add_mid_view)
             self.start_card.exampleRequested.connect(self.open_example)
             self.cost_legend = CostLegend(self.view.viewport())
-        self.scene.selectionChanged.connect(self._selection_changed)
-        self.scene.wireDroppedOnEmpty.connect(self._wire_dropped)
+        self._connect_scene(self.scene)
+        doc.blocksChanged.connect(self._blocks_changed)
+        self._blocks_changed()
         if getattr(self, "cost_action", None) is not None:  # the overlay stays as it was
             self.scene.set_cost_overlay(self.cost_action.isChecked())
         for dock in (
@@ -537,6 +573,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.code_dock.setWidget(self.code_view)
         self.problems = ProblemsWidget(doc)
         self.problems.nodeClicked.connect(self.focus_node)
+        self.problems.innerClicked.connect(self.focus_inner_node)
         self.problems_dock.setWidget(self.problems)
         self.history_dock.setWidget(QUndoView(doc.undo_stack))
         doc.message.connect(self.show_message)
@@ -549,6 +586,8 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         doc.settingsChanged.connect(self._sync_flow_actions)
         self._sync_flow_actions("flow")
         self.run_panel.set_document(doc)
+        if hasattr(self, "sweep_dock") and self.sweep_dock.widget() is not None:
+            self.sweep_dock.widget().set_document(doc)
         self.runs.set_root(doc.runs_root())
         doc.pathChanged.connect(lambda _: self.runs.set_root(self.doc.runs_root()))
         self._update_try_it()
@@ -682,6 +721,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         ):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.autograd.dock.toggleViewAction())
+        view.addAction(self.sweep_dock.toggleViewAction())
 
         graph_menu = bar.addMenu("&Graph")
         self._action(
@@ -712,6 +752,13 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             QKeySequence("Ctrl+Shift+G"),
             graph_menu,
             "Put a block's layers back on the canvas",
+        )
+        self._action(
+            "&Edit Block in Place",
+            self.edit_selected_block,
+            QKeySequence("Ctrl+B"),
+            graph_menu,
+            "Open the selected block's layers on the canvas (or double-click it); Esc goes back",
         )
         flow_menu = view.addMenu("&Flow")
         self.flow_actions = {}
@@ -853,15 +900,125 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()
         self.inspector.show_nodes(ids)
+        if self.block_doc is not None:  # ids inside a block's body: nothing else knows them
+            return
         self.code_view.highlight_nodes(ids)
         self.autograd.canvas_selection(ids)
         if len(ids) == 1 and self._explain.built:
             self.explain_view.pick_layer(ids[0])
 
     def focus_node(self, node_id: str) -> None:
+        """Select and show a node of the model (back from a block's body if need be)."""
         if node_id in self.doc.graph:
+            self.leave_block()
             self.scene.select_nodes([node_id])
             self.view.center_on_nodes([node_id])
+
+    def focus_inner_node(self, block: str, node_id: str) -> None:
+        """Open block ``block``'s body and select its node ``node_id`` (a problem inside)."""
+        if self.enter_block(block) and node_id in self.block_doc.graph:
+            self.scene.select_nodes([node_id])
+            self.view.center_on_nodes([node_id])
+
+    # ------------------------------------------------------------------ blocks in place
+    @property
+    def canvas_doc(self):
+        """What the canvas edits: the project, or the block body shown in its place."""
+        return self.block_doc if self.block_doc is not None else self.doc
+
+    def _connect_scene(self, scene: CanvasScene) -> None:
+        scene.selectionChanged.connect(self._selection_changed)
+        scene.wireDroppedOnEmpty.connect(self._wire_dropped)
+        scene.nodeActivated.connect(self._node_activated)
+
+    def _node_activated(self, node_id: str) -> None:
+        """A double-click on a node: a block opens in place."""
+        graph = self.canvas_doc.graph
+        if node_id in graph and graph.node(node_id).kind == "block":
+            self.enter_block(graph.node(node_id).params["block"])
+
+    def edit_selected_block(self) -> bool:
+        """Ctrl+B: open the selected block's body on the canvas."""
+        graph = self.canvas_doc.graph
+        blocks = [n for n in self.scene.selected_node_ids() if graph.node(n).kind == "block"]
+        if not blocks:
+            self.show_message("Select a block to edit (or double-click it)")
+            return False
+        return self.enter_block(graph.node(blocks[0]).params["block"])
+
+    def _blocks_changed(self) -> None:
+        """The palette lists the project's blocks, with their ports."""
+        graph = self.doc.graph
+        self.palette.set_blocks(
+            {
+                name: (d.inputs, d.outputs, len(graph.block_users(name)))
+                for name, d in graph.blocks.items()
+            }
+        )
+
+    def enter_block(self, name: str) -> bool:
+        """Show block ``name``'s body on the canvas in place of the model, under a breadcrumb
+        bar (Model ▸ name); edits there change every use and are undone like any other."""
+        if name not in self.doc.graph.blocks:
+            return False
+        if self.block_doc is not None:
+            if self.block_doc.block_name == name:
+                return True
+            self._close_block()
+        else:
+            self._root_view = (self.view.transform(), self.view.visible_scene_rect().center())
+            self._root_inspector = self.inspector
+            self._came_from = self.scene.selected_node_ids()
+        body = self.block_doc = BlockBodyDocument(self.doc, name)
+        body.message.connect(self.show_message)
+        body.gone.connect(self.leave_block)
+        body.renamed.connect(lambda new: self._show_breadcrumb())
+        self.scene = CanvasScene(body, self)
+        self._connect_scene(self.scene)
+        self.scene.set_show_shapes(self.root_scene.show_shapes)
+        self.view.setScene(self.scene)
+        self.view.canvas = self.scene
+        self.inspector = InspectorWidget(body)
+        self.inspector_dock.setWidget(self.inspector)
+        self.inspector.show_nodes([])
+        self._show_breadcrumb()
+        self.start_card.hide()
+        self.view.fit_all()
+        return True
+
+    def _show_breadcrumb(self) -> None:
+        name = self.block_doc.block_name
+        self.breadcrumb.show_block(name, len(self.doc.graph.block_users(name)))
+
+    def _close_block(self) -> None:
+        """Let go of the body shown (its scene, inspector and document)."""
+        body, scene, inspector = self.block_doc, self.scene, self.inspector
+        self.block_doc = None
+        self.scene = self.root_scene
+        self.view.setScene(self.scene)
+        self.view.canvas = self.scene
+        self.inspector = self._root_inspector
+        self.inspector_dock.setWidget(self.inspector)
+        inspector.deleteLater()
+        body.close()
+        body.deleteLater()
+        scene.dispose()
+        scene.deleteLater()
+
+    def leave_block(self) -> bool:
+        """Back from a block's body to the whole model (Esc, or "Model" in the breadcrumb)."""
+        if self.block_doc is None:
+            return False
+        self._close_block()
+        self.breadcrumb.hide()
+        transform, centre = self._root_view
+        self.view.setTransform(transform)
+        self.view.centerOn(centre)
+        came_from = [n for n in self._came_from if n in self.scene.nodes]
+        self.scene.select_nodes(came_from)
+        self.inspector.show_nodes(came_from)
+        self._update_start_card()
+        return True
 
     def select_all(self) -> None:
         self.scene.select_nodes(self.scene.nodes)
@@ -881,9 +1038,9 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
 
     def _wire_dropped(self, node_id: str, port: str, from_input: bool, pos: QPointF) -> None:
         ports = (
-            self.doc.graph.input_ports(node_id)
+            self.canvas_doc.graph.input_ports(node_id)
             if from_input
-            else self.doc.graph.output_ports(node_id)
+            else self.canvas_doc.graph.output_ports(node_id)
         )
         spec = next(p for p in ports if p.name == port)
         self._quick_add_target = (pos, (node_id, port, from_input, spec.kind))
@@ -891,7 +1048,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         self.quick_add.popup(
             global_pos,
             compatible_types(spec.kind, want_input=not from_input),
-            hint=f"connect to {self.doc.graph.node(node_id).label}.{port}",
+            hint=f"connect to {self.canvas_doc.graph.node(node_id).label}.{port}",
         )
 
     def _quick_add_chosen(self, type_id: str) -> None:
@@ -904,25 +1061,26 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             return
         node_id, port, from_input, kind = wire
         spec = get_spec(type_id)
-        with self.doc.macro(f"Add {spec.title}"):
+        doc = self.canvas_doc
+        with doc.macro(f"Add {spec.title}"):
             new = self.view.add_node_at(type_id, pos, free=True)
             if new is None:
                 return
             if from_input:
                 out = next((p for p in spec.outputs if p.kind == kind), None)
                 if out is not None:
-                    self.doc.connect_ports(new, out.name, node_id, port)
+                    doc.connect_ports(new, out.name, node_id, port)
             else:
                 inp = next((p for p in spec.inputs if p.kind == kind), None)
                 if inp is not None:
-                    self.doc.connect_ports(node_id, port, new, inp.name)
+                    doc.connect_ports(node_id, port, new, inp.name)
 
     # ------------------------------------------------------------------ clipboard
     def copy(self) -> bool:
         ids = self.scene.selected_node_ids()
         if not ids:
             return False
-        text = fragment_to_text(copy_fragment(self.doc.graph, ids))
+        text = fragment_to_text(copy_fragment(self.canvas_doc.graph, ids))
         from PySide6.QtCore import QMimeData
 
         mime = QMimeData()
@@ -966,7 +1124,8 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
                 )
             else:
                 offset = (40.0, 40.0)
-        plan = plan_paste(self.doc.graph, fragment, offset)
+        doc = self.canvas_doc
+        plan = plan_paste(doc.graph, fragment, offset)
         if not plan.nodes:
             return []
 
@@ -978,7 +1137,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             for e in plan.edges:
                 g.connect(e.src, e.src_port, e.dst, e.dst_port)
 
-        if self.doc.change("Paste", apply) is None and plan.nodes[0][0] not in self.doc.graph:
+        if doc.change("Paste", apply) is None and plan.nodes[0][0] not in doc.graph:
             return []
         ids = [n[0] for n in plan.nodes]
         self.scene.select_nodes(ids)
@@ -988,10 +1147,10 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         ids = self.scene.selected_node_ids()
         if not ids:
             return []
-        return self.paste(copy_fragment(self.doc.graph, ids), (40.0, 40.0))
+        return self.paste(copy_fragment(self.canvas_doc.graph, ids), (40.0, 40.0))
 
     def delete_selection(self, _=False, text: str = "Delete") -> None:
-        self.doc.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+        self.canvas_doc.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
 
     # ------------------------------------------------------------------ blocks
     def ask_block_name(self, default: str) -> str | None:
@@ -1013,14 +1172,16 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
         name = self.ask_block_name(f"Block{k}")
         if name is None:
             return None
-        instance = self.doc.change(f"Collapse into {name}", lambda g: g.collapse(ids, name))
+        instance = self.canvas_doc.change(f"Collapse into {name}", lambda g: g.collapse(ids, name))
         if instance is not None:
             self.scene.select_nodes([instance])
         return instance
 
     def expand_selection(self) -> list[str]:
         blocks = [
-            n for n in self.scene.selected_node_ids() if self.doc.graph.node(n).type_id == "block"
+            n
+            for n in self.scene.selected_node_ids()
+            if self.canvas_doc.graph.node(n).type_id == "block"
         ]
         if not blocks:
             self.show_message("Select a block to expand")
@@ -1032,7 +1193,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
                 new += g.expand(nid)
             return new
 
-        new = self.doc.change("Expand block", expand) or []
+        new = self.canvas_doc.change("Expand block", expand) or []
         self.scene.select_nodes(new)
         return new
 
@@ -1043,6 +1204,7 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             act.setChecked(f == flow)
         if self.doc.graph.settings["flow"] == flow:
             return
+        self.leave_block()  # the flow is the model's: it is laid out again
         with self.doc.macro("Change flow"):
             self.doc.set_setting("flow", flow)
             self.auto_layout(all_nodes=True)
@@ -1050,11 +1212,12 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
     def auto_layout(self, direction: str | None = None, all_nodes: bool = False) -> None:
         selected = [] if all_nodes else self.scene.selected_node_ids()
         ids = selected if len(selected) > 1 else None
+        doc = self.canvas_doc
         positions = layered_layout(
-            self.doc.graph, ids, direction or self.scene.flow, size=self.scene.node_size
+            doc.graph, ids, direction or self.scene.flow, size=self.scene.node_size
         )
-        moves = {nid: (self.doc.graph.node(nid).pos, pos) for nid, pos in positions.items()}
-        if self.doc.move_nodes(moves, "Auto-layout") and ids is None:
+        moves = {nid: (doc.graph.node(nid).pos, pos) for nid, pos in positions.items()}
+        if doc.move_nodes(moves, "Auto-layout") and ids is None:
             QTimer.singleShot(0, self.view.fit_all)
 
     # ------------------------------------------------------------------ errors and closing
@@ -1080,10 +1243,13 @@ class MainWindow(ProjectFilesMixin, QMainWindow):
             return
         self._discard_recovery()
         self._autosave_timer.stop()
+        self.leave_block()  # a block's body shown lets go of the project first
         if self.doc is not None:
             self.doc.close()
         self.try_it.shutdown()
         self.runs.tensorboard.shutdown()
+        if self.sweep_dock.widget() is not None:
+            self.sweep_dock.widget().shutdown()
         panel = self.preview_dock.widget()
         if panel is not None:
             panel.shutdown()

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from torchcanvas.graph import Edge, Graph, GraphError, GraphEvent
@@ -142,7 +142,9 @@ class Document(QObject):
     nodeChanged = Signal(str)  # params or label
     nodeMoved = Signal(str)
     settingsChanged = Signal(str)
+    sweepChanged = Signal()  # the project's sweep (graph.sweep) was set, edited or removed
     graphReset = Signal()  # the whole graph was replaced (open, restore)
+    blocksChanged = Signal()  # a block definition was added, removed, renamed or changed
     shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
     codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
@@ -192,6 +194,9 @@ class Document(QObject):
         # edits made in one pass of the event loop (a macro, a paste) share one request
         self._debounce = QTimer(self, singleShot=True, interval=0)
         self._debounce.timeout.connect(self._send_request)
+        # a finished undo step (an edit, an undo, a redo, a whole macro) goes out at once
+        # rather than on the next pass of the event loop, which may first repaint the canvas
+        self.undo_stack.indexChanged.connect(self._flush)
         self.request_shapes()
         # the whole graph goes now: the process infers while the window builds the canvas
         self._debounce.stop()
@@ -210,6 +215,7 @@ class Document(QObject):
         self.graph.unsubscribe(self._on_event)
         self._edits.close()
         self.undo_stack.cleanChanged.disconnect(self._clean_changed)
+        self.undo_stack.indexChanged.disconnect(self._flush)
         self._debounce.stop()
         self._service.unregister(self._key)
         self.closed.emit()
@@ -249,8 +255,15 @@ class Document(QObject):
             return  # positions do not change shapes
         elif kind == "settings_changed":
             self.settingsChanged.emit(event.name)
+        elif kind == "sweep_changed":
+            self.sweepChanged.emit()
+            return  # a sweep changes no shape
         elif kind == "reset":
             self.graphReset.emit()
+            self.blocksChanged.emit()
+            self.sweepChanged.emit()
+        elif kind.startswith("block_"):
+            self.blocksChanged.emit()
         self.request_shapes()
 
     # ------------------------------------------------------------------ shapes
@@ -258,6 +271,12 @@ class Document(QObject):
         self._generation += 1
         self.shapesPending.emit()
         self._debounce.start()
+
+    def _flush(self, _index: int = 0) -> None:
+        """Send the pending request now (the undo step that made it is complete)."""
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._send_request()
 
     def _send_request(self) -> None:
         if self._closed:
@@ -367,7 +386,7 @@ class Document(QObject):
     def wait_for_shapes(self, timeout_ms: int = 60_000, with_code: bool = True) -> bool:
         """Process events until the latest shapes arrived, and with ``with_code`` the model.py
         made from them when the graph is valid (tests, --screenshot, benchmarks)."""
-        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop
 
         deadline = QDeadlineTimer(timeout_ms)
         if with_code:
@@ -378,9 +397,16 @@ class Document(QObject):
                 return False
             return not with_code or not self.shapes.ok or self.model_code is not None
 
-        while not ready() and not deadline.hasExpired():
-            QCoreApplication.processEvents()
-            QThread.msleep(2)
+        # sleep in the event loop until something arrives (the reply is a queued signal), not
+        # in a polling loop that takes CPU from the shape process; the tick ends each wait in
+        # time to see the deadline
+        tick = QTimer(interval=20)
+        tick.start()
+        try:
+            while not ready() and not deadline.hasExpired():
+                QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        finally:
+            tick.stop()
         return ready()
 
     # ------------------------------------------------------------------ edits (undoable)
@@ -423,6 +449,12 @@ class Document(QObject):
         if self.graph.settings.get(name) == value:
             return True
         return self.push(cmd.SetSetting(self.graph, name, value))
+
+    def set_sweep(self, space: dict[str, Any] | None, text: str = "Edit sweep") -> bool:
+        """Keep ``space`` as the project's sweep (None removes it), one undo step."""
+        if self.graph.sweep == space:
+            return True
+        return self.push(cmd.SetSweep(self.graph, space, text))
 
     def move_nodes(
         self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]], text: str = "Move"

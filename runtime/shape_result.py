@@ -41,6 +41,8 @@ class Problem:
     node_id: str | None
     message: str
     severity: str = "error"  # or "warning"
+    # inside a block instance: (the block's definition, the node in its body it concerns)
+    inner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,12 @@ BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch d
 
 
 class ShapeError(Exception):
-    def __init__(self, message: str, node_id: str | None):
+    def __init__(
+        self, message: str, node_id: str | None, inner: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.node_id = node_id
+        self.inner = inner  # inside a block: (its definition, the node there that failed)
 
 
 # what torch says (a warning for MSE/L1/Huber, an error for BCE) when a loss's input and target
@@ -617,7 +620,13 @@ class ShapeInferencer:
                 return _EMPTY
         except (ShapeError, DataError, CodegenError) as exc:
             rec.failed = True
-            rec.problems = [Problem(getattr(exc, "node_id", None) or nid, str(exc))]
+            rec.problems = [
+                Problem(
+                    getattr(exc, "node_id", None) or nid,
+                    str(exc),
+                    inner=getattr(exc, "inner", None),
+                )
+            ]
             rec.sig = _FAILED_SIG
             rec.shown = (rec.problems, None, None, None, None, rec.block_shapes, rec.inner_resolved)
             return rec
@@ -774,12 +783,15 @@ class ShapeInferencer:
         d = graph.block(node.params["block"])
         body = d.graph
         values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
+        resolved: dict[str, dict[str, Any]] = {}
+        shapes: dict[Value, tuple[Dim, ...]] = {}
         for io in d.io_nodes("input"):
             for vals, ins in zip(values, inputs, strict=True):
                 if io.params["name"] in ins:
                     vals[(io.id, "out")] = ins[io.params["name"]]
-        resolved: dict[str, dict[str, Any]] = {}
-        shapes: dict[Value, tuple[Dim, ...]] = {}
+            if io.params["name"] in inputs[0]:  # the wires leaving the block's inputs
+                name = io.params["name"]
+                shapes[(io.id, "out")] = _display(inputs[0][name].shape, inputs[1][name].shape)
         n_params = n_trainable = 0
         total = [0, 0, 0]
         caught: list[str] = []
@@ -788,7 +800,9 @@ class ShapeInferencer:
             msg = str(exc)
             if not msg.startswith(f"{inner.label}"):
                 msg = f"{inner.label}: {msg}"
-            return ShapeError(f"{node.label} › {msg}", node.id)
+            # the deepest node that failed, for a canvas that shows a block's body
+            where = getattr(exc, "inner", None) or (d.name, inner.id)
+            return ShapeError(f"{node.label} › {msg}", node.id, where)
 
         for nid in body.topological_order():
             inner = body.node(nid)

@@ -7,8 +7,11 @@ Run it under Xvfb (no window manager, so no title bar)::
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
 again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
-first convolution (picked on the canvas) in the Explain tab (``gradcam.png``). ``--only``
-writes some of them (``--only gradcam``: the others are still taken, not written).
+first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
+iris example, sets up a sweep of its learning rate, batch size and hidden width, runs it in the
+Sweep dock and captures the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only``
+writes some of them (``--only gradcam``: the digits pictures before it are still taken, not
+written; the sweep runs only when one of its pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
 suffix, to check the drawing at high density.
 """
@@ -22,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PICTURES = ("canvas", "training", "gradcam")
+PICTURES = ("canvas", "training", "gradcam", "sweep", "sweep_trials")
 
 
 def main() -> int:
@@ -83,36 +86,80 @@ def main() -> int:
         ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
         print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
 
-    if not window.open_example(default_example()):
-        return 1
-    window.wait_for_shapes()
-    window.view.fit_all()
-    capture("canvas")
+    if {"canvas", "training", "gradcam"} & set(args.only):
+        if not window.open_example(default_example()):
+            return 1
+        window.wait_for_shapes()
+        window.view.fit_all()
+        capture("canvas")
 
-    if not window.start_training():
-        return 1
-    deadline = QDeadlineTimer(600_000)
-    while window.training.running and not deadline.hasExpired():
-        app.processEvents()
-        QThread.msleep(20)
-    capture("training")
+        if not window.start_training():
+            return 1
+        deadline = QDeadlineTimer(600_000)
+        while window.training.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("training")
 
-    # Grad-CAM on the first convolution: the last one's maps are too coarse (4x4) to say much
-    window.training_tabs.setCurrentWidget(window._explain)
-    settle()
-    view = window.explain_view
-    window._explain_run()
-    view.method.setCurrentIndex(view.method.findData("gradcam"))
-    conv1 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv1")
-    window.scene.select_nodes([conv1])  # selecting a layer on the canvas picks it
-    if view.layer.currentData() != conv1 or not view.start():
-        return 1
-    while view.running and not deadline.hasExpired():
-        app.processEvents()
-        QThread.msleep(20)
-    capture("gradcam")
-    print(view.status.text(), flush=True)
+        # Grad-CAM on the first convolution: the last one's maps are too coarse (4x4) to say much
+        window.training_tabs.setCurrentWidget(window._explain)
+        settle()
+        view = window.explain_view
+        window._explain_run()
+        view.method.setCurrentIndex(view.method.findData("gradcam"))
+        conv1 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv1")
+        window.scene.select_nodes([conv1])  # selecting a layer on the canvas picks it
+        if view.layer.currentData() != conv1 or not view.start():
+            return 1
+        while view.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("gradcam")
+        print(view.status.text(), flush=True)
     window.doc.undo_stack.setClean()
+
+    if {"sweep", "sweep_trials"} & set(args.only):
+        from torchcanvas.assets import assets_dir
+
+        if not window.open_example(assets_dir() / "examples" / "iris_mlp.json"):
+            return 1
+        window.wait_for_shapes()
+        window.view.fit_all()
+        doc = window.doc
+        doc.set_setting("epochs", 15)
+        doc.set_sweep(
+            {
+                "dimensions": [
+                    {"target": "nodes.n6.params.lr", "kind": "log", "low": 1e-4, "high": 0.1},
+                    {"target": "settings.batch_size", "kind": "choice", "choices": [8, 16, 32]},
+                    {
+                        "target": "nodes.n2.params.out_features",
+                        "kind": "int",
+                        "low": 4,
+                        "high": 64,
+                        "step": 4,
+                    },
+                ],
+                "objective": {"metric": "val_loss", "direction": "minimize"},
+                "strategy": "tpe",
+                "trials": 20,
+                "timeout_s": None,
+                "pruner": "median",
+                "seed": 0,
+            }
+        )
+        panel = window.show_sweep()
+        panel.tabs.setCurrentIndex(1)  # the plots
+        if not panel.start():
+            return 1
+        deadline = QDeadlineTimer(900_000)
+        while panel.runner.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("sweep")
+        panel.tabs.setCurrentIndex(0)
+        capture("sweep_trials")
+        doc.undo_stack.setClean()
     window.close()
     return 0
 

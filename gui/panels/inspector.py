@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from torchcanvas.graph.catalogue.style import STYLE_NOTE, STYLE_UNUSED_SETTINGS, optimises_image
 from torchcanvas.graph.document import validate_label
 from torchcanvas.graph.errors import GraphError, ParamError
 from torchcanvas.graph.settings import SETTINGS, validate_settings
@@ -52,6 +53,12 @@ from torchcanvas.gui.panels.param_row import (
     set_subtle,
 )
 from torchcanvas.gui.project import Document
+from torchcanvas.gui.training.sweep_edit import (
+    node_target,
+    open_dimension_dialog,
+    setting_target,
+    sweepable,
+)
 from torchcanvas.runtime.cost import format_macs
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
@@ -325,6 +332,9 @@ class InspectorWidget(QWidget):
         row.edited.connect(lambda value, r=row: self._row_edited(r, value))
         row.autoToggled.connect(lambda on, r=row: self._auto_toggled(r, on))
         row.browseRequested.connect(lambda r=row: self._browse(r))
+        if self._mode in ("node", "settings") and sweepable(row.spec):
+            row.enable_sweep()
+            row.sweepRequested.connect(lambda r=row: self.sweep_row(r.name))
 
     def _build_node(self, box: QVBoxLayout, node) -> None:
         spec: NodeSpec | None = node.spec
@@ -536,6 +546,19 @@ class InspectorWidget(QWidget):
 
     def _build_settings(self, box: QVBoxLayout) -> None:
         self._type_id = None
+        block = getattr(self.doc, "block_name", None)
+        if block is not None:  # a block's body on the canvas: the settings are the model's
+            uses = len(self.doc.root.graph.block_users(block))
+            self._header(
+                box,
+                block,
+                "block · nothing selected",
+                theme.category_color("Blocks"),
+                f"The layers of block {block}: an edit here changes "
+                f"{'all its uses' if uses > 1 else 'its use'} in the model. Select a node to "
+                "edit it; Esc goes back to the model.",
+            )
+            return
         self._header(
             box,
             "Training settings",
@@ -544,8 +567,18 @@ class InspectorWidget(QWidget):
             "How the model is trained and exported. Select a node to edit it.",
         )
         form = self._section(box, "Run")
+        style = optimises_image(self.doc.graph)
+        if style:  # no batches, no validation: those rows give way to a note
+            note = QLabel(STYLE_NOTE)
+            note.setObjectName("styleNote")
+            note.setWordWrap(True)
+            set_small(note)
+            set_subtle(note)
+            form.addRow(note)
         for name, spec in SETTINGS.items():
             if name == "flow":  # a canvas setting: View ▸ Flow changes it and re-lays out
+                continue
+            if style and name in STYLE_UNUSED_SETTINGS:
                 continue
             suggestions = DEVICE_CHOICES if name == "device" else ()
             title = SETTING_TITLES.get(name, name.replace("_", " "))
@@ -587,6 +620,12 @@ class InspectorWidget(QWidget):
         if self._header_title is None or self.doc is None:
             return
         graph, shapes = self.doc.graph, self.doc.shapes
+        if self._mode == "settings" and getattr(self.doc, "block_name", None) is not None:
+            self._header_title.setText(self.doc.block_name)  # renamed meanwhile
+            self._header_info.setText(f"{len(graph)} nodes")
+            errors = [p for p in shapes.problems if p.severity == "error"] if shapes else []
+            self._show_problems([p.message for p in errors], True)
+            return
         if self._mode == "settings":
             parts = [f"{len(graph)} nodes"]
             cost = ""
@@ -814,6 +853,20 @@ class InspectorWidget(QWidget):
             self.label_error.show()
         self.label_edit.setText(self.doc.graph.node(nid).label)
         self.label_edit.setModified(False)
+
+    def sweep_row(self, name: str):
+        """ "Sweep this…": the dialog for this param of the node shown, or this training
+        setting; on OK the dimension joins the project's sweep (one undo step)."""
+        if self.doc is None:
+            return None
+        if self._mode == "settings":
+            target = setting_target(name)
+        elif self._mode == "node" and len(self._node_ids) == 1:
+            target = node_target(self._node_ids[0], name)
+        else:
+            return None
+        self._commit_pending()
+        return open_dimension_dialog(self, self.doc, target)
 
     def _browse(self, row: ParamRow) -> None:
         if self.doc is None:

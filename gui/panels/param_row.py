@@ -231,6 +231,7 @@ class ParamRow(QWidget):
     edited = Signal(object)  # a value (not yet validated), or an Invalid
     autoToggled = Signal(bool)  # True: back to auto; False: make the inferred value concrete
     browseRequested = Signal()
+    sweepRequested = Signal()  # "Sweep this…" chosen in the row's context menu
 
     def __init__(
         self,
@@ -376,6 +377,14 @@ class ParamRow(QWidget):
         set_small(self.error_label)
         self.error_label.hide()
         outer.addWidget(self.error_label)
+
+    def enable_sweep(self) -> None:
+        """Right-click on the row's name or field offers "Sweep this…" (``sweepRequested``)."""
+        from torchcanvas.gui.training.sweep_edit import install_sweep_menu
+
+        for widget in (self.name_label, self.editor, self.auto_display):
+            if widget is not None:
+                install_sweep_menu(widget, self.sweepRequested.emit)
 
     # ------------------------------------------------------------------ display
     def show_value(
