@@ -1182,7 +1182,9 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
 
         build = run_source(key + "\n", "backbone", {"nn": nn, "models": models})["build"]
         _BACKBONE_CACHE[key] = build
-    with torch.device("meta"), warnings.catch_warnings():
+    from torchcanvas.runtime.backbones import on_meta
+
+    with on_meta(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = build()
     return module, weights, notes
