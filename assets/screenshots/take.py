@@ -8,8 +8,10 @@ It starts the app as ``torchcanvas`` does (the digits CNN example), waits for th
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
 again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
 first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
-iris example, sets up a sweep of its learning rate, batch size and hidden width, runs it in the
-Sweep dock and captures the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only``
+digits example again, collapses its convolutions into a block and opens the block in place
+(Ctrl+B), its body on the canvas under the bar "Model ▸ ConvBlock" (``block.png``); then opens
+the iris example, sets up a sweep of its learning rate, batch size and hidden width, runs it in
+the Sweep dock and captures the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only``
 writes some of them (``--only gradcam``: the digits pictures before it are still taken, not
 written; the sweep runs only when one of its pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
@@ -25,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PICTURES = ("canvas", "training", "gradcam", "sweep", "sweep_trials")
+PICTURES = ("canvas", "training", "gradcam", "block", "sweep", "sweep_trials")
 
 
 def main() -> int:
@@ -117,6 +119,27 @@ def main() -> int:
         capture("gradcam")
         print(view.status.text(), flush=True)
     window.doc.undo_stack.setClean()
+
+    if "block" in args.only:
+        if not window.open_example(default_example()):
+            return 1
+        window.wait_for_shapes()
+        graph = window.doc.graph
+        inner = ("conv1", "relu1", "conv2", "relu2")
+        window.scene.select_nodes([n.id for n in graph.nodes() if n.label in inner])
+        window.ask_block_name = lambda default: "ConvBlock"
+        instance = window.collapse_selection()
+        if instance is None or not window.wait_for_shapes():
+            return 1
+        window.scene.select_nodes([instance])
+        if not window.edit_selected_block():  # what Ctrl+B does
+            return 1
+        body = window.block_doc.graph
+        window.scene.select_nodes([n.id for n in body.nodes() if n.label == "conv2"])
+        window.view.fit_all()
+        capture("block")
+        window.leave_block()
+        window.doc.undo_stack.setClean()
 
     if {"sweep", "sweep_trials"} & set(args.only):
         from torchcanvas.assets import assets_dir
