@@ -86,10 +86,7 @@ class AutogradPanel(QWidget):
         self.every.setSpecialValueText("on request")
         self.every.setPrefix("refresh ")
         self.every.setSuffix(" steps")
-        self.every.setToolTip(
-            "During training: refresh the graph every N steps (0: only when "
-            "Capture is pressed). Gradient norms are read every 10 steps."
-        )
+        self.set_grads_every(20)
         self.every.valueChanged.connect(self.graphEveryChanged)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search functions and parameters…")
@@ -335,6 +332,13 @@ class AutogradPanel(QWidget):
             for curve in self.curves.values():
                 curve.setVisible(True)
         plot.vb.enableAutoRange()
+
+    def set_grads_every(self, steps: int) -> None:
+        """Say in the refresh box's tooltip how often a run sends gradient norms."""
+        self.every.setToolTip(
+            "During training: refresh the graph every N steps (0: only when "
+            f"Capture is pressed). Gradient norms are read every {steps} steps."
+        )
 
     def reset_history(self) -> None:
         self.history.clear()
