@@ -129,7 +129,14 @@ class AutogradPanel(QWidget):
         self.chart.setLabel("left", "‖grad‖ per layer")
         self.chart.setLabel("bottom", "step")
         self.chart.setMinimumHeight(150)
-        self.chart.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor="#202124")
+        legend = self.chart.addLegend(
+            offset=(-5, 5),
+            labelTextSize="8pt",
+            labelTextColor="#202124",
+            brush=pg.mkBrush(255, 255, 255, 220),  # the curves pass under it, not through it
+            pen=pg.mkPen("#dadce0"),
+        )
+        legend.setZValue(10)
         self.bars: pg.BarGraphItem | None = None  # one capture: a bar per layer
         self.bar_layers: list[str] = []  # the owners of the bars, left to right
         self._owner_rank: dict[str, int] | None = None
