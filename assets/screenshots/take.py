@@ -8,10 +8,14 @@ It starts the app as ``torchcanvas`` does (the digits CNN example), waits for th
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
 again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
 first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
-iris example, sets up a sweep of its learning rate, batch size and hidden width, runs it in the
-Sweep dock and captures the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only``
-writes some of them (``--only gradcam``: the digits pictures before it are still taken, not
-written; the sweep runs only when one of its pictures is asked for).
+digits example again, collapses its convolutions into a block and opens the block in place
+(Ctrl+B), its body on the canvas under the bar "Model ▸ ConvBlock" (``block.png``), shows the
+cost overlay with conv2 selected (``cost.png``) and the Autograd dock after a three-epoch run
+that refreshed its graph every epoch (``autograd.png``); then opens the iris example, sets up a
+sweep of its learning rate, batch size and hidden width, runs it in the Sweep dock and captures
+the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of them
+(``--only gradcam``: the digits pictures before it are still taken, not written; the sweep runs
+only when one of its pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
 suffix, to check the drawing at high density.
 """
@@ -25,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PICTURES = ("canvas", "training", "gradcam", "sweep", "sweep_trials")
+PICTURES = ("canvas", "training", "gradcam", "block", "cost", "autograd", "sweep", "sweep_trials")
 
 
 def main() -> int:
@@ -47,7 +51,7 @@ def main() -> int:
     os.environ["TORCHCANVAS_RECOVERY_DIR"] = str(scratch / "recovery")
 
     from PIL import ImageGrab
-    from PySide6.QtCore import QDeadlineTimer, QThread
+    from PySide6.QtCore import QDeadlineTimer, Qt, QThread
     from PySide6.QtWidgets import QApplication
 
     from torchcanvas.gui import theme
@@ -117,6 +121,67 @@ def main() -> int:
         capture("gradcam")
         print(view.status.text(), flush=True)
     window.doc.undo_stack.setClean()
+
+    if "block" in args.only:
+        if not window.open_example(default_example()):
+            return 1
+        window.wait_for_shapes()
+        graph = window.doc.graph
+        inner = ("conv1", "relu1", "conv2", "relu2")
+        window.scene.select_nodes([n.id for n in graph.nodes() if n.label in inner])
+        window.ask_block_name = lambda default: "ConvBlock"
+        instance = window.collapse_selection()
+        if instance is None or not window.wait_for_shapes():
+            return 1
+        window.scene.select_nodes([instance])
+        if not window.edit_selected_block():  # what Ctrl+B does
+            return 1
+        body = window.block_doc.graph
+        window.scene.select_nodes([n.id for n in body.nodes() if n.label == "conv2"])
+        window.view.fit_all()
+        capture("block")
+        window.leave_block()
+        window.doc.undo_stack.setClean()
+
+    def conv2_selected() -> bool:
+        """The digits example opened afresh, conv2 selected and the whole graph in view."""
+        if not window.open_example(default_example()) or not window.wait_for_shapes():
+            return False
+        window.scene.select_nodes([n.id for n in window.doc.graph.nodes() if n.label == "conv2"])
+        window.view.fit_all()
+        return True
+
+    if "cost" in args.only:
+        if not conv2_selected():
+            return 1
+        window.set_cost_overlay(True)
+        capture("cost")
+        window.set_cost_overlay(False)
+
+    if "autograd" in args.only:
+        if not conv2_selected():
+            return 1
+        window.doc.set_setting("epochs", 3)
+        window.training_dock.hide()
+        window.autograd.dock.show()
+        window.autograd.dock.raise_()
+        window.autograd.panel.every.setValue(45)  # the graph of the last step of each epoch
+        settle()
+        if not window.start_training():
+            return 1
+        window.autograd.dock.raise_()  # the run opens the Training dock in front
+        deadline = QDeadlineTimer(600_000)
+        while window.training.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        # a taller dock, the whole backward graph in it, conv2 at full size on the canvas
+        window.resizeDocks([window.autograd.dock], [int(height * 0.5)], Qt.Orientation.Vertical)
+        settle()
+        window.autograd.panel.view.fit()
+        window.view.set_zoom(1.0)
+        window.view.centerOn(window.scene.nodes[window.scene.selected_node_ids()[0]])
+        capture("autograd")
+        window.doc.undo_stack.setClean()
 
     if {"sweep", "sweep_trials"} & set(args.only):
         from torchcanvas.assets import assets_dir

@@ -38,6 +38,7 @@ class AutogradDock:
         """The dock's widget, built on first use (its chart loads pyqtgraph: not at start-up)."""
         if self._panel is None:
             panel = self._panel = AutogradPanel()
+            panel.set_grads_every(self.GRADS_EVERY)
             panel.captureRequested.connect(self.capture)
             panel.nodesSelected.connect(self.select_on_canvas)
             panel.graphEveryChanged.connect(lambda _: self._configure_run())

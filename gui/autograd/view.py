@@ -86,10 +86,7 @@ class AutogradPanel(QWidget):
         self.every.setSpecialValueText("on request")
         self.every.setPrefix("refresh ")
         self.every.setSuffix(" steps")
-        self.every.setToolTip(
-            "During training: refresh the graph every N steps (0: only when "
-            "Capture is pressed). Gradient norms are read every 10 steps."
-        )
+        self.set_grads_every(20)
         self.every.valueChanged.connect(self.graphEveryChanged)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search functions and parameters…")
@@ -132,7 +129,14 @@ class AutogradPanel(QWidget):
         self.chart.setLabel("left", "‖grad‖ per layer")
         self.chart.setLabel("bottom", "step")
         self.chart.setMinimumHeight(150)
-        self.chart.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor="#202124")
+        legend = self.chart.addLegend(
+            offset=(-5, 5),
+            labelTextSize="8pt",
+            labelTextColor="#202124",
+            brush=pg.mkBrush(255, 255, 255, 220),  # the curves pass under it, not through it
+            pen=pg.mkPen("#dadce0"),
+        )
+        legend.setZValue(10)
         self.bars: pg.BarGraphItem | None = None  # one capture: a bar per layer
         self.bar_layers: list[str] = []  # the owners of the bars, left to right
         self._owner_rank: dict[str, int] | None = None
@@ -335,6 +339,13 @@ class AutogradPanel(QWidget):
             for curve in self.curves.values():
                 curve.setVisible(True)
         plot.vb.enableAutoRange()
+
+    def set_grads_every(self, steps: int) -> None:
+        """Say in the refresh box's tooltip how often a run sends gradient norms."""
+        self.every.setToolTip(
+            "During training: refresh the graph every N steps (0: only when "
+            f"Capture is pressed). Gradient norms are read every {steps} steps."
+        )
 
     def reset_history(self) -> None:
         self.history.clear()
