@@ -193,9 +193,11 @@ def recording_forward(project: CompiledProject):
         lines.append(f"    {_RECORD}({nid!r}, {port!r}, {name})")
     for step in ir.steps:
         lines.append(f"    {step.target} = {step.expr}")
-        for port in graph.output_ports(step.node_id):
+        recorded = set()  # a port not computed here (a max pool's indices when off) shares
+        for port in graph.output_ports(step.node_id):  # the first one's name: once
             var = ir.names.get((step.node_id, port.name))
-            if var is not None:
+            if var is not None and var not in recorded:
+                recorded.add(var)
                 lines.append(f"    {_RECORD}({step.node_id!r}, {port.name!r}, {var})")
     returned = [name for name, _ in ir.outputs]
     lines.append(f"    return {', '.join(returned)}")
