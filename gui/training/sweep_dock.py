@@ -529,6 +529,7 @@ class SweepPanel(QWidget):
             item = QTreeWidgetItem([target_title(self.doc.graph, dim["target"]), _describe(dim)])
             item.setData(0, Qt.ItemDataRole.UserRole, dim["target"])
             item.setToolTip(0, dim["target"])
+            item.setToolTip(1, _describe(dim))
             self.dims.addTopLevelItem(item)
             if dim["target"] == keep:
                 self.dims.setCurrentItem(item)
