@@ -123,11 +123,17 @@ def backbone_code(
         what.append("frozen")
     elif frozen:
         what.append(f"frozen up to {params['freeze']}")
+    kwargs = a.weights_kwargs if weights and a.weights_kwargs else a.kwargs
+    args = "".join(f", {k}={v!r}" for k, v in kwargs)
     lines = [
         f"def {name}() -> nn.Module:",
         f'    """{doc_text(", ".join(what), 90)}."""',
-        f"    model = models.{a.name}(weights=None)",
     ]
+    build = f"    model = models.{a.name}(weights=None{args})"
+    if len(build) <= 99:
+        lines.append(build)
+    else:  # the layout ruff format keeps
+        lines += [f"    model = models.{a.name}(", f"        weights=None{args}", "    )"]
     if weights and load:  # a state_dict saved with torch.save; nothing is downloaded
         where = weights_expr(weights)
         call = f'    state = torch.load({where}, map_location="cpu", weights_only=True)'
@@ -144,6 +150,10 @@ def backbone_code(
         lines.append("    model.load_state_dict(state)")
     elif not weights:
         lines.append("    # no weights file chosen: the network starts from random weights")
+    if weights and a.drop_after_load:  # used in the original training only
+        flag = a.weights_kwargs[0][0]
+        lines.append(f"    model.{flag} = False  # the auxiliary heads: not used here")
+        lines.append(f"    {' = '.join(f'model.{p}' for p in a.drop_after_load)} = None")
     if params["drop_head"]:
         lines.append(f"    {module_ref('model', a.head)} = nn.Identity()  # the head")
     if frozen is None:

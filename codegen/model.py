@@ -54,6 +54,7 @@ class LayerDef:
     attr: str
     node_id: str
     ctor: str
+    kind: str = ""  # what the docstring counts it as, when not the constructor's name
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,11 @@ def _lower(
             init = (
                 module_init(params, n.id) if spec.extra["code"] == "module" else tensor_init(params)
             )
-            ir.layers.append(LayerDef(attr_name, n.id, init))
+            # an imported module built by a helper function (``build_gate()``) is counted
+            # under its class's name
+            title = params.get("title") if spec.extra["code"] == "module" else None
+            kind = title if isinstance(title, str) and title.isidentifier() else ""
+            ir.layers.append(LayerDef(attr_name, n.id, init, kind))
         if spec.kind == "block":
             name = n.params["block"]
             ir.layers.append(LayerDef(attr_name, n.id, f"{name}()"))
@@ -535,7 +540,9 @@ def model_docstring(ir: ModelIR, title: str = "") -> list[str]:
         built[helper.node_id] = f"{said} backbone" if said else "backbone"
     counts: dict[str, int] = {}
     for layer in ir.layers:
-        kind = built.get(layer.node_id) or layer.ctor.split("(", 1)[0].rsplit(".", 1)[-1]
+        kind = (
+            built.get(layer.node_id) or layer.kind or layer.ctor.split("(", 1)[0].rsplit(".", 1)[-1]
+        )
         counts[kind] = counts.get(kind, 0) + 1
     if not counts:
         return [f'"""{head}"""']

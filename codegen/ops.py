@@ -244,6 +244,23 @@ def _attention_unpacked(plain: str, spec: NodeSpec, params: Params, inputs: Inpu
 UNPACKED_CALLS["nn.MultiheadAttention"] = _attention_unpacked
 
 
+# ---------------------------------------------------------------------------- max pool indices
+@layer_call("nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d")
+def _max_pool(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """With return_indices the module returns (out, indices): the pooled values only."""
+    return f"{plain}[0]" if params.get("return_indices") else plain
+
+
+def _max_pool_unpacked(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
+    """``pool, pool_indices = self.pool(x)``; without return_indices there are no indices
+    (None: shape inference names the missing switch)."""
+    return plain if params.get("return_indices") else f"({plain}, None)"
+
+
+for _n in (1, 2, 3):
+    UNPACKED_CALLS[f"nn.MaxPool{_n}d"] = _max_pool_unpacked
+
+
 # ---------------------------------------------------------------------------- LSTM cell
 def _lstm_cell(plain: str, spec: NodeSpec, params: Params, inputs: Inputs) -> str:
     """``self.cell(x, (h, c))``: torch takes the two states as one tuple; an unconnected one

@@ -882,19 +882,21 @@ class Graph:
         for e in self.edges():
             if e.src in sel and e.dst in sel:
                 body.connect(e.src, e.src_port, e.dst, e.dst_port)
-        for io_name, consumers in zip(in_names, inputs.values(), strict=True):
+        # the block's inputs before their consumers along the flow, its outputs after
+        down = self._root.settings.get("flow") == "TB"
+        for i, (io_name, consumers) in enumerate(zip(in_names, inputs.values(), strict=True)):
             xs = [body.node(c).pos for c, _ in consumers]
-            io = body.add_node(
-                "io.Input",
-                {"name": io_name},
-                label=io_name,
-                pos=(min(p[0] for p in xs) - 240.0, sum(p[1] for p in xs) / len(xs)),
-            )
+            if down:
+                pos = (sum(p[0] for p in xs) / len(xs) + 180.0 * i, min(p[1] for p in xs) - 110.0)
+            else:
+                pos = (min(p[0] for p in xs) - 240.0, sum(p[1] for p in xs) / len(xs))
+            io = body.add_node("io.Input", {"name": io_name}, label=io_name, pos=pos)
             for c, port in consumers:
                 body.connect(io, "out", c, port)
-        for io_name, (src, port) in zip(out_names, outputs, strict=True):
+        for i, (io_name, (src, port)) in enumerate(zip(out_names, outputs, strict=True)):
             x, y = body.node(src).pos
-            io = body.add_node("io.Output", {"name": io_name}, label=io_name, pos=(x + 240.0, y))
+            pos = (x + 180.0 * i, y + 110.0) if down else (x + 240.0, y)
+            io = body.add_node("io.Output", {"name": io_name}, label=io_name, pos=pos)
             body.connect(src, port, io, "x")
 
         centre = _centre(self.node(n).pos for n in ids)
@@ -1059,6 +1061,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def has_control_chars(text: str) -> bool:
     """Tabs, line breaks or other control characters: what a one-line label cannot hold."""
     return _CONTROL.search(text) is not None
+
+
+def duplicate_labels(graph: Graph) -> dict[str, list[str]]:
+    """The labels more than one node holds (a project file made elsewhere may), each with its
+    nodes' ids in id order. The editor never makes one: new, pasted and renamed nodes get a
+    free label."""
+    by_label: dict[str, list[str]] = {}
+    for node in graph.nodes():
+        by_label.setdefault(node.label, []).append(node.id)
+    return {label: ids for label, ids in by_label.items() if len(ids) > 1}
 
 
 def validate_label(label: Any) -> str:

@@ -7,21 +7,66 @@ stacked with their real sizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from math import ceil
 
 from torchcanvas.graph.document import Graph
 
 Size = tuple[float, float]
 TRAINING_KINDS = ("loss", "optimizer", "scheduler", "clip")
 
+NODE_WIDTH = 150.0  # a node's width unless its port names need more
+WIDTH_STEP = 10.0  # wider nodes grow on the canvas grid
+MAX_NODE_WIDTH = 600.0  # past this, names are shortened with "…"
+PORT_CLEAR = 11.0  # from a port's centre to its name: a lit circle's radius and a gap
+NAMES_GAP = 6.0  # left → right, between an input's name and the output's name in its row
+
+
+def approx_text_width(text: str) -> float:
+    """A port name's width without a font at hand (a little wider than the canvas's 8 pt)."""
+    return 6.2 * len(text)
+
+
+def default_width(
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    direction: str = "LR",
+    text_width: Callable[[str], float] = approx_text_width,
+) -> float:
+    """The width a node is drawn with so that every port name fits whole: ``NODE_WIDTH``, or
+    more on the ``WIDTH_STEP`` grid (up to ``MAX_NODE_WIDTH``). ``text_width`` measures a name
+    in the port font (the canvas passes its font metrics).
+
+    Left → right, row i holds input i's name at the left and output i's at the right, each
+    ``PORT_CLEAR`` from its edge and ``NAMES_GAP`` apart. Top → down, a side with several
+    ports spreads them evenly (a port every width / (n + 1)) and each name sits right of its
+    circle, ``PORT_CLEAR`` from it and from the next one's."""
+    need = 0.0
+    if direction == "TB":
+        for names in (inputs, outputs):
+            if len(names) > 1:
+                widest = max(text_width(n) for n in names)
+                need = max(need, (len(names) + 1) * (widest + 2 * PORT_CLEAR + 1))
+    else:
+        for i in range(max(len(inputs), len(outputs))):
+            a = text_width(inputs[i]) if i < len(inputs) else 0.0
+            b = text_width(outputs[i]) if i < len(outputs) else 0.0
+            need = max(need, a + b + 2 * PORT_CLEAR + NAMES_GAP + 2)
+    if need <= NODE_WIDTH:
+        return NODE_WIDTH
+    return min(MAX_NODE_WIDTH, ceil(need / WIDTH_STEP) * WIDTH_STEP)
+
 
 def default_size(graph: Graph, node_id: str, direction: str = "LR") -> Size:
-    """Node size as the canvas draws it: 150 wide; left → right has a row per port, top → down
-    has its ports on the edges and a strip for names on a side with several ports."""
-    n_in, n_out = len(graph.input_ports(node_id)), len(graph.output_ports(node_id))
+    """Node size as the canvas draws it: ``default_width`` wide; left → right has a row per
+    port, top → down has its ports on the edges and a strip for names on a side with several
+    ports."""
+    ins = [p.name for p in graph.input_ports(node_id)]
+    outs = [p.name for p in graph.output_ports(node_id)]
+    width = default_width(ins, outs, direction)
     if direction == "TB":  # header and footer 63; names above take 14, below 7 more
-        return 150.0, 63.0 + 14.0 * (n_in > 1) + 7.0 * (n_out > 1)
-    return 150.0, 60.0 + 22.0 * max(n_in, n_out, 1)
+        return width, 63.0 + 14.0 * (len(ins) > 1) + 7.0 * (len(outs) > 1)
+    return width, 60.0 + 22.0 * max(len(ins), len(outs), 1)
 
 
 def layered_layout(

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from torchcanvas.graph import Edge, Graph, GraphError, GraphEvent
@@ -144,9 +144,11 @@ class Document(QObject):
     settingsChanged = Signal(str)
     sweepChanged = Signal()  # the project's sweep (graph.sweep) was set, edited or removed
     graphReset = Signal()  # the whole graph was replaced (open, restore)
+    blocksChanged = Signal()  # a block definition was added, removed, renamed or changed
     shapesUpdated = Signal(object)  # ShapeResult (``changed``: the nodes to redraw, None: all)
     codeUpdated = Signal(object)  # model.py for the latest shapes (GeneratedModel/CodegenError)
     shapesPending = Signal()
+    samplesRead = Signal(int, object)  # request token, DataSamples or why not (str)
     modifiedChanged = Signal(bool)
     pathChanged = Signal(object)
     message = Signal(str)  # short feedback for the status bar (e.g. why a wire was refused)
@@ -181,6 +183,7 @@ class Document(QObject):
         self._generation = 0
         self._done_generation = 0
         self._unshown: set[str] | None = set()  # ``changed`` of results dropped as stale
+        self._samples_token = 0
         self._closed = False
         self.graph.subscribe(self._on_event)
 
@@ -191,6 +194,9 @@ class Document(QObject):
         # edits made in one pass of the event loop (a macro, a paste) share one request
         self._debounce = QTimer(self, singleShot=True, interval=0)
         self._debounce.timeout.connect(self._send_request)
+        # a finished undo step (an edit, an undo, a redo, a whole macro) goes out at once
+        # rather than on the next pass of the event loop, which may first repaint the canvas
+        self.undo_stack.indexChanged.connect(self._flush)
         self.request_shapes()
         # the whole graph goes now: the process infers while the window builds the canvas
         self._debounce.stop()
@@ -209,6 +215,7 @@ class Document(QObject):
         self.graph.unsubscribe(self._on_event)
         self._edits.close()
         self.undo_stack.cleanChanged.disconnect(self._clean_changed)
+        self.undo_stack.indexChanged.disconnect(self._flush)
         self._debounce.stop()
         self._service.unregister(self._key)
         self.closed.emit()
@@ -253,7 +260,10 @@ class Document(QObject):
             return  # a sweep changes no shape
         elif kind == "reset":
             self.graphReset.emit()
+            self.blocksChanged.emit()
             self.sweepChanged.emit()
+        elif kind.startswith("block_"):
+            self.blocksChanged.emit()
         self.request_shapes()
 
     # ------------------------------------------------------------------ shapes
@@ -261,6 +271,12 @@ class Document(QObject):
         self._generation += 1
         self.shapesPending.emit()
         self._debounce.start()
+
+    def _flush(self, _index: int = 0) -> None:
+        """Send the pending request now (the undo step that made it is complete)."""
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._send_request()
 
     def _send_request(self) -> None:
         if self._closed:
@@ -271,9 +287,24 @@ class Document(QObject):
         if self._code_wanted or self._code_asked:  # made right after these shapes
             self._ask_code()
 
+    def request_samples(self, node_id: str, n: int = 8) -> int:
+        """Ask the shape process for what data node ``node_id`` yields now (its first ``n``
+        training samples, augmentation applied), read there, off the window's thread; the
+        answer comes as ``samplesRead(token, value)`` with the token returned here (none when
+        the document closes first)."""
+        if self._debounce.isActive():  # edits still waiting go first: they are read after
+            self._debounce.stop()
+            self._send_request()
+        self._samples_token += 1
+        if not self._closed:
+            self._service.send(("samples", self._key, self._samples_token, node_id, n))
+        return self._samples_token
+
     def _reply(self, message: tuple) -> None:
         what, _, generation, value = message
-        if what == "shapes":
+        if what == "samples":
+            self.samplesRead.emit(generation, value)
+        elif what == "shapes":
             self._on_shapes(generation, value)
         elif what == "code":
             self._on_code(generation, value)
@@ -295,6 +326,10 @@ class Document(QObject):
                     )
                 ]
             ),
+        )
+        # a read that was under way gets its answer too, not a wait for ever
+        self.samplesRead.emit(
+            self._samples_token, f"the reading process stopped ({why}); select the node again"
         )
 
     # ------------------------------------------------------------------ model.py, when wanted
@@ -351,7 +386,7 @@ class Document(QObject):
     def wait_for_shapes(self, timeout_ms: int = 60_000, with_code: bool = True) -> bool:
         """Process events until the latest shapes arrived, and with ``with_code`` the model.py
         made from them when the graph is valid (tests, --screenshot, benchmarks)."""
-        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop
 
         deadline = QDeadlineTimer(timeout_ms)
         if with_code:
@@ -362,9 +397,16 @@ class Document(QObject):
                 return False
             return not with_code or not self.shapes.ok or self.model_code is not None
 
-        while not ready() and not deadline.hasExpired():
-            QCoreApplication.processEvents()
-            QThread.msleep(2)
+        # sleep in the event loop until something arrives (the reply is a queued signal), not
+        # in a polling loop that takes CPU from the shape process; the tick ends each wait in
+        # time to see the deadline
+        tick = QTimer(interval=20)
+        tick.start()
+        try:
+            while not ready() and not deadline.hasExpired():
+                QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        finally:
+            tick.stop()
         return ready()
 
     # ------------------------------------------------------------------ edits (undoable)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -150,7 +151,12 @@ def make_datasets(
 
 def _data_error(node: Node, exc: Exception) -> DataError:
     plain = isinstance(exc, OSError | ValueError | RuntimeError)
-    return DataError(f"{node.label}: {exc if plain else f'{type(exc).__name__}: {exc}'}", node.id)
+    text = exc if plain else f"{type(exc).__name__}: {exc}"
+    path = node.params.get("path")
+    if path and isinstance(exc, UnicodeError | EOFError | OSError | pickle.UnpicklingError):
+        # the file itself cannot be read (not text, not an image, cut short): say which one
+        return DataError(f"{node.label}: cannot read {path} (param 'path'): {text}", node.id)
+    return DataError(f"{node.label}: {text}", node.id)
 
 
 _INFO_CACHE: dict[str, DataInfo] = {}

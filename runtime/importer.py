@@ -1121,6 +1121,8 @@ class _Builder:
         spec = CATALOGUE[type_id] if type_id else None
         if spec is None or spec.returns is None:
             return False
+        if type_id in _MAX_POOLS and not m.return_indices:  # a max pool giving one tensor
+            return False
         path = node.target
         params = layer_params(type_id, m)
         inputs = [p.name for p in spec.inputs]
@@ -1527,6 +1529,9 @@ _POOLS: dict[Any, tuple[str, tuple[str, ...]]] = {
         ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
     ),
 }
+
+
+_MAX_POOLS = frozenset({"nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d"})
 
 
 def _map_pool(b: _Builder, node: fx.Node) -> bool | None:

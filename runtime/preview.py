@@ -31,6 +31,7 @@ import torch
 from torchcanvas.graph.document import Graph, Node
 from torchcanvas.runtime.compile import CompiledProject
 from torchcanvas.runtime.data import DataError, make_datasets, materialize
+from torchcanvas.runtime.shape_result import DataSamples
 from torchcanvas.runtime.source import run_source
 from torchcanvas.runtime.trainer import pick_device
 
@@ -192,9 +193,13 @@ def recording_forward(project: CompiledProject):
         lines.append(f"    {_RECORD}({nid!r}, {port!r}, {name})")
     for step in ir.steps:
         lines.append(f"    {step.target} = {step.expr}")
+        recorded = set()
         for port in graph.output_ports(step.node_id):
             var = ir.names.get((step.node_id, port.name))
-            if var is not None:
+            # an output the step does not produce on its own (a max pool's indices with
+            # return_indices off) is named after the main one: recorded once, as the main one
+            if var is not None and var not in recorded:
+                recorded.add(var)
                 lines.append(f"    {_RECORD}({step.node_id!r}, {port.name!r}, {var})")
     returned = [name for name, _ in ir.outputs]
     lines.append(f"    return {', '.join(returned)}")
@@ -267,19 +272,6 @@ def preview_batch(
 
 
 # ---------------------------------------------------------------------------- data samples
-@dataclass
-class DataSamples:
-    """What a data node yields, after its transforms and augmentation."""
-
-    node_id: str
-    kind: str  # "image", "table", "text" or "tensor"
-    inputs: list[np.ndarray]  # each sample as the model reads it
-    labels: list[str]  # each sample's target, as text (a class name when there are classes)
-    feature_names: list[str] = field(default_factory=list)  # tables
-    tokens: list[list[str]] = field(default_factory=list)  # text: each sample's tokens
-    texts: list[str] = field(default_factory=list)  # text: the tokens joined, padding left out
-
-
 def feature_names(node: Node, count: int) -> list[str]:
     """Names of a table's feature columns, when the data source knows them."""
     extra = node.spec.extra

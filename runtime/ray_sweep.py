@@ -39,6 +39,7 @@ from torchcanvas.runtime.sweep import (
     _sampler,
     _write_json,
     apply_values,
+    sweep_storage,
 )
 
 INSTALL_HINT = 'Ray is not installed; install it with: pip install "torchcanvas[ray]"'
@@ -192,10 +193,7 @@ class RaySweep:
                 {_key(i): d.grid_values() for i, d in enumerate(self.space.dimensions)},
                 seed=self.space.seed,
             )
-        storage = optuna.storages.RDBStorage(
-            f"sqlite:///{(self.out_dir / 'sweep.db').resolve()}",
-            engine_kwargs={"connect_args": {"timeout": 60}},
-        )
+        storage = sweep_storage(self.out_dir)
         return OptunaSearch(
             space=renamed,
             metric=self.space.metric,

@@ -41,6 +41,8 @@ class Problem:
     node_id: str | None
     message: str
     severity: str = "error"  # or "warning"
+    # inside a block instance: (the block's definition, the node in its body it concerns)
+    inner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,17 @@ class ShapeResult:
 
 def format_shape(shape: tuple[Dim, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@dataclass
+class DataSamples:
+    """What a data node yields, after its transforms and augmentation (numpy arrays and
+    text: the window shows it without torch)."""
+
+    node_id: str
+    kind: str  # "image", "table", "text" or "tensor"
+    inputs: list[Any]  # each sample as the model reads it (numpy arrays)
+    labels: list[str]  # each sample's target, as text (a class name when there are classes)
+    feature_names: list[str] = field(default_factory=list)  # tables
+    tokens: list[list[str]] = field(default_factory=list)  # text: each sample's tokens
+    texts: list[str] = field(default_factory=list)  # text: the tokens joined, padding left out

@@ -6,11 +6,14 @@ copy of its graph kept in step by edits (``graph.edits``), and a ``ShapeInferenc
 that copy, so an edit re-runs only what it reaches. Messages (plain tuples, pickled):
 
 window → here: ``("sync", key, generation, "full"|"ops", payload, project_dir)``,
-``("code", key, generation, title)``, ``("close", key)``, ``("stop",)``.
+``("code", key, generation, title)``, ``("samples", key, token, node_id, n)``,
+``("close", key)``, ``("stop",)``.
 here → window: ``("shapes", key, generation, ShapeResult | str)`` (a str: inference failed),
 ``("devices", None, 0, [...])`` (once, after the first answers: what torch can train on),
 ``("code", key, generation, GeneratedModel | CodegenError)``,
-``("resync", key, generation, None)`` (the copy is out of step: send the whole document).
+``("resync", key, generation, None)`` (the copy is out of step: send the whole document),
+``("samples", key, token, DataSamples | str)`` (what a data node yields, read after the edits
+sent before the request; a str: why it cannot be read).
 
 Messages waiting together are taken together: edits are applied in order and only the newest
 state of each document is inferred. This module imports neither torch nor Qt until ``serve``.
@@ -34,6 +37,7 @@ class ShapeEngine:
         self.graph = None
         self.inferencer = ShapeInferencer()
         self.result = None
+        self.project_dir: Path | None = None
         self.applied = 0  # generation of the last edits applied
         self.inferred = 0  # generation of ``result``
         self._sized = False  # the last result had size problems
@@ -75,6 +79,24 @@ class ShapeEngine:
         self.inferred = self.applied
         return self.result
 
+    def samples(self, node_id: str, n: int):
+        """The first ``n`` training samples of data node ``node_id`` (runtime.preview), or why
+        they cannot be read."""
+        from torchcanvas.runtime.data import DataError
+        from torchcanvas.runtime.preview import PreviewError, data_samples
+
+        if self.graph is None or node_id not in self.graph:
+            return "the node is gone"
+        node = self.graph.node(node_id)
+        if node.spec is None or node.kind != "data":
+            return f"{node.label} is not a data node"
+        try:
+            return data_samples(node, self.graph.settings, self.project_dir, n=n)
+        except (DataError, PreviewError) as exc:
+            return str(exc)
+        except Exception as exc:  # a user's data can raise anything
+            return f"{node.label}: {type(exc).__name__}: {exc}"
+
     def code(self, title: str):
         from torchcanvas.codegen import CodegenError
         from torchcanvas.codegen.model import generate_model
@@ -112,6 +134,7 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
     """Apply a batch of messages; ``send`` the replies. False after ``("stop",)``."""
     infer: dict[Any, Path | None] = {}
     code: dict[Any, tuple[int, str]] = {}
+    samples: list[tuple] = []
     for msg in messages:
         what = msg[0]
         if what == "stop":
@@ -121,6 +144,7 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
             engines.pop(key, None)
             infer.pop(key, None)
             code.pop(key, None)
+            samples = [m for m in samples if m[1] != key]
         elif what == "sync":
             _, _, generation, kind, payload, project_dir = msg
             engine = engines.get(key) or engines.setdefault(key, ShapeEngine())
@@ -130,9 +154,13 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
                 infer.pop(key, None)
                 send(("resync", key, generation, None))
                 continue
+            engine.project_dir = project_dir
             infer[key] = project_dir
         elif what == "code":
             code[key] = (msg[2], msg[3])
+        elif what == "samples":
+            samples = [m for m in samples if m[1] != key]  # only the newest request counts
+            samples.append(msg)
     for key, project_dir in infer.items():
         engine = engines[key]
         try:
@@ -150,6 +178,10 @@ def handle(engines: dict[Any, ShapeEngine], messages: list[tuple], send) -> bool
             and engine.result.ok
         ):
             send(("code", key, generation, engine.code(title)))
+    for _, key, token, node_id, n in samples:  # after the shapes: the edits are in
+        engine = engines.get(key)
+        value = engine.samples(node_id, n) if engine is not None else "the document is closed"
+        send(("samples", key, token, value))
     return True
 
 

@@ -60,13 +60,17 @@ from torchcanvas.runtime.shape_result import (  # noqa: F401 - the names callers
 )
 from torchcanvas.runtime.source import run_source
 
+MAX_POOLS = frozenset({"nn.MaxPool1d", "nn.MaxPool2d", "nn.MaxPool3d"})
 BATCHES = (3, 5)  # two batch sizes: a dim that changes with them is the batch dim
 
 
 class ShapeError(Exception):
-    def __init__(self, message: str, node_id: str | None):
+    def __init__(
+        self, message: str, node_id: str | None, inner: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.node_id = node_id
+        self.inner = inner  # inside a block: (its definition, the node there that failed)
 
 
 # what torch says (a warning for MSE/L1/Huber, an error for BCE) when a loss's input and target
@@ -616,7 +620,13 @@ class ShapeInferencer:
                 return _EMPTY
         except (ShapeError, DataError, CodegenError) as exc:
             rec.failed = True
-            rec.problems = [Problem(getattr(exc, "node_id", None) or nid, str(exc))]
+            rec.problems = [
+                Problem(
+                    getattr(exc, "node_id", None) or nid,
+                    str(exc),
+                    inner=getattr(exc, "inner", None),
+                )
+            ]
             rec.sig = _FAILED_SIG
             rec.shown = (rec.problems, None, None, None, None, rec.block_shapes, rec.inner_resolved)
             return rec
@@ -654,6 +664,18 @@ class ShapeInferencer:
                     continue
                 raise ShapeError(f"{node.label}: input {port.name!r} is not connected", node.id)
             outs = records[e.src].outputs
+            source = graph.node(e.src)
+            if (
+                outs is not None
+                and e.src_port == "indices"
+                and source.type_id in MAX_POOLS
+                and not source.params.get("return_indices")
+            ):
+                raise ShapeError(
+                    f"{source.label}: its indices output is wired (to {node.label}): "
+                    "turn on return_indices",
+                    source.id,
+                )
             if outs is None or e.src_port not in outs[0]:
                 raise ShapeError(
                     f"{node.label}: input {port.name!r} has no shape (its source is not a tensor)",
@@ -761,12 +783,15 @@ class ShapeInferencer:
         d = graph.block(node.params["block"])
         body = d.graph
         values: list[dict[Value, torch.Tensor]] = [{} for _ in BATCHES]
+        resolved: dict[str, dict[str, Any]] = {}
+        shapes: dict[Value, tuple[Dim, ...]] = {}
         for io in d.io_nodes("input"):
             for vals, ins in zip(values, inputs, strict=True):
                 if io.params["name"] in ins:
                     vals[(io.id, "out")] = ins[io.params["name"]]
-        resolved: dict[str, dict[str, Any]] = {}
-        shapes: dict[Value, tuple[Dim, ...]] = {}
+            if io.params["name"] in inputs[0]:  # the wires leaving the block's inputs
+                name = io.params["name"]
+                shapes[(io.id, "out")] = _display(inputs[0][name].shape, inputs[1][name].shape)
         n_params = n_trainable = 0
         total = [0, 0, 0]
         caught: list[str] = []
@@ -775,7 +800,9 @@ class ShapeInferencer:
             msg = str(exc)
             if not msg.startswith(f"{inner.label}"):
                 msg = f"{inner.label}: {msg}"
-            return ShapeError(f"{node.label} › {msg}", node.id)
+            # the deepest node that failed, for a canvas that shows a block's body
+            where = getattr(exc, "inner", None) or (d.name, inner.id)
+            return ShapeError(f"{node.label} › {msg}", node.id, where)
 
         for nid in body.topological_order():
             inner = body.node(nid)
@@ -877,7 +904,13 @@ class ShapeInferencer:
             resolved["weights"] = resolve_weights(node.params["weights"], self._project_dir)
         params = {**node.params, **resolved} if resolved else node.params
         exact = self._cost == "exact"  # every node under FlopCounterMode: no shape rules
-        if spec.kind == "layer" and len(inputs[0]) == 1 and "x" in inputs[0] and not exact:
+        if (
+            spec.kind == "layer"
+            and len(inputs[0]) == 1
+            and "x" in inputs[0]
+            and not exact
+            and not params.get("return_indices")  # a max pool's indices: torch gives them
+        ):
             x0, x1 = inputs[0]["x"], inputs[1]["x"]
             r0 = fast_rule(spec.type_id, params, x0)
             r1 = fast_rule(spec.type_id, params, x1) if r0 is not None else None
@@ -1149,7 +1182,9 @@ def _backbone(node: Node, project_dir: Path | None) -> tuple[nn.Module, str, lis
 
         build = run_source(key + "\n", "backbone", {"nn": nn, "models": models})["build"]
         _BACKBONE_CACHE[key] = build
-    with torch.device("meta"), warnings.catch_warnings():
+    from torchcanvas.runtime.backbones import on_meta
+
+    with on_meta(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = build()
     return module, weights, notes

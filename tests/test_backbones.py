@@ -21,7 +21,7 @@ from data_fixtures import write_image_folder
 from torch import nn
 
 from torchcanvas.graph import Graph, load
-from torchcanvas.runtime.backbones import hub_weights
+from torchcanvas.runtime.backbones import hub_weights, on_meta
 from torchcanvas.runtime.compile import CompileError, compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import export_code
@@ -308,3 +308,67 @@ def test_relative_weights_never_resolve_against_the_working_directory(
     project = compile_project(transfer_graph(), project_dir)
     assert str(project_dir / "weights" / "r18.pth") in project.model.source.source
     project.model.new()  # the project's file loads; the one in the working directory would not
+
+
+# ---------------------------------------------------------------- GoogLeNet, Inception, RegNet
+@pytest.mark.parametrize(
+    ("arch", "aux"), [("googlenet", ("aux1", "aux2")), ("inception_v3", ("AuxLogits",))]
+)
+def test_inception_weights_load_with_their_aux_heads_and_input_transform(tmp_path, arch, aux):
+    """A file saved as torchvision saves its pretrained weights (auxiliary heads included,
+    inputs rescaled by transform_input) loads; the auxiliary heads are dropped after loading,
+    and the network computes what torchvision's pretrained build computes (eval mode)."""
+    build = getattr(torchvision.models, arch)
+    torch.manual_seed(0)
+    original = build(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+    weights = tmp_path / f"{arch}.pth"
+    torch.save(original.state_dict(), weights)
+    assert any(k.startswith(aux[0]) for k in original.state_dict())
+
+    g = transfer_graph(weights=str(weights), arch=arch, freeze="stem")
+    g.set_param(next(n.id for n in g.nodes() if n.label == "pets"), "image_size", [80, 80])
+    write_image_folder(tmp_path / "pets", per_class=4)
+    project = compile_project(g, tmp_path)
+    source = project.model.source.source
+    assert "transform_input=True" in source and "model.aux_logits = False" in source
+    model = project.model.new().eval()
+    backbone = model.backbone
+    assert all(getattr(backbone, name) is None for name in aux) and not backbone.aux_logits
+    assert backbone.transform_input
+    original.aux_logits = False
+    for name in aux:
+        setattr(original, name, None)
+    original.fc = nn.Identity()
+    original.eval()
+    x = torch.randn(2, 3, 80, 80)
+    with torch.no_grad():
+        assert torch.equal(backbone(x), original(x))
+    # the training step gets one tensor (no auxiliary outputs) and trains only the head
+    stem = {k: v.clone() for k, v in backbone.state_dict().items() if k.startswith("conv1")}
+    trained = train(project, steps=2)
+    for key, value in trained.backbone.state_dict().items():
+        if key in stem:
+            assert torch.equal(value, stem[key]), key
+
+
+@pytest.mark.parametrize("arch", ["googlenet", "inception_v3", "regnet_y_400mf"])
+def test_new_backbones_without_weights_build_infer_and_train(tmp_path, arch):
+    write_image_folder(tmp_path / "pets", per_class=4)
+    g = transfer_graph(weights="", arch=arch, freeze="stem")
+    g.set_param(next(n.id for n in g.nodes() if n.label == "pets"), "image_size", [80, 80])
+    result = infer_shapes(g, tmp_path)
+    assert result.ok, result.problems
+    backbone = next(n.id for n in g.nodes() if n.label == "backbone")
+    width = {"googlenet": 1024, "inception_v3": 2048, "regnet_y_400mf": 440}[arch]
+    assert result.shapes[(backbone, "out")] == ("B", width)
+    kwargs = {"init_weights": False} if arch != "regnet_y_400mf" else {}
+    with on_meta():
+        reference = getattr(torchvision.models, arch)(weights=None, **kwargs)
+    assert reference.fc.in_features == width
+    project = compile_project(g, tmp_path)
+    source = project.model.source.source
+    if arch != "regnet_y_400mf":
+        assert f"models.{arch}(weights=None, aux_logits=False, init_weights=True)" in source
+    model = train(project, steps=2)
+    total = sum(p.numel() for p in model.backbone.parameters())
+    assert result.param_counts[backbone] == total

@@ -135,7 +135,9 @@ def test_collapse_conv_relu_in_digits():
     assert sorted(n.label for n in body.nodes()) == ["conv1", "out", "relu1", "x"]
     assert body.node(conv1).pos == load(DIGITS).node(conv1).pos  # inner nodes keep ids and places
     x_in, out = d.io_node("input", "x"), d.io_node("output", "out")
-    assert x_in.pos[0] < body.node(conv1).pos[0] and out.pos[0] > body.node(relu1).pos[0]
+    # top → down (the example's flow): the input above its consumer, the output below
+    assert x_in.pos[1] < body.node(conv1).pos[1] and out.pos[1] > body.node(relu1).pos[1]
+    assert x_in.pos[0] == body.node(conv1).pos[0] and out.pos[0] == body.node(relu1).pos[0]
     assert {(e.src, e.dst) for e in body.edges()} == {
         (x_in.id, conv1),
         (conv1, relu1),
@@ -145,6 +147,21 @@ def test_collapse_conv_relu_in_digits():
     assert rec.kinds[0] == "block_added"
     assert rec.kinds.count("node_removed") == 2 and rec.kinds.count("node_added") == 1
     assert rec.kinds[-2:] == ["edge_added", "edge_added"]
+
+
+@pytest.mark.parametrize("flow", ["TB", "LR"])
+def test_a_blocks_inputs_and_outputs_sit_before_and_after_along_the_flow(flow):
+    g = load(DIGITS)
+    g.set_setting("flow", flow)
+    conv1, relu1 = by_label(g, "conv1"), by_label(g, "relu1")
+    g.collapse([conv1, relu1], "ConvBlock")
+    d = g.blocks["ConvBlock"]
+    body = d.graph
+    x_in, out = d.io_node("input", "x").pos, d.io_node("output", "out").pos
+    first, last = body.node(conv1).pos, body.node(relu1).pos
+    along = 1 if flow == "TB" else 0
+    assert x_in[along] < first[along] and out[along] > last[along]
+    assert x_in[1 - along] == first[1 - along] and out[1 - along] == last[1 - along]
 
 
 def test_collapse_residual_pattern():

@@ -33,13 +33,11 @@ EXCLUDED: dict[str, str] = {
     "TransformerDecoder": "built from a TransformerDecoderLayer module passed in, not from "
     "values: chain TransformerDecoderLayer nodes (or make a block)",
     # a layer and a loss at once, or an input no node gives
-    "AdaptiveLogSoftmaxWithLoss": "takes the target and returns (output, loss): a layer and "
-    "a loss in one module; use Linear and Cross-entropy loss nodes",
-    **{
-        f"MaxUnpool{n}d": "needs the indices a max pool returns beside its output "
-        "(return_indices=True), which the max pool nodes do not give"
-        for n in (1, 2, 3)
-    },
+    "AdaptiveLogSoftmaxWithLoss": "a layer and a loss in one module: it holds learned weights "
+    "(the head and the tail clusters) and its forward takes the target and returns (output, "
+    "loss). A model's forward here takes the data inputs only and the optimizer trains the "
+    "model's parameters only (loss nodes hold none, as for LinearCrossEntropyLoss): use "
+    "Linear and Cross-entropy loss nodes",
     # losses
     "NLLLoss2d": "deprecated alias of NLLLoss",
     "LinearCrossEntropyLoss": "a loss with learned weights (a Linear head inside it); the "

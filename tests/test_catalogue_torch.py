@@ -23,6 +23,7 @@ from torchcanvas.graph.catalogue import CATALOGUE
 from torchcanvas.graph.catalogue.backbones import ARCHS
 from torchcanvas.graph.document import Graph
 from torchcanvas.graph.spec import NodeSpec
+from torchcanvas.runtime.backbones import on_meta
 from torchcanvas.runtime.shapes import NO_META_LOSSES, no_meta_loss_rule
 from torchcanvas.runtime.source import run_source
 
@@ -48,9 +49,6 @@ SKIPPED: dict[str, dict[str, str]] = {
     **{
         t: {"return_indices": "a node has one output"}
         for t in (
-            "nn.MaxPool1d",
-            "nn.MaxPool2d",
-            "nn.MaxPool3d",
             "nn.AdaptiveMaxPool1d",
             "nn.AdaptiveMaxPool2d",
             "nn.AdaptiveMaxPool3d",
@@ -288,10 +286,26 @@ LAYER_CASES: dict[str, list[Case]] = {
             (2, 16, 16, 16),
         ),
     ],
-    "nn.MaxPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
+    "nn.MaxPool1d": [
+        ({}, {"x": (2, 3, 16)}, (2, 3, 8)),
+        # return_indices: the layer call still gives the pooled values (the indices: a port)
+        ({"return_indices": True}, {"x": (2, 3, 16)}, (2, 3, 8)),
+    ],
     "nn.MaxPool2d": [
         ({}, IMG, (2, 3, 8, 8)),
         ({"kernel_size": 3, "stride": 1, "padding": 1}, IMG, (2, 3, 16, 16)),
+    ],
+    "nn.MaxUnpool1d": [
+        ({}, {"x": (2, 3, 8), "indices": ("long", (2, 3, 8))}, (2, 3, 16)),
+        (
+            {"kernel_size": 3, "stride": 2, "padding": 1},
+            {"x": (2, 3, 8), "indices": ("long", (2, 3, 8))},
+            (2, 3, 15),
+        ),
+    ],
+    "nn.MaxUnpool2d": [({}, {"x": (2, 3, 4, 4), "indices": ("long", (2, 3, 4, 4))}, (2, 3, 8, 8))],
+    "nn.MaxUnpool3d": [
+        ({}, {"x": (2, 3, 2, 3, 4), "indices": ("long", (2, 3, 2, 3, 4))}, (2, 3, 4, 6, 8))
     ],
     "nn.AvgPool1d": [({}, {"x": (2, 3, 16)}, (2, 3, 8))],
     "nn.AvgPool2d": [({}, IMG, (2, 3, 8, 8)), ({"divisor_override": 3}, IMG, (2, 3, 8, 8))],
@@ -930,8 +944,8 @@ def _names(model: nn.Module, path: str) -> set[str]:
 @pytest.mark.parametrize("name", sorted(ARCHS))
 def test_backbone_metadata_matches_torchvision(name):
     arch = ARCHS[name]
-    with torch.device("meta"):
-        model = getattr(torchvision.models, name)(weights=None)
+    with on_meta():  # built as the node builds it for a random start
+        model = getattr(torchvision.models, name)(weights=None, **dict(arch.kwargs))
     head = _module(model, arch.head)
     assert isinstance(head, nn.Linear) and head.out_features == 1000, name
     assert head.in_features == arch.features, f"{name}: feature width"
@@ -971,7 +985,7 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         build = run_source(
             "\n".join(code.lines) + "\n", "backbone", {"nn": nn, "models": torchvision.models}
         )["build"]
-        with torch.device("meta"):
+        with on_meta():
             model = build()
         frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
         everything = {n for n, _ in model.named_parameters()}
@@ -998,6 +1012,10 @@ def test_backbone_code_freezes_exactly_the_chosen_stages(name):
         "swin_t",
         "maxvit_t",
         "mnasnet0_5",
+        "regnet_y_400mf",
+        "regnet_x_400mf",
+        "googlenet",
+        "inception_v3",
     ],
 )
 @pytest.mark.parametrize("drop_head", [True, False])
@@ -1008,7 +1026,7 @@ def test_backbone_output_width(name, drop_head):
     build = run_source(
         "\n".join(code.lines) + "\n", "backbone", {"nn": nn, "models": torchvision.models}
     )["build"]
-    with torch.device("meta"):
+    with on_meta():
         model = build().eval()
         out = model(torch.empty(2, 3, 224, 224))
     assert tuple(out.shape) == (2, ARCHS[name].features if drop_head else 1000)

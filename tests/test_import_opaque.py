@@ -7,6 +7,7 @@ alone, which loads the original state_dict strictly and computes the same output
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from torch import nn
 
 from torchcanvas.graph import dumps, load, save
 from torchcanvas.runtime.cli import main as cli_main
+from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.importer import (
     ROUNDTRIP_SHAPES,
     ModelImportError,
@@ -339,3 +341,17 @@ def test_a_branch_in_the_models_own_forward_is_refused_with_the_way_out(tmp_path
     message = str(info.value)
     assert f"tracing failed at {path}:11 (in forward) `if x.sum() > 0:`" in message
     assert "move that part into a submodule" in message and "opaque code module" in message
+
+
+def test_opaque_model_py_matches_its_golden_file():
+    """model.py of an import with opaque modules, compared whole: the docstring counts a module
+    built by a helper function (``build_gate()``) under its class's name (``2 Gate``)."""
+    result = import_model(f"{FIXTURE}:GatedNet", (3, 16, 16), verify=False)
+    got = compile_project(result.graph, title="gated_net").model.source.source
+    golden = Path(__file__).parent / "golden" / "imported" / "gated_net_model.py"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(got, encoding="utf-8")
+    assert "8 layers: Conv2d, ReLU, 2 Gate, AdaptiveAvgPool2d, Flatten, Norm, Linear." in got
+    assert got == golden.read_text(encoding="utf-8"), (
+        "imported/gated_net_model.py differs (UPDATE_GOLDEN=1 rewrites it; review the diff)"
+    )

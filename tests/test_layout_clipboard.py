@@ -125,3 +125,20 @@ def test_paste_refuses_foreign_text_and_skips_unknown_types(digits):
     }
     plan = plan_paste(digits, fragment, (0, 0))
     assert [t for _, t, *_ in plan.nodes] == ["nn.ReLU"] and plan.edges == []
+
+
+def test_default_width_grows_on_the_grid_for_long_port_names():
+    from torchcanvas.graph.layout import NODE_WIDTH, default_width
+
+    def width(text: str) -> float:
+        return 6.0 * len(text)
+
+    assert default_width(["x"], ["out"], "LR", width) == NODE_WIDTH
+    assert default_width(["x"], ["out"], "TB", width) == NODE_WIDTH
+    outs = ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+    tb = default_width(["x"], outs, "TB", width)
+    # five names spread along the bottom edge: one every width / 6, each 42 wide + clearances
+    assert tb % 10 == 0 and tb / 6 >= 42 + 22 and tb - 10 < 6 * (42 + 23)
+    assert default_width(["x"], outs, "LR", width) == NODE_WIDTH  # a row per name: room enough
+    long = default_width(["a_very_long_input_name"], ["a_long_output_name"], "LR", width)
+    assert long % 10 == 0 and long >= 6 * (22 + 18) + 22 + 6

@@ -181,3 +181,56 @@ def test_lstm_cell_states_import_onto_its_ports():
     assert {("first", "h", "second", "hx"), ("first", "c", "second", "cx")} <= wires
     src = compile_model(g).source.source
     assert "first, first_c = self.first(x)" in src
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_max_pool_indices_feed_max_unpool(n):
+    """A max pool with return_indices gives its indices on a second port; MaxUnpool puts each
+    maximum back where it came from: shapes, model.py and values as torch computes them."""
+    size = [4, 6, 8][:n]
+    g = Graph()
+    d = g.add_node("data.RandomImages", {"shape": [3, *size]})
+    pool = g.add_node(f"nn.MaxPool{n}d", {"kernel_size": [2] * n, "return_indices": True})
+    unpool = g.add_node(f"nn.MaxUnpool{n}d", {"kernel_size": [2] * n})
+    g.connect(d, "x", pool, "x")
+    g.connect(pool, "out", unpool, "x")
+    g.connect(pool, "indices", unpool, "indices")
+    result = infer_shapes(g)
+    assert result.ok, result.problems
+    half = tuple(s // 2 for s in size)
+    assert result.shapes[(pool, "out")] == result.shapes[(pool, "indices")] == ("B", 3, *half)
+    assert result.dtypes[(pool, "indices")] == "int64"
+    assert result.shapes[(unpool, "out")] == ("B", 3, *size)
+
+    x = torch.randn(2, 3, *size)
+    src, model, out = _run(g, x)
+    assert f"self.pool1 = nn.MaxPool{n}d(" in src and "return_indices=True)" in src
+    assert "        pool1, pool1_indices = self.pool1(x)\n" in src
+    assert "self.unpool1(pool1, pool1_indices)" in src
+    functional = torch.nn.functional
+    pooled, indices = getattr(functional, f"max_pool{n}d")(x, 2, return_indices=True)
+    assert torch.equal(out, getattr(functional, f"max_unpool{n}d")(pooled, indices, 2))
+    assert torch.equal(out.ne(0), out.eq(x) & out.ne(0))  # each kept value where it was
+
+
+def test_max_pool_indices_need_return_indices():
+    g = Graph()
+    d = g.add_node("data.RandomImages", {"shape": [3, 8, 8]})
+    pool = g.add_node("nn.MaxPool2d", {"kernel_size": [2, 2]}, label="down")
+    unpool = g.add_node("nn.MaxUnpool2d", {"kernel_size": [2, 2]}, label="up")
+    g.connect(d, "x", pool, "x")
+    g.connect(pool, "out", unpool, "x")
+    g.connect(pool, "indices", unpool, "indices")
+    problems = infer_shapes(g).problems
+    assert [(p.node_id, p.message) for p in problems] == [
+        (pool, "down: its indices output is wired (to up): turn on return_indices")
+    ]
+    # on, with only the pooled values used: the call picks them
+    g.set_param(pool, "return_indices", True)
+    g.remove_node(unpool)
+    fc = g.add_node("nn.Flatten", {})
+    g.connect(pool, "out", fc, "x")
+    x = torch.randn(2, 3, 8, 8)
+    src, _, out = _run(g, x)
+    assert "self.down(x)[0]" in src
+    assert torch.equal(out, torch.nn.functional.max_pool2d(x, 2).flatten(1))

@@ -6,9 +6,16 @@ Run it under Xvfb (no window manager, so no title bar)::
 
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
-again once the run has ended (``training.png``); then opens the iris example, sets up a sweep
-of its learning rate, batch size and hidden width, runs it in the Sweep dock and captures the
-finished sweep (``sweep.png``, ``sweep_trials.png``). ``--shots`` takes some of them only.
+again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
+first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
+digits example again, collapses its convolutions into a block and opens the block in place
+(Ctrl+B), its body on the canvas under the bar "Model ▸ ConvBlock" (``block.png``), shows the
+cost overlay with conv2 selected (``cost.png``) and the Autograd dock after a three-epoch run
+that refreshed its graph every epoch (``autograd.png``); then opens the iris example, sets up a
+sweep of its learning rate, batch size and hidden width, runs it in the Sweep dock and captures
+the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of them
+(``--only gradcam``: the digits pictures before it are still taken, not written; the sweep runs
+only when one of its pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
 suffix, to check the drawing at high density.
 """
@@ -22,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PICTURES = ("canvas", "training", "gradcam", "block", "cost", "autograd", "sweep", "sweep_trials")
 
 
 def main() -> int:
@@ -29,9 +37,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--size", default="1440x900", help="window size, WxH (logical pixels)")
-    parser.add_argument(
-        "--shots", default="canvas,training,sweep", help="which pictures, comma-separated"
-    )
+    parser.add_argument("--only", nargs="*", default=PICTURES, choices=PICTURES)
     args = parser.parse_args()
     if "DISPLAY" not in os.environ:
         sys.exit("no X display: run under xvfb-run (see the docstring)")
@@ -45,7 +51,7 @@ def main() -> int:
     os.environ["TORCHCANVAS_RECOVERY_DIR"] = str(scratch / "recovery")
 
     from PIL import ImageGrab
-    from PySide6.QtCore import QDeadlineTimer, QThread
+    from PySide6.QtCore import QDeadlineTimer, Qt, QThread
     from PySide6.QtWidgets import QApplication
 
     from torchcanvas.gui import theme
@@ -70,6 +76,8 @@ def main() -> int:
 
     def capture(name: str) -> None:
         settle()
+        if name not in args.only:
+            return
         ratio = window.devicePixelRatio()
         geometry = window.frameGeometry()
         box = (
@@ -82,15 +90,13 @@ def main() -> int:
         ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
         print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
 
-    shots = set(args.shots.split(","))
-    if shots & {"canvas", "training"}:
+    if {"canvas", "training", "gradcam"} & set(args.only):
         if not window.open_example(default_example()):
             return 1
         window.wait_for_shapes()
         window.view.fit_all()
-        if "canvas" in shots:
-            capture("canvas")
-    if "training" in shots:
+        capture("canvas")
+
         if not window.start_training():
             return 1
         deadline = QDeadlineTimer(600_000)
@@ -98,9 +104,86 @@ def main() -> int:
             app.processEvents()
             QThread.msleep(20)
         capture("training")
+
+        # Grad-CAM on the first convolution: the last one's maps are too coarse (4x4) to say much
+        window.training_tabs.setCurrentWidget(window._explain)
+        settle()
+        view = window.explain_view
+        window._explain_run()
+        view.method.setCurrentIndex(view.method.findData("gradcam"))
+        conv1 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv1")
+        window.scene.select_nodes([conv1])  # selecting a layer on the canvas picks it
+        if view.layer.currentData() != conv1 or not view.start():
+            return 1
+        while view.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("gradcam")
+        print(view.status.text(), flush=True)
+    window.doc.undo_stack.setClean()
+
+    if "block" in args.only:
+        if not window.open_example(default_example()):
+            return 1
+        window.wait_for_shapes()
+        graph = window.doc.graph
+        inner = ("conv1", "relu1", "conv2", "relu2")
+        window.scene.select_nodes([n.id for n in graph.nodes() if n.label in inner])
+        window.ask_block_name = lambda default: "ConvBlock"
+        instance = window.collapse_selection()
+        if instance is None or not window.wait_for_shapes():
+            return 1
+        window.scene.select_nodes([instance])
+        if not window.edit_selected_block():  # what Ctrl+B does
+            return 1
+        body = window.block_doc.graph
+        window.scene.select_nodes([n.id for n in body.nodes() if n.label == "conv2"])
+        window.view.fit_all()
+        capture("block")
+        window.leave_block()
         window.doc.undo_stack.setClean()
 
-    if "sweep" in shots:
+    def conv2_selected() -> bool:
+        """The digits example opened afresh, conv2 selected and the whole graph in view."""
+        if not window.open_example(default_example()) or not window.wait_for_shapes():
+            return False
+        window.scene.select_nodes([n.id for n in window.doc.graph.nodes() if n.label == "conv2"])
+        window.view.fit_all()
+        return True
+
+    if "cost" in args.only:
+        if not conv2_selected():
+            return 1
+        window.set_cost_overlay(True)
+        capture("cost")
+        window.set_cost_overlay(False)
+
+    if "autograd" in args.only:
+        if not conv2_selected():
+            return 1
+        window.doc.set_setting("epochs", 3)
+        window.training_dock.hide()
+        window.autograd.dock.show()
+        window.autograd.dock.raise_()
+        window.autograd.panel.every.setValue(45)  # the graph of the last step of each epoch
+        settle()
+        if not window.start_training():
+            return 1
+        window.autograd.dock.raise_()  # the run opens the Training dock in front
+        deadline = QDeadlineTimer(600_000)
+        while window.training.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        # a taller dock, the whole backward graph in it, conv2 at full size on the canvas
+        window.resizeDocks([window.autograd.dock], [int(height * 0.5)], Qt.Orientation.Vertical)
+        settle()
+        window.autograd.panel.view.fit()
+        window.view.set_zoom(1.0)
+        window.view.centerOn(window.scene.nodes[window.scene.selected_node_ids()[0]])
+        capture("autograd")
+        window.doc.undo_stack.setClean()
+
+    if {"sweep", "sweep_trials"} & set(args.only):
         from torchcanvas.assets import assets_dir
 
         if not window.open_example(assets_dir() / "examples" / "iris_mlp.json"):

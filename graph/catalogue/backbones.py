@@ -32,6 +32,14 @@ class Arch:
     features: int  # in_features of the head: the output width when the head is dropped
     stages: tuple[Stage, ...]  # freezable stages, from the input on
     weight_files: tuple[str, ...]  # torchvision's weight file names for this architecture
+    # builder keyword arguments for a random start, and for loading a weights file (where they
+    # differ: GoogLeNet and Inception v3 are built with their auxiliary heads to load the file,
+    # and take inputs scaled as their weights expect)
+    kwargs: tuple[tuple[str, bool], ...] = ()
+    weights_kwargs: tuple[tuple[str, bool], ...] = ()
+    # attributes set to None after loading (auxiliary heads, used in the original training
+    # only; the flag named first in ``kwargs`` is turned off with them)
+    drop_after_load: tuple[str, ...] = ()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -415,6 +423,107 @@ def vit_stages(layers: int) -> tuple[Stage, ...]:
     )
 
 
+def _regnets() -> list[Arch]:
+    rows = (  # name, feature width, weight files
+        ("regnet_y_400mf", 440, ("regnet_y_400mf-c65dace8.pth", "regnet_y_400mf-e6988f5f.pth")),
+        ("regnet_y_800mf", 784, ("regnet_y_800mf-1b27b58c.pth", "regnet_y_800mf-58fc7688.pth")),
+        ("regnet_y_1_6gf", 888, ("regnet_y_1_6gf-0d7bc02a.pth", "regnet_y_1_6gf-b11a554e.pth")),
+        ("regnet_y_3_2gf", 1512, ("regnet_y_3_2gf-9180c971.pth", "regnet_y_3_2gf-b5a9779c.pth")),
+        ("regnet_y_8gf", 2016, ("regnet_y_8gf-d0d0e4a8.pth", "regnet_y_8gf-dc2b1b54.pth")),
+        (
+            "regnet_y_16gf",
+            3024,
+            (
+                "regnet_y_16gf-3e4a00f9.pth",
+                "regnet_y_16gf-9e6ed7dd.pth",
+                "regnet_y_16gf_lc_swag-f3ec0043.pth",
+                "regnet_y_16gf_swag-43afe44d.pth",
+            ),
+        ),
+        (
+            "regnet_y_32gf",
+            3712,
+            (
+                "regnet_y_32gf-4dee3f7a.pth",
+                "regnet_y_32gf-8db6d4b5.pth",
+                "regnet_y_32gf_lc_swag-e1583746.pth",
+                "regnet_y_32gf_swag-04fdfa75.pth",
+            ),
+        ),
+        (
+            "regnet_y_128gf",
+            7392,
+            ("regnet_y_128gf_lc_swag-cbe8ce12.pth", "regnet_y_128gf_swag-c8ce3e52.pth"),
+        ),
+        ("regnet_x_400mf", 400, ("regnet_x_400mf-62229a5f.pth", "regnet_x_400mf-adf1edd5.pth")),
+        ("regnet_x_800mf", 672, ("regnet_x_800mf-94a99ebd.pth", "regnet_x_800mf-ad17e45c.pth")),
+        ("regnet_x_1_6gf", 912, ("regnet_x_1_6gf-a12f2b72.pth", "regnet_x_1_6gf-e3633e7f.pth")),
+        ("regnet_x_3_2gf", 1008, ("regnet_x_3_2gf-7071aa85.pth", "regnet_x_3_2gf-f342aeae.pth")),
+        ("regnet_x_8gf", 1920, ("regnet_x_8gf-03ceed89.pth", "regnet_x_8gf-2b70d774.pth")),
+        ("regnet_x_16gf", 2048, ("regnet_x_16gf-2007eb11.pth", "regnet_x_16gf-ba3796d7.pth")),
+        ("regnet_x_32gf", 2520, ("regnet_x_32gf-6eb8fdc6.pth", "regnet_x_32gf-9d47f8d0.pth")),
+    )
+    stages = (
+        ("stem", ("stem",)),
+        *((f"block{i}", (f"trunk_output.block{i}",)) for i in range(1, 5)),
+    )
+
+    def title(name: str) -> str:
+        _, kind, size = name.split("_", 2)
+        return f"RegNet{kind.upper()} {size.replace('_', '.').upper()}"
+
+    return [Arch(n, title(n), "RegNet", "fc", w, stages, f) for n, w, f in rows]
+
+
+def _inceptions() -> list[Arch]:
+    # random start: no auxiliary heads, torchvision's own initialisation; a weights file: built
+    # as torchvision builds it for its pretrained weights (auxiliary heads to load them, dropped
+    # after; transform_input, which rescales ImageNet-normalised inputs as the weights expect)
+    start = (("aux_logits", False), ("init_weights", True))
+    weights = (("aux_logits", True), ("transform_input", True), ("init_weights", False))
+    googlenet_stages = (
+        ("stem", ("conv1", "conv2", "conv3")),
+        ("inception3", ("inception3a", "inception3b")),
+        ("inception4", tuple(f"inception4{c}" for c in "abcde")),
+        ("inception5", ("inception5a", "inception5b")),
+    )
+    inception_stages = (
+        (
+            "stem",
+            ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"),
+        ),
+        ("mixed5", tuple(f"Mixed_5{c}" for c in "bcd")),
+        ("mixed6", tuple(f"Mixed_6{c}" for c in "abcde")),
+        ("mixed7", tuple(f"Mixed_7{c}" for c in "abc")),
+    )
+    return [
+        Arch(
+            "googlenet",
+            "GoogLeNet",
+            "GoogLeNet",
+            "fc",
+            1024,
+            googlenet_stages,
+            ("googlenet-1378be20.pth",),
+            start,
+            weights,
+            ("aux1", "aux2"),
+        ),
+        Arch(
+            "inception_v3",
+            "Inception v3",
+            "Inception",
+            "fc",
+            2048,
+            inception_stages,
+            ("inception_v3_google-0cc3c7bd.pth",),
+            start,
+            weights,
+            ("AuxLogits",),
+        ),
+    ]
+
+
 def _transformers() -> list[Arch]:
     vits = (
         # name, title, width, encoder layers, weight files
@@ -469,7 +578,16 @@ def _transformers() -> list[Arch]:
 
 
 ARCHS: dict[str, Arch] = {
-    a.name: a for a in (*_resnets(), *_vggs(), *_features_archs(), *_others(), *_transformers())
+    a.name: a
+    for a in (
+        *_resnets(),
+        *_vggs(),
+        *_features_archs(),
+        *_others(),
+        *_regnets(),
+        *_inceptions(),
+        *_transformers(),
+    )
 }
 
 FREEZE_HELP = (
@@ -479,7 +597,8 @@ FREEZE_HELP = (
     "features.0, features.1, ...; DenseNet: stem, denseblock1, transition1, ..., "
     "norm5; ShuffleNet: conv1, stage2..stage4, conv5; MNASNet: stem, stack1..stack6, "
     "conv_head; ViT: stem, encoder_layer_0, ..., ln; Swin: features.0, ..., features.7, norm; "
-    "MaxViT: stem, blocks.0..blocks.3)"
+    "MaxViT: stem, blocks.0..blocks.3; RegNet: stem, block1..block4; GoogLeNet: stem, "
+    "inception3..inception5; Inception v3: stem, mixed5..mixed7)"
 )
 
 BACKBONE = NodeSpec(
@@ -522,8 +641,9 @@ BACKBONE = NodeSpec(
         ),
     ),
     help="A torchvision classification network (ResNet, VGG, AlexNet, MobileNet, "
-    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet, MNASNet, ViT, Swin, MaxViT; ViT and MaxViT "
-    "take 224 × 224 images) with weights from a local file, its "
+    "EfficientNet, ConvNeXt, DenseNet, ShuffleNet, MNASNet, RegNet, GoogLeNet, Inception v3, "
+    "ViT, Swin, MaxViT; ViT and MaxViT take 224 × 224 images, Inception v3 at least 75 × 75) "
+    "with weights from a local file, its "
     "head optionally dropped and its first stages frozen (not trained; their batch norm "
     "statistics stay fixed).",
     label_base="backbone",

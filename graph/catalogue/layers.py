@@ -94,7 +94,39 @@ def max_pool(n: int) -> tuple:
             **size,
         ),
         p("dilation", "size", 1, "spacing between window elements", minimum=1, **size),
+        p(
+            "return_indices",
+            "bool",
+            False,
+            "also give where each maximum came from (the indices output, for MaxUnpool)",
+        ),
         p("ceil_mode", "bool", False, "use ceil instead of floor for the output size"),
+    )
+
+
+MAX_POOL_OUT = (
+    PortSpec("out", help="the pooled maxima"),
+    PortSpec(
+        "indices",
+        help="flat position of each maximum in its input plane (int64); needs return_indices",
+    ),
+)
+
+
+def max_unpool(n: int) -> tuple:
+    size = {"length": (n, n)}
+    return (
+        p("kernel_size", "size", 2, "the max pool's window size", minimum=1, required=True, **size),
+        p(
+            "stride",
+            "size",
+            None,
+            "the max pool's window step (default: kernel_size)",
+            minimum=1,
+            optional=True,
+            **size,
+        ),
+        p("padding", "size", 0, "the max pool's padding", minimum=0, **size),
     )
 
 
@@ -547,9 +579,29 @@ register(
                 f"nn.MaxPool{n}d",
                 f"MaxPool{n}d",
                 max_pool(n),
+                outputs=MAX_POOL_OUT,
+                returns=("out", "indices"),
                 label="pool",
                 group="Pooling",
-                help=f"{n}-D max pooling over {DIMS[n].split(' ', 1)[0]}.",
+                help=f"{n}-D max pooling over {DIMS[n].split(' ', 1)[0]}; with return_indices, "
+                "also where each maximum came from (for MaxUnpool).",
+            )
+            for n in (1, 2, 3)
+        ),
+        *(
+            layer(
+                f"nn.MaxUnpool{n}d",
+                f"MaxUnpool{n}d",
+                max_unpool(n),
+                inputs=(
+                    PortSpec("x", help="the max pool's output (or what a decoder made of it)"),
+                    PortSpec("indices", help="the max pool's indices output"),
+                ),
+                label="unpool",
+                group="Pooling",
+                help=f"Undo a {n}-D max pool: each value back at the position its maximum came "
+                "from, zeros elsewhere (SegNet-style decoders). Wire the max pool's indices "
+                "output (return_indices on) and use the same window.",
             )
             for n in (1, 2, 3)
         ),

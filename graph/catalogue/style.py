@@ -16,6 +16,20 @@ from torchcanvas.graph.catalogue import register
 from torchcanvas.graph.catalogue._build import auto, p
 from torchcanvas.graph.spec import NodeSpec, PortSpec
 
+# what a style-transfer project does without: it optimises one image, in steps
+STYLE_NOTE = "Style transfer optimises one image: there are no batches and no validation split."
+STYLE_UNUSED_SETTINGS = ("batch_size", "val_split")
+
+
+def optimises_image(graph) -> bool:
+    """A style-transfer project: its data node gives one pair of pictures and the trained
+    parameter is an image (as ``codegen.plan.TrainPlan.optimises_image``)."""
+    return any(
+        n.spec is not None and n.spec.extra.get("source") == "style_images"
+        for n in graph.nodes_of_kind("data")
+    )
+
+
 # last ReLU of each VGG-16 stage, and its index in torchvision's vgg16().features
 VGG16_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
 

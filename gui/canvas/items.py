@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import Edge, PortSpec
+from torchcanvas.graph.layout import NAMES_GAP, default_width
 from torchcanvas.gui import theme
 from torchcanvas.gui.canvas.cost import body_colour, node_cost_text
 
 if TYPE_CHECKING:
     from torchcanvas.gui.canvas.scene import CanvasScene
 
-NODE_WIDTH = 150.0
 HEADER = 40.0  # left → right flow: header, one row per port, footer
 ROW = 22.0
 FOOTER = 20.0
@@ -101,6 +101,7 @@ class _Look:
         self.foot_fm = QFontMetricsF(self.foot)
         self.wire_fm = QFontMetricsF(self.wire)
         self.label_widths: dict[str, float] = {}
+        self.node_widths: dict[tuple, float] = {}
         self._layout_metrics()
         self.label_pixmaps: dict[tuple[str, float], tuple[QPixmap, QRectF]] = {}
 
@@ -177,6 +178,17 @@ class _Look:
         self.row = max(ROW, ceil(self.port_fm["LR"].height()) + 4)
         self.tb_labels = max(TB_LABELS, ceil(self.port_fm["TB"].height()) + 3)
 
+    def node_width(self, inputs: tuple[str, ...], outputs: tuple[str, ...], flow: str) -> float:
+        """``graph.layout.default_width`` in this look's port font, once per set of names."""
+        key = (flow, inputs, outputs)
+        width = self.node_widths.get(key)
+        if width is None:
+            if len(self.node_widths) > 5000:
+                self.node_widths.clear()
+            width = default_width(inputs, outputs, flow, self.port_fm[flow].horizontalAdvance)
+            self.node_widths[key] = width
+        return width
+
     def band(self, category: str, placeholder: bool) -> QColor:
         key = "\0placeholder" if placeholder else category
         color = self.bands.get(key)
@@ -233,23 +245,23 @@ def current_look() -> _Look:
     return look
 
 
-_header_paths: dict[tuple[float, float, float], QPainterPath] = {}
+_header_paths: dict[tuple[float, float, float, float], QPainterPath] = {}
 
 
-def _header_path(top: float, head: float, height: float) -> QPainterPath:
+def _header_path(top: float, head: float, height: float, width: float) -> QPainterPath:
     """The header band of a node: the band's rectangle cut to the node's rounded body, inset
     by half the plain border's width, so no corner of it shows outside the border (rounded at
     the top when it starts at the node's top edge). Made once per geometry."""
-    key = (top, head, height)
+    key = (top, head, height, width)
     path = _header_paths.get(key)
     if path is None:
         inset = 0.6  # half the plain border's width
         body = QPainterPath()
         body.addRoundedRect(
-            QRectF(inset, inset, NODE_WIDTH - 2 * inset, height - 2 * inset), 7 - inset, 7 - inset
+            QRectF(inset, inset, width - 2 * inset, height - 2 * inset), 7 - inset, 7 - inset
         )
         band = QPainterPath()
-        band.addRect(QRectF(0, top, NODE_WIDTH, head))
+        band.addRect(QRectF(0, top, width, head))
         path = _header_paths[key] = body.intersected(band).simplified()
     return path
 
@@ -322,7 +334,11 @@ class NodeItem(QGraphicsItem):
         ins, outs = graph.input_ports(node.id), graph.output_ports(node.id)
         self.inputs, self.outputs = {}, {}
         look = current_look()
-        if self.canvas.flow == "TB":
+        flow = self.canvas.flow
+        self._width = width = look.node_width(
+            tuple(p.name for p in ins), tuple(p.name for p in outs), flow
+        )
+        if flow == "TB":
             strip = look.tb_labels
             top = strip if len(ins) > 1 else 0.0
             bottom = strip if len(outs) > 1 else 0.0
@@ -336,7 +352,7 @@ class NodeItem(QGraphicsItem):
             ):
                 for i, spec in enumerate(specs):
                     ports[spec.name] = Port(
-                        self, spec, is_input, QPointF(NODE_WIDTH * (i + 1) / (len(specs) + 1), y)
+                        self, spec, is_input, QPointF(width * (i + 1) / (len(specs) + 1), y)
                     )
         else:
             rows = max(len(ins), len(outs), 1)
@@ -348,7 +364,7 @@ class NodeItem(QGraphicsItem):
                 self.inputs[spec.name] = Port(self, spec, True, QPointF(0, head + (i + 0.5) * row))
             for i, spec in enumerate(outs):
                 self.outputs[spec.name] = Port(
-                    self, spec, False, QPointF(NODE_WIDTH, head + (i + 0.5) * row)
+                    self, spec, False, QPointF(width, head + (i + 0.5) * row)
                 )
         self._height = height
         # the footer: below the header top → down, below the port rows left → right
@@ -358,9 +374,9 @@ class NodeItem(QGraphicsItem):
             else height - self._footer_h
         )
         self._ports = [*self.inputs.values(), *self.outputs.values()]
-        self._body = QRectF(0, 0, NODE_WIDTH, height)
+        self._body = QRectF(0, 0, width, height)
         pad = PORT_HIT
-        self._bounds = QRectF(-pad, -pad, NODE_WIDTH + 2 * pad, height + 2 * pad)
+        self._bounds = QRectF(-pad, -pad, width + 2 * pad, height + 2 * pad)
         self._shape = None
         self._port_labels = None  # laid out at the first detailed paint
         self._texts = None
@@ -375,6 +391,7 @@ class NodeItem(QGraphicsItem):
         the strip along the port's edge, right of its circle (a lit circle included) and clear
         of the next port's; left → right, in the port's row, clear of the circle."""
         labels = []
+        width = self._width
         if self.canvas.flow == "TB":
             fm = look.port_fm["TB"]
             strip = look.tb_labels
@@ -382,35 +399,45 @@ class NodeItem(QGraphicsItem):
             for ports, y in ((self.inputs, 0.0), (self.outputs, self._height - strip)):
                 if len(ports) < 2:
                     continue
-                room = NODE_WIDTH / (len(ports) + 1) - 2 * clear
+                room = width / (len(ports) + 1) - 2 * clear
                 for port in ports.values():
                     name = fm.elidedText(port.name, _ELIDE, room)
                     labels.append(
                         (QRectF(port.local.x() + clear, y + 1, room, strip - 2), _ALIGN_LEFT, name)
                     )
         else:
+            # a row's two names share it: each takes what it needs when both fit whole,
+            # else half each
             fm = look.port_fm["LR"]
             row = self._row
             inner = PORT_HOVER_R + LABEL_GAP
-            room = NODE_WIDTH / 2 - inner - 2
-            for port in self.inputs.values():
-                y = port.local.y()
-                labels.append(
-                    (
-                        QRectF(inner, y - row / 2, room, row),
-                        _ALIGN_LEFT,
-                        fm.elidedText(port.name, _ELIDE, room),
+            avail = width - 2 * inner - NAMES_GAP
+            ins, outs = list(self.inputs.values()), list(self.outputs.values())
+            for i in range(max(len(ins), len(outs))):
+                a = fm.horizontalAdvance(ins[i].name) if i < len(ins) else 0.0
+                b = fm.horizontalAdvance(outs[i].name) if i < len(outs) else 0.0
+                if a + b <= avail:
+                    in_room, out_room = avail - b, b + 1
+                else:
+                    in_room = out_room = avail / 2
+                if i < len(ins):
+                    y = ins[i].local.y()
+                    labels.append(
+                        (
+                            QRectF(inner, y - row / 2, in_room, row),
+                            _ALIGN_LEFT,
+                            fm.elidedText(ins[i].name, _ELIDE, in_room),
+                        )
                     )
-                )
-            for port in self.outputs.values():
-                y = port.local.y()
-                labels.append(
-                    (
-                        QRectF(NODE_WIDTH - inner - room, y - row / 2, room, row),
-                        _ALIGN_RIGHT,
-                        fm.elidedText(port.name, _ELIDE, room),
+                if i < len(outs):
+                    y = outs[i].local.y()
+                    labels.append(
+                        (
+                            QRectF(width - inner - out_room, y - row / 2, out_room, row),
+                            _ALIGN_RIGHT,
+                            fm.elidedText(outs[i].name, _ELIDE, out_room),
+                        )
                     )
-                )
         return labels
 
     def toolTip(self) -> str:
@@ -492,7 +519,7 @@ class NodeItem(QGraphicsItem):
     def _make_texts(self, look: _Look):
         node = self.graph.node(self.node_id)
         spec = node.spec
-        width = NODE_WIDTH - 20
+        width = self._width - 20
         subtitle = spec.title if spec else f"unknown: {node.type_id}"
         if node.type_id == "block":
             subtitle = f"block · {node.params.get('block', '')}"
@@ -548,11 +575,11 @@ class NodeItem(QGraphicsItem):
 
     def header_rect(self) -> QRectF:
         """The header band's rectangle, in the node's coordinates."""
-        return QRectF(0, self._header_top, NODE_WIDTH, self._header_h)
+        return QRectF(0, self._header_top, self._width, self._header_h)
 
     def header_path(self) -> QPainterPath:
         """The header band as painted, in the node's coordinates."""
-        return _header_path(self._header_top, self._header_h, self._height)
+        return _header_path(self._header_top, self._header_h, self._height, self._width)
 
     def _border_key(self) -> str | None:
         if self.isSelected():
@@ -570,7 +597,7 @@ class NodeItem(QGraphicsItem):
             painter.setPen(look.box_border[self._border_key()])
             painter.setBrush(self._body_brush(look))
             painter.drawRect(self._body)
-            painter.fillRect(QRectF(0, self._header_top, NODE_WIDTH, self._header_h), band)
+            painter.fillRect(QRectF(0, self._header_top, self._width, self._header_h), band)
             return
         painter.setRenderHint(_ANTIALIAS, True)
         painter.setPen(look.border[self._border_key()])
@@ -578,7 +605,7 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(self._body, 7, 7)
         painter.setPen(_NO_PEN)
         painter.setBrush(band)
-        painter.drawPath(_header_path(self._header_top, self._header_h, self._height))
+        painter.drawPath(_header_path(self._header_top, self._header_h, self._height, self._width))
 
         texts = self._texts if self._texts_look is look else None
         if texts is None:

@@ -5,6 +5,9 @@ them in sub-groups, which start collapsed; a search opens every sub-group with a
 
 Double-click or Enter on a type (or Enter in the search box) emits ``activated(type_id)``;
 dragging a type starts a ``QDrag`` whose mime data holds the type id under ``MIME_NODE_TYPE``.
+
+The project's own blocks come first, under "Blocks" (``set_blocks``, kept live by the window):
+their rows carry ``BLOCK_PREFIX`` + the block's name, and adding one adds a use of it.
 The search and ranking helpers here are shared with the quick-add popup.
 """
 
@@ -36,10 +39,12 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph.catalogue import CATALOGUE, grouped, specs_by_category
-from torchcanvas.graph.spec import NodeSpec
+from torchcanvas.graph.spec import NodeSpec, PortSpec
 from torchcanvas.gui import icons, theme
 
 MIME_NODE_TYPE = "application/x-torchcanvas-node-type"
+BLOCK_PREFIX = "block:"  # a palette row for one of the project's blocks: "block:ConvBlock"
+BLOCKS = "Blocks"
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole
 _SEARCH_PLACEHOLDER = "Search layers, losses… (Ctrl+F)"
@@ -222,7 +227,8 @@ class _PaletteTree(QTreeWidget):
     def startDrag(self, supported_actions) -> None:
         item = self.currentItem()
         type_id = item.data(0, TYPE_ROLE) if item is not None else None
-        spec = CATALOGUE.get(type_id) if type_id else None
+        owner = self.parent()
+        spec = owner.spec_for(type_id) if type_id and isinstance(owner, PaletteWidget) else None
         if spec is None:
             return
         drag = QDrag(self)
@@ -311,6 +317,7 @@ class PaletteWidget(QWidget):
         self.tree.itemExpanded.connect(lambda item: self._remember(item, True))
         self.tree.itemCollapsed.connect(lambda item: self._remember(item, False))
         self._updating = False
+        self._block_specs: dict[str, NodeSpec] = {}  # by row id ("block:Name")
         self.reload()
 
     # ------------------------------------------------------------------ building
@@ -324,7 +331,10 @@ class PaletteWidget(QWidget):
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
         self._subgroups.clear()
         self._members.clear()
-        for category, specs in palette_specs().items():
+        categories = palette_specs()
+        if self._block_specs:
+            categories = {BLOCKS: list(self._block_specs.values()), **categories}
+        for category, specs in categories.items():
             group = QTreeWidgetItem(self.tree, [category, str(len(specs))])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setIcon(0, icons.category_icon(category))
@@ -362,6 +372,30 @@ class PaletteWidget(QWidget):
                         self._members[id(parent)].append(item)
         self._apply_filter(self.search.text())
 
+    def set_blocks(self, blocks: dict[str, tuple[list[str], list[str], int]]) -> None:
+        """List the project's blocks under "Blocks": name → (inputs, outputs, uses)."""
+        specs = {
+            f"{BLOCK_PREFIX}{name}": NodeSpec(
+                f"{BLOCK_PREFIX}{name}",
+                name,
+                BLOCKS,
+                "block",
+                inputs=tuple(PortSpec(n) for n in ins),
+                outputs=tuple(PortSpec(n) for n in outs),
+                help=f"Your block {name} ({uses} use{'s' * (uses != 1)} in the model). "
+                "Drag it in to use it again; double-click a use (or Ctrl+B) to edit its "
+                "layers, which changes every use.",
+            )
+            for name, (ins, outs, uses) in sorted(blocks.items())
+        }
+        if specs != self._block_specs:
+            self._block_specs = specs
+            self.reload()
+
+    def spec_for(self, type_id: str) -> NodeSpec | None:
+        """The spec of a row: a catalogue type, or one of the project's blocks."""
+        return self._block_specs.get(type_id) or CATALOGUE.get(type_id)
+
     # ------------------------------------------------------------------ queries
     def type_items(self) -> list[QTreeWidgetItem]:
         """Every type row, in tree order."""
@@ -390,7 +424,7 @@ class PaletteWidget(QWidget):
         filtering = bool(words)
         best: tuple[int, int, QTreeWidgetItem] | None = None
         for order, item in enumerate(self._items.values()):
-            spec = CATALOGUE.get(item.data(0, TYPE_ROLE))
+            spec = self.spec_for(item.data(0, TYPE_ROLE))
             hit = spec is not None and (not filtering or matches(spec, words))
             item.setHidden(not hit)
             if hit and filtering:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.graph import CycleError, Edge, GraphError
+from torchcanvas.graph.layout import NODE_WIDTH
 from torchcanvas.gui import theme
 from torchcanvas.gui.canvas.cost import shares
 from torchcanvas.gui.canvas.items import (
@@ -257,6 +258,11 @@ class CanvasScene(QGraphicsScene):
         rows = max(n_inputs, n_outputs, 1)
         return look.header["LR"] + rows * look.row + look.footer["LR"]
 
+    def node_width(self, inputs: list[str], outputs: list[str]) -> float:
+        """The width a node with these port names gets in the current flow and fonts (as
+        ``NodeItem.refresh`` makes it), for placing a node before it exists."""
+        return current_look().node_width(tuple(inputs), tuple(outputs), self.flow)
+
     def set_flow(self, flow: str) -> None:
         """Ports left/right (LR) or top/bottom (TB); wires follow."""
         if flow == self.flow:
@@ -304,7 +310,7 @@ class CanvasScene(QGraphicsScene):
         """What the auto-layout needs: the drawn size of a node."""
         item = self.nodes.get(node_id)
         if item is None:
-            return 150.0, 60.0
+            return NODE_WIDTH, 60.0
         rect = item.body_rect()
         return rect.width(), rect.height()
 

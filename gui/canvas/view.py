@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QGraphicsView
 
 from torchcanvas.graph import GraphError, get_spec
 from torchcanvas.gui import theme
-from torchcanvas.gui.canvas.items import NODE_WIDTH, NodeItem
-from torchcanvas.gui.canvas.palette import MIME_NODE_TYPE
+from torchcanvas.gui.canvas.items import NodeItem
+from torchcanvas.gui.canvas.palette import BLOCK_PREFIX, MIME_NODE_TYPE
 from torchcanvas.gui.canvas.scene import CanvasScene
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
@@ -43,6 +43,7 @@ def _offsets(along_x: bool) -> tuple[tuple[float, float], ...]:
 
 class CanvasView(QGraphicsView):
     quickAddRequested = Signal(QPointF, QPoint)  # scene position, global position
+    escapePressed = Signal()  # Esc that nothing on the canvas used (a wire cancels first)
 
     def __init__(self, scene: CanvasScene, parent=None):
         super().__init__(scene, parent)
@@ -190,6 +191,9 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().keyPressEvent(event)
+        if event.key() == Qt.Key.Key_Escape and not event.isAccepted():
+            event.accept()
+            self.escapePressed.emit()
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
@@ -240,12 +244,17 @@ class CanvasView(QGraphicsView):
     def add_node_at(self, type_id: str, pos: QPointF, free: bool = False) -> str | None:
         """Create a node centred horizontally on ``pos``, snapped to the grid, select it and
         keep it in view. ``free``: the nearest spot there where it overlaps no other node."""
-        x = round((pos.x() - NODE_WIDTH / 2) / 10) * 10
+        width, height = self._new_node_size(type_id)
+        x = round((pos.x() - width / 2) / 10) * 10
         y = round((pos.y() - 20) / 10) * 10
         if free:
-            rect = self.free_spot(QRectF(x, y, NODE_WIDTH, self._new_node_height(type_id)))
+            rect = self.free_spot(QRectF(x, y, width, height))
             x, y = rect.x(), rect.y()
-        nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
+        if type_id.startswith(BLOCK_PREFIX):  # a use of one of the project's blocks
+            params = {"block": type_id[len(BLOCK_PREFIX) :]}
+            nid = self.canvas.doc.add_node("block", (float(x), float(y)), params)
+        else:
+            nid = self.canvas.doc.add_node(type_id, (float(x), float(y)))
         if nid is not None:
             self.canvas.select_nodes([nid])
             item = self.canvas.nodes.get(nid)
@@ -258,7 +267,7 @@ class CanvasView(QGraphicsView):
         the selection along the flow when the selection is in view, else in the middle of
         the view; moved to the nearest free spot, never on top of another node."""
         visible = self.visible_scene_rect()
-        height = self._new_node_height(type_id)
+        width, height = self._new_node_size(type_id)
         selection = QRectF()
         for nid in self.canvas.selected_node_ids():
             item = self.canvas.nodes[nid]
@@ -267,9 +276,7 @@ class CanvasView(QGraphicsView):
             if self.canvas.flow == "TB":
                 centre = QPointF(selection.center().x(), selection.bottom() + FLOW_GAP + height / 2)
             else:
-                centre = QPointF(
-                    selection.right() + FLOW_GAP + NODE_WIDTH / 2, selection.center().y()
-                )
+                centre = QPointF(selection.right() + FLOW_GAP + width / 2, selection.center().y())
         else:
             centre = visible.center()
         return self.add_node_at(
@@ -279,12 +286,17 @@ class CanvasView(QGraphicsView):
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
 
-    def _new_node_height(self, type_id: str) -> float:
+    def _new_node_size(self, type_id: str) -> tuple[float, float]:
+        if type_id.startswith(BLOCK_PREFIX):
+            d = self.canvas.doc.graph.blocks.get(type_id[len(BLOCK_PREFIX) :])
+            ins, outs = (list(d.inputs), list(d.outputs)) if d is not None else ([], [])
+            return self.canvas.node_width(ins, outs), self.canvas.node_height(len(ins), len(outs))
         try:
             spec = get_spec(type_id)
         except GraphError:
-            return self.canvas.node_height(1, 1)
-        return self.canvas.node_height(len(spec.inputs), len(spec.outputs))
+            return self.canvas.node_width([], []), self.canvas.node_height(1, 1)
+        ins, outs = [p.name for p in spec.inputs], [p.name for p in spec.outputs]
+        return self.canvas.node_width(ins, outs), self.canvas.node_height(len(ins), len(outs))
 
     def free_spot(self, rect: QRectF) -> QRectF:
         """``rect`` moved by the smallest step on the grid (preferring the flow's direction)

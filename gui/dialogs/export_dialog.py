@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.gui import theme
-from torchcanvas.gui.training.runs import RunInfo
+from torchcanvas.gui.training.run_folders import RunInfo
 from torchcanvas.runtime.export import (
     FORMAT_LABELS,
     FORMAT_TITLES,

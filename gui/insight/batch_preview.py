@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QThread, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QHBoxLayout,
@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
 
 from torchcanvas.graph.document import Graph
 from torchcanvas.gui import theme
+from torchcanvas.gui.insight.data_view import gray_pixmap, rgb_pixmap
 
 COLUMNS = ("Node", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Flags")
 FLAG_COLOR = "#dc2626"
-MAP_PIXELS = 56  # each feature map or sample image is drawn this tall
 SAMPLES = 8
+STALE_NOTE = " (the graph has changed since: preview again to update)"
+STALE_OPACITY = 0.4
 
 
 class PreviewJob(QThread):
@@ -66,30 +68,6 @@ class PreviewJob(QThread):
             self.succeeded.emit(result, samples)
 
 
-def gray_pixmap(values: np.ndarray, height: int = MAP_PIXELS) -> QPixmap:
-    """A 2-d array as a grey picture scaled by its own range, ``height`` pixels tall."""
-    a = np.nan_to_num(values.astype(np.float64))
-    lo, hi = a.min(), a.max()
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    pixels = np.ascontiguousarray((a * 255).round().astype(np.uint8))
-    h, w = pixels.shape
-    image = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(image).scaledToHeight(height, Qt.TransformationMode.FastTransformation)
-
-
-def rgb_pixmap(chw: np.ndarray, height: int = MAP_PIXELS) -> QPixmap:
-    """A [C, H, W] sample (1 or 3 channels) as a picture scaled by its own range."""
-    if chw.shape[0] != 3:
-        return gray_pixmap(chw.mean(0), height)
-    a = np.nan_to_num(chw.astype(np.float64))
-    lo, hi = a.min(), a.max()
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    pixels = np.ascontiguousarray((a.transpose(1, 2, 0) * 255).round().astype(np.uint8))
-    h, w, _ = pixels.shape
-    image = QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaledToHeight(height, Qt.TransformationMode.FastTransformation)
-
-
 class BatchPreviewPanel(QWidget):
     """The Batch Preview dock's contents."""
 
@@ -102,6 +80,8 @@ class BatchPreviewPanel(QWidget):
         self.job: PreviewJob | None = None
         self.result = None
         self.samples = None
+        self.stale = False  # the graph changed after the batch shown was asked for
+        self._edited_since_asked = False
         self._row_keys: list[str] = []
 
         self.run_button = QPushButton("Preview a Batch")
@@ -179,20 +159,30 @@ class BatchPreviewPanel(QWidget):
         self.job.failed.connect(self._failed)
         self.job.finished.connect(lambda: self.run_button.setEnabled(True))
         self.run_button.setEnabled(False)
+        self._edited_since_asked = False
         self.status.setText("Pushing a batch through the graph…")
         self.job.start()
         return True
+
+    def graph_edited(self) -> None:
+        """The graph changed: what is shown (or on its way) is of the graph before."""
+        self._edited_since_asked = True
+        if self.result is not None and not self.stale:
+            self.stale = True
+            self.status.setText(self.status.text() + STALE_NOTE)
 
     def _failed(self, message: str, node_id) -> None:
         self.status.setText(f"Preview failed: {message}")
 
     def _succeeded(self, result, samples) -> None:
         self.result, self.samples = result, samples
+        self.stale = self._edited_since_asked
         flagged = sum(1 for s in result.nodes.values() if s.flags)
         loss = f", loss {result.loss:.4g}" if result.loss is not None else ""
         self.status.setText(
             f"{result.batch_size} samples, {len(result.nodes)} nodes{loss}"
             + (f"; {flagged} flagged" if flagged else "")
+            + (STALE_NOTE if self.stale else "")
         )
         self.table.setRowCount(0)
         self._row_keys = list(result.nodes)
@@ -334,8 +324,21 @@ class StatsBadge(QGraphicsSimpleTextItem):
         self.setFont(font)
         self.setToolTip(BatchPreviewPanel._tooltip(stats))
         self.setZValue(5)
+        self.stale = False
         body = node_item.body_rect()
         self.setPos(body.right() + 8, body.top())
+
+    def mark_stale(self) -> None:
+        """Measured on the graph before an edit: faded, and says so, until the next preview."""
+        if self.stale:
+            return
+        self.stale = True
+        self.setOpacity(STALE_OPACITY)
+        self.setText("stale · " + self.text())
+        self.setToolTip(
+            "Measured before the last edit of the graph: Run → Preview a Batch (F7) again\n\n"
+            + self.toolTip()
+        )
 
 
 def mark_nodes(scene, result) -> list[StatsBadge]:
@@ -349,6 +352,21 @@ def mark_nodes(scene, result) -> list[StatsBadge]:
         if item is not None:
             badges.append(StatsBadge(item, stats))
     return badges
+
+
+def badges(scene) -> list[StatsBadge]:
+    return [
+        child
+        for item in scene.nodes.values()
+        for child in item.childItems()
+        if isinstance(child, StatsBadge)
+    ]
+
+
+def mark_stale(scene) -> None:
+    """The graph changed: every badge on the canvas is of the graph before."""
+    for badge in badges(scene):
+        badge.mark_stale()
 
 
 def clear_marks(scene) -> None:

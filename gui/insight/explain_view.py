@@ -9,7 +9,7 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import QEvent, Qt, QThread, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 METHODS = (("ig", "Integrated Gradients"), ("saliency", "Saliency"), ("gradcam", "Grad-CAM"))
-COLUMNS = 4
 
 
 class ExplainJob(QThread):
@@ -81,6 +80,8 @@ class ExplainView(QWidget):
         self.job: ExplainJob | None = None
         self.result = None
         self.panels: list[np.ndarray] = []
+        self.cells: list[QWidget] = []  # an image explanation's samples, in as many columns as fit
+        self._laid_columns = 0
 
         self.method = QComboBox()
         for key, text in METHODS:
@@ -106,13 +107,14 @@ class ExplainView(QWidget):
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.grid_host)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.grid_host)
+        self.scroll.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.status)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         self._method_changed()
         self.set_run(None)
 
@@ -167,6 +169,7 @@ class ExplainView(QWidget):
         return True
 
     def _clear(self) -> None:
+        self.cells = []
         while self.grid.count():
             widget = self.grid.takeAt(0).widget()
             if widget is not None:
@@ -200,7 +203,7 @@ class ExplainView(QWidget):
                 lay.setContentsMargins(2, 2, 2, 2)
                 lay.addWidget(cell)
                 lay.addWidget(text)
-                self.grid.addWidget(box, k // 2, k % 2)
+                self.cells.append(box)
             elif result.kind == "table":
                 label = QLabel(caption + "<br>" + self._feature_html(result, k))
                 self.grid.addWidget(label, k, 0)
@@ -208,6 +211,35 @@ class ExplainView(QWidget):
                 label = QLabel(caption + "<br>" + self._token_html(result, k))
                 label.setWordWrap(True)
                 self.grid.addWidget(label, k, 0)
+        self._flow_cells()
+
+    def columns(self) -> int:
+        """How many image cells fit side by side in the scroll area's width (at least one)."""
+        if not self.cells:
+            return 1
+        margins = self.grid.contentsMargins()
+        free = self.scroll.viewport().width() - margins.left() - margins.right()
+        step = self.cells[0].sizeHint().width() + max(self.grid.horizontalSpacing(), 0)
+        return max(1, (free + max(self.grid.horizontalSpacing(), 0)) // step)
+
+    def _flow_cells(self) -> None:
+        """Lay the image cells out row by row in as many columns as the width takes."""
+        columns = self.columns()
+        for box in self.cells:
+            self.grid.removeWidget(box)
+        for k, box in enumerate(self.cells):
+            self.grid.addWidget(box, k // columns, k % columns)
+        self._laid_columns = columns
+
+    def eventFilter(self, watched, event) -> bool:
+        """The scroll area's viewport resized: as many columns as now fit."""
+        if (
+            event.type() == QEvent.Type.Resize
+            and self.cells
+            and self.columns() != self._laid_columns
+        ):
+            self._flow_cells()
+        return super().eventFilter(watched, event)
 
     @staticmethod
     def _feature_html(result, k: int) -> str:

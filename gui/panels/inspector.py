@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
+import json
 import math
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from torchcanvas.graph.catalogue.style import STYLE_NOTE, STYLE_UNUSED_SETTINGS, optimises_image
 from torchcanvas.graph.document import validate_label
 from torchcanvas.graph.errors import GraphError, ParamError
 from torchcanvas.graph.settings import SETTINGS, validate_settings
@@ -72,6 +74,8 @@ SETTING_TITLES = {
     "pin_memory": "pinned memory",
     "cudnn_benchmark": "cuDNN benchmark",
 }
+SAMPLES = 8  # a data node's samples shown
+SAMPLES_DEBOUNCE_MS = 300  # edits this close together read the samples once
 
 
 # ---------------------------------------------------------------------- the inspector
@@ -91,6 +95,14 @@ class InspectorWidget(QWidget):
         self._header_info: QLabel | None = None
         self._header_problems: QLabel | None = None
         self._summary: QLabel | None = None
+        # a data node's samples: read in the shape process (Document.request_samples), so no
+        # thread of the inspector's own can outlive it; an answer for an older request or a
+        # page gone meanwhile is dropped
+        self.samples_view = None
+        self._samples_key: str | None = None
+        self._samples_token: int | None = None
+        self._samples_timer = QTimer(self, singleShot=True, interval=SAMPLES_DEBOUNCE_MS)
+        self._samples_timer.timeout.connect(self._read_samples)
 
         self._scroll = QScrollArea(self)
         self._scroll.setWidgetResizable(True)
@@ -115,6 +127,7 @@ class InspectorWidget(QWidget):
         doc.settingsChanged.connect(self._on_settings_changed)
         doc.shapesUpdated.connect(self._on_shapes)
         doc.closed.connect(self._on_doc_destroyed)
+        doc.samplesRead.connect(self._on_samples)
         self._node_ids = []
         self._rebuild()
 
@@ -149,12 +162,14 @@ class InspectorWidget(QWidget):
             (doc.settingsChanged, self._on_settings_changed),
             (doc.shapesUpdated, self._on_shapes),
             (doc.closed, self._on_doc_destroyed),
+            (doc.samplesRead, self._on_samples),
         ):
             with contextlib.suppress(RuntimeError, TypeError):  # gone with the document
                 signal.disconnect(slot)
 
     def _on_doc_destroyed(self, *_args) -> None:
         self.doc = None
+        self._samples_timer.stop()
 
     def _on_node_changed(self, node_id: str) -> None:
         if node_id in self._node_ids:
@@ -167,6 +182,7 @@ class InspectorWidget(QWidget):
                 self._rebuild()  # another architecture: other stages and weights files
                 return
             self._refresh()
+            self._schedule_samples()
 
     def _on_node_removed(self, node_id: str) -> None:
         if node_id in self._node_ids:
@@ -182,6 +198,7 @@ class InspectorWidget(QWidget):
     def _on_settings_changed(self, _name: str) -> None:
         if self._mode == "settings":
             self._refresh()
+        self._schedule_samples()  # the seed and the validation split choose the samples
 
     def _on_shapes(self, _result) -> None:
         self._refresh()
@@ -197,6 +214,9 @@ class InspectorWidget(QWidget):
         self._header_title = self._header_info = self._header_problems = None
         self._summary = None
         self._form: QFormLayout | None = None
+        self.samples_view = None
+        self._samples_key = self._samples_token = None
+        self._samples_timer.stop()
         page = QWidget()
         page.setObjectName("inspectorPage")
         box = QVBoxLayout(page)
@@ -366,6 +386,53 @@ class InspectorWidget(QWidget):
         self._build_params(box, spec)
         if spec.kind == "code":
             self._build_code(box, node)
+        if spec.kind == "data" and spec.extra.get("source") != "style_images":
+            self._build_samples(box)
+
+    def _build_samples(self, box: QVBoxLayout) -> None:
+        """What the data node yields after its transforms and augmentation, read in the
+        background when the page opens and again after an edit that changes it."""
+        from torchcanvas.gui.insight.data_view import DataSamplesView
+
+        form = self._section(box, "Samples")
+        self.samples_view = DataSamplesView()
+        form.addRow(self.samples_view)
+        self._schedule_samples()
+
+    def _samples_source(self) -> str | None:
+        """What the samples depend on: the node's type and params, the settings (seed,
+        validation split) and the project folder (relative paths)."""
+        if self.samples_view is None or self.doc is None or len(self._node_ids) != 1:
+            return None
+        graph = self.doc.graph
+        node = graph.node(self._node_ids[0])
+        return json.dumps(
+            [node.type_id, node.params, graph.settings, str(self.doc.project_dir)],
+            sort_keys=True,
+            default=str,
+        )
+
+    def _schedule_samples(self) -> None:
+        key = self._samples_source()
+        if key is None or key == self._samples_key:
+            return  # a label or another node changed: the samples are the same
+        self._samples_key = key
+        self.samples_view.show_reading()
+        self._samples_timer.start()
+
+    def _read_samples(self) -> None:
+        if self.samples_view is not None and self.doc is not None and self._node_ids:
+            self._samples_token = self.doc.request_samples(self._node_ids[0], SAMPLES)
+
+    def _on_samples(self, token: int, value: Any) -> None:
+        if token != self._samples_token or self.samples_view is None:
+            return  # an older request, or another page
+        if self._samples_timer.isActive():
+            return  # an edit came after the request: its samples follow
+        if isinstance(value, str):
+            self.samples_view.show_error(value)
+        else:
+            self.samples_view.show_samples(value)
 
     def _build_code(self, box: QVBoxLayout, node) -> None:
         """An imported code node's code, read-only: it runs only when the model is compiled,
@@ -479,6 +546,19 @@ class InspectorWidget(QWidget):
 
     def _build_settings(self, box: QVBoxLayout) -> None:
         self._type_id = None
+        block = getattr(self.doc, "block_name", None)
+        if block is not None:  # a block's body on the canvas: the settings are the model's
+            uses = len(self.doc.root.graph.block_users(block))
+            self._header(
+                box,
+                block,
+                "block · nothing selected",
+                theme.category_color("Blocks"),
+                f"The layers of block {block}: an edit here changes "
+                f"{'all its uses' if uses > 1 else 'its use'} in the model. Select a node to "
+                "edit it; Esc goes back to the model.",
+            )
+            return
         self._header(
             box,
             "Training settings",
@@ -487,8 +567,18 @@ class InspectorWidget(QWidget):
             "How the model is trained and exported. Select a node to edit it.",
         )
         form = self._section(box, "Run")
+        style = optimises_image(self.doc.graph)
+        if style:  # no batches, no validation: those rows give way to a note
+            note = QLabel(STYLE_NOTE)
+            note.setObjectName("styleNote")
+            note.setWordWrap(True)
+            set_small(note)
+            set_subtle(note)
+            form.addRow(note)
         for name, spec in SETTINGS.items():
             if name == "flow":  # a canvas setting: View ▸ Flow changes it and re-lays out
+                continue
+            if style and name in STYLE_UNUSED_SETTINGS:
                 continue
             suggestions = DEVICE_CHOICES if name == "device" else ()
             title = SETTING_TITLES.get(name, name.replace("_", " "))
@@ -530,6 +620,12 @@ class InspectorWidget(QWidget):
         if self._header_title is None or self.doc is None:
             return
         graph, shapes = self.doc.graph, self.doc.shapes
+        if self._mode == "settings" and getattr(self.doc, "block_name", None) is not None:
+            self._header_title.setText(self.doc.block_name)  # renamed meanwhile
+            self._header_info.setText(f"{len(graph)} nodes")
+            errors = [p for p in shapes.problems if p.severity == "error"] if shapes else []
+            self._show_problems([p.message for p in errors], True)
+            return
         if self._mode == "settings":
             parts = [f"{len(graph)} nodes"]
             cost = ""

@@ -21,10 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from torchcanvas.codegen.emit import CodegenError
+from torchcanvas.graph.document import duplicate_labels
+from torchcanvas.graph.errors import quoted
 from torchcanvas.gui import theme
 
 NODE_ROLE = Qt.ItemDataRole.UserRole
 SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 1
+INNER_ROLE = Qt.ItemDataRole.UserRole + 2
 OK_COLOR = "#16a34a"
 
 
@@ -34,6 +37,7 @@ class Row:
     node_id: str | None
     label: str  # the node's label, "" when the problem concerns no node
     message: str  # without the leading "label: "
+    inner: tuple[str, str] | None = None  # inside a block: (its definition, the node there)
 
 
 def problem_message(graph, node_id: str | None, message: str) -> str:
@@ -50,12 +54,39 @@ def _strip_label(message: str, label: str) -> str:
     return message
 
 
+def _duplicate_label_rows(graph) -> list[Row]:
+    """A warning on every node whose label another node has too, naming the others: a file
+    made elsewhere may hold one twice (the editor refuses it)."""
+    rows = []
+    for label, ids in duplicate_labels(graph).items():
+        for nid in ids:
+            mine = graph.node(nid)
+            others = []
+            for other in ids:
+                if other != nid:
+                    node = graph.node(other)
+                    kind = node.spec.title if node.spec is not None else node.type_id
+                    same = node.type_id == mine.type_id
+                    others.append(f"{'another' if same else 'the'} {kind} node")
+            rows.append(
+                Row(
+                    "warning",
+                    nid,
+                    label,
+                    f"{quoted(label)} is also the label of {', '.join(others)}; each node "
+                    "needs its own label: rename one",
+                )
+            )
+    return rows
+
+
 def collect_rows(graph, result) -> list[Row]:
     """The problems to list for ``result``: errors first, then warnings, then training."""
     rows: list[Row] = []
     for p in result.problems:
         label = graph.node(p.node_id).label if p.node_id in graph else (p.node_id or "")
-        rows.append(Row(p.severity, p.node_id, label, _strip_label(p.message, label)))
+        rows.append(Row(p.severity, p.node_id, label, _strip_label(p.message, label), p.inner))
+    rows.extend(_duplicate_label_rows(graph))
     rows.sort(key=lambda r: r.severity != "error")  # stable: keeps graph order within each
     if result.ok:
         from torchcanvas.codegen.plan import training_plan
@@ -147,6 +178,7 @@ class ProblemsWidget(QWidget):
     """The latest problems of ``doc``; ``nodeClicked`` carries the node id of a clicked row."""
 
     nodeClicked = Signal(str)
+    innerClicked = Signal(str, str)  # a problem inside a block: (block, node in its body)
 
     def __init__(self, doc, parent: QWidget | None = None):
         super().__init__(parent)
@@ -235,6 +267,7 @@ class ProblemsWidget(QWidget):
             item.setForeground(0, color if row.label else muted)
             item.setData(0, NODE_ROLE, row.node_id)
             item.setData(0, SEVERITY_ROLE, row.severity)
+            item.setData(0, INNER_ROLE, list(row.inner) if row.inner else None)
             where = f" ({row.label})" if row.label else ""
             item.setToolTip(0, f"{row.severity}{where}")
             item.setToolTip(1, row.message)
@@ -263,6 +296,10 @@ class ProblemsWidget(QWidget):
             self.summary_label.setStyleSheet("")
 
     def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        inner = item.data(0, INNER_ROLE)
+        if inner:  # inside a block: open its body at that node
+            self.innerClicked.emit(inner[0], inner[1])
+            return
         node_id = item.data(0, NODE_ROLE)
         if node_id:
             self.nodeClicked.emit(node_id)

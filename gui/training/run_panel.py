@@ -1,5 +1,8 @@
 """The run panel: Train / Pause / Resume / Stop, the device, the project's training settings
-(edited through the document, so undoable), and progress with speed and time left."""
+(edited through the document, so undoable), and progress with speed and time left.
+
+The settings scroll when the panel is short; the buttons above them and the status below them
+(progress, speed, notices, the last message) stay in view."""
 
 from __future__ import annotations
 
@@ -7,20 +10,23 @@ import math
 import time
 from html import escape
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from torchcanvas.graph.catalogue.style import STYLE_NOTE, optimises_image
 from torchcanvas.graph.errors import ParamError
 from torchcanvas.graph.settings import COMPILE_MODES, PRECISIONS, SETTINGS
 from torchcanvas.gui import theme
@@ -30,6 +36,29 @@ from torchcanvas.gui.training.sweep_edit import (
     open_dimension_dialog,
     setting_target,
 )
+
+
+class _SettingsScroll(QScrollArea):
+    """The settings, scrolling: as tall as they are when there is room (the status follows
+    right below them), shorter with a scroll bar when there is not."""
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setObjectName("runSettingsScroll")
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setMinimumHeight(60)
+
+    def sizeHint(self) -> QSize:
+        hint = self.widget().sizeHint()
+        return QSize(hint.width() + self.verticalScrollBar().sizeHint().width(), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        width = self.widget().minimumSizeHint().width()
+        return QSize(width + self.verticalScrollBar().sizeHint().width(), 60)
 
 
 def _clock(seconds: float) -> str:
@@ -98,6 +127,13 @@ class RunPanel(QWidget):
         form.addRow("", self.settings_error)
         self._form = form
         form.setRowVisible(self.settings_error, False)
+        # a style transfer has no batches and no validation: those rows give way to a note
+        self.style_note = QLabel(STYLE_NOTE)
+        self.style_note.setObjectName("styleNote")
+        self.style_note.setWordWrap(True)
+        self.style_note.setStyleSheet("color: palette(mid);")
+        form.insertRow(2, "", self.style_note)
+        form.setRowVisible(self.style_note, False)
 
         # speed settings: a choice box each for precision and the compile mode, a check box for
         # each switch; every edit is a document command (undoable)
@@ -161,15 +197,26 @@ class RunPanel(QWidget):
             lambda _: self._fault_node and self.nodeClicked.emit(self._fault_node)
         )
 
+        settings = QWidget()
+        settings.setObjectName("runSettings")
+        settings_layout = QVBoxLayout(settings)
+        settings_layout.setContentsMargins(0, 0, 0, 0)
+        settings_layout.addLayout(form)
+        settings_layout.addStretch(1)
+        self.settings_scroll = _SettingsScroll(settings)
+        # the status: never inside the scrolling part, so its last line is always in view
+        self.status_box = QWidget()
+        self.status_box.setObjectName("runStatus")
+        status = QVBoxLayout(self.status_box)
+        status.setContentsMargins(0, 0, 0, 0)
+        for w in (self.progress, self.position, self.speed, self.notice, self.message):
+            status.addWidget(w)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(buttons)
-        layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.position)
-        layout.addWidget(self.speed)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.message)
+        layout.addWidget(self.settings_scroll)
+        layout.addWidget(self.status_box)
         layout.addStretch(1)
         if doc is not None:
             self.set_document(doc)
@@ -187,9 +234,22 @@ class RunPanel(QWidget):
     def set_document(self, doc) -> None:
         if self.doc is not None:
             self.doc.settingsChanged.disconnect(self._settings_changed)
+            for signal in (self.doc.nodeAdded, self.doc.nodeRemoved, self.doc.graphReset):
+                signal.disconnect(self._structure_changed)
         self.doc = doc
         doc.settingsChanged.connect(self._settings_changed)
+        for signal in (doc.nodeAdded, doc.nodeRemoved, doc.graphReset):
+            signal.connect(self._structure_changed)
         self._settings_changed("")
+        self._structure_changed()
+
+    def _structure_changed(self, *_args) -> None:
+        """Show batch size and val split unless the project is a style transfer."""
+        style = optimises_image(self.doc.graph)
+        self._form.setRowVisible(self.batch_size, not style)
+        self._form.setRowVisible(self.val_split, not style)
+        self._form.setRowVisible(self.style_note, style)
+        self.settings_scroll.updateGeometry()
 
     def _settings_changed(self, _name: str) -> None:
         settings = self.doc.graph.settings
@@ -221,6 +281,7 @@ class RunPanel(QWidget):
     def _show_settings_error(self, text: str) -> None:
         self.settings_error.setText(text)
         self._form.setRowVisible(self.settings_error, bool(text))
+        self.settings_scroll.updateGeometry()
 
     def _setting_edited(self, name: str, value) -> None:
         self._show_settings_error("")

@@ -252,6 +252,12 @@ def test_hidden_dock_costs_the_run_nothing(window, qtbot):
     assert window.training.control.grads_every == 0
 
 
+def test_refresh_tooltip_states_how_often_gradient_norms_are_read(window):
+    dock = window.autograd
+    tip = dock.panel.every.toolTip()
+    assert f"Gradient norms are read every {dock.GRADS_EVERY} steps." in tip, tip
+
+
 def test_screenshot_of_linked_selection(window, qtbot, tmp_path):
     """The window with the dock open and a linked selection draws (a smoke test of painting)."""
     panel = _captured(window)

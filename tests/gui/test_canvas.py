@@ -12,7 +12,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
 from torchcanvas.graph import dumps, load
-from torchcanvas.gui.canvas.items import NODE_WIDTH
+from torchcanvas.graph.layout import NODE_WIDTH
 from torchcanvas.gui.canvas.palette import mime_for
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")

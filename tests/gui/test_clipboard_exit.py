@@ -12,7 +12,7 @@ import json, sys
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from torchcanvas.assets import assets_dir
-from torchcanvas.gui import main_window
+from torchcanvas.gui.canvas import editing
 from torchcanvas.gui.main_window import MainWindow
 
 window = MainWindow()
@@ -23,8 +23,8 @@ window.scene.select_nodes([n.id for n in window.doc.graph.nodes()][:2])
 assert window.copy()
 before = len(window.doc.graph)
 if sys.argv[1] == "paste":  # what is left on the clipboard after the exit handler still pastes
-    main_window._plain_clipboard_at_exit()
-    assert not app.clipboard().mimeData().hasFormat(main_window.FRAGMENT_MIME)
+    editing._plain_clipboard_at_exit()
+    assert not app.clipboard().mimeData().hasFormat(editing.FRAGMENT_MIME)
     pasted = window.paste()
     print(json.dumps({"pasted": len(pasted), "added": len(window.doc.graph) - before}))
 window.doc.undo_stack.setClean()

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QUrl
 
 from torchcanvas.graph import load
 from torchcanvas.gui.dialogs.export_dialog import ExportDialog
-from torchcanvas.gui.training.runs import read_run
+from torchcanvas.gui.training.run_folders import read_run
 from torchcanvas.runtime.compile import compile_project
 from torchcanvas.runtime.data import assets_dir
 from torchcanvas.runtime.export import FORMATS

@@ -157,3 +157,65 @@ def test_a_press_on_the_body_beside_a_port_takes_the_node_not_a_wire(window, qtb
     assert scene.wiring
     QTest.keyClick(vp, Qt.Key.Key_Escape)
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, above)
+
+
+@pytest.mark.parametrize("flow", ["TB", "LR"])
+def test_port_names_are_whole_inside_the_node_and_apart(qtbot, isolated, text_scale, flow):
+    """Every port name is drawn whole (the node widens on the grid when they would not fit at
+    150), inside the body, and no two names overlap; the VGG node of style_transfer, with its
+    five outputs along the bottom edge top → down, is the widest case."""
+    bad = []
+    widths = {}
+    for name in EXAMPLES:
+        doc = Document(load(assets_dir() / "examples" / f"{name}.json"))
+        scene = CanvasScene(doc)
+        try:
+            scene.set_flow(flow)
+            for item in scene.nodes.values():
+                body = item.body_rect().adjusted(1, 1, -1, -1)
+                ports = item.drawn_texts()[-len(item._port_labels) :] if item._port_labels else []
+                names = {p.name for p in item._ports}
+                boxes = []
+                for font, rect, align, text in ports:
+                    box = _text_box(font, rect, align, text)
+                    if text not in names:
+                        bad.append(f"{name} {flow} {item.label}: port name cut to {text!r}")
+                    if not _inside(box, body):
+                        bad.append(f"{name} {flow} {item.label}: {text!r} leaves the body")
+                    boxes.append((box, text))
+                for i, (a, ta) in enumerate(boxes):
+                    for b, tb in boxes[i + 1 :]:
+                        if a.intersects(b):
+                            bad.append(f"{name} {flow} {item.label}: {ta!r} overlaps {tb!r}")
+                w = item.body_rect().width()
+                assert w >= 150 and w % 10 == 0, (item.label, w)
+                widths[item.graph.node(item.node_id).type_id] = w
+        finally:
+            scene.dispose()
+            doc.close()
+    assert not bad, "\n".join(bad[:20])
+    if flow == "TB":
+        assert widths["nn.VGG16Features"] > 150  # widened for its names
+    assert widths["nn.Linear"] == 150  # a node whose names fit keeps the usual width
+
+
+def test_no_two_nodes_of_a_bundled_example_overlap(qtbot, isolated):
+    """Each example opens in its own flow with every node clear of the others (style_transfer's
+    VGG nodes are wider than 150 and were laid out again for it)."""
+    bad = []
+    for name in EXAMPLES:
+        doc = Document(load(assets_dir() / "examples" / f"{name}.json"))
+        scene = CanvasScene(doc)
+        try:
+            rects = [
+                (item.label, item.body_rect().translated(item.pos()))
+                for item in scene.nodes.values()
+            ]
+            for i, (la, a) in enumerate(rects):
+                for lb, b in rects[i + 1 :]:
+                    if a.intersects(b):
+                        bad.append(f"{name} ({scene.flow}): {la} {a} overlaps {lb} {b}")
+        finally:
+            scene.dispose()
+            doc.close()
+    assert not bad, "\n".join(bad)

@@ -12,17 +12,15 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
-from torchcanvas.gui.training import runs as runs_module
-from torchcanvas.gui.training.runs import (
-    EMPTY_HINT,
+from torchcanvas.gui.training.run_folders import (
     MAX_NAME,
     RunInfo,
-    RunsWidget,
     delete_run,
     load_runs,
     overlay_data,
     rename_run,
 )
+from torchcanvas.gui.training.runs import EMPTY_HINT, RunsWidget
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support")
 
@@ -392,4 +390,4 @@ def test_empty_state(qtbot, isolated):
     w.set_root(empty)
     assert w.pages.currentIndex() == 0 and w.empty_label.isVisible()
     assert EMPTY_HINT == "No runs yet: press Train"
-    assert runs_module.load_runs(empty) == []
+    assert load_runs(empty) == []

@@ -72,15 +72,30 @@ def test_ports_are_found_by_geometry_and_tooltips_are_made_on_demand(window):
 
 
 def test_hovering_a_port_marks_it_and_leaving_clears_it(window, qtbot):
+    window.wait_for_shapes()
+    qtbot.waitExposed(window)
+    window.view.fit_all()
+    QApplication.processEvents()  # the fit the opening queued has run: the view stays put
     window.view.fit_all()
     conv1 = _id(window, "conv1")
     item = window.scene.nodes[conv1]
     vp = window.view.viewport()
-    QTest.mouseMove(vp, _vp(window, item.pos() + QPointF(75, 30)))
-    QTest.mouseMove(vp, _vp(window, window.scene.port_pos(conv1, "x", True)))
-    qtbot.waitUntil(lambda: item.hover_port is item.inputs["x"], timeout=2000)
-    QTest.mouseMove(vp, _vp(window, item.pos() + QPointF(75, 30)))
-    qtbot.waitUntil(lambda: item.hover_port is None, timeout=2000)
+
+    def hover(scene_pos: QPointF, reached) -> None:
+        """Move the mouse there (again, from a pixel away, until the item has seen it: a busy
+        machine can deliver the first move before the view is laid out)."""
+        where = _vp(window, scene_pos)
+
+        def moved() -> bool:
+            QTest.mouseMove(vp, where + QPoint(1, 0))
+            QTest.mouseMove(vp, where)
+            return reached()
+
+        qtbot.waitUntil(moved, timeout=10_000)
+
+    hover(item.pos() + QPointF(75, 30), lambda: item.hover_port is None)
+    hover(window.scene.port_pos(conv1, "x", True), lambda: item.hover_port is item.inputs["x"])
+    hover(item.pos() + QPointF(75, 30), lambda: item.hover_port is None)
 
 
 def test_dragging_a_wire_lights_ports_that_accept_it_and_dims_the_others(window):

@@ -68,6 +68,39 @@ def test_edits_travel_as_edits_and_the_result_names_what_changed(qtbot, isolated
         doc.close()
 
 
+def test_a_finished_undo_step_goes_to_the_process_at_once(qtbot, isolated, sent):
+    """No pass of the event loop (a repaint of the canvas) stands between an edit and its
+    request: the step's request leaves when the step is complete, a macro's once at its end."""
+    doc = Document(load(DIGITS))
+    try:
+        assert doc.wait_for_shapes(with_code=False)
+        conv2 = next(n.id for n in doc.graph.nodes() if n.label == "conv2")
+        count = len(syncs(sent, doc._key))
+
+        assert doc.set_param(conv2, "out_channels", 8)  # no events processed after this
+        assert len(syncs(sent, doc._key)) == count + 1
+        assert syncs(sent, doc._key)[-1][3:5] == ("ops", [("param", conv2, "out_channels", 8)])
+
+        doc.undo_stack.undo()
+        assert len(syncs(sent, doc._key)) == count + 2
+        doc.undo_stack.redo()
+        assert len(syncs(sent, doc._key)) == count + 3
+
+        with doc.macro("Two edits"):
+            assert doc.set_param(conv2, "out_channels", 4)
+            assert doc.set_param(conv2, "kernel_size", 5)
+            assert len(syncs(sent, doc._key)) == count + 3  # the macro is not finished yet
+        assert len(syncs(sent, doc._key)) == count + 4
+        assert syncs(sent, doc._key)[-1][3:5] == (
+            "ops",
+            [("param", conv2, "out_channels", 4), ("param", conv2, "kernel_size", 5)],
+        )
+        assert doc.wait_for_shapes(with_code=False)
+        assert doc.shapes.shapes[(conv2, "out")][1] == 4
+    finally:
+        doc.close()
+
+
 def test_a_copy_out_of_step_is_rebuilt_from_the_whole_graph(qtbot, isolated, sent):
     doc = Document(load(DIGITS))
     try:

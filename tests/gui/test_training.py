@@ -221,7 +221,7 @@ def test_a_fault_selects_its_node(qtbot, window, runs):
     assert window.scene.selected_node_ids() == [loss]
     assert "out of bounds" in window.run_panel.message.text()
     # the runs list shows it as failed, with the reason, not as "unknown · 0 epochs"
-    from torchcanvas.gui.training.runs import load_runs
+    from torchcanvas.gui.training.run_folders import load_runs
 
     (listed,) = load_runs(window.doc.runs_root())
     assert listed.status == "failed" and "out of bounds" in listed.error
@@ -254,7 +254,7 @@ def test_runs_are_listed_and_resume_from_the_list_continues(qtbot, window, runs)
     window.start_training()
     _LIVE.append(window.training)
     qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
-    from torchcanvas.gui.training.runs import load_runs
+    from torchcanvas.gui.training.run_folders import load_runs
     from torchcanvas.runtime.runs import runs_root
 
     listed = load_runs(runs_root(window.doc.path, create=False))
@@ -330,7 +330,7 @@ def test_validation_and_metric_points_sit_at_the_step_each_epoch_ended(qtbot, wi
 def test_each_unsaved_project_keeps_its_own_runs_list(qtbot, window, isolated, monkeypatch):
     """An example's runs never show in another example's list (nor in a new project's)."""
     from torchcanvas.assets import assets_dir
-    from torchcanvas.gui.training.runs import load_runs
+    from torchcanvas.gui.training.run_folders import load_runs
 
     monkeypatch.delenv("TORCHCANVAS_RUNS_DIR")  # the per-user folders, as a user has them
     monkeypatch.setenv("XDG_DATA_HOME", str(isolated / "share"))
