@@ -415,6 +415,8 @@ class SweepPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setToolTip("double-click a trial to draw its curves on the Curves tab")
+        self.table.itemDoubleClicked.connect(lambda _item: self.show_in_curves())
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.tabs = QTabWidget()

@@ -221,6 +221,9 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
         | panel.table.selectionModel().SelectionFlag.Rows,
     )
     assert panel.show_in_curves() == ["trial 1", "trial 3"]
+    panel.table.selectRow(4)  # a double-click draws the trial under the mouse
+    panel.table.itemDoubleClicked.emit(panel.table.item(4, 2))
+    assert [name for name, _ in win.plots._overlay_runs] == ["trial 4"]
 
 
 def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
