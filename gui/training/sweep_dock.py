@@ -732,6 +732,13 @@ class SweepPanel(QWidget):
 
         if self.best is None or self.doc is None:
             return False
+        if self.out_dir is not None and self.out_dir.parent != self.doc.runs_root():
+            self._say(
+                "This sweep belongs to another project (its folder is not in this project's "
+                "runs); open that project to apply it.",
+                error=True,
+            )
+            return False
         values = dict(self.best["params"])
         try:  # on a copy first: a removed node or a refused value changes nothing
             apply_values(self.doc.graph.copy(), values)
