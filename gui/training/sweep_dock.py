@@ -415,6 +415,8 @@ class SweepPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setToolTip("double-click a trial to draw its curves on the Curves tab")
+        self.table.itemDoubleClicked.connect(lambda _item: self.show_in_curves())
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.tabs = QTabWidget()
@@ -529,6 +531,7 @@ class SweepPanel(QWidget):
             item = QTreeWidgetItem([target_title(self.doc.graph, dim["target"]), _describe(dim)])
             item.setData(0, Qt.ItemDataRole.UserRole, dim["target"])
             item.setToolTip(0, dim["target"])
+            item.setToolTip(1, _describe(dim))
             self.dims.addTopLevelItem(item)
             if dim["target"] == keep:
                 self.dims.setCurrentItem(item)
@@ -728,6 +731,13 @@ class SweepPanel(QWidget):
         from torchcanvas.runtime.sweep import apply_values
 
         if self.best is None or self.doc is None:
+            return False
+        if self.out_dir is not None and self.out_dir.parent != self.doc.runs_root():
+            self._say(
+                "This sweep belongs to another project (its folder is not in this project's "
+                "runs); open that project to apply it.",
+                error=True,
+            )
             return False
         values = dict(self.best["params"])
         try:  # on a copy first: a removed node or a refused value changes nothing

@@ -221,9 +221,12 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
         | panel.table.selectionModel().SelectionFlag.Rows,
     )
     assert panel.show_in_curves() == ["trial 1", "trial 3"]
+    panel.table.selectRow(4)  # a double-click draws the trial under the mouse
+    panel.table.itemDoubleClicked.emit(panel.table.item(4, 2))
+    assert [name for name, _ in win.plots._overlay_runs] == ["trial 4"]
 
 
-def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated):
+def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated, monkeypatch):
     """Apply best on a finished sweep folder (the latest of the project, shown when the dock
     opens): all of the best trial's values, one undo step."""
     from torchcanvas.graph import load as load_project
@@ -255,6 +258,12 @@ def test_apply_best_is_one_undo_step_that_sets_every_value(qtbot, win, isolated)
     assert graph.sweep == space  # the sweep itself is untouched by the undo
     win.doc.undo_stack.redo()
     assert graph.node("n6").params["lr"] == lr and graph.settings["batch_size"] == batch
+    # a sweep of another project (its folder in another runs folder) is never applied here
+    monkeypatch.setattr(win.doc, "runs_root", lambda create=False: isolated / "elsewhere")
+    depth = win.doc.undo_stack.count()
+    assert not panel.apply_best()
+    assert "belongs to another project" in panel.status.text()
+    assert win.doc.undo_stack.count() == depth
 
 
 @pytest.mark.slow  # about 10 runs of 10 epochs: 30-90 s on a loaded machine
