@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from torchcanvas.graph.document import Graph
 from torchcanvas.gui import theme
 from torchcanvas.gui.insight.data_view import gray_pixmap, rgb_pixmap
+from torchcanvas.gui.training.plots import theme_plot
 
 COLUMNS = ("Node", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Flags")
 FLAG_COLOR = "#dc2626"
@@ -110,6 +111,7 @@ class BatchPreviewPanel(QWidget):
         self.hist.setMaximumHeight(180)
         self.hist.setMouseEnabled(False, False)
         self.hist.hideButtons()
+        theme_plot(self.hist)
         self.bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=theme.CATEGORY_COLORS["Data"])
         self.hist.addItem(self.bars)
         self.maps = QLabel()
@@ -240,7 +242,9 @@ class BatchPreviewPanel(QWidget):
         width = (hi - lo) / len(s.hist) if hi > lo else 1.0
         xs = lo + width * (np.arange(len(s.hist)) + 0.5)
         self.bars.setOpts(x=xs, height=np.array(s.hist, dtype=float), width=width * 0.9)
-        self.hist.setTitle(f"{s.label}: values in the batch")
+        self.hist.setTitle(
+            f"{s.label}: values in the batch", color=theme.current().node_text.name()
+        )
         while self.maps_row.count():
             widget = self.maps_row.takeAt(0).widget()
             if widget is not None:
