@@ -193,9 +193,13 @@ def recording_forward(project: CompiledProject):
         lines.append(f"    {_RECORD}({nid!r}, {port!r}, {name})")
     for step in ir.steps:
         lines.append(f"    {step.target} = {step.expr}")
+        recorded = set()
         for port in graph.output_ports(step.node_id):
             var = ir.names.get((step.node_id, port.name))
-            if var is not None:
+            # a port that names the same value as another (a max pool's indices with
+            # return_indices off) is not a second output: recorded once
+            if var is not None and var not in recorded:
+                recorded.add(var)
                 lines.append(f"    {_RECORD}({step.node_id!r}, {port.name!r}, {var})")
     returned = [name for name, _ in ir.outputs]
     lines.append(f"    return {', '.join(returned)}")

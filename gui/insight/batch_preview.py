@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -136,9 +137,15 @@ class BatchPreviewPanel(QWidget):
         lay.addWidget(self.data_box)
         lay.addWidget(self.data_text)
         lay.addStretch(1)
+        # the histogram, feature maps and samples scroll in a narrow dock, not cut at its edge
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setObjectName("previewDetail")
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.detail_scroll.setWidget(detail)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(detail)
+        split.addWidget(self.detail_scroll)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
