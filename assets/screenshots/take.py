@@ -7,16 +7,17 @@ Run it under Xvfb (no window manager, so no title bar)::
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
 again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
-first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
-digits example again, collapses its convolutions into a block and opens the block in place
-(Ctrl+B), its body on the canvas under the bar "Model ▸ ConvBlock" (``block.png``), shows the
-cost overlay with conv2 selected (``cost.png``) and the Autograd dock after a three-epoch run
-that refreshed its graph every epoch (``autograd.png``), the learning-rate finder's dialog
-(``lr_finder.png``) and a batch previewed (``batch_preview.png``); then opens the iris example,
-sets up a sweep of its learning rate, batch size and hidden width, runs it in the Sweep dock and
-captures the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of
-them (``--only gradcam``: the digits pictures before it are still taken, not written; the sweep
-runs only when one of its pictures is asked for).
+first convolution (picked on the canvas) in the Explain tab (``gradcam.png``) and with
+Integrated Gradients (``explain.png``); then opens the digits example again, collapses its
+convolutions into a block and opens the block in place (Ctrl+B), its body on the canvas under
+the bar "Model ▸ ConvBlock" (``block.png``), shows the cost overlay with conv2 selected
+(``cost.png``) and the Autograd dock after a three-epoch run that refreshed its graph every
+epoch (``autograd.png``), the learning-rate finder's dialog (``lr_finder.png``) and a batch
+previewed (``batch_preview.png``); then opens the iris example, sets up a sweep of its learning
+rate, batch size and hidden width, runs it in the Sweep dock and captures the finished sweep
+(``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of them (``--only gradcam``: the
+digits pictures before it are still taken, not written; the sweep runs only when one of its
+pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
 suffix, to check the drawing at high density.
 """
@@ -34,6 +35,7 @@ PICTURES = (
     "canvas",
     "training",
     "gradcam",
+    "explain",
     "block",
     "cost",
     "autograd",
@@ -104,7 +106,7 @@ def main() -> int:
         ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
         print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
 
-    if {"canvas", "training", "gradcam"} & set(args.only):
+    if {"canvas", "training", "gradcam", "explain"} & set(args.only):
         if not window.open_example(default_example()):
             return 1
         window.wait_for_shapes()
@@ -134,6 +136,13 @@ def main() -> int:
             QThread.msleep(20)
         capture("gradcam")
         print(view.status.text(), flush=True)
+        view.method.setCurrentIndex(view.method.findData("ig"))  # Integrated Gradients
+        if not view.start():
+            return 1
+        while view.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("explain")
     window.doc.undo_stack.setClean()
 
     if "block" in args.only:
