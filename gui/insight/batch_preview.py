@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import QRectF, Qt, QThread, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
@@ -338,6 +338,19 @@ class StatsBadge(QGraphicsSimpleTextItem):
         self.stale = False
         body = node_item.body_rect()
         self.setPos(body.right() + 8, body.top())
+        # the canvas colour behind the text: a wire passing by does not run through it
+        self.backdrop = QColor(look.background)
+        self.backdrop.setAlpha(230)
+
+    BACKDROP_MARGIN = 2.0
+
+    def boundingRect(self) -> QRectF:
+        m = self.BACKDROP_MARGIN
+        return super().boundingRect().adjusted(-m, -m, m, m)
+
+    def paint(self, painter, option, widget=None) -> None:
+        painter.fillRect(self.boundingRect(), self.backdrop)
+        super().paint(painter, option, widget)
 
     def mark_stale(self) -> None:
         """Measured on the graph before an edit: faded, and says so, until the next preview."""
