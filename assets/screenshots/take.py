@@ -7,15 +7,17 @@ Run it under Xvfb (no window manager, so no title bar)::
 It starts the app as ``torchcanvas`` does (the digits CNN example), waits for the shapes and
 captures the X screen where the window is (``canvas.png``), then presses Train and captures it
 again once the run has ended (``training.png``), then explains the run with Grad-CAM on the
-first convolution (picked on the canvas) in the Explain tab (``gradcam.png``); then opens the
-digits example again, collapses its convolutions into a block and opens the block in place
-(Ctrl+B), its body on the canvas under the bar "Model ▸ ConvBlock" (``block.png``), shows the
-cost overlay with conv2 selected (``cost.png``) and the Autograd dock after a three-epoch run
-that refreshed its graph every epoch (``autograd.png``); then opens the iris example, sets up a
-sweep of its learning rate, batch size and hidden width, runs it in the Sweep dock and captures
-the finished sweep (``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of them
-(``--only gradcam``: the digits pictures before it are still taken, not written; the sweep runs
-only when one of its pictures is asked for).
+first convolution (picked on the canvas) in the Explain tab (``gradcam.png``) and with
+Integrated Gradients (``explain.png``); then opens the digits example again, collapses its
+convolutions into a block and opens the block in place (Ctrl+B), its body on the canvas under
+the bar "Model ▸ ConvBlock" (``block.png``), shows the cost overlay with conv2 selected
+(``cost.png``) and the Autograd dock after a three-epoch run that refreshed its graph every
+epoch (``autograd.png``), the learning-rate finder's dialog (``lr_finder.png``) and a batch
+previewed (``batch_preview.png``); then opens the iris example, sets up a sweep of its learning
+rate, batch size and hidden width, runs it in the Sweep dock and captures the finished sweep
+(``sweep.png``, ``sweep_trials.png``). ``--only`` writes some of them (``--only gradcam``: the
+digits pictures before it are still taken, not written; the sweep runs only when one of its
+pictures is asked for).
 ``--scale 2`` takes the same pictures at 200 % (``QT_SCALE_FACTOR``), written with an ``@2x``
 suffix, to check the drawing at high density.
 """
@@ -29,7 +31,19 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PICTURES = ("canvas", "training", "gradcam", "block", "cost", "autograd", "sweep", "sweep_trials")
+PICTURES = (
+    "canvas",
+    "training",
+    "gradcam",
+    "explain",
+    "block",
+    "cost",
+    "autograd",
+    "lr_finder",
+    "batch_preview",
+    "sweep",
+    "sweep_trials",
+)
 
 
 def main() -> int:
@@ -74,12 +88,14 @@ def main() -> int:
             app.processEvents()
             QThread.msleep(10)
 
-    def capture(name: str) -> None:
+    def capture(name: str, widget=None) -> None:
+        """Write the X screen where ``widget`` (the main window unless said) is."""
         settle()
         if name not in args.only:
             return
-        ratio = window.devicePixelRatio()
-        geometry = window.frameGeometry()
+        widget = widget or window
+        ratio = widget.devicePixelRatio()
+        geometry = widget.frameGeometry()
         box = (
             int(geometry.x() * ratio),
             int(geometry.y() * ratio),
@@ -90,7 +106,7 @@ def main() -> int:
         ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
         print(f"{path}: {box[2] - box[0]} x {box[3] - box[1]} px", flush=True)
 
-    if {"canvas", "training", "gradcam"} & set(args.only):
+    if {"canvas", "training", "gradcam", "explain"} & set(args.only):
         if not window.open_example(default_example()):
             return 1
         window.wait_for_shapes()
@@ -120,6 +136,13 @@ def main() -> int:
             QThread.msleep(20)
         capture("gradcam")
         print(view.status.text(), flush=True)
+        view.method.setCurrentIndex(view.method.findData("ig"))  # Integrated Gradients
+        if not view.start():
+            return 1
+        while view.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("explain")
     window.doc.undo_stack.setClean()
 
     if "block" in args.only:
@@ -182,6 +205,47 @@ def main() -> int:
         window.view.centerOn(window.scene.nodes[window.scene.selected_node_ids()[0]])
         capture("autograd")
         window.doc.undo_stack.setClean()
+
+    if "lr_finder" in args.only:
+        if not conv2_selected():
+            return 1
+        dialog = window.find_lr()  # Run ▸ Find learning rate…: the dialog starts at once
+        deadline = QDeadlineTimer(600_000)
+        while dialog.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        capture("lr_finder", dialog)
+        print(dialog.status.text(), flush=True)
+        dialog.close()
+
+    if "batch_preview" in args.only:
+        if not conv2_selected():
+            return 1
+        window.training_dock.hide()
+        panel = window.preview_batch()
+        if panel is None:
+            return 1
+        deadline = QDeadlineTimer(600_000)
+        while panel.running and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+        settle()  # the result arrives by a queued signal once the thread has ended
+        conv2 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv2")
+        if not panel.select_node(conv2):  # its row: the histogram and feature maps
+            return 1
+        window.scene.select_nodes([conv2])
+        # room for the table, the histogram, conv2's feature maps and the samples
+        dock = window.preview_dock
+        window.resizeDocks([dock], [int(width * 0.42)], Qt.Orientation.Horizontal)
+        window.resizeDocks(
+            [window.inspector_dock, dock],
+            [int(height * 0.15), int(height * 0.85)],
+            Qt.Orientation.Vertical,
+        )
+        settle()
+        window.view.fit_all()
+        capture("batch_preview")
+        window.preview_dock.hide()
 
     if {"sweep", "sweep_trials"} & set(args.only):
         from torchcanvas.assets import assets_dir

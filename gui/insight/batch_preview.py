@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import QRectF, Qt, QThread, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 from torchcanvas.graph.document import Graph
 from torchcanvas.gui import theme
 from torchcanvas.gui.insight.data_view import gray_pixmap, rgb_pixmap
+from torchcanvas.gui.training.plots import theme_plot
 
 COLUMNS = ("Node", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Flags")
 FLAG_COLOR = "#dc2626"
@@ -110,6 +112,7 @@ class BatchPreviewPanel(QWidget):
         self.hist.setMaximumHeight(180)
         self.hist.setMouseEnabled(False, False)
         self.hist.hideButtons()
+        theme_plot(self.hist)
         self.bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=theme.CATEGORY_COLORS["Data"])
         self.hist.addItem(self.bars)
         self.maps = QLabel()
@@ -134,9 +137,15 @@ class BatchPreviewPanel(QWidget):
         lay.addWidget(self.data_box)
         lay.addWidget(self.data_text)
         lay.addStretch(1)
+        # the histogram, feature maps and samples scroll in a narrow dock, not cut at its edge
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setObjectName("previewDetail")
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.detail_scroll.setWidget(detail)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(detail)
+        split.addWidget(self.detail_scroll)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -240,7 +249,9 @@ class BatchPreviewPanel(QWidget):
         width = (hi - lo) / len(s.hist) if hi > lo else 1.0
         xs = lo + width * (np.arange(len(s.hist)) + 0.5)
         self.bars.setOpts(x=xs, height=np.array(s.hist, dtype=float), width=width * 0.9)
-        self.hist.setTitle(f"{s.label}: values in the batch")
+        self.hist.setTitle(
+            f"{s.label}: values in the batch", color=theme.current().node_text.name()
+        )
         while self.maps_row.count():
             widget = self.maps_row.takeAt(0).widget()
             if widget is not None:
@@ -327,6 +338,19 @@ class StatsBadge(QGraphicsSimpleTextItem):
         self.stale = False
         body = node_item.body_rect()
         self.setPos(body.right() + 8, body.top())
+        # the canvas colour behind the text: a wire passing by does not run through it
+        self.backdrop = QColor(look.background)
+        self.backdrop.setAlpha(230)
+
+    BACKDROP_MARGIN = 2.0
+
+    def boundingRect(self) -> QRectF:
+        m = self.BACKDROP_MARGIN
+        return super().boundingRect().adjusted(-m, -m, m, m)
+
+    def paint(self, painter, option, widget=None) -> None:
+        painter.fillRect(self.boundingRect(), self.backdrop)
+        super().paint(painter, option, widget)
 
     def mark_stale(self) -> None:
         """Measured on the graph before an edit: faded, and says so, until the next preview."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from torchcanvas.graph.document import Graph
 from torchcanvas.gui import theme
 from torchcanvas.gui.commands import SetParam
+from torchcanvas.gui.training.plots import theme_plot
 
 LOSS_COLOR = theme.CATEGORY_COLORS["Data"]
 SUGGESTION_COLOR = theme.CATEGORY_COLORS["Layers"]
@@ -93,6 +94,7 @@ class LRFinderDialog(QDialog):
         self.plot.setLabel("bottom", "learning rate")
         self.plot.setLabel("left", "loss (smoothed)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
+        theme_plot(self.plot)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(LOSS_COLOR, width=2))
         self.suggestion_line = pg.InfiniteLine(
             angle=90, pen=pg.mkPen(SUGGESTION_COLOR, width=2), movable=False

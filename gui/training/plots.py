@@ -100,6 +100,20 @@ AXIS_WIDTH = 60  # same left/right axis widths on every plot, so the linked x ax
 RIGHT_AXIS_WIDTH = 46
 
 
+def theme_plot(widget: pg.PlotWidget) -> None:
+    """A plot in the window's theme: its background, axes, tick labels and axis titles (not
+    pyqtgraph's own black background and grey text, which stand out in a light window)."""
+    t = theme.current()
+    widget.setBackground(t.node_body)
+    text = QColor(t.node_text)
+    for name in ("left", "bottom", "right", "top"):
+        axis = widget.getPlotItem().getAxis(name)
+        axis.setPen(pg.mkPen(QColor(t.node_subtext)))
+        axis.setTextPen(pg.mkPen(text))
+        axis.labelStyle = {**axis.labelStyle, "color": text.name()}
+        axis.label.setHtml(axis.labelString())
+
+
 def _nice_step(span: float) -> float:
     """1, 2, 2.5 or 5 × 10^k: about an eighth of ``span`` (> 0)."""
     raw = span / 8

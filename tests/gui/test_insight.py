@@ -71,7 +71,7 @@ def test_lr_finder_can_be_stopped(qtbot, iris_doc):
     dialog.start()
     qtbot.waitUntil(lambda: len(dialog._lrs) >= 3, timeout=TIMEOUT)
     dialog.toggle()  # Stop
-    qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not dialog.running and dialog.result is not None, timeout=TIMEOUT)
     assert dialog.result is not None and len(dialog.result.lrs) < 1000
     assert dialog.run_button.text() == "Run"
 
