@@ -88,6 +88,12 @@ def main() -> int:
             app.processEvents()
             QThread.msleep(10)
 
+    def wait_while(busy, deadline: QDeadlineTimer) -> None:
+        """Keep the window live while ``busy()`` holds (a run, a sweep), until ``deadline``."""
+        while busy() and not deadline.hasExpired():
+            app.processEvents()
+            QThread.msleep(20)
+
     def capture(name: str, widget=None) -> None:
         """Write the X screen where ``widget`` (the main window unless said) is."""
         settle()
@@ -116,9 +122,7 @@ def main() -> int:
         if not window.start_training():
             return 1
         deadline = QDeadlineTimer(600_000)
-        while window.training.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: window.training.running, deadline)
         capture("training")
 
         # Grad-CAM on the first convolution: the last one's maps are too coarse (4x4) to say much
@@ -131,17 +135,13 @@ def main() -> int:
         window.scene.select_nodes([conv1])  # selecting a layer on the canvas picks it
         if view.layer.currentData() != conv1 or not view.start():
             return 1
-        while view.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: view.running, deadline)
         capture("gradcam")
         print(view.status.text(), flush=True)
         view.method.setCurrentIndex(view.method.findData("ig"))  # Integrated Gradients
         if not view.start():
             return 1
-        while view.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: view.running, deadline)
         capture("explain")
     window.doc.undo_stack.setClean()
 
@@ -194,9 +194,7 @@ def main() -> int:
             return 1
         window.autograd.dock.raise_()  # the run opens the Training dock in front
         deadline = QDeadlineTimer(600_000)
-        while window.training.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: window.training.running, deadline)
         # a taller dock, the whole backward graph in it, conv2 at full size on the canvas
         window.resizeDocks([window.autograd.dock], [int(height * 0.5)], Qt.Orientation.Vertical)
         settle()
@@ -211,9 +209,7 @@ def main() -> int:
             return 1
         dialog = window.find_lr()  # Run ▸ Find learning rate…: the dialog starts at once
         deadline = QDeadlineTimer(600_000)
-        while dialog.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: dialog.running, deadline)
         capture("lr_finder", dialog)
         print(dialog.status.text(), flush=True)
         dialog.close()
@@ -226,9 +222,7 @@ def main() -> int:
         if panel is None:
             return 1
         deadline = QDeadlineTimer(600_000)
-        while panel.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: panel.running, deadline)
         settle()  # the result arrives by a queued signal once the thread has ended
         conv2 = next(n.id for n in window.doc.graph.nodes() if n.label == "conv2")
         if not panel.select_node(conv2):  # its row: the histogram and feature maps
@@ -282,9 +276,7 @@ def main() -> int:
         if not panel.start():
             return 1
         deadline = QDeadlineTimer(900_000)
-        while panel.runner.running and not deadline.hasExpired():
-            app.processEvents()
-            QThread.msleep(20)
+        wait_while(lambda: panel.runner.running, deadline)
         capture("sweep")
         panel.tabs.setCurrentIndex(0)
         capture("sweep_trials")
