@@ -198,9 +198,7 @@ class Document(QObject):
         # rather than on the next pass of the event loop, which may first repaint the canvas
         self.undo_stack.indexChanged.connect(self._flush)
         self.request_shapes()
-        # the whole graph goes now: the process infers while the window builds the canvas
-        self._debounce.stop()
-        self._send_request()
+        self._flush()  # the whole graph goes now: the process infers while the canvas is built
 
     def _clean_changed(self, clean: bool) -> None:
         self.modifiedChanged.emit(not clean)
@@ -292,9 +290,7 @@ class Document(QObject):
         training samples, augmentation applied), read there, off the window's thread; the
         answer comes as ``samplesRead(token, value)`` with the token returned here (none when
         the document closes first)."""
-        if self._debounce.isActive():  # edits still waiting go first: they are read after
-            self._debounce.stop()
-            self._send_request()
+        self._flush()  # edits still waiting go first: the samples are read after them
         self._samples_token += 1
         if not self._closed:
             self._service.send(("samples", self._key, self._samples_token, node_id, n))
