@@ -7,8 +7,11 @@ with ``"pruner": "none"`` lets every trial run. Each trial trains the project wi
 through the ordinary trainer (the generated train.py's functions) in a folder of its own on the
 node that runs it, reports every epoch to Tune and hands its run folder back as a Tune
 checkpoint; the driver then copies each into ``SWEEP/trials/trial-NNNN/`` and writes
-``results.json`` and the same table as a local sweep. Tune's own records stay in
-``SWEEP/ray/`` (or ``storage``, which a multi-node cluster needs to be shared: NFS, S3, GCS).
+``results.json`` and the same table as a local sweep, as each trial finishes. Tune's own
+records stay in ``SWEEP/ray/`` (or ``storage``, which a multi-node cluster needs to be shared:
+NFS, S3, GCS). ``resume`` continues a stopped sweep: the trials in results.json stay, trials the
+study holds as running (a lost driver) are tried again with the same values, and only the rest
+of the budget runs.
 
 Ray is optional (``pip install torchcanvas[ray]``); it is imported only here, when a sweep asks
 for it. No Qt.
@@ -35,10 +38,12 @@ from torchcanvas.runtime.sweep import (
     SweepError,
     SweepResult,
     TrialResult,
+    _counts,
     _distributions,
     _sampler,
     _write_json,
     apply_values,
+    check_same_space,
     sweep_storage,
 )
 
@@ -139,6 +144,7 @@ class RaySweep:
         tensorboard: bool | None = None,
         cpus_per_trial: int = 1,
         storage: str | None = None,
+        resume: bool = False,
     ):
         require_ray()
         self.graph = graph
@@ -151,11 +157,19 @@ class RaySweep:
         self.tensorboard = tensorboard
         self.cpus_per_trial = cpus_per_trial
         self.storage = storage
-        if (self.out_dir / "sweep.db").exists() or (self.out_dir / "results.json").exists():
+        self.resume = resume
+        self.earlier: list[TrialResult] = []  # trials of the sweep being resumed
+        held = (self.out_dir / "sweep.db").exists() or (self.out_dir / "results.json").exists()
+        if held and not resume:
             raise SweepError(
-                f"--out: {self.out_dir} already holds a sweep; a Ray sweep starts in a new "
-                "folder (--resume continues local sweeps only)"
+                f"--out: {self.out_dir} already holds a sweep; continue it with --resume or "
+                "choose another folder"
             )
+        if resume:
+            if not held:
+                raise SweepError(f"--resume: {self.out_dir} holds no sweep (no sweep.db)")
+            check_same_space(self.out_dir, space)
+            self.earlier = _earlier_trials(self.out_dir)
         if space.strategy == "grid":
             from torchcanvas.runtime.sweep import grid_size
 
@@ -180,14 +194,32 @@ class RaySweep:
         else:
             ray.init(address=self.address, **kwargs)
 
-    def _search(self):
-        import optuna
+    def _retry_interrupted(self) -> int:
+        """Trials a killed sweep left running in the study: failed, and their values queued to
+        be tried first. Returns how many trials the study holds (the sampler's seed offset,
+        so that a resumed random sweep draws anew)."""
+        from optuna.trial import TrialState
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = sweep_storage(self.out_dir)
+        try:
+            study = optuna.load_study(study_name=self.out_dir.name, storage=storage)
+        except KeyError:  # no trial was ever asked for
+            return 0
+        trials = study.get_trials(deepcopy=False)
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                study.tell(t.number, state=TrialState.FAIL)
+                study.enqueue_trial(dict(t.params))
+        return len(trials)
+
+    def _search(self, offset: int = 0):
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         dists = _distributions(self.space)
         renamed = {_key(i): dists[d.target] for i, d in enumerate(self.space.dimensions)}
-        sampler = _sampler(self.space, 0)
+        sampler = _sampler(self.space, offset)
         if self.space.strategy == "grid":  # the grid's own keys are Tune's
             sampler = _Grid(
                 {_key(i): d.grid_values() for i, d in enumerate(self.space.dimensions)},
@@ -216,6 +248,13 @@ class RaySweep:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "trials").mkdir(exist_ok=True)
         _write_json(self.out_dir / "space.json", self.space.to_dict())
+        left = self.trials - sum(1 for t in self.earlier if _counts(t))
+        if left <= 0:  # a resumed sweep whose budget is used up
+            result = self._result({})
+            _write_json(self.out_dir / "results.json", result.to_dict())
+            return result
+        offset = self._retry_interrupted() if self.resume else 0
+        first = max((t.number for t in self.earlier), default=-1) + 1  # the next trial number
         self._connect()
         targets = [d.target for d in self.space.dimensions]
         setup = {
@@ -250,7 +289,10 @@ class RaySweep:
                 self._row(trial)
 
             def _row(self, trial):
-                rows[trial.trial_id] = sweep._row(trial, len(rows), targets, epochs)
+                row = sweep._row(trial, first + len(rows), targets, epochs)
+                rows[trial.trial_id] = row
+                sweep._bring_back(trial.checkpoint, row)
+                _write_json(sweep.out_dir / "results.json", sweep._result(rows).to_dict())
                 if on_trial is not None:
                     on_trial(rows[trial.trial_id], sweep._result(rows))
 
@@ -260,14 +302,14 @@ class RaySweep:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=self._search(),
+                search_alg=self._search(offset),
                 scheduler=scheduler,
-                num_samples=self.trials,
+                num_samples=left,
                 max_concurrent_trials=self.jobs,
                 time_budget_s=self.space.timeout_s,
             ),
             run_config=tune.RunConfig(
-                name="tune",
+                name=self._tune_name(first),
                 storage_path=self.storage or str((self.out_dir / "ray").resolve()),
                 callbacks=[Collect()],
                 verbose=0,
@@ -275,15 +317,10 @@ class RaySweep:
             ),
         )
         grid = tuner.fit()
-        for result in grid:  # checkpoints (run folders) back into the sweep folder
+        for result in grid:  # checkpoints not brought back as their trials finished
             row = rows.get(result.metrics.get("trial_id")) if result.metrics else None
-            if row is None or result.checkpoint is None:
-                continue
-            target = Path(row.run_dir)
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(target)
-            result.checkpoint.to_directory(str(target))
-            _write_json(target / "trial.json", row.to_dict())
+            if row is not None and not (Path(row.run_dir) / "metrics.json").exists():
+                self._bring_back(result.checkpoint, row)
         for row in rows.values():
             Path(row.run_dir).mkdir(parents=True, exist_ok=True)
             if not (Path(row.run_dir) / "trial.json").exists():
@@ -292,9 +329,31 @@ class RaySweep:
         _write_json(self.out_dir / "results.json", result.to_dict())
         return result
 
+    def _tune_name(self, first: int) -> str:
+        """``tune``, and ``tune-from-N`` for a resume whose first trial is N: Tune's records of
+        each part of a resumed sweep kept apart (``-2``, ``-3``… where one exists already)."""
+        name = "tune" if first == 0 else f"tune-from-{first}"
+        if self.storage and "://" in self.storage:
+            return name
+        root = Path(self.storage) if self.storage else self.out_dir / "ray"
+        base, k = name, 2
+        while (root / name).exists():
+            name, k = f"{base}-{k}", k + 1
+        return name
+
+    def _bring_back(self, checkpoint, row: TrialResult) -> None:
+        """The trial's run folder (its Tune checkpoint) into ``SWEEP/trials/``, with trial.json."""
+        target = Path(row.run_dir)
+        if checkpoint is not None:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(target)
+            checkpoint.to_directory(str(target))
+        target.mkdir(parents=True, exist_ok=True)
+        _write_json(target / "trial.json", row.to_dict())
+
     def _result(self, rows: dict[str, TrialResult]) -> SweepResult:
         result = SweepResult(self.out_dir, self.space)
-        result.trials = sorted(rows.values(), key=lambda t: t.number)
+        result.trials = sorted([*self.earlier, *rows.values()], key=lambda t: t.number)
         return result
 
     def _row(self, trial, number: int, targets: list[str], epochs: int) -> TrialResult:
@@ -336,6 +395,20 @@ class RaySweep:
         return TrialResult(
             number, params, "FAIL", None, duration, done, message, str(run_dir), started
         )
+
+
+def _earlier_trials(out_dir: Path) -> list[TrialResult]:
+    """The trials results.json records (a resumed Ray sweep keeps them); [] when it has none."""
+    import json
+
+    path = out_dir / "results.json"
+    if not path.exists():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["trials"]
+        return [TrialResult(**row) for row in rows]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SweepError(f"--resume: {path} cannot be read ({exc})") from None
 
 
 def _error_text(trial) -> str:

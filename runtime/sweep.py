@@ -538,6 +538,20 @@ def _record(trial) -> TrialResult:
     )
 
 
+def check_same_space(out_dir: Path, space: Space) -> None:
+    """Raise ``SweepError`` when the sweep in ``out_dir`` was started with another space (its
+    budget, trials and timeout, may change on resume)."""
+    saved = Path(out_dir) / "space.json"
+    if saved.exists():
+        budget = {"trials": None, "timeout_s": None}
+        old = json.loads(saved.read_text(encoding="utf-8")) | budget
+        if old != space.to_dict() | budget:
+            raise SweepError(
+                f"--space: differs from the space of the sweep in "
+                f"{out_dir} (space.json); resume with the same space"
+            )
+
+
 class Sweep:
     """One sweep folder: ``run()`` trains trials until the budget or the timeout.
 
@@ -579,15 +593,7 @@ class Sweep:
         if resume and not db.exists():
             raise SweepError(f"--resume: {self.out_dir} holds no sweep (no sweep.db)")
         if resume:
-            saved = self.out_dir / "space.json"
-            if saved.exists():
-                budget = {"trials": None, "timeout_s": None}  # these may change on resume
-                old = json.loads(saved.read_text(encoding="utf-8")) | budget
-                if old != space.to_dict() | budget:
-                    raise SweepError(
-                        f"--space: differs from the space of the sweep in "
-                        f"{self.out_dir} (space.json); resume with the same space"
-                    )
+            check_same_space(self.out_dir, space)
 
     def stop(self) -> None:
         """Stop the running trial (recorded as it stands) and start no more."""
@@ -1081,8 +1087,6 @@ def cmd_sweep(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         return fail(f"--jobs: trials at a time must be 1 or more, got {args.jobs}")
     if args.ray is not None:
-        if args.resume:
-            return fail("--resume: a Ray sweep cannot be resumed; start it in a new --out folder")
         if args.cpus_per_trial < 1:
             return fail(f"--cpus-per-trial: must be 1 or more, got {args.cpus_per_trial}")
         from torchcanvas.runtime.ray_sweep import require_ray
@@ -1145,6 +1149,7 @@ def cmd_sweep(args) -> int:
                 tensorboard=args.tensorboard,
                 cpus_per_trial=args.cpus_per_trial,
                 storage=args.ray_storage,
+                resume=args.resume,
             )
         else:
             sweep = Sweep(
@@ -1184,14 +1189,22 @@ def cmd_sweep(args) -> int:
         result = sweep.run(on_trial)
     except KeyboardInterrupt:
         bar.close()
-        if args.ray is None:
-            print(
-                f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume",
-                file=sys.stderr,
-            )
+        again = f" --ray {args.ray}" if args.ray is not None else ""
+        print(
+            f"stopped; continue with: torchcanvas sweep {args.file} --out {out} --resume{again}",
+            file=sys.stderr,
+        )
         return 130
     bar.close()
     print(format_table(result))
+    counted = sum(1 for t in result.trials if _counts(t))
+    if counted < budget and space.timeout_s is None:  # Tune ends its run on Ctrl+C
+        again = f" --ray {args.ray}" if args.ray is not None else ""
+        print(
+            f"stopped after {counted} of {budget} trials; continue with: torchcanvas sweep "
+            f"{args.file} --out {out} --resume{again}",
+            file=sys.stderr,
+        )
     ray_folder = ", ray/" if args.ray is not None and args.ray_storage is None else ""
     print(f"wrote {out}/: results.json, space.json, sweep.db, trials/{ray_folder}", file=sys.stderr)
     return 0

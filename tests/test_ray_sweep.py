@@ -127,3 +127,56 @@ def test_asha_stops_trials_early_and_they_are_marked_pruned(project, tmp_path, l
     for t in result.trials:
         if t.state == "PRUNED":
             assert t.epochs < 4 and t.objective is None and "ASHA" in t.message
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ray_sweep_resumes_and_retries_what_a_killed_sweep_left_running(
+    project, tmp_path, local_ray
+):
+    import optuna
+
+    from torchcanvas.runtime.ray_sweep import RaySweep
+    from torchcanvas.runtime.sweep import SweepError, sweep_storage
+
+    graph = load(project)
+    out = tmp_path / "ray"
+    first = RaySweep(graph, project, parse_space(space(trials=2), graph), out).run()
+    assert [t.number for t in first.trials] == [0, 1]
+    # each trial came back as it finished, and results.json was written then
+    assert json.loads((out / "results.json").read_text())["counted"] == 2
+    with pytest.raises(SweepError, match="--out: .* already holds a sweep"):
+        RaySweep(graph, project, parse_space(space(trials=2), graph), out)
+    with pytest.raises(SweepError, match="--space: differs"):
+        RaySweep(graph, project, parse_space(space(seed=5), graph), out, resume=True)
+
+    # a sweep killed with a trial running leaves that trial RUNNING in the study
+    study = optuna.load_study(study_name=out.name, storage=sweep_storage(out))
+    lrs, batches = [0.1, 0.01, 0.001], [8, 16]
+    left = study.ask(
+        {
+            "d0": optuna.distributions.CategoricalDistribution(lrs),
+            "d1": optuna.distributions.CategoricalDistribution(batches),
+        }
+    )
+    killed = (left.params["d0"], left.params["d1"])
+
+    rows = []
+    resumed = RaySweep(
+        graph, project, parse_space(space(trials=4), graph), out, resume=True
+    ).run(lambda row, result: rows.append(row.number))
+    assert sorted(rows) == [2, 3]  # only the two trials the budget still wanted
+    assert [t.number for t in resumed.trials] == [0, 1, 2, 3]
+    assert all(t.state == "COMPLETE" for t in resumed.trials)
+    pairs = [(t.params[LR], t.params["settings.batch_size"]) for t in resumed.trials]
+    assert killed in pairs[2:]  # the killed trial's values were tried again
+    assert (out / "ray" / "tune").is_dir() and (out / "ray" / "tune-from-2").is_dir()
+    results = json.loads((out / "results.json").read_text())
+    assert results["counted"] == 4 and len(results["trials"]) == 4
+    for t in resumed.trials:
+        metrics = json.loads((Path(t.run_dir) / "metrics.json").read_text())
+        assert t.objective == pytest.approx(metrics["final"]["val_loss"])
+    # a sweep whose budget is used up resumes to its table at once
+    again = RaySweep(graph, project, parse_space(space(trials=4), graph), out, resume=True)
+    assert [t.number for t in again.run().trials] == [0, 1, 2, 3]
