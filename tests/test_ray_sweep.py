@@ -146,7 +146,7 @@ def test_a_ray_sweep_resumes_and_retries_what_a_killed_sweep_left_running(
     assert [t.number for t in first.trials] == [0, 1]
     # each trial came back as it finished, and results.json was written then
     assert json.loads((out / "results.json").read_text())["counted"] == 2
-    with pytest.raises(SweepError, match="--out: .* already holds a sweep"):
+    with pytest.raises(SweepError, match=r"--out: .* already holds a sweep"):
         RaySweep(graph, project, parse_space(space(trials=2), graph), out)
     with pytest.raises(SweepError, match="--space: differs"):
         RaySweep(graph, project, parse_space(space(seed=5), graph), out, resume=True)
@@ -163,9 +163,9 @@ def test_a_ray_sweep_resumes_and_retries_what_a_killed_sweep_left_running(
     killed = (left.params["d0"], left.params["d1"])
 
     rows = []
-    resumed = RaySweep(
-        graph, project, parse_space(space(trials=4), graph), out, resume=True
-    ).run(lambda row, result: rows.append(row.number))
+    resumed = RaySweep(graph, project, parse_space(space(trials=4), graph), out, resume=True).run(
+        lambda row, result: rows.append(row.number)
+    )
     assert sorted(rows) == [2, 3]  # only the two trials the budget still wanted
     assert [t.number for t in resumed.trials] == [0, 1, 2, 3]
     assert all(t.state == "COMPLETE" for t in resumed.trials)
