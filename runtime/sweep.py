@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -584,6 +585,11 @@ class Sweep:
         self.stop_requested = False
         self._control = None
         self._stop_event = None  # parallel trials: tells the trial processes to stop
+        self._go_event = None  # parallel trials: cleared while the sweep is paused
+        self._going = threading.Event()  # cleared while paused
+        self._going.set()
+        self._paused_at: float | None = None
+        self.paused_s = 0.0  # time spent paused (left out of durations and the timeout)
         db = self.out_dir / "sweep.db"
         if db.exists() and not resume:
             raise SweepError(
@@ -597,11 +603,37 @@ class Sweep:
 
     def stop(self) -> None:
         """Stop the running trial (recorded as it stands) and start no more."""
+        self.pause(False)  # a paused sweep stops too
         self.stop_requested = True
         if self._control is not None:
             self._control.stop()
         if self._stop_event is not None:
             self._stop_event.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._going.is_set()
+
+    def pause(self, on: bool = True) -> None:
+        """Hold the running trials between two steps and start no new one (``on``), or go on
+        (``on`` False). Time spent paused counts neither in durations nor the timeout."""
+        if on == self.paused or (on and self.stop_requested):
+            return
+        if on:
+            self._paused_at = time.perf_counter()
+            self._going.clear()
+        else:
+            self.paused_s += time.perf_counter() - (self._paused_at or time.perf_counter())
+            self._paused_at = None
+            self._going.set()
+        control = self._control
+        if control is not None:
+            control.pause() if on else control.resume()
+        if self._go_event is not None:
+            self._go_event.clear() if on else self._go_event.set()
+
+    def _wait_while_paused(self) -> None:
+        self._going.wait()
 
     def _study(self, offset: int):
         import optuna
@@ -628,8 +660,12 @@ class Sweep:
         return self.space.trials
 
     def run(
-        self, on_trial: Callable[[TrialResult, SweepResult], None] | None = None
+        self,
+        on_trial: Callable[[TrialResult, SweepResult], None] | None = None,
+        on_start: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> SweepResult:
+        """Train trials until the budget, the timeout or ``stop()``. ``on_start(number,
+        params)`` is called as each trial starts, ``on_trial(row, result)`` as it ends."""
         from optuna.trial import TrialState
 
         offset = 0
@@ -645,19 +681,24 @@ class Sweep:
             self._mark_interrupted(t.number, dict(t.params))
             study.enqueue_trial(dict(t.params))
         if self.jobs > 1:
-            return self._run_parallel(study, offset, on_trial)
+            return self._run_parallel(study, offset, on_trial, on_start)
         distributions = _distributions(self.space)
         started = time.perf_counter()
         while not self.stop_requested:
+            self._wait_while_paused()
+            if self.stop_requested:
+                break
             result = self.results(study)
             if sum(1 for t in result.trials if _counts(t)) >= self.budget():
                 break
             if (
                 self.space.timeout_s is not None
-                and time.perf_counter() - started >= self.space.timeout_s
+                and time.perf_counter() - started - self.paused_s >= self.space.timeout_s
             ):
                 break
             trial = study.ask(distributions)
+            if on_start is not None:
+                on_start(trial.number, dict(trial.params))
             row = self._run_trial(study, trial)
             result = self.results(study)
             _write_json(self.out_dir / "results.json", result.to_dict())
@@ -667,7 +708,7 @@ class Sweep:
         _write_json(self.out_dir / "results.json", result.to_dict())
         return result
 
-    def _run_parallel(self, study, offset: int, on_trial) -> SweepResult:
+    def _run_parallel(self, study, offset: int, on_trial, on_start=None) -> SweepResult:
         """``jobs`` trial processes, each asking the shared study for the next trial and training
         it as an ordinary run; this process collects the finished trials, writes results.json
         and calls ``on_trial``. The budget check and ``ask`` happen under one lock, so the
@@ -677,10 +718,12 @@ class Sweep:
         from torchcanvas.graph.serialize import to_dict
         from torchcanvas.runtime.spawn import SPAWN, SpawnProcess
 
-        lock, stop, inbox = SPAWN.Lock(), SPAWN.Event(), SPAWN.Queue()
-        self._stop_event = stop
+        lock, stop, inbox, go = SPAWN.Lock(), SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
+        self._stop_event, self._go_event = stop, go
         if self.stop_requested:
             stop.set()
+        if not self.paused:
+            go.set()
         setup = {
             "project": to_dict(self.graph),
             "project_path": self.project_path,
@@ -694,7 +737,7 @@ class Sweep:
             "threads": _threads_per_job(self.jobs),
         }
         procs = [
-            SpawnProcess(target=_trial_process, args=(setup, i, lock, stop, inbox), daemon=True)
+            SpawnProcess(target=_trial_process, args=(setup, i, lock, stop, inbox, go), daemon=True)
             for i in range(self.jobs)
         ]
         for proc in procs:
@@ -714,7 +757,9 @@ class Sweep:
                                 self._lost_trial(study, number, procs[i].exitcode, on_trial)
                     continue
                 if kind == "start":
-                    running[index] = value
+                    running[index] = value[0]
+                    if on_start is not None:
+                        on_start(*value)
                 elif kind == "trial":
                     running.pop(index, None)
                     result = self.results(study)
@@ -734,7 +779,7 @@ class Sweep:
                 if proc.is_alive():
                     proc.terminate()
                     proc.join()
-            self._stop_event = None
+            self._stop_event = self._go_event = None
         if errors:
             raise RuntimeError(f"a trial process failed:\n{errors[0]}")
         result = self.results(study)
@@ -792,7 +837,7 @@ class Sweep:
         began = round(time.time(), 3)
         trial.set_user_attr("started", began)
         graph = self.graph.copy()
-        start = time.perf_counter()
+        start, paused_before = time.perf_counter(), self.paused_s
         state, objective, message, epochs = TrialState.FAIL, None, "", 0
         stopped = False
         try:
@@ -805,6 +850,8 @@ class Sweep:
             control = self._control = RunControl()
             if self.stop_requested:
                 control.stop()
+            elif self.paused:
+                control.pause()
             pruned = False
             last = None
             options = TrainOptions(
@@ -848,7 +895,7 @@ class Sweep:
                             "records no finite value for it"
                         )
             self._control = None
-        duration = time.perf_counter() - start
+        duration = time.perf_counter() - start - (self.paused_s - paused_before)
         trial.set_user_attr("duration_s", round(duration, 3))
         trial.set_user_attr("epochs", epochs)
         if message:
@@ -919,10 +966,17 @@ def _threads_per_job(jobs: int) -> int:
     return max(1, cpus // jobs)
 
 
-def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox) -> None:
+def _follow_pause(sweep: Sweep, go, stop) -> None:
+    """In a trial process: pause and go on as the sweep's ``go`` event says."""
+    while not stop.wait(0.2):
+        sweep.pause(not go.is_set())
+
+
+def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox, go) -> None:
     """One of a parallel sweep's trial processes: ask, train, tell, until the budget is used,
-    the timeout has passed or the sweep stops. Says ("start", i, trial), ("trial", i, row),
-    ("error", i, traceback) and, last, ("done", i, None)."""
+    the timeout has passed or the sweep stops; held while ``go`` is cleared (paused). Says
+    ("start", i, (number, params)), ("trial", i, row), ("error", i, traceback) and, last,
+    ("done", i, None)."""
     import signal
     import threading
     import traceback
@@ -947,19 +1001,24 @@ def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox) -> Non
         # each process draws its own sequence (the same seed would repeat the same values)
         study = sweep._study(setup["offset"] + 1000 * (index + 1))
         threading.Thread(target=lambda: (stop.wait(), sweep.stop()), daemon=True).start()
+        threading.Thread(target=_follow_pause, args=(sweep, go, stop), daemon=True).start()
         distributions = _distributions(space)
         while not stop.is_set():
+            while not go.wait(0.2) and not stop.is_set():
+                pass  # paused: no new trial
+            if stop.is_set():
+                break
             with lock:
                 rows = [_record(t) for t in study.get_trials(deepcopy=False)]
                 taken = sum(1 for t in rows if _counts(t) or t.state == "RUNNING")
                 late = (
                     space.timeout_s is not None
-                    and time.time() - setup["started"] >= space.timeout_s
+                    and time.time() - setup["started"] - sweep.paused_s >= space.timeout_s
                 )
                 if taken >= setup["budget"] or late or stop.is_set():
                     break
                 trial = study.ask(distributions)
-            outbox.put(("start", index, trial.number))
+            outbox.put(("start", index, (trial.number, dict(trial.params))))
             outbox.put(("trial", index, sweep._run_trial(study, trial)))
     except BaseException:
         outbox.put(("error", index, traceback.format_exc()))

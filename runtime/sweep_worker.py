@@ -2,10 +2,12 @@
 run by :func:`sweep_process` in a spawned process, its news put on a queue as plain data.
 
 Messages (``(kind, payload)``): ``("started", {"out_dir", "budget"})``, ``("trial_started",
-{"number", "params"})`` (one trial at a time only), ``("trials", {"trials": [...], "best":
-...})`` after each finished trial (every trial's row, as ``TrialResult.to_dict``), then
+{"number", "params"})`` as each trial starts (parallel trials too), ``("trials", {"trials":
+[...], "best": ...})`` after each finished trial (every trial's row, as
+``TrialResult.to_dict``), ``("paused", bool)`` when the sweep holds or goes on, then
 ``("finished", same)`` or ``("failed", {"message"})``. Setting ``stop`` stops the running
-trial (left to be retried on resume) and starts no more. No Qt.
+trials (left to be retried on resume) and starts no more; clearing ``go`` pauses them between
+two steps (and starts no new one) until it is set again. No Qt.
 """
 
 from __future__ import annotations
@@ -25,19 +27,20 @@ def _payload(result: SweepResult) -> dict[str, Any]:
     }
 
 
-class _WatchedSweep(Sweep):
-    """A sweep that says when each of its trials starts."""
+def _follow(sweep: Sweep, stop, go, outbox) -> None:
+    """Stop and pause ``sweep`` as the window's events say."""
+    while not stop.wait(0.1):
+        paused = not go.is_set()
+        if paused != sweep.paused:
+            sweep.pause(paused)
+            outbox.put(("paused", paused))
+    sweep.stop()
 
-    outbox: Any = None
 
-    def _run_trial(self, study, trial):
-        self.outbox.put(("trial_started", {"number": trial.number, "params": dict(trial.params)}))
-        return super()._run_trial(study, trial)
-
-
-def sweep_process(setup: dict[str, Any], outbox, stop) -> None:
+def sweep_process(setup: dict[str, Any], outbox, stop, go=None) -> None:
     """Run one sweep (``setup``: project dict, project_path, space dict, out_dir, resume,
-    jobs, device) and report on ``outbox`` until it ends or ``stop`` is set."""
+    jobs, device) and report on ``outbox`` until it ends or ``stop`` is set; paused while
+    ``go`` (an event, set when not given) is cleared."""
     import signal
     import threading
     import traceback
@@ -50,7 +53,7 @@ def sweep_process(setup: dict[str, Any], outbox, stop) -> None:
         graph = from_dict(setup["project"])
         try:
             space = parse_space(setup["space"], graph)
-            sweep = _WatchedSweep(
+            sweep = Sweep(
                 graph,
                 Path(setup["project_path"]),
                 space,
@@ -62,10 +65,17 @@ def sweep_process(setup: dict[str, Any], outbox, stop) -> None:
         except SweepError as exc:
             outbox.put(("failed", {"message": str(exc)}))
             return
-        sweep.outbox = outbox
-        threading.Thread(target=lambda: (stop.wait(), sweep.stop()), daemon=True).start()
+        if go is not None:
+            threading.Thread(target=_follow, args=(sweep, stop, go, outbox), daemon=True).start()
+        else:
+            threading.Thread(target=lambda: (stop.wait(), sweep.stop()), daemon=True).start()
         outbox.put(("started", {"out_dir": str(sweep.out_dir), "budget": sweep.budget()}))
-        result = sweep.run(lambda _row, res: outbox.put(("trials", _payload(res))))
+        result = sweep.run(
+            lambda _row, res: outbox.put(("trials", _payload(res))),
+            lambda number, params: outbox.put(
+                ("trial_started", {"number": number, "params": params})
+            ),
+        )
         outbox.put(("finished", _payload(result) | {"stopped": sweep.stop_requested}))
     except BaseException as exc:  # said to the window, which shows it; never a silent end
         outbox.put(

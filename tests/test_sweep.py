@@ -247,6 +247,59 @@ def test_stop_in_the_middle_of_a_trial_keeps_finished_trials_and_resume_retries(
     assert (out / "trials" / "trial-0000" / "trial.json").read_text() == done
 
 
+def test_a_paused_sweep_holds_its_trial_and_goes_on_where_it_stopped(tmp_path):
+    graph = load(EXAMPLES / "linear_regression.json")
+    graph.set_setting("epochs", 60)
+    project = tmp_path / "long.json"
+    save(graph, project)
+    raw = space(dimensions=[{"target": LR, "kind": "choice", "choices": [0.05]}], trials=1)
+    out = tmp_path / "paused"
+    sweep = Sweep(graph, project, parse_space(raw, graph), out)
+    metrics = out / "trials" / "trial-0000" / "metrics.json"
+    started = []
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(sweep.run(on_start=lambda n, p: started.append((n, p))))
+    )
+    began = time.perf_counter()
+    thread.start()
+    while not metrics.exists() and thread.is_alive():
+        time.sleep(0.01)
+    sweep.pause()
+    assert sweep.paused
+    time.sleep(0.3)  # the step under way ends, and its epoch may be written
+    held = json.loads(metrics.read_text())["epochs"]
+    time.sleep(1.5)
+    assert json.loads(metrics.read_text())["epochs"] == held < 60  # nothing trained meanwhile
+    assert thread.is_alive()
+    sweep.pause(False)
+    thread.join(timeout=120)
+    wall = time.perf_counter() - began
+    trial = results[0].trials[0]
+    assert started == [(0, {LR: 0.05})]
+    assert (trial.state, trial.epochs) == ("COMPLETE", 60)
+    assert json.loads(metrics.read_text())["status"] == "completed"
+    assert sweep.paused_s >= 1.8 and trial.duration_s <= wall - 1.8  # the pause left out
+
+
+def test_stop_ends_a_paused_sweep(tmp_path):
+    graph = load(EXAMPLES / "linear_regression.json")
+    graph.set_setting("epochs", 60)
+    project = tmp_path / "long.json"
+    save(graph, project)
+    raw = space(dimensions=[{"target": LR, "kind": "choice", "choices": [0.05, 0.02]}], trials=2)
+    sweep = Sweep(graph, project, parse_space(raw, graph), tmp_path / "s")
+    sweep.pause()  # paused before it starts: no trial begins
+    results = []
+    thread = threading.Thread(target=lambda: results.append(sweep.run()))
+    thread.start()
+    time.sleep(1.0)
+    assert thread.is_alive() and not (tmp_path / "s" / "trials" / "trial-0000").exists()
+    sweep.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and results[0].trials == []
+
+
 @pytest.mark.parametrize("pruner", ["median", "halving"])
 def test_a_pruner_stops_a_clearly_bad_trial(project, tmp_path, pruner):
     out = tmp_path / "pruned"

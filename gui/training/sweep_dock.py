@@ -127,6 +127,7 @@ class SweepRunner(QObject):
     trialsUpdated = Signal(object)  # {"trials": [...], "best": ...}
     finished = Signal(object)  # the same, with "stopped"
     failed = Signal(str)
+    pausedChanged = Signal(bool)  # the sweep's process holds its trials (True) or goes on
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -134,6 +135,8 @@ class SweepRunner(QObject):
         self.out_dir: Path | None = None
         self._queue = None
         self._stop = None
+        self._go = None  # set while the sweep may run; cleared to pause it
+        self.paused = False
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self._poll)
 
@@ -157,7 +160,9 @@ class SweepRunner(QObject):
         if self.running:
             raise RuntimeError("a sweep is running already")
         self.out_dir = Path(out_dir)
-        self._queue, self._stop = SPAWN.Queue(), SPAWN.Event()
+        self._queue, self._stop, self._go = SPAWN.Queue(), SPAWN.Event(), SPAWN.Event()
+        self._go.set()
+        self.paused = False
         setup = {
             "project": project,
             "project_path": str(project_path),
@@ -168,7 +173,7 @@ class SweepRunner(QObject):
         }
         # not a daemon: with parallel trials it starts processes of its own
         self.process = SpawnProcess(
-            target=sweep_process, args=(setup, self._queue, self._stop), daemon=False
+            target=sweep_process, args=(setup, self._queue, self._stop, self._go), daemon=False
         )
         self.process.start()
         _RUNNERS.add(self)
@@ -178,6 +183,12 @@ class SweepRunner(QObject):
         """Stop the running trial (retried on resume) and start no more."""
         if self._stop is not None:
             self._stop.set()
+
+    def pause(self, on: bool = True) -> None:
+        """Hold the running trials between two steps and start no new one (``on``), or let
+        them go on. ``pausedChanged`` says when the sweep's process has done it."""
+        if self._go is not None:
+            self._go.clear() if on else self._go.set()
 
     def _poll(self) -> None:
         ended = False
@@ -194,6 +205,9 @@ class SweepRunner(QObject):
                 self.trialStarted.emit(payload)
             elif kind == "trials":
                 self.trialsUpdated.emit(payload)
+            elif kind == "paused":
+                self.paused = bool(payload)
+                self.pausedChanged.emit(self.paused)
             elif kind in ("finished", "failed"):
                 self._end()
                 ended = True
@@ -217,6 +231,7 @@ class SweepRunner(QObject):
                 self.process.terminate()
                 self.process.join(timeout=5)
         self.process = None
+        self.paused = False
         _RUNNERS.discard(self)
 
     def shutdown(self, timeout_s: float = 20.0) -> None:
@@ -277,11 +292,12 @@ class SweepPanel(QWidget):
         self.runner.trialsUpdated.connect(self._trials_updated)
         self.runner.finished.connect(self._sweep_finished)
         self.runner.failed.connect(self._sweep_failed)
+        self.runner.pausedChanged.connect(self._paused_changed)
         self.out_dir: Path | None = None  # the sweep shown (and resumed)
         self.trials: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.budget = 0
-        self._running_trial: dict[str, Any] | None = None
+        self._running: dict[int, dict[str, Any]] = {}  # trials started, not yet reported
         self._space_shown: dict[str, Any] | None = None  # the space of the sweep shown
         self._updating = False
         self._build()
@@ -370,6 +386,13 @@ class SweepPanel(QWidget):
         self.start_button = QPushButton("▶  Start")
         self.start_button.setObjectName("sweepStart")
         self.stop_button = QPushButton("■  Stop")
+        self.pause_button = QPushButton("⏸  Pause")
+        self.pause_button.setObjectName("sweepPause")
+        self.pause_button.setToolTip(
+            "hold the running trials between two steps and start no new one; press again to "
+            "go on (time paused counts neither in durations nor in the time budget)"
+        )
+        self.pause_button.clicked.connect(lambda: self.pause(not self.runner.paused))
         self.resume_button = QPushButton("▶  Resume")
         self.apply_button = QPushButton("Apply best")
         self.apply_button.setToolTip("write the best trial's values into the project (one undo)")
@@ -384,7 +407,7 @@ class SweepPanel(QWidget):
         )
         self.curves_button.clicked.connect(lambda: self.show_in_curves())
         run_buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.resume_button):
+        for b in (self.start_button, self.pause_button, self.stop_button, self.resume_button):
             run_buttons.addWidget(b)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -638,12 +661,32 @@ class SweepPanel(QWidget):
         self.budget = space.get("trials", 20)
         if not resume:
             self.trials, self.best = [], None
-        self._running_trial = None
+        self._running = {}
         self._fill_table()
         self._say("Starting the sweep…")
         self.folder_label.setText(str(out_dir))
         self._update_buttons()
         return True
+
+    def pause(self, on: bool = True) -> bool:
+        """Pause the running sweep (``on``) or let it go on; False when none runs."""
+        if not self.runner.running or self.runner.paused == on:
+            return False
+        self.runner.pause(on)
+        self.pause_button.setEnabled(False)  # until the sweep's process has done it
+        self._say("Pausing…" if on else "Going on…")
+        return True
+
+    def _paused_changed(self, paused: bool) -> None:
+        if paused:
+            held = ", ".join(str(n) for n in sorted(self._running)) or "none"
+            self._say(
+                f"Paused: {self._progress_text()} (holding trial {held}). "
+                "Continue goes on where it stopped."
+            )
+        else:
+            self._say(f"Sweeping: {self._progress_text()}")
+        self._update_buttons()
 
     def stop(self) -> None:
         if self.runner.running:
@@ -659,7 +702,7 @@ class SweepPanel(QWidget):
         self._say(f"Sweeping: {self._progress_text()}")
 
     def _trial_started(self, info: dict[str, Any]) -> None:
-        self._running_trial = {
+        self._running[info["number"]] = {
             "number": info["number"],
             "params": info["params"],
             "state": "RUNNING",
@@ -667,18 +710,22 @@ class SweepPanel(QWidget):
             "duration_s": None,
         }
         self._fill_table()
-        self._say(f"Sweeping: trial {info['number']} · {self._progress_text()}")
+        if not self.runner.paused:
+            running = ", ".join(str(n) for n in sorted(self._running))
+            self._say(f"Sweeping: trial {running} · {self._progress_text()}")
 
     def _trials_updated(self, info: dict[str, Any]) -> None:
         self.trials, self.best = info["trials"], info["best"]
-        self._running_trial = None
+        ended = {t["number"] for t in self.trials if t.get("state") != "RUNNING"}
+        self._running = {n: t for n, t in self._running.items() if n not in ended}
         self._fill_table()
         self._update_plots()
-        self._say(f"Sweeping: {self._progress_text()}")
+        if not self.runner.paused:
+            self._say(f"Sweeping: {self._progress_text()}")
 
     def _sweep_finished(self, info: dict[str, Any]) -> None:
         self.trials, self.best = info["trials"], info["best"]
-        self._running_trial = None
+        self._running = {}
         self._fill_table()
         self._update_plots()
         best = self._best_text()
@@ -689,7 +736,7 @@ class SweepPanel(QWidget):
         self._update_buttons()
 
     def _sweep_failed(self, message: str) -> None:
-        self._running_trial = None
+        self._running = {}
         self._fill_table()
         self._say(f"The sweep failed: {message}", error=True)
         self._update_buttons()
@@ -714,6 +761,9 @@ class SweepPanel(QWidget):
         has_dims = self.dims.topLevelItemCount() > 0
         self.start_button.setEnabled(not running and has_dims)
         self.stop_button.setEnabled(running)
+        self.pause_button.setEnabled(running)
+        paused = running and self.runner.paused
+        self.pause_button.setText("▶  Continue" if paused else "⏸  Pause")
         unfinished = self.out_dir is not None and (
             sum(1 for t in self.trials if _counts(t)) < self.budget
         )
@@ -812,8 +862,8 @@ class SweepPanel(QWidget):
     def rows(self) -> list[dict[str, Any]]:
         """The trials shown, by number (with the running one)."""
         rows = {t["number"]: t for t in self.trials}
-        if self._running_trial is not None and self._running_trial["number"] not in rows:
-            rows[self._running_trial["number"]] = self._running_trial
+        for number, trial in self._running.items():
+            rows.setdefault(number, trial)
         return [rows[k] for k in sorted(rows)]
 
     def _targets(self) -> list[str]:

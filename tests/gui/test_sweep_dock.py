@@ -415,13 +415,63 @@ def test_trial_states_read_as_words(qtbot, win, isolated):
     assert not panel.runner.running
 
 
+def _epochs(trial: dict) -> int:
+    metrics = Path(trial["run_dir"]) / "metrics.json" if trial.get("run_dir") else None
+    if metrics is None or not metrics.exists():
+        return 0
+    return json.loads(metrics.read_text())["epochs"]
+
+
+def test_pause_holds_the_sweep_and_continue_goes_on(qtbot, win, isolated):
+    win.doc.set_setting("epochs", 30)
+    win.doc.set_sweep(dict(SPACE, trials=2))
+    panel = win.show_sweep()
+    assert not panel.pause_button.isEnabled()
+    with qtbot.waitSignal(panel.runner.trialStarted, timeout=120_000):
+        assert panel.start()
+    assert panel.pause_button.isEnabled() and panel.pause_button.text().endswith("Pause")
+    trial = panel.out_dir / "trials" / "trial-0000"
+    qtbot.waitUntil(lambda: (trial / "metrics.json").exists(), timeout=120_000)
+    with qtbot.waitSignal(panel.runner.pausedChanged, timeout=10_000) as blocker:
+        panel.pause_button.click()
+    assert blocker.args == [True] and panel.runner.paused
+    assert panel.pause_button.text().endswith("Continue")
+    assert panel.status.text().startswith("Paused: 0 of 2 trials done (holding trial 0)")
+    qtbot.wait(400)  # the step under way ends
+    held = _epochs({"run_dir": str(trial)})
+    qtbot.wait(1500)
+    assert _epochs({"run_dir": str(trial)}) == held < 30 and panel.runner.running
+    rows = {r[0]: r[1] for r in _table(panel)}
+    assert rows == {"0": "running"}
+    with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
+        panel.pause_button.click()
+    assert not blocker.args[0]["stopped"]
+    assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 2
+    assert [t["epochs"] for t in panel.trials] == [30, 30]
+    assert not panel.pause_button.isEnabled()
+    assert panel.pause_button.text().endswith("Pause")
+
+
 @pytest.mark.slow  # three processes importing torch on a shared machine
 def test_parallel_trials_in_the_window(qtbot, win):
     win.doc.set_sweep(dict(SPACE, trials=4))
     panel = win.show_sweep()
     panel.jobs.setValue(2)
+    win.doc.set_setting("epochs", 30)
+    assert panel.start()
+    # both trials show as running as soon as they start, before either finishes
+    qtbot.waitUntil(lambda: len(panel._running) == 2, timeout=120_000)
+    assert {r[1] for r in _table(panel)} == {"running"} and len(_table(panel)) == 2
+    running = [{"run_dir": str(panel.out_dir / "trials" / f"trial-{n:04d}")} for n in (0, 1)]
+    qtbot.waitUntil(lambda: all(_epochs(t) > 0 for t in running), timeout=120_000)
+    with qtbot.waitSignal(panel.runner.pausedChanged, timeout=10_000):
+        panel.pause()
+    qtbot.wait(1500)  # each trial process sees the pause and ends the step under way
+    held = [_epochs(t) for t in running]
+    qtbot.wait(1500)
+    assert [_epochs(t) for t in running] == held and max(held) < 30
     with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
-        assert panel.start()
+        panel.pause(False)
     assert not blocker.args[0]["stopped"]
     assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 4
     assert len(_table(panel)) == 4 and "Finished: 4 of 4 trials done" in panel.status.text()
