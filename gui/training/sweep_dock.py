@@ -5,7 +5,8 @@ The sweep itself is the headless one (``runtime.sweep``, Optuna and the ordinary
 run by ``runtime.sweep_worker.sweep_process`` in a process of its own, so the window stays
 responsive and nothing a trial does can take it down; a timer reads its news from a queue.
 Each sweep is a folder ``sweep-DATE-TIME`` in the project's runs folder, with every trial a
-normal run folder under ``trials/``; Resume continues the shown sweep until its budget.
+normal run folder under ``trials/``; Pause holds the running trials (between two steps) until
+Continue; Resume continues the shown sweep, after a Stop, until its budget.
 
 Every change to the sweep's set-up is one undo step on the project (``Document.set_sweep``),
 and so is "Apply best" (all of the best trial's values at once).
