@@ -389,7 +389,16 @@ class RaySweep:
         if done < epochs:
             message = f"stopped early by ASHA after epoch {done}"
             return TrialResult(
-                number, params, "PRUNED", None, duration, done, message, str(run_dir), started
+                number,
+                params,
+                "PRUNED",
+                None,
+                duration,
+                done,
+                message,
+                str(run_dir),
+                started,
+                float(objective) if finite else None,
             )
         message = f"objective {self.space.metric} is {objective}; no finite value recorded"
         return TrialResult(

@@ -382,6 +382,9 @@ class TrialResult:
     message: str = ""
     run_dir: str = ""
     started: float | None = None  # when the trial began (seconds since the epoch)
+    # the objective's metric at the last epoch reported to the pruner (where a pruned trial
+    # stood when it was stopped); None without a pruner
+    last_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -394,6 +397,7 @@ class TrialResult:
             "message": self.message,
             "run_dir": self.run_dir,
             "started": self.started,
+            "last_value": self.last_value,
         }
 
 
@@ -526,6 +530,8 @@ def _record(trial) -> TrialResult:
     attrs = trial.user_attrs
     objective = trial.value if trial.state.name == "COMPLETE" else None
     duration = attrs.get("duration_s")
+    reported = trial.intermediate_values
+    last = reported[max(reported)] if reported else None
     return TrialResult(
         trial.number,
         dict(trial.params),
@@ -536,6 +542,7 @@ def _record(trial) -> TrialResult:
         attrs.get("message", ""),
         attrs.get("run_dir", ""),
         attrs.get("started"),
+        last,
     )
 
 

@@ -127,6 +127,7 @@ def test_asha_stops_trials_early_and_they_are_marked_pruned(project, tmp_path, l
     for t in result.trials:
         if t.state == "PRUNED":
             assert t.epochs < 4 and t.objective is None and "ASHA" in t.message
+            assert t.last_value is not None  # its val_loss when ASHA stopped it
 
 
 @pytest.mark.slow

@@ -323,6 +323,8 @@ def test_a_pruner_stops_a_clearly_bad_trial(project, tmp_path, pruner):
         assert trial["state"] == "PRUNED" and trial["message"].startswith("pruned after epoch")
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["status"] == "stopped" and metrics["epochs"] < 3
+        # where it stood when it was stopped: its last epoch's val_loss
+        assert t.last_value == pytest.approx(metrics["history"][-1]["val_loss"])
     assert result.best.params[LR] in (0.1, 0.05)
     # without a pruner every trial runs its epochs
     unpruned = run(project, raw | {"pruner": "none"}, tmp_path / "unpruned")

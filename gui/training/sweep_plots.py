@@ -89,7 +89,11 @@ class SweepPlots(QWidget):
             size=8, pen=pg.mkPen(None), brush=pg.mkBrush(POINT_COLOR), hoverable=True
         )
         self.pruned_points = pg.ScatterPlotItem(
-            size=8, symbol="x", pen=pg.mkPen(PRUNED_COLOR), brush=pg.mkBrush(PRUNED_COLOR)
+            size=8,
+            symbol="x",
+            pen=pg.mkPen(PRUNED_COLOR),
+            brush=pg.mkBrush(PRUNED_COLOR),
+            hoverable=True,
         )
         self.best_curve = pg.PlotDataItem(pen=pg.mkPen(BEST_COLOR, width=2), stepMode=None)
         o.addItem(self.best_curve)
@@ -180,9 +184,27 @@ class SweepPlots(QWidget):
         self.points.setData(
             xs, ys, data=[f"trial {t['number']}" for t in done], tip=self._tip(metric)
         )
-        pruned = [t["number"] for t in trials if t.get("state") == "PRUNED"]
-        bottom = float(ys.min()) if len(ys) else 0.0
-        self.pruned_points.setData(np.array(pruned, dtype=float), np.full(len(pruned), bottom))
+        # a pruned trial where it stood when it was stopped; without that figure, at the
+        # worst end of the finished ones
+        pruned = [t for t in trials if t.get("state") == "PRUNED"]
+        finite = [
+            t.get("last_value")
+            for t in pruned
+            if isinstance(t.get("last_value"), (int, float)) and np.isfinite(t["last_value"])
+        ]
+        known = np.concatenate([ys, np.array(finite, dtype=float)])
+        worst = 0.0 if not len(known) else known.min() if direction == "maximize" else known.max()
+        stood = [t.get("last_value") if t.get("last_value") in finite else None for t in pruned]
+        self.pruned_points.setData(
+            np.array([t["number"] for t in pruned], dtype=float),
+            np.array([worst if v is None else v for v in stood], dtype=float),
+            data=[
+                f"trial {t['number']}, pruned after epoch {t.get('epochs', '?')}\n"
+                + (f"{metric} {v:.4g} then" if v is not None else f"no {metric} reported")
+                for t, v in zip(pruned, stood, strict=True)
+            ],
+            tip=lambda x, y, data: data,
+        )
         if len(xs):
             best = (
                 np.maximum.accumulate(ys) if direction == "maximize" else np.minimum.accumulate(ys)

@@ -475,3 +475,52 @@ def test_parallel_trials_in_the_window(qtbot, win):
     assert not blocker.args[0]["stopped"]
     assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 4
     assert len(_table(panel)) == 4 and "Finished: 4 of 4 trials done" in panel.status.text()
+
+
+def test_pruned_trials_are_drawn_where_they_stood_when_stopped(qtbot):
+    from torchcanvas.gui.training.sweep_plots import SweepPlots
+
+    plots = SweepPlots()
+    qtbot.addWidget(plots)
+    dims = [{"target": "settings.batch_size", "kind": "choice", "choices": [8, 16]}]
+    trials = [
+        {
+            "number": 0,
+            "params": {"settings.batch_size": 8},
+            "state": "COMPLETE",
+            "objective": 0.2,
+            "epochs": 4,
+        },
+        {
+            "number": 1,
+            "params": {"settings.batch_size": 16},
+            "state": "COMPLETE",
+            "objective": 0.5,
+            "epochs": 4,
+        },
+        {
+            "number": 2,
+            "params": {"settings.batch_size": 8},
+            "state": "PRUNED",
+            "objective": None,
+            "epochs": 1,
+            "last_value": 0.9,
+        },
+        {
+            "number": 3,
+            "params": {"settings.batch_size": 16},
+            "state": "PRUNED",
+            "objective": None,
+            "epochs": 1,
+            "last_value": None,
+        },
+    ]
+    plots.show_trials(trials, dims, "val_loss", "minimize", {})
+    xs, ys = plots.pruned_points.getData()
+    assert list(xs) == [2, 3]
+    assert ys[0] == pytest.approx(0.9)  # where trial 2 stood
+    assert ys[1] == pytest.approx(0.9)  # no figure: at the worst end (the highest loss)
+    tips = [p.data() for p in plots.pruned_points.points()]
+    assert tips[0].endswith("val_loss 0.9 then") and tips[1].endswith("no val_loss reported")
+    plots.show_trials(trials, dims, "accuracy", "maximize", {})
+    assert list(plots.pruned_points.getData()[1]) == pytest.approx([0.9, 0.2])
