@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import contextlib
 import copy
 import keyword
 import math
@@ -32,13 +33,16 @@ from torchcanvas.graph.catalogue.blocks import BLOCK_NAME, BLOCK_NAME_HINT
 from torchcanvas.graph.errors import (
     BlockError,
     CycleError,
+    GraphError,
     NodeNotFoundError,
+    NodeTypeError,
     ParamError,
     PortError,
     PortTypeError,
     SelectionCycleError,
     UnknownNodeTypeError,
     quoted,
+    shown,
 )
 from torchcanvas.graph.settings import SETTINGS, validate_settings
 from torchcanvas.graph.spec import NodeSpec, PortSpec
@@ -85,7 +89,8 @@ class Node:
 @dataclass(frozen=True)
 class GraphEvent:
     """What changed. ``kind`` is one of node_added, node_removed, edge_added, edge_removed,
-    param_changed, label_changed, node_moved, settings_changed, sweep_changed; block_added,
+    param_changed, label_changed, node_moved, settings_changed, sweep_changed, type_changed
+    (``old`` → ``new`` type id; the params may have changed with it); block_added,
     block_removed,
     block_changed (``name``), block_renamed (``old`` → ``new``); or reset (``restore``: the
     whole document was replaced, redraw everything)."""
@@ -527,6 +532,152 @@ class Graph:
             self._check_io_name(node.spec.extra["io"], new, node_id)
         node.params[name] = new
         self._emit(GraphEvent("param_changed", node_id, name=name, old=old, new=new))
+
+    def check_type(self, node_id: str, type_id: str) -> NodeSpec:
+        """Raise the reason node ``node_id`` cannot become a ``type_id``, or return that type's
+        spec. The new type keeps the node's role (the same kind: a layer stays a layer, an
+        optimizer an optimizer) and has every port the node's wires use, of the same kind."""
+        node = self.node(node_id)
+        spec = CATALOGUE.get(type_id) if isinstance(type_id, str) else None
+        if spec is None:
+            raise UnknownNodeTypeError(type_id, node_id)
+        old = node.spec
+        if old is None:
+            raise NodeTypeError(
+                f"{shown(node.label)}: its type ({shown(node.type_id)}) is unknown; it cannot "
+                "change type",
+                node_id,
+                type_id,
+            )
+        if old.kind in ("block", "io", "code"):
+            raise NodeTypeError(
+                f"{shown(node.label)}: a {old.kind} node keeps its type", node_id, type_id
+            )
+        if spec.kind != old.kind:
+            raise NodeTypeError(
+                f"{shown(node.label)}: {type_id} is {_a(spec.kind)}, not {_a(old.kind)} "
+                f"like {old.type_id}",
+                node_id,
+                type_id,
+            )
+        self._check_mutable()
+        if self._is_body:
+            self._check_kind(spec, type_id, node_id)
+        ins: dict[str, list[Edge]] = {}
+        for e in self._in[node_id]:
+            ins.setdefault(e.dst_port, []).append(e)
+        for port, edges in ins.items():
+            new = spec.input(port)
+            src = self.node(edges[0].src)
+            if new is None:
+                raise PortError(
+                    f"{shown(node.label)}: {type_id} has no input {port!r} for the wire from "
+                    f"{shown(src.label)}",
+                    node_id,
+                    port,
+                )
+            kind = _find_port(self.output_ports(src.id), edges[0].src_port)
+            if kind is not None and kind.kind != new.kind:
+                raise PortTypeError(
+                    f"{shown(node.label)}: {type_id}'s input {port!r} takes a {new.kind}, "
+                    f"not the {kind.kind} from {shown(src.label)}",
+                    node_id,
+                    port,
+                )
+            if len(edges) > 1 and not new.multi:
+                raise PortError(
+                    f"{shown(node.label)}: {type_id}'s input {port!r} takes one wire, "
+                    f"not {len(edges)}",
+                    node_id,
+                    port,
+                )
+        for e in self._out[node_id]:
+            new = spec.output(e.src_port)
+            dst = self.node(e.dst)
+            if new is None:
+                raise PortError(
+                    f"{shown(node.label)}: {type_id} has no output {e.src_port!r} for the wire "
+                    f"to {shown(dst.label)}",
+                    node_id,
+                    e.src_port,
+                )
+            kind = _find_port(self.input_ports(dst.id), e.dst_port)
+            if kind is not None and kind.kind != new.kind and not dst.is_placeholder:
+                raise PortTypeError(
+                    f"{shown(node.label)}: {type_id}'s output {e.src_port!r} gives a "
+                    f"{new.kind}, not the {kind.kind} {shown(dst.label)} takes",
+                    node_id,
+                    e.src_port,
+                )
+        return spec
+
+    def unwired_inputs(self, node_id: str, type_id: str) -> list[str]:
+        """The inputs a ``type_id`` requires (not optional) that node ``node_id`` has no wire
+        into: as that type it would not run."""
+        wired = {e.dst_port for e in self._in[node_id]} if node_id in self._in else set()
+        spec = CATALOGUE.get(type_id)
+        if spec is None:
+            return []
+        return [p.name for p in spec.inputs if not p.optional and p.name not in wired]
+
+    def type_alternatives(self, node_id: str) -> list[str]:
+        """The types node ``node_id`` could become, its own first: those of its palette
+        category (and sub-group) that ``set_type`` accepts and whose required inputs are all
+        wired, by title. Empty for a node whose type cannot change."""
+        node = self.node(node_id)
+        spec = node.spec
+        if spec is None or spec.kind in ("block", "io", "code") or spec.extra.get("internal"):
+            return []
+        out = []
+        for other in CATALOGUE.values():
+            if (
+                other.category != spec.category
+                or other.extra.get("group") != spec.extra.get("group")
+                or other.extra.get("internal")
+                or other.type_id == spec.type_id
+            ):
+                continue
+            try:
+                self.check_type(node_id, other.type_id)
+            except GraphError:
+                continue
+            if not self.unwired_inputs(node_id, other.type_id):
+                out.append(other)
+        return [spec.type_id, *(s.type_id for s in sorted(out, key=lambda s: s.title.lower()))]
+
+    def type_params(self, node_id: str, type_id: str) -> dict[str, Any]:
+        """The params node ``node_id`` would have as a ``type_id``: each of its params the new
+        type has, when its value is valid there (an ``auto`` one stays auto); the new type's
+        defaults for the rest."""
+        node = self.node(node_id)
+        spec = self.check_type(node_id, type_id)
+        out = {}
+        for p in spec.params:
+            value = p.default
+            if p.name in node.params:
+                with contextlib.suppress(ParamError):  # refused there: the default
+                    value = p.validate(node.params[p.name], node_id)
+            out[p.name] = p.validate(value, node_id)
+        return out
+
+    def set_type(self, node_id: str, type_id: str, params: dict[str, Any] | None = None) -> None:
+        """Change a node's type in place: its id, label, position and wires stay. Raises
+        (changing nothing) when the type is unknown, of another kind, or lacks a port the
+        node's wires use (``check_type``). Without ``params`` the node keeps each param the new
+        type has whose value is valid there, and takes the new type's defaults for the rest
+        (``type_params``); with ``params`` (undo, replaying an edit) it takes exactly those,
+        checked like ``add_node``'s."""
+        node = self.node(node_id)
+        spec = self.check_type(node_id, type_id)
+        if params is None:
+            values = self.type_params(node_id, type_id)
+        else:
+            values = spec.validate_params(dict(params), node_id)
+        if type_id == node.type_id and values == node.params:
+            return
+        old = node.type_id
+        node.type_id, node.spec, node.params = type_id, spec, values
+        self._emit(GraphEvent("type_changed", node_id, old=old, new=type_id))
 
     def set_label(self, node_id: str, label: str, allow_duplicate: bool = False) -> None:
         """Rename a node. A label names one node (its layer in model.py, its row in every
@@ -1088,6 +1239,11 @@ def validate_label(label: Any) -> str:
         if not label.strip():
             raise ParamError("label", "a node label cannot be empty")
     return label.strip()
+
+
+def _a(kind: str) -> str:
+    """A node kind with its article: "a layer", "an optimizer"."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _find_port(ports: tuple[PortSpec, ...], name: str) -> PortSpec | None:

@@ -80,6 +80,9 @@ class EditRecorder:
             ops.append(("disconnect", event.edge))
         elif kind == "param_changed":
             ops.append(("param", event.node_id, event.name, copy.deepcopy(event.new)))
+        elif kind == "type_changed":
+            n = g.node(event.node_id)
+            ops.append(("type", n.id, n.type_id, copy.deepcopy(n.params)))
         elif kind == "label_changed":
             ops.append(("label", event.node_id, event.new))
         elif kind == "node_moved":
@@ -111,6 +114,8 @@ def apply_edits(graph: Graph, ops: list[Op]) -> None:
             graph.disconnect(op[1])
         elif kind == "param":
             graph.set_param(op[1], op[2], op[3])
+        elif kind == "type":
+            graph.set_type(op[1], op[2], op[3])
         elif kind == "label":
             graph.set_label(op[1], op[2], allow_duplicate=True)  # as the document has it
         elif kind == "move":

@@ -81,6 +81,16 @@ class UnknownNodeTypeError(GraphError):
         self.node_id = node_id
 
 
+class NodeTypeError(GraphError):
+    """A node cannot change to another type: its own type is unknown or fixed (a block, a block
+    boundary, imported code), or the new type plays another role (a layer for an optimizer)."""
+
+    def __init__(self, message: str, node_id: str | None = None, type_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+        self.type_id = type_id
+
+
 class PortError(GraphError):
     """A port does not exist, is already connected, or has the wrong kind."""
 

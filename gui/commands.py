@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from torchcanvas.graph import Edge, Graph
+from torchcanvas.graph import CATALOGUE, Edge, Graph
 
 
 class GraphCommand(QUndoCommand):
@@ -104,6 +104,24 @@ class SetParam(GraphCommand):
 
     def undo(self) -> None:
         self.graph.set_param(self.node_id, self.name, self.old)
+
+
+class SetType(GraphCommand):
+    """Change a node's type in place (``Graph.set_type``); undo brings back the old type with
+    exactly its old params."""
+
+    def __init__(self, graph: Graph, node_id: str, type_id: str):
+        node = graph.node(node_id)
+        spec = CATALOGUE.get(type_id)
+        super().__init__(graph, f"Change {node.label} to {spec.title if spec else type_id}")
+        self.node_id, self.new = node_id, type_id
+        self.old = (node.type_id, dict(node.params))
+
+    def redo(self) -> None:
+        self.graph.set_type(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph.set_type(self.node_id, *self.old)
 
 
 class SetLabel(GraphCommand):

@@ -139,7 +139,7 @@ class Document(QObject):
     nodeRemoved = Signal(str)
     edgeAdded = Signal(object)  # Edge
     edgeRemoved = Signal(object)
-    nodeChanged = Signal(str)  # params or label
+    nodeChanged = Signal(str)  # params, label or type
     nodeMoved = Signal(str)
     settingsChanged = Signal(str)
     sweepChanged = Signal()  # the project's sweep (graph.sweep) was set, edited or removed
@@ -246,7 +246,7 @@ class Document(QObject):
             self.edgeAdded.emit(event.edge)
         elif kind == "edge_removed":
             self.edgeRemoved.emit(event.edge)
-        elif kind in ("param_changed", "label_changed"):
+        elif kind in ("param_changed", "label_changed", "type_changed"):
             self.nodeChanged.emit(event.node_id)
         elif kind == "node_moved":
             self.nodeMoved.emit(event.node_id)
@@ -437,6 +437,13 @@ class Document(QObject):
         if self.graph.node(node_id).params.get(name) == value:
             return True
         return self.push(cmd.SetParam(self.graph, node_id, name, value))
+
+    def set_type(self, node_id: str, type_id: str) -> bool:
+        """Change a node's type in place (its wires, label and fitting params kept), one undo
+        step; a type that does not fit is refused with the reason."""
+        if self.graph.node(node_id).type_id == type_id:
+            return True
+        return self.push(cmd.SetType(self.graph, node_id, type_id))
 
     def set_label(self, node_id: str, label: str) -> bool:
         return self.push(cmd.SetLabel(self.graph, node_id, label))

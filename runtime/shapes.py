@@ -484,7 +484,7 @@ class ShapeInferencer:
         if dirty is None:
             return
         kind = event.kind
-        if kind in ("node_added", "param_changed", "node_removed"):
+        if kind in ("node_added", "param_changed", "type_changed", "node_removed"):
             dirty.add(event.node_id)
         elif kind in ("edge_added", "edge_removed"):
             dirty.add(event.edge.src)  # a VGG node checks which of its outputs are wired

@@ -17,9 +17,13 @@ The space is JSON, the same the app writes::
      "objective": {"metric": "val_loss", "direction": "minimize"},
      "strategy": "tpe", "trials": 20, "timeout_s": null, "pruner": "median", "seed": 0}
 
-Targets are ``settings.<name>`` or ``nodes.<node id>.params.<name>``. Kinds: ``log`` and
-``linear`` (float ranges), ``int`` (``step``, optional ``log``) and ``choice``. A trial's
-objective is the metric after its last epoch (what its metrics.json calls ``final``).
+Targets are ``settings.<name>``, ``nodes.<node id>.params.<name>`` or ``nodes.<node id>.type``
+(the node's type: a choice of type ids such as ``["optim.SGD", "optim.Adam", "optim.RMSprop"]``
+or ``["nn.ReLU", "nn.GELU", "nn.Tanh"]``, each one that fits the node's wiring; a trial changes
+the type first, keeping the params that fit, then sets the node's param dimensions, which must
+fit every type listed). Kinds: ``log`` and ``linear`` (float ranges), ``int`` (``step``,
+optional ``log``) and ``choice``. A trial's objective is the metric after its last epoch (what
+its metrics.json calls ``final``).
 
 Torch and Optuna are imported when a sweep runs, not when this module loads. No Qt.
 """
@@ -116,45 +120,93 @@ class Space:
 
 
 # ---------------------------------------------------------------------------- targets
-def _split_target(target: str) -> tuple[str, str | None, str]:
-    """("settings", None, name) or ("node", node_id, param); ValueError saying what is wrong."""
+TYPE_SUFFIX = ".type"
+
+
+def split_target(target: str) -> tuple[str, str | None, str]:
+    """("settings", None, name), ("node", node_id, param) or ("type", node_id, "type");
+    ValueError saying what is wrong. (Param names hold no dot; node ids may.)"""
     if target.startswith("settings."):
         return "settings", None, target[len("settings.") :]
     if target.startswith("nodes."):
-        node_id, sep, name = target[len("nodes.") :].rpartition(".params.")
-        if sep and node_id and name:
+        rest = target[len("nodes.") :]
+        node_id, sep, name = rest.rpartition(".params.")
+        if sep and node_id and name and "." not in name:
             return "node", node_id, name
+        if rest.endswith(TYPE_SUFFIX) and len(rest) > len(TYPE_SUFFIX):
+            return "type", rest[: -len(TYPE_SUFFIX)], "type"
     raise ValueError(
-        f"{target!r} is not a target; use settings.<name> or nodes.<node id>.params.<name>"
+        f"{target!r} is not a target; use settings.<name>, nodes.<node id>.params.<name> "
+        "or nodes.<node id>.type"
     )
 
 
-def _param_spec(graph: Graph, target: str):
-    where, node_id, name = _split_target(target)
-    if where == "settings":
-        if name not in SETTINGS:
-            raise ValueError(f"no training setting {name!r}")
-        return SETTINGS[name]
+def type_target(node_id: str) -> str:
+    return f"nodes.{node_id}{TYPE_SUFFIX}"
+
+
+def is_type_target(target: str) -> bool:
+    try:
+        return split_target(target)[0] == "type"
+    except ValueError:
+        return False
+
+
+def _node(graph: Graph, node_id: str):
     if node_id not in graph:
         raise ValueError(f"no node {node_id!r}")
     node = graph.node(node_id)
     if node.spec is None:
         raise ValueError(f"node {node_id!r} has an unknown type ({node.type_id})")
+    return node
+
+
+def param_spec(graph: Graph, target: str):
+    """The ``ParamSpec`` of a setting or node param target; ValueError when it names none (a
+    type target names a node's type, not a param)."""
+    where, node_id, name = split_target(target)
+    if where == "settings":
+        if name not in SETTINGS:
+            raise ValueError(f"no training setting {name!r}")
+        return SETTINGS[name]
+    node = _node(graph, node_id)
+    if where == "type":
+        raise ValueError(f"{target} is the type of node {node_id!r}, not a param")
     if name not in node.params:
         raise ValueError(f"node {node_id!r} ({node.type_id}) has no param {name!r}")
     return node.spec.param(name)
 
 
 def apply_values(graph: Graph, values: dict[str, Any]) -> None:
-    """Set each ``target: value`` on ``graph`` through its own checks (``set_setting`` and
-    ``set_param``); raises ``GraphError`` (a bad value) or ``ValueError`` (a bad target)."""
-    for target, value in values.items():
-        where, node_id, name = _split_target(target)
+    """Set each ``target: value`` on ``graph`` through its own checks (``set_type``,
+    ``set_setting`` and ``set_param``); node types first, so a param of a node whose type is
+    swept lands on its new type. Raises ``GraphError`` (a bad value) or ``ValueError`` (a bad
+    target)."""
+    split = [(split_target(target), target, value) for target, value in values.items()]
+    for (where, node_id, name), target, value in sorted(
+        split, key=lambda item: item[0][0] != "type"
+    ):
         if where == "settings":
             graph.set_setting(name, value)
+        elif where == "type":
+            _node(graph, node_id)
+            if not isinstance(value, str):
+                raise ValueError(f"{target}: a node type is a type id such as optim.Adam")
+            graph.set_type(node_id, value)
         else:
-            _param_spec(graph, target)  # a clear error for a missing node or param
+            param_spec(graph, target)  # a clear error for a missing node or param
             graph.set_param(node_id, name, value)
+
+
+def value_text(target: str, value: Any) -> str:
+    """How a trial's value reads in a table: a node type by its title ("Adam"), a float in 4
+    significant digits."""
+    if isinstance(value, str) and is_type_target(target):
+        from torchcanvas.graph import CATALOGUE
+
+        spec = CATALOGUE.get(value)
+        return spec.title if spec is not None else value
+    return _short(value)
 
 
 def best_values(sweep_dir: Path) -> dict[str, Any]:
@@ -198,7 +250,60 @@ def _try_value(graph: Graph, target: str, value: Any, where: str) -> None:
         raise SweepError(f"{where}: {json.dumps(value)} is refused: {exc}") from None
 
 
-def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
+def _try_type(graph: Graph, node_id: str, value: Any, where: str) -> None:
+    """A type id the node can take (``Graph.set_type`` would accept it and every input it
+    requires is wired); SweepError naming the choice otherwise."""
+    if not isinstance(value, str):
+        example = graph.node(node_id).type_id
+        raise SweepError(f"{where}: expected a type id such as {example}, got {json.dumps(value)}")
+    try:
+        graph.check_type(node_id, value)
+    except GraphError as exc:
+        raise SweepError(f"{where}: {value} does not fit: {exc}") from None
+    missing = graph.unwired_inputs(node_id, value)
+    if missing:
+        label = graph.node(node_id).label
+        raise SweepError(
+            f"{where}: {value} needs its input{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} wired, which {label} has not"
+        )
+
+
+def parse_dimension(
+    graph: Graph,
+    raw: Any,
+    i: int,
+    strategy: str,
+    types: dict[str, tuple[str, ...]] | None = None,
+) -> Dimension:
+    """One dimension of a space, checked against ``graph``; ``SweepError`` names the field
+    (``dimensions[i].…``). ``types``: node id → the types a type dimension of the same space
+    gives that node; a param dimension of such a node must fit each of them."""
+    target = raw.get("target") if isinstance(raw, dict) else None
+    swept = None
+    if types and isinstance(target, str):
+        try:
+            where, node_id, _ = split_target(target)
+        except ValueError:
+            where = node_id = None
+        if where == "node" and node_id in types and node_id in graph:
+            swept = types[node_id]
+    if not swept:
+        return _parse_dimension(graph, raw, i, strategy)
+    dim = None
+    for type_id in swept:
+        trial = graph.copy()
+        trial.set_type(node_id, type_id)
+        try:
+            dim = _parse_dimension(trial, raw, i, strategy)
+        except SweepError as exc:
+            raise SweepError(
+                f"{exc} (with {type_target(node_id)} = {type_id}, one of the types swept)"
+            ) from None
+    return dim
+
+
+def _parse_dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
     at = f"dimensions[{i}]"
     if not isinstance(raw, dict):
         raise SweepError(f"{at}: expected an object with target and kind")
@@ -209,17 +314,24 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
     if not isinstance(target, str):
         raise SweepError(f"{at}.target: expected text such as settings.batch_size")
     try:
-        spec = _param_spec(graph, target)
+        where, node_id, _ = split_target(target)
+        if where == "type":
+            spec = None  # the node's type: a choice of type ids
+            node = _node(graph, node_id)
+            if not graph.type_alternatives(node_id):
+                raise ValueError(f"node {node_id!r} ({node.type_id}) keeps its type")
+        else:
+            spec = param_spec(graph, target)
     except ValueError as exc:
         raise SweepError(f"{at}.target: {exc}") from None
     kind = raw.get("kind")
     if kind not in KINDS:
         raise SweepError(f"{at}.kind: {json.dumps(kind)} is not a kind; use {', '.join(KINDS)}")
-    fits = _KINDS_FOR_TYPE.get(spec.type, ("choice",))
+    fits = ("choice",) if spec is None else _KINDS_FOR_TYPE.get(spec.type, ("choice",))
     if kind not in fits:
+        what = "a node's type: list type ids" if spec is None else f"{spec.type} param"
         raise SweepError(
-            f"{at}.kind: {kind!r} does not fit {target} ({spec.type} param); "
-            f"use {' or '.join(fits)}"
+            f"{at}.kind: {kind!r} does not fit {target} ({what}); use {' or '.join(fits)}"
         )
     low = high = step = None
     log = False
@@ -232,7 +344,10 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
         if not isinstance(raw_choices, list) or not raw_choices:
             raise SweepError(f"{at}.choices: expected a non-empty list of values")
         for j, value in enumerate(raw_choices):
-            _try_value(graph, target, value, f"{at}.choices[{j}]")
+            if spec is None:
+                _try_type(graph, node_id, value, f"{at}.choices[{j}]")
+            else:
+                _try_value(graph, target, value, f"{at}.choices[{j}]")
         if len({json.dumps(c) for c in raw_choices}) != len(raw_choices):
             raise SweepError(f"{at}.choices: a value is listed twice")
         choices = tuple(raw_choices)
@@ -282,7 +397,8 @@ def _dimension(graph: Graph, raw: Any, i: int, strategy: str) -> Dimension:
                     )
             elif value not in choices:
                 raise SweepError(f"{at}.grid[{j}]: {json.dumps(value)} is not among choices")
-            _try_value(graph, target, value, f"{at}.grid[{j}]")
+            if spec is not None:
+                _try_value(graph, target, value, f"{at}.grid[{j}]")
         grid = tuple(raw_grid)
     if strategy == "grid" and kind in ("log", "linear") and not grid:
         raise SweepError(
@@ -307,7 +423,17 @@ def parse_space(raw: Any, graph: Graph) -> Space:
     dims_raw = raw.get("dimensions")
     if not isinstance(dims_raw, list) or not dims_raw:
         raise SweepError("dimensions: expected a non-empty list")
-    dims = tuple(_dimension(graph, d, i, strategy) for i, d in enumerate(dims_raw))
+    # node types first: a param dimension of a node whose type is swept must fit every type
+    first: dict[int, Dimension] = {}
+    types: dict[str, tuple[str, ...]] = {}
+    for i, d in enumerate(dims_raw):
+        if isinstance(d, dict) and isinstance(d.get("target"), str) and is_type_target(d["target"]):
+            first[i] = dim = parse_dimension(graph, d, i, strategy)
+            types.setdefault(split_target(dim.target)[1], dim.choices)
+    dims = tuple(
+        first[i] if i in first else parse_dimension(graph, d, i, strategy, types)
+        for i, d in enumerate(dims_raw)
+    )
     seen: dict[str, int] = {}
     for i, d in enumerate(dims):
         if d.target in seen:
@@ -319,12 +445,24 @@ def parse_space(raw: Any, graph: Graph) -> Space:
     if not isinstance(objective, dict) or set(objective) - {"metric", "direction"}:
         raise SweepError('objective: expected {"metric": ..., "direction": ...}')
     metric = objective.get("metric", "val_loss")
-    known = _metrics(graph)
+    known = objective_metrics(graph)
     if metric not in known:
         raise SweepError(
             f"objective.metric: {json.dumps(metric)} is not recorded for this "
             f"project; use {', '.join(known)}"
         )
+    for node_id, swept in types.items():  # another loss may record other metrics
+        if graph.node(node_id).kind != "loss":
+            continue
+        for type_id in swept:
+            trial = graph.copy()
+            trial.set_type(node_id, type_id)
+            if metric not in objective_metrics(trial):
+                raise SweepError(
+                    f"objective.metric: {json.dumps(metric)} is not recorded when "
+                    f"{type_target(node_id)} is {type_id}; use a metric every loss swept "
+                    "records, such as val_loss"
+                )
     direction = objective.get("direction", "minimize")
     if direction not in DIRECTIONS:
         raise SweepError(f"objective.direction: {json.dumps(direction)}; use minimize or maximize")
@@ -343,7 +481,7 @@ def parse_space(raw: Any, graph: Graph) -> Space:
     return Space(dims, metric, direction, strategy, trials, timeout, pruner, seed)
 
 
-def _metrics(graph: Graph) -> tuple[str, ...]:
+def objective_metrics(graph: Graph) -> tuple[str, ...]:
     """What every epoch of this project records, by its loss's task."""
     from torchcanvas.codegen import CodegenError
     from torchcanvas.codegen.plan import training_plan
@@ -1035,7 +1173,7 @@ def _trial_process(setup: dict[str, Any], index: int, lock, stop, outbox, go) ->
 
 def iter_rows(result: SweepResult) -> Iterator[tuple[str, ...]]:
     for t in result.ranked():
-        params = ", ".join(f"{k.rpartition('.')[2]}={_short(v)}" for k, v in t.params.items())
+        params = ", ".join(f"{_short_target(k)}={value_text(k, v)}" for k, v in t.params.items())
         yield (
             str(t.number),
             t.state.lower(),
@@ -1043,6 +1181,14 @@ def iter_rows(result: SweepResult) -> Iterator[tuple[str, ...]]:
             "-" if t.objective is None else f"{t.objective:.6g}",
             "-" if t.duration_s is None else f"{t.duration_s:.1f} s",
         )
+
+
+def _short_target(target: str) -> str:
+    """A target in a table's few characters: its param or setting name; a node's type as
+    ``<node id>.type``."""
+    if is_type_target(target):
+        return f"{split_target(target)[1]}.type"
+    return target.rpartition(".")[2]
 
 
 def _short(value: Any) -> str:

@@ -86,6 +86,7 @@ class InspectorWidget(QWidget):
         super().__init__(parent)
         self.doc: Document | None = None
         self._node_ids: list[str] = []
+        self._built_types: tuple[str, ...] = ()  # the types of the nodes the page was built for
         self._mode = "settings"  # "settings", "node", "nodes" (several), "placeholder"
         self._type_id: str | None = None
         self.rows: dict[str, ParamRow] = {}
@@ -171,9 +172,16 @@ class InspectorWidget(QWidget):
         self.doc = None
         self._samples_timer.stop()
 
+    def _shown_types(self) -> tuple[str, ...]:
+        graph = self.doc.graph if self.doc is not None else None
+        return tuple(graph.node(n).type_id for n in self._node_ids if graph and n in graph)
+
     def _on_node_changed(self, node_id: str) -> None:
         if node_id in self._node_ids:
             node = self.doc.graph.node(node_id)
+            if self._shown_types() != self._built_types:
+                self._rebuild()  # a node changed type: other params, another header
+                return
             if (
                 self._mode == "node"
                 and node.spec.extra.get("backbone")
@@ -234,6 +242,7 @@ class InspectorWidget(QWidget):
         else:
             self._mode = "nodes"
             self._build_multi(box)
+        self._built_types = self._shown_types()
         box.addStretch(1)
         _align_hints(self.rows.values())
         self._scroll.setWidget(page)  # deletes the previous page

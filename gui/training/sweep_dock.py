@@ -518,14 +518,14 @@ class SweepPanel(QWidget):
             self._fill_dimensions(self.space())
 
     def _sweep_changed(self) -> None:
-        from torchcanvas.runtime.sweep import SweepError, _metrics
+        from torchcanvas.runtime.sweep import SweepError, objective_metrics
 
         space = self.space()
         self._updating = True
         try:
             self._fill_dimensions(space)
             try:
-                metrics = list(_metrics(self.doc.graph))
+                metrics = list(objective_metrics(self.doc.graph))
             except SweepError:
                 metrics = ["val_loss"]
             objective = space.get("objective", {})

@@ -63,10 +63,10 @@ def node_target(node_id: str, name: str) -> str:
 
 def target_spec(graph: Graph, target: str) -> ParamSpec | None:
     """The ``ParamSpec`` a target names, or None when it names nothing (a removed node)."""
-    from torchcanvas.runtime.sweep import _param_spec
+    from torchcanvas.runtime.sweep import param_spec
 
     try:
-        return _param_spec(graph, target)
+        return param_spec(graph, target)
     except ValueError:
         return None
 
@@ -89,10 +89,10 @@ def current_value(graph: Graph, target: str) -> Any:
 
 def default_objective(graph: Graph) -> dict[str, str]:
     """Accuracy (maximised) when the project records it, else the validation loss."""
-    from torchcanvas.runtime.sweep import SweepError, _metrics
+    from torchcanvas.runtime.sweep import SweepError, objective_metrics
 
     try:
-        metrics = _metrics(graph)
+        metrics = objective_metrics(graph)
     except SweepError:
         metrics = ("val_loss",)
     if "accuracy" in metrics:
@@ -119,10 +119,10 @@ def with_dimension(graph: Graph, dim: dict[str, Any]) -> dict[str, Any]:
 
 def check_dimension(graph: Graph, dim: dict[str, Any]) -> str:
     """What is wrong with ``dim`` for this graph ("" when nothing), in the sweep's words."""
-    from torchcanvas.runtime.sweep import SweepError, _dimension
+    from torchcanvas.runtime.sweep import SweepError, parse_dimension
 
     try:
-        _dimension(graph, dim, 0, "random")
+        parse_dimension(graph, dim, 0, "random")
     except SweepError as exc:
         return str(exc).removeprefix("dimensions[0].")
     return ""
