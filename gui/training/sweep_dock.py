@@ -680,13 +680,18 @@ class SweepPanel(QWidget):
 
     def _paused_changed(self, paused: bool) -> None:
         if paused:
-            held = ", ".join(str(n) for n in sorted(self._running)) or "none"
+            held = sorted(self._running)
+            holding = (
+                f" (holding trial{'s' if len(held) > 1 else ''} {', '.join(str(n) for n in held)})"
+                if held
+                else ""
+            )
             self._say(
-                f"Paused: {self._progress_text()} (holding trial {held}). "
-                "Continue goes on where it stopped."
+                f"Paused: {self._progress_text()}{holding}. Continue goes on where it stopped."
             )
         else:
             self._say(f"Sweeping: {self._progress_text()}")
+        self._fill_table()
         self._update_buttons()
 
     def stop(self) -> None:
@@ -940,6 +945,8 @@ class SweepPanel(QWidget):
         state = trial.get("state", "")
         if state == "RUNNING" and not self.runner.running:
             return "stopped"
+        if state == "RUNNING" and self.runner.paused:
+            return "paused"
         if state == "FAIL" and trial.get("message") == INTERRUPTED:
             return "interrupted"
         return STATE_TEXT.get(state, state.lower())

@@ -442,7 +442,7 @@ def test_pause_holds_the_sweep_and_continue_goes_on(qtbot, win, isolated):
     qtbot.wait(1500)
     assert _epochs({"run_dir": str(trial)}) == held < 30 and panel.runner.running
     rows = {r[0]: r[1] for r in _table(panel)}
-    assert rows == {"0": "running"}
+    assert rows == {"0": "paused"}
     with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
         panel.pause_button.click()
     assert not blocker.args[0]["stopped"]
