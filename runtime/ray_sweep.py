@@ -307,6 +307,9 @@ class RaySweep:
                 num_samples=left,
                 max_concurrent_trials=self.jobs,
                 time_budget_s=self.space.timeout_s,
+                # a trial's worker process trains the next trial too: torch and the project
+                # are imported once per worker, not once per trial
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=self._tune_name(first),
