@@ -1,6 +1,6 @@
-"""The main window's canvas commands: selection links, blocks edited in place, adding nodes
-(palette, quick-add, a wire dropped on empty canvas), the clipboard, collapse/expand and
-layout."""
+"""The main window's canvas commands: selection links, a node's right-click menu (change or
+sweep its type), blocks edited in place, adding nodes (palette, quick-add, a wire dropped on
+empty canvas), the clipboard, collapse/expand and layout."""
 
 from __future__ import annotations
 
