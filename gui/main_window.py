@@ -206,6 +206,7 @@ class MainWindow(
             self.view = CanvasView(self.scene, self)
             self.view.quickAddRequested.connect(self._quick_add_at)
             self.view.escapePressed.connect(self.leave_block)
+            self.view.nodeMenuRequested.connect(self._node_menu_requested)
             self.breadcrumb = BreadcrumbBar()
             self.breadcrumb.rootRequested.connect(self.leave_block)
             self.breadcrumb.hide()

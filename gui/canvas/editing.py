@@ -1,13 +1,13 @@
-"""The main window's canvas commands: selection links, blocks edited in place, adding nodes
-(palette, quick-add, a wire dropped on empty canvas), the clipboard, collapse/expand and
-layout."""
+"""The main window's canvas commands: selection links, a node's right-click menu (change or
+sweep its type), blocks edited in place, adding nodes (palette, quick-add, a wire dropped on
+empty canvas), the clipboard, collapse/expand and layout."""
 
 from __future__ import annotations
 
 import atexit
 
-from PySide6.QtCore import QPointF, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QPointF, QTimer
+from PySide6.QtWidgets import QApplication, QMenu
 
 from torchcanvas.graph import GraphError, get_spec
 from torchcanvas.graph.clipboard import (
@@ -75,6 +75,41 @@ class CanvasEditingMixin:
         scene.selectionChanged.connect(self._selection_changed)
         scene.wireDroppedOnEmpty.connect(self._wire_dropped)
         scene.nodeActivated.connect(self._node_activated)
+
+    # ------------------------------------------------------------------ a node's menu
+    def node_menu(self, node_id: str) -> QMenu:
+        """A node's right-click menu: change its type to another its wires fit (one undo
+        step), or sweep its type (a dimension of the project's sweep)."""
+        from torchcanvas.gui.training.sweep_edit import TYPE_SWEEP_TEXT, type_title
+
+        doc = self.canvas_doc
+        graph = doc.graph
+        alternatives = graph.type_alternatives(node_id) if node_id in graph else []
+        menu = QMenu(self.view)
+        change = menu.addMenu("Change type")
+        change.setObjectName("changeType")
+        for type_id in alternatives[1:]:
+            action = change.addAction(type_title(type_id))
+            action.setData(type_id)
+            action.setToolTip(type_id)
+            action.triggered.connect(lambda _checked=False, t=type_id: doc.set_type(node_id, t))
+        change.setEnabled(len(alternatives) > 1)
+        sweep = menu.addAction(TYPE_SWEEP_TEXT)
+        sweep.setObjectName("sweepType")
+        sweep.setEnabled(self.block_doc is None and len(alternatives) > 1)
+        sweep.triggered.connect(lambda _checked=False: self.sweep_node_type(node_id))
+        return menu
+
+    def sweep_node_type(self, node_id: str):
+        """ "Sweep this node's type…": the dialog of the types to try (``sweep_edit``)."""
+        from torchcanvas.gui.training.sweep_edit import open_type_dialog
+
+        return open_type_dialog(self, self.doc, node_id)
+
+    def _node_menu_requested(self, node_id: str, global_pos: QPoint) -> None:
+        menu = self.node_menu(node_id)
+        menu.exec(global_pos)
+        menu.deleteLater()
 
     def _node_activated(self, node_id: str) -> None:
         """A double-click on a node: a block opens in place."""

@@ -1,5 +1,6 @@
 """The canvas view: zoom to the cursor, pan (middle drag or space + drag), rubber-band select,
-fit all, drop palette items, and ask for the quick-add popup (Tab or double-click)."""
+fit all, drop palette items, ask for the quick-add popup (Tab or double-click) and for a node's
+menu (right-click)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import functools
 from functools import lru_cache
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import QContextMenuEvent, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from torchcanvas.graph import GraphError, get_spec
@@ -44,6 +45,7 @@ def _offsets(along_x: bool) -> tuple[tuple[float, float], ...]:
 class CanvasView(QGraphicsView):
     quickAddRequested = Signal(QPointF, QPoint)  # scene position, global position
     escapePressed = Signal()  # Esc that nothing on the canvas used (a wire cancels first)
+    nodeMenuRequested = Signal(str, QPoint)  # a right-click on a node: its id, global position
 
     def __init__(self, scene: CanvasScene, parent=None):
         super().__init__(scene, parent)
@@ -183,6 +185,18 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """A right-click on a node asks for its menu (the node is selected first)."""
+        scene_pos = self.mapToScene(event.pos())
+        node = next((i for i in self.canvas.items(scene_pos) if isinstance(i, NodeItem)), None)
+        if node is None or self.canvas.wiring:
+            super().contextMenuEvent(event)
+            return
+        if not node.isSelected():
+            self.canvas.select_nodes([node.node_id])
+        event.accept()
+        self.nodeMenuRequested.emit(node.node_id, event.globalPos())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():

@@ -55,8 +55,11 @@ from torchcanvas.gui.training.sweep_edit import (
     DEFAULT_SPACE,
     KIND_TITLES,
     default_objective,
+    is_type_target,
     open_dimension_dialog,
     target_title,
+    type_title,
+    value_title,
 )
 
 STRATEGY_TITLES = {"tpe": "Optuna TPE", "random": "random", "grid": "grid"}
@@ -810,7 +813,7 @@ class SweepPanel(QWidget):
         if not self.doc.change(f"Apply sweep trial {number}", apply):
             return False
         shown = ", ".join(
-            f"{target_title(self.doc.graph, k)} = {_short(v)}" for k, v in values.items()
+            f"{target_title(self.doc.graph, k)} = {value_title(k, v)}" for k, v in values.items()
         )
         self._say(f"Applied trial {number}: {shown}")
         return True
@@ -916,8 +919,9 @@ class SweepPanel(QWidget):
             params = trial.get("params", {})
             for t in targets:
                 value = params.get(t)
-                key = value if isinstance(value, (int, float)) else _short(value)
-                cells.append(_Item("" if value is None else _short(value), key))
+                text = "" if value is None else value_title(t, value)
+                key = value if isinstance(value, (int, float)) else text
+                cells.append(_Item(text, key))
             objective = trial.get("objective")
             cells.append(_Item("-" if objective is None else f"{objective:.6g}", objective))
             duration = trial.get("duration_s")
@@ -988,6 +992,8 @@ def trial_overlay(run_dir: Path) -> dict[str, list[float]] | None:
 
 def _describe(dim: dict[str, Any]) -> str:
     kind = dim.get("kind")
+    if kind == "choice" and is_type_target(str(dim.get("target", ""))):
+        return "type: " + ", ".join(type_title(c) for c in dim.get("choices", []))
     if kind == "choice":
         return "choice: " + ", ".join(_short(c) for c in dim.get("choices", []))
     low, high = _short(dim.get("low")), _short(dim.get("high"))

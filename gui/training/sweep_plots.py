@@ -54,11 +54,24 @@ def _axis_position(dim: dict[str, Any], value: Any) -> float | None:
     return (float(value) - low) / (high - low)
 
 
-def _axis_ends(dim: dict[str, Any]) -> tuple[str, str]:
+MAX_CHOICE_LABELS = 8  # a choice axis with more choices names its two ends only
+
+
+def _axis_labels(dim: dict[str, Any]) -> list[tuple[str, float]]:
+    """The words along a dimension's axis, each with its height 0 … 1: a range's ends, or
+    each choice where its trials cross (a node type by its title)."""
     if dim.get("kind") == "choice":
-        choices = dim.get("choices", [])
-        return (_short(choices[0]), _short(choices[-1])) if choices else ("", "")
-    return _short(dim.get("low")), _short(dim.get("high"))
+        from torchcanvas.gui.training.sweep_edit import value_title
+
+        choices = list(dim.get("choices", []))
+        target = str(dim.get("target", ""))
+        shown = [
+            (value_title(target, c), _axis_position(dim, c))
+            for i, c in enumerate(choices)
+            if len(choices) <= MAX_CHOICE_LABELS or i in (0, len(choices) - 1)
+        ]
+        return [(text, y) for text, y in shown if y is not None]
+    return [(_short(dim.get("low")), 0.0), (_short(dim.get("high")), 1.0)]
 
 
 class SweepPlots(QWidget):
@@ -145,9 +158,11 @@ class SweepPlots(QWidget):
             self._labels.append(axis)
         values = [t["objective"] for t in done]
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        ends = [_axis_ends(d) for d in dimensions] + [(_short(lo), _short(hi))]
-        for i, (low, high) in enumerate(ends):
-            for text, y, anchor in ((low, 0.0, (0, 0)), (high, 1.0, (0, 1))):
+        axes = [_axis_labels(d) for d in dimensions] + [[(_short(lo), 0.0), (_short(hi), 1.0)]]
+        for i, words in enumerate(axes):
+            for text, y in words:
+                # the bottom word hangs below its height, the top one stands above, others centred
+                anchor = (0, 0) if y <= 0.0 else (0, 1) if y >= 1.0 else (0, 0.5)
                 label = pg.TextItem(text, color=self._text, anchor=anchor)
                 label.setPos(i, y)
                 plot.addItem(label)
