@@ -177,6 +177,7 @@ class RunsWidget(QWidget):
 
     resumeRequested = Signal(object)  # Path of the run's checkpoint.pt
     compareChanged = Signal(list)  # list[tuple[str, dict]] for LivePlots.set_overlays
+    runChosen = Signal(object)  # RunInfo (or None): the user selected a run or a trial
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -189,6 +190,7 @@ class RunsWidget(QWidget):
         self._checked: set[Path] = set()
         self._last_compare: list[tuple] = []
         self._filling = False
+        self._reloading = False
         self._metric_keys: list[str] = []
         self._build()
         self._update_actions()
@@ -397,6 +399,13 @@ class RunsWidget(QWidget):
 
     def reload(self) -> None:
         """Read the runs folder again, keeping the ticks, the selection and the sort."""
+        self._reloading = True
+        try:
+            self._reload()
+        finally:
+            self._reloading = False
+
+    def _reload(self) -> None:
         keep = self._current_folder()
         self._runs = load_runs(self._root)
         self._sweeps = load_sweeps(self._root)
@@ -674,6 +683,8 @@ class RunsWidget(QWidget):
 
     def _current_changed(self, *_args) -> None:
         self._update_actions()
+        if not self._filling and not self._reloading:  # the user's choice, not a reload's
+            self.runChosen.emit(self.current_run())
 
     def _update_actions(self) -> None:
         info = self.current_run()

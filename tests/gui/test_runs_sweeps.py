@@ -201,3 +201,44 @@ def test_trials_of_older_sweeps_without_run_json_still_show(widget, root):
     assert widget.rename(trial, "first")
     assert read_trial(trial).name == "first" and read_trial(trial).trial == 0
     assert load_sweeps(root)[0].trials  # and reading never raises
+
+
+# ---------------------------------------------------------------------------- in the window
+def test_in_the_window_a_trial_shows_in_results_compares_in_curves_and_resumes(qtbot, root, window):
+    from torchcanvas.gui.training.results import fmt_quantity
+
+    trial = root / SWEEP / "trials" / "trial-0001"
+    final = json.loads((trial / "metrics.json").read_text())["final"]
+    window.training_dock.show()
+    window.training_tabs.setCurrentWidget(window.runs)
+    window.runs.reload()
+    assert window.runs.select_run(trial)
+    # Results: the trial's own weights on its validation split, the figures it finished with
+    window.training_tabs.setCurrentWidget(window.results)
+    qtbot.waitUntil(lambda: "Results of “trial 1”" in window.results.source(), timeout=60_000)
+    assert window.results.mode() == "regression"
+    assert window.results.headline()["MAE"] == fmt_quantity(final["mae"])
+    assert "weights.pt" in window.results.source()
+    # another run chosen: its results replace the trial's
+    window.training_tabs.setCurrentWidget(window.runs)
+    window.runs.select_run(root / "run-20250304-090000")
+    window.training_tabs.setCurrentWidget(window.results)
+    qtbot.waitUntil(lambda: "plain run" in window.results.source(), timeout=60_000)
+    # compared: drawn on the Curves tab beside the current run
+    window.runs.set_checked(trial)
+    assert [name for name, _data in window.plots._overlay_runs] == ["trial 1"]
+    # resumed: an ordinary run of the trial's own project (its values), resumed_from set
+    window.training_tabs.setCurrentWidget(window.runs)
+    window.runs.select_run(trial)
+    before = {p.name for p in root.iterdir()}
+    assert window.runs.resume_current()
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=60_000)
+    (new,) = [root / n for n in {p.name for p in root.iterdir()} - before]
+    meta = json.loads((new / "run.json").read_text())
+    assert meta["resumed_from"] == str(trial / "checkpoint.pt") and "sweep" not in meta
+    from torchcanvas.graph import load
+
+    lr = json.loads((trial / "run.json").read_text())["params"][LR]
+    assert load(new / "project.json").node("n4").params["lr"] == lr  # the trial's own value
+    assert json.loads((new / "metrics.json").read_text())["status"] == "completed"
+    assert new.name in [r.folder.name for r in window.runs.runs]  # listed as a run
