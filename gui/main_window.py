@@ -390,6 +390,8 @@ class MainWindow(
             self.doc.close()
         self.try_it.shutdown()
         self.runs.tensorboard.shutdown()
+        if self._results_job is not None:  # a chosen run's results being computed
+            self._results_job.wait()
         if self.sweep_dock.widget() is not None:
             self.sweep_dock.widget().shutdown()
         panel = self.preview_dock.widget()

@@ -45,6 +45,7 @@ from torchcanvas.runtime.sweep import (
     apply_values,
     check_same_space,
     sweep_storage,
+    write_trial_run_file,
 )
 
 INSTALL_HINT = 'Ray is not installed; install it with: pip install "torchcanvas[ray]"'
@@ -353,6 +354,7 @@ class RaySweep:
             checkpoint.to_directory(str(target))
         target.mkdir(parents=True, exist_ok=True)
         _write_json(target / "trial.json", row.to_dict())
+        write_trial_run_file(target, self.out_dir, self.project_path, row.number, row.params)
 
     def _result(self, rows: dict[str, TrialResult]) -> SweepResult:
         result = SweepResult(self.out_dir, self.space)

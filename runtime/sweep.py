@@ -3,9 +3,11 @@ the ordinary trainer, searched and pruned by Optuna, stored in the sweep folder.
 
 A sweep folder holds ``space.json`` (the space used), ``sweep.db`` (Optuna's SQLite storage;
 the study is named after the folder), ``results.json`` (every trial and the best one, rewritten
-as trials finish) and ``trials/trial-NNNN/``: normal run folders (checkpoint, weights,
-metrics.json, the trial's project.json) with a ``trial.json`` (number, params, state, objective,
-duration).
+as trials finish) and ``trials/trial-NNNN/``: normal run folders (run.json, checkpoint, weights,
+metrics.json, the trial's project.json; the Runs tab lists them under their sweep) with a
+``trial.json`` (number, params, state, objective, duration). A trial the sweep was stopped in
+is retried on ``--resume`` by a new trial that continues from its checkpoint (``resumed_from``
+in that trial's run.json).
 
 The space is JSON, the same the app writes::
 
@@ -37,7 +39,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -582,6 +585,7 @@ def _counts(t: TrialResult) -> bool:
 
 
 INTERRUPTED = "interrupted: the sweep stopped while this trial ran; retried on resume"
+CHECKPOINT = "checkpoint.pt"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -824,7 +828,7 @@ class Sweep:
             study._storage.set_trial_user_attr(t._trial_id, "message", INTERRUPTED)
             study.tell(t.number, state=TrialState.FAIL)
             self._mark_interrupted(t.number, dict(t.params))
-            study.enqueue_trial(dict(t.params))
+            study.enqueue_trial(dict(t.params), user_attrs=self._resume_attrs(t))
         if self.jobs > 1:
             return self._run_parallel(study, offset, on_trial, on_start)
         distributions = _distributions(self.space)
@@ -952,6 +956,34 @@ class Sweep:
         if on_trial is not None:
             on_trial(row, result)
 
+    def _resume_attrs(self, trial) -> dict[str, Any]:
+        """What the retry of an interrupted ``trial`` continues from: its checkpoint.pt (written
+        after every epoch and when the sweep stopped it), or nothing (trained from scratch)."""
+        checkpoint = self.out_dir / "trials" / f"trial-{trial.number:04d}" / CHECKPOINT
+        if checkpoint.is_file():
+            return {"resume_from": str(checkpoint)}
+        earlier = trial.user_attrs.get("resume_from")  # interrupted before its first save
+        return {"resume_from": earlier} if earlier and Path(earlier).is_file() else {}
+
+    def _write_run_file(
+        self, run_dir: Path, number: int, params: dict[str, Any], resume: Path | None
+    ) -> None:
+        write_trial_run_file(run_dir, self.out_dir, self.project_path, number, params, resume)
+
+    def _earlier_values(self, folder: Path) -> list[tuple[int, float]]:
+        """(epoch, objective) of each epoch the interrupted trial in ``folder`` finished, from
+        its metrics.json; empty when it cannot be read."""
+        try:
+            history = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["history"]
+            out = []
+            for record in history:
+                value = record.get(self.space.metric)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    out.append((int(record["epoch"]), float(value)))
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+
     def _mark_interrupted(self, number: int, params: dict[str, Any]) -> None:
         run_dir = self.out_dir / "trials" / f"trial-{number:04d}"
         if run_dir.is_dir():
@@ -981,6 +1013,9 @@ class Sweep:
         trial.set_user_attr("run_dir", str(run_dir))
         began = round(time.time(), 3)
         trial.set_user_attr("started", began)
+        resume = trial.user_attrs.get("resume_from")
+        resume = Path(resume) if resume and Path(resume).is_file() else None
+        self._write_run_file(run_dir, trial.number, params, resume)
         graph = self.graph.copy()
         start, paused_before = time.perf_counter(), self.paused_s
         state, objective, message, epochs = TrialState.FAIL, None, "", 0
@@ -1006,6 +1041,13 @@ class Sweep:
                 tensorboard=self.tensorboard,
                 hparams={"trial": trial.number, **params},  # TensorBoard's HParams tab
             )
+            if resume is not None:
+                options = replace(options, resume=resume)
+                # the pruner sees the epochs trained before the interruption too
+                for epoch, value in self._earlier_values(resume.parent):
+                    if self.space.pruner != "none":
+                        trial.report(value, epoch)
+                    last = value
             for event in Trainer(project, options, control):
                 if isinstance(event, EpochEvent):
                     epochs = event.epoch
@@ -1027,6 +1069,8 @@ class Sweep:
                     message = event.message
                 elif isinstance(event, RunFinished):
                     epochs = event.epochs_done
+                    if event.history:  # a resumed trial may train no epoch more
+                        last = event.history[-1].get(self.space.metric, last)
                     if pruned:
                         state = TrialState.PRUNED
                         message = f"pruned after epoch {epochs}"
@@ -1073,6 +1117,30 @@ class Sweep:
         )
         _write_json(run_dir / "trial.json", row.to_dict())
         return row
+
+
+def write_trial_run_file(
+    run_dir: Path,
+    sweep_dir: Path,
+    project_path: Path,
+    number: int,
+    params: dict[str, Any],
+    resume: Path | None = None,
+) -> None:
+    """A trial's run.json, as the app writes it for a run (so the Runs tab lists the trial),
+    with the sweep, the trial's number and its values."""
+    _write_json(
+        run_dir / "run.json",
+        {
+            "name": f"trial {number}",
+            "project": str(project_path),
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "resumed_from": str(resume) if resume else None,
+            "sweep": Path(sweep_dir).name,
+            "trial": number,
+            "params": params,
+        },
+    )
 
 
 def _sqlite_connection(path: str):

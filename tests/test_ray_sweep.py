@@ -101,6 +101,8 @@ def test_a_ray_sweep_gives_the_local_sweeps_table(project, tmp_path, local_ray, 
         assert metrics["status"] == "completed"
         assert t.objective == pytest.approx(metrics["final"]["val_loss"])
         assert (run_dir / "weights.pt").is_file() and (run_dir / "checkpoint.pt").is_file()
+        run_file = json.loads((run_dir / "run.json").read_text())  # listed in the Runs tab
+        assert (run_file["name"], run_file["sweep"]) == (f"trial {t.number}", "ray")
         saved = load(run_dir / "project.json")
         assert saved.node("n4").params["lr"] == t.params[LR]
     best = min(on_ray.trials, key=lambda t: t.objective)

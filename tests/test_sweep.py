@@ -84,6 +84,16 @@ def test_grid_finds_the_best_lr_and_each_trial_is_a_run_folder(project, tmp_path
         assert load(d / "project.json").node("n4").params["lr"] == trial["params"][LR]
         assert trial["objective"] == final_metric(d)
         own[trial["number"]] = final_metric(d)
+        # run.json as the app writes it, so the Runs tab lists the trial under its sweep
+        meta = json.loads((d / "run.json").read_text())
+        assert meta["name"] == f"trial {trial['number']}"
+        assert meta["project"] == str(project) and meta["resumed_from"] is None
+        assert (meta["sweep"], meta["trial"], meta["params"]) == (
+            "grid",
+            trial["number"],
+            trial["params"],
+        )
+        assert meta["started"][:4].isdigit()
     results = json.loads((out / "results.json").read_text())
     assert results["best"]["objective"] == min(own.values())
     assert results["best"]["params"] == {LR: 0.1}  # the highest lr fits a line in 2 epochs
@@ -298,6 +308,73 @@ def test_stop_ends_a_paused_sweep(tmp_path):
     sweep.stop()
     thread.join(timeout=30)
     assert not thread.is_alive() and results[0].trials == []
+
+
+def test_a_trial_stopped_with_the_sweep_continues_from_its_checkpoint_on_resume(
+    tmp_path, monkeypatch
+):
+    """The retry of a stopped trial starts at the epoch the stopped one reached, keeps the
+    stopped one's history, and its run.json names the checkpoint it resumed from."""
+    from torchcanvas.runtime import trainer as trainer_module
+    from torchcanvas.runtime.events import RunStarted
+
+    starts: list[tuple[int, int]] = []
+
+    class Watched(trainer_module.Trainer):  # the real trainer; records where runs begin
+        def __iter__(self):
+            for event in super().__iter__():
+                if isinstance(event, RunStarted):
+                    starts.append((event.start_epoch, event.start_batch))
+                yield event
+
+    monkeypatch.setattr(trainer_module, "Trainer", Watched)
+    graph = load(EXAMPLES / "linear_regression.json")
+    graph.set_setting("epochs", 400)
+    project = tmp_path / "long.json"
+    save(graph, project)
+    raw = space(
+        dimensions=[{"target": LR, "kind": "choice", "choices": [0.05]}],
+        trials=1,
+        pruner="median",
+    )
+    out = tmp_path / "stopped"
+    sweep = Sweep(graph, project, parse_space(raw, graph), out)
+    metrics = out / "trials" / "trial-0000" / "metrics.json"
+
+    def epochs_done() -> int:
+        try:
+            return json.loads(metrics.read_text())["epochs"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(sweep.run()))
+    thread.start()
+    while epochs_done() < 2 and thread.is_alive():
+        time.sleep(0.01)
+    sweep.stop()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert [(t.number, t.state) for t in results[0].trials] == [(0, "RUNNING")]
+    stopped = json.loads(metrics.read_text())
+    assert stopped["status"] == "stopped" and 2 <= stopped["epochs"] < 400
+    reached = stopped["epochs"]
+
+    graph.set_setting("epochs", reached + 2)  # two epochs more than the stopped trial had
+    save(graph, project)
+    starts.clear()
+    resumed = run(project, raw, out, resume=True)
+    assert [(t.number, t.state) for t in resumed.trials] == [(0, "FAIL"), (1, "COMPLETE")]
+    retry = out / "trials" / "trial-0001"
+    assert starts[0][0] == reached  # it began where the stopped trial stood, not at epoch 0
+    meta = json.loads((retry / "run.json").read_text())
+    assert meta["resumed_from"] == str(out / "trials" / "trial-0000" / "checkpoint.pt")
+    assert meta["name"] == "trial 1" and meta["params"] == {LR: 0.05}
+    history = json.loads((retry / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == list(range(1, reached + 3))  # the full history
+    assert history[:reached] == stopped["history"][:reached]
+    assert resumed.trials[1].objective == history[-1]["val_loss"] == final_metric(retry)
+    assert resumed.trials[1].epochs == reached + 2
 
 
 @pytest.mark.parametrize("pruner", ["median", "halving"])

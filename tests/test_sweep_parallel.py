@@ -68,6 +68,13 @@ def test_two_jobs_run_the_budget_as_normal_runs_side_by_side(project, tmp_path):
         assert json.loads((run_dir / "trial.json").read_text())["state"] == "COMPLETE"
         saved = load(run_dir / "project.json")
         assert saved.settings["batch_size"] == t.params["settings.batch_size"]
+        # run.json from the trial's own process, so the Runs tab lists the trial
+        meta = json.loads((run_dir / "run.json").read_text())
+        assert (meta["name"], meta["sweep"], meta["params"]) == (
+            f"trial {t.number}",
+            "par",
+            t.params,
+        )
     results = json.loads((out / "results.json").read_text())
     assert results["counted"] == 4
     assert results["best"]["objective"] == min(t.objective for t in result.trials)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, QThread, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -278,6 +279,12 @@ class ResultsView(QWidget):
         outer.setContentsMargins(6, 6, 6, 6)
         outer.setSpacing(6)
 
+        # which run the results are of, when not the run training now
+        self._source = QLabel()
+        self._source.setWordWrap(True)
+        self._source.hide()
+        outer.addWidget(self._source)
+
         # headline metrics, sample count, normalise
         self._header = QWidget()
         header = QHBoxLayout(self._header)
@@ -412,6 +419,14 @@ class ResultsView(QWidget):
 
     def hint(self) -> str:
         return self._hint.text()
+
+    def source(self) -> str:
+        """Which run the results shown are of ("" for the run training now)."""
+        return self._source.text() if not self._source.isHidden() else ""
+
+    def set_source(self, text: str) -> None:
+        self._source.setText(text)
+        self._source.setVisible(bool(text))
 
     def clear(self) -> None:
         self._show_empty(EMPTY_HINT, EMPTY_DETAIL)
@@ -751,3 +766,26 @@ class ResultsView(QWidget):
         ):
             self._apply_theme()
         super().changeEvent(event)
+
+
+class RunResultsJob(QThread):
+    """Computes a finished run's results (runtime.run_results) in the background; hands back
+    plain tensors, never touches widgets."""
+
+    succeeded = Signal(object, str, object)  # folder, name, RunResults
+    failed = Signal(object, str, str)  # folder, name, message
+
+    def __init__(self, folder: Path, name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("run results")
+        self.folder, self.name = Path(folder), name
+
+    def run(self) -> None:
+        from torchcanvas.runtime.run_results import run_results
+
+        try:
+            results = run_results(self.folder)
+        except Exception as exc:  # a user's data or code node can raise anything
+            self.failed.emit(self.folder, self.name, str(exc) or type(exc).__name__)
+        else:
+            self.succeeded.emit(self.folder, self.name, results)

@@ -7,6 +7,10 @@ epochs, global_step, final, per-epoch history, settings) with ``checkpoint.pt``,
 and ``weights.pt``. :func:`load_runs` reads the small JSON files only: never torch, never the
 checkpoints, and a half-written or broken folder never raises.
 
+A sweep folder in the runs folder (``space.json``, ``results.json``, ``trials/trial-NNNN/``) is
+read by :func:`load_sweeps`: its trials are run folders too (their run.json names the sweep and
+the trial's values; trials of older sweeps have only trial.json and are read from it).
+
 Comparing: metrics.json keeps per-epoch figures only, so a compared run is drawn per epoch (its
 validation loss and metrics, plus ``train_loss``) at the step where each epoch ended,
 ``epoch × steps per epoch`` with the steps per epoch estimated as ``global_step / epochs``; the
@@ -52,6 +56,9 @@ class RunInfo:
     settings: dict[str, Any] = field(default_factory=dict, repr=False)  # metrics.json's
     sibling_steps: float | None = field(default=None, repr=False)  # see steps_per_epoch
     root: Path | None = field(default=None, repr=False)  # the runs root it was loaded from
+    sweep: str | None = None  # a sweep's trial: the sweep folder's name (run.json's "sweep")
+    trial: int | None = None  # its trial number
+    params: dict[str, Any] = field(default_factory=dict)  # the values the trial tried
 
     @property
     def checkpoint(self) -> Path:
@@ -104,7 +111,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _sort_time(info: RunInfo) -> float:
+def _sort_time(info: RunInfo | SweepInfo) -> float:
     try:
         return datetime.fromisoformat(info.started).timestamp()
     except (TypeError, ValueError, OverflowError, OSError):
@@ -139,6 +146,18 @@ def read_run(folder: Path, root: Path | None = None) -> RunInfo | None:
         info.started = meta["started"]
     if isinstance(meta.get("resumed_from"), str):
         info.resumed_from = meta["resumed_from"]
+    if isinstance(meta.get("sweep"), str):
+        info.sweep = meta["sweep"]
+    if isinstance(meta.get("trial"), int) and not isinstance(meta.get("trial"), bool):
+        info.trial = meta["trial"]
+    if isinstance(meta.get("params"), dict):
+        info.params = meta["params"]
+    return _read_metrics(info)
+
+
+def _read_metrics(info: RunInfo) -> RunInfo:
+    """``info`` with what the folder's checkpoint.pt and metrics.json tell."""
+    folder = info.folder
     with contextlib.suppress(OSError):
         info.has_checkpoint = (folder / CHECKPOINT_FILE).is_file()
 
@@ -182,6 +201,12 @@ def load_runs(root: Path | None) -> list[RunInfo]:
         return []
     runs = [info for child in children if (info := read_run(child, root)) is not None]
     runs.sort(key=lambda r: (_sort_time(r), r.folder.name), reverse=True)
+    _share_steps(runs)
+    return runs
+
+
+def _share_steps(runs: list[RunInfo]) -> None:
+    """Give runs stopped mid-epoch the exact steps per epoch of a sibling with the same data."""
     exact: dict[str, float] = {}
     for info in runs:
         if info.ends_on_epoch:
@@ -189,7 +214,167 @@ def load_runs(root: Path | None) -> list[RunInfo]:
     for info in runs:
         if not info.ends_on_epoch:
             info.sibling_steps = exact.get(_data_key(info))
-    return runs
+
+
+# ---------------------------------------------------------------------------- sweeps
+SWEEP_SPACE = "space.json"
+SWEEP_RESULTS = "results.json"
+TRIALS_FOLDER = "trials"
+TRIAL_FILE = "trial.json"
+
+
+@dataclass
+class SweepInfo:
+    """A sweep folder in the runs folder (``space.json`` and ``trials/``), with its trials."""
+
+    folder: Path
+    name: str
+    started: str = ""  # ISO time of its first trial ("" when none started)
+    state: str = "unknown"  # "finished", "unfinished" (resumable) or "running"
+    metric: str = ""
+    direction: str = "minimize"
+    best: float | None = None  # the best trial's objective
+    best_trial: int | None = None
+    budget: int = 0
+    counted: int = 0  # finished trials (the budget used)
+    trials: list[RunInfo] = field(default_factory=list)  # newest first
+    root: Path | None = field(default=None, repr=False)
+    problem: str = ""  # why results.json cannot be read
+
+    def started_text(self) -> str:
+        try:
+            return datetime.fromisoformat(self.started).strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            return self.started
+
+    def summary(self) -> str:
+        """``best val_loss 0.0123 (trial 3) · 6 of 20 trials``."""
+        parts = []
+        if self.best is not None:
+            parts.append(f"best {self.metric} {self.best:.4g} (trial {self.best_trial})")
+        elif self.metric:
+            parts.append(f"no finished trial yet ({self.metric}, {self.direction})")
+        parts.append(f"{self.counted} of {self.budget} trials" if self.budget else "")
+        return " · ".join(p for p in parts if p)
+
+
+def is_sweep_folder(folder: Path) -> bool:
+    try:
+        return (
+            not folder.is_symlink()
+            and (folder / SWEEP_SPACE).is_file()
+            and (folder / TRIALS_FOLDER).is_dir()
+        )
+    except OSError:
+        return False
+
+
+def read_trial(folder: Path, root: Path | None = None, sweep: str | None = None) -> RunInfo | None:
+    """A sweep's trial folder as a run: its run.json, or for sweeps made before trials had one,
+    its trial.json (named "trial N"); the sweep's own verdict ("pruned") from trial.json.
+    None when the folder holds neither. Never raises."""
+    folder = Path(folder)
+    info = read_run(folder, root)
+    try:
+        meta = _read_json(folder / TRIAL_FILE)
+        if not isinstance(meta, dict):
+            meta = {}
+    except (OSError, ValueError):
+        meta = {}
+    if info is None:
+        try:
+            if not (folder / TRIAL_FILE).is_file():
+                return None  # neither a run nor a trial
+        except OSError:
+            return None
+        info = _read_metrics(RunInfo(folder=folder, name=folder.name, root=root))
+        number = meta.get("number")
+        if isinstance(number, int) and not isinstance(number, bool):
+            info.trial, info.name = number, f"trial {number}"
+        if isinstance(meta.get("params"), dict):
+            info.params = meta["params"]
+        started = meta.get("started")
+        if isinstance(started, int | float) and not isinstance(started, bool):
+            with contextlib.suppress(OverflowError, OSError, ValueError):
+                info.started = datetime.fromtimestamp(started).isoformat(timespec="seconds")
+    info.sweep = info.sweep or sweep
+    if meta.get("state") == "PRUNED":
+        info.status = "pruned"
+    elif meta.get("state") == "FAIL" and info.status in ("unknown", "running", "stopped"):
+        info.status = "stopped" if "interrupted" in str(meta.get("message", "")) else "failed"
+        info.error = info.error or str(meta.get("message", ""))
+    return info
+
+
+def read_sweep(folder: Path, root: Path | None = None) -> SweepInfo | None:
+    """The sweep in ``folder`` with its trials; None when it is no sweep folder. Never raises."""
+    folder = Path(folder)
+    if not is_sweep_folder(folder):
+        return None
+    sweep = SweepInfo(folder=folder, name=folder.name, root=root)
+    try:
+        space = _read_json(folder / SWEEP_SPACE)
+        objective = space.get("objective", {}) if isinstance(space, dict) else {}
+        sweep.metric = str(objective.get("metric", ""))
+        sweep.direction = str(objective.get("direction", "minimize"))
+        sweep.budget = max(0, _int(space.get("trials")))
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        trial_dirs = sorted((folder / TRIALS_FOLDER).iterdir())
+    except OSError:
+        trial_dirs = []
+    for child in trial_dirs:
+        if child.is_dir() and (info := read_trial(child, root, folder.name)) is not None:
+            sweep.trials.append(info)
+    sweep.trials.sort(key=lambda r: (_sort_time(r), r.folder.name), reverse=True)
+    _share_steps(sweep.trials)
+    try:
+        results = _read_json(folder / SWEEP_RESULTS)
+        if not isinstance(results, dict):
+            raise ValueError("results.json holds no object")
+    except FileNotFoundError:
+        results = {}
+    except (OSError, ValueError) as exc:
+        sweep.problem, results = f"results.json: {exc}", {}
+    sweep.budget = max(0, _int(results.get("budget"), sweep.budget))
+    sweep.counted = max(0, _int(results.get("counted")))
+    best = results.get("best")
+    if isinstance(best, dict):
+        sweep.best = _number(best.get("objective"))
+        if isinstance(best.get("number"), int):
+            sweep.best_trial = best["number"]
+    sweep.state = "finished" if sweep.budget and sweep.counted >= sweep.budget else "unfinished"
+    starts = [t.started for t in sweep.trials if t.started]
+    sweep.started = min(starts) if starts else ""
+    return sweep
+
+
+def load_sweeps(root: Path | None) -> list[SweepInfo]:
+    """Every sweep folder directly in ``root``, newest first. Never raises."""
+    if root is None:
+        return []
+    try:
+        children = list(Path(root).iterdir())
+    except OSError:
+        return []
+    sweeps = [s for child in children if (s := read_sweep(child, Path(root))) is not None]
+    sweeps.sort(key=lambda s: (_sort_time(s), s.folder.name), reverse=True)
+    return sweeps
+
+
+def delete_sweep(sweep: SweepInfo, root: Path | None = None) -> None:
+    """Remove a whole sweep folder (its study, results and every trial). Refuses (ValueError)
+    unless it is a real sweep folder directly inside the runs root."""
+    base = root if root is not None else sweep.root
+    if base is None:
+        raise ValueError("refusing to delete a sweep whose runs folder is unknown")
+    folder = Path(sweep.folder)
+    if not is_sweep_folder(folder) or not folder.is_dir():
+        raise ValueError(f"refusing to delete {folder}: not a sweep folder")
+    if folder.resolve().parent != Path(base).resolve():
+        raise ValueError(f"refusing to delete {folder}: not inside the runs folder {base}")
+    shutil.rmtree(folder)
 
 
 def _data_key(info: RunInfo) -> str:
@@ -220,6 +405,11 @@ def rename_run(info: RunInfo, new_name: str) -> None:
     path = info.folder / RUN_FILE
     try:
         meta = _read_json(path)
+    except FileNotFoundError as exc:
+        if info.trial is None or not (info.folder / TRIAL_FILE).is_file():
+            raise ValueError(f"cannot read {path}: {exc}") from exc
+        # a trial of a sweep made before trials had run.json: it gets one now
+        meta = {"sweep": info.sweep, "trial": info.trial, "params": info.params}
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from exc
     if not isinstance(meta, dict):
@@ -231,17 +421,23 @@ def rename_run(info: RunInfo, new_name: str) -> None:
 
 def delete_run(info: RunInfo, root: Path | None = None) -> None:
     """Remove the run's folder. Refuses (ValueError) unless the folder is a real folder
-    directly inside the runs root (``root``, else the one it was loaded from) and holds
-    run.json. OSError when removing fails."""
+    directly inside the runs root (``root``, else the one it was loaded from), or a trial of a
+    sweep there, and holds run.json (a trial: or trial.json). OSError when removing fails."""
     base = root if root is not None else info.root
     if base is None:
         raise ValueError("refusing to delete a run whose runs folder is unknown")
     folder = Path(info.folder)
     if folder.is_symlink() or not folder.is_dir():
         raise ValueError(f"refusing to delete {folder}: not a folder")
-    if folder.resolve().parent != Path(base).resolve():
+    parent, base = folder.resolve().parent, Path(base).resolve()
+    trial = (
+        parent.name == TRIALS_FOLDER
+        and parent.parent.parent == base
+        and is_sweep_folder(parent.parent)
+    )
+    if parent != base and not trial:
         raise ValueError(f"refusing to delete {folder}: not inside the runs folder {base}")
-    if not (folder / RUN_FILE).is_file():
+    if not (folder / RUN_FILE).is_file() and not (trial and (folder / TRIAL_FILE).is_file()):
         raise ValueError(f"refusing to delete {folder}: it holds no {RUN_FILE}")
     shutil.rmtree(folder)
 

@@ -32,10 +32,13 @@ from torchcanvas.gui import theme
 from torchcanvas.gui.training.run_folders import (
     MAX_NAME,
     RunInfo,
+    SweepInfo,
     _number,
     _sort_time,
     delete_run,
+    delete_sweep,
     load_runs,
+    load_sweeps,
     overlay_data,
     rename_run,
 )
@@ -59,6 +62,9 @@ STATUS_COLORS = {
     "failed": "#dc2626",
     "unreadable": "#dc2626",
     "unknown": "#6b7280",
+    "pruned": "#d97706",
+    "finished": "#16a34a",
+    "unfinished": "#d97706",
 }
 STATUS_TIPS = {
     "completed": "Trained every epoch it was asked for",
@@ -67,6 +73,9 @@ STATUS_TIPS = {
     "failed": "Training failed; the figures are from the last finished epoch",
     "unreadable": "run.json or metrics.json in this folder cannot be read",
     "unknown": "No epoch has finished in this run (no metrics.json)",
+    "pruned": "The sweep's pruner stopped this trial early: it trailed the others",
+    "finished": "The sweep used its whole budget of trials",
+    "unfinished": "The sweep stopped before its budget; Resume in the Sweep dock continues it",
 }
 
 EMPTY_HINT = "No runs yet: press Train"
@@ -100,12 +109,8 @@ def _subtle() -> str:
     return f"color: {theme.current().node_subtext.name()};"
 
 
-class _RunItem(QTreeWidgetItem):
-    """A row; sorts by the value kept under SORT_ROLE, runs without a value last either way."""
-
-    def __init__(self, info: RunInfo):
-        super().__init__()
-        self.info = info
+class _SortItem(QTreeWidgetItem):
+    """A row; sorts by the value kept under SORT_ROLE, rows without a value last either way."""
 
     def __lt__(self, other: QTreeWidgetItem) -> bool:
         tree = self.treeWidget()
@@ -120,6 +125,33 @@ class _RunItem(QTreeWidgetItem):
         if isinstance(a, str) != isinstance(b, str):
             return isinstance(a, str)
         return a < b
+
+
+class _RunItem(_SortItem):
+    """A run, or a trial of a sweep (then a child of the sweep's row)."""
+
+    def __init__(self, info: RunInfo):
+        super().__init__()
+        self.info = info
+
+
+class _SweepItem(_SortItem):
+    """A sweep: its trials are its children."""
+
+    def __init__(self, sweep: SweepInfo):
+        super().__init__()
+        self.sweep = sweep
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``lr=0.01, batch_size=32`` from a trial's values (targets shortened to their name)."""
+    return ", ".join(f"{target.rsplit('.', 1)[-1]}={_short(v)}" for target, v in params.items())
 
 
 class _NameDelegate(QStyledItemDelegate):
@@ -139,19 +171,26 @@ class RunsWidget(QWidget):
 
     Tick runs to compare them (``compareChanged`` sends their overlay data); rename in place
     (double-click or F2 on the name), delete, resume (``resumeRequested`` with the checkpoint
-    path) or open a run's folder from the buttons or the context menu."""
+    path) or open a run's folder from the buttons or the context menu. A sweep in the runs
+    folder is one row with its trials under it; a trial does what a run does, and a whole sweep
+    can be opened or (after a confirmation naming its trials) deleted."""
 
     resumeRequested = Signal(object)  # Path of the run's checkpoint.pt
     compareChanged = Signal(list)  # list[tuple[str, dict]] for LivePlots.set_overlays
+    runChosen = Signal(object)  # RunInfo (or None): the user selected a run or a trial
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._root: Path | None = None
         self._active: Path | None = None
         self._runs: list[RunInfo] = []
+        self._sweeps: list[SweepInfo] = []
+        self._active_sweep: Path | None = None
+        self._expanded: set[Path] = set()
         self._checked: set[Path] = set()
         self._last_compare: list[tuple] = []
         self._filling = False
+        self._reloading = False
         self._metric_keys: list[str] = []
         self._build()
         self._update_actions()
@@ -223,7 +262,7 @@ class RunsWidget(QWidget):
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("runsTree")
-        self.tree.setRootIsDecorated(False)
+        self.tree.setRootIsDecorated(False)  # True while a sweep is listed
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setAllColumnsShowFocus(True)
@@ -237,6 +276,12 @@ class RunsWidget(QWidget):
         self.tree.customContextMenuRequested.connect(self._context_menu_at)
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.currentItemChanged.connect(self._current_changed)
+        self.tree.itemExpanded.connect(
+            lambda item: isinstance(item, _SweepItem) and self._expanded.add(item.sweep.folder)
+        )
+        self.tree.itemCollapsed.connect(
+            lambda item: isinstance(item, _SweepItem) and self._expanded.discard(item.sweep.folder)
+        )
         self.tree.setSortingEnabled(True)
         self.tree.header().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
         self.tree.header().setStretchLastSection(False)
@@ -324,8 +369,18 @@ class RunsWidget(QWidget):
 
     @property
     def runs(self) -> list[RunInfo]:
-        """The runs listed, newest first."""
+        """The runs listed, newest first (not the sweeps' trials)."""
         return list(self._runs)
+
+    @property
+    def sweeps(self) -> list[SweepInfo]:
+        """The sweeps listed, newest first, each with its trials."""
+        return list(self._sweeps)
+
+    def set_active_sweep(self, folder: Path | None) -> None:
+        """The sweep running now (None when none): shown as running, cannot be deleted."""
+        self._active_sweep = Path(folder) if folder is not None else None
+        self.reload()
 
     def set_root(self, root: Path | None) -> None:
         """List the runs in ``root`` (a project's runs folder); a new root drops the
@@ -344,9 +399,19 @@ class RunsWidget(QWidget):
 
     def reload(self) -> None:
         """Read the runs folder again, keeping the ticks, the selection and the sort."""
-        current = self.current_run()
-        keep = current.folder if current is not None else None
+        self._reloading = True
+        try:
+            self._reload()
+        finally:
+            self._reloading = False
+
+    def _reload(self) -> None:
+        keep = self._current_folder()
         self._runs = load_runs(self._root)
+        self._sweeps = load_sweeps(self._root)
+        for sweep in self._sweeps:
+            if self._active_sweep is not None and sweep.folder == self._active_sweep:
+                sweep.state = "running"
         for info in self._runs:
             if (
                 self._active is not None
@@ -354,12 +419,13 @@ class RunsWidget(QWidget):
                 and info.status in ("unknown", "running")
             ):
                 info.status = "running"
-        present = {info.folder for info in self._runs}
+        trials = [t for sweep in self._sweeps for t in sweep.trials]
+        present = {info.folder for info in self._runs + trials}
         self._checked &= present
         keys = [
             k
             for k in HEADLINE
-            if any(_number(info.final.get(k)) is not None for info in self._runs)
+            if any(_number(info.final.get(k)) is not None for info in self._runs + trials)
         ]
         self._fill(keys, keep)
         self._emit_compare()
@@ -368,27 +434,53 @@ class RunsWidget(QWidget):
         item = self.tree.currentItem()
         return item.info if isinstance(item, _RunItem) else None
 
+    def current_sweep(self) -> SweepInfo | None:
+        """The sweep whose row is selected (None for a run or a trial)."""
+        item = self.tree.currentItem()
+        return item.sweep if isinstance(item, _SweepItem) else None
+
+    def _current_folder(self) -> Path | None:
+        item = self.tree.currentItem()
+        if isinstance(item, _RunItem):
+            return item.info.folder
+        if isinstance(item, _SweepItem):
+            return item.sweep.folder
+        return None
+
     def select_run(self, folder: Path) -> bool:
+        """Select the run, trial (its sweep opened) or sweep in ``folder``."""
         item = self.item_for(folder)
         if item is not None:
+            if item.parent() is not None:
+                item.parent().setExpanded(True)
             self.tree.setCurrentItem(item)
         return item is not None
 
-    def item_for(self, folder: Path) -> QTreeWidgetItem | None:
+    def _items(self) -> list[QTreeWidgetItem]:
+        """Every row in the order shown: a sweep, then its trials."""
+        out = []
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if isinstance(item, _RunItem) and item.info.folder == Path(folder):
+            out.append(item)
+            out.extend(item.child(j) for j in range(item.childCount()))
+        return out
+
+    def item_for(self, folder: Path) -> QTreeWidgetItem | None:
+        folder = Path(folder)
+        for item in self._items():
+            if isinstance(item, _RunItem) and item.info.folder == folder:
+                return item
+            if isinstance(item, _SweepItem) and item.sweep.folder == folder:
                 return item
         return None
 
     def checked_runs(self) -> list[RunInfo]:
-        """The ticked runs in the order shown."""
-        out = []
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            if isinstance(item, _RunItem) and item.info.folder in self._checked:
-                out.append(item.info)
-        return out
+        """The ticked runs and trials in the order shown."""
+        return [
+            item.info
+            for item in self._items()
+            if isinstance(item, _RunItem) and item.info.folder in self._checked
+        ]
 
     def set_checked(self, folder: Path, on: bool = True) -> None:
         item = self.item_for(folder)
@@ -398,8 +490,9 @@ class RunsWidget(QWidget):
     def clear_comparison(self) -> None:
         self._filling = True
         try:
-            for i in range(self.tree.topLevelItemCount()):
-                self.tree.topLevelItem(i).setCheckState(0, Qt.CheckState.Unchecked)
+            for item in self._items():
+                if isinstance(item, _RunItem):
+                    item.setCheckState(0, Qt.CheckState.Unchecked)
         finally:
             self._filling = False
         self._checked.clear()
@@ -417,6 +510,19 @@ class RunsWidget(QWidget):
             "Delete run",
             f"Delete the run “{info.name}” ({figures}) and its folder?\n\n{info.folder}\n\n"
             "Its checkpoint and weights go too; this cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def confirm_delete_sweep(self, sweep: SweepInfo) -> bool:
+        n = len(sweep.trials)
+        answer = QMessageBox.question(
+            self,
+            "Delete sweep",
+            f"Delete the sweep “{sweep.name}” with its {n} trial{'s' if n != 1 else ''} "
+            f"({sweep.summary()})?\n\n{sweep.folder}\n\nEvery trial's checkpoint and weights "
+            "go too, and the sweep can no longer be resumed or applied; this cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -450,8 +556,14 @@ class RunsWidget(QWidget):
         return True
 
     def delete_current(self) -> bool:
+        sweep = self.current_sweep()
+        if sweep is not None:
+            return self._delete_sweep(sweep)
         info = self.current_run()
         if info is None:
+            return False
+        if info.sweep is not None and self._in_active_sweep(info):
+            self._say("Its sweep is running: stop the sweep before deleting a trial.", error=True)
             return False
         if self._active is not None and info.folder == self._active:
             self._say("This run is training: stop it before deleting it.", error=True)
@@ -465,13 +577,54 @@ class RunsWidget(QWidget):
             self.reload()
             return False
         self._checked.discard(info.folder)
-        index = self.tree.indexOfTopLevelItem(self.tree.currentItem())
-        self.reload()
-        count = self.tree.topLevelItemCount()
-        if count:
-            self.tree.setCurrentItem(self.tree.topLevelItem(min(index, count - 1)))
+        self._reload_after_delete()
         self._say(f"Deleted “{info.name}”.")
         return True
+
+    def _delete_sweep(self, sweep: SweepInfo) -> bool:
+        if self._active_sweep is not None and sweep.folder == self._active_sweep:
+            self._say("This sweep is running: stop it before deleting it.", error=True)
+            return False
+        if not self.confirm_delete_sweep(sweep):
+            return False
+        try:
+            delete_sweep(sweep, self._root)
+        except (OSError, ValueError) as exc:
+            self._say(f"Could not delete “{sweep.name}”: {exc}", error=True)
+            self.reload()
+            return False
+        self._checked -= {t.folder for t in sweep.trials}
+        self._expanded.discard(sweep.folder)
+        self._reload_after_delete()
+        self._say(f"Deleted the sweep “{sweep.name}” and its {len(sweep.trials)} trials.")
+        return True
+
+    def _reload_after_delete(self) -> None:
+        """Reload and select the row where the deleted one was (or its sweep)."""
+        current = self.tree.currentItem()
+        parent = current.parent() if current is not None else None
+        index = (
+            parent.indexOfChild(current)
+            if parent is not None
+            else self.tree.indexOfTopLevelItem(current)
+        )
+        parent_folder = parent.sweep.folder if isinstance(parent, _SweepItem) else None
+        self.reload()
+        holder = self.item_for(parent_folder) if parent_folder is not None else None
+        if holder is not None and holder.childCount():
+            self.tree.setCurrentItem(holder.child(min(index, holder.childCount() - 1)))
+        elif holder is not None:
+            self.tree.setCurrentItem(holder)
+        elif self.tree.topLevelItemCount():
+            count = self.tree.topLevelItemCount()
+            self.tree.setCurrentItem(self.tree.topLevelItem(min(max(index, 0), count - 1)))
+
+    def _in_active_sweep(self, info: RunInfo) -> bool:
+        return (
+            self._active_sweep is not None
+            and info.sweep is not None
+            and info.folder.parent.parent == self._active_sweep
+        )
 
     def resume_current(self) -> bool:
         info = self.current_run()
@@ -490,10 +643,10 @@ class RunsWidget(QWidget):
         return True
 
     def open_current(self) -> bool:
-        info = self.current_run()
-        if info is None:
+        folder = self._current_folder()
+        if folder is None:
             return False
-        return bool(self.open_url(QUrl.fromLocalFile(str(info.folder))))
+        return bool(self.open_url(QUrl.fromLocalFile(str(folder))))
 
     def context_menu(self) -> QMenu:
         """The menu for the current run (shown at the cursor by a right-click)."""
@@ -530,16 +683,27 @@ class RunsWidget(QWidget):
 
     def _current_changed(self, *_args) -> None:
         self._update_actions()
+        if not self._filling and not self._reloading:  # the user's choice, not a reload's
+            self.runChosen.emit(self.current_run())
 
     def _update_actions(self) -> None:
         info = self.current_run()
+        sweep = self.current_sweep()
         has = info is not None
-        active = has and self._active is not None and info.folder == self._active
+        active = has and (
+            (self._active is not None and info.folder == self._active)
+            or self._in_active_sweep(info)
+        )
         self.rename_action.setEnabled(has and info.status != "unreadable")
-        self.delete_action.setEnabled(has and not active)
-        self.resume_action.setEnabled(has and self._can_resume(info))
-        self.open_action.setEnabled(has)
-        if has and not info.has_checkpoint:
+        sweep_running = sweep is not None and sweep.folder == self._active_sweep
+        self.delete_action.setEnabled(
+            bool((has and not active) or (sweep is not None and not sweep_running))
+        )
+        self.resume_action.setEnabled(has and not active and self._can_resume(info))
+        self.open_action.setEnabled(has or sweep is not None)
+        if sweep is not None:
+            tip = "A sweep is resumed from the Sweep dock; select one of its trials to train on"
+        elif has and not info.has_checkpoint:
             tip = "This run has no checkpoint to resume from"
         elif has and self._active is not None:
             tip = "A run is training; resume when it ends"
@@ -576,13 +740,19 @@ class RunsWidget(QWidget):
             self.tree.setSortingEnabled(False)
             self.tree.clear()
             self._set_columns(metric_keys)
+            self.tree.setRootIsDecorated(bool(self._sweeps))
             for info in self._runs:
                 self.tree.addTopLevelItem(self._make_item(info))
+            for sweep in self._sweeps:
+                group = self._make_sweep_item(sweep)
+                self.tree.addTopLevelItem(group)
+                group.addChildren([self._make_item(t) for t in sweep.trials])
+                group.setExpanded(sweep.folder in self._expanded)
             self.tree.setSortingEnabled(True)
             self.tree.sortItems(sort_column, order)
         finally:
             self._filling = False
-        if not self._runs:
+        if not self._runs and not self._sweeps:
             self._show_empty()
             self._update_actions()
             return
@@ -591,6 +761,8 @@ class RunsWidget(QWidget):
             self.buttons[key].setVisible(True)
         self.compare_label.setVisible(True)
         item = self.item_for(keep) if keep is not None else None
+        if item is not None and item.parent() is not None:
+            item.parent().setExpanded(True)
         self.tree.setCurrentItem(item or self.tree.topLevelItem(0))
         self._size_columns()
         self._update_actions()
@@ -637,12 +809,48 @@ class RunsWidget(QWidget):
             )
         return item
 
+    def _make_sweep_item(self, sweep: SweepInfo) -> _SweepItem:
+        item = _SweepItem(sweep)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        n = len(sweep.trials)
+        item.setText(0, f"{sweep.name} ({n} trial{'s' if n != 1 else ''})")
+        item.setData(0, SORT_ROLE, sweep.name.casefold())
+        font = QFont(item.font(0))
+        font.setBold(True)
+        item.setFont(0, font)
+        lines = [f"Sweep {sweep.name}: {sweep.summary()}", str(sweep.folder)]
+        if sweep.problem:
+            lines.append(sweep.problem)
+        item.setToolTip(0, "\n".join(lines))
+        item.setText(1, sweep.started_text())
+        item.setData(1, SORT_ROLE, _sort_time(sweep))
+        item.setText(2, sweep.state)
+        item.setData(2, SORT_ROLE, sweep.state)
+        item.setForeground(2, QColor(STATUS_COLORS.get(sweep.state, "#6b7280")))
+        item.setToolTip(2, STATUS_TIPS.get(sweep.state, sweep.summary()))
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        item.setText(3, "")
+        item.setData(3, SORT_ROLE, None)
+        for column, key in enumerate(self._metric_keys, start=len(COLUMNS)):
+            # the best trial's objective, under its metric's column
+            value = sweep.best if key == sweep.metric else None
+            item.setText(column, _format(key, value) if value is not None else "")
+            item.setTextAlignment(column, right)
+            item.setData(
+                column, SORT_ROLE, value if value is not None and math.isfinite(value) else None
+            )
+            if value is not None:
+                item.setToolTip(column, f"Best trial: {sweep.summary()}")
+        return item
+
     def _set_name_text(self, item: _RunItem) -> None:
         blocked = self.tree.blockSignals(True)
         try:
             item.setText(0, item.info.name)
             item.setData(0, SORT_ROLE, item.info.name.casefold())
             lines = [item.info.name, str(item.info.folder)]
+            if item.info.params:
+                lines.insert(1, params_text(item.info.params))
             if item.info.resumed_from:
                 lines.append(f"resumed from {item.info.resumed_from}")
             for why in (item.info.problem, item.info.error):

@@ -51,8 +51,13 @@ class TrainingWindowMixin:
                 and self._show_results()
             )
         )
+        self.training_tabs.currentChanged.connect(lambda _: self._results_for_chosen_run())
+        self._results_of: Path | None = None  # the run whose results the Results tab holds
+        self._results_chosen: Path | None = None  # the run chosen in the Runs tab
+        self._results_job = None
         self.runs = RunsWidget()
         self.training_tabs.addTab(self.runs, "Runs")
+        self.runs.runChosen.connect(self._run_chosen)
         self.runs.resumeRequested.connect(lambda path: self.start_training(resume=path))
         self.runs.compareChanged.connect(lambda runs: self.plots.set_overlays(runs))
         self.try_it = TryItPanel()  # text projects: generate or classify with a trained run
@@ -109,6 +114,12 @@ class TrainingWindowMixin:
 
             panel = SweepPanel(self.doc)
             panel.compareRequested.connect(self._compare_trials)
+            # the sweep's trials show in the Runs tab as they finish
+            runner = panel.runner
+            runner.started.connect(lambda info: self.runs.set_active_sweep(info["out_dir"]))
+            runner.trialsUpdated.connect(lambda _info: self.runs.reload())
+            runner.finished.connect(lambda _info: self.runs.set_active_sweep(None))
+            runner.failed.connect(lambda _message: self.runs.set_active_sweep(None))
             self.sweep_dock.setWidget(panel)
         return panel
 
@@ -151,14 +162,98 @@ class TrainingWindowMixin:
     def start_training(self, resume: Path | None = None) -> bool:
         if self.training.running:
             return False
+        doc = self.doc
+        if resume is not None:
+            trial = self._trial_project(Path(resume).parent)
+            if trial is not None:  # a sweep's trial trains on with its own values
+                doc = trial
         self.training_dock.show()
         self.training_dock.raise_()
-        run_dir = self.training.start(self.doc, resume=resume)
+        run_dir = self.training.start(doc, resume=resume)
         if run_dir is not None:
+            self._results_of, self._results_chosen = run_dir, None
             self._forget_run_views()  # the previous run's curves are not this run's
             self.runs.set_active(run_dir)
             self.show_message(f"Training… (run folder {run_dir})")
         return run_dir is not None
+
+    def _trial_project(self, folder: Path):
+        """For a sweep trial's folder: the project as that trial trained it (its project.json,
+        with the trial's values), in the shape ``TrainingController.start`` takes; else None."""
+        import json
+        from types import SimpleNamespace
+
+        from torchcanvas.graph import GraphError, load
+
+        try:
+            meta = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+            if not isinstance(meta, dict) or not isinstance(meta.get("sweep"), str):
+                return None
+            graph = load(folder / "project.json")
+        except (OSError, ValueError, GraphError):
+            return None
+        doc = self.doc
+        return SimpleNamespace(
+            graph=graph, path=doc.path, unsaved_name=doc.unsaved_name, project_dir=doc.project_dir
+        )
+
+    # ------------------------------------------------------------- results of a chosen run
+    def _run_chosen(self, info) -> None:
+        self._results_chosen = info.folder if info is not None else None
+        self._results_for_chosen_run()
+
+    def _results_for_chosen_run(self) -> bool:
+        """While the Results tab is in view, show the results of the run (or trial) chosen in
+        the Runs tab: its final weights evaluated on its validation split in the background.
+        Not while a run trains (its own results are shown then)."""
+        folder = self._results_chosen
+        if (
+            folder is None
+            or folder == self._results_of
+            or not self._results.built
+            or self.training_tabs.currentWidget() is not self.results
+            or self.training.running
+            or self._results_job is not None
+        ):
+            return False
+        from torchcanvas.gui.training.results import RunResultsJob
+
+        info = self.runs.current_run()
+        name = info.name if info is not None and info.folder == folder else folder.name
+        self._results_of = folder
+        self._latest_results = None
+        self._results_timer.stop()
+        self.results.clear()
+        self.results.set_source(f"Computing the results of “{name}”…")
+        job = self._results_job = RunResultsJob(folder, name, self)
+        job.succeeded.connect(self._run_results_ready)
+        job.failed.connect(self._run_results_failed)
+        job.finished.connect(self._run_results_done)
+        job.start()
+        return True
+
+    def _run_results_ready(self, folder: Path, name: str, results) -> None:
+        if folder != self._results_of:
+            return  # another run was chosen meanwhile
+        self.results.show_epoch(
+            results.task, results.classes, results.metrics, results.predictions, results.samples
+        )
+        self.results.set_source(
+            f"Results of “{name}”: its final weights ({results.weights.name}) on the "
+            "validation split"
+        )
+
+    def _run_results_failed(self, folder: Path, name: str, message: str) -> None:
+        if folder != self._results_of:
+            return
+        self.results.clear()
+        self.results.set_source(f"No results for “{name}”: {message}")
+
+    def _run_results_done(self) -> None:
+        job, self._results_job = self._results_job, None
+        if job is not None:
+            job.deleteLater()
+        self._results_for_chosen_run()  # a run chosen while this one computed
 
     def _training_state(self, state: str) -> None:
         running = state != "idle"
@@ -175,6 +270,8 @@ class TrainingWindowMixin:
 
     def _run_started(self, event) -> None:
         self._run_task, self._run_classes = event.task, event.classes
+        if self._results.built:
+            self.results.set_source("")  # the run training now
         self._latest_results = None
         self._results_timer.stop()
         self.run_panel.run_started(event)

@@ -205,6 +205,16 @@ def test_a_six_trial_random_sweep_finishes_in_the_window(qtbot, win, isolated):
     _, running = plots.best_curve.getData()
     assert running[-1] == best["objective"]
     win.grab().save(str(isolated / "sweep.png"))
+    # the Runs tab lists the sweep as one row, its six trials under it
+    group = win.runs.item_for(sweep_dir)
+    assert group is not None and group.text(2) == "finished"
+    assert sorted(group.child(i).text(0) for i in range(6)) == [f"trial {i}" for i in range(6)]
+    assert group.childCount() == 6
+    win.training_dock.show()
+    win.training_dock.raise_()
+    win.training_tabs.setCurrentWidget(win.runs)
+    assert win.runs.select_run(Path(best["run_dir"]))
+    win.grab().save(str(isolated / "runs_tab.png"))
     # Show in Curves: the best trial (nothing selected), then the selected ones, per epoch
     panel.curves_button.click()
     assert win.training_dock.isVisible()
