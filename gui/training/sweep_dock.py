@@ -390,7 +390,7 @@ class SweepPanel(QWidget):
         self.start_button = QPushButton("▶  Start")
         self.start_button.setObjectName("sweepStart")
         self.stop_button = QPushButton("■  Stop")
-        self.pause_button = QPushButton("⏸  Pause")
+        self.pause_button = QPushButton("❚❚  Pause")
         self.pause_button.setObjectName("sweepPause")
         self.pause_button.setToolTip(
             "hold the running trials between two steps and start no new one; press again to "
@@ -772,7 +772,7 @@ class SweepPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
         paused = running and self.runner.paused
-        self.pause_button.setText("▶  Continue" if paused else "⏸  Pause")
+        self.pause_button.setText("▶  Continue" if paused else "❚❚  Pause")
         unfinished = self.out_dir is not None and (
             sum(1 for t in self.trials if _counts(t)) < self.budget
         )

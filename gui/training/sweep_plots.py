@@ -207,12 +207,23 @@ class SweepPlots(QWidget):
             for t in pruned
             if isinstance(t.get("last_value"), (int, float)) and np.isfinite(t["last_value"])
         ]
-        known = np.concatenate([ys, np.array(finite, dtype=float)])
-        worst = 0.0 if not len(known) else known.min() if direction == "maximize" else known.max()
         stood = [t.get("last_value") if t.get("last_value") in finite else None for t in pruned]
+        # the view fits the finished trials; a pruned trial beyond them sits on the worse edge
+        # (its tooltip gives its figure), so a few bad ones do not flatten the good ones
+        known = ys if len(ys) else np.array(finite, dtype=float)
+        if len(known):
+            lo, hi = float(known.min()), float(known.max())
+            pad = 0.12 * ((hi - lo) or abs(hi) or 1.0)
+            lo, hi = lo - pad, hi + pad
+            worse = lo if direction == "maximize" else hi
+        else:
+            lo, hi, worse = -1.0, 1.0, 0.0
+        shown = [worse if v is None else min(max(v, lo), hi) for v in stood]
+        plot.enableAutoRange(y=False)
+        plot.setYRange(lo, hi, padding=0.04)  # the edge marks drawn whole
         self.pruned_points.setData(
             np.array([t["number"] for t in pruned], dtype=float),
-            np.array([worst if v is None else v for v in stood], dtype=float),
+            np.array(shown, dtype=float),
             data=[
                 f"trial {t['number']}, pruned after epoch {t.get('epochs', '?')}\n"
                 + (f"{metric} {v:.4g} then" if v is not None else f"no {metric} reported")

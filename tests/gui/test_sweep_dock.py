@@ -493,44 +493,35 @@ def test_pruned_trials_are_drawn_where_they_stood_when_stopped(qtbot):
     plots = SweepPlots()
     qtbot.addWidget(plots)
     dims = [{"target": "settings.batch_size", "kind": "choice", "choices": [8, 16]}]
+
+    def trial(number, state, objective=None, last=None):
+        params = {"settings.batch_size": 8}
+        return {
+            "number": number,
+            "params": params,
+            "state": state,
+            "objective": objective,
+            "epochs": 4 if state == "COMPLETE" else 1,
+            "last_value": last,
+        }
+
     trials = [
-        {
-            "number": 0,
-            "params": {"settings.batch_size": 8},
-            "state": "COMPLETE",
-            "objective": 0.2,
-            "epochs": 4,
-        },
-        {
-            "number": 1,
-            "params": {"settings.batch_size": 16},
-            "state": "COMPLETE",
-            "objective": 0.5,
-            "epochs": 4,
-        },
-        {
-            "number": 2,
-            "params": {"settings.batch_size": 8},
-            "state": "PRUNED",
-            "objective": None,
-            "epochs": 1,
-            "last_value": 0.9,
-        },
-        {
-            "number": 3,
-            "params": {"settings.batch_size": 16},
-            "state": "PRUNED",
-            "objective": None,
-            "epochs": 1,
-            "last_value": None,
-        },
+        trial(0, "COMPLETE", 0.2),
+        trial(1, "COMPLETE", 0.5),
+        trial(2, "PRUNED", last=0.4),  # within the finished trials' range
+        trial(3, "PRUNED", last=9.0),  # far worse: on the worse edge
+        trial(4, "PRUNED"),  # no figure: on the worse edge
     ]
     plots.show_trials(trials, dims, "val_loss", "minimize", {})
     xs, ys = plots.pruned_points.getData()
-    assert list(xs) == [2, 3]
-    assert ys[0] == pytest.approx(0.9)  # where trial 2 stood
-    assert ys[1] == pytest.approx(0.9)  # no figure: at the worst end (the highest loss)
+    assert list(xs) == [2, 3, 4]
+    top = 0.5 + 0.12 * 0.3
+    assert list(ys) == pytest.approx([0.4, top, top])
+    view = plots.objective.getPlotItem().viewRange()[1]
+    # the finished trials fill the view, with room for the edge marks
+    assert 0.2 - 0.036 - 0.05 < view[0] < 0.2 - 0.036 and top < view[1] < top + 0.05
     tips = [p.data() for p in plots.pruned_points.points()]
-    assert tips[0].endswith("val_loss 0.9 then") and tips[1].endswith("no val_loss reported")
+    assert tips[0].endswith("val_loss 0.4 then") and tips[1].endswith("val_loss 9 then")
+    assert tips[2].endswith("no val_loss reported")
     plots.show_trials(trials, dims, "accuracy", "maximize", {})
-    assert list(plots.pruned_points.getData()[1]) == pytest.approx([0.9, 0.2])
+    assert list(plots.pruned_points.getData()[1]) == pytest.approx([0.4, top, 0.164])
