@@ -1097,7 +1097,7 @@ class Sweep:
                 None,
                 round(duration, 3),
                 epochs,
-                "stopped with the sweep; retried on resume",
+                "stopped with the sweep; continues from its checkpoint on resume",
                 str(run_dir),
                 began,
             )

@@ -700,7 +700,7 @@ class SweepPanel(QWidget):
     def stop(self) -> None:
         if self.runner.running:
             self.runner.stop()
-            self._say("Stopping: the running trial ends and is retried on resume…")
+            self._say("Stopping: the running trials end; Resume continues them later…")
             self.stop_button.setEnabled(False)
 
     def shutdown(self) -> None:

@@ -433,7 +433,7 @@ def _epochs(trial: dict) -> int:
 
 
 def test_pause_holds_the_sweep_and_continue_goes_on(qtbot, win, isolated):
-    win.doc.set_setting("epochs", 30)
+    win.doc.set_setting("epochs", 200)
     win.doc.set_sweep(dict(SPACE, trials=2))
     panel = win.show_sweep()
     assert not panel.pause_button.isEnabled()
@@ -450,14 +450,14 @@ def test_pause_holds_the_sweep_and_continue_goes_on(qtbot, win, isolated):
     qtbot.wait(400)  # the step under way ends
     held = _epochs({"run_dir": str(trial)})
     qtbot.wait(1500)
-    assert _epochs({"run_dir": str(trial)}) == held < 30 and panel.runner.running
+    assert _epochs({"run_dir": str(trial)}) == held < 200 and panel.runner.running
     rows = {r[0]: r[1] for r in _table(panel)}
     assert rows == {"0": "paused"}
     with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
         panel.pause_button.click()
     assert not blocker.args[0]["stopped"]
     assert [t["state"] for t in panel.trials] == ["COMPLETE"] * 2
-    assert [t["epochs"] for t in panel.trials] == [30, 30]
+    assert [t["epochs"] for t in panel.trials] == [200, 200]
     assert not panel.pause_button.isEnabled()
     assert panel.pause_button.text().endswith("Pause")
 
@@ -467,7 +467,7 @@ def test_parallel_trials_in_the_window(qtbot, win):
     win.doc.set_sweep(dict(SPACE, trials=4))
     panel = win.show_sweep()
     panel.jobs.setValue(2)
-    win.doc.set_setting("epochs", 30)
+    win.doc.set_setting("epochs", 200)
     assert panel.start()
     # both trials show as running as soon as they start, before either finishes
     qtbot.waitUntil(lambda: len(panel._running) == 2, timeout=120_000)
@@ -479,7 +479,7 @@ def test_parallel_trials_in_the_window(qtbot, win):
     qtbot.wait(1500)  # each trial process sees the pause and ends the step under way
     held = [_epochs(t) for t in running]
     qtbot.wait(1500)
-    assert [_epochs(t) for t in running] == held and max(held) < 30
+    assert [_epochs(t) for t in running] == held and max(held) < 200
     with qtbot.waitSignal(panel.runner.finished, timeout=300_000) as blocker:
         panel.pause(False)
     assert not blocker.args[0]["stopped"]
